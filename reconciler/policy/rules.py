@@ -1,0 +1,208 @@
+"""Rules that span several keys: references, the environment graph, unsafe combinations."""
+
+from __future__ import annotations
+
+from reconciler.model import is_repository
+from reconciler.policy.diagnostics import Problems, suggest
+from reconciler.policy.model import HttpGate, Policy, WindowGate
+
+
+def check(policy: Policy, problems: Problems) -> None:
+    """Record every cross-key problem of ``policy`` (decoded, possibly partially)."""
+    _check_apps(policy, problems)
+    _check_environment_graph(policy, problems)
+    _check_environments(policy, problems)
+    _check_gates(policy, problems)
+    _check_live(policy, problems)
+
+
+def _check_apps(policy: Policy, problems: Problems) -> None:
+    envs = policy.environments
+    for name, app in policy.apps.items():
+        here = ("apps", name)
+        if not problems.is_bad((*here, "image")) and app.image and not is_repository(app.image):
+            problems.add(
+                (*here, "image"),
+                f'apps.{name}.image: "{app.image}" is not an image repository; give it without '
+                "a tag or digest, in lower case (such as registry.example.com/team/app)",
+                "invalid-value",
+            )
+        for index, env in enumerate(app.environments or ()):
+            if env not in envs and not problems.is_bad(("environments",)):
+                problems.add(
+                    (*here, "environments", index),
+                    f'apps.{name}.environments: no environment "{env}"{suggest(env, envs)}',
+                    "unknown-reference",
+                )
+        helm = app.helm
+        defaults = type(helm)()
+        if helm.image is not None and (
+            helm.repository != defaults.repository
+            or helm.tag != defaults.tag
+            or helm.digest != defaults.digest
+        ):
+            problems.add(
+                (*here, "helm", "image"),
+                f"apps.{name}.helm: image is the single-key form; remove repository, tag and "
+                "digest, or remove image",
+                "conflict",
+            )
+    if not policy.apps and not problems.touches(("apps",)):
+        problems.add(("apps",), 'no apps: add at least one [apps.NAME] with an "image"', "empty")
+
+
+def _check_environment_graph(policy: Policy, problems: Problems) -> None:
+    envs = policy.environments
+    if not envs:
+        if not problems.touches(("environments",)):
+            problems.add(
+                ("environments",),
+                'no environments: add at least one [environments.NAME] with an "overlay"',
+                "empty",
+            )
+        return
+    for name, env in envs.items():
+        if env.follows is None or problems.is_bad(("environments", name, "follows")):
+            continue
+        if env.follows == name:
+            problems.add(
+                ("environments", name, "follows"),
+                f'environments.{name}.follows: an environment cannot follow itself',
+                "cycle",
+            )
+        elif env.follows not in envs:
+            problems.add(
+                ("environments", name, "follows"),
+                f'environments.{name}.follows: no environment "{env.follows}"'
+                f"{suggest(env.follows, [n for n in envs if n != name])}",
+                "unknown-reference",
+            )
+    # Each environment follows at most one other, so walking `follows` from any node either
+    # reaches a root or enters a cycle; report each cycle once, at its first member in the file.
+    reported: set[str] = set()
+    for start in envs:
+        chain: list[str] = []
+        node: str | None = start
+        while node is not None and node in envs and node not in chain and node not in reported:
+            chain.append(node)
+            nxt = envs[node].follows
+            node = nxt if nxt != node else None
+        if node is None or node not in chain:
+            continue
+        cycle = chain[chain.index(node) :]
+        reported.update(cycle)
+        if len(cycle) == 1:
+            continue  # self-follow is reported above
+        # `cycle` runs against the promotion direction; show it along it, from the member
+        # written first in the file.
+        order = list(envs)
+        first = min(cycle, key=order.index)
+        along = list(reversed(cycle))
+        along = along[along.index(first) :] + along[: along.index(first)]
+        shown = " -> ".join([*along, first])
+        problems.add(
+            ("environments", first, "follows"),
+            f"environments form a cycle: {shown}; one of them must be a root (no follows)",
+            "cycle",
+        )
+    for name in envs:
+        node = name
+        seen: list[str] = []
+        while node in envs and envs[node].follows and node not in seen:
+            seen.append(node)
+            node = envs[node].follows or ""
+        if name not in reported and node in reported:
+            problems.add(
+                ("environments", name),
+                f'environment "{name}" is not reachable from a root environment: it follows the '
+                f'cycle through "{node}"',
+                "unreachable",
+                anchor="key",
+            )
+
+
+def _check_environments(policy: Policy, problems: Problems) -> None:
+    for name, env in policy.environments.items():
+        here = ("environments", name)
+        if env.require_codeowners and env.mode == "commit":
+            problems.add(
+                (*here, "mode"),
+                f'environments.{name}: require_codeowners needs a review, but mode = "commit" '
+                'pushes without one; use mode = "pull-request"',
+                "codeowners-conflict",
+            )
+        if env.require_codeowners and env.auto_merge:
+            problems.add(
+                (*here, "auto_merge"),
+                f"environments.{name}: require_codeowners needs a code owner to approve, but "
+                "auto_merge = true would merge without one; remove auto_merge",
+                "codeowners-conflict",
+            )
+        for index, gate in enumerate(env.gates):
+            if gate not in policy.gates and not problems.is_bad(("gates",)):
+                problems.add(
+                    (*here, "gates", index),
+                    f'environments.{name}.gates: no gate "{gate}"{suggest(gate, policy.gates)}',
+                    "unknown-reference",
+                )
+        if env.gates and env.follows is None and not problems.is_bad((*here, "follows")):
+            problems.add(
+                (*here, "gates"),
+                f"environments.{name}.gates: gates check the environment promoted from, and "
+                f'"{name}" has no follows; move the gates to the environment that follows it',
+                "gates-without-source",
+            )
+        if env.follows is None and env.merge_delay and not problems.is_bad((*here, "follows")):
+            problems.add(
+                (*here, "merge_delay"),
+                f'environments.{name}.merge_delay: "{name}" has no follows, so nothing is '
+                "merged into it; remove merge_delay",
+                "no-effect",
+            )
+
+
+def _check_gates(policy: Policy, problems: Problems) -> None:
+    for name, gate in policy.gates.items():
+        here = ("gates", name)
+        if isinstance(gate, HttpGate) and not problems.is_bad((*here, "headers_from_env")):
+            for header, variable in gate.headers_from_env.items():
+                if not variable.replace("_", "").isalnum() or variable[0].isdigit():
+                    problems.add(
+                        (*here, "headers_from_env", header),
+                        f'gates.{name}.headers_from_env: "{variable}" is not an environment '
+                        "variable name",
+                        "invalid-value",
+                    )
+        if isinstance(gate, HttpGate):
+            both = set(gate.headers) & (set(gate.headers_from_env) | set(gate.headers_from_file))
+            both |= set(gate.headers_from_env) & set(gate.headers_from_file)
+            for header in sorted(both):
+                problems.add(
+                    here,
+                    f'gates.{name}: header "{header}" is given more than once',
+                    "conflict",
+                    anchor="key",
+                )
+        if (
+            isinstance(gate, WindowGate)
+            and not (gate.allow or gate.deny or gate.freeze)
+            and not problems.touches(here)
+        ):
+            problems.add(
+                here,
+                f"gates.{name}: a window gate needs allow, deny or freeze",
+                "empty",
+                anchor="key",
+            )
+
+
+def _check_live(policy: Policy, problems: Problems) -> None:
+    envs = policy.environments
+    for name in policy.live:
+        if name not in envs and not problems.is_bad(("environments",)):
+            problems.add(
+                ("live", name),
+                f'[live.{name}] names no environment "{name}"{suggest(name, envs)}',
+                "unknown-reference",
+                anchor="key",
+            )

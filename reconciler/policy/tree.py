@@ -1,0 +1,55 @@
+"""Checks of the policy against the config repo's files: overlays exist and stay inside."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.policy.diagnostics import Problems
+from reconciler.policy.model import Policy
+from reconciler.policy.values import fill
+
+EntryKind = Literal["dir", "file", "missing", "escapes"]
+
+
+class RepoTree(Protocol):
+    """Read-only view of a config repo's files (a folder on disk, or a commit's tree)."""
+
+    def kind(self, path: str) -> EntryKind:
+        """What ``path`` (relative, "/"-separated) is; "escapes" if a symlink leaves the repo."""
+        ...
+
+
+def check_overlays(policy: Policy, tree: RepoTree, problems: Problems) -> None:
+    """Every overlay path, per app where it uses "{app}", exists and stays in the repo."""
+    for name, env in policy.environments.items():
+        path = ("environments", name, "overlay")
+        if problems.is_bad(path) or not env.overlay:
+            continue
+        if "{app}" in env.overlay:
+            targets = [fill(env.overlay, app=app.name) for app in policy.apps_in(name)]
+        else:
+            targets = [env.overlay]
+        for target in targets:
+            message = _problem(tree, target, env.format)
+            if message:
+                problems.add(path, f"environments.{name}.overlay: {message}", "overlay-path")
+
+
+def _problem(tree: RepoTree, target: str, fmt: str) -> str | None:
+    kind = tree.kind(target)
+    if kind == "escapes":
+        return f'"{target}" leads outside the repo through a symlink'
+    if kind == "missing":
+        return f'"{target}" does not exist in the repo'
+    if fmt == "helm":
+        return None if kind == "file" else f'"{target}" is a folder; name the Helm values file'
+    if kind != "dir":
+        return f'"{target}" is a file; name the overlay folder that holds kustomization.yaml'
+    for file in KUSTOMIZATION_FILES:
+        found = tree.kind(f"{target}/{file}")
+        if found == "file":
+            return None
+        if found == "escapes":
+            return f'"{target}/{file}" leads outside the repo through a symlink'
+    return f'"{target}" has no kustomization.yaml'

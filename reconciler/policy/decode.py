@@ -45,8 +45,7 @@ def fields_of(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any]]:
 def has_default(field: dataclasses.Field[Any]) -> bool:
     """True when the key may be left out."""
     return (
-        field.default is not dataclasses.MISSING
-        or field.default_factory is not dataclasses.MISSING
+        field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
     )
 
 
@@ -83,7 +82,9 @@ def _table(
         if key not in keys:
             where = f"in {table_name(path)}" if path else "at the top level"
             problems.add(
-                (*path, key), f'unknown key "{key}" {where}{suggest(key, keys)}', "unknown-key",
+                (*path, key),
+                f'unknown key "{key}" {where}{suggest(key, keys)}',
+                "unknown-key",
                 anchor="key",
             )
     kwargs: dict[str, Any] = {}
@@ -140,7 +141,7 @@ def _typed(hint: Any, raw: Any, problems: Problems, path: Path) -> Any:
         choices = typing.get_args(hint)
         if raw not in choices:
             shown = ", ".join(f'"{c}"' for c in choices)
-            hint_text = suggest(raw, choices) if isinstance(raw, str) else ""
+            hint_text = suggest(raw, choices, listing=False) if isinstance(raw, str) else ""
             problems.add(
                 path,
                 f"{key_name(path)}: expected one of {shown}, got {describe(raw)}{hint_text}",
@@ -189,12 +190,14 @@ def _named_tables(item_hint: Any, raw: Any, problems: Problems, path: Path) -> M
             shown = ", ".join(f'"{k}"' for k in kinds)
             if kind is None:
                 problems.add(
-                    here, f'{table_name(here)} needs a "kind": one of {shown}', "missing-key",
+                    here,
+                    f'{table_name(here)} needs a "kind": one of {shown}',
+                    "missing-key",
                     anchor="key",
                 )
                 continue
             if not isinstance(kind, str) or kind not in kinds:
-                extra = suggest(kind, kinds) if isinstance(kind, str) else ""
+                extra = suggest(kind, kinds, listing=False) if isinstance(kind, str) else ""
                 problems.add(
                     (*here, "kind"),
                     f"{key_name(here)}.kind: expected one of {shown}, got {describe(kind)}{extra}",

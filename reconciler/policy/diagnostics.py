@@ -79,13 +79,15 @@ class Problems:
         """Attach positions; sorted by line and column, duplicates dropped."""
         out = set()
         for p in self.items:
-            where = p.at or (positions.key(p.path) if p.anchor == "key" else positions.value(p.path))
+            where = p.at or (
+                positions.key(p.path) if p.anchor == "key" else positions.value(p.path)
+            )
             out.add(Diagnostic(file, where.line, where.column, p.message, p.rule))
         return sorted(out)
 
 
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """``'; did you mean "x"?'`` for the closest candidate, else the short list of choices."""
+def suggest(name: str, candidates: Iterable[str], listing: bool = True) -> str:
+    """``'; did you mean "x"?'`` for the closest candidate, else (``listing``) a short list."""
     pool = sorted(set(candidates))
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     if not close:
@@ -94,7 +96,7 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
             close = [lowered[name.lower()]]
     if close:
         return f'; did you mean "{close[0]}"?'
-    if 0 < len(pool) <= 8:
+    if listing and 0 < len(pool) <= 8:
         return "; defined: " + ", ".join(f'"{c}"' for c in pool)
     return ""
 
@@ -103,7 +105,7 @@ def table_name(path: Path) -> str:
     """``("environments", "prod")`` -> ``[environments.prod]``, for messages."""
     if not path:
         return "the top level"
-    shown = []
+    shown: list[str] = []
     for part in path:
         if isinstance(part, int):
             shown[-1] += f"[{part}]"

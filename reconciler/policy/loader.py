@@ -48,8 +48,7 @@ def _load(
     if len(data) > MAX_BYTES:
         problems.add_at(
             Span(1, 1),
-            f"the file is {len(data):,} bytes; a policy may be at most 1 MiB "
-            f"({MAX_BYTES:,} bytes)",
+            f"the file is {len(data):,} bytes; a policy may be at most 1 MiB ({MAX_BYTES:,} bytes)",
             "too-large",
         )
         return None, nowhere

@@ -226,9 +226,7 @@ class Environment:
         parse=values.parse_repo_path,
         schema={"type": "string", "minLength": 1},
     )
-    format: Literal["kustomize", "helm"] = spec(
-        "kustomize", doc="How the overlay pins the image."
-    )
+    format: Literal["kustomize", "helm"] = spec("kustomize", doc="How the overlay pins the image.")
     follows: str | None = spec(
         None,
         doc="The environment this one is promoted from. Absent: written by CI (a root).",
@@ -236,8 +234,7 @@ class Environment:
     )
     mode: Literal["pull-request", "commit"] = spec(
         "pull-request",
-        doc='"pull-request" opens a PR per promotion; "commit" pushes straight to the base '
-        "branch.",
+        doc='"pull-request" opens a PR per promotion; "commit" pushes straight to the base branch.',
     )
     auto_merge: bool = spec(False, doc="Merge the promotion PR once its gates pass.")
     require_codeowners: bool = spec(
@@ -521,7 +518,5 @@ class Policy:
     def apps_in(self, env: str) -> list[App]:
         """The apps promoted through ``env``."""
         return [
-            app
-            for app in self.apps.values()
-            if app.environments is None or env in app.environments
+            app for app in self.apps.values() if app.environments is None or env in app.environments
         ]

@@ -9,6 +9,7 @@ inline tables, arrays, the four string forms) and skips over scalar values.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import tomllib
 from dataclasses import dataclass
 
@@ -266,19 +267,15 @@ def index_positions(text: str) -> PositionIndex:
     are kept; callers then fall back to the nearest recorded ancestor.
     """
     scanner = _Scanner(text)
-    try:
+    with contextlib.suppress(_ScanError, tomllib.TOMLDecodeError):
         scanner.document()
-    except (_ScanError, tomllib.TOMLDecodeError):
-        pass
     return PositionIndex(scanner.entries)
 
 
 def first_header(text: str, path: Path) -> Span | None:
     """Where ``path`` is first declared in ``text``, which may be invalid TOML past that point."""
     scanner = _Scanner(text)
-    try:
+    with contextlib.suppress(_ScanError, tomllib.TOMLDecodeError, IndexError):
         scanner.document()
-    except (_ScanError, tomllib.TOMLDecodeError, IndexError):
-        pass
     loc = scanner.entries.get(path)
     return loc.key if loc else None

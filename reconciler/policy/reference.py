@@ -58,7 +58,9 @@ def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, Mapping):
-        inner = ", ".join(f"{json.dumps(k) if '.' in k else k} = {_plain(v)}" for k, v in value.items())
+        inner = ", ".join(
+            f"{json.dumps(k) if '.' in k else k} = {_plain(v)}" for k, v in value.items()
+        )
         return f"`{{ {inner} }}`"
     return f"`{_plain(value)}`"
 

@@ -67,7 +67,7 @@ def _check_environment_graph(policy: Policy, problems: Problems) -> None:
         if env.follows == name:
             problems.add(
                 ("environments", name, "follows"),
-                f'environments.{name}.follows: an environment cannot follow itself',
+                f"environments.{name}.follows: an environment cannot follow itself",
                 "cycle",
             )
         elif env.follows not in envs:

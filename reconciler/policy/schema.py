@@ -20,7 +20,6 @@ from reconciler.policy.model import NAME_PATTERN, Policy
 from reconciler.policy.values import format_duration
 
 
-
 def policy_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of `promotions.toml`, for editors and CI."""
     defs: dict[str, Any] = {}

@@ -100,7 +100,7 @@ def parse_url(raw: object, allowed: tuple[str, ...] = ("app", "env")) -> str:
     """An http(s) URL that may contain the ``allowed`` placeholders."""
     raw = _expect_str(raw, "a URL")
     check_placeholders(raw, allowed)
-    parts = urlsplit(fill(raw, **{name: "x" for name in allowed}))
+    parts = urlsplit(fill(raw, **dict.fromkeys(allowed, "x")))
     if parts.scheme not in ("http", "https"):
         raise ValueError(f'"{raw}" is not an http:// or https:// URL')
     if not parts.hostname:

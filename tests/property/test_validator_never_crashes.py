@@ -33,19 +33,61 @@ def test_arbitrary_bytes(data: bytes) -> None:
 
 
 _keys = st.sampled_from(
-    ["version", "settings", "apps", "environments", "gates", "live", "registry", "follows",
-     "overlay", "gates", "kind", "url", "image", "mode", "auto_merge", "require_codeowners",
-     "duration", "allow", "hold", "x", "dev", "prod", "soak", "http", "window"]
+    [
+        "version",
+        "settings",
+        "apps",
+        "environments",
+        "gates",
+        "live",
+        "registry",
+        "follows",
+        "overlay",
+        "gates",
+        "kind",
+        "url",
+        "image",
+        "mode",
+        "auto_merge",
+        "require_codeowners",
+        "duration",
+        "allow",
+        "hold",
+        "x",
+        "dev",
+        "prod",
+        "soak",
+        "http",
+        "window",
+    ]
 ) | st.text(min_size=1, max_size=6)
 _scalars = (
-    st.integers(-5, 3) | st.booleans() | st.sampled_from(["dev", "prod", "http", "soak", "5m",
-    "https://{app}/", "overlays/dev", "window", "commit", "../x", ""]) | st.text(max_size=10)
-    | st.datetimes() | st.floats(allow_nan=False)
+    st.integers(-5, 3)
+    | st.booleans()
+    | st.sampled_from(
+        [
+            "dev",
+            "prod",
+            "http",
+            "soak",
+            "5m",
+            "https://{app}/",
+            "overlays/dev",
+            "window",
+            "commit",
+            "../x",
+            "",
+        ]
+    )
+    | st.text(max_size=10)
+    | st.datetimes()
+    | st.floats(allow_nan=False)
 )
 _documents = st.recursive(
     st.dictionaries(_keys, _scalars, max_size=5),
     lambda children: st.dictionaries(
-        _keys, children | st.lists(children, max_size=2) | st.lists(_scalars, max_size=3),
+        _keys,
+        children | st.lists(children, max_size=2) | st.lists(_scalars, max_size=3),
         max_size=5,
     ),
     max_leaves=30,
@@ -91,7 +133,9 @@ def test_mutated_example_policies(document: dict[str, Any]) -> None:
     _check(load_policy(text.encode()), text.count("\n") + 1)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(max_size=200) | _documents.map(tomli_w.dumps))
 def test_cli_exit_code_is_0_or_1(tmp_path: Path, text: str) -> None:
     policy = tmp_path / "promotions.toml"

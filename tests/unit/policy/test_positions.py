@@ -46,7 +46,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("path", "key", "value"), CASES, ids=[str(c[0]) for c in CASES])
-def test_location(path: tuple[Any, ...], key: tuple[int, int], value: tuple[int, int] | None) -> None:
+def test_location(
+    path: tuple[Any, ...], key: tuple[int, int], value: tuple[int, int] | None
+) -> None:
     location = index_positions(DOC).get(path)
     assert location is not None
     assert location.key == Span(*key)
@@ -84,7 +86,9 @@ _scalars = (
 _documents = st.recursive(
     st.dictionaries(_keys, _scalars, max_size=4),
     lambda children: st.dictionaries(
-        _keys, children | st.lists(children, max_size=3) | st.lists(_scalars, max_size=3), max_size=4
+        _keys,
+        children | st.lists(children, max_size=3) | st.lists(_scalars, max_size=3),
+        max_size=4,
     ),
     max_leaves=20,
 )

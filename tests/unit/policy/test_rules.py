@@ -228,9 +228,9 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "wrong type",
-        BASE + "auto_merge = \"yes\"\n",
+        BASE + 'auto_merge = "yes"\n',
         [
-            '12:14: environments.prod.auto_merge: expected a boolean (true or false), '
+            "12:14: environments.prod.auto_merge: expected a boolean (true or false), "
             'got string "yes"'
         ],
     ),
@@ -379,7 +379,9 @@ def test_every_mistake_is_reported_at_once() -> None:
 
 def test_diagnostic_string_form() -> None:
     (diagnostic,) = load_policy((BASE + "bogus = 1\n").encode(), "conf/promotions.toml").diagnostics
-    assert str(diagnostic) == 'conf/promotions.toml:12:1: unknown key "bogus" in [environments.prod]'
+    assert (
+        str(diagnostic) == 'conf/promotions.toml:12:1: unknown key "bogus" in [environments.prod]'
+    )
 
 
 def test_file_over_one_mebibyte_is_refused() -> None:
@@ -390,7 +392,7 @@ def test_file_over_one_mebibyte_is_refused() -> None:
 
 
 def test_invalid_utf8_points_at_the_byte() -> None:
-    (diagnostic,) = load_policy(b'version = 1\n# caf\xe9\n').diagnostics
+    (diagnostic,) = load_policy(b"version = 1\n# caf\xe9\n").diagnostics
     assert (diagnostic.line, diagnostic.column) == (2, 6)
     assert "not valid UTF-8 (byte 0xe9)" in diagnostic.message
 

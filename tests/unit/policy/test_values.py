@@ -97,9 +97,7 @@ def test_repo_path_is_normalised(text: str, expected: str) -> None:
     assert values.parse_repo_path(text) == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["", "/abs", "C:/x", "a\\b", "a/../b", "..", "{env}/x", "a/{"]
-)
+@pytest.mark.parametrize("text", ["", "/abs", "C:/x", "a\\b", "a/../b", "..", "{env}/x", "a/{"])
 def test_bad_repo_path(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each message is checked in test_rules
         values.parse_repo_path(text)

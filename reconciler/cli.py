@@ -10,10 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reconciler import __version__
+from reconciler.errors import PolicyError
+from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.overlays import kustomize
 from reconciler.policy import POLICY_FILE, LoadResult, Policy, load_policy
 from reconciler.policy.reference import reference_markdown
 from reconciler.policy.schema import schema_text
-from reconciler.worktree import DiskTree
+from reconciler.worktree import DiskTree, write_atomic
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -62,6 +65,20 @@ def _parser() -> argparse.ArgumentParser:
         help="json: the schema (promotion-policies/schema.json); markdown: the reference table",
     )
     schema.set_defaults(handler=_schema)
+
+    set_image = verbs.add_parser(
+        "set-image",
+        help="pin images in a kustomization, like `kustomize edit set image`, minimal diff",
+        description="Set images in kustomization.yaml with the argument forms of `kustomize "
+        "edit set image`: NAME=NEWNAME:TAG@DIGEST, NAME=NEWNAME@DIGEST, NAME=NEWNAME:TAG, "
+        "NAME=NEWNAME, NAME:TAG, NAME@DIGEST, NAME:TAG@DIGEST; `*` keeps a field's current "
+        "value. Only the bytes of the values set change; comments and layout are kept.",
+    )
+    set_image.add_argument("images", nargs="*", metavar="ARG")
+    set_image.add_argument(
+        "--dir", default=".", help="folder holding the kustomization (default: current)"
+    )
+    set_image.set_defaults(handler=_set_image)
     return parser
 
 
@@ -117,6 +134,34 @@ def summary(policy: Policy) -> str:
         f"{plural(apps, 'app')}, {plural(envs, 'environment')}, {plural(len(edges), 'edge')} "
         f"({'; '.join(chains)})"
     )
+
+
+def _set_image(args: argparse.Namespace) -> int:
+    def fail(message: str) -> int:
+        print(f"reconciler set-image: {message}", file=sys.stderr)
+        return EXIT_INVALID
+
+    if not args.images:
+        return fail("no image specified")
+    folder = Path(args.dir)
+    found = [folder / name for name in KUSTOMIZATION_FILES if (folder / name).is_file()]
+    if not found:
+        return fail(f"missing kustomization file 'kustomization.yaml' in {_display_path(folder)}")
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        return fail(f"found multiple kustomization files in {_display_path(folder)}: {names}")
+    path = found[0]
+    try:
+        updates = [kustomize.parse_argument(arg) for arg in args.images]
+        data = path.read_bytes()
+        edited = kustomize.set_images(data, _display_path(path), updates)
+    except PolicyError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot read {_display_path(path)}: {exc.strerror}")
+    if edited != data:
+        write_atomic(path, edited)
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:

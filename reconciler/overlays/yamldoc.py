@@ -1,0 +1,197 @@
+"""YAML text -> a tree of nodes that know where they stand in the text (ruamel.yaml).
+
+This is the only module that imports ruamel. Overlay editing never re-serialises a
+document: it reads positions from this tree and replaces or inserts bytes in the original
+text, so comments, quoting, indentation and blank lines stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler.errors import PolicyError
+
+MAX_BYTES = 1024 * 1024
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True, eq=False)
+class Span:
+    """Where a node stands: character offsets [start, end) and its 1-based line and column."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, eq=False)
+class YScalar:
+    """A scalar as written: its string value, quoting style ("", '"', "'", "|", ">")."""
+
+    value: str
+    style: str
+    tag: str
+    span: Span
+    aliased: bool  # carries an anchor or is reached through an alias: editing it edits others
+
+
+@dataclass(frozen=True, eq=False)
+class YMap:
+    """A mapping; ``pairs`` keep the document's order."""
+
+    pairs: tuple[tuple[YScalar, YNode], ...]
+    flow: bool
+    span: Span
+    aliased: bool
+
+    def get(self, key: str) -> YNode | None:
+        """The value under ``key``, or None."""
+        for k, v in self.pairs:
+            if k.value == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class YSeq:
+    """A sequence."""
+
+    items: tuple[YNode, ...]
+    flow: bool
+    span: Span
+    aliased: bool
+
+
+YNode = YScalar | YMap | YSeq
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document: its text (BOM removed), the BOM flag, and its root node."""
+
+    text: str
+    root: YNode | None
+    bom: bool
+    newline: str  # "\r\n" when the file uses CRLF line ends
+
+    def with_text(self, text: str) -> bytes:
+        """Encode edited text the way the original was encoded (BOM kept)."""
+        return ((BOM if self.bom else "") + text).encode("utf-8")
+
+
+def parse(data: bytes, file: str) -> Document:
+    """Parse one YAML document; PolicyError with FILE:LINE:COL for anything unusable."""
+    if len(data) > MAX_BYTES:
+        raise PolicyError(
+            f"{file}: the file is {len(data):,} bytes; overlays over 1 MiB are refused"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(f"{file}:{line}: the file is not valid UTF-8; save it as UTF-8") from None
+    bom = text.startswith(BOM)
+    if bom:
+        text = text[1:]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        roots = list(yaml.compose_all(io.StringIO(text)))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise PolicyError(f"{where}: invalid YAML: {problem}") from None
+    except YAMLError as exc:
+        raise PolicyError(f"{file}: invalid YAML: {exc}") from None
+    roots = [r for r in roots if r is not None]
+    if len(roots) > 1:
+        raise PolicyError(
+            f"{file}: holds {len(roots)} YAML documents; an overlay file must hold one"
+        )
+    if not roots:
+        return Document(text, None, bom, newline)
+    counts: Counter[int] = Counter()
+    _count(roots[0], counts, set())
+    return Document(text, _convert(roots[0], counts, file), bom, newline)
+
+
+def _count(node: Node, counts: Counter[int], path: set[int]) -> None:
+    counts[id(node)] += 1
+    if counts[id(node)] > 1 or id(node) in path:
+        return  # an alias: its children were counted where it was defined
+    if isinstance(node, (MappingNode, SequenceNode)):
+        path = path | {id(node)}
+        for child in node.value:
+            for part in child if isinstance(child, tuple) else (child,):
+                _count(part, counts, path)
+
+
+def _span(node: Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(start.index, end.index, start.line + 1, start.column + 1)
+
+
+def _convert(node: Node, counts: Counter[int], file: str) -> YNode:
+    aliased = bool(getattr(node, "anchor", None)) or counts[id(node)] > 1
+    if isinstance(node, ScalarNode):
+        return YScalar(str(node.value), node.style or "", str(node.tag), _span(node), aliased)
+    if isinstance(node, SequenceNode):
+        items = tuple(_convert(child, counts, file) for child in node.value)
+        return YSeq(items, bool(node.flow_style), _span(node), aliased)
+    if isinstance(node, MappingNode):
+        pairs = []
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            converted_key = _convert(key, counts, file)
+            if not isinstance(converted_key, YScalar):
+                where = f"{file}:{converted_key.span.line}:{converted_key.span.column}"
+                raise PolicyError(f"{where}: a mapping key that is not a scalar is not supported")
+            if converted_key.value in seen:
+                where = f"{file}:{converted_key.span.line}:{converted_key.span.column}"
+                raise PolicyError(
+                    f'{where}: key "{converted_key.value}" is repeated (first at line '
+                    f"{seen[converted_key.value]}); YAML tools disagree on which one counts"
+                )
+            seen[converted_key.value] = converted_key.span.line
+            pairs.append((converted_key, _convert(value, counts, file)))
+        return YMap(tuple(pairs), bool(node.flow_style), _span(node), aliased)
+    raise PolicyError(f"{file}: unsupported YAML node {type(node).__name__}")  # pragma: no cover
+
+
+# Words and shapes that YAML 1.1 readers (still common in Kubernetes tooling) take for
+# booleans, nulls or numbers; such strings are written quoted.
+_YAML11_SPECIAL = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|~|null|Null|NULL|[-+]?[0-9_.:]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)"
+    r"|0[xXoObB][0-9a-fA-F_]+)$"
+)
+
+
+def plain_is_safe(value: str) -> bool:
+    """True when ``value`` written unquoted reads back as the same string in YAML 1.1 and 1.2."""
+    if not value or value != value.strip() or any(c in value for c in "\n\r\t"):
+        return False
+    if _YAML11_SPECIAL.match(value):
+        return False
+    if value[0] in "!&*{}[],#|>@`\"'%-?:" and not (value[0] == "-" and value[1:2].isalnum()):
+        return False
+    if ": " in value or " #" in value or value.endswith(":"):
+        return False
+    node = YAML(typ="rt", pure=True).compose(io.StringIO(f"k: {value}\n"))
+    if not isinstance(node, MappingNode) or len(node.value) != 1:
+        return False
+    scalar = node.value[0][1]
+    return (
+        isinstance(scalar, ScalarNode)
+        and scalar.tag == "tag:yaml.org,2002:str"
+        and scalar.value == value
+    )

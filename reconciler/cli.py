@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from reconciler import __version__
+from reconciler import __version__, codeowners
 from reconciler.errors import PolicyError
 from reconciler.model import KUSTOMIZATION_FILES
 from reconciler.overlays import kustomize
@@ -79,6 +80,20 @@ def _parser() -> argparse.ArgumentParser:
         "--dir", default=".", help="folder holding the kustomization (default: current)"
     )
     set_image.set_defaults(handler=_set_image)
+
+    owners = verbs.add_parser(
+        "codeowners",
+        help="who owns these paths, by GitHub's CODEOWNERS rules",
+        description="Print PATH<TAB>owners for each PATH, as GitHub reads CODEOWNERS (the "
+        "first of .github/CODEOWNERS, CODEOWNERS, docs/CODEOWNERS; last match wins). An "
+        "unowned path prints with nothing after the tab.",
+    )
+    owners.add_argument("paths", nargs="+", metavar="PATH")
+    source = owners.add_mutually_exclusive_group()
+    source.add_argument("--file", help="a CODEOWNERS file to read")
+    source.add_argument("--repo", default=".", help="a repo folder to find CODEOWNERS in")
+    owners.add_argument("--json", action="store_true", help="print JSON objects")
+    owners.set_defaults(handler=_codeowners)
     return parser
 
 
@@ -161,6 +176,44 @@ def _set_image(args: argparse.Namespace) -> int:
         return fail(f"cannot read {_display_path(path)}: {exc.strerror}")
     if edited != data:
         write_atomic(path, edited)
+    return EXIT_OK
+
+
+def _codeowners(args: argparse.Namespace) -> int:
+    if args.file:
+        path = Path(args.file)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(
+                f"reconciler codeowners: cannot read {args.file}: {exc.strerror}", file=sys.stderr
+            )
+            return EXIT_USAGE
+        found = codeowners.find(lambda name: data if name == codeowners.LOCATIONS[0] else None)
+        found = replace(found, source=args.file)
+    else:
+        found = codeowners.find(DiskTree(Path(args.repo)).read)
+    for error in found.errors:
+        where = f"{found.source}:{error.line}" if error.line else str(found.source)
+        print(f"{where}: {error.message} (line skipped)", file=sys.stderr)
+    if found.source is None:
+        print("reconciler codeowners: no CODEOWNERS file; nothing is owned", file=sys.stderr)
+    rows = []
+    for path in args.paths:
+        rule = found.rule_for(path)
+        rows.append(
+            {
+                "path": path,
+                "owners": list(rule.owners) if rule else [],
+                "file": found.source,
+                "line": rule.line if rule else None,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['path']}\t{' '.join(row['owners'])}")
     return EXIT_OK
 
 

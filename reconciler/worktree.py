@@ -30,6 +30,12 @@ class DiskTree:
             return "file"
         return "missing"
 
+    def read(self, path: str) -> bytes | None:
+        """The bytes of a regular file under the root, or None (missing, escaping, a folder)."""
+        if self.kind(path) != "file":
+            return None
+        return (self.root / path).read_bytes()
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new, never half."""

@@ -1,0 +1,166 @@
+"""Every reconciler_* series (DESIGN.md section 8), in one place; the only prometheus_client user.
+
+Per-(app, env) state is published once per cycle as one frozen report and rendered from it
+at scrape time, so a scrape never sees half a cycle and series of removed apps disappear.
+Counters and the cycle histogram accumulate for the life of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class EnvReport:
+    """What one (app, env) looks like after a cycle."""
+
+    app: str
+    env: str
+    desired_digest: str | None = None
+    live_digest: str | None = None
+    drift: bool | None = None  # None: unknown (no live source)
+    drift_seconds: float = 0.0
+    lag_seconds: float = 0.0
+    pending: bool = False
+    gates: tuple[tuple[str, bool], ...] = ()
+    blocked: tuple[str, ...] = ()  # reason codes
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """Everything the gauges show, replaced whole after each cycle."""
+
+    envs: tuple[EnvReport, ...] = ()
+    policy_valid: bool = True
+    last_success: float | None = None  # unix time of the last cycle that completed
+    forge_rate_limit_remaining: float | None = None
+
+
+class Metrics:
+    """The daemon's metrics registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._report = CycleReport()
+        self.promotions = Counter(
+            "reconciler_promotions_total",
+            "Promotions by target environment and result.",
+            ["env", "result"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "reconciler_reconcile_errors_total",
+            "Errors while reconciling, by component.",
+            ["component"],
+            registry=self.registry,
+        )
+        self.forge_requests = Counter(
+            "reconciler_forge_requests_total",
+            "Requests to the forge API, by method and status.",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Duration of one reconcile cycle.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.registry.register(_ReportCollector(self))
+
+    def publish(self, report: CycleReport) -> None:
+        """Replace the per-cycle state shown by the gauges."""
+        with self._lock:
+            self._report = report
+
+    @property
+    def report(self) -> CycleReport:
+        """The state last published."""
+        with self._lock:
+            return self._report
+
+    def exposition(self) -> bytes:
+        """The text exposition format served on /metrics."""
+        return generate_latest(self.registry)
+
+
+class _ReportCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        report = self._metrics.report
+        pair = ["app", "env"]
+        drift = GaugeMetricFamily("reconciler_drift", "1 when git and live differ.", labels=pair)
+        drift_seconds = GaugeMetricFamily(
+            "reconciler_drift_seconds", "How long git and live have differed.", labels=pair
+        )
+        lag = GaugeMetricFamily(
+            "reconciler_promotion_lag_seconds",
+            "How long the environment has pinned something other than its source.",
+            labels=pair,
+        )
+        desired = GaugeMetricFamily(
+            "reconciler_desired_image_info",
+            "The digest the overlay pins.",
+            labels=[*pair, "digest"],
+        )
+        live = GaugeMetricFamily(
+            "reconciler_live_image_info", "The digest running.", labels=[*pair, "digest"]
+        )
+        gates = GaugeMetricFamily(
+            "reconciler_gate_passing", "1 when the gate passes.", labels=[*pair, "gate"]
+        )
+        pending = GaugeMetricFamily(
+            "reconciler_promotion_pending",
+            "1 while a promotion into the environment is open or waiting.",
+            labels=pair,
+        )
+        blocked = GaugeMetricFamily(
+            "reconciler_blocked",
+            "1 for each reason a promotion is blocked.",
+            labels=[*pair, "reason"],
+        )
+        for env in report.envs:
+            key = [env.app, env.env]
+            if env.drift is not None:
+                drift.add_metric(key, 1.0 if env.drift else 0.0)
+                drift_seconds.add_metric(key, env.drift_seconds)
+            lag.add_metric(key, env.lag_seconds)
+            if env.desired_digest:
+                desired.add_metric([*key, env.desired_digest], 1.0)
+            if env.live_digest:
+                live.add_metric([*key, env.live_digest], 1.0)
+            for gate, passing in env.gates:
+                gates.add_metric([*key, gate], 1.0 if passing else 0.0)
+            pending.add_metric(key, 1.0 if env.pending else 0.0)
+            for reason in env.blocked:
+                blocked.add_metric([*key, reason], 1.0)
+        yield from (drift, drift_seconds, lag, desired, live, gates, pending, blocked)
+        yield GaugeMetricFamily(
+            "reconciler_policy_valid",
+            "1 when the policy on the base branch is valid.",
+            value=1.0 if report.policy_valid else 0.0,
+        )
+        if report.last_success is not None:
+            yield GaugeMetricFamily(
+                "reconciler_last_reconcile_timestamp_seconds",
+                "Unix time of the last completed cycle.",
+                value=report.last_success,
+            )
+        if report.forge_rate_limit_remaining is not None:
+            yield GaugeMetricFamily(
+                "reconciler_forge_rate_limit_remaining",
+                "Requests left in the forge's rate-limit window.",
+                value=report.forge_rate_limit_remaining,
+            )

@@ -1,0 +1,62 @@
+"""What a gate evaluation says, and the text helpers every gate kind shares.
+
+Times are shown in UTC, ISO 8601 to the second (``2026-05-10T10:00:20Z``), and digests in
+their short form, so the same facts always render to the same text in plans, logs and PRs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from reconciler.policy.values import format_duration
+
+GateKind = Literal["http", "soak", "window", "merge-delay"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict for one candidate at one instant.
+
+    ``reason`` is the full sentence for plans and logs; ``evidence`` the short form for the
+    PR body and the ``Gate-Evidence:`` trailer. ``code`` is a stable, low-cardinality word
+    for metric labels and JSON: ``passed``, or why not: ``not-live``, ``no-samples``,
+    ``failing``, ``streak-short`` (http), ``soaking`` (soak), ``outside-window``,
+    ``denied``, ``frozen`` (window), ``not-approved``, ``merge-delay`` (merge_delay).
+    ``since`` is when the current verdict started to hold, ``until`` when it is expected
+    to change, each when known. ``weak_binding`` says the verdict rests on the source
+    overlay's commit time because no live source tells what the source environment runs.
+    """
+
+    gate: str
+    kind: GateKind
+    passed: bool
+    code: str
+    reason: str
+    evidence: str
+    since: datetime | None = None
+    until: datetime | None = None
+    weak_binding: bool = False
+
+
+def stamp(moment: datetime) -> str:
+    """``2026-05-10T10:00:20Z``: UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(length: timedelta) -> str:
+    """A duration to the second, in policy syntax (``1h30m``); negative counts as zero."""
+    seconds = max(0, int(length.total_seconds()))
+    return format_duration(timedelta(seconds=seconds))
+
+
+def short(digest: str) -> str:
+    """``sha256:0123abcd``: the prefix humans compare, as reconciler.model.Digest.short."""
+    return digest[:15]
+
+
+def require_aware(now: datetime) -> None:
+    """Reject a naive ``now``: every instant the gates compare carries its offset."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")

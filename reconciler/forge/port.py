@@ -1,0 +1,124 @@
+"""The forge port: promotion requests (pull requests), their reviews, merging, protection.
+
+Two adapters implement it: ``forge.local`` (the embedded default: requests kept in the
+config repo itself) and ``forge.github`` (pull requests on GitHub or GitHub Enterprise).
+Planning sees only these value types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from reconciler.errors import TransientError
+
+RequestState = Literal["open", "merged", "closed"]
+ReviewState = Literal["approved", "changes_requested", "commented"]
+
+
+@dataclass(frozen=True)
+class Review:
+    """One review, bound to the head commit it was given on."""
+
+    reviewer: str  # "@alice"
+    state: ReviewState
+    commit: str
+    at: datetime
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A promotion request (a pull request from ``promote/<env>/<app>``)."""
+
+    number: int
+    head_branch: str
+    head_commit: str
+    base_branch: str
+    title: str
+    body: str
+    author: str
+    labels: tuple[str, ...]
+    state: RequestState
+    created_at: datetime
+    updated_at: datetime
+    reviews: tuple[Review, ...] = ()
+    requested_reviewers: tuple[str, ...] = ()
+    merged_commit: str | None = None
+    merged_at: datetime | None = None
+
+    def approvals(self) -> dict[str, datetime]:
+        """Reviewers whose latest review approves the current head, with when they did.
+
+        A review on an older head counts for nothing; a later "changes requested" from the
+        same reviewer withdraws their approval; the author cannot approve their own request.
+        """
+        latest: dict[str, Review] = {}
+        for review in sorted(self.reviews, key=lambda r: r.at):
+            if review.state != "commented":
+                latest[review.reviewer] = review
+        return {
+            reviewer: review.at
+            for reviewer, review in latest.items()
+            if review.state == "approved"
+            and review.commit == self.head_commit
+            and reviewer != self.author
+        }
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """Whether the forge itself would refuse to merge without a code owner's approval."""
+
+    enforced: bool
+    reason: str  # why (not), said so a person can fix it
+
+
+class MergeRefused(TransientError):
+    """The forge would not merge now (head moved, conflict, review missing): re-plan."""
+
+
+class Forge(Protocol):
+    """Promotion requests on a forge."""
+
+    def requests(self) -> tuple[Request, ...]:
+        """Open requests whose head branch starts with ``promote/``."""
+        ...
+
+    def request(self, number: int) -> Request:
+        """One request, whatever its state."""
+        ...
+
+    def open(
+        self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]
+    ) -> Request:
+        """Open a request; returns the open one for ``head_branch`` if there already is one."""
+        ...
+
+    def update(self, number: int, title: str, body: str, comment: str | None) -> Request:
+        """Rewrite title and body, and add ``comment`` to the conversation when given."""
+        ...
+
+    def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
+        """Ask ``reviewers`` (``@user`` or ``@org/team``) to review."""
+        ...
+
+    def merge(self, number: int, expected_head: str, message: str) -> str:
+        """Merge if the head is still ``expected_head``; returns the commit on the base.
+
+        MergeRefused when the forge will not merge now.
+        """
+        ...
+
+    def close(self, number: int, comment: str) -> None:
+        """Close without merging, leaving ``comment``."""
+        ...
+
+    def codeowner_enforcement(self, base_branch: str) -> Enforcement:
+        """Whether merging into ``base_branch`` requires a code owner's approval."""
+        ...
+
+    def members(self, team: str) -> frozenset[str] | None:
+        """``@user`` handles in ``@org/team``; None when the forge cannot tell."""
+        ...

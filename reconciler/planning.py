@@ -1,0 +1,435 @@
+"""plan(policy, snapshot, now) -> Plan: what this cycle should do, and what is blocked and why.
+
+Pure and deterministic: no clock, no I/O. For every edge (source -> target) and every app,
+the candidate is the digest the source overlay pins; it is promoted into the target only
+when every gate passes on the source, nothing holds it, and (for `require_codeowners`) the
+forge enforces a code owner's review and CODEOWNERS covers the overlay. One rolling
+request per (app, target env); a newer candidate updates it rather than opening another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler import gates, holds, promotions
+from reconciler.forge.port import Request
+from reconciler.gates import Candidate, GateResult
+from reconciler.overlays.imageref import ImagePin
+from reconciler.policy.model import App, Environment, Policy
+from reconciler.snapshot import OverlayState, RequestState, Snapshot
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A promotion that does not happen now: ``code`` for metrics, ``reason`` for people."""
+
+    app: str
+    env: str
+    code: str
+    reason: str
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Propose:
+    """Open the promotion request, or update the open one (``number``) to this candidate."""
+
+    app: App
+    env: str
+    source: str
+    format: str
+    path: str
+    pin: ImagePin
+    marker: promotions.Marker
+    title: str
+    body: str
+    message: str
+    trailers: tuple[tuple[str, str], ...]
+    labels: tuple[str, ...]
+    reviewers: tuple[str, ...]
+    number: int | None = None  # an open request to update
+    expected_head: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitDirect:
+    """`mode = "commit"`: push the one-file promotion commit straight to the base branch."""
+
+    app: App
+    env: str
+    source: str
+    format: str
+    path: str
+    pin: ImagePin
+    marker: promotions.Marker
+    message: str
+    trailers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Merge request ``number`` if its head is still ``expected_head``."""
+
+    app: str
+    env: str
+    number: int
+    expected_head: str
+    message: str
+    approvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close request ``number`` without merging."""
+
+    app: str
+    env: str
+    number: int
+    comment: str
+
+
+Action = Propose | CommitDirect | Merge | Close
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The actions of one cycle, the blocked promotions, and every gate verdict."""
+
+    actions: tuple[Action, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    gates: tuple[tuple[str, str, GateResult], ...] = ()  # (app, target env, result)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        """True when the cycle has nothing to do."""
+        return not self.actions
+
+
+def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
+    """The plan for ``snapshot`` under ``policy`` at ``now``."""
+    planner = _Planner(policy, snapshot, now)
+    for target in policy.ordered():
+        if target.follows is None:
+            continue
+        source = policy.environments[target.follows]
+        for app in policy.apps_in(target.name):
+            if app in policy.apps_in(source.name):
+                planner.edge(app, source, target)
+    planner.close_unwanted()
+    notes = tuple(
+        f"policy on {snapshot.base_branch} is invalid: {e}" for e in snapshot.policy_errors
+    )
+    return Plan(tuple(planner.actions), tuple(planner.blocked), tuple(planner.results), notes)
+
+
+class _Planner:
+    def __init__(self, policy: Policy, snapshot: Snapshot, now: datetime) -> None:
+        self.policy = policy
+        self.snap = snapshot
+        self.now = now
+        self.actions: list[Action] = []
+        self.blocked: list[Blocked] = []
+        self.results: list[tuple[str, str, GateResult]] = []
+        self.planned: set[tuple[str, str]] = set()
+
+    def block(self, app: str, env: str, code: str, reason: str, **when: datetime | None) -> None:
+        self.blocked.append(Blocked(app, env, code, reason, when.get("since"), when.get("until")))
+
+    def edge(self, app: App, source: Environment, target: Environment) -> None:
+        key = (app.name, target.name)
+        self.planned.add(key)
+        held = self.snap.requests.get(key)
+        request = held.request if held else None
+        src = self.snap.overlays.get((app.name, source.name))
+        tgt = self.snap.overlays.get(key)
+        if src is None or tgt is None:
+            missing = source.name if src is None else target.name
+            self.block(
+                app.name, target.name, "overlay-missing", f"no overlay for {app.name} in {missing}"
+            )
+            return
+        for env, state in ((source.name, src), (target.name, tgt)):
+            if state.error:
+                self.block(app.name, target.name, "overlay-invalid", f"{env}: {state.error}")
+                return
+        candidate = self._candidate(app, source, target, src)
+        if candidate is None:
+            return
+        current = tgt.pin.digest if tgt.pin else None
+        if candidate.digest == current:
+            if request is not None:
+                self.actions.append(
+                    Close(
+                        app.name,
+                        target.name,
+                        request.number,
+                        f"{target.name} already pins {promotions.short(candidate.digest)}; "
+                        "this request is no longer needed.",
+                    )
+                )
+            return
+        stop = holds.holds(self.policy, app.name, target.name, request.labels if request else ())
+        rollback = holds.rollback_hold(tgt.history, candidate.digest, target.name)
+        for hold in (*stop, *([rollback] if rollback else [])):
+            self.block(app.name, target.name, "hold", hold.reason, since=hold.since)
+        if stop or rollback:
+            return
+        results = [
+            gates.evaluate(self.policy.gates[name], self.snap.samples, candidate, self.now)
+            for name in target.gates
+        ]
+        self.results += [(app.name, target.name, r) for r in results]
+        failing = [r for r in results if not r.passed]
+        for result in failing:
+            self.block(
+                app.name,
+                target.name,
+                f"gate:{result.code}",
+                f"gate {result.gate}: {result.reason}",
+                since=result.since,
+                until=result.until,
+            )
+        owners = self._owners(app, target, tgt)
+        if failing or owners is None:
+            return
+        marker = promotions.Marker(
+            app.name, target.name, source.name, candidate.digest, src.commit or ""
+        )
+        pin = self._pin(src, candidate.digest)
+        message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))
+        trailer_pairs = tuple((t.key, t.value) for t in trailers)
+        if target.mode == "commit":
+            self.actions.append(
+                CommitDirect(
+                    app,
+                    target.name,
+                    source.name,
+                    target.format,
+                    tgt.path,
+                    pin,
+                    marker,
+                    message,
+                    trailer_pairs,
+                )
+            )
+            return
+        if request is None or held is None or self._stale(request, marker) or held.outdated:
+            self._propose(
+                app, source, target, tgt, pin, marker, message, trailer_pairs, results, owners, held
+            )
+            return
+        self._merge(app, target, tgt, request, owners)
+
+    def _candidate(
+        self, app: App, source: Environment, target: Environment, src: OverlayState
+    ) -> Candidate | None:
+        if src.pin is None:
+            self.block(
+                app.name,
+                target.name,
+                "no-pin",
+                f"the {source.name} overlay ({src.path}) pins no image for {app.name}",
+            )
+            return None
+        if not src.pin.digest:
+            self.block(
+                app.name,
+                target.name,
+                "tag-only",
+                f"the {source.name} overlay pins {app.name} by tag ({src.pin.tag or 'none'}) "
+                "only; promotions move digests: pin the digest in "
+                f"{source.name} (reconciler set-image {app.image_name}@sha256:...)",
+            )
+            return None
+        digest = src.pin.digest
+        if source.name in self.policy.live:
+            live = self.snap.live.get((app.name, source.name))
+            since = live.since if live and live.digest == digest and not live.rolling else None
+            return Candidate(app.name, source.name, digest, since, "live")
+        return Candidate(
+            app.name,
+            source.name,
+            digest,
+            gates.pinned_since(src.history, digest) or src.changed_at,
+            "overlay",
+        )
+
+    def _owners(self, app: App, target: Environment, tgt: OverlayState) -> tuple[str, ...] | None:
+        """The overlay's code owners; () when none are required; None when blocked."""
+        if not target.require_codeowners:
+            return ()
+        enforcement = self.snap.enforcement
+        if enforcement is None or not enforcement.enforced:
+            reason = (
+                enforcement.reason if enforcement else "the forge's protection settings are unknown"
+            )
+            self.block(app.name, target.name, "codeowners-not-enforced", reason)
+            return None
+        owners = self.snap.codeowners.owners_of(tgt.path)
+        if not owners:
+            where = self.snap.codeowners.source or "no CODEOWNERS file"
+            self.block(
+                app.name,
+                target.name,
+                "codeowners-gap",
+                f"{tgt.path} has no code owner ({where}); add a line such as "
+                f"/{tgt.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+            )
+            return None
+        return owners
+
+    @staticmethod
+    def _pin(src: OverlayState, digest: str) -> ImagePin:
+        assert src.pin is not None
+        return ImagePin(src.pin.repository, "", digest)
+
+    @staticmethod
+    def _stale(request: Request, marker: promotions.Marker) -> bool:
+        found = promotions.parse_marker(request.body)
+        return found is None or found.digest != marker.digest
+
+    def _propose(
+        self,
+        app: App,
+        source: Environment,
+        target: Environment,
+        tgt: OverlayState,
+        pin: ImagePin,
+        marker: promotions.Marker,
+        message: str,
+        trailers: tuple[tuple[str, str], ...],
+        results: list[GateResult],
+        owners: tuple[str, ...],
+        held: RequestState | None,
+    ) -> None:
+        if self.policy.settings.pin == "tag-and-digest":
+            src = self.snap.overlays[(app.name, source.name)]
+            pin = ImagePin(pin.repository, src.pin.tag if src.pin else "", pin.digest)
+        notes = []
+        if any(r.weak_binding for r in results):
+            notes.append("weak binding: no live source for the source environment")
+        body = promotions.body(
+            marker, tgt.path, pin.reference(), gates.evidence_table(results), tuple(notes)
+        )
+        comment = None
+        number = expected = None
+        if held is not None:
+            request = held.request
+            number, expected = request.number, request.head_commit
+            old = promotions.parse_marker(request.body)
+            if old is not None and old.digest != marker.digest:
+                comment = (
+                    f"Updated to a newer candidate: {promotions.short(marker.digest)} replaces "
+                    f"{promotions.short(old.digest)}. Approvals given on the old head no longer "
+                    "count."
+                )
+            else:
+                comment = (
+                    "Rebuilt on the current base branch; approvals on the old head no longer count."
+                )
+        self.actions.append(
+            Propose(
+                app,
+                target.name,
+                source.name,
+                target.format,
+                tgt.path,
+                pin,
+                marker,
+                promotions.title(marker),
+                body,
+                message,
+                trailers,
+                tuple(self.policy.settings.labels),
+                owners,
+                number,
+                expected,
+                comment,
+            )
+        )
+
+    def _merge(
+        self,
+        app: App,
+        target: Environment,
+        tgt: OverlayState,
+        request: Request,
+        owners: tuple[str, ...],
+    ) -> None:
+        approvals = request.approvals()
+        approvers: tuple[str, ...] = ()
+        if target.require_codeowners:
+            qualifying = {who: at for who, at in approvals.items() if self._owns(who, owners)}
+            if not qualifying:
+                others = sorted(set(approvals))
+                extra = (
+                    f" (approvals from {', '.join(others)} do not count: not code owners)"
+                    if others
+                    else ""
+                )
+                self.block(
+                    app.name,
+                    target.name,
+                    "awaiting-review",
+                    f"request #{request.number} waits for approval from a code owner of "
+                    f"{tgt.path}: {' '.join(owners)}{extra}",
+                    since=request.updated_at,
+                )
+                return
+            approvers = tuple(sorted(qualifying))
+            delay = gates.merge_delay(target.merge_delay, min(qualifying.values()), self.now)
+            if not delay.passed:
+                self.block(
+                    app.name,
+                    target.name,
+                    "merge-delay",
+                    delay.reason,
+                    since=delay.since,
+                    until=delay.until,
+                )
+                return
+        elif not target.auto_merge:
+            self.block(
+                app.name,
+                target.name,
+                "manual-merge",
+                f"request #{request.number} is ready; auto_merge is off for {target.name}, "
+                "so a person merges it",
+            )
+            return
+        self.actions.append(
+            Merge(
+                app.name,
+                target.name,
+                request.number,
+                request.head_commit,
+                f"{request.title} (#{request.number})",
+                approvers,
+            )
+        )
+
+    def _owns(self, who: str, owners: tuple[str, ...]) -> bool:
+        for owner in owners:
+            if owner == who:
+                return True
+            members = self.snap.teams.get(owner)
+            if members is not None and who in members:
+                return True
+        return False
+
+    def close_unwanted(self) -> None:
+        for key, held in sorted(self.snap.requests.items()):
+            if key not in self.planned:
+                app, env = key
+                self.actions.append(
+                    Close(
+                        app,
+                        env,
+                        held.request.number,
+                        f"{app} is no longer promoted into {env} by promotions.toml; closing.",
+                    )
+                )

@@ -1,0 +1,126 @@
+"""How a promotion is named and written down: branch, title, body marker, commit trailers.
+
+Everything here is deterministic in its inputs, which is what makes every write idempotent:
+a restarted daemon, or a second one, computes the same branch name and finds the request
+by its marker instead of opening another.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from reconciler.gitrepo.trailers import Trailer
+
+BRANCH_PREFIX = "promote/"
+_MARKER = re.compile(r"<!-- reconciler:promotion (\{.*?\}) -->")
+
+# Commit trailers (DESIGN.md section 5), read back by `reconciler history`.
+PROMOTED_FROM = "Promoted-From"
+IMAGE_DIGEST = "Image-Digest"
+SOURCE_COMMIT = "Source-Commit"
+GATE_EVIDENCE = "Gate-Evidence"
+PROMOTION_APP = "Promotion-App"
+PROMOTION_ENV = "Promotion-Env"
+
+
+def branch(env: str, app: str) -> str:
+    """The one head branch of promotions of ``app`` into ``env``."""
+    return f"{BRANCH_PREFIX}{env}/{app}"
+
+
+def parse_branch(name: str) -> tuple[str, str] | None:
+    """``promote/prod/gw`` -> ("prod", "gw"); None for other branches."""
+    if not name.startswith(BRANCH_PREFIX):
+        return None
+    parts = name[len(BRANCH_PREFIX) :].split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The machine-readable part of a request body."""
+
+    app: str
+    env: str
+    source: str
+    digest: str
+    source_commit: str
+
+    def render(self) -> str:
+        """A hidden HTML comment that survives edits of the visible body."""
+        data = {
+            "v": 1,
+            "app": self.app,
+            "env": self.env,
+            "source": self.source,
+            "digest": self.digest,
+            "source_commit": self.source_commit,
+        }
+        return f"<!-- reconciler:promotion {json.dumps(data, sort_keys=True)} -->"
+
+
+def parse_marker(body: str) -> Marker | None:
+    """The marker in a request body, or None when it has none or a damaged one."""
+    found = _MARKER.search(body or "")
+    if not found:
+        return None
+    try:
+        data = json.loads(found[1])
+        return Marker(
+            str(data["app"]),
+            str(data["env"]),
+            str(data["source"]),
+            str(data["digest"]),
+            str(data.get("source_commit", "")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def short(digest: str) -> str:
+    """``sha256:abcd1234``, the prefix people compare."""
+    return digest[:15]
+
+
+def title(marker: Marker) -> str:
+    """``prod: promote order-gateway sha256:abcd1234 from staging``."""
+    return f"{marker.env}: promote {marker.app} {short(marker.digest)} from {marker.source}"
+
+
+def body(
+    marker: Marker, overlay: str, reference: str, evidence: str, notes: tuple[str, ...]
+) -> str:
+    """The request description: what changes, why it is safe, and the marker."""
+    lines = [
+        f"Promotes **{marker.app}** from **{marker.source}** to **{marker.env}**: the same "
+        "image digest that runs in the source environment, not a rebuild.",
+        "",
+        f"- image: `{reference}`",
+        f"- overlay: `{overlay}`",
+        f"- source commit: `{marker.source_commit[:12]}`",
+        "",
+        "### Gate evidence",
+        "",
+        evidence or "No gates guard this environment.",
+    ]
+    if notes:
+        lines += ["", "### Notes", "", *[f"- {note}" for note in notes]]
+    lines += ["", marker.render(), ""]
+    return "\n".join(lines)
+
+
+def commit_message(marker: Marker, evidence_trailer: str) -> tuple[str, tuple[Trailer, ...]]:
+    """The promotion commit's message and its trailers."""
+    message = f"{title(marker)}\n\nPinned by reconciler to the digest that {marker.source} runs."
+    trailers = [
+        Trailer(PROMOTED_FROM, marker.source),
+        Trailer(IMAGE_DIGEST, marker.digest),
+        Trailer(SOURCE_COMMIT, marker.source_commit),
+        Trailer(PROMOTION_APP, marker.app),
+        Trailer(PROMOTION_ENV, marker.env),
+    ]
+    if evidence_trailer:
+        trailers.append(Trailer(GATE_EVIDENCE, evidence_trailer))
+    return message, tuple(trailers)

@@ -1,0 +1,79 @@
+"""What one cycle observed: a frozen picture of git, the forge and the environments.
+
+Observing fills it (reconciler.observing); planning reads it and nothing else, so a plan
+is a pure function of (policy, snapshot, now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from reconciler.codeowners import NONE, CodeOwners
+from reconciler.forge.port import Enforcement, Request
+from reconciler.gates import PinFact, Sample
+from reconciler.overlays.imageref import ImagePin
+from reconciler.policy.model import Policy
+
+Key = tuple[str, str]  # (app, env)
+_EMPTY: Mapping[Key, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class OverlayState:
+    """What an environment's overlay pins for an app, on the base branch."""
+
+    path: str  # the file: a kustomization or a Helm values file
+    pin: ImagePin | None  # None: the file does not mention the app's image
+    commit: str | None = None  # the last commit that changed the file
+    changed_at: datetime | None = None
+    history: tuple[PinFact, ...] = ()  # oldest first
+    error: str | None = None  # the overlay could not be read: why
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a live source says an environment runs for an app."""
+
+    digest: str | None
+    since: datetime | None = None
+    rolling: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """An open promotion request and what observing learnt about its head."""
+
+    request: Request
+    outdated: bool = False  # the base changed the overlay since the head was built
+
+
+def _empty() -> Mapping[Key, object]:
+    return _EMPTY
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a plan may depend on besides the policy and ``now``."""
+
+    base_branch: str
+    base_commit: str
+    overlays: Mapping[Key, OverlayState] = field(default_factory=_empty)  # type: ignore[arg-type]
+    live: Mapping[Key, LiveState] = field(default_factory=_empty)  # type: ignore[arg-type]
+    requests: Mapping[Key, RequestState] = field(default_factory=_empty)  # type: ignore[arg-type]
+    samples: tuple[Sample, ...] = ()
+    codeowners: CodeOwners = NONE
+    enforcement: Enforcement | None = None
+    teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    policy_errors: tuple[str, ...] = ()  # the base branch's policy is invalid: its errors
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A snapshot with the policy it was taken under (the last good one if the current is bad)."""
+
+    policy: Policy | None
+    snapshot: Snapshot

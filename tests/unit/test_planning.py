@@ -1,0 +1,443 @@
+"""Planning over literal snapshots: every action and every reason a promotion is blocked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+import pytest
+
+from reconciler import codeowners, promotions
+from reconciler.forge.port import Enforcement, Request, Review
+from reconciler.gates import PinFact, Sample
+from reconciler.overlays.imageref import ImagePin
+from reconciler.planning import Blocked, Close, CommitDirect, Merge, Plan, Propose, plan
+from reconciler.policy import Policy, load_policy
+from reconciler.snapshot import LiveState, OverlayState, RequestState, Snapshot
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+OLD, NEW, NEWER = ("sha256:" + c * 64 for c in "abc")
+REPO = "reg.example.com/team/gw"
+
+POLICY = """\
+version = 1
+[apps.gw]
+image = "reg.example.com/team/gw"
+[environments.dev]
+overlay = "overlays/dev"
+[environments.staging]
+follows = "dev"
+overlay = "overlays/staging"
+auto_merge = true
+gates = ["soak"]
+[environments.prod]
+follows = "staging"
+overlay = "overlays/prod"
+require_codeowners = true
+merge_delay = "5m"
+gates = ["health"]
+[gates.soak]
+kind = "soak"
+duration = "10m"
+[gates.health]
+kind = "http"
+url = "http://{env}.{app}.test/healthz"
+successes = 2
+[live.staging]
+kind = "http"
+url = "http://{env}.{app}.test/version"
+"""
+
+
+def policy(text: str = POLICY) -> Policy:
+    result = load_policy(text.encode())
+    assert result.policy is not None, result.diagnostics
+    return result.policy
+
+
+def overlay(
+    env: str,
+    digest: str | None,
+    *,
+    at: datetime = NOW - timedelta(hours=1),
+    tag: str = "",
+    by_reconciler: bool = False,
+) -> OverlayState:
+    history = (PinFact("c-" + env, at, digest, by_reconciler),) if digest else ()
+    pin = ImagePin(REPO, tag, digest or "") if (digest or tag) else None
+    return OverlayState(f"overlays/{env}/kustomization.yaml", pin, "c-" + env, at, history)
+
+
+OWNERS = codeowners.parse("/overlays/prod/ @alice @org/release\n", ".github/CODEOWNERS")
+ENFORCED = Enforcement(True, "branch protection requires code owner review")
+
+
+def samples(digest: str, count: int, ok: bool = True) -> tuple[Sample, ...]:
+    return tuple(
+        Sample(
+            "health", "gw", "staging", NOW - timedelta(minutes=count - i), ok, "status 200", digest
+        )
+        for i in range(count)
+    )
+
+
+def snapshot(**overrides: object) -> Snapshot:
+    base = Snapshot(
+        base_branch="main",
+        base_commit="base",
+        overlays=MappingProxyType(
+            {
+                ("gw", "dev"): overlay("dev", NEW),
+                ("gw", "staging"): overlay("staging", NEW),
+                ("gw", "prod"): overlay("prod", OLD),
+            }
+        ),
+        live=MappingProxyType({("gw", "staging"): LiveState(NEW, NOW - timedelta(hours=1))}),
+        samples=samples(NEW, 2),
+        codeowners=OWNERS,
+        enforcement=ENFORCED,
+        teams={"@org/release": frozenset({"@bob"})},
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def request(
+    digest: str,
+    *,
+    reviews: tuple[Review, ...] = (),
+    labels: tuple[str, ...] = (),
+    head: str = "head-1",
+    env: str = "prod",
+    source: str = "staging",
+) -> RequestState:
+    marker = promotions.Marker("gw", env, source, digest, "c-" + source)
+    return RequestState(
+        Request(
+            number=7,
+            head_branch=promotions.branch(env, "gw"),
+            head_commit=head,
+            base_branch="main",
+            title=promotions.title(marker),
+            body=promotions.body(marker, "p", "r", "e", ()),
+            author="@reconciler",
+            labels=labels,
+            state="open",
+            created_at=NOW - timedelta(hours=1),
+            updated_at=NOW - timedelta(minutes=30),
+            reviews=reviews,
+        )
+    )
+
+
+def approve(who: str, head: str = "head-1", minutes_ago: int = 10) -> Review:
+    return Review(who, "approved", head, NOW - timedelta(minutes=minutes_ago))
+
+
+def prod_only(result: Plan) -> tuple[list[object], list[tuple[str, str]]]:
+    actions = [a for a in result.actions if a.env == "prod"]
+    blocked = [(b.code, b.reason) for b in result.blocked if b.env == "prod"]
+    return actions, blocked
+
+
+def test_everything_in_sync_plans_nothing() -> None:
+    overlays = {("gw", e): overlay(e, NEW) for e in ("dev", "staging", "prod")}
+    result = plan(policy(), snapshot(overlays=overlays), NOW)
+    assert result.actions == ()
+    assert result.blocked == ()
+
+
+def test_gates_pass_opens_a_prod_request_asking_the_code_owners() -> None:
+    result = plan(policy(), snapshot(), NOW)
+    (action,), blocked = prod_only(result)
+    assert blocked == []
+    assert isinstance(action, Propose)
+    assert (action.number, action.reviewers, action.pin) == (
+        None,
+        ("@alice", "@org/release"),
+        ImagePin(REPO, "", NEW),
+    )
+    assert action.title == f"prod: promote gw {NEW[:15]} from staging"
+    assert promotions.parse_marker(action.body) == promotions.Marker(
+        "gw", "prod", "staging", NEW, "c-staging"
+    )
+    assert dict(action.trailers)["Image-Digest"] == NEW
+    assert dict(action.trailers)["Promoted-From"] == "staging"
+    assert "health=pass" in dict(action.trailers)["Gate-Evidence"]
+
+
+BLOCKED_CASES = [
+    (
+        "source pins no image",
+        {
+            "overlays": {
+                ("gw", "staging"): overlay("staging", None),
+                ("gw", "prod"): overlay("prod", OLD),
+            }
+        },
+        "no-pin",
+    ),
+    (
+        "source pins a tag only",
+        {
+            "overlays": {
+                ("gw", "staging"): overlay("staging", None, tag="v2"),
+                ("gw", "prod"): overlay("prod", OLD),
+            }
+        },
+        "tag-only",
+    ),
+    (
+        "unreadable target overlay",
+        {
+            "overlays": {
+                ("gw", "staging"): overlay("staging", NEW),
+                ("gw", "prod"): OverlayState("p", None, error="p:3:1: invalid YAML"),
+            }
+        },
+        "overlay-invalid",
+    ),
+    (
+        "missing overlay",
+        {"overlays": {("gw", "staging"): overlay("staging", NEW)}},
+        "overlay-missing",
+    ),
+    ("one bound sample of two", {"samples": samples(NEW, 1)}, "gate:streak-short"),
+    ("samples of the old digest do not count", {"samples": samples(OLD, 5)}, "gate:no-samples"),
+    (
+        "a failure resets the streak",
+        {
+            "samples": samples(NEW, 2)
+            + (Sample("health", "gw", "staging", NOW, False, "status 503", NEW),)
+        },
+        "gate:failing",
+    ),
+    ("protection unknown", {"enforcement": None}, "codeowners-not-enforced"),
+    (
+        "protection off",
+        {"enforcement": Enforcement(False, "main is not protected")},
+        "codeowners-not-enforced",
+    ),
+    (
+        "CODEOWNERS gap",
+        {"codeowners": codeowners.parse("/overlays/staging/ @alice\n")},
+        "codeowners-gap",
+    ),
+    (
+        "hold label",
+        {"requests": {("gw", "prod"): request(NEW, labels=("promotion-hold",))}},
+        "hold",
+    ),
+    ("waiting for review", {"requests": {("gw", "prod"): request(NEW)}}, "awaiting-review"),
+    (
+        "non-owner approval",
+        {"requests": {("gw", "prod"): request(NEW, reviews=(approve("@mallory"),))}},
+        "awaiting-review",
+    ),
+    (
+        "owner approval on an older head",
+        {"requests": {("gw", "prod"): request(NEW, reviews=(approve("@alice", head="head-0"),))}},
+        "awaiting-review",
+    ),
+    (
+        "approval by the author",
+        {"requests": {("gw", "prod"): request(NEW, reviews=(approve("@reconciler"),))}},
+        "awaiting-review",
+    ),
+    (
+        "approval withdrawn",
+        {
+            "requests": {
+                ("gw", "prod"): request(
+                    NEW,
+                    reviews=(
+                        approve("@alice", minutes_ago=20),
+                        Review("@alice", "changes_requested", "head-1", NOW - timedelta(minutes=5)),
+                    ),
+                )
+            }
+        },
+        "awaiting-review",
+    ),
+    (
+        "merge delay not over",
+        {"requests": {("gw", "prod"): request(NEW, reviews=(approve("@alice", minutes_ago=2),))}},
+        "merge-delay",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"), [c[1:] for c in BLOCKED_CASES], ids=[c[0] for c in BLOCKED_CASES]
+)
+def test_blocked(overrides: dict[str, object], code: str) -> None:
+    actions, blocked = prod_only(plan(policy(), snapshot(**overrides), NOW))
+    assert [b[0] for b in blocked] == [code]
+    assert not [a for a in actions if isinstance(a, (Propose, Merge, CommitDirect))]
+
+
+def test_messages_say_what_to_do() -> None:
+    _, blocked = prod_only(
+        plan(policy(), snapshot(codeowners=codeowners.parse("/overlays/staging/ @a\n")), NOW)
+    )
+    assert blocked == [
+        (
+            "codeowners-gap",
+            "overlays/prod/kustomization.yaml has no code owner (CODEOWNERS); add a line such as /overlays/prod/ @your-team to .github/CODEOWNERS",
+        )
+    ]
+    reviews = (approve("@mallory"),)
+    _, blocked = prod_only(
+        plan(policy(), snapshot(requests={("gw", "prod"): request(NEW, reviews=reviews)}), NOW)
+    )
+    assert blocked[0][1] == (
+        "request #7 waits for approval from a code owner of overlays/prod/kustomization.yaml: "
+        "@alice @org/release (approvals from @mallory do not count: not code owners)"
+    )
+
+
+@pytest.mark.parametrize("who", ["@alice", "@bob"], ids=["user owner", "team member"])
+def test_owner_approval_after_the_delay_merges(who: str) -> None:
+    state = request(NEW, reviews=(approve(who, minutes_ago=6),))
+    (action,), blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
+    assert blocked == []
+    assert action == Merge("gw", "prod", 7, "head-1", f"{state.request.title} (#7)", (who,))
+
+
+def test_newer_candidate_updates_the_open_request_and_says_so() -> None:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER),
+        ("gw", "staging"): overlay("staging", NEWER),
+        ("gw", "prod"): overlay("prod", OLD),
+    }
+    state = request(NEW, reviews=(approve("@alice"),))
+    result = plan(
+        policy(),
+        snapshot(
+            overlays=overlays,
+            live={("gw", "staging"): LiveState(NEWER, NOW - timedelta(hours=1))},
+            samples=samples(NEWER, 2),
+            requests={("gw", "prod"): state},
+        ),
+        NOW,
+    )
+    (action,), _ = prod_only(result)
+    assert isinstance(action, Propose)
+    assert (action.number, action.expected_head, action.pin.digest) == (7, "head-1", NEWER)
+    assert action.comment is not None and "newer candidate" in action.comment
+
+
+def test_outdated_request_is_rebuilt() -> None:
+    state = replace(request(NEW), outdated=True)
+    (action,), _ = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
+    assert isinstance(action, Propose) and action.number == 7
+    assert action.comment is not None and action.comment.startswith("Rebuilt on the current base")
+
+
+def test_request_no_longer_needed_is_closed() -> None:
+    overlays = {("gw", e): overlay(e, NEW) for e in ("dev", "staging", "prod")}
+    result = plan(
+        policy(), snapshot(overlays=overlays, requests={("gw", "prod"): request(NEW)}), NOW
+    )
+    assert [type(a) for a in result.actions] == [Close]
+
+
+def test_request_for_an_app_removed_from_the_policy_is_closed() -> None:
+    result = plan(policy(), snapshot(requests={("old-app", "prod"): request(NEW)}), NOW)
+    closes = [a for a in result.actions if isinstance(a, Close)]
+    assert [(c.app, c.number) for c in closes] == [("old-app", 7)]
+
+
+def test_staging_auto_merges_once_soaked() -> None:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER, at=NOW - timedelta(minutes=30)),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): overlay("prod", NEW),
+    }
+    first = plan(policy(), snapshot(overlays=overlays), NOW)
+    assert [type(a) for a in first.actions] == [Propose]
+    assert first.actions[0].env == "staging"
+    second = plan(
+        policy(),
+        snapshot(
+            overlays=overlays,
+            requests={("gw", "staging"): request(NEWER, env="staging", source="dev")},
+        ),
+        NOW,
+    )
+    assert [type(a) for a in second.actions] == [Merge]
+
+
+def test_soak_counts_from_the_source_overlay_commit_without_a_live_source() -> None:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER, at=NOW - timedelta(minutes=3)),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): overlay("prod", NEW),
+    }
+    result = plan(policy(), snapshot(overlays=overlays), NOW)
+    (blocked,) = result.blocked
+    assert (blocked.env, blocked.code, blocked.until) == (
+        "staging",
+        "gate:soaking",
+        NOW + timedelta(minutes=7),
+    )
+    assert any(r.weak_binding for _, _, r in result.gates)
+
+
+def test_manual_rollback_is_not_undone() -> None:
+    history = (
+        PinFact("c1", NOW - timedelta(hours=3), NEW, True),
+        PinFact("c2", NOW - timedelta(hours=2), OLD, False),
+    )
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEW),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): replace(overlay("prod", OLD), history=history),
+    }
+    _, blocked = prod_only(plan(policy(), snapshot(overlays=overlays), NOW))
+    assert [code for code, _ in blocked] == ["hold"]
+    assert "replaced by hand" in blocked[0][1]
+
+
+def test_commit_mode_pushes_directly() -> None:
+    text = POLICY.replace('auto_merge = true\ngates = ["soak"]', 'mode = "commit"')
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): overlay("prod", NEW),
+    }
+    result = plan(policy(text), snapshot(overlays=overlays), NOW)
+    (action,) = result.actions
+    assert isinstance(action, CommitDirect)
+    assert (action.env, action.pin.digest, action.path) == (
+        "staging",
+        NEWER,
+        "overlays/staging/kustomization.yaml",
+    )
+
+
+def test_manual_merge_when_auto_merge_is_off() -> None:
+    text = POLICY.replace("auto_merge = true\n", "")
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER, at=NOW - timedelta(hours=1)),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): overlay("prod", NEW),
+    }
+    state = request(NEWER, env="staging", source="dev")
+    result = plan(
+        policy(text), snapshot(overlays=overlays, requests={("gw", "staging"): state}), NOW
+    )
+    assert result.actions == ()
+    assert [b.code for b in result.blocked] == ["manual-merge"]
+
+
+def test_plan_is_deterministic() -> None:
+    assert plan(policy(), snapshot(), NOW) == plan(policy(), snapshot(), NOW)
+
+
+def test_blocked_carries_since_and_until() -> None:
+    state = request(NEW, reviews=(approve("@alice", minutes_ago=2),))
+    result = plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW)
+    (blocked,) = [b for b in result.blocked if b.env == "prod"]
+    assert isinstance(blocked, Blocked)
+    assert blocked.until == NOW + timedelta(minutes=3)

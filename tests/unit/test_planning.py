@@ -206,10 +206,7 @@ BLOCKED_CASES = [
     ("samples of the old digest do not count", {"samples": samples(OLD, 5)}, "gate:no-samples"),
     (
         "a failure resets the streak",
-        {
-            "samples": samples(NEW, 2)
-            + (Sample("health", "gw", "staging", NOW, False, "status 503", NEW),)
-        },
+        {"samples": (*samples(NEW, 2), Sample("health", "gw", "staging", NOW, False, "503", NEW))},
         "gate:failing",
     ),
     ("protection unknown", {"enforcement": None}, "codeowners-not-enforced"),
@@ -283,7 +280,8 @@ def test_messages_say_what_to_do() -> None:
     assert blocked == [
         (
             "codeowners-gap",
-            "overlays/prod/kustomization.yaml has no code owner (CODEOWNERS); add a line such as /overlays/prod/ @your-team to .github/CODEOWNERS",
+            "overlays/prod/kustomization.yaml has no code owner (CODEOWNERS); add a line such as "
+            "/overlays/prod/ @your-team to .github/CODEOWNERS",
         )
     ]
     reviews = (approve("@mallory"),)
@@ -324,14 +322,17 @@ def test_newer_candidate_updates_the_open_request_and_says_so() -> None:
     (action,), _ = prod_only(result)
     assert isinstance(action, Propose)
     assert (action.number, action.expected_head, action.pin.digest) == (7, "head-1", NEWER)
-    assert action.comment is not None and "newer candidate" in action.comment
+    assert action.comment is not None
+    assert "newer candidate" in action.comment
 
 
 def test_outdated_request_is_rebuilt() -> None:
     state = replace(request(NEW), outdated=True)
     (action,), _ = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
-    assert isinstance(action, Propose) and action.number == 7
-    assert action.comment is not None and action.comment.startswith("Rebuilt on the current base")
+    assert isinstance(action, Propose)
+    assert action.number == 7
+    assert action.comment is not None
+    assert action.comment.startswith("Rebuilt on the current base")
 
 
 def test_request_no_longer_needed_is_closed() -> None:

@@ -1,0 +1,727 @@
+"""The config repo through pygit2 (libgit2): the one module of the project that imports it.
+
+The clone is a bare repository in a cache folder, reused across restarts; nothing is ever
+checked out. Reads go straight to commit trees; writes build trees bottom-up from the
+parent's and push with a lease (docs/decisions/0003-git-push-lease.md).
+
+Credentials travel only through libgit2's callbacks: the stored remote URL and the clone's
+config never hold a secret, and error messages name where a secret comes from, never it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import CredentialType, FetchPrune, FileMode, ObjectType
+
+from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
+from reconciler.gitrepo import history, paths, updating
+from reconciler.gitrepo.credentials import (
+    Credentials,
+    HttpsToken,
+    SshAgent,
+    SshKey,
+    read_passphrase,
+    read_token,
+)
+from reconciler.gitrepo.port import (
+    CommitInfo,
+    Edit,
+    FileChange,
+    PushOutcome,
+    ReadView,
+    Signature,
+    UnknownCommit,
+    check_writable,
+)
+from reconciler.gitrepo.remote import RemoteUrl, parse_remote
+from reconciler.gitrepo.trailers import Trailer, parse_trailers
+from reconciler.policy.tree import EntryKind
+
+_TRACKING = "refs/remotes/origin/"
+_COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+_ZERO = pygit2.Oid(hex="0" * 40)
+_UNSHALLOW = 2147483647  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
+_DEEPEST_SHALLOW = 10_000  # past this, fetching all history is simpler than deepening
+_DEPTH_KEY = "reconciler.depth"
+_LOCK_TRIES = 5
+_KINDS = (
+    (CredentialType.USERPASS_PLAINTEXT, "an HTTPS token"),
+    (CredentialType.SSH_KEY, "an SSH key"),
+)
+# Push rejections that mean "someone else updated the ref first"; any other is a refusal.
+_RACE_WORDS = ("failed to update ref", "lock", "stale", "fetch first", "non-fast-forward")
+
+
+class _AuthRejected(Exception):
+    """The remote asked again after we sent the configured credential: it was refused."""
+
+
+class _AuthMissing(Exception):
+    """The remote asks for a kind of credential that is not configured."""
+
+    def __init__(self, allowed: CredentialType) -> None:
+        super().__init__(str(allowed))
+        self.allowed = allowed
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """Credentials, certificate checks, and the push lease, for one network operation."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        environ: Mapping[str, str],
+        lease: tuple[str, pygit2.Oid] | None = None,
+    ) -> None:
+        super().__init__()
+        self._credentials = credentials
+        self._environ = environ
+        self._sent = 0
+        self._lease = lease
+        self.secrets: list[str] = []
+        self.rejected: dict[str, str] = {}
+
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> pygit2.UserPass | pygit2.Username | pygit2.Keypair:
+        cred = self._credentials
+        if isinstance(cred, HttpsToken) and allowed_types & CredentialType.USERPASS_PLAINTEXT:
+            self._count_attempt()
+            secret = read_token(cred, self._environ).reveal()
+            self.secrets.append(secret)
+            return pygit2.UserPass(cred.username, secret)
+        if isinstance(cred, SshKey | SshAgent):
+            user = username_from_url or cred.username
+            if allowed_types & CredentialType.SSH_KEY:
+                self._count_attempt()
+                return _keypair(cred, user, self.secrets)
+            if allowed_types & CredentialType.USERNAME:
+                return pygit2.Username(user)
+        raise _AuthMissing(allowed_types)
+
+    def _count_attempt(self) -> None:
+        self._sent += 1
+        if self._sent > 1:  # libgit2 asks again only after a refusal; never loop on it
+            raise _AuthRejected
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        # pygit2's default accepts any SSH host key; trust libgit2's known_hosts and TLS
+        # verdicts instead, so an unknown host fails closed.
+        return valid
+
+    def push_negotiation(self, updates: list[pygit2.remotes.PushUpdate]) -> None:
+        for update in updates:
+            lease = self._lease
+            if lease and update.dst_refname == lease[0] and update.src != lease[1]:
+                raise updating.BranchMoved(None if update.src == _ZERO else str(update.src))
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.rejected[refname] = message
+
+
+def _keypair(cred: SshKey | SshAgent, user: str, secrets: list[str]) -> pygit2.Keypair:
+    if isinstance(cred, SshAgent):
+        return pygit2.KeypairFromAgent(user)
+    public = cred.public_key or Path(f"{cred.private_key}.pub")
+    passphrase = read_passphrase(cred)
+    if passphrase is not None:
+        secrets.append(passphrase.reveal())
+    return pygit2.Keypair(
+        user,
+        str(public) if public.exists() else None,
+        str(cred.private_key),
+        passphrase.reveal() if passphrase else "",
+    )
+
+
+class Pygit2ConfigRepo:
+    """A ConfigRepo over a bare clone in a cache folder; thread-safe (one lock)."""
+
+    def __init__(
+        self,
+        repo: pygit2.Repository,
+        remote: RemoteUrl,
+        credentials: Credentials | None,
+        environ: Mapping[str, str],
+        max_attempts: int,
+    ) -> None:
+        self._repo = repo
+        self._remote = remote
+        self._credentials = credentials
+        self._environ = environ
+        self._max_attempts = max_attempts
+        self._lock = threading.RLock()
+        self._writer = _Writer(self)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        cache_dir: Path,
+        *,
+        credentials: Credentials | None = None,
+        depth: int = 50,
+        max_attempts: int = 5,
+        timeout: float | None = 60.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> Pygit2ConfigRepo:
+        """Clone ``url`` into ``cache_dir`` on first use, else reuse that clone and fetch.
+
+        ``depth`` > 0 makes the first clone shallow; local paths and ``file://`` remotes are
+        always cloned in full, because libgit2's local transport cannot fetch shallow.
+        History walks deepen a shallow clone as far as they need. ``timeout`` (seconds)
+        sets libgit2's process-wide connect and read timeouts.
+        """
+        remote = parse_remote(url)
+        if timeout is not None:
+            pygit2.settings.server_connect_timeout = int(timeout * 1000)
+            pygit2.settings.server_timeout = int(timeout * 1000)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        path = cache_dir / remote.cache_name()
+        env = os.environ if environ is None else environ
+        existing = _reusable(path, remote)
+        if existing is not None:
+            adapter = cls(existing, remote, credentials, env, max_attempts)
+            adapter.fetch()
+            return adapter
+        scratch = cache_dir / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            repo = pygit2.init_repository(str(scratch), bare=True)
+            repo.remotes.create("origin", remote.url)
+            adapter = cls(repo, remote, credentials, env, max_attempts)
+            adapter._first_fetch(0 if remote.is_local else depth)
+            repo.free()
+            try:
+                scratch.rename(path)
+            except OSError:  # another process finished the same clone first: use theirs
+                shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+        adapter._repo = pygit2.Repository(str(path))
+        return adapter
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def fetch(self) -> None:
+        """Bring every remote branch up to date (pruning deleted ones)."""
+        with self._lock:
+            self._fetch(0, "fetching from")
+
+    def tip(self, branch: str) -> str | None:
+        """The commit ``branch`` pointed to at the last fetch, or None."""
+        with self._lock:
+            ref = self._repo.references.get(_TRACKING + _branch_name(branch))
+            return str(ref.target) if ref is not None else None
+
+    def branches(self, prefix: str = "") -> dict[str, str]:
+        """Remote branches starting with ``prefix``, with their commits."""
+        with self._lock:
+            found = {}
+            for name in self._repo.references:
+                if name.startswith(_TRACKING + prefix) and name != _TRACKING + "HEAD":
+                    ref = self._repo.references[name]
+                    if isinstance(ref.target, pygit2.Oid):
+                        found[name.removeprefix(_TRACKING)] = str(ref.target)
+            return dict(sorted(found.items()))
+
+    def tree(self, commit: str) -> ReadView:
+        """The files of ``commit``."""
+        with self._lock:
+            return _TreeView(self._lock, self._commit(commit))
+
+    def read(self, commit: str, path: str) -> bytes | None:
+        """The bytes of ``path`` at ``commit``, or None."""
+        return self.tree(commit).read(path)
+
+    def blob_id(self, commit: str, path: str) -> str | None:
+        """The blob id of ``path`` at ``commit``, or None."""
+        return self.tree(commit).blob_id(path)
+
+    def changed_paths(
+        self, old: str | None, new: str, prefixes: Sequence[str] | None = None
+    ) -> tuple[FileChange, ...]:
+        """Files that differ between two commits under ``prefixes``, descending only where
+        subtree ids differ."""
+        with self._lock:
+            new_tree = self._commit(new).tree
+            old_tree = self._commit(old).tree if old is not None else None
+            found: list[FileChange] = []
+            for prefix in paths.clean_prefixes(prefixes):
+                _diff(prefix, _entry(old_tree, prefix), _entry(new_tree, prefix), found)
+            return tuple(sorted(found, key=lambda change: change.path))
+
+    def commit_info(self, commit: str) -> CommitInfo:
+        """Metadata and trailers of ``commit``."""
+        with self._lock:
+            return _info(self._commit(commit))
+
+    def history(
+        self, commit: str, path: str, limit: int = 20, first_parent: bool = False
+    ) -> tuple[CommitInfo, ...]:
+        """Commits from ``commit`` that changed ``path``, newest first, deepening if shallow."""
+        path = paths.clean_path(path)
+        with self._lock:
+            start = str(self._commit(commit).id)
+            while True:
+                roots = self._shallow_roots()
+                try:
+                    ids = history.touching(
+                        start,
+                        entry=lambda c: _entry_id(self._commit(c), path),
+                        parents=lambda c: [str(p) for p in self._commit(c).parent_ids],
+                        time=lambda c: self._commit(c).commit_time,
+                        limit=limit,
+                        first_parent=first_parent,
+                        boundary=roots.__contains__,
+                    )
+                    return tuple(_info(self._commit(c)) for c in ids)
+                except history.Truncated as truncated:
+                    self._deepen(truncated.walked)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def update_branch(
+        self,
+        branch: str,
+        edit: Edit,
+        *,
+        message: str,
+        author: Signature,
+        committer: Signature,
+        trailers: Sequence[Trailer] = (),
+    ) -> PushOutcome:
+        """Fast-forward ``branch`` with ``edit``'s changes; re-run the edit after a lost race."""
+        with self._lock:
+            return updating.update_branch(
+                self._writer,
+                _branch_name(branch),
+                edit,
+                message=message,
+                author=author,
+                committer=committer,
+                trailers=trailers,
+                max_attempts=self._max_attempts,
+            )
+
+    def replace_branch(
+        self,
+        branch: str,
+        edit: Edit,
+        *,
+        base: str,
+        expected_old: str | None,
+        message: str,
+        author: Signature,
+        committer: Signature,
+        trailers: Sequence[Trailer] = (),
+    ) -> PushOutcome:
+        """Force ``branch`` to one commit on ``base`` if it is still at ``expected_old``."""
+        with self._lock:
+            return updating.replace_branch(
+                self._writer,
+                _branch_name(branch),
+                edit,
+                base=base,
+                expected_old=expected_old,
+                message=message,
+                author=author,
+                committer=committer,
+                trailers=trailers,
+            )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _commit(self, commit: str) -> pygit2.Commit:
+        if not _COMMIT_ID.match(commit):
+            raise UnknownCommit(commit)
+        found = self._repo.get(commit)
+        if not isinstance(found, pygit2.Commit):
+            raise UnknownCommit(commit)
+        return found
+
+    def _callbacks(self, lease: tuple[str, pygit2.Oid] | None = None) -> _Callbacks:
+        return _Callbacks(self._credentials, self._environ, lease)
+
+    def _fetch(self, depth: int, action: str) -> None:
+        local = self._remote.local_path
+        if local is not None and not local.is_dir():
+            # libgit2 reports a missing path as an "unsupported URL protocol"
+            raise TransientError(
+                f"{action} {self._remote.display} failed: there is no repository at that "
+                "path; check the path (it will be retried next cycle)"
+            )
+        callbacks = self._callbacks()
+        try:
+            self._repo.remotes["origin"].fetch(
+                callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
+            )
+        except (pygit2.GitError, OSError, _AuthRejected, _AuthMissing) as error:
+            raise self._failure(action, error, callbacks) from None
+
+    def _first_fetch(self, depth: int) -> None:
+        try:
+            self._fetch(depth, "cloning")
+        except TransientError as error:
+            if depth == 0 or "shallow" not in str(error):
+                raise
+            depth = 0  # a server without shallow support: take the whole history
+            self._fetch(depth, "cloning")
+        self._repo.config[_DEPTH_KEY] = str(depth)
+
+    def _shallow_roots(self) -> frozenset[str]:
+        try:
+            text = (Path(self._repo.path) / "shallow").read_text()
+        except FileNotFoundError:
+            return frozenset()
+        return frozenset(text.split())
+
+    def _deepen(self, walked: int) -> None:
+        try:
+            depth = int(self._repo.config[_DEPTH_KEY] or 0)
+        except (KeyError, ValueError):
+            depth = 0
+        target = max(depth, walked) * 4
+        if target == 0 or target > _DEEPEST_SHALLOW or depth == _UNSHALLOW:
+            target = _UNSHALLOW
+        self._fetch(target, "deepening the history from")
+        self._repo.config[_DEPTH_KEY] = str(target)
+        # libgit2 keeps boundary commits parsed without parents in its object cache
+        self._repo = pygit2.Repository(self._repo.path)
+        if target == _UNSHALLOW and self._shallow_roots():
+            raise TransientError(
+                f"the config repo {self._remote.display} did not send its full history; "
+                "history-based gates cannot be evaluated until it does"
+            )
+
+    def _failure(self, action: str, error: BaseException, callbacks: _Callbacks) -> ReconcilerError:
+        where = self._remote.display
+        if isinstance(error, ReconcilerError):
+            return error
+        if isinstance(error, _AuthRejected) and self._credentials is not None:
+            return TransientError(
+                f"{action} {where}: the remote refused {self._credentials.describe()}; check "
+                "that it is current and has access to this repository"
+            )
+        if isinstance(error, _AuthMissing):
+            kinds = " or ".join(t for f, t in _KINDS if error.allowed & f) or "credentials"
+            have = self._credentials.describe() if self._credentials else "none"
+            return TransientError(
+                f"{action} {where}: the remote asks for {kinds}, and {have} is configured; "
+                "set an HTTPS token (file or variable) for https remotes, an SSH key for ssh"
+            )
+        text = str(error) or type(error).__name__
+        for secret in callbacks.secrets:
+            text = text.replace(secret, "***")
+        hint = "check the address, the network and the remote"
+        if "hostkey" in text:
+            hint = "add the server's host key to ~/.ssh/known_hosts of the daemon's user"
+        return TransientError(
+            f"{action} {where} failed: {text}; {hint} (it will be retried next cycle)"
+        )
+
+    def _push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
+        ref = f"refs/heads/{branch}"
+        if self._remote.local_path is not None:
+            _push_local(self._repo, self._remote.local_path, ref, commit, expected)
+        else:
+            lease = (ref, pygit2.Oid(hex=expected) if expected else _ZERO)
+            callbacks = self._callbacks(lease)
+            spec = f"{'+' if force else ''}{commit}:{ref}"
+            try:
+                self._repo.remotes["origin"].push([spec], callbacks=callbacks)
+            except (pygit2.GitError, OSError, _AuthRejected, _AuthMissing) as error:
+                raise self._failure("pushing to", error, callbacks) from None
+            refusal = callbacks.rejected.get(ref)
+            if refusal is not None:
+                if any(word in refusal.lower() for word in _RACE_WORDS):
+                    self.fetch()
+                    raise updating.BranchMoved(self.tip(branch))
+                raise PermanentError(
+                    f"the config repo {self._remote.display} refused the update of branch "
+                    f"{branch!r}: {refusal}; check branch protection and the credential's "
+                    "write access"
+                )
+        self._repo.references.create(_TRACKING + branch, commit, force=True)
+
+
+class _Writer:
+    """The primitives updating.py needs, over the adapter (whose lock is already held)."""
+
+    def __init__(self, owner: Pygit2ConfigRepo) -> None:
+        self._owner = owner
+
+    def refresh(self) -> None:
+        self._owner.fetch()
+
+    def tracked(self, branch: str) -> str | None:
+        return self._owner.tip(branch)
+
+    def view(self, commit: str) -> ReadView:
+        return self._owner.tree(commit)
+
+    def build(
+        self,
+        parent: str,
+        changes: Mapping[str, bytes | None],
+        message: str,
+        author: Signature,
+        committer: Signature,
+    ) -> str | None:
+        check_writable(author)
+        check_writable(committer)
+        repo = self._owner._repo
+        base = self._owner._commit(parent)
+        tree = _write_tree(repo, base.tree, paths.nest(changes), "")
+        if tree is None or tree == base.tree_id:
+            return None
+        oid = repo.create_commit(None, _pysig(author), _pysig(committer), message, tree, [base.id])
+        return str(oid)
+
+    def same_change(self, commit: str, other: str) -> bool:
+        repo = self._owner._repo
+        first, second = repo.get(commit), repo.get(other)
+        if not isinstance(first, pygit2.Commit) or not isinstance(second, pygit2.Commit):
+            return False
+        return first.tree_id == second.tree_id and first.parent_ids == second.parent_ids
+
+    def push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
+        self._owner._push(branch, commit, expected, force)
+
+
+class _TreeView:
+    """One commit's files, resolved through in-repo symlinks."""
+
+    def __init__(self, lock: threading.RLock, commit: pygit2.Commit) -> None:
+        self._lock = lock
+        self._commit = commit
+        self._root = commit.tree
+
+    @property
+    def commit(self) -> str:
+        return str(self._commit.id)
+
+    def kind(self, path: str) -> EntryKind:
+        return self._resolve(path).kind
+
+    def read(self, path: str) -> bytes | None:
+        blob = self._blob(path)
+        return blob.data if blob is not None else None
+
+    def blob_id(self, path: str) -> str | None:
+        blob = self._blob(path)
+        return str(blob.id) if blob is not None else None
+
+    def names(self, path: str) -> tuple[str, ...]:
+        with self._lock:
+            found = self._resolve(path)
+            if found.kind != "dir":
+                return ()
+            tree = _entry(self._root, found.path)
+            if not isinstance(tree, pygit2.Tree):
+                return ()
+            return tuple(sorted(str(child.name) for child in tree))
+
+    def _blob(self, path: str) -> pygit2.Blob | None:
+        with self._lock:
+            found = self._resolve(path)
+            if found.kind != "file":
+                return None
+            blob = _entry(self._root, found.path)
+            return blob if isinstance(blob, pygit2.Blob) else None
+
+    def _resolve(self, path: str) -> paths.Resolved:
+        with self._lock:
+            return paths.resolve(paths.clean_path(path), self._lookup)
+
+    def _lookup(self, path: str) -> paths.Entry | None:
+        found = _entry(self._root, path)
+        if found is None:
+            return None
+        if isinstance(found, pygit2.Tree) or found.filemode == FileMode.COMMIT:
+            return paths.Entry("tree")
+        if found.filemode == FileMode.LINK and isinstance(found, pygit2.Blob):
+            return paths.Entry("link", found.data.decode("utf-8", "surrogateescape"))
+        return paths.Entry("blob")
+
+
+def _reusable(path: Path, remote: RemoteUrl) -> pygit2.Repository | None:
+    if not path.exists():
+        return None
+    try:
+        repo = pygit2.Repository(str(path))
+        if repo.remotes["origin"].url == remote.url and _DEPTH_KEY in repo.config:
+            return repo
+    except (pygit2.GitError, KeyError, ValueError):
+        pass
+    shutil.rmtree(path, ignore_errors=True)  # a half-made or foreign clone: start again
+    return None
+
+
+def _branch_name(branch: str) -> str:
+    if not branch or not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
+        raise PolicyError(f"{branch!r} is not a valid git branch name")
+    return branch
+
+
+def _entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
+    if tree is None or not path:
+        return tree
+    try:
+        return tree[path]
+    except KeyError:
+        return None
+
+
+def _entry_id(commit: pygit2.Commit, path: str) -> str | None:
+    found = _entry(commit.tree, path)
+    return None if found is None else f"{found.id}:{getattr(found, 'filemode', 0)}"
+
+
+def _diff(
+    path: str, old: pygit2.Object | None, new: pygit2.Object | None, out: list[FileChange]
+) -> None:
+    same_id = old is not None and new is not None and old.id == new.id
+    if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
+        return
+    old_tree = old if isinstance(old, pygit2.Tree) else None
+    new_tree = new if isinstance(new, pygit2.Tree) else None
+    if old_tree is not None or new_tree is not None:
+        old_children = {str(c.name): c for c in old_tree} if old_tree is not None else {}
+        new_children = {str(c.name): c for c in new_tree} if new_tree is not None else {}
+        for name in sorted(old_children.keys() | new_children.keys()):
+            _diff(paths.join(path, name), old_children.get(name), new_children.get(name), out)
+    old_file = old if old is not None and old_tree is None else None
+    new_file = new if new is not None and new_tree is None else None
+    if old_file is not None or new_file is not None:
+        out.append(
+            FileChange(
+                path,
+                str(old_file.id) if old_file is not None else None,
+                str(new_file.id) if new_file is not None else None,
+            )
+        )
+
+
+def _write_tree(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, changes: paths.Nested, where: str
+) -> pygit2.Oid | None:
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    for name, change in changes.items():
+        path = paths.join(where, name)
+        existing = _entry(tree, name)
+        mode = getattr(existing, "filemode", None)
+        if change is None or (
+            isinstance(change, dict)
+            and not isinstance(existing, pygit2.Tree)
+            and paths.only_deletions(change)
+        ):
+            if change is None and existing is not None:
+                builder.remove(name)
+            continue
+        if mode == FileMode.LINK:
+            raise PolicyError(f"{path} is a symlink in the repo; write the file it points to")
+        if isinstance(change, dict):
+            if existing is not None and not isinstance(existing, pygit2.Tree):
+                raise PolicyError(f"cannot write under {path}: it is a file in the repo")
+            sub = _write_tree(repo, existing, change, path)
+            if sub is None:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, sub, FileMode.TREE)
+            continue
+        if isinstance(existing, pygit2.Tree):
+            raise PolicyError(f"cannot write the file {path}: it is a folder in the repo")
+        keep_exec = mode == FileMode.BLOB_EXECUTABLE
+        builder.insert(
+            name, repo.create_blob(change), FileMode.BLOB_EXECUTABLE if keep_exec else FileMode.BLOB
+        )
+    if where and len(builder) == 0:
+        return None  # git stores no empty folders: drop it from its parent
+    return builder.write()
+
+
+def _push_local(
+    repo: pygit2.Repository, remote_path: Path, ref: str, commit: str, expected: str | None
+) -> None:
+    # libgit2's local transport overwrites the remote ref without comparing it to the value
+    # it advertised, so local remotes are written here: copy the objects, then compare and
+    # set the ref under its lock file, the lock git itself takes.
+    where = str(remote_path)
+    try:
+        target = pygit2.Repository(where)
+    except (pygit2.GitError, KeyError) as error:
+        raise TransientError(f"pushing to {where} failed: {error}; check the path") from None
+    head = target.references.get("HEAD")
+    if not target.is_bare and head is not None and head.target == ref:
+        raise PermanentError(
+            f"the config repo {where} has {ref} checked out; point the daemon at a bare "
+            "repository (git clone --bare) to write that branch"
+        )
+    _copy_objects(repo, target, pygit2.Oid(hex=commit))
+    for attempt in range(_LOCK_TRIES):
+        try:
+            with target.transaction() as txn:
+                txn.lock_ref(ref)
+                current = target.references.get(ref)
+                actual = str(current.target) if current is not None else None
+                if actual != expected:
+                    raise updating.BranchMoved(actual)
+                txn.set_target(ref, commit, message="reconciler: update")
+            return
+        except pygit2.GitError as error:
+            if "lock" in str(error) and attempt + 1 < _LOCK_TRIES:
+                time.sleep(0.02 * (attempt + 1))  # another writer holds the ref briefly
+                continue
+            raise TransientError(f"pushing to {where} failed: {error}") from None
+    raise updating.BranchMoved(None)
+
+
+def _copy_objects(source: pygit2.Repository, target: pygit2.Repository, root: pygit2.Oid) -> None:
+    wanted = [root]
+    seen: set[pygit2.Oid] = set()
+    while wanted:
+        oid = wanted.pop()
+        if oid in seen or target.odb.exists(oid):
+            continue  # what the target has, it has with everything below it
+        seen.add(oid)
+        kind, data = source.odb.read(oid)
+        target.odb.write(kind, data)
+        if kind == ObjectType.COMMIT:
+            found = source[oid].peel(pygit2.Commit)
+            wanted.extend([found.tree_id, *found.parent_ids])
+        elif kind == ObjectType.TREE:
+            tree = source[oid].peel(pygit2.Tree)
+            wanted.extend(child.id for child in tree if child.filemode != FileMode.COMMIT)
+
+
+def _info(commit: pygit2.Commit) -> CommitInfo:
+    return CommitInfo(
+        id=str(commit.id),
+        parents=tuple(str(parent) for parent in commit.parent_ids),
+        author=_signature(commit.author),
+        committer=_signature(commit.committer),
+        message=commit.message,
+        trailers=parse_trailers(commit.message),
+    )
+
+
+def _signature(sig: pygit2.Signature) -> Signature:
+    zone = timezone(timedelta(minutes=sig.offset))
+    return Signature(sig.name, sig.email, datetime.fromtimestamp(sig.time, zone))
+
+
+def _pysig(sig: Signature) -> pygit2.Signature:
+    return pygit2.Signature(sig.name, sig.email, int(sig.time.timestamp()), sig.offset_minutes)

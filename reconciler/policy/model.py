@@ -451,6 +451,12 @@ class HttpLive:
         schema=_URL_SCHEMA,
     )
     field: str = spec("digest", doc="Dotted path of the digest in the JSON body.")
+    since_field: str | None = spec(
+        None,
+        doc="Dotted path of when the running version started (ISO 8601), if the endpoint "
+        "reports it; without it, soak counts from when the daemon first saw the digest.",
+        example="started_at",
+    )
     timeout: timedelta = spec(
         timedelta(seconds=2),
         doc="Request timeout.",

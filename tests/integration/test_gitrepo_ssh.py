@@ -32,7 +32,6 @@ PASSPHRASE = "correct horse battery"
 PROD = "overlays/prod/app/kustomization.yaml"
 
 
-
 @pytest.fixture(autouse=True)
 def _sshd_installed() -> None:
     need(

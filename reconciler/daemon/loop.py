@@ -1,0 +1,342 @@
+"""The Daemon: runs a cycle at start, on a cadence and on triggers; never two at once.
+
+Cycles run only on the thread that called ``run()``, so two can never overlap; triggers
+that arrive while a cycle runs collapse into one follow-up cycle. ``stop()`` and
+``trigger()`` take no lock (they set a flag or append to a deque, then notify the waiter),
+which keeps ``stop()`` safe in a signal handler. The running cycle is never interrupted; it
+may read ``stop_requested`` to end early between two actions.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+
+from reconciler.daemon.outcome import (
+    CycleOutcome,
+    CycleRecord,
+    DaemonStats,
+    describe_error,
+    readiness,
+)
+from reconciler.daemon.schedule import next_delay
+from reconciler.daemon.waiter import SocketWaiter, Waiter
+from reconciler.filewatch import FileWatcher
+from reconciler.server import Status
+
+# Floor of the poll interval: a zero interval from a bad caller would spin the loop.
+MIN_INTERVAL = timedelta(seconds=1)
+# Used only when the interval callable fails before it ever answered.
+FALLBACK_INTERVAL = timedelta(seconds=30)
+
+
+class Daemon:
+    """Runs ``cycle`` on a cadence and on triggers, one at a time, until ``stop()``."""
+
+    def __init__(
+        self,
+        cycle: Callable[[], CycleOutcome],
+        *,
+        interval: Callable[[], timedelta] | timedelta,
+        jitter: float = 0.1,
+        max_backoff: timedelta = timedelta(minutes=5),
+        stuck_after: timedelta | None = None,
+        watch_path: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        random_draw: Callable[[], float] = random.random,
+        waiter: Waiter | None = None,
+        on_cycle: Callable[[CycleRecord], None] | None = None,
+        logger: logging.Logger | None = None,
+        watch_debounce_ms: int = 1600,
+    ) -> None:
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"jitter must be within [0, 1], got {jitter}")
+        self._cycle = cycle
+        self._interval_source = interval if callable(interval) else (lambda: interval)
+        self._jitter = jitter
+        self._max_backoff = max_backoff.total_seconds()
+        self._stuck_after = stuck_after
+        self._watch_path = watch_path
+        self._watch_debounce_ms = watch_debounce_ms
+        self._clock = clock
+        self._draw = random_draw
+        own: SocketWaiter | None = None
+        if waiter is None:
+            waiter = own = SocketWaiter()
+        self._own_waiter = own  # closed by run(); an injected waiter belongs to the caller
+        self._waiter = waiter
+        self._on_cycle = on_cycle
+        self._log = logger or logging.getLogger("reconciler.daemon")
+        # Written by stop()/trigger() without a lock (see the module docstring).
+        self._stop_requested = False
+        self._stop_reason = ""
+        self._triggers: collections.deque[str] = collections.deque()
+        # Read by status() from other threads: guarded by _lock, never taken by stop/trigger.
+        self._lock = threading.Lock()
+        self._phase = "not started"  # not started | running | waiting | stopped
+        self._interval = FALLBACK_INTERVAL
+        self._running: tuple[int, float] | None = None  # (cycle number, started at)
+        self._stats = DaemonStats()
+        self._ready = False
+        self._last: str = "no cycle has completed yet"
+        self._started = False
+
+    # -- control, from any thread ---------------------------------------------------------
+
+    def trigger(self, reason: str) -> None:
+        """Run a cycle as soon as possible (after the running one, if any)."""
+        self._triggers.append(reason)
+        self._waiter.notify()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Finish the running cycle, if any, then return from run(); safe in a signal handler."""
+        if not self._stop_requested:
+            self._stop_reason = reason
+        self._stop_requested = True
+        self._waiter.notify()
+
+    def wake_on_signals(self) -> Callable[[], None]:
+        """Let a signal caught on any thread wake the loop (main thread only); returns an undo."""
+        return self._waiter.wake_on_signals()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once stop() was called: a long cycle may end early between two actions."""
+        return self._stop_requested
+
+    def stats(self) -> DaemonStats:
+        """Counters since start."""
+        with self._lock:
+            return self._stats
+
+    def status(self) -> Status:
+        """Health (the loop is not stuck in a cycle) and readiness (a cycle completed)."""
+        now = self._clock()
+        with self._lock:
+            phase, running, interval = self._phase, self._running, self._interval
+            ready, last = self._ready, self._last
+        limit = self._stuck_limit(interval)
+        if phase == "stopped":
+            healthy = (False, "stopped")
+        elif running is not None and now - running[1] > limit:
+            healthy = (
+                False,
+                f"cycle {running[0]} has been running for {now - running[1]:.0f}s, longer "
+                f"than {limit:.0f}s: the loop looks stuck",
+            )
+        elif running is not None:
+            healthy = (True, f"ok: cycle {running[0]} running for {now - running[1]:.0f}s")
+        else:
+            healthy = (True, f"ok: {phase}")
+        if self._stop_requested and phase != "stopped":
+            healthy = (healthy[0], healthy[1] + "; stopping after this cycle")
+        return Status(healthy=healthy, ready=(ready, last))
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run cycles until stop(); returns the exit code (0). Call once."""
+        if self._started:
+            raise RuntimeError("Daemon.run() may be called once")
+        self._started = True
+        interval = self._refresh_interval()
+        self._log.info(
+            "started: a cycle now, then every %.0fs (+ up to %.0f%% jitter)%s",
+            interval,
+            self._jitter * 100,
+            " and on file changes" if self._watch_path is not None else "",
+            extra={"event": "started", "interval_seconds": interval},
+        )
+        watcher = self._start_watcher()
+        try:
+            self._loop()
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            with self._lock:
+                self._phase = "stopped"
+            if self._own_waiter is not None:
+                self._own_waiter.close()
+        stats = self.stats()
+        self._log.info(
+            "stopped (%s) after %d cycle%s",
+            self._stop_reason,
+            stats.cycles,
+            "" if stats.cycles == 1 else "s",
+            extra={"event": "stopped", "reason": self._stop_reason, "cycles": stats.cycles},
+        )
+        return 0
+
+    def _loop(self) -> None:
+        reasons = ["start"]
+        while not self._stop_requested:
+            reasons.extend(self._drain_triggers())
+            self._run_cycle(_join_reasons(reasons))
+            if self._stop_requested:
+                return
+            interval = self._refresh_interval()
+            pending = self._wait(self._clock(), interval, self._draw())
+            if pending is None:
+                return
+            reasons = pending
+
+    def _wait(self, ended: float, interval: float, draw: float) -> list[str] | None:
+        """Wait for the next cycle's time or trigger: its reasons, or None on stop()."""
+        triggers: list[str] = []
+        with self._lock:
+            self._phase = "waiting"
+        while True:
+            if self._stop_requested:
+                return None
+            triggers.extend(self._drain_triggers())
+            failures = self.stats().consecutive_failures
+            delay = next_delay(
+                interval,
+                failures=failures,
+                triggered=bool(triggers),
+                jitter=self._jitter,
+                draw=draw,
+                cap=self._max_backoff,
+            )
+            remaining = ended + delay - self._clock()
+            if remaining <= 0:
+                return triggers or (["poll"] if failures == 0 else [f"retry {failures}"])
+            self._waiter.wait(remaining)
+
+    def _drain_triggers(self) -> list[str]:
+        drained: list[str] = []
+        while True:
+            try:
+                drained.append(self._triggers.popleft())
+            except IndexError:
+                return drained
+
+    def _run_cycle(self, trigger: str) -> None:
+        started = self._clock()
+        with self._lock:
+            number = self._stats.cycles + 1
+            self._phase, self._running = "running", (number, started)
+        outcome: CycleOutcome | None = None
+        error: str | None = None
+        try:
+            outcome = self._cycle()
+        except Exception as exc:
+            error = describe_error(exc)
+        duration = self._clock() - started
+        self._record(number, outcome, error)
+        self._log_cycle(number, trigger, duration, outcome, error)
+        if self._on_cycle is not None:
+            try:
+                self._on_cycle(CycleRecord(number, trigger, duration, outcome, error))
+            except Exception as exc:
+                self._log.error("the on_cycle hook failed: %s", describe_error(exc))
+
+    def _record(self, number: int, outcome: CycleOutcome | None, error: str | None) -> None:
+        failed = outcome is None or not outcome.ok
+        with self._lock:
+            s = self._stats
+            self._stats = DaemonStats(
+                cycles=number,
+                failures=s.failures + failed,
+                exceptions=s.exceptions + (outcome is None),
+                consecutive_failures=s.consecutive_failures + 1 if failed else 0,
+            )
+            self._running = None
+            if outcome is not None and outcome.ok and outcome.usable_policy:
+                self._ready = True
+            self._last = readiness(number, outcome, error, ready=self._ready)
+
+    def _log_cycle(
+        self,
+        number: int,
+        trigger: str,
+        duration: float,
+        outcome: CycleOutcome | None,
+        error: str | None,
+    ) -> None:
+        extra: dict[str, object] = {
+            "event": "cycle",
+            "cycle": number,
+            "trigger": trigger,
+            "duration_seconds": round(duration, 3),
+        }
+        if outcome is None:
+            extra.update(
+                ok=False, error=error, consecutive_failures=self.stats().consecutive_failures
+            )
+            self._log.error(
+                "cycle %d (%s) raised after %.2fs: %s",
+                number,
+                trigger,
+                duration,
+                error,
+                extra=extra,
+            )
+            return
+        extra.update(
+            ok=outcome.ok,
+            errors=outcome.errors,
+            policy_valid=outcome.policy_valid,
+            last_good_policy=outcome.last_good_policy,
+        )
+        level = logging.INFO if outcome.ok and not outcome.errors else logging.WARNING
+        state = "ok" if outcome.ok else "incomplete"
+        self._log.log(
+            level,
+            "cycle %d (%s) %s in %.2fs: %s",
+            number,
+            trigger,
+            state,
+            duration,
+            outcome.summary,
+            extra=extra,
+        )
+
+    def _refresh_interval(self) -> float:
+        try:
+            interval = self._interval_source()
+        except Exception as exc:
+            self._log.error(
+                "cannot read the poll interval, keeping the last: %s", describe_error(exc)
+            )
+            with self._lock:
+                interval = self._interval
+        interval = max(interval, MIN_INTERVAL)
+        with self._lock:
+            self._interval = interval
+        return interval.total_seconds()
+
+    def _stuck_limit(self, interval: timedelta) -> float:
+        if self._stuck_after is not None:
+            return self._stuck_after.total_seconds()
+        return max(10 * interval, timedelta(minutes=5)).total_seconds()
+
+    def _start_watcher(self) -> FileWatcher | None:
+        if self._watch_path is None:
+            return None
+        watcher = FileWatcher(
+            self._watch_path,
+            lambda what: self.trigger(f"file change: {what}"),
+            debounce_ms=self._watch_debounce_ms,
+            logger=self._log,
+        ).start()
+        # The first cycle starts only once changes are watched, so none can slip in between.
+        if watcher.wait_ready(timeout=10.0):
+            self._log.info("watching %s for changes", watcher.scope.root)
+        elif watcher.alive:
+            self._log.warning(
+                "%s is not watched yet; the first cycle starts anyway", self._watch_path
+            )
+        return watcher
+
+
+def _join_reasons(reasons: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(reasons))
+    shown = ", ".join(unique[:3])
+    return shown + (f" and {len(unique) - 3} more" if len(unique) > 3 else "")

@@ -1,0 +1,90 @@
+"""What a cycle reports to the loop, and what the loop reports about cycles (no secrets)."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import reconciler
+from reconciler.errors import ReconcilerError
+
+_OUR_CODE = str(Path(reconciler.__file__).resolve().parent) + "/"
+_LOOP = _OUR_CODE + "daemon/"  # the loop calling the cycle: never the interesting frame
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    """What one cycle reports back to the loop.
+
+    ``ok``: the cycle completed, even if some apps failed (False: it could not, e.g. the fetch
+    failed, and the loop backs off). ``policy_valid``: the base branch's policy loaded.
+    ``last_good_policy``: it did not, and the cycle ran on the last good one instead.
+    ``summary`` is the cycle's log line; ``errors`` counts the apps or actions that failed.
+    """
+
+    ok: bool
+    policy_valid: bool
+    summary: str
+    errors: int = 0
+    last_good_policy: bool = False
+
+    @property
+    def usable_policy(self) -> bool:
+        """The cycle decided with some valid policy, the current one or the last good one."""
+        return self.policy_valid or self.last_good_policy
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One finished cycle, as handed to the ``on_cycle`` hook (metrics)."""
+
+    number: int
+    trigger: str  # why it ran: "start", "poll", "retry 2", or the reasons given to trigger()
+    duration: float  # seconds, by the daemon's clock
+    outcome: CycleOutcome | None  # None: the cycle raised
+    error: str | None = None  # the exception, as describe_error() puts it
+
+
+@dataclass(frozen=True)
+class DaemonStats:
+    """Counters since the daemon started."""
+
+    cycles: int = 0
+    failures: int = 0  # cycles that raised or returned ok=False
+    exceptions: int = 0  # cycles that raised
+    consecutive_failures: int = 0
+
+
+def describe_error(exc: BaseException) -> str:
+    """The type, and the message only for our own errors (which never carry secrets).
+
+    Any other exception (a bug, or a library's error that may quote a URL or a header) is
+    shown with the place it escaped from our code instead of its message.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, ReconcilerError):
+        return f"{name}: {exc}"
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_LOOP)
+    ]
+    ours = [f for f in frames if f.filename.startswith(_OUR_CODE)]
+    place = "".join(
+        f" at {Path(f.filename).name}:{f.lineno} in {f.name}" for f in (ours or frames)[-1:]
+    )
+    return f"{name}{place} (message withheld: not a reconciler error)"
+
+
+def readiness(number: int, outcome: CycleOutcome | None, error: str | None, *, ready: bool) -> str:
+    """The /readyz reason after cycle ``number``: ready or not, and how that cycle went."""
+    if outcome is None:
+        last = f"cycle {number} failed: {error}"
+    elif not outcome.ok:
+        last = f"cycle {number} could not complete: {outcome.summary}"
+    elif outcome.last_good_policy:
+        last = f"cycle {number} ran on the last good policy: the base branch's policy is invalid"
+    elif not outcome.policy_valid:
+        last = f"cycle {number} found no valid policy: fix promotions.toml on the base branch"
+    else:
+        last = f"cycle {number} ok"
+    return ("ready; " if ready else "not ready; ") + last

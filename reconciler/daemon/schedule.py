@@ -1,0 +1,32 @@
+"""When the next cycle runs: poll interval, jitter, backoff and triggers (pure, in seconds)."""
+
+from __future__ import annotations
+
+_MAX_DOUBLINGS = 16  # 2**16 intervals: far past any cap, and no float overflow
+
+
+def backoff_delay(interval: float, failures: int, cap: float) -> float:
+    """Seconds between cycles after ``failures`` failed in a row: doubling, at most ``cap``.
+
+    Never shorter than the interval itself, so a cap below a long interval changes nothing.
+    """
+    if failures <= 0:
+        return interval
+    return max(interval, min(interval * 2.0 ** min(failures, _MAX_DOUBLINGS), cap))
+
+
+def next_delay(
+    interval: float, *, failures: int, triggered: bool, jitter: float, draw: float, cap: float
+) -> float:
+    """Seconds from the end of a cycle to the start of the next one.
+
+    ``draw`` in [0, 1) picks the jitter: up to ``jitter`` times the delay, added so the
+    daemon never polls more often than asked. A trigger runs the next cycle at once, except
+    while backing off, where it only cuts the wait down to the plain interval (a change may
+    fix the failure; a storm of webhooks must not hammer a failing forge).
+    """
+    scheduled = backoff_delay(interval, failures, cap)
+    scheduled += scheduled * jitter * draw
+    if not triggered:
+        return scheduled
+    return 0.0 if failures <= 0 else min(scheduled, interval)

@@ -1,0 +1,37 @@
+"""SIGTERM and SIGINT end the daemon after its running cycle (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType
+
+from reconciler.daemon.loop import Daemon
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def install_signal_handlers(
+    daemon: Daemon, signals: Iterable[signal.Signals] = STOP_SIGNALS
+) -> Callable[[], None]:
+    """Make each signal call ``daemon.stop()``; returns a function restoring the old handlers.
+
+    Does nothing off the main thread, where Python cannot install handlers. A second signal
+    does not interrupt the cycle either: only SIGKILL does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handle(number: int, _frame: FrameType | None) -> None:
+        daemon.stop(signal.Signals(number).name)
+
+    previous = {number: signal.signal(number, handle) for number in signals}
+    unroute = daemon.wake_on_signals()
+
+    def restore() -> None:
+        unroute()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore

@@ -1,0 +1,412 @@
+"""The daemon loop on fake time: cadence, jitter, backoff, failures, health and readiness.
+
+Each loop runs on the test's thread: the fake waiter advances the fake clock by whatever the
+loop asks to wait, and the cycle callable scripts what happens next (test_daemon_threads.py
+covers concurrency and signals).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from reconciler.daemon import (
+    CycleOutcome,
+    CycleRecord,
+    Daemon,
+    Waiter,
+    backoff_delay,
+    next_delay,
+)
+from reconciler.errors import TransientError
+from reconciler.metrics import Metrics
+from reconciler.server import StatusServer
+
+OK = CycleOutcome(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
+INCOMPLETE = CycleOutcome(ok=False, policy_valid=True, summary="fetch failed: remote hung up")
+SECRET = "ghp_s3cr3tTokenValue"
+
+
+class FakeTime:
+    """A monotonic clock and a waiter: waiting advances the clock, unless notified first."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.waits: list[float] = []
+        self._notified = False
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float) -> None:
+        if self._notified:
+            self._notified = False
+            return
+        self.waits.append(timeout)
+        self.now += timeout
+
+    def notify(self) -> None:
+        self._notified = True
+
+    def wake_on_signals(self) -> Callable[[], None]:
+        return lambda: None
+
+
+_: Waiter = FakeTime()
+
+
+Step = Callable[["Scripted"], CycleOutcome]
+
+
+@dataclass
+class Scripted:
+    """A daemon on fake time whose cycle n runs ``steps[n]``, then stops after the last."""
+
+    steps: list[Step]
+    interval: Callable[[Scripted], timedelta] = lambda _s: timedelta(seconds=10)
+    draws: list[float] = field(default_factory=list)
+    jitter: float = 0.0
+    max_backoff: timedelta = timedelta(minutes=5)
+    stuck_after: timedelta | None = None
+    time: FakeTime = field(default_factory=FakeTime)
+    starts: list[float] = field(default_factory=list)
+    records: list[CycleRecord] = field(default_factory=list)
+    daemon: Daemon = field(init=False)
+
+    def __post_init__(self) -> None:
+        draws = iter(self.draws)
+        self.daemon = Daemon(
+            self._cycle,
+            interval=lambda: self.interval(self),
+            jitter=self.jitter,
+            max_backoff=self.max_backoff,
+            stuck_after=self.stuck_after,
+            clock=self.time.clock,
+            random_draw=lambda: next(draws, 0.0),
+            waiter=self.time,
+            on_cycle=self.records.append,
+        )
+
+    def _cycle(self) -> CycleOutcome:
+        n = len(self.starts)
+        self.starts.append(self.time.now)
+        try:
+            return self.steps[n](self)
+        finally:
+            if n == len(self.steps) - 1:
+                self.daemon.stop("script done")
+
+    def run(self) -> Scripted:
+        assert self.daemon.run() == 0
+        return self
+
+
+def ok(_s: Scripted) -> CycleOutcome:
+    return OK
+
+
+def incomplete(_s: Scripted) -> CycleOutcome:
+    return INCOMPLETE
+
+
+def raises(_s: Scripted) -> CycleOutcome:
+    raise TransientError("github.example: 502 Bad Gateway; retrying next cycle")
+
+
+def takes(seconds: float, then: Step = ok) -> Step:
+    def step(s: Scripted) -> CycleOutcome:
+        s.time.now += seconds
+        return then(s)
+
+    return step
+
+
+def triggered(then: Step = ok) -> Step:
+    def step(s: Scripted) -> CycleOutcome:
+        s.daemon.trigger("webhook push")
+        return then(s)
+
+    return step
+
+
+# -- scheduling, pure ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "failures", "cap", "expected"),
+    [
+        (30, 0, 300, 30),
+        (30, 1, 300, 60),
+        (30, 2, 300, 120),
+        (30, 3, 300, 240),
+        (30, 4, 300, 300),  # capped
+        (30, 1000, 300, 300),  # no overflow however long it fails
+        (600, 3, 300, 600),  # a cap below the interval never shortens it
+        (1, 0, 0, 1),
+    ],
+)
+def test_backoff_doubles_up_to_the_cap(
+    interval: float, failures: int, cap: float, expected: float
+) -> None:
+    assert backoff_delay(interval, failures, cap) == expected
+
+
+@pytest.mark.parametrize(
+    ("interval", "failures", "triggered", "jitter", "draw", "expected"),
+    [
+        (30, 0, False, 0.0, 0.9, 30),
+        (30, 0, False, 0.1, 0.0, 30),
+        (30, 0, False, 0.1, 0.5, 31.5),
+        (30, 0, False, 1.0, 0.5, 45),
+        (30, 2, False, 0.1, 0.5, 126),  # jitter spreads the backoff too
+        (30, 0, True, 0.1, 0.5, 0),  # a trigger runs at once
+        (30, 2, True, 0.1, 0.5, 30),  # ... but only cuts a backoff down to the interval
+        (30, 1, True, 0.0, 0.0, 30),
+    ],
+)
+def test_next_delay(
+    interval: float, failures: int, triggered: bool, jitter: float, draw: float, expected: float
+) -> None:
+    got = next_delay(
+        interval, failures=failures, triggered=triggered, jitter=jitter, draw=draw, cap=300
+    )
+    assert got == pytest.approx(expected)
+
+
+# -- scheduling, through the loop on fake time --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intervals", "draws", "jitter", "steps", "expected_starts"),
+    [
+        pytest.param([10, 10, 10], [], 0.0, [ok, ok, ok], [0, 10, 20], id="plain-interval"),
+        pytest.param(
+            [10, 10, 10], [0.5, 0.99, 0.0], 0.2, [ok, ok, ok], [0, 11, 22.98], id="jitter"
+        ),
+        pytest.param(
+            [10, 60, 5], [], 0.0, [ok, ok, ok], [0, 60, 65], id="interval-changes-between-cycles"
+        ),
+        pytest.param(
+            [10, 10, 10], [], 0.0, [takes(4), takes(30), ok], [0, 14, 54], id="from-cycle-end"
+        ),
+    ],
+)
+def test_cycles_start_on_interval_plus_jitter(
+    intervals: list[float],
+    draws: list[float],
+    jitter: float,
+    steps: list[Step],
+    expected_starts: list[float],
+) -> None:
+    script = Scripted(
+        steps,
+        interval=lambda s: timedelta(seconds=intervals[min(len(s.starts), len(intervals) - 1)]),
+        draws=draws,
+        jitter=jitter,
+    ).run()
+    start = script.starts[0]
+    assert [t - start for t in script.starts] == pytest.approx(expected_starts)
+
+
+def test_jitter_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        Daemon(lambda: OK, interval=timedelta(seconds=10), jitter=1.5)
+
+
+def test_a_zero_interval_does_not_spin() -> None:
+    script = Scripted([ok, ok], interval=lambda _s: timedelta(0)).run()
+    assert script.starts[1] - script.starts[0] == 1.0
+
+
+# -- failures and backoff -----------------------------------------------------------------
+
+
+def test_a_raising_cycle_is_logged_counted_and_the_next_cycle_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def leaks(_s: Scripted) -> CycleOutcome:
+        raise ValueError(f"https://x-access-token:{SECRET}@github.example/org/repo.git")
+
+    caplog.set_level(logging.INFO, logger="reconciler")
+    script = Scripted([raises, leaks, ok]).run()
+
+    stats = script.daemon.stats()
+    assert (stats.cycles, stats.exceptions, stats.failures, stats.consecutive_failures) == (
+        3,
+        2,
+        2,
+        0,
+    )
+    assert [r.outcome for r in script.records] == [None, None, OK]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert "TransientError: github.example: 502 Bad Gateway" in errors[0].getMessage()
+    assert "ValueError at test_daemon.py" in errors[1].getMessage()
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(script.records)
+
+
+def test_backoff_grows_while_cycles_fail_and_resets_on_success() -> None:
+    script = Scripted(
+        [raises, incomplete, raises, raises, ok, raises, ok],
+        max_backoff=timedelta(seconds=35),
+    ).run()
+    # After each cycle: 20 (2x), 35 (4x capped), 35, 35, then 10 (reset), 20 (2x again).
+    assert script.time.waits == [20, 35, 35, 35, 10, 20]
+    assert [r.trigger for r in script.records] == [
+        "start",
+        "retry 1",
+        "retry 2",
+        "retry 3",
+        "retry 4",
+        "poll",
+        "retry 1",
+    ]
+
+
+def test_a_trigger_cuts_a_backoff_down_to_the_interval() -> None:
+    script = Scripted([triggered(raises), raises, triggered(ok), ok]).run()
+    start = script.starts[0]
+    # Failing: the trigger waits the plain 10s, not 20s; the next failure backs off to 40s;
+    # healthy again: a trigger runs the next cycle at once.
+    assert [t - start for t in script.starts] == [0, 10, 50, 50]
+    assert [r.trigger for r in script.records][1:] == ["webhook push", "retry 2", "webhook push"]
+
+
+def test_a_failing_on_cycle_hook_does_not_stop_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[int] = []
+
+    def hook(record: CycleRecord) -> None:
+        seen.append(record.number)
+        raise RuntimeError(SECRET)
+
+    time = FakeTime()
+    daemon: Daemon
+
+    def cycle() -> CycleOutcome:
+        if len(seen) == 1:
+            daemon.stop()
+        return OK
+
+    daemon = Daemon(
+        cycle, interval=timedelta(seconds=5), clock=time.clock, waiter=time, on_cycle=hook
+    )
+    assert daemon.run() == 0
+    assert seen == [1, 2]
+    assert "on_cycle hook failed: RuntimeError" in caplog.text
+    assert SECRET not in caplog.text
+
+
+# -- health and readiness -----------------------------------------------------------------
+
+
+def returns(outcome: CycleOutcome) -> Step:
+    return lambda _s: outcome
+
+
+def status_after(outcomes: list[CycleOutcome | None]) -> tuple[bool, str]:
+    def step(outcome: CycleOutcome | None) -> Step:
+        return raises if outcome is None else returns(outcome)
+
+    return Scripted([step(o) for o in outcomes]).run().daemon.status().ready
+
+
+INVALID = CycleOutcome(ok=True, policy_valid=False, summary="promotions.toml invalid")
+LAST_GOOD = CycleOutcome(
+    ok=True, policy_valid=False, last_good_policy=True, summary="on last good policy"
+)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "ready", "reason"),
+    [
+        pytest.param([None], False, "cycle 1 failed: TransientError", id="raised"),
+        pytest.param([INCOMPLETE], False, "could not complete: fetch failed", id="incomplete"),
+        pytest.param([INVALID], False, "fix promotions.toml", id="no-valid-policy-yet"),
+        pytest.param([OK], True, "cycle 1 ok", id="ok"),
+        pytest.param([LAST_GOOD], True, "last good policy", id="last-good-policy"),
+        pytest.param([OK, INVALID], True, "no valid policy", id="stays-ready"),
+        pytest.param([OK, None], True, "cycle 2 failed", id="stays-ready-after-a-failure"),
+        pytest.param([INVALID, INCOMPLETE, OK], True, "cycle 3 ok", id="ready-once-ok"),
+    ],
+)
+def test_readiness(outcomes: list[CycleOutcome | None], ready: bool, reason: str) -> None:
+    got_ready, got_reason = status_after(outcomes)
+    assert got_ready is ready
+    assert reason in got_reason
+
+
+def test_not_ready_before_the_first_cycle_completes() -> None:
+    daemon = Daemon(lambda: OK, interval=timedelta(seconds=10), waiter=FakeTime())
+    assert daemon.status().ready == (False, "no cycle has completed yet")
+    assert daemon.status().healthy[0] is True
+
+
+@pytest.mark.parametrize(
+    ("interval", "stuck_after", "running_for", "healthy"),
+    [
+        (10, None, 299, True),  # limit: max(10 x 10s, 5 min) = 300s
+        (10, None, 301, False),
+        (60, None, 599, True),  # limit: 10 x 60s
+        (60, None, 601, False),
+        (60, timedelta(seconds=30), 31, False),  # an explicit limit
+        (60, timedelta(seconds=30), 29, True),
+    ],
+)
+def test_healthy_unless_a_cycle_runs_longer_than_the_limit(
+    interval: float, stuck_after: timedelta | None, running_for: float, healthy: bool
+) -> None:
+    seen: list[tuple[bool, str]] = []
+
+    def stuck(s: Scripted) -> CycleOutcome:
+        s.time.now += running_for
+        seen.append(s.daemon.status().healthy)
+        return OK
+
+    Scripted(
+        [stuck], interval=lambda _s: timedelta(seconds=interval), stuck_after=stuck_after
+    ).run()
+    assert seen[0][0] is healthy
+    assert ("looks stuck" in seen[0][1]) is not healthy
+
+
+def test_status_is_served_on_healthz_and_readyz() -> None:
+    served: list[tuple[int, int]] = []
+
+    def get(server: StatusServer, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://{server.address}{path}", timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def cycle(s: Scripted) -> CycleOutcome:
+        served.append((get(server, "/healthz"), get(server, "/readyz")))
+        return OK
+
+    script = Scripted([cycle, cycle])
+    server = StatusServer("127.0.0.1:0", Metrics(), script.daemon.status).start()
+    try:
+        script.run()
+        served.append((get(server, "/healthz"), get(server, "/readyz")))
+    finally:
+        server.stop()
+    # In cycle 1: healthy, not ready; in cycle 2: ready; stopped: unhealthy.
+    assert served == [(200, 503), (200, 200), (503, 200)]
+
+
+def test_unhealthy_once_stopped() -> None:
+    daemon = Scripted([ok]).run().daemon
+    assert daemon.status().healthy == (False, "stopped")
+
+
+def test_run_twice_is_refused() -> None:
+    daemon = Scripted([ok]).run().daemon
+    with pytest.raises(RuntimeError, match="once"):
+        daemon.run()

@@ -507,6 +507,18 @@ class _TreeView:
         self._lock = lock
         self._commit = commit
         self._root = commit.tree
+        # A commit's tree never changes, so entries looked up once are kept: libgit2 would
+        # otherwise inflate every folder on the path again for each file read.
+        self._entries: dict[str, pygit2.Object | None] = {"": self._root}
+
+    def _entry(self, path: str) -> pygit2.Object | None:
+        if path in self._entries:
+            return self._entries[path]
+        parent_path, _, name = path.rpartition("/")
+        parent = self._entry(parent_path)
+        found = _entry(parent, name) if isinstance(parent, pygit2.Tree) else None
+        self._entries[path] = found
+        return found
 
     @property
     def commit(self) -> str:
@@ -528,7 +540,7 @@ class _TreeView:
             found = self._resolve(path)
             if found.kind != "dir":
                 return ()
-            tree = _entry(self._root, found.path)
+            tree = self._entry(found.path)
             if not isinstance(tree, pygit2.Tree):
                 return ()
             return tuple(sorted(str(child.name) for child in tree))
@@ -538,7 +550,7 @@ class _TreeView:
             found = self._resolve(path)
             if found.kind != "file":
                 return None
-            blob = _entry(self._root, found.path)
+            blob = self._entry(found.path)
             return blob if isinstance(blob, pygit2.Blob) else None
 
     def _resolve(self, path: str) -> paths.Resolved:
@@ -546,7 +558,7 @@ class _TreeView:
             return paths.resolve(paths.clean_path(path), self._lookup)
 
     def _lookup(self, path: str) -> paths.Entry | None:
-        found = _entry(self._root, path)
+        found = self._entry(path)
         if found is None:
             return None
         if isinstance(found, pygit2.Tree) or found.filemode == FileMode.COMMIT:

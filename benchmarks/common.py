@@ -1,0 +1,35 @@
+"""Shared helpers for the benchmarks: timing, a generated repo, result lines."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.generate import generate
+
+
+def timed(action: Callable[[], object], repeat: int) -> list[float]:
+    """Wall-clock seconds of ``repeat`` runs of ``action``."""
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def median_ms(samples: list[float]) -> float:
+    """The median of ``samples`` in milliseconds."""
+    return statistics.median(samples) * 1000
+
+
+def remote(work: Path, apps: int) -> Path:
+    """A generated config repo of ``apps`` apps x 3 environments, as a bare remote."""
+    return generate(work / "remote.git", apps)
+
+
+def line(name: str, value: str, note: str = "") -> str:
+    """One result line, aligned."""
+    return f"{name:<44} {value:>14}  {note}".rstrip()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
+from reconciler.settings import add_repo_options
 from reconciler.verbs import EXIT_INVALID, EXIT_OK
 
 Handler = Callable[[argparse.Namespace], int]
@@ -90,4 +91,27 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--repo", default=".", help="a repo folder to find CODEOWNERS in")
     owners.add_argument("--json", action="store_true", help="print JSON objects")
     owners.set_defaults(handler="reconciler.verbs.owners:owners", verb="codeowners")
+
+    for name, summary, has_json in (
+        ("plan", "show what a cycle would do; write nothing", True),
+        ("once", "run one cycle", False),
+        ("status", "per app and environment: desired, live, drift, gates, request", True),
+    ):
+        verb = verbs.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        add_repo_options(verb)
+        if has_json:
+            verb.add_argument("--json", action="store_true", help="print JSON")
+        verb.set_defaults(handler=f"reconciler.verbs.reconcile:{name}", verb=name)
+
+    run = verbs.add_parser(
+        "run",
+        help="the daemon: reconcile on an interval and on changes",
+        description="Run cycles on settings.poll_interval (with jitter), at once on file "
+        "changes when --repo is a local path; serve /metrics, /healthz and /readyz on "
+        "--listen. SIGTERM finishes the current cycle and exits 0.",
+    )
+    add_repo_options(run, listen=True)
+    run.set_defaults(handler="reconciler.verbs.reconcile:run", verb="run")
     return parser

@@ -94,6 +94,12 @@ class Close:
 Action = Propose | CommitDirect | Merge | Close
 
 
+def action_key(action: Action) -> tuple[str, str]:
+    """The (app, env) an action is about."""
+    app = action.app if isinstance(action.app, str) else action.app.name
+    return app, action.env
+
+
 @dataclass(frozen=True)
 class Plan:
     """The actions of one cycle, the blocked promotions, and every gate verdict."""

@@ -1,0 +1,148 @@
+"""Apply: carry out a Plan through the ports, each step idempotent.
+
+Every write is keyed by something deterministic (the head branch `promote/<env>/<app>`,
+the request marker, the pin itself), so running the same plan twice, or again after a
+crash at any step, finishes the work without doing any of it twice. One action failing
+does not stop the others; each outcome is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from reconciler import promotions
+from reconciler.errors import ReconcilerError
+from reconciler.forge.port import Forge
+from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
+from reconciler.gitrepo.trailers import Trailer
+from reconciler.overlays import pins
+from reconciler.overlays.imageref import ImagePin
+from reconciler.planning import Action, Close, CommitDirect, Merge, Plan, Propose
+from reconciler.policy.model import App
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one action did: ``result`` is a short word for metrics, ``detail`` for logs."""
+
+    action: Action
+    ok: bool
+    result: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the daemon commits as."""
+
+    name: str = "reconciler"
+    email: str = "reconciler@localhost"
+
+
+class Applier:
+    """Executes plans against a config repo and a forge."""
+
+    def __init__(
+        self,
+        repo: ConfigRepo,
+        forge: Forge,
+        clock: Callable[[], datetime],
+        identity: Identity | None = None,
+    ) -> None:
+        self.repo = repo
+        self.forge = forge
+        self.clock = clock
+        self.identity = identity or Identity()
+
+    def apply(self, plan: Plan, base_branch: str) -> list[Outcome]:
+        """Run every action of ``plan``; errors become failed outcomes, never exceptions."""
+        outcomes = []
+        for action in plan.actions:
+            try:
+                outcomes.append(self._one(action, base_branch))
+            except ReconcilerError as exc:
+                outcomes.append(Outcome(action, False, "error", str(exc)))
+        return outcomes
+
+    def _signature(self) -> Signature:
+        now = self.clock().replace(microsecond=0)
+        return Signature(self.identity.name, self.identity.email, now)
+
+    def _one(self, action: Action, base: str) -> Outcome:
+        if isinstance(action, Propose):
+            return self._propose(action, base)
+        if isinstance(action, CommitDirect):
+            return self._commit(action, base)
+        if isinstance(action, Merge):
+            commit = self.forge.merge(action.number, action.expected_head, action.message)
+            return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        assert isinstance(action, Close)
+        self.forge.close(action.number, action.comment)
+        return Outcome(action, True, "closed", f"closed #{action.number}")
+
+    def _propose(self, action: Propose, base: str) -> Outcome:
+        head = promotions.branch(action.env, action.app.name)
+        base_tip = self.repo.tip(base)
+        if base_tip is None:
+            return Outcome(action, False, "error", f"base branch {base} is gone")
+        # A request whose head branch vanished has no head: then the branch must not exist.
+        expected = (
+            (action.expected_head or None) if action.number is not None else self.repo.tip(head)
+        )
+        signature = self._signature()
+        pushed = self.repo.replace_branch(
+            head,
+            _pin_edit(action.format, action.path, action.app, action.pin),
+            base=base_tip,
+            expected_old=expected,
+            message=action.message,
+            author=signature,
+            committer=signature,
+            trailers=_trailers(action.trailers),
+        )
+        if action.number is None:
+            request = self.forge.open(head, base, action.title, action.body, action.labels)
+            if action.reviewers:
+                self.forge.request_reviews(request.number, action.reviewers)
+            return Outcome(action, True, "opened", f"opened #{request.number} {action.title}")
+        self.forge.update(action.number, action.title, action.body, action.comment)
+        if action.reviewers:
+            self.forge.request_reviews(action.number, action.reviewers)
+        moved = "pushed" if pushed.changed else "unchanged"
+        return Outcome(action, True, "updated", f"updated #{action.number} ({moved} head)")
+
+    def _commit(self, action: CommitDirect, base: str) -> Outcome:
+        signature = self._signature()
+        pushed = self.repo.update_branch(
+            base,
+            _pin_edit(action.format, action.path, action.app, action.pin),
+            message=action.message,
+            author=signature,
+            committer=signature,
+            trailers=_trailers(action.trailers),
+        )
+        if not pushed.changed:
+            return Outcome(action, True, "unchanged", f"{action.path} already pins the digest")
+        commit = (pushed.commit or "")[:12]
+        return Outcome(action, True, "committed", f"committed {commit} to {base}")
+
+
+def _pin_edit(
+    fmt: str, path: str, app: App, pin: ImagePin
+) -> Callable[[ReadView], dict[str, bytes | None] | None]:
+    """The one-file edit, computed on whatever tip the port hands it (re-run after a race)."""
+
+    def edit(view: ReadView) -> dict[str, bytes | None] | None:
+        data = view.read(path)
+        if data is None:
+            raise ReconcilerError(f"{path} is missing on the branch; cannot pin {app.name}")
+        edited = pins.write_pin(fmt, data, path, app, pin)
+        return None if edited == data else {path: edited}
+
+    return edit
+
+
+def _trailers(pairs: tuple[tuple[str, str], ...]) -> tuple[Trailer, ...]:
+    return tuple(Trailer(key, value) for key, value in pairs)

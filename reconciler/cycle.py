@@ -1,0 +1,152 @@
+"""One reconcile cycle: observe -> plan -> apply -> report (metrics and one log line)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler import drift
+from reconciler.applying import Applier, Outcome
+from reconciler.errors import ReconcilerError
+from reconciler.metrics import CycleReport, EnvReport, Metrics
+from reconciler.observing import Observation, Observer
+from reconciler.planning import Merge, Plan, Propose, action_key, plan
+
+log = logging.getLogger("reconciler.cycle")
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What a cycle saw, decided and did."""
+
+    observation: Observation
+    plan: Plan
+    outcomes: tuple[Outcome, ...] = ()
+    started: datetime | None = None
+    seconds: float = 0.0
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when every action succeeded."""
+        return all(o.ok for o in self.outcomes) and not self.errors
+
+    def summary(self) -> str:
+        """The one log line of the cycle."""
+        done = ", ".join(f"{o.result} {'/'.join(action_key(o.action))}" for o in self.outcomes)
+        blocked = len(self.plan.blocked)
+        valid = "" if self.observation.policy_valid else "; policy INVALID, last good in force"
+        return (
+            f"cycle at {self.observation.snapshot.base_commit[:12]}: "
+            f"{len(self.outcomes)} action(s){': ' + done if done else ''}; "
+            f"{blocked} blocked{valid} ({self.seconds:.2f}s)"
+        )
+
+
+class Reconciler:
+    """Runs cycles with one observer, one applier and one metrics registry."""
+
+    def __init__(
+        self,
+        observer: Observer,
+        applier: Applier,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.observer = observer
+        self.applier = applier
+        self.metrics = metrics
+        self.clock = clock
+        self.last_success: float | None = None
+
+    def plan_only(self) -> CycleResult:
+        """Observe and plan; write nothing (`reconciler plan`)."""
+        started = self.clock()
+        observation = self.observer.observe()
+        return CycleResult(observation, self._plan(observation, self.clock()), started=started)
+
+    def cycle(self) -> CycleResult:
+        """One whole cycle; errors in one action never stop the others."""
+        begin = time.monotonic()
+        started = self.clock()
+        try:
+            observation = self.observer.observe()
+        except ReconcilerError as exc:
+            self.metrics.errors.labels(component="observe").inc()
+            self.metrics.duration.observe(time.monotonic() - begin)
+            raise exc
+        result_plan = self._plan(observation, self.clock())
+        outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
+        for outcome in outcomes:
+            env = outcome.action.env
+            self.metrics.promotions.labels(env=env, result=outcome.result).inc()
+            if not outcome.ok:
+                self.metrics.errors.labels(component="apply").inc()
+                log.warning("action failed: %s", outcome.detail)
+            else:
+                log.info("%s", outcome.detail)
+        seconds = time.monotonic() - begin
+        self.metrics.duration.observe(seconds)
+        self.last_success = time.time()
+        result = CycleResult(observation, result_plan, outcomes, started, seconds)
+        self.metrics.publish(report(result, self.clock(), self.last_success))
+        return result
+
+    @staticmethod
+    def _plan(observation: Observation, now: datetime) -> Plan:
+        if observation.policy is None:
+            return Plan(notes=tuple(observation.snapshot.policy_errors))
+        return plan(observation.policy, observation.snapshot, now)
+
+
+def report(result: CycleResult, now: datetime, last_success: float | None) -> CycleReport:
+    """The gauges after a cycle: drift, lag, gates, pending and blocked per (app, env)."""
+    observation = result.observation
+    policy = observation.policy
+    snap = observation.snapshot
+    envs = []
+    if policy is not None:
+        pending = {action_key(a) for a in result.plan.actions if isinstance(a, (Propose, Merge))}
+        pending |= set(snap.requests)
+        for env in policy.ordered():
+            for app in policy.apps_in(env.name):
+                key = (app.name, env.name)
+                overlay = snap.overlays.get(key)
+                desired = (
+                    overlay.pin.digest if overlay and overlay.pin and overlay.pin.digest else None
+                )
+                pinned = drift.Pinned(desired, overlay.changed_at if overlay else None)
+                live_state = snap.live.get(key)
+                running = (
+                    drift.Running(live_state.digest, live_state.since, live_state.rolling)
+                    if live_state is not None
+                    else None
+                )
+                judged = drift.drift(pinned, running)
+                lag = 0.0
+                if env.follows is not None:
+                    src = snap.overlays.get((app.name, env.follows))
+                    src_digest = src.pin.digest if src and src.pin and src.pin.digest else None
+                    lag = drift.lag_seconds(
+                        pinned, drift.Pinned(src_digest, src.changed_at if src else None), now
+                    )
+                envs.append(
+                    EnvReport(
+                        app.name,
+                        env.name,
+                        desired,
+                        live_state.digest if live_state else None,
+                        judged.drifted if judged.known else None,
+                        judged.seconds(now),
+                        lag,
+                        key in pending,
+                        tuple((r.gate, r.passed) for a, e, r in result.plan.gates if (a, e) == key),
+                        tuple(
+                            sorted({b.code for b in result.plan.blocked if (b.app, b.env) == key})
+                        ),
+                    )
+                )
+    return CycleReport(tuple(envs), observation.policy_valid, last_success)

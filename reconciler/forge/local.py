@@ -1,0 +1,448 @@
+"""The local forge, the embedded default: promotion requests kept in the config repo itself.
+
+A request is its head branch (``promote/<env>/<app>``) plus a JSON record on the branch
+``reconciler/requests`` (``.reconciler/requests/<number>.json``, format in records.py).
+Every change to a record is a commit on that branch whose message says what happened, so
+its history is part of the audit trail. Writes re-read the record on the branch's current
+tip (the ConfigRepo port re-runs an edit after a lost race), so two daemons, or a daemon
+and ``reconciler review``, never lose each other's updates or share a number.
+
+Reviews are bound to the head commit they were given on; a newer head makes earlier
+approvals count for nothing. Merging needs, for every changed file that CODEOWNERS on the
+base branch gives owners (GitHub's semantics), an approval on the current head from one of
+them, never from the request's author. A merge is a real commit on the base branch: the
+head's version of the changed files, with the head's trailers plus ``Promotion-Request``
+and one ``Reviewed-by`` per approver counted. If the process dies after that commit but
+before the record says merged, reads find the commit by its trailer and report the request
+merged; the next write for it (``merge``, or ``open`` of its branch) records it.
+
+Teams: the local forge has no user directory. The members of ``@org/team`` owners are
+listed on the base branch in ``.reconciler/teams.toml``::
+
+    [teams]
+    "@org/release" = ["@alice", "@bob"]
+
+A team that file does not list (or no file) has unknown members: only named users count.
+
+Reads use the clone as of its last fetch (the daemon fetches once a cycle); ``merge`` and
+``review`` fetch first, so they judge the current head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import get_args
+
+from reconciler import codeowners
+from reconciler.errors import PermanentError, PolicyError, TransientError
+from reconciler.forge import ledger, records
+from reconciler.forge.ledger import Ledger, require_tip
+from reconciler.forge.port import Enforcement, MergeRefused, Request, Review, ReviewState
+from reconciler.forge.records import Comment, RequestRecord
+from reconciler.gitrepo.port import (
+    CommitInfo,
+    ConfigRepo,
+    FileChange,
+    ReadView,
+    Signature,
+)
+from reconciler.gitrepo.trailers import Trailer
+from reconciler.promotions import BRANCH_PREFIX
+
+REQUESTS_BRANCH = ledger.BRANCH
+PROMOTION_REQUEST = "Promotion-Request"  # trailer: which request a base commit merged
+REVIEWED_BY = "Reviewed-by"
+SEARCH_DEPTH = 20  # commits per changed file searched for a merge the record missed
+_ATTEMPTS = 5
+_CACHE_LIMIT = 20_000
+
+
+class _Renumbered(Exception):
+    """Another writer took the number this open was about to use."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "nothing"
+
+
+class LocalForge:
+    """The Forge port over a ConfigRepo; ``handle`` is who acts (the daemon or a reviewer)."""
+
+    def __init__(
+        self,
+        repo: ConfigRepo,
+        base_branch: str,
+        *,
+        handle: str = "@reconciler",
+        name: str = "reconciler",
+        email: str = "reconciler@localhost",
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not records.is_user(handle):
+            raise PolicyError(f"{handle!r} is not a user handle like @alice")
+        self._repo = repo
+        self.base_branch = base_branch
+        self.handle = handle
+        self._name = name
+        self._email = email
+        self._clock = clock
+        self._ledger = Ledger(repo, base_branch, self._signature)
+        self._changes: dict[str, tuple[FileChange, ...]] = {}  # head commit -> its changes
+        self._teams: dict[str, dict[str, frozenset[str]]] = {}  # blob id -> teams
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def requests(self) -> tuple[Request, ...]:
+        """Open requests whose head branch starts with ``promote/``, by number."""
+        heads = self._repo.branches(BRANCH_PREFIX)
+        found = []
+        for stored in self._ledger.all().values():
+            if stored.state == "open" and stored.head_branch.startswith(BRANCH_PREFIX):
+                tip = heads.get(stored.head_branch)
+                record = self._landed(stored, tip)
+                if record.state == "open":
+                    found.append(record.to_request(tip))
+        return tuple(found)
+
+    def request(self, number: int) -> Request:
+        """One request, whatever its state."""
+        record = self._ledger.get(number)
+        tip = self._repo.tip(record.head_branch)
+        return self._landed(record, tip).to_request(tip)
+
+    def records(self) -> tuple[RequestRecord, ...]:
+        """Every request ever made, by number, with its conversation and ``live_at``."""
+        stored = self._ledger.all().values()
+        return tuple(self._landed(r, self._repo.tip(r.head_branch)) for r in stored)
+
+    def members(self, team: str) -> frozenset[str] | None:
+        """The handles ``.reconciler/teams.toml`` on the base branch lists for ``team``."""
+        base = self._repo.tip(self.base_branch)
+        return self._teams_at(base).get(team) if base else None
+
+    def codeowner_enforcement(self, base_branch: str) -> Enforcement:
+        """Always enforced: the daemon itself checks code owners before it merges."""
+        return Enforcement(
+            True, "the local forge requires an approval from a code owner of every changed file"
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    def open(
+        self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]
+    ) -> Request:
+        """Open a request for ``head_branch``, or return the open one it already has."""
+        head = require_tip(self._repo, head_branch)
+        base = require_tip(self._repo, base_branch)
+        paths = [c.path for c in self._head_changes(head)]
+        for _ in range(_ATTEMPTS):
+            try:
+                return self._open_once(head_branch, base_branch, title, body, labels, paths, base)
+            except _Renumbered:
+                continue
+        raise TransientError(
+            f"could not open a request for {head_branch}: other writers took every new number "
+            f"in {_ATTEMPTS} attempts; it will be tried again next cycle"
+        )
+
+    def update(self, number: int, title: str, body: str, comment: str | None) -> Request:
+        """Rewrite title and body, and add ``comment`` to the conversation when given."""
+        now = self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            new = replace(record, title=title, body=body)
+            if comment:
+                new = replace(new, comments=(*record.comments, Comment(self.handle, now, comment)))
+            return replace(new, updated_at=now) if new != record else record
+
+        record = self._ledger.change(number, change, f"update #{number}")
+        tip = self._repo.tip(record.head_branch)
+        return self._landed(record, tip).to_request(tip)
+
+    def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
+        """Ask ``reviewers`` to review (recorded; ``reconciler review list`` shows it)."""
+
+        def change(record: RequestRecord) -> RequestRecord:
+            wanted = tuple(dict.fromkeys((*record.requested_reviewers, *reviewers)))
+            return replace(record, requested_reviewers=wanted)
+
+        self._ledger.change(
+            number, change, f"request reviews on #{number} from {' '.join(reviewers)}"
+        )
+
+    def review(self, number: int, reviewer: str, state: ReviewState, comment: str = "") -> Request:
+        """Record ``reviewer``'s review of request ``number``, bound to its current head."""
+        if not records.is_user(reviewer):
+            raise PolicyError(f"{reviewer!r} is not a reviewer handle like @alice")
+        if state not in get_args(ReviewState):
+            raise PolicyError(f"{state!r} is not a review; use approved or changes_requested")
+        self._repo.fetch()
+        request = self.request(number)
+        if request.state != "open":
+            raise PolicyError(f"request #{number} is {request.state}; only open ones take reviews")
+        if not request.head_commit:
+            raise PermanentError(
+                f"request #{number}'s head branch {request.head_branch} no longer exists; "
+                "there is nothing to review"
+            )
+        if state != "commented" and reviewer.casefold() == request.author.casefold():
+            raise PolicyError(
+                f"{reviewer} opened request #{number} and cannot review it themselves; "
+                "ask a code owner of the changed files"
+            )
+        now = self._clock()
+        given = Review(reviewer, state, request.head_commit, now, comment)
+
+        def change(record: RequestRecord) -> RequestRecord:
+            if record.state != "open":
+                raise PolicyError(f"request #{number} was {record.state} meanwhile; not reviewed")
+            return replace(record, reviews=(*record.reviews, given), updated_at=now)
+
+        verb = state.replace("_", " ")
+        record = self._ledger.change(
+            number, change, f"review #{number} {verb} by {reviewer} on {_short(given.commit)}"
+        )
+        return record.to_request(request.head_commit)
+
+    def record_live(self, number: int, at: datetime) -> None:
+        """Remember when the promoted digest was first seen running; later calls keep it."""
+        at = ledger.aware(at)
+
+        def change(record: RequestRecord) -> RequestRecord:
+            return record if record.live_at is not None else replace(record, live_at=at)
+
+        self._ledger.change(number, change, f"live #{number} since {at.isoformat()}")
+
+    def close(self, number: int, comment: str) -> None:
+        """Close without merging, leaving ``comment``; a request already done is left as is."""
+        if self.request(number).state != "open":
+            return
+        now = self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            if record.state != "open":
+                return record
+            return replace(
+                record,
+                state="closed",
+                closed_at=now,
+                updated_at=now,
+                head_commit=self._repo.tip(record.head_branch),
+                comments=(*record.comments, Comment(self.handle, now, comment)),
+            )
+
+        self._ledger.change(number, change, f"close #{number}")
+
+    def merge(self, number: int, expected_head: str, message: str) -> str:
+        """Merge if the head is still ``expected_head`` and code owners approved it."""
+        self._repo.fetch()
+        record = self._ledger.get(number)
+        if record.state == "merged" and record.merged_commit:
+            return record.merged_commit
+        if record.state != "open":
+            raise MergeRefused(f"request #{number} is {record.state}; it cannot be merged")
+        head = self._repo.tip(record.head_branch)
+        if head != expected_head:
+            raise MergeRefused(
+                f"request #{number}'s head is {_short(head)}, not {_short(expected_head)}: "
+                "it changed since it was planned"
+            )
+        changes = self._head_changes(head)
+        if not changes:
+            raise MergeRefused(f"request #{number}'s head {_short(head)} changes no file")
+        base = require_tip(self._repo, record.base_branch)
+        landed = self._landed(record, head)
+        if landed.state == "merged" and landed.merged_commit:
+            return self._record_merge(number, landed.merged_commit, landed.merged_at, head)
+        request = record.to_request(head)
+        approvers = self._approvers(request, changes, base)
+        trailers = [
+            t for t in self._repo.commit_info(head).trailers
+            if t.key.lower() not in (PROMOTION_REQUEST.lower(), REVIEWED_BY.lower())
+        ]  # fmt: skip
+        trailers.append(Trailer(PROMOTION_REQUEST, str(number)))
+        trailers += [Trailer(REVIEWED_BY, who) for who in approvers]
+
+        def edit(view: ReadView) -> dict[str, bytes | None] | None:
+            writes: dict[str, bytes | None] = {}
+            for change in changes:
+                now_id = view.blob_id(change.path)
+                if now_id == change.new_id:
+                    continue  # the base already has the head's version
+                if now_id != change.old_id:
+                    raise MergeRefused(
+                        f"conflict: the base branch changed {change.path} since request "
+                        f"#{number} was built; the request will be rebuilt"
+                    )
+                writes[change.path] = (
+                    self._repo.read(head, change.path) if change.new_id is not None else None
+                )
+            return writes or None
+
+        who = self._signature()
+        outcome = self._repo.update_branch(
+            record.base_branch, edit, message=message, author=who, committer=who, trailers=trailers
+        )
+        if outcome.changed and outcome.commit:
+            return self._record_merge(number, outcome.commit, who.time, head)
+        found = self._merge_commit(record, [c.path for c in changes], outcome.commit or base)
+        if found is None:
+            raise MergeRefused(
+                f"the base branch already holds request #{number}'s change, made by another "
+                "commit; there is nothing to merge"
+            )
+        return self._record_merge(number, found.id, found.time, head)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _open_once(
+        self,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        body: str,
+        labels: tuple[str, ...],
+        paths: list[str],
+        base: str,
+    ) -> Request:
+        """One attempt at opening; _Renumbered when another writer took the number."""
+        stored = self._ledger.all()
+        existing = _open_for(stored, head_branch)
+        # A request whose merge landed on the base without being recorded is not the open
+        # one: it is recorded merged in the same commit that opens the next.
+        landed: dict[int, CommitInfo] = {}
+        if existing is not None:
+            found = self._merge_commit(existing, paths, base)
+            if found is None:
+                return existing.to_request(self._repo.tip(head_branch))
+            landed[existing.number] = found
+        now = self._clock()
+        new = RequestRecord(
+            max(stored, default=0) + 1, head_branch, base_branch, title, body, self.handle,
+            tuple(labels), "open", now, now,
+        )  # fmt: skip
+        result: list[RequestRecord] = []
+
+        def edit(view: ReadView) -> dict[str, bytes] | None:
+            current = self._ledger.at(view)
+            changes: dict[str, bytes] = {}
+            other = _open_for(current, head_branch)
+            if other is not None:
+                found = landed.get(other.number)
+                if found is None:  # another writer opened it first
+                    result[:] = [other]
+                    return None
+                merged = other.merged(found.id, found.time, None)
+                changes[records.path_of(other.number)] = records.encode(merged)
+            if max(current, default=0) + 1 != new.number:
+                raise _Renumbered
+            changes[records.path_of(new.number)] = records.encode(new)
+            result[:] = [new]
+            return changes
+
+        self._ledger.write(edit, f"open #{new.number} {head_branch}")
+        return result[0].to_request(self._repo.tip(head_branch))
+
+    def _approvers(
+        self, request: Request, changes: tuple[FileChange, ...], base: str
+    ) -> tuple[str, ...]:
+        """The approvers counted for the merge; MergeRefused when a file lacks its owner's."""
+        owners_file = codeowners.find(lambda path: self._repo.read(base, path))
+        teams = self._teams_at(base)
+        approvals = request.approvals()
+        counted: set[str] = set()
+        owned = False
+        for change in changes:
+            owners = owners_file.owners_of(change.path)
+            if not owners:
+                continue
+            owned = True
+            qualifying = {who for who in approvals if _owns(who, owners, teams)}
+            if not qualifying:
+                others = f"; approvals on it so far: {', '.join(sorted(approvals))}"
+                raise MergeRefused(
+                    f"request #{request.number} needs an approval on its head "
+                    f"{_short(request.head_commit)} from a code owner of {change.path} "
+                    f"({' '.join(owners)}){others if approvals else ''}"
+                )
+            counted |= qualifying
+        return tuple(sorted(counted if owned else approvals))
+
+    def _record_merge(self, number: int, commit: str, at: datetime | None, head: str) -> str:
+        when = at or self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            return record if record.state == "merged" else record.merged(commit, when, head)
+
+        record = self._ledger.change(number, change, f"merge #{number} as {_short(commit)}")
+        return record.merged_commit or commit
+
+    def _landed(self, record: RequestRecord, tip: str | None) -> RequestRecord:
+        """``record``, merged if the base holds its head's change in a commit naming it."""
+        if record.state != "open" or tip is None:
+            return record
+        base = self._repo.tip(record.base_branch)
+        changes = self._head_changes(tip)
+        if base is None or not changes:
+            return record
+        if any(self._repo.blob_id(base, c.path) != c.new_id for c in changes):
+            return record  # cheap test first: the base does not have the head's files
+        found = self._merge_commit(record, [c.path for c in changes], base)
+        return record.merged(found.id, found.time, tip) if found else record
+
+    def _merge_commit(
+        self, record: RequestRecord, paths: list[str], base: str
+    ) -> CommitInfo | None:
+        """The base commit that merged ``record`` (by its trailer), among recent ones."""
+        since = record.created_at.replace(microsecond=0)
+        for path in paths:
+            for info in self._repo.history(base, path, limit=SEARCH_DEPTH):
+                if info.trailer(PROMOTION_REQUEST) == str(record.number) and info.time >= since:
+                    return info
+        return None
+
+    def _head_changes(self, head: str) -> tuple[FileChange, ...]:
+        """What the head commit changed relative to its (first) parent."""
+        if head not in self._changes:
+            parents = self._repo.commit_info(head).parents
+            if len(self._changes) > _CACHE_LIMIT:
+                self._changes.clear()
+            self._changes[head] = self._repo.changed_paths(parents[0] if parents else None, head)
+        return self._changes[head]
+
+    def _teams_at(self, commit: str) -> Mapping[str, frozenset[str]]:
+        blob = self._repo.blob_id(commit, records.TEAMS_PATH)
+        if blob is None:
+            return {}
+        if blob not in self._teams:
+            data = self._repo.read(commit, records.TEAMS_PATH) or b""
+            source = f"{records.TEAMS_PATH} on {self.base_branch}"
+            self._teams[blob] = records.parse_teams(data, source)
+        return self._teams[blob]
+
+    def _signature(self) -> Signature:
+        return Signature(self._name, self._email, self._clock())
+
+
+def _open_for(stored: Mapping[int, RequestRecord], head_branch: str) -> RequestRecord | None:
+    for record in stored.values():
+        if record.state == "open" and record.head_branch == head_branch:
+            return record
+    return None
+
+
+def _owns(who: str, owners: tuple[str, ...], teams: Mapping[str, frozenset[str]]) -> bool:
+    """GitHub handles are case-insensitive; an owner is a user or a team listed in teams."""
+    me = who.casefold()
+    for owner in owners:
+        if owner.casefold() == me:
+            return True
+        if any(member.casefold() == me for member in teams.get(owner, ())):
+            return True
+    return False

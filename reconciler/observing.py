@@ -1,0 +1,283 @@
+"""Observe: read git, the forge, live sources and gate endpoints into one frozen Snapshot.
+
+Read-only. The policy comes from the base branch tip; when it is invalid, the last good
+policy stays in force and the snapshot carries the errors. Overlay blobs are parsed once
+per blob id; gate endpoints are probed at each gate's own interval, and their samples are
+kept across cycles (they are observations, so a restart simply collects them again).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+from reconciler import codeowners, promotions
+from reconciler.errors import PermanentError, PolicyError, ReconcilerError
+from reconciler.forge.port import Forge
+from reconciler.gates import PinFact, Sample
+from reconciler.gitrepo.blobcache import BlobCache
+from reconciler.gitrepo.port import ConfigRepo, ReadView
+from reconciler.live.port import LiveReader
+from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.overlays import pins
+from reconciler.overlays.imageref import ImagePin
+from reconciler.policy import POLICY_FILE, Policy, load_policy
+from reconciler.policy.model import App, Environment, HttpGate
+from reconciler.policy.values import fill
+from reconciler.probes import Prober, ProbeRequest
+from reconciler.snapshot import Key, LiveState, OverlayState, RequestState, Snapshot
+
+HISTORY_DEPTH = 20  # commits of an overlay's history read for pin facts
+SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The policy in force and what was observed under it."""
+
+    policy: Policy | None
+    snapshot: Snapshot
+    policy_valid: bool
+
+
+class Observer:
+    """Builds snapshots; keeps the last good policy, parsed overlays and gate samples."""
+
+    def __init__(
+        self,
+        repo: ConfigRepo,
+        forge: Forge,
+        prober: Prober,
+        live_reader: Callable[[Policy, str], LiveReader | None],
+        clock: Callable[[], datetime],
+        base_branch: str = "main",
+    ) -> None:
+        self.repo = repo
+        self.forge = forge
+        self.prober = prober
+        self.live_reader = live_reader
+        self.clock = clock
+        self.base_branch = base_branch
+        self.last_good: Policy | None = None
+        self._pins: BlobCache[ImagePin | None] = BlobCache()
+        self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
+        self._probed_at: dict[tuple[str, str, str], datetime] = {}
+
+    # -- the whole snapshot ------------------------------------------------------------------
+    def observe(self, fetch: bool = True) -> Observation:
+        """Fetch, then read everything a plan needs."""
+        if fetch:
+            self.repo.fetch()
+        tip = self._tip(self.base_branch)
+        view = self.repo.tree(tip)
+        policy, errors = self._policy(view)
+        if policy is not None and policy.settings.base_branch != self.base_branch:
+            self.base_branch = policy.settings.base_branch
+            tip = self._tip(self.base_branch)
+            view = self.repo.tree(tip)
+            policy, errors = self._policy(view)
+        empty = Snapshot(self.base_branch, tip, policy_errors=errors)
+        if policy is None:
+            return Observation(None, empty, False)
+        overlays = self._overlays(policy, view)
+        live = self._live(policy)
+        samples = self._probe(policy, overlays, live)
+        owners = codeowners.find(view.read)
+        requests = self._requests(overlays, tip)
+        needs_owners = any(e.require_codeowners for e in policy.environments.values())
+        enforcement = self.forge.codeowner_enforcement(self.base_branch) if needs_owners else None
+        snapshot = Snapshot(
+            base_branch=self.base_branch,
+            base_commit=tip,
+            overlays=MappingProxyType(overlays),
+            live=MappingProxyType(live),
+            requests=MappingProxyType(requests),
+            samples=samples,
+            codeowners=owners,
+            enforcement=enforcement,
+            teams=self._teams(owners),
+            policy_errors=errors,
+        )
+        return Observation(policy, snapshot, not errors)
+
+    def _tip(self, branch: str) -> str:
+        tip = self.repo.tip(branch)
+        if tip is None:
+            raise PermanentError(
+                f'the config repo has no branch "{branch}"; push one, or set '
+                "settings.base_branch in promotions.toml"
+            )
+        return tip
+
+    def _policy(self, view: ReadView) -> tuple[Policy | None, tuple[str, ...]]:
+        data = view.read(POLICY_FILE)
+        if data is None:
+            errors: tuple[str, ...] = (
+                f"{POLICY_FILE} is missing on {self.base_branch} (commit {view.commit[:12]})",
+            )
+        else:
+            result = load_policy(data, POLICY_FILE, tree=view)
+            if result.policy is not None:
+                self.last_good = result.policy
+                return result.policy, ()
+            errors = tuple(str(d) for d in result.diagnostics)
+        return self.last_good, errors
+
+    # -- overlays ----------------------------------------------------------------------------
+    def overlay_path(self, env: Environment, app: App, view: ReadView) -> str:
+        """The file that pins ``app`` in ``env``; PolicyError when there is none."""
+        where = fill(env.overlay, app=app.name)
+        if env.format == "helm":
+            return where
+        names = set(view.names(where))
+        for name in KUSTOMIZATION_FILES:
+            if name in names:
+                return f"{where}/{name}"
+        raise PolicyError(f"{where} has no kustomization.yaml")
+
+    def _pin(self, fmt: str, app: App, commit_or_view: ReadView, path: str) -> ImagePin | None:
+        blob = commit_or_view.blob_id(path)
+        if blob is None:
+            raise PolicyError(f"{path} does not exist")
+
+        def parse() -> ImagePin | None:
+            data = commit_or_view.read(path)
+            assert data is not None
+            return pins.read_pin(fmt, data, path, app)
+
+        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.name}", parse)
+
+    def _overlays(self, policy: Policy, view: ReadView) -> dict[Key, OverlayState]:
+        out: dict[Key, OverlayState] = {}
+        for env in policy.environments.values():
+            for app in policy.apps_in(env.name):
+                out[(app.name, env.name)] = self._overlay(env, app, view)
+        return out
+
+    def _overlay(self, env: Environment, app: App, view: ReadView) -> OverlayState:
+        path = fill(env.overlay, app=app.name)
+        try:
+            path = self.overlay_path(env, app, view)
+            pin = self._pin(env.format, app, view, path)
+            history = self._history(env, app, view.commit, path)
+        except ReconcilerError as exc:
+            return OverlayState(path, None, error=str(exc))
+        newest = history[-1] if history else None
+        return OverlayState(
+            path,
+            pin,
+            newest.commit if newest else None,
+            newest.committed_at if newest else None,
+            history,
+        )
+
+    def _history(self, env: Environment, app: App, tip: str, path: str) -> tuple[PinFact, ...]:
+        facts = []
+        for info in self.repo.history(tip, path, limit=HISTORY_DEPTH, first_parent=True):
+            try:
+                pin = self._pin(env.format, app, self.repo.tree(info.id), path)
+            except ReconcilerError:
+                pin = None  # a broken or deleted overlay in the past pins nothing
+            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
+            digest = (pin.digest or None) if pin else None
+            facts.append(PinFact(info.id, info.time, digest, by_reconciler))
+        return tuple(reversed(facts))
+
+    # -- live sources and probes ---------------------------------------------------------------
+    def _live(self, policy: Policy) -> dict[Key, LiveState]:
+        out: dict[Key, LiveState] = {}
+        for env in policy.live:
+            pairs = [(app.name, env) for app in policy.apps_in(env)]
+            reader = self.live_reader(policy, env)
+            if reader is None:
+                kind = policy.live[env].kind
+                out.update(
+                    {
+                        p: LiveState(None, error=f"live source kind {kind!r} is not available")
+                        for p in pairs
+                    }
+                )
+                continue
+            out.update(reader.read(pairs))
+        return out
+
+    def _probe(
+        self, policy: Policy, overlays: Mapping[Key, OverlayState], live: Mapping[Key, LiveState]
+    ) -> tuple[Sample, ...]:
+        now = self.clock()
+        due: list[ProbeRequest] = []
+        for gate, app, source in self._http_gates(policy):
+            key = (gate.name, app, source)
+            last = self._probed_at.get(key)
+            if last is not None and now - last < gate.interval:
+                continue
+            digest = self._running(policy, app, source, overlays, live)
+            due.append(ProbeRequest(gate, app, source, digest))
+            self._probed_at[key] = now
+        for sample in self.prober.probe(due) if due else ():
+            bucket = self._samples.setdefault(
+                (sample.gate, sample.app, sample.env), deque(maxlen=SAMPLES_KEPT)
+            )
+            bucket.append(sample)
+        return tuple(s for bucket in self._samples.values() for s in bucket)
+
+    @staticmethod
+    def _http_gates(policy: Policy) -> Iterable[tuple[HttpGate, str, str]]:
+        seen = set()
+        for target in policy.environments.values():
+            if target.follows is None:
+                continue
+            for name in target.gates:
+                gate = policy.gates.get(name)
+                if not isinstance(gate, HttpGate):
+                    continue
+                for app in policy.apps_in(target.name):
+                    key = (name, app.name, target.follows)
+                    if key not in seen:
+                        seen.add(key)
+                        yield gate, app.name, target.follows
+
+    @staticmethod
+    def _running(
+        policy: Policy,
+        app: str,
+        env: str,
+        overlays: Mapping[Key, OverlayState],
+        live: Mapping[Key, LiveState],
+    ) -> str | None:
+        """What ``env`` runs for ``app`` as far as this cycle knows, for sample binding."""
+        if env in policy.live:
+            state = live.get((app, env))
+            return state.digest if state and not state.rolling else None
+        overlay = overlays.get((app, env))
+        return (overlay.pin.digest or None) if overlay and overlay.pin else None
+
+    # -- forge ---------------------------------------------------------------------------------
+    def _requests(self, overlays: Mapping[Key, OverlayState], tip: str) -> dict[Key, RequestState]:
+        out: dict[Key, RequestState] = {}
+        for request in self.forge.requests():
+            parsed = promotions.parse_branch(request.head_branch)
+            if parsed is None or request.base_branch != self.base_branch:
+                continue
+            env, app = parsed
+            overlay = overlays.get((app, env))
+            outdated = not request.head_commit  # its head branch is gone: rebuild it
+            if request.head_commit and overlay is not None and overlay.error is None:
+                parents = self.repo.commit_info(request.head_commit).parents
+                built_on = self.repo.blob_id(parents[0], overlay.path) if parents else None
+                outdated = built_on != self.repo.blob_id(tip, overlay.path)
+            out[(app, env)] = RequestState(request, outdated)
+        return out
+
+    def _teams(self, owners: codeowners.CodeOwners) -> Mapping[str, frozenset[str]]:
+        teams: dict[str, frozenset[str]] = {}
+        for rule in owners.rules:
+            for owner in rule.owners:
+                if owner.startswith("@") and "/" in owner and owner not in teams:
+                    members = self.forge.members(owner)
+                    if members is not None:
+                        teams[owner] = members
+        return MappingProxyType(teams)

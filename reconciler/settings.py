@@ -1,0 +1,83 @@
+"""Daemon settings from command-line options, each also readable from RECONCILER_* variables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+def default_cache_dir() -> Path:
+    """Where clones live between runs: $XDG_CACHE_HOME/reconciler or ~/.cache/reconciler."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reconciler"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the daemon needs to reach a config repo and a forge."""
+
+    repo: str
+    forge: str = "local"
+    cache_dir: Path = Path(".")
+    base_branch: str = "main"
+    listen: str = DEFAULT_LISTEN
+    log_format: str = "text"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"RECONCILER_{name}", default)
+
+
+def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> None:
+    """The options shared by the verbs that read a config repo (DESIGN.md section 10)."""
+    parser.add_argument(
+        "--repo",
+        default=_env("REPO"),
+        help="config repo: a local path or URL (RECONCILER_REPO)",
+    )
+    parser.add_argument(
+        "--forge",
+        choices=("local", "github"),
+        default=_env("FORGE", "local"),
+        help="where promotion requests live (RECONCILER_FORGE; default local)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(_env("CACHE_DIR") or default_cache_dir()),
+        help="where the clone is kept between runs (RECONCILER_CACHE_DIR)",
+    )
+    parser.add_argument(
+        "--base-branch",
+        default=_env("BASE_BRANCH", "main"),
+        help="branch to read promotions.toml from first (RECONCILER_BASE_BRANCH; default "
+        "main; settings.base_branch in the policy wins)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=_env("LOG_FORMAT", "text"),
+        help="log lines as text or one JSON object each (RECONCILER_LOG_FORMAT)",
+    )
+    if listen:
+        parser.add_argument(
+            "--listen",
+            default=_env("LISTEN", DEFAULT_LISTEN),
+            help=f"HOST:PORT for /metrics, /healthz, /readyz (RECONCILER_LISTEN; {DEFAULT_LISTEN})",
+        )
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    """Settings from parsed options; ``repo`` must have been checked by the caller."""
+    return Settings(
+        repo=args.repo,
+        forge=args.forge,
+        cache_dir=args.cache_dir,
+        base_branch=args.base_branch,
+        listen=getattr(args, "listen", DEFAULT_LISTEN),
+        log_format=args.log_format,
+    )

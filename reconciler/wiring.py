@@ -1,0 +1,65 @@
+"""The one place that builds real adapters from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reconciler.applying import Applier
+from reconciler.cycle import Reconciler
+from reconciler.errors import PolicyError
+from reconciler.forge.local import LocalForge
+from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.httpclient import HttpClient
+from reconciler.live.http import HttpLiveReader
+from reconciler.live.port import LiveReader
+from reconciler.metrics import Metrics
+from reconciler.observing import Observer
+from reconciler.policy import Policy
+from reconciler.policy.model import HttpLive
+from reconciler.probes import HttpProber
+from reconciler.settings import Settings
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the only clock the daemon reads."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Wired:
+    """The built parts, for the verbs that need more than a cycle."""
+
+    repo: Pygit2ConfigRepo
+    forge: LocalForge
+    reconciler: Reconciler
+    metrics: Metrics
+
+
+def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
+    """Open the config repo (clone or fetch) and build every adapter around it."""
+    if settings.forge != "local":
+        raise PolicyError(
+            f"--forge {settings.forge} is not available in this version; use --forge local"
+        )
+    repo = Pygit2ConfigRepo.open(settings.repo, settings.cache_dir)
+    forge = LocalForge(repo, settings.base_branch, clock=clock)
+    client = HttpClient()
+    readers: dict[HttpLive, LiveReader] = {}
+
+    def live_reader(policy: Policy, env: str) -> LiveReader | None:
+        source = policy.live[env]
+        if not isinstance(source, HttpLive):
+            return None  # kubernetes and registry-tag sources come with later work
+        # One reader per source for the life of the process: it remembers first sightings.
+        if source not in readers:
+            readers[source] = HttpLiveReader(source, client, clock)
+        return readers[source]
+
+    observer = Observer(
+        repo, forge, HttpProber(client, clock=clock), live_reader, clock, settings.base_branch
+    )
+    metrics = Metrics()
+    reconciler = Reconciler(observer, Applier(repo, forge, clock), metrics, clock)
+    return Wired(repo, forge, reconciler, metrics)

@@ -1,0 +1,214 @@
+"""The forge contract: FakeForge and LocalForge (in memory and on real git) agree.
+
+Planner and applier tests use FakeForge; these cases are what lets them trust it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import PermanentError, PolicyError
+from reconciler.forge.port import MergeRefused
+from tests.contract.forgeworld import STAGING, ForgeWorld, make_world
+
+HEAD = "promote/prod/app"
+NEW = b"images:\n- name: app\n  digest: sha256:cc\n"
+NEWER = b"images:\n- name: app\n  digest: sha256:dd\n"
+
+
+@pytest.fixture(params=["fake", "local-memory", "local-git"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> ForgeWorld:
+    return make_world(request.param, tmp_path)
+
+
+def open_prod(world: ForgeWorld, content: bytes = NEW) -> tuple[int, str]:
+    head = world.push_head(HEAD, content)
+    opened = world.forge.open(HEAD, "main", "prod: promote app", "body", ("promotion",))
+    return opened.number, head
+
+
+def test_open_returns_the_request_and_is_idempotent_per_head_branch(world: ForgeWorld) -> None:
+    head = world.push_head(HEAD, NEW)
+
+    first = world.forge.open(HEAD, "main", "prod: promote app", "the body", ("promotion",))
+    again = world.forge.open(HEAD, "main", "another title", "another body", ())
+
+    assert again.number == first.number
+    assert (first.head_branch, first.head_commit, first.base_branch) == (HEAD, head, "main")
+    assert (first.title, first.body, first.labels) == (
+        "prod: promote app",
+        "the body",
+        ("promotion",),
+    )
+    assert (first.author, first.state, first.reviews) == ("@reconciler", "open", ())
+    assert world.forge.request(first.number) == first
+    assert world.forge.requests() == (first,)
+
+
+def test_requests_are_numbered_and_only_open_promotions_are_listed(world: ForgeWorld) -> None:
+    world.push_head(HEAD, NEW)
+    world.push_head("promote/staging/app", NEW, STAGING)
+    world.push_head("feature/x", NEW, "docs/readme.md")
+
+    prod = world.forge.open(HEAD, "main", "prod", "", ())
+    staging = world.forge.open("promote/staging/app", "main", "staging", "", ())
+    other = world.forge.open("feature/x", "main", "not a promotion", "", ())
+    world.forge.close(staging.number, "not needed")
+
+    assert [prod.number, staging.number, other.number] == [1, 2, 3]
+    assert [r.number for r in world.forge.requests()] == [prod.number]
+    assert world.forge.request(staging.number).state == "closed"
+    assert world.forge.request(other.number).state == "open"
+
+
+def test_update_rewrites_title_and_body_and_keeps_the_number(world: ForgeWorld) -> None:
+    number, _ = open_prod(world)
+    head = world.push_head(HEAD, NEWER)
+
+    updated = world.forge.update(number, "new title", "new body", "a newer candidate")
+
+    assert (updated.number, updated.title, updated.body) == (number, "new title", "new body")
+    assert updated.head_commit == head
+    assert world.forge.request(number).title == "new title"
+
+
+def test_requested_reviewers_accumulate_without_duplicates(world: ForgeWorld) -> None:
+    number, _ = open_prod(world)
+
+    world.forge.request_reviews(number, ("@acme/release", "@lead"))
+    world.forge.request_reviews(number, ("@lead",))
+
+    assert world.forge.request(number).requested_reviewers == ("@acme/release", "@lead")
+
+
+def test_reviews_are_bound_to_the_head_and_a_newer_head_voids_approvals(
+    world: ForgeWorld,
+) -> None:
+    number, head = open_prod(world)
+
+    world.forge.review(number, "@lead", "approved", "ship it")
+    approved = world.forge.request(number)
+    world.push_head(HEAD, NEWER)
+    replaced = world.forge.request(number)
+
+    assert list(approved.approvals()) == ["@lead"]
+    assert [(r.reviewer, r.state, r.commit, r.comment) for r in approved.reviews] == [
+        ("@lead", "approved", head, "ship it")
+    ]
+    assert replaced.reviews == approved.reviews  # still recorded, for the audit trail
+    assert replaced.approvals() == {}
+
+
+def test_a_later_change_request_withdraws_an_approval(world: ForgeWorld) -> None:
+    number, _ = open_prod(world)
+
+    world.forge.review(number, "@lead", "approved")
+    world.forge.review(number, "@rita", "approved")
+    world.forge.review(number, "@lead", "changes_requested", "wrong digest")
+
+    assert list(world.forge.request(number).approvals()) == ["@rita"]
+
+
+@pytest.mark.parametrize("state", ["approved", "changes_requested"])
+def test_the_author_cannot_review_their_own_request(world: ForgeWorld, state: str) -> None:
+    number, _ = open_prod(world)
+
+    with pytest.raises(PolicyError, match="own"):
+        world.forge.review(number, "@reconciler", state)  # type: ignore[arg-type]
+
+    assert world.forge.request(number).reviews == ()
+
+
+def test_closed_requests_take_no_reviews_and_no_merge(world: ForgeWorld) -> None:
+    number, head = open_prod(world)
+    world.forge.review(number, "@lead", "approved")
+
+    world.forge.close(number, "superseded")
+    world.forge.close(number, "closing twice changes nothing")
+
+    with pytest.raises(PolicyError, match="closed"):
+        world.forge.review(number, "@lead", "approved")
+    with pytest.raises(MergeRefused):
+        world.forge.merge(number, head, "merge")
+    assert world.forge.request(number).state == "closed"
+    assert world.forge.requests() == ()
+
+
+def test_merge_refuses_a_head_that_moved(world: ForgeWorld) -> None:
+    number, old = open_prod(world)
+    new = world.push_head(HEAD, NEWER)
+    world.forge.review(number, "@lead", "approved")  # on the new head
+
+    with pytest.raises(MergeRefused, match="changed since it was planned"):
+        world.forge.merge(number, old, "merge")
+
+    assert world.forge.request(number).state == "open"
+    assert world.forge.merge(number, new, "merge") == world.forge.request(number).merged_commit
+
+
+def test_merge_needs_a_code_owner_approval_on_the_head(world: ForgeWorld) -> None:
+    number, head = open_prod(world)
+    world.forge.review(number, "@someone", "approved")  # not an owner of overlays/prod/
+
+    with pytest.raises(MergeRefused, match="code owner"):
+        world.forge.merge(number, head, "merge")
+    world.forge.review(number, "@lead", "approved")
+    commit = world.forge.merge(number, head, "prod: promote app (#1)")
+    merged = world.forge.request(number)
+
+    assert (merged.state, merged.merged_commit) == ("merged", commit)
+    assert merged.merged_at is not None
+    assert world.forge.requests() == ()
+    assert world.forge.merge(number, head, "again") == commit  # merging twice is a no-op
+
+
+def test_a_member_of_an_owner_team_may_approve(world: ForgeWorld) -> None:
+    number, head = open_prod(world)
+    world.forge.review(number, "@ron", "approved")  # @acme/release
+
+    commit = world.forge.merge(number, head, "merge")
+
+    assert world.forge.request(number).merged_commit == commit
+
+
+def test_files_without_owners_merge_without_approval(world: ForgeWorld) -> None:
+    head = world.push_head("promote/staging/app", NEW, STAGING)
+    number = world.forge.open("promote/staging/app", "main", "staging", "", ()).number
+
+    commit = world.forge.merge(number, head, "merge")
+
+    assert world.forge.request(number).merged_commit == commit
+
+
+def test_a_merged_branch_gets_a_new_request_for_its_next_candidate(world: ForgeWorld) -> None:
+    number, head = open_prod(world)
+    world.forge.review(number, "@lead", "approved")
+    world.forge.merge(number, head, "merge")
+    later = world.push_head(HEAD, NEWER)
+
+    reopened = world.forge.open(HEAD, "main", "prod: next", "", ())
+
+    assert reopened.number == number + 1
+    assert reopened.head_commit == later
+    assert world.forge.request(number).state == "merged"
+    assert [r.number for r in world.forge.requests()] == [reopened.number]
+
+
+def test_unknown_requests_are_reported(world: ForgeWorld) -> None:
+    with pytest.raises(PermanentError, match="#7"):
+        world.forge.request(7)
+
+
+def test_team_members_and_enforcement(world: ForgeWorld) -> None:
+    assert world.forge.members("@acme/release") == frozenset({"@rita", "@ron"})
+    assert world.forge.members("@acme/nobody") is None
+    assert world.forge.codeowner_enforcement("main").enforced
+
+
+def test_reviewer_handles_must_be_users(world: ForgeWorld) -> None:
+    number, _ = open_prod(world)
+
+    with pytest.raises(PolicyError, match="handle"):
+        world.forge.review(number, "@acme/release", "approved")

@@ -1,0 +1,192 @@
+"""An in-memory forge with the local forge's rules, for planner and applier tests.
+
+Head branches are not git here: a test says what each head branch points to and which
+files its head commit changes (``set_head``). Merging follows LocalForge: the head must be
+the expected one, and every changed file that ``codeowners`` gives owners needs an approval
+on the current head from one of them (a user, or a member of a team in ``teams``).
+tests/contract/test_forge_contract.py runs the same cases against this and LocalForge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from reconciler.codeowners import NONE, CodeOwners
+from reconciler.errors import PermanentError, PolicyError
+from reconciler.forge.port import (
+    Enforcement,
+    Forge,
+    MergeRefused,
+    Request,
+    Review,
+    ReviewState,
+)
+
+START = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+
+
+def stepping_clock(
+    start: datetime = START, step: timedelta = timedelta(minutes=1)
+) -> Callable[[], datetime]:
+    """A clock that moves ``step`` forward at every reading, so events are strictly ordered."""
+    ticks = itertools.count()
+    return lambda: start + step * next(ticks)
+
+
+class FakeForge:
+    """Requests, reviews and merges in memory; ``writes`` lists what was done, in order."""
+
+    def __init__(
+        self,
+        *,
+        handle: str = "@reconciler",
+        codeowners: CodeOwners = NONE,
+        teams: Mapping[str, frozenset[str]] | None = None,
+        enforcement: Enforcement | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.handle = handle
+        self.codeowners = codeowners
+        self.teams = dict(teams or {})
+        self.enforcement = enforcement or Enforcement(True, "the fake forge enforces code owners")
+        self.clock = clock or stepping_clock()
+        self.heads: dict[str, str] = {}  # head branch -> commit
+        self.changed: dict[str, tuple[str, ...]] = {}  # head commit -> paths it changes
+        self.stored: dict[int, Request] = {}
+        self.comments: dict[int, list[str]] = {}
+        self.writes: list[str] = []
+        self.merge_refusal: str | None = None  # set to make the next merges refuse
+
+    def set_head(self, branch: str, commit: str, paths: tuple[str, ...] = ()) -> None:
+        """Point ``branch`` at ``commit``, a commit that changes ``paths``."""
+        self.heads[branch] = commit
+        self.changed[commit] = paths
+
+    # -- the Forge port ------------------------------------------------------------------
+
+    def requests(self) -> tuple[Request, ...]:
+        return tuple(
+            self._view(r)
+            for _, r in sorted(self.stored.items())
+            if r.state == "open" and r.head_branch.startswith("promote/")
+        )
+
+    def request(self, number: int) -> Request:
+        return self._view(self._get(number))
+
+    def open(
+        self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]
+    ) -> Request:
+        if head_branch not in self.heads:
+            raise PermanentError(f"branch {head_branch!r} does not exist")
+        for request in self.stored.values():
+            if request.state == "open" and request.head_branch == head_branch:
+                return self._view(request)
+        number = max(self.stored, default=0) + 1
+        now = self.clock()
+        self.stored[number] = Request(
+            number, head_branch, "", base_branch, title, body, self.handle, tuple(labels),
+            "open", now, now,
+        )  # fmt: skip
+        self.comments[number] = []
+        self.writes.append(f"open #{number}")
+        return self.request(number)
+
+    def update(self, number: int, title: str, body: str, comment: str | None) -> Request:
+        request = self._get(number)
+        changed = replace(request, title=title, body=body)
+        if changed != request or comment:
+            self.stored[number] = replace(changed, updated_at=self.clock())
+        if comment:
+            self.comments[number].append(comment)
+        self.writes.append(f"update #{number}")
+        return self.request(number)
+
+    def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
+        request = self._get(number)
+        wanted = tuple(dict.fromkeys((*request.requested_reviewers, *reviewers)))
+        self.stored[number] = replace(request, requested_reviewers=wanted)
+        self.writes.append(f"request reviews #{number}")
+
+    def merge(self, number: int, expected_head: str, message: str) -> str:
+        request = self.request(number)
+        if request.state == "merged" and request.merged_commit:
+            return request.merged_commit
+        if request.state != "open":
+            raise MergeRefused(f"request #{number} is {request.state}")
+        if request.head_commit != expected_head:
+            raise MergeRefused(
+                f"request #{number}'s head is not {expected_head[:12]}: it changed since it was "
+                "planned"
+            )
+        if self.merge_refusal:
+            raise MergeRefused(self.merge_refusal)
+        approvals = request.approvals()
+        for path in self.changed.get(request.head_commit, ()):
+            owners = self.codeowners.owners_of(path)
+            if owners and not any(self._owns(who, owners) for who in approvals):
+                raise MergeRefused(f"request #{number} needs a code owner of {path}")
+        text = f"{number} {request.head_commit} {message}"
+        commit = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+        self.stored[number] = replace(
+            request, state="merged", merged_commit=commit, merged_at=self.clock()
+        )
+        self.writes.append(f"merge #{number}")
+        return commit
+
+    def close(self, number: int, comment: str) -> None:
+        request = self.request(number)
+        if request.state != "open":
+            return
+        self.stored[number] = replace(request, state="closed", updated_at=self.clock())
+        self.comments[number].append(comment)
+        self.writes.append(f"close #{number}")
+
+    def codeowner_enforcement(self, base_branch: str) -> Enforcement:
+        return self.enforcement
+
+    def members(self, team: str) -> frozenset[str] | None:
+        return self.teams.get(team)
+
+    # -- what `reconciler review` does on the local forge --------------------------------
+
+    def review(self, number: int, reviewer: str, state: ReviewState, comment: str = "") -> Request:
+        """Record a review bound to the current head; the rules LocalForge.review keeps."""
+        request = self.request(number)
+        if not reviewer.startswith("@") or "/" in reviewer:
+            raise PolicyError(f"{reviewer!r} is not a reviewer handle like @alice")
+        if request.state != "open":
+            raise PolicyError(f"request #{number} is {request.state}")
+        if state != "commented" and reviewer.casefold() == request.author.casefold():
+            raise PolicyError(f"{reviewer} cannot review their own request")
+        now = self.clock()
+        given = Review(reviewer, state, request.head_commit, now, comment)
+        self.stored[number] = replace(
+            self.stored[number], reviews=(*request.reviews, given), updated_at=now
+        )
+        self.writes.append(f"review #{number}")
+        return self.request(number)
+
+    def _get(self, number: int) -> Request:
+        if number not in self.stored:
+            raise PermanentError(f"there is no promotion request #{number}")
+        return self.stored[number]
+
+    def _view(self, request: Request) -> Request:
+        if request.state != "open":
+            return request
+        return replace(request, head_commit=self.heads.get(request.head_branch, ""))
+
+    def _owns(self, who: str, owners: tuple[str, ...]) -> bool:
+        me = who.casefold()
+        return any(
+            owner.casefold() == me or me in {m.casefold() for m in self.teams.get(owner, ())}
+            for owner in owners
+        )
+
+
+_: Forge = FakeForge()

@@ -19,7 +19,7 @@ from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import Action, Close, CommitDirect, Merge, Plan, Propose
+from reconciler.planning import Action, CommitDirect, Merge, Plan, Propose, RecordLive
 from reconciler.policy.model import App
 
 
@@ -78,7 +78,14 @@ class Applier:
         if isinstance(action, Merge):
             commit = self.forge.merge(action.number, action.expected_head, action.message)
             return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
-        assert isinstance(action, Close)
+        if isinstance(action, RecordLive):
+            self.forge.record_live(action.number, action.at)
+            return Outcome(
+                action,
+                True,
+                "live",
+                f"#{action.number} seen live since {action.at:%Y-%m-%dT%H:%M:%SZ}",
+            )
         self.forge.close(action.number, action.comment)
         return Outcome(action, True, "closed", f"closed #{action.number}")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
-from reconciler.settings import add_repo_options
+from reconciler.settings import DEFAULT_LISTEN, add_repo_options
 from reconciler.verbs import EXIT_INVALID, EXIT_OK
 
 Handler = Callable[[argparse.Namespace], int]
@@ -114,4 +114,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_repo_options(run, listen=True)
     run.set_defaults(handler="reconciler.verbs.reconcile:run", verb="run")
+
+    history = verbs.add_parser(
+        "history",
+        help="the audit trail: digest, from -> to, request, approvers, merged, live",
+        description="Every promotion, rebuilt from the config repo alone: request records "
+        "and the base branch's commit trailers.",
+    )
+    add_repo_options(history)
+    history.add_argument("--env", help="only promotions into this environment")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(handler="reconciler.verbs.history:history", verb="history")
+
+    review = verbs.add_parser(
+        "review",
+        help="review a promotion request on the local forge",
+        description="Record a review bound to the request's current head commit (a newer "
+        "head makes it count for nothing), or list open requests.",
+    )
+    review.add_argument("action", choices=("approve", "request-changes", "comment", "list"))
+    add_repo_options(review)
+    review.add_argument("--request", type=int, help="the request number")
+    review.add_argument("--app", help="the app (with --env) instead of --request")
+    review.add_argument("--env", help="the target environment (with --app)")
+    review.add_argument(
+        "--as",
+        dest="reviewer",
+        default=os.environ.get("RECONCILER_REVIEWER"),
+        help="your handle, such as @alice (RECONCILER_REVIEWER)",
+    )
+    review.add_argument("--comment", help="a comment with the review")
+    review.set_defaults(handler="reconciler.verbs.review:review", verb="review")
+
+    demo = verbs.add_parser(
+        "demo",
+        help="the whole promotion flow on embedded defaults, then exit 0",
+        description="Create a config repo from the order-gateway example, start sample "
+        "services on loopback, pin a new digest in dev as CI would, and let the daemon "
+        "promote it to staging and, after a code owner's approval, to prod.",
+    )
+    demo.add_argument("--serve", action="store_true", help="keep running with /metrics")
+    demo.add_argument("--quick", action="store_true", help="shortest durations (for tests)")
+    demo.add_argument("--dir", help="keep the demo's repos in this folder (default: a temp one)")
+    demo.add_argument(
+        "--listen",
+        default=os.environ.get("RECONCILER_LISTEN", DEFAULT_LISTEN),
+        help=f"HOST:PORT for /metrics with --serve (default {DEFAULT_LISTEN})",
+    )
+    demo.set_defaults(handler="reconciler.verbs.demo:demo", verb="demo")
     return parser

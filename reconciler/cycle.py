@@ -13,7 +13,7 @@ from reconciler.applying import Applier, Outcome
 from reconciler.errors import ReconcilerError
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
-from reconciler.planning import Merge, Plan, Propose, action_key, plan
+from reconciler.planning import Merge, Plan, Propose, RecordLive, action_key, plan
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -81,8 +81,8 @@ class Reconciler:
         result_plan = self._plan(observation, self.clock())
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         for outcome in outcomes:
-            env = outcome.action.env
-            self.metrics.promotions.labels(env=env, result=outcome.result).inc()
+            if not isinstance(outcome.action, RecordLive):
+                self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()
                 log.warning("action failed: %s", outcome.detail)

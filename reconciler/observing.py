@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from reconciler import codeowners, promotions
 from reconciler.errors import PermanentError, PolicyError, ReconcilerError
-from reconciler.forge.port import Forge
+from reconciler.forge.port import Forge, Request
 from reconciler.gates import PinFact, Sample
 from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.port import ConfigRepo, ReadView
@@ -100,6 +100,7 @@ class Observer:
             enforcement=enforcement,
             teams=self._teams(owners),
             policy_errors=errors,
+            awaiting_live=self._awaiting_live(),
         )
         return Observation(policy, snapshot, not errors)
 
@@ -271,6 +272,15 @@ class Observer:
                 outdated = built_on != self.repo.blob_id(tip, overlay.path)
             out[(app, env)] = RequestState(request, outdated)
         return out
+
+    def _awaiting_live(self) -> Mapping[Key, Request]:
+        latest: dict[Key, Request] = {}
+        for request in self.forge.awaiting_live():
+            parsed = promotions.parse_branch(request.head_branch)
+            if parsed is not None:
+                env, app = parsed
+                latest[(app, env)] = request  # numbers rise: the last one is the newest
+        return MappingProxyType(latest)
 
     def _teams(self, owners: codeowners.CodeOwners) -> Mapping[str, frozenset[str]]:
         teams: dict[str, frozenset[str]] = {}

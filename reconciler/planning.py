@@ -91,7 +91,17 @@ class Close:
     comment: str
 
 
-Action = Propose | CommitDirect | Merge | Close
+@dataclass(frozen=True)
+class RecordLive:
+    """Record in request ``number`` when its digest was first seen running (the audit)."""
+
+    app: str
+    env: str
+    number: int
+    at: datetime
+
+
+Action = Propose | CommitDirect | Merge | Close | RecordLive
 
 
 def action_key(action: Action) -> tuple[str, str]:
@@ -126,6 +136,7 @@ def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
             if app in policy.apps_in(source.name):
                 planner.edge(app, source, target)
     planner.close_unwanted()
+    planner.record_live()
     notes = tuple(
         f"policy on {snapshot.base_branch} is invalid: {e}" for e in snapshot.policy_errors
     )
@@ -426,6 +437,24 @@ class _Planner:
             if members is not None and who in members:
                 return True
         return False
+
+    def record_live(self) -> None:
+        for key, request in sorted(self.snap.awaiting_live.items()):
+            marker = promotions.parse_marker(request.body)
+            live = self.snap.live.get(key)
+            overlay = self.snap.overlays.get(key)
+            if marker is None:
+                continue
+            if live is not None and live.digest == marker.digest and not live.rolling:
+                at = live.since or self.now
+            elif key[1] not in self.policy.live and overlay and overlay.pin:
+                # Without a live source the merge itself is the best durable fact.
+                if overlay.pin.digest != marker.digest or request.merged_at is None:
+                    continue
+                at = request.merged_at
+            else:
+                continue
+            self.actions.append(RecordLive(key[0], key[1], request.number, at))
 
     def close_unwanted(self) -> None:
         for key, held in sorted(self.snap.requests.items()):

@@ -9,7 +9,16 @@ from typing import Any
 from reconciler import drift, promotions
 from reconciler.applying import Outcome
 from reconciler.gates.results import stamp
-from reconciler.planning import Blocked, Close, CommitDirect, Merge, Plan, Propose, action_key
+from reconciler.planning import (
+    Blocked,
+    Close,
+    CommitDirect,
+    Merge,
+    Plan,
+    Propose,
+    RecordLive,
+    action_key,
+)
 from reconciler.policy import Policy
 from reconciler.snapshot import Snapshot
 
@@ -31,6 +40,8 @@ def describe_action(action: object) -> str:
         return f"merge #{action.number}{who}"
     if isinstance(action, Close):
         return f"close #{action.number}: {action.comment}"
+    if isinstance(action, RecordLive):
+        return f"record #{action.number} live since {_when(action.at)}"
     return repr(action)
 
 

@@ -69,6 +69,7 @@ class Snapshot:
     enforcement: Enforcement | None = None
     teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
     policy_errors: tuple[str, ...] = ()  # the base branch's policy is invalid: its errors
+    awaiting_live: Mapping[Key, Request] = field(default_factory=dict)  # merged, not yet seen live
 
 
 @dataclass(frozen=True)

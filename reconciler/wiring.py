@@ -37,13 +37,18 @@ class Wired:
     metrics: Metrics
 
 
-def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
-    """Open the config repo (clone or fetch) and build every adapter around it."""
+def open_repo(settings: Settings) -> Pygit2ConfigRepo:
+    """The config repo's clone in the cache folder, fetched."""
     if settings.forge != "local":
         raise PolicyError(
             f"--forge {settings.forge} is not available in this version; use --forge local"
         )
-    repo = Pygit2ConfigRepo.open(settings.repo, settings.cache_dir)
+    return Pygit2ConfigRepo.open(settings.repo, settings.cache_dir)
+
+
+def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
+    """Open the config repo (clone or fetch) and build every adapter around it."""
+    repo = open_repo(settings)
     forge = LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
     readers: dict[HttpLive, LiveReader] = {}

@@ -121,6 +121,12 @@ class LocalForge:
         stored = self._ledger.all().values()
         return tuple(self._landed(r, self._repo.tip(r.head_branch)) for r in stored)
 
+    def awaiting_live(self) -> tuple[Request, ...]:
+        """Merged requests with no ``live_at`` yet, by number."""
+        return tuple(
+            r.to_request(None) for r in self.records() if r.state == "merged" and r.live_at is None
+        )
+
     def members(self, team: str) -> frozenset[str] | None:
         """The handles ``.reconciler/teams.toml`` on the base branch lists for ``team``."""
         base = self._repo.tip(self.base_branch)

@@ -122,3 +122,11 @@ class Forge(Protocol):
     def members(self, team: str) -> frozenset[str] | None:
         """``@user`` handles in ``@org/team``; None when the forge cannot tell."""
         ...
+
+    def awaiting_live(self) -> tuple[Request, ...]:
+        """Merged promotion requests whose digest has not been seen running yet."""
+        ...
+
+    def record_live(self, number: int, at: datetime) -> None:
+        """Record when the promoted digest was first seen running; the first time is kept."""
+        ...

@@ -737,3 +737,20 @@ def _signature(sig: pygit2.Signature) -> Signature:
 
 def _pysig(sig: Signature) -> pygit2.Signature:
     return pygit2.Signature(sig.name, sig.email, int(sig.time.timestamp()), sig.offset_minutes)
+
+
+def create_repository(
+    path: Path, files: Mapping[str, bytes], *, branch: str, message: str, author: Signature
+) -> str:
+    """A new bare repository at ``path`` whose ``branch`` holds ``files`` in one commit.
+
+    For demos and fixtures: a config repo to point the daemon at. Returns the commit id.
+    """
+    repo = pygit2.init_repository(str(path), bare=True, initial_head=branch)
+    tree = _write_tree(repo, None, paths.nest({p: files[p] for p in files}), "")
+    assert tree is not None
+    signature = _pysig(author)
+    commit = repo.create_commit(
+        f"refs/heads/{_branch_name(branch)}", signature, signature, message, tree, []
+    )
+    return str(commit)

@@ -60,6 +60,7 @@ class FakeForge:
         self.comments: dict[int, list[str]] = {}
         self.writes: list[str] = []
         self.merge_refusal: str | None = None  # set to make the next merges refuse
+        self.live: dict[int, datetime] = {}
 
     def set_head(self, branch: str, commit: str, paths: tuple[str, ...] = ()) -> None:
         """Point ``branch`` at ``commit``, a commit that changes ``paths``."""
@@ -77,6 +78,19 @@ class FakeForge:
 
     def request(self, number: int) -> Request:
         return self._view(self._get(number))
+
+    def awaiting_live(self) -> tuple[Request, ...]:
+        return tuple(
+            self._view(r)
+            for n, r in sorted(self.stored.items())
+            if r.state == "merged" and n not in self.live
+        )
+
+    def record_live(self, number: int, at: datetime) -> None:
+        self._get(number)
+        if number not in self.live:
+            self.live[number] = at
+            self.writes.append(f"live #{number}")
 
     def open(
         self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]

@@ -12,7 +12,7 @@ from reconciler import codeowners, promotions
 from reconciler.forge.port import Enforcement, Request, Review
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import Blocked, Close, CommitDirect, Merge, Plan, Propose, plan
+from reconciler.planning import Blocked, Close, CommitDirect, Merge, Plan, Propose, RecordLive, plan
 from reconciler.policy import Policy, load_policy
 from reconciler.snapshot import LiveState, OverlayState, RequestState, Snapshot
 
@@ -442,3 +442,23 @@ def test_blocked_carries_since_and_until() -> None:
     (blocked,) = [b for b in result.blocked if b.env == "prod"]
     assert isinstance(blocked, Blocked)
     assert blocked.until == NOW + timedelta(minutes=3)
+
+
+def test_first_sighting_live_is_recorded_for_the_audit() -> None:
+    merged = replace(request(NEW, env="staging", source="dev").request, state="merged")
+    overlays = {("gw", e): overlay(e, NEW) for e in ("dev", "staging", "prod")}
+    since = NOW - timedelta(minutes=4)
+    live = {("gw", "staging"): LiveState(NEW, since)}
+    result = plan(
+        policy(),
+        snapshot(overlays=overlays, live=live, awaiting_live={("gw", "staging"): merged}),
+        NOW,
+    )
+    assert result.actions == (RecordLive("gw", "staging", 7, since),)
+    stale = {("gw", "staging"): LiveState(OLD, since)}
+    result = plan(
+        policy(),
+        snapshot(overlays=overlays, live=stale, awaiting_live={("gw", "staging"): merged}),
+        NOW,
+    )
+    assert result.actions == ()

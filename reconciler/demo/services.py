@@ -1,0 +1,107 @@
+"""Sample services that play dev, staging and prod of the demo's apps on loopback.
+
+One HTTP server answers for every environment under `/<env>/<app>/...`: `/healthz`,
+`/smoke` and `/version` (the digest it runs and since when). Each environment "deploys"
+whatever its overlay pins on the base branch when `sync` is called, as Argo CD would after
+a commit. A digest can be marked unhealthy to show a gate blocking a promotion.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass(frozen=True)
+class Running:
+    """What one (env, app) runs."""
+
+    digest: str | None
+    since: datetime | None
+
+
+class SampleServices:
+    """The demo's environments, served from one loopback HTTP server."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._running: dict[tuple[str, str], Running] = {}
+        self._unhealthy: set[str] = set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> SampleServices:
+        """Start answering; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def deploy(self, env: str, app: str, digest: str | None) -> bool:
+        """Run ``digest``; True when that changed what runs."""
+        with self._lock:
+            current = self._running.get((env, app))
+            if current is not None and current.digest == digest:
+                return False
+            self._running[(env, app)] = Running(digest, self._clock())
+            return True
+
+    def running(self, env: str, app: str) -> Running:
+        """What (env, app) runs now."""
+        with self._lock:
+            return self._running.get((env, app), Running(None, None))
+
+    def mark_unhealthy(self, digest: str) -> None:
+        """Make /healthz and /smoke fail wherever ``digest`` runs."""
+        with self._lock:
+            self._unhealthy.add(digest)
+
+    def answer(self, path: str) -> tuple[int, dict[str, object]]:
+        """The status and JSON body for a request path."""
+        parts = path.strip("/").split("/")
+        if len(parts) != 3:
+            return 404, {"error": "use /<env>/<app>/healthz|smoke|version"}
+        env, app, what = parts
+        current = self.running(env, app)
+        if current.digest is None:
+            return 404, {"error": f"{app} is not deployed in {env}"}
+        if what == "version":
+            since = current.since.isoformat() if current.since else None
+            return 200, {"app": app, "env": env, "digest": current.digest, "started_at": since}
+        if what in ("healthz", "smoke"):
+            with self._lock:
+                healthy = current.digest not in self._unhealthy
+            return (200, {"status": "ok"}) if healthy else (503, {"status": "failing"})
+        return 404, {"error": f"no endpoint {what}"}
+
+
+def _handler(services: SampleServices) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, document = services.answer(self.path.split("?", 1)[0])
+            body = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # the demo prints its own story
+
+    return Handler

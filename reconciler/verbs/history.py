@@ -1,0 +1,89 @@
+"""`reconciler history`: every promotion, from the config repo alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+
+from reconciler import audit, promotions
+from reconciler.errors import ReconcilerError
+from reconciler.forge.local import LocalForge
+from reconciler.gates.results import stamp
+from reconciler.gitrepo.port import CommitInfo
+from reconciler.observing import Observer
+from reconciler.policy import Policy
+from reconciler.settings import from_args
+from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
+from reconciler.wiring import build
+
+
+def history(args: argparse.Namespace) -> int:
+    """Print the audit trail: digest, from -> to, request, approvers, merged, live."""
+    if not args.repo:
+        return fail("history", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
+    wired = build(from_args(args))
+    observer = wired.reconciler.observer
+    observation = observer.observe(fetch=False)
+    commits = _promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
+    forge = wired.forge
+    assert isinstance(forge, LocalForge)
+    entries = [
+        e for e in audit.trail(forge.records(), commits) if args.env is None or e.env == args.env
+    ]
+    if args.json:
+        print(json.dumps([_json(e) for e in entries], indent=2))
+        return EXIT_OK
+    if not entries:
+        print("no promotions yet")
+    for entry in entries:
+        print(_text(entry))
+    return EXIT_OK
+
+
+def _promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> list[CommitInfo]:
+    if policy is None:
+        return []
+    view = observer.repo.tree(tip)
+    found: dict[str, CommitInfo] = {}
+    for env in policy.environments.values():
+        for app in policy.apps_in(env.name):
+            try:
+                path = observer.overlay_path(env, app, view)
+            except ReconcilerError:  # an unreadable overlay has no history to show
+                continue
+            for info in observer.repo.history(tip, path, limit=100, first_parent=True):
+                if info.trailer(promotions.PROMOTED_FROM):
+                    found[info.id] = info
+    return list(found.values())
+
+
+def _when(moment: datetime | None) -> str:
+    return stamp(moment) if moment else "-"
+
+
+def _text(entry: audit.Entry) -> str:
+    approvals = ", ".join(f"{who} at {_when(at)}" for who, at in entry.approvals) or "-"
+    request = f"#{entry.request}" if entry.request else "direct commit"
+    return (
+        f"{entry.app}: {entry.source} -> {entry.env} {promotions.short(entry.digest)} "
+        f"[{entry.state}] {request}; requested {_when(entry.requested_at)}; "
+        f"approved by {approvals}; merged {_when(entry.merged_at)}"
+        f"{' as ' + entry.commit[:12] if entry.commit else ''}; live {_when(entry.live_at)}"
+    )
+
+
+def _json(entry: audit.Entry) -> dict[str, object]:
+    return {
+        "app": entry.app,
+        "from": entry.source,
+        "to": entry.env,
+        "digest": entry.digest,
+        "state": entry.state,
+        "request": entry.request,
+        "requested_at": _when(entry.requested_at) if entry.requested_at else None,
+        "approvals": [{"by": who, "at": _when(at)} for who, at in entry.approvals],
+        "merged_at": _when(entry.merged_at) if entry.merged_at else None,
+        "commit": entry.commit,
+        "live_at": _when(entry.live_at) if entry.live_at else None,
+    }

@@ -1,0 +1,64 @@
+"""`reconciler review approve|request-changes|comment|list`: reviews on the local forge."""
+
+from __future__ import annotations
+
+import argparse
+
+from reconciler import promotions
+from reconciler.errors import PolicyError
+from reconciler.forge.local import LocalForge
+from reconciler.forge.port import Request, ReviewState
+from reconciler.settings import from_args
+from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
+from reconciler.wiring import open_repo
+
+_STATES: dict[str, ReviewState] = {
+    "approve": "approved",
+    "request-changes": "changes_requested",
+    "comment": "commented",
+}
+
+
+def review(args: argparse.Namespace) -> int:
+    """Record a review bound to the request's current head, or list open requests."""
+    if not args.repo:
+        return fail("review", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
+    settings = from_args(args)
+    repo = open_repo(settings)
+    if args.action == "list":
+        forge = LocalForge(repo, settings.base_branch)
+        for request in forge.requests():
+            print(_line(request))
+        return EXIT_OK
+    if not args.reviewer:
+        return fail("review", "--as @handle is required (or RECONCILER_REVIEWER)", EXIT_USAGE)
+    name = args.reviewer.lstrip("@")
+    forge = LocalForge(
+        repo, settings.base_branch, handle=args.reviewer, name=name, email=f"{name}@localhost"
+    )
+    number = _number(forge, args)
+    request = forge.review(number, args.reviewer, _STATES[args.action], args.comment or "")
+    head = request.head_commit[:12]
+    print(f"{args.action} #{number} ({request.title}) on head {head} as {args.reviewer}")
+    return EXIT_OK
+
+
+def _number(forge: LocalForge, args: argparse.Namespace) -> int:
+    if args.request is not None:
+        return int(args.request)
+    if not (args.app and args.env):
+        raise PolicyError("name the request: --request N, or --app APP --env ENV")
+    head = promotions.branch(args.env, args.app)
+    for request in forge.requests():
+        if request.head_branch == head:
+            return request.number
+    raise PolicyError(f"no open promotion request for {args.app} into {args.env}")
+
+
+def _line(request: Request) -> str:
+    approvals = ", ".join(sorted(request.approvals())) or "none"
+    asked = " ".join(request.requested_reviewers) or "-"
+    return (
+        f"#{request.number}\t{request.title}\thead {request.head_commit[:12]}\t"
+        f"reviewers {asked}\tapproved by {approvals}"
+    )

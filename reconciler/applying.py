@@ -8,6 +8,7 @@ does not stop the others; each outcome is reported.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +65,9 @@ class Applier:
                 outcomes.append(self._one(action, base_branch))
             except ReconcilerError as exc:
                 outcomes.append(Outcome(action, False, "error", str(exc)))
+            except Exception as exc:  # one bad action must not stop the others
+                # Only the type and place: a library's message may quote a URL with a token.
+                outcomes.append(Outcome(action, False, "error", f"internal error: {_where(exc)}"))
         return outcomes
 
     def _signature(self) -> Signature:
@@ -149,6 +153,12 @@ def _pin_edit(
         return None if edited == data else {path: edited}
 
     return edit
+
+
+def _where(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}{place}"
 
 
 def _trailers(pairs: tuple[tuple[str, str], ...]) -> tuple[Trailer, ...]:

@@ -166,6 +166,10 @@ class Observer:
             history = self._history(env, app, view.commit, path)
         except ReconcilerError as exc:
             return OverlayState(path, None, error=str(exc))
+        except Exception as exc:  # one app's overlay must not stop the others
+            return OverlayState(
+                path, None, error=f"internal error reading it ({type(exc).__name__})"
+            )
         newest = history[-1] if history else None
         return OverlayState(
             path,

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler import promotions
-from reconciler.forge.local import PROMOTION_REQUEST
+from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
 from reconciler.forge.records import RequestRecord
 from reconciler.gitrepo.port import CommitInfo
+from reconciler.gitrepo.trailers import trailer_values
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,17 @@ class Entry:
     state: str  # open | merged | closed | committed
     requested_at: datetime | None
     request: int | None
-    approvals: tuple[tuple[str, datetime], ...]
+    approvals: tuple[tuple[str, datetime], ...]  # every approval on the merged head
     merged_at: datetime | None
     commit: str | None
     live_at: datetime | None
+    counted: tuple[str, ...] = ()  # approvals the merge counted (its Reviewed-by trailers)
 
 
 def trail(records: Iterable[RequestRecord], commits: Sequence[CommitInfo]) -> list[Entry]:
     """Every promotion, oldest first."""
     entries: list[Entry] = []
+    by_id = {info.id: info for info in commits}
     for record in records:
         marker = promotions.parse_marker(record.body)
         if marker is None:
@@ -47,6 +50,8 @@ def trail(records: Iterable[RequestRecord], commits: Sequence[CommitInfo]) -> li
             for r in sorted(record.reviews, key=lambda r: r.at)
             if r.state == "approved" and (head is None or r.commit == head)
         )
+        merge = by_id.get(record.merged_commit or "")
+        counted = trailer_values(merge.trailers, REVIEWED_BY) if merge else ()
         entries.append(
             Entry(
                 marker.app,
@@ -60,6 +65,7 @@ def trail(records: Iterable[RequestRecord], commits: Sequence[CommitInfo]) -> li
                 record.merged_at,
                 record.merged_commit,
                 record.live_at,
+                counted,
             )
         )
     seen: set[str] = set()

@@ -64,6 +64,8 @@ def _when(moment: datetime | None) -> str:
 
 def _text(entry: audit.Entry) -> str:
     approvals = ", ".join(f"{who} at {_when(at)}" for who, at in entry.approvals) or "-"
+    if entry.counted:
+        approvals += f" (counted: {', '.join(entry.counted)})"
     request = f"#{entry.request}" if entry.request else "direct commit"
     return (
         f"{entry.app}: {entry.source} -> {entry.env} {promotions.short(entry.digest)} "
@@ -83,6 +85,7 @@ def _json(entry: audit.Entry) -> dict[str, object]:
         "request": entry.request,
         "requested_at": _when(entry.requested_at) if entry.requested_at else None,
         "approvals": [{"by": who, "at": _when(at)} for who, at in entry.approvals],
+        "counted_approvals": list(entry.counted),
         "merged_at": _when(entry.merged_at) if entry.merged_at else None,
         "commit": entry.commit,
         "live_at": _when(entry.live_at) if entry.live_at else None,

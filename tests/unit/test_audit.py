@@ -1,0 +1,96 @@
+"""The audit trail from literal request records and commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from reconciler import promotions
+from reconciler.audit import trail
+from reconciler.forge.port import Review
+from reconciler.forge.records import RequestRecord
+from reconciler.gitrepo.port import CommitInfo, Signature
+from reconciler.gitrepo.trailers import Trailer
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+D = "sha256:" + "d" * 64
+BOT = Signature("reconciler", "r@example.com", T0)
+
+
+def record(number: int, env: str, source: str, state: str, **extra: object) -> RequestRecord:
+    marker = promotions.Marker("gw", env, source, D, "c0")
+    base = {
+        "number": number,
+        "head_branch": promotions.branch(env, "gw"),
+        "base_branch": "main",
+        "title": promotions.title(marker),
+        "body": promotions.body(marker, "p", "r", "e", ()),
+        "author": "@reconciler",
+        "labels": (),
+        "state": state,
+        "created_at": T0 + timedelta(minutes=number),
+        "updated_at": T0,
+    }
+    return RequestRecord(**{**base, **extra})  # type: ignore[arg-type]
+
+
+def commit(cid: str, at: datetime, trailers: list[tuple[str, str]]) -> CommitInfo:
+    sig = Signature("reconciler", "r@example.com", at)
+    return CommitInfo(cid, (), sig, sig, "m", tuple(Trailer(k, v) for k, v in trailers))
+
+
+def test_requests_and_direct_commits_in_order() -> None:
+    merged = record(
+        2,
+        "prod",
+        "staging",
+        "merged",
+        head_commit="h2",
+        merged_commit="m2",
+        merged_at=T0 + timedelta(hours=1),
+        live_at=T0 + timedelta(hours=2),
+        reviews=(
+            Review("@mallory", "approved", "h2", T0 + timedelta(minutes=30)),
+            Review("@asha", "approved", "h1", T0 + timedelta(minutes=20)),  # an older head
+            Review("@asha", "approved", "h2", T0 + timedelta(minutes=40)),
+        ),
+    )
+    closed = record(1, "staging", "dev", "closed", head_commit="h1")
+    commits = [
+        commit(
+            "m2",
+            T0 + timedelta(hours=1),
+            [
+                ("Promoted-From", "staging"),
+                ("Image-Digest", D),
+                ("Promotion-App", "gw"),
+                ("Promotion-Env", "prod"),
+                ("Promotion-Request", "2"),
+                ("Reviewed-by", "@asha"),
+            ],
+        ),
+        commit(
+            "c3",
+            T0 - timedelta(hours=1),
+            [
+                ("Promoted-From", "dev"),
+                ("Image-Digest", D),
+                ("Promotion-App", "gw"),
+                ("Promotion-Env", "qa"),
+            ],
+        ),
+        commit("x", T0, [("Signed-off-by", "someone")]),
+    ]
+    entries = trail([merged, closed], commits)
+    assert [(e.env, e.state, e.request) for e in entries] == [
+        ("qa", "committed", None),
+        ("staging", "closed", 1),
+        ("prod", "merged", 2),
+    ]
+    prod = entries[-1]
+    assert [who for who, _ in prod.approvals] == ["@mallory", "@asha"]
+    assert prod.counted == ("@asha",)
+    assert (prod.merged_at, prod.live_at, prod.commit) == (
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=2),
+        "m2",
+    )

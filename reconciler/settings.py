@@ -26,6 +26,10 @@ class Settings:
     base_branch: str = "main"
     listen: str = DEFAULT_LISTEN
     log_format: str = "text"
+    git_token_file: Path | None = None
+    git_token_env: str | None = None
+    ssh_key: Path | None = None
+    ssh_passphrase_file: Path | None = None
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -63,6 +67,30 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         default=_env("LOG_FORMAT", "text"),
         help="log lines as text or one JSON object each (RECONCILER_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--git-token-file",
+        type=Path,
+        default=_env("GIT_TOKEN_FILE"),
+        help="HTTPS remotes: a file holding the token (RECONCILER_GIT_TOKEN_FILE)",
+    )
+    parser.add_argument(
+        "--git-token-env",
+        default=_env("GIT_TOKEN_ENV"),
+        help="HTTPS remotes: the variable holding the token, such as GITHUB_TOKEN "
+        "(RECONCILER_GIT_TOKEN_ENV)",
+    )
+    parser.add_argument(
+        "--ssh-key",
+        type=Path,
+        default=_env("SSH_KEY"),
+        help="SSH remotes: the private key file (RECONCILER_SSH_KEY; default: ssh-agent)",
+    )
+    parser.add_argument(
+        "--ssh-passphrase-file",
+        type=Path,
+        default=_env("SSH_PASSPHRASE_FILE"),
+        help="the SSH key's passphrase, if it has one (RECONCILER_SSH_PASSPHRASE_FILE)",
+    )
     if listen:
         parser.add_argument(
             "--listen",
@@ -80,4 +108,8 @@ def from_args(args: argparse.Namespace) -> Settings:
         base_branch=args.base_branch,
         listen=getattr(args, "listen", DEFAULT_LISTEN),
         log_format=args.log_format,
+        git_token_file=args.git_token_file,
+        git_token_env=args.git_token_env,
+        ssh_key=args.ssh_key,
+        ssh_passphrase_file=args.ssh_passphrase_file,
     )

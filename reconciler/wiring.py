@@ -10,6 +10,7 @@ from reconciler.applying import Applier
 from reconciler.cycle import Reconciler
 from reconciler.errors import PolicyError
 from reconciler.forge.local import LocalForge
+from reconciler.gitrepo.credentials import Credentials, HttpsToken, SshAgent, SshKey
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.httpclient import HttpClient
 from reconciler.live.http import HttpLiveReader
@@ -43,7 +44,22 @@ def open_repo(settings: Settings) -> Pygit2ConfigRepo:
         raise PolicyError(
             f"--forge {settings.forge} is not available in this version; use --forge local"
         )
-    return Pygit2ConfigRepo.open(settings.repo, settings.cache_dir)
+    return Pygit2ConfigRepo.open(
+        settings.repo, settings.cache_dir, credentials=credentials(settings)
+    )
+
+
+def credentials(settings: Settings) -> Credentials | None:
+    """The git credentials the settings name; None for local paths and anonymous remotes."""
+    if settings.git_token_file is not None or settings.git_token_env is not None:
+        if settings.git_token_file is not None and settings.git_token_env is not None:
+            raise PolicyError("give --git-token-file or --git-token-env, not both")
+        return HttpsToken(file=settings.git_token_file, env=settings.git_token_env)
+    if settings.ssh_key is not None:
+        return SshKey(settings.ssh_key, passphrase_file=settings.ssh_passphrase_file)
+    if settings.repo.startswith(("ssh://", "git@")):
+        return SshAgent()
+    return None
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:

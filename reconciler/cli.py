@@ -128,11 +128,14 @@ def _parser() -> argparse.ArgumentParser:
 
     review = verbs.add_parser(
         "review",
-        help="review a promotion request on the local forge",
+        help="review, hold or release a promotion request on the local forge",
         description="Record a review bound to the request's current head commit (a newer "
-        "head makes it count for nothing), or list open requests.",
+        "head makes it count for nothing); hold or release the request (the policy's "
+        "hold label stops all automation on it); or list open requests.",
     )
-    review.add_argument("action", choices=("approve", "request-changes", "comment", "list"))
+    review.add_argument(
+        "action", choices=("approve", "request-changes", "comment", "hold", "release", "list")
+    )
     add_repo_options(review)
     review.add_argument("--request", type=int, help="the request number")
     review.add_argument("--app", help="the app (with --env) instead of --request")

@@ -61,6 +61,7 @@ class Reconciler:
         self.metrics = metrics
         self.clock = clock
         self.last_success: float | None = None
+        self._blocked: set[tuple[str, str, str]] = set()
 
     def plan_only(self) -> CycleResult:
         """Observe and plan; write nothing (`reconciler plan`)."""
@@ -88,12 +89,24 @@ class Reconciler:
                 log.warning("action failed: %s", outcome.detail)
             else:
                 log.info("%s", outcome.detail)
+        self._log_blocked(result_plan)
         seconds = time.monotonic() - begin
         self.metrics.duration.observe(seconds)
         self.last_success = time.time()
         result = CycleResult(observation, result_plan, outcomes, started, seconds)
         self.metrics.publish(report(result, self.clock(), self.last_success))
         return result
+
+    def _log_blocked(self, current: Plan) -> None:
+        """Say when a promotion becomes blocked, and when it stops being: not every cycle."""
+        now = {(b.app, b.env, b.code): b for b in current.blocked}
+        for key in sorted(now.keys() - self._blocked):
+            b = now[key]
+            since = f" (since {b.since:%Y-%m-%dT%H:%M:%SZ})" if b.since else ""
+            log.info("blocked %s -> %s: [%s] %s%s", b.app, b.env, b.code, b.reason, since)
+        for app, env, code in sorted(self._blocked - now.keys()):
+            log.info("no longer blocked %s -> %s: %s", app, env, code)
+        self._blocked = set(now)
 
     @staticmethod
     def _plan(observation: Observation, now: datetime) -> Plan:

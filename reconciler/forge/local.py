@@ -245,6 +245,27 @@ class LocalForge:
 
         self._ledger.change(number, change, f"close #{number}")
 
+    def label(self, number: int, label: str, present: bool) -> Request:
+        """Add (``present``) or remove a label, such as the hold label; LocalForge only."""
+        now = self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            labels = tuple(x for x in record.labels if x != label)
+            labels = (*labels, label) if present else labels
+            if labels == record.labels:
+                return record
+            note = f"{'added' if present else 'removed'} label {label}"
+            return replace(
+                record,
+                labels=labels,
+                updated_at=now,
+                comments=(*record.comments, Comment(self.handle, now, note)),
+            )
+
+        verb = "label" if present else "unlabel"
+        self._ledger.change(number, change, f"{verb} #{number} {label} by {self.handle}")
+        return self.request(number)
+
     def merge(self, number: int, expected_head: str, message: str) -> str:
         """Merge if the head is still ``expected_head`` and code owners approved it."""
         self._repo.fetch()

@@ -1,4 +1,4 @@
-"""`reconciler review approve|request-changes|comment|list`: reviews on the local forge."""
+"""`reconciler review approve|request-changes|comment|hold|release|list` on the local forge."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from reconciler import promotions
 from reconciler.errors import PolicyError
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
+from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.policy import POLICY_FILE, load_policy
 from reconciler.settings import from_args
 from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import open_repo
@@ -37,10 +39,26 @@ def review(args: argparse.Namespace) -> int:
         repo, settings.base_branch, handle=args.reviewer, name=name, email=f"{name}@localhost"
     )
     number = _number(forge, args)
+    if args.action in ("hold", "release"):
+        hold = _hold_label(repo, forge)
+        request = forge.label(number, hold, present=args.action == "hold")
+        state = "held" if args.action == "hold" else "released"
+        print(f"#{number} ({request.title}) {state}: label {hold!r} by {args.reviewer}")
+        return EXIT_OK
     request = forge.review(number, args.reviewer, _STATES[args.action], args.comment or "")
     head = request.head_commit[:12]
     print(f"{args.action} #{number} ({request.title}) on head {head} as {args.reviewer}")
     return EXIT_OK
+
+
+def _hold_label(repo: Pygit2ConfigRepo, forge: LocalForge) -> str:
+    """The policy's hold label on the base branch (settings.hold_label)."""
+    tip = repo.tip(forge.base_branch)
+    data = repo.read(tip, POLICY_FILE) if tip else None
+    result = load_policy(data) if data is not None else None
+    if result is not None and result.policy is not None:
+        return result.policy.settings.hold_label
+    return "promotion-hold"
 
 
 def _number(forge: LocalForge, args: argparse.Namespace) -> int:

@@ -369,3 +369,21 @@ def test_a_damaged_team_list_is_reported_by_file(env: LocalForgeWorld) -> None:
 
     with pytest.raises(PolicyError, match=r"\.reconciler/teams\.toml on main: not valid TOML"):
         env.forge.members("@acme/release")
+
+
+def test_a_hold_label_is_added_and_removed_by_a_person(env: LocalForgeWorld) -> None:
+    request, _ = open_prod(env)
+    person = reviewer(env, "@asha")
+
+    held = person.label(request.number, "promotion-hold", present=True)
+    assert held.labels == (*request.labels, "promotion-hold")
+    env.repo.fetch()
+    assert "promotion-hold" in env.forge.requests()[0].labels  # the daemon sees it
+    person.label(request.number, "promotion-hold", present=True)  # already there: no write
+    released = person.label(request.number, "promotion-hold", present=False)
+
+    assert released.labels == request.labels
+    assert record_titles(env)[:2] == [
+        f"unlabel #{request.number} promotion-hold by @asha",
+        f"label #{request.number} promotion-hold by @asha",
+    ]

@@ -1,0 +1,80 @@
+"""The `http` live source against real version endpoints on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reconciler.demo.services import SampleServices
+from reconciler.httpclient import HttpClient
+from reconciler.live.http import HttpLiveReader
+from reconciler.policy.model import HttpLive
+
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def services() -> Iterator[SampleServices]:
+    running = SampleServices(lambda: T0 - timedelta(hours=1)).start()
+    yield running
+    running.stop()
+
+
+def reader(services: SampleServices, clock: Clock, **extra: object) -> HttpLiveReader:
+    source = HttpLive(
+        env="prod",
+        kind="http",
+        url=services.base_url + "/{env}/{app}/version",
+        timeout=timedelta(seconds=2),
+        **extra,
+    )  # type: ignore[arg-type]
+    return HttpLiveReader(source, HttpClient(trust_env=False), clock)
+
+
+def test_digest_and_since_from_the_endpoint(services: SampleServices) -> None:
+    services.deploy("prod", "gw", D1)
+    state = reader(services, Clock(), since_field="started_at").read([("gw", "prod")])[
+        ("gw", "prod")
+    ]
+    assert (state.digest, state.since, state.error) == (D1, T0 - timedelta(hours=1), None)
+
+
+def test_without_since_field_the_first_sighting_counts(services: SampleServices) -> None:
+    clock = Clock()
+    live = reader(services, clock)
+    services.deploy("prod", "gw", D1)
+    first = live.read([("gw", "prod")])[("gw", "prod")]
+    clock.now = T0 + timedelta(minutes=5)
+    again = live.read([("gw", "prod")])[("gw", "prod")]
+    services.deploy("prod", "gw", D2)
+    changed = live.read([("gw", "prod")])[("gw", "prod")]
+    assert (first.since, again.since) == (T0, T0)
+    assert (changed.digest, changed.since) == (D2, T0 + timedelta(minutes=5))
+
+
+def test_errors_are_reported_per_app(services: SampleServices) -> None:
+    services.deploy("prod", "gw", D1)
+    states = reader(services, Clock(), field="nope").read([("gw", "prod"), ("absent", "prod")])
+    assert states[("gw", "prod")].error == "no digest at 'nope' in the answer"
+    assert states[("absent", "prod")].error == "version endpoint answered 404"
+    assert all(s.digest is None for s in states.values())
+
+
+def test_unreachable_endpoint_is_an_error_not_an_exception() -> None:
+    source = HttpLive(
+        env="prod", kind="http", url="http://127.0.0.1:9/{app}", timeout=timedelta(seconds=1)
+    )
+    state = HttpLiveReader(source, HttpClient(trust_env=False), Clock()).read([("gw", "prod")])
+    assert state[("gw", "prod")].digest is None
+    assert state[("gw", "prod")].error

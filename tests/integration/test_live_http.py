@@ -31,14 +31,17 @@ def services() -> Iterator[SampleServices]:
     running.stop()
 
 
-def reader(services: SampleServices, clock: Clock, **extra: object) -> HttpLiveReader:
+def reader(
+    services: SampleServices, clock: Clock, field: str = "digest", since_field: str | None = None
+) -> HttpLiveReader:
     source = HttpLive(
         env="prod",
         kind="http",
         url=services.base_url + "/{env}/{app}/version",
+        field=field,
+        since_field=since_field,
         timeout=timedelta(seconds=2),
-        **extra,
-    )  # type: ignore[arg-type]
+    )
     return HttpLiveReader(source, HttpClient(trust_env=False), clock)
 
 

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from reconciler import drift
 from reconciler.applying import Applier, Outcome
-from reconciler.errors import ReconcilerError
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
 from reconciler.planning import Merge, Plan, Propose, RecordLive, action_key, plan
@@ -75,10 +74,11 @@ class Reconciler:
         started = self.clock()
         try:
             observation = self.observer.observe()
-        except ReconcilerError as exc:
+        except Exception:
+            # Counted here, once; the daemon logs it and tries again next cycle.
             self.metrics.errors.labels(component="observe").inc()
             self.metrics.duration.observe(time.monotonic() - begin)
-            raise exc
+            raise
         result_plan = self._plan(observation, self.clock())
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         for outcome in outcomes:

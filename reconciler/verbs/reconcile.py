@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler import presenting
-from reconciler.daemon import CycleOutcome, CycleRecord, Daemon, install_signal_handlers
+from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
 from reconciler.logs import configure_logging
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args
@@ -109,11 +109,7 @@ def run(args: argparse.Namespace) -> int:
         policy = reconciler.observer.last_good
         return policy.settings.poll_interval if policy else timedelta(seconds=30)
 
-    def on_cycle(record: CycleRecord) -> None:
-        if record.outcome is None:
-            metrics.errors.labels(component="cycle").inc()
-
-    daemon = Daemon(cycle, interval=interval, watch_path=local_path(args.repo), on_cycle=on_cycle)
+    daemon = Daemon(cycle, interval=interval, watch_path=local_path(args.repo))
     server = StatusServer(args.listen, metrics, daemon.status).start()
     restore = install_signal_handlers(daemon)
     log.info("reconciler serving /metrics, /healthz, /readyz on http://%s", server.address)

@@ -1,0 +1,90 @@
+"""Image registries: resolve tags to digests, prove digests exist, move environment tags.
+
+``open_registry`` builds the adapter a policy's ``[registry]`` (or a CLI option) names.
+Importing this package loads only the pure parts (port, references): each adapter, and
+with it httpx or boto3, is imported when it is opened, so pure code that parses image
+references pays for neither.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from reconciler.errors import PolicyError
+from reconciler.policy.model import Registry
+from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest, ManifestMismatch
+from reconciler.registry.references import ImageName, parse_image, parse_repository
+
+if TYPE_CHECKING:
+    from reconciler.httpclient import HttpClient
+
+__all__ = [
+    "ImageName",
+    "ImageNotFound",
+    "ImageRegistry",
+    "Manifest",
+    "ManifestMismatch",
+    "open_registry",
+    "parse_image",
+    "parse_repository",
+]
+
+DEFAULT_BUDGET = 1000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_registry(
+    source: Registry | Literal["ecr", "oci"],
+    *,
+    endpoint_url: str | None = None,
+    plain_http: bool | None = None,
+    region: str | None = None,
+    docker_config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    http: HttpClient | None = None,
+    budget: int = DEFAULT_BUDGET,
+    clock: Callable[[], datetime] = _utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ImageRegistry:
+    """The adapter for a policy's registry or a kind; options given here override the
+    policy's values. ``docker_config`` is a config.json (default: $DOCKER_CONFIG, ~/.docker)."""
+    if isinstance(source, Registry):
+        kind = source.kind
+        endpoint_url = endpoint_url if endpoint_url is not None else source.endpoint_url
+        plain_http = plain_http if plain_http is not None else source.plain_http
+        region = region if region is not None else source.region
+    else:
+        kind = source
+    if kind == "ecr":
+        if plain_http:
+            raise PolicyError(
+                "plain HTTP applies to OCI registries only; for ECR give an endpoint URL "
+                "(http:// for a local ECR-compatible endpoint)"
+            )
+        from reconciler.registry.ecr import EcrRegistry  # noqa: PLC0415 - see the docstring
+
+        return EcrRegistry(region=region, endpoint_url=endpoint_url, budget=budget)
+    if kind == "oci":
+        from reconciler.httpclient import HttpClient  # noqa: PLC0415 - see the docstring
+        from reconciler.registry.dockerconfig import DockerCredentials  # noqa: PLC0415
+        from reconciler.registry.oci import OciRegistry  # noqa: PLC0415
+
+        env = os.environ if environ is None else environ
+        return OciRegistry(
+            http or HttpClient(),
+            plain_http=bool(plain_http),
+            endpoint_url=endpoint_url,
+            credentials=DockerCredentials.load(docker_config, env),
+            budget=budget,
+            clock=clock,
+            sleep=sleep,
+        )
+    raise PolicyError(f"unknown registry kind {kind!r}: use 'ecr' or 'oci'")

@@ -1,0 +1,332 @@
+"""The Amazon ECR adapter, through ECR's own API (boto3): the one boto3/botocore user.
+
+Credentials come from botocore's default chain (environment, profile, IRSA web identity,
+EKS Pod Identity, instance metadata); throttling is retried by botocore's ``standard``
+retry mode. The region is the policy's, else the image host's
+(``<account>.dkr.ecr.<region>.amazonaws.com``), whose account is the registry id. Moving a
+tag is ``put_image`` of the manifest ``batch_get_image`` returned, byte for byte, with its
+media type and digest; ECR answering ImageAlreadyExists means the tag is already there.
+Error messages name the repository and the error code, never a library's own text.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import boto3  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
+
+from reconciler import __version__
+from reconciler.errors import PermanentError, PolicyError, TransientError
+from reconciler.registry.manifests import MEDIA_TYPES, media_type_of, verified
+from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
+from reconciler.registry.references import (
+    ImageName,
+    check_digest,
+    check_tag,
+    ecr_host,
+    parse_repository,
+)
+
+DEFAULT_BUDGET = 1000
+DEFAULT_MAX_ATTEMPTS = 5
+_NOT_FOUND = frozenset({"RepositoryNotFoundException", "ImageNotFoundException"})
+_TRANSIENT = frozenset(
+    {
+        "ThrottlingException",
+        "ServerException",
+        "ServiceUnavailableException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "InternalFailure",
+        "KmsException",
+    }
+)
+_CREDENTIALS = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+    }
+)
+_TRANSIENT_FAILURES = frozenset(
+    {"KmsError", "UpstreamAccessDenied", "UpstreamTooManyRequests", "UpstreamUnavailable"}
+)
+
+
+class EcrRegistry:
+    """An ``ImageRegistry`` over Amazon ECR's API (or an ECR-compatible endpoint)."""
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        budget: int = DEFAULT_BUDGET,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        """``region`` overrides the one in the image host; ``endpoint_url`` replaces ECR's
+        endpoint; ``budget`` is the number of API calls per region per cycle;
+        ``max_attempts`` counts every try of a throttled or failed call, the first included."""
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._budget = budget
+        self._config = Config(
+            # total_max_attempts counts the first try; botocore's "max_attempts" does not.
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent_extra=f"reconciler/{__version__}",
+        )
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._spent: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- the port --------------------------------------------------------------------------
+
+    def resolve(self, repository: str, tag: str) -> str:
+        """The digest ``tag`` points to (describe_images)."""
+        name = parse_repository(repository)
+        check_tag(tag, where=f"{repository}:{tag}")
+        pages = self._pages(
+            name,
+            "describe_images",
+            missing=f"tag {tag!r}",
+            repositoryName=name.path,
+            imageIds=[{"imageTag": tag}],
+            **self._ids(name),
+        )
+        for page in pages:
+            for detail in page.get("imageDetails", []):
+                digest = detail.get("imageDigest")
+                if isinstance(digest, str):
+                    return digest
+        raise ImageNotFound(f"ECR repository {name.repository} has no tag {tag!r}")
+
+    def exists(self, repository: str, digest: str) -> bool:
+        """Whether ECR holds the manifest ``digest`` (its bytes are checked)."""
+        name = parse_repository(repository)
+        check_digest(digest, where=f"{repository}@{digest}")
+        try:
+            self._manifest(name, digest)
+        except ImageNotFound:
+            return False
+        return True
+
+    def tag(self, repository: str, digest: str, tag: str) -> bool:
+        """Put the manifest ``digest`` under ``tag``; False when ECR says it is already there."""
+        name = parse_repository(repository)
+        check_digest(digest, where=f"{repository}@{digest}")
+        check_tag(tag, where=f"{repository}:{tag}")
+        manifest = self._manifest(name, digest)
+        try:
+            answer = self._call(
+                name,
+                "put_image",
+                repositoryName=name.path,
+                imageManifest=manifest.body.decode("utf-8"),
+                imageManifestMediaType=manifest.media_type,
+                imageDigest=manifest.digest,
+                imageTag=tag,
+                **self._ids(name),
+            )
+        except _AlreadyThere:
+            return False
+        stored = answer.get("image", {}).get("imageId", {}).get("imageDigest")
+        if stored != manifest.digest:
+            raise ManifestMismatch(
+                f"ECR stored the manifest {manifest.digest} under {name.repository}:{tag} "
+                f"as {stored or 'nothing'}: the tag does not name the promoted digest"
+            )
+        return True
+
+    def tags(self, repository: str) -> tuple[str, ...]:
+        """Every tag of ``repository`` (list_images, paginated)."""
+        name = parse_repository(repository)
+        pages = self._pages(
+            name,
+            "list_images",
+            repositoryName=name.path,
+            filter={"tagStatus": "TAGGED"},
+            **self._ids(name),
+        )
+        return tuple(
+            sorted(
+                {
+                    image["imageTag"]
+                    for page in pages
+                    for image in page.get("imageIds", [])
+                    if isinstance(image.get("imageTag"), str)
+                }
+            )
+        )
+
+    def new_cycle(self) -> None:
+        """Refill every region's API call budget."""
+        with self._lock:
+            self._spent.clear()
+
+    # -- manifests ---------------------------------------------------------------------------
+
+    def _manifest(self, name: ImageName, digest: str) -> Manifest:
+        answer = self._call(
+            name,
+            "batch_get_image",
+            missing=f"image {digest}",
+            repositoryName=name.path,
+            imageIds=[{"imageDigest": digest}],
+            acceptedMediaTypes=list(MEDIA_TYPES),
+            **self._ids(name),
+        )
+        for image in answer.get("images", []):
+            text = image.get("imageManifest")
+            if not isinstance(text, str):
+                continue
+            body = text.encode("utf-8")
+            declared = image.get("imageManifestMediaType")
+            return verified(
+                body,
+                media_type=media_type_of(declared if isinstance(declared, str) else None, body),
+                expected=digest,
+                header=image.get("imageId", {}).get("imageDigest"),
+                where=f"ECR {name.repository}@{digest}",
+            )
+        codes = {f.get("failureCode") for f in answer.get("failures", [])}
+        if codes & _TRANSIENT_FAILURES:
+            raise TransientError(
+                f"ECR could not read {name.repository}@{digest} "
+                f"({', '.join(sorted(str(c) for c in codes))}); retrying next cycle"
+            )
+        if codes - {"ImageNotFound", None}:
+            raise PermanentError(
+                f"ECR refused to read {name.repository}@{digest} "
+                f"({', '.join(sorted(str(c) for c in codes))})"
+            )
+        raise ImageNotFound(f"ECR repository {name.repository} has no image {digest}")
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _ids(self, name: ImageName) -> dict[str, str]:
+        found = ecr_host(name.host)
+        return {"registryId": found.account} if found else {}
+
+    def _call(
+        self, name: ImageName, operation: str, *, missing: str = "such image", **params: Any
+    ) -> dict[str, Any]:
+        client = self._client(name)
+        self._spend(client.meta.region_name)
+        try:
+            answer: dict[str, Any] = getattr(client, operation)(**params)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(name, operation, exc, missing)
+        return answer
+
+    def _pages(
+        self, name: ImageName, operation: str, *, missing: str = "such image", **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        client = self._client(name)
+        pages = iter(client.get_paginator(operation).paginate(**params))
+        while True:
+            self._spend(client.meta.region_name)
+            try:
+                page: dict[str, Any] = next(pages)
+            except StopIteration:
+                return
+            except (ClientError, BotoCoreError) as exc:
+                self._raise(name, operation, exc, missing)
+            yield page
+            if not page.get("nextToken"):  # the last page: asking again would cost a call
+                return
+
+    def _client(self, name: ImageName) -> Any:
+        found = ecr_host(name.host)
+        region = self._region or (found.region if found else None)
+        if region is None:
+            raise PolicyError(
+                f"cannot tell the ECR region of {name.repository}: its host is not "
+                "<account>.dkr.ecr.<region>.amazonaws.com; set the registry's region in the policy"
+            )
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                client = self._session.client(
+                    "ecr",
+                    region_name=region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                )
+                self._clients[region] = client
+        return client
+
+    def _spend(self, region: str) -> None:
+        with self._lock:
+            spent = self._spent.get(region, 0)
+            if spent >= self._budget:
+                raise TransientError(
+                    f"ECR in {region}: budget of {self._budget} API calls per cycle spent, "
+                    "next cycle"
+                )
+            self._spent[region] = spent + 1
+
+    def _raise(self, name: ImageName, operation: str, exc: Exception, missing: str) -> NoReturn:
+        where = f"ECR {operation} on {name.repository}"
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "ImageAlreadyExistsException":
+                raise _AlreadyThere() from None
+            if code == "RepositoryNotFoundException":
+                raise ImageNotFound(
+                    f"ECR repository {name.repository} does not exist "
+                    "(check the app's image in the policy)"
+                ) from None
+            if code in _NOT_FOUND:
+                raise ImageNotFound(f"ECR repository {name.repository} has no {missing}") from None
+            if code == "ImageTagAlreadyExistsException":
+                raise PermanentError(
+                    f"{where}: the repository's tags are immutable and the tag already names "
+                    "another image; allow mutable tags for the environment tags"
+                ) from None
+            if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
+                raise TransientError(f"{where} failed ({code}); retrying next cycle") from None
+            if code in _CREDENTIALS:
+                raise PermanentError(
+                    f"{where} was refused ({code}): check the AWS credentials and that their "
+                    "IAM policy allows ecr:DescribeImages, ecr:BatchGetImage, ecr:PutImage "
+                    "and ecr:ListImages"
+                ) from None
+            raise PermanentError(f"{where} failed ({code})") from None
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            raise PermanentError(
+                f"{where}: no usable AWS credentials (looked in the environment, the shared "
+                "config and credentials files, IRSA, EKS Pod Identity and instance metadata)"
+            ) from None
+        if isinstance(exc, ParamValidationError):
+            raise PermanentError(f"{where}: ECR refused the request's parameters") from None
+        if isinstance(exc, NoRegionError):
+            raise PolicyError(f"{where}: no region; set the registry's region in the policy")
+        raise TransientError(
+            f"{where} failed ({type(exc).__name__}); retrying next cycle"
+        ) from None
+
+
+class _AlreadyThere(Exception):
+    """put_image's ImageAlreadyExistsException: the tag already names this manifest."""

@@ -1,0 +1,85 @@
+"""moto's server (``moto[server]``) on 127.0.0.1, standing in for Amazon ECR.
+
+Started as its own process on a free port; start-up is awaited by asking it until it
+answers, within a bound. The AWS variables that point boto3 at it (test credentials, no
+shared config files, no instance metadata) are in ``aws_environment``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.servers.endpoints import free_port
+
+MOTO_SERVER = Path(sys.executable).parent / "moto_server"
+ACCOUNT = "123456789012"  # moto's default account
+_START_TIMEOUT = 60.0
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def available() -> bool:
+    """Whether moto's server and its web framework are installed."""
+    return MOTO_SERVER.exists() and all(
+        importlib.util.find_spec(name) is not None for name in ("moto", "flask", "flask_cors")
+    )
+
+
+def aws_environment(folder: Path, *, credentials: bool = True) -> dict[str, str]:
+    """Variables for boto3: test credentials (or none), no shared files, no metadata service."""
+    env = {
+        "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    if credentials:
+        env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    return env
+
+
+@contextmanager
+def run_moto(folder: Path) -> Iterator[str]:
+    """moto's server on a free loopback port; yields its endpoint URL once it answers."""
+    port = free_port()
+    log = folder / "moto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, url, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"moto_server exited at start: {log.read_text()[-2000:]}")
+        try:
+            with _DIRECT.open(f"{url}/moto-api/", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.05)  # poll interval of a bounded wait for the port to answer
+    raise AssertionError(f"moto_server did not answer {url} in {_START_TIMEOUT:g}s")

@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
@@ -43,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _file_verbs(verbs)
+    _repo_verbs(verbs)
+    _tool_verbs(verbs)
+    return parser
+
+
+Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _file_verbs(verbs: Verbs) -> None:
+    """Verbs that read files on disk: validate, schema, set-image, codeowners."""
 
     validate = verbs.add_parser(
         "validate",
@@ -91,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--repo", default=".", help="a repo folder to find CODEOWNERS in")
     owners.add_argument("--json", action="store_true", help="print JSON objects")
     owners.set_defaults(handler="reconciler.verbs.owners:owners", verb="codeowners")
+
+
+def _repo_verbs(verbs: Verbs) -> None:
+    """Verbs that work on a config repo: plan, once, status, run, history, review."""
 
     for name, summary, has_json in (
         ("plan", "show what a cycle would do; write nothing", True),
@@ -149,6 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--comment", help="a comment with the review")
     review.set_defaults(handler="reconciler.verbs.review:review", verb="review")
 
+
+def _tool_verbs(verbs: Verbs) -> None:
+    """The demo and the registry tools."""
+
     demo = verbs.add_parser(
         "demo",
         help="the whole promotion flow on embedded defaults, then exit 0",
@@ -165,4 +185,27 @@ def _parser() -> argparse.ArgumentParser:
         help=f"HOST:PORT for /metrics with --serve (default {DEFAULT_LISTEN})",
     )
     demo.set_defaults(handler="reconciler.verbs.demo:demo", verb="demo")
-    return parser
+
+    registry = verbs.add_parser("registry", help="resolve tags and move tags in a registry")
+    actions = registry.add_subparsers(metavar="ACTION", required=True)
+    resolve = actions.add_parser("resolve", help="print the digest IMAGE:TAG points to")
+    resolve.add_argument("image", metavar="IMAGE:TAG")
+    resolve.set_defaults(handler="reconciler.verbs.registry:resolve", verb="registry")
+    tag = actions.add_parser(
+        "tag", help="point TAG at IMAGE@DIGEST (re-puts the manifest; no pull, no rebuild)"
+    )
+    tag.add_argument("image", metavar="IMAGE@DIGEST")
+    tag.add_argument("tag", metavar="TAG")
+    tag.set_defaults(handler="reconciler.verbs.registry:tag", verb="registry")
+    for action in (resolve, tag):
+        action.add_argument(
+            "--kind", choices=("ecr", "oci"), help="default: ecr for *.dkr.ecr.*.amazonaws.com"
+        )
+        action.add_argument("--endpoint-url", help="another API endpoint (ECR) or a mirror (OCI)")
+        action.add_argument("--plain-http", action="store_true", help="OCI over plain HTTP")
+        action.add_argument("--region", help="ECR region (default: from the image host)")
+        action.add_argument(
+            "--docker-config",
+            help="docker config.json with credentials (OCI; default "
+            "$DOCKER_CONFIG or ~/.docker/config.json)",
+        )

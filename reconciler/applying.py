@@ -20,8 +20,9 @@ from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import Action, CommitDirect, Merge, Plan, Propose, RecordLive
+from reconciler.planning import Action, CommitDirect, Merge, MoveTag, Plan, Propose, RecordLive
 from reconciler.policy.model import App
+from reconciler.registry.port import ImageRegistry
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,13 @@ class Applier:
         forge: Forge,
         clock: Callable[[], datetime],
         identity: Identity | None = None,
+        registry: Callable[[], ImageRegistry | None] = lambda: None,
     ) -> None:
         self.repo = repo
         self.forge = forge
         self.clock = clock
         self.identity = identity or Identity()
+        self.registry = registry
 
     def apply(self, plan: Plan, base_branch: str) -> list[Outcome]:
         """Run every action of ``plan``; errors become failed outcomes, never exceptions."""
@@ -82,6 +85,18 @@ class Applier:
         if isinstance(action, Merge):
             commit = self.forge.merge(action.number, action.expected_head, action.message)
             return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        if isinstance(action, MoveTag):
+            registry = self.registry()
+            if registry is None:
+                return Outcome(action, False, "error", "no registry is configured")
+            moved = registry.tag(action.repository, action.digest, action.tag)
+            word = "moved" if moved else "already"
+            return Outcome(
+                action,
+                True,
+                "tagged",
+                f"{action.repository}:{action.tag} {word} at {action.digest[:15]}",
+            )
         if isinstance(action, RecordLive):
             self.forge.record_live(action.number, action.at)
             return Outcome(

@@ -12,7 +12,7 @@ from reconciler import drift
 from reconciler.applying import Applier, Outcome
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
-from reconciler.planning import Merge, Plan, Propose, RecordLive, action_key, plan
+from reconciler.planning import Merge, MoveTag, Plan, Propose, RecordLive, action_key, plan
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -82,7 +82,7 @@ class Reconciler:
         result_plan = self._plan(observation, self.clock())
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         for outcome in outcomes:
-            if not isinstance(outcome.action, RecordLive):
+            if not isinstance(outcome.action, (RecordLive, MoveTag)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()

@@ -28,7 +28,16 @@ from reconciler.policy import POLICY_FILE, Policy, load_policy
 from reconciler.policy.model import App, Environment, HttpGate
 from reconciler.policy.values import fill
 from reconciler.probes import Prober, ProbeRequest
-from reconciler.snapshot import Key, LiveState, OverlayState, RequestState, Snapshot
+from reconciler.registry.port import ImageNotFound, ImageRegistry
+from reconciler.snapshot import (
+    DigestFact,
+    Key,
+    LiveState,
+    OverlayState,
+    RequestState,
+    Snapshot,
+    TagFact,
+)
 
 HISTORY_DEPTH = 20  # commits of an overlay's history read for pin facts
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
@@ -54,6 +63,7 @@ class Observer:
         live_reader: Callable[[Policy, str], LiveReader | None],
         clock: Callable[[], datetime],
         base_branch: str = "main",
+        registry_for: Callable[[Policy], ImageRegistry | None] = lambda _: None,
     ) -> None:
         self.repo = repo
         self.forge = forge
@@ -61,6 +71,7 @@ class Observer:
         self.live_reader = live_reader
         self.clock = clock
         self.base_branch = base_branch
+        self.registry_for = registry_for
         self.last_good: Policy | None = None
         self._pins: BlobCache[ImagePin | None] = BlobCache()
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
@@ -85,6 +96,8 @@ class Observer:
         overlays = self._overlays(policy, view)
         live = self._live(policy)
         samples = self._probe(policy, overlays, live)
+        registry = self.registry_for(policy) if policy.registry is not None else None
+        tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
         owners = codeowners.find(view.read)
         requests = self._requests(overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
@@ -101,6 +114,8 @@ class Observer:
             teams=self._teams(owners),
             policy_errors=errors,
             awaiting_live=self._awaiting_live(),
+            tags=MappingProxyType(tags),
+            digests=MappingProxyType(digests),
         )
         return Observation(policy, snapshot, not errors)
 
@@ -260,6 +275,42 @@ class Observer:
         overlay = overlays.get((app, env))
         return (overlay.pin.digest or None) if overlay and overlay.pin else None
 
+    # -- registry ------------------------------------------------------------------------------
+    def _registry(
+        self, policy: Policy, overlays: Mapping[Key, OverlayState], registry: ImageRegistry
+    ) -> tuple[dict[tuple[str, str], TagFact], dict[tuple[str, str], DigestFact]]:
+        """Resolve tag-only source pins, prove candidates exist, read environment tags."""
+        registry.new_cycle()
+        tag_queries: set[tuple[str, str]] = set()
+        digest_queries: set[tuple[str, str]] = set()
+        tags: dict[tuple[str, str], TagFact] = {}
+        for target in policy.environments.values():
+            for app in policy.apps_in(target.name):
+                if target.registry_tag:
+                    tag_queries.add((app.image, target.registry_tag))
+        for query in sorted(tag_queries):
+            tags[query] = _resolve(registry, *query)
+        for target in policy.environments.values():
+            if target.follows is None:
+                continue
+            for app in policy.apps_in(target.name):
+                src = overlays.get((app.name, target.follows))
+                tgt = overlays.get((app.name, target.name))
+                if src is None or src.pin is None:
+                    continue
+                repository = app.image  # the policy names the registry repository
+                digest = src.pin.digest
+                if not digest and src.pin.tag:
+                    key = (repository, src.pin.tag)
+                    if key not in tags:
+                        tags[key] = _resolve(registry, *key)
+                    digest = tags[key].digest or ""
+                current = tgt.pin.digest if tgt and tgt.pin else ""
+                if digest and digest != current:
+                    digest_queries.add((repository, digest))
+        digests = {query: _exists(registry, *query) for query in sorted(digest_queries)}
+        return tags, digests
+
     # -- forge ---------------------------------------------------------------------------------
     def _requests(self, overlays: Mapping[Key, OverlayState], tip: str) -> dict[Key, RequestState]:
         out: dict[Key, RequestState] = {}
@@ -295,3 +346,19 @@ class Observer:
                     if members is not None:
                         teams[owner] = members
         return MappingProxyType(teams)
+
+
+def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:
+    try:
+        return TagFact(registry.resolve(repository, tag))
+    except ImageNotFound:
+        return TagFact(None)
+    except ReconcilerError as exc:
+        return TagFact(None, str(exc))
+
+
+def _exists(registry: ImageRegistry, repository: str, digest: str) -> DigestFact:
+    try:
+        return DigestFact(registry.exists(repository, digest))
+    except ReconcilerError as exc:
+        return DigestFact(None, str(exc))

@@ -101,7 +101,18 @@ class RecordLive:
     at: datetime
 
 
-Action = Propose | CommitDirect | Merge | Close | RecordLive
+@dataclass(frozen=True)
+class MoveTag:
+    """Point the environment's registry tag at the digest it runs (re-put, no rebuild)."""
+
+    app: str
+    env: str
+    repository: str
+    digest: str
+    tag: str
+
+
+Action = Propose | CommitDirect | Merge | Close | RecordLive | MoveTag
 
 
 def action_key(action: Action) -> tuple[str, str]:
@@ -137,6 +148,7 @@ def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
                 planner.edge(app, source, target)
     planner.close_unwanted()
     planner.record_live()
+    planner.move_tags()
     notes = tuple(
         f"policy on {snapshot.base_branch} is invalid: {e}" for e in snapshot.policy_errors
     )
@@ -216,7 +228,9 @@ class _Planner:
         marker = promotions.Marker(
             app.name, target.name, source.name, candidate.digest, src.commit or ""
         )
-        pin = self._pin(src, candidate.digest)
+        pin = self._pin(src, candidate.digest, self.policy.settings.pin == "tag-and-digest")
+        if not self._proven(app, target, pin):
+            return
         message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))
         trailer_pairs = tuple((t.key, t.value) for t in trailers)
         if target.mode == "commit":
@@ -252,17 +266,9 @@ class _Planner:
                 f"the {source.name} overlay ({src.path}) pins no image for {app.name}",
             )
             return None
-        if not src.pin.digest:
-            self.block(
-                app.name,
-                target.name,
-                "tag-only",
-                f"the {source.name} overlay pins {app.name} by tag ({src.pin.tag or 'none'}) "
-                "only; promotions move digests: pin the digest in "
-                f"{source.name} (reconciler set-image {app.image_name}@sha256:...)",
-            )
+        digest = src.pin.digest or self._resolved(app, source, target, src.pin)
+        if not digest:
             return None
-        digest = src.pin.digest
         if source.name in self.policy.live:
             live = self.snap.live.get((app.name, source.name))
             since = live.since if live and live.digest == digest and not live.rolling else None
@@ -274,6 +280,66 @@ class _Planner:
             gates.pinned_since(src.history, digest) or src.changed_at,
             "overlay",
         )
+
+    def _resolved(self, app: App, source: Environment, target: Environment, pin: ImagePin) -> str:
+        """The digest a tag-only source pin points to in the registry; "" when blocked."""
+        if self.policy.registry is None or not pin.tag:
+            self.block(
+                app.name,
+                target.name,
+                "tag-only",
+                f"the {source.name} overlay pins {app.name} by tag ({pin.tag or 'none'}) "
+                "only; promotions move digests: pin the digest in "
+                f"{source.name} (reconciler set-image {app.image_name}@sha256:...), or "
+                "configure [registry] to resolve tags",
+            )
+            return ""
+        repository = app.image
+        fact = self.snap.tags.get((repository, pin.tag))
+        if fact is None or fact.error:
+            why = fact.error if fact else "it was not asked this cycle"
+            self.block(
+                app.name,
+                target.name,
+                "registry-unreachable",
+                f"cannot resolve {repository}:{pin.tag} to a digest: {why}",
+            )
+            return ""
+        if fact.digest is None:
+            self.block(
+                app.name,
+                target.name,
+                "unknown-tag",
+                f"the registry has no tag {pin.tag} in {repository}; push it, or pin a digest",
+            )
+            return ""
+        return fact.digest
+
+    def _proven(self, app: App, target: Environment, pin: ImagePin) -> bool:
+        """Fail closed: with a registry configured, the digest must be shown to exist."""
+        if self.policy.registry is None:
+            return True
+        repository = app.image
+        fact = self.snap.digests.get((repository, pin.digest))
+        if fact is not None and fact.exists:
+            return True
+        if fact is not None and fact.exists is False:
+            self.block(
+                app.name,
+                target.name,
+                "unknown-digest",
+                f"the registry does not know {promotions.short(pin.digest)} in {repository}; "
+                "push the image, or pin a digest that exists",
+            )
+        else:
+            why = fact.error if fact and fact.error else "it was not asked this cycle"
+            self.block(
+                app.name,
+                target.name,
+                "registry-unreachable",
+                f"cannot prove {promotions.short(pin.digest)} exists in {repository}: {why}",
+            )
+        return False
 
     def _owners(self, app: App, target: Environment, tgt: OverlayState) -> tuple[str, ...] | None:
         """The overlay's code owners; () when none are required; None when blocked."""
@@ -300,9 +366,10 @@ class _Planner:
         return owners
 
     @staticmethod
-    def _pin(src: OverlayState, digest: str) -> ImagePin:
+    def _pin(src: OverlayState, digest: str, keep_tag: bool) -> ImagePin:
+        """What the target will pin: the source's repository and digest (and tag, if kept)."""
         assert src.pin is not None
-        return ImagePin(src.pin.repository, "", digest)
+        return ImagePin(src.pin.repository, src.pin.tag if keep_tag else "", digest)
 
     @staticmethod
     def _stale(request: Request, marker: promotions.Marker) -> bool:
@@ -323,9 +390,6 @@ class _Planner:
         owners: tuple[str, ...],
         held: RequestState | None,
     ) -> None:
-        if self.policy.settings.pin == "tag-and-digest":
-            src = self.snap.overlays[(app.name, source.name)]
-            pin = ImagePin(pin.repository, src.pin.tag if src.pin else "", pin.digest)
         notes = []
         if any(r.weak_binding for r in results):
             notes.append("weak binding: no live source for the source environment")
@@ -437,6 +501,26 @@ class _Planner:
             if members is not None and who in members:
                 return True
         return False
+
+    def move_tags(self) -> None:
+        """Each environment's `registry_tag` follows the digest the environment runs."""
+        for env in self.policy.ordered():
+            if not env.registry_tag or self.policy.registry is None:
+                continue
+            for app in self.policy.apps_in(env.name):
+                key = (app.name, env.name)
+                if env.name in self.policy.live:
+                    live = self.snap.live.get(key)
+                    running = live.digest if live and not live.rolling else None
+                else:
+                    overlay = self.snap.overlays.get(key)
+                    running = overlay.pin.digest if overlay and overlay.pin else None
+                fact = self.snap.tags.get((app.image, env.registry_tag))
+                if not running or fact is None or fact.error or fact.digest == running:
+                    continue
+                self.actions.append(
+                    MoveTag(app.name, env.name, app.image, running, env.registry_tag)
+                )
 
     def record_live(self) -> None:
         for key, request in sorted(self.snap.awaiting_live.items()):

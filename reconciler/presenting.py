@@ -14,6 +14,7 @@ from reconciler.planning import (
     Close,
     CommitDirect,
     Merge,
+    MoveTag,
     Plan,
     Propose,
     RecordLive,
@@ -40,6 +41,8 @@ def describe_action(action: object) -> str:
         return f"merge #{action.number}{who}"
     if isinstance(action, Close):
         return f"close #{action.number}: {action.comment}"
+    if isinstance(action, MoveTag):
+        return f"move registry tag {action.tag} to {action.digest[:15]}"
     if isinstance(action, RecordLive):
         return f"record #{action.number} live since {_when(action.at)}"
     return repr(action)

@@ -51,6 +51,22 @@ class RequestState:
     outdated: bool = False  # the base changed the overlay since the head was built
 
 
+@dataclass(frozen=True)
+class TagFact:
+    """What a registry tag points to: ``digest`` None when there is no such tag."""
+
+    digest: str | None
+    error: str | None = None  # the registry could not answer: nothing is known
+
+
+@dataclass(frozen=True)
+class DigestFact:
+    """Whether the registry holds a digest; ``exists`` None when it could not be proven."""
+
+    exists: bool | None
+    error: str | None = None
+
+
 def _empty() -> Mapping[Key, object]:
     return _EMPTY
 
@@ -70,6 +86,8 @@ class Snapshot:
     teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
     policy_errors: tuple[str, ...] = ()  # the base branch's policy is invalid: its errors
     awaiting_live: Mapping[Key, Request] = field(default_factory=dict)  # merged, not yet seen live
+    tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)
+    digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from reconciler.live.port import LiveReader
 from reconciler.metrics import Metrics
 from reconciler.observing import Observer
 from reconciler.policy import Policy
-from reconciler.policy.model import HttpLive
+from reconciler.policy.model import HttpLive, Registry
 from reconciler.probes import HttpProber
+from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
 
 
@@ -78,9 +79,30 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
             readers[source] = HttpLiveReader(source, client, clock)
         return readers[source]
 
+    registries: dict[Registry, ImageRegistry] = {}
+
+    def registry_for(policy: Policy) -> ImageRegistry | None:
+        if policy.registry is None:
+            return None
+        # One adapter per registry setting: it keeps tokens and its request budget.
+        if policy.registry not in registries:
+            registries[policy.registry] = open_registry(policy.registry, http=client)
+        return registries[policy.registry]
+
+    def current_registry() -> ImageRegistry | None:
+        policy = observer.last_good
+        return registry_for(policy) if policy is not None else None
+
     observer = Observer(
-        repo, forge, HttpProber(client, clock=clock), live_reader, clock, settings.base_branch
+        repo,
+        forge,
+        HttpProber(client, clock=clock),
+        live_reader,
+        clock,
+        settings.base_branch,
+        registry_for=registry_for,
     )
     metrics = Metrics()
-    reconciler = Reconciler(observer, Applier(repo, forge, clock), metrics, clock)
+    applier = Applier(repo, forge, clock, registry=current_registry)
+    reconciler = Reconciler(observer, applier, metrics, clock)
     return Wired(repo, forge, reconciler, metrics)

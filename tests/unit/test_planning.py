@@ -12,9 +12,19 @@ from reconciler import codeowners, promotions
 from reconciler.forge.port import Enforcement, Request, Review
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import Blocked, Close, CommitDirect, Merge, Plan, Propose, RecordLive, plan
+from reconciler.planning import (
+    Blocked,
+    Close,
+    CommitDirect,
+    Merge,
+    MoveTag,
+    Plan,
+    Propose,
+    RecordLive,
+    plan,
+)
 from reconciler.policy import Policy, load_policy
-from reconciler.snapshot import LiveState, OverlayState, RequestState, Snapshot
+from reconciler.snapshot import DigestFact, LiveState, OverlayState, RequestState, Snapshot, TagFact
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 OLD, NEW, NEWER = ("sha256:" + c * 64 for c in "abc")
@@ -462,3 +472,104 @@ def test_first_sighting_live_is_recorded_for_the_audit() -> None:
         NOW,
     )
     assert result.actions == ()
+
+
+# -- with a registry ------------------------------------------------------------------------
+
+REGISTRY_POLICY = POLICY.replace("[apps.gw]", '[registry]\nkind = "oci"\n\n[apps.gw]').replace(
+    "require_codeowners = true\n", 'require_codeowners = true\nregistry_tag = "production"\n'
+)
+KNOWN = {(REPO, NEW): DigestFact(True)}
+
+
+def test_registry_proves_the_digest_before_a_request() -> None:
+    (action,), blocked = prod_only(plan(policy(REGISTRY_POLICY), snapshot(digests=KNOWN), NOW))
+    assert isinstance(action, Propose)
+    assert blocked == []
+
+
+REGISTRY_BLOCKS = [
+    (
+        "digest unknown to the registry",
+        {"digests": {(REPO, NEW): DigestFact(False)}},
+        "unknown-digest",
+    ),
+    (
+        "registry unreachable",
+        {"digests": {(REPO, NEW): DigestFact(None, "timed out")}},
+        "registry-unreachable",
+    ),
+    ("not asked", {"digests": {}}, "registry-unreachable"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"), [c[1:] for c in REGISTRY_BLOCKS], ids=[c[0] for c in REGISTRY_BLOCKS]
+)
+def test_registry_fails_closed(overrides: dict[str, object], code: str) -> None:
+    actions, blocked = prod_only(plan(policy(REGISTRY_POLICY), snapshot(**overrides), NOW))
+    assert [b[0] for b in blocked] == [code]
+    assert actions == []
+
+
+def test_a_vanished_digest_blocks_the_merge_too() -> None:
+    state = request(NEW, reviews=(approve("@alice", minutes_ago=6),))
+    gone = {(REPO, NEW): DigestFact(False)}
+    actions, blocked = prod_only(
+        plan(policy(REGISTRY_POLICY), snapshot(requests={("gw", "prod"): state}, digests=gone), NOW)
+    )
+    assert actions == []
+    assert [b[0] for b in blocked] == ["unknown-digest"]
+
+
+def test_tag_only_source_is_resolved_through_the_registry() -> None:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEW),
+        ("gw", "staging"): overlay("staging", None, tag="v7"),
+        ("gw", "prod"): overlay("prod", OLD),
+    }
+    tags = {(REPO, "v7"): TagFact(NEW), (REPO, "production"): TagFact(OLD)}
+    (action,), blocked = prod_only(
+        plan(policy(REGISTRY_POLICY), snapshot(overlays=overlays, tags=tags, digests=KNOWN), NOW)
+    )
+    assert blocked == []
+    assert isinstance(action, Propose)
+    assert action.pin == ImagePin(REPO, "", NEW)
+
+
+@pytest.mark.parametrize(
+    ("fact", "code"),
+    [(TagFact(None), "unknown-tag"), (TagFact(None, "connection refused"), "registry-unreachable")],
+)
+def test_unresolvable_tag_blocks(fact: TagFact, code: str) -> None:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEW),
+        ("gw", "staging"): overlay("staging", None, tag="v7"),
+        ("gw", "prod"): overlay("prod", OLD),
+    }
+    _, blocked = prod_only(
+        plan(policy(REGISTRY_POLICY), snapshot(overlays=overlays, tags={(REPO, "v7"): fact}), NOW)
+    )
+    assert [b[0] for b in blocked] == [code]
+
+
+def test_env_tag_follows_what_the_environment_runs() -> None:
+    overlays = {("gw", e): overlay(e, NEW) for e in ("dev", "staging", "prod")}
+    moved = plan(
+        policy(REGISTRY_POLICY),
+        snapshot(overlays=overlays, tags={(REPO, "production"): TagFact(OLD)}),
+        NOW,
+    )
+    assert moved.actions == (MoveTag("gw", "prod", REPO, NEW, "production"),)
+    settled = plan(
+        policy(REGISTRY_POLICY),
+        snapshot(overlays=overlays, tags={(REPO, "production"): TagFact(NEW)}),
+        NOW,
+    )
+    assert settled.actions == ()
+    unknown = plan(
+        policy(REGISTRY_POLICY),
+        snapshot(overlays=overlays, tags={(REPO, "production"): TagFact(None, "503")}),
+        NOW,
+    )
+    assert unknown.actions == ()

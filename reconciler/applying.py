@@ -20,7 +20,16 @@ from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import Action, CommitDirect, Merge, MoveTag, Plan, Propose, RecordLive
+from reconciler.planning import (
+    Action,
+    CommitDirect,
+    Merge,
+    MoveTag,
+    Plan,
+    Propose,
+    RecordLive,
+    RequestReviews,
+)
 from reconciler.policy.model import App
 from reconciler.registry.port import ImageRegistry
 
@@ -85,6 +94,12 @@ class Applier:
         if isinstance(action, Merge):
             commit = self.forge.merge(action.number, action.expected_head, action.message)
             return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        if isinstance(action, RequestReviews):
+            self.forge.request_reviews(action.number, action.reviewers)
+            who = " ".join(action.reviewers)
+            return Outcome(
+                action, True, "reviews-requested", f"asked {who} to review #{action.number}"
+            )
         if isinstance(action, MoveTag):
             registry = self.registry()
             if registry is None:

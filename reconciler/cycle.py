@@ -12,7 +12,7 @@ from reconciler import drift
 from reconciler.applying import Applier, Outcome
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
-from reconciler.planning import Merge, MoveTag, Plan, Propose, RecordLive, action_key, plan
+from reconciler.planning import Close, CommitDirect, Merge, Plan, Propose, action_key, plan
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -62,18 +62,22 @@ class Reconciler:
         self.last_success: float | None = None
         self._blocked: set[tuple[str, str, str]] = set()
 
-    def plan_only(self) -> CycleResult:
-        """Observe and plan; write nothing (`reconciler plan`)."""
+    def plan_only(self, one_shot: bool = True) -> CycleResult:
+        """Observe and plan; write nothing (`reconciler plan`, `status`)."""
         started = self.clock()
-        observation = self.observer.observe()
+        observation = self.observer.observe(one_shot=one_shot)
         return CycleResult(observation, self._plan(observation, self.clock()), started=started)
 
-    def cycle(self) -> CycleResult:
-        """One whole cycle; errors in one action never stop the others."""
+    def cycle(self, one_shot: bool = False) -> CycleResult:
+        """One whole cycle; errors in one action never stop the others.
+
+        ``one_shot`` for a process that runs a single cycle (`reconciler once`): gates then
+        take all the samples their streak needs within the cycle.
+        """
         begin = time.monotonic()
         started = self.clock()
         try:
-            observation = self.observer.observe()
+            observation = self.observer.observe(one_shot=one_shot)
         except Exception:
             # Counted here, once; the daemon logs it and tries again next cycle.
             self.metrics.errors.labels(component="observe").inc()
@@ -82,7 +86,7 @@ class Reconciler:
         result_plan = self._plan(observation, self.clock())
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         for outcome in outcomes:
-            if not isinstance(outcome.action, (RecordLive, MoveTag)):
+            if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()

@@ -8,6 +8,7 @@ kept across cycles (they are observations, so a restart simply collects them aga
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class Observer:
         clock: Callable[[], datetime],
         base_branch: str = "main",
         registry_for: Callable[[Policy], ImageRegistry | None] = lambda _: None,
+        wait: Callable[[float], object] = lambda seconds: threading.Event().wait(seconds),
     ) -> None:
         self.repo = repo
         self.forge = forge
@@ -72,14 +74,15 @@ class Observer:
         self.clock = clock
         self.base_branch = base_branch
         self.registry_for = registry_for
+        self.wait = wait
         self.last_good: Policy | None = None
         self._pins: BlobCache[ImagePin | None] = BlobCache()
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
         self._probed_at: dict[tuple[str, str, str], datetime] = {}
 
     # -- the whole snapshot ------------------------------------------------------------------
-    def observe(self, fetch: bool = True) -> Observation:
-        """Fetch, then read everything a plan needs."""
+    def observe(self, fetch: bool = True, one_shot: bool = False) -> Observation:
+        """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles)."""
         if fetch:
             self.repo.fetch()
         tip = self._tip(self.base_branch)
@@ -95,7 +98,7 @@ class Observer:
             return Observation(None, empty, False)
         overlays = self._overlays(policy, view)
         live = self._live(policy)
-        samples = self._probe(policy, overlays, live)
+        samples = self._probe(policy, overlays, live, one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
         owners = codeowners.find(view.read)
@@ -225,23 +228,35 @@ class Observer:
         return out
 
     def _probe(
-        self, policy: Policy, overlays: Mapping[Key, OverlayState], live: Mapping[Key, LiveState]
+        self,
+        policy: Policy,
+        overlays: Mapping[Key, OverlayState],
+        live: Mapping[Key, LiveState],
+        one_shot: bool,
     ) -> tuple[Sample, ...]:
-        now = self.clock()
-        due: list[ProbeRequest] = []
-        for gate, app, source in self._http_gates(policy):
-            key = (gate.name, app, source)
-            last = self._probed_at.get(key)
-            if last is not None and now - last < gate.interval:
-                continue
-            digest = self._running(policy, app, source, overlays, live)
-            due.append(ProbeRequest(gate, app, source, digest))
-            self._probed_at[key] = now
-        for sample in self.prober.probe(due) if due else ():
-            bucket = self._samples.setdefault(
-                (sample.gate, sample.app, sample.env), deque(maxlen=SAMPLES_KEPT)
-            )
-            bucket.append(sample)
+        gates = list(self._http_gates(policy))
+        # A daemon samples one round per cycle and keeps samples across cycles. A one-shot
+        # process (`once`, `plan`) has no earlier cycles: it takes as many rounds as the
+        # longest streak needs, each gate's interval apart, so it can reach a verdict too.
+        rounds = max((g.successes for g, _, _ in gates), default=1) if one_shot else 1
+        for round_number in range(rounds):
+            if round_number:
+                self.wait(min(g.interval for g, _, _ in gates).total_seconds())
+            now = self.clock()
+            due: list[ProbeRequest] = []
+            for gate, app, source in gates:
+                key = (gate.name, app, source)
+                last = self._probed_at.get(key)
+                if round_number == 0 and last is not None and now - last < gate.interval:
+                    continue
+                digest = self._running(policy, app, source, overlays, live)
+                due.append(ProbeRequest(gate, app, source, digest))
+                self._probed_at[key] = now
+            for sample in self.prober.probe(due) if due else ():
+                bucket = self._samples.setdefault(
+                    (sample.gate, sample.app, sample.env), deque(maxlen=SAMPLES_KEPT)
+                )
+                bucket.append(sample)
         return tuple(s for bucket in self._samples.values() for s in bucket)
 
     @staticmethod

@@ -102,6 +102,16 @@ class RecordLive:
 
 
 @dataclass(frozen=True)
+class RequestReviews:
+    """Ask the code owners to review request ``number`` (they were not asked yet)."""
+
+    app: str
+    env: str
+    number: int
+    reviewers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MoveTag:
     """Point the environment's registry tag at the digest it runs (re-put, no rebuild)."""
 
@@ -112,7 +122,7 @@ class MoveTag:
     tag: str
 
 
-Action = Propose | CommitDirect | Merge | Close | RecordLive | MoveTag
+Action = Propose | CommitDirect | Merge | Close | RecordLive | MoveTag | RequestReviews
 
 
 def action_key(action: Action) -> tuple[str, str]:
@@ -253,6 +263,10 @@ class _Planner:
                 app, source, target, tgt, pin, marker, message, trailer_pairs, results, owners, held
             )
             return
+        unasked = tuple(o for o in owners if o not in request.requested_reviewers)
+        if unasked:
+            # Asked right after opening; a crash in between must not leave owners unasked.
+            self.actions.append(RequestReviews(app.name, target.name, request.number, unasked))
         self._merge(app, target, tgt, request, owners)
 
     def _candidate(

@@ -18,6 +18,7 @@ from reconciler.planning import (
     Plan,
     Propose,
     RecordLive,
+    RequestReviews,
     action_key,
 )
 from reconciler.policy import Policy
@@ -41,6 +42,8 @@ def describe_action(action: object) -> str:
         return f"merge #{action.number}{who}"
     if isinstance(action, Close):
         return f"close #{action.number}: {action.comment}"
+    if isinstance(action, RequestReviews):
+        return f"ask {' '.join(action.reviewers)} to review #{action.number}"
     if isinstance(action, MoveTag):
         return f"move registry tag {action.tag} to {action.digest[:15]}"
     if isinstance(action, RecordLive):

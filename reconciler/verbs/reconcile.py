@@ -46,7 +46,7 @@ def once(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     wired = build(settings)
-    result = wired.reconciler.cycle()
+    result = wired.reconciler.cycle(one_shot=True)
     print(presenting.outcomes_text(result.outcomes), end="")
     print(presenting.blocked_text(result.plan.blocked), end="")
     print(result.summary())

@@ -21,6 +21,7 @@ from reconciler.planning import (
     Plan,
     Propose,
     RecordLive,
+    RequestReviews,
     plan,
 )
 from reconciler.policy import Policy, load_policy
@@ -120,6 +121,7 @@ def request(
     head: str = "head-1",
     env: str = "prod",
     source: str = "staging",
+    asked: tuple[str, ...] = ("@alice", "@org/release"),
 ) -> RequestState:
     marker = promotions.Marker("gw", env, source, digest, "c-" + source)
     return RequestState(
@@ -136,6 +138,7 @@ def request(
             created_at=NOW - timedelta(hours=1),
             updated_at=NOW - timedelta(minutes=30),
             reviews=reviews,
+            requested_reviewers=asked if env == "prod" else (),
         )
     )
 
@@ -573,3 +576,10 @@ def test_env_tag_follows_what_the_environment_runs() -> None:
         NOW,
     )
     assert unknown.actions == ()
+
+
+def test_owners_not_yet_asked_are_asked() -> None:
+    state = request(NEW, asked=("@alice",))
+    actions, blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
+    assert actions == [RequestReviews("gw", "prod", 7, ("@org/release",))]
+    assert [b[0] for b in blocked] == ["awaiting-review"]

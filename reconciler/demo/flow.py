@@ -29,6 +29,7 @@ from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
 from reconciler.overlays import kustomize, pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings
+from reconciler.verbs.history import promotion_commits
 from reconciler.wiring import Wired, build, utc_now
 
 APP = "order-gateway"
@@ -274,8 +275,13 @@ def story(demo: Demo) -> None:
     say(presenting.status_text(rows).rstrip())
     say("\n$ reconciler history")
     forge = wired.forge
-    for entry in trail(forge.records(), ()):
+    commits = promotion_commits(
+        wired.reconciler.observer, result.observation.snapshot.base_commit, policy
+    )
+    for entry in trail(forge.records(), commits):
         approvals = ", ".join(who for who, _ in entry.approvals) or "-"
+        if entry.counted:
+            approvals += f" (counted: {', '.join(entry.counted)})"
         say(
             f"{entry.app}: {entry.source} -> {entry.env} {entry.digest[:15]} [{entry.state}] "
             f"#{entry.request} approved by {approvals}"

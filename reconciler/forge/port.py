@@ -63,7 +63,7 @@ class Request:
             for reviewer, review in latest.items()
             if review.state == "approved"
             and review.commit == self.head_commit
-            and reviewer != self.author
+            and reviewer.lower() != self.author.lower()  # handles are case-insensitive
         }
 
 

@@ -25,7 +25,7 @@ def history(args: argparse.Namespace) -> int:
     wired = build(from_args(args))
     observer = wired.reconciler.observer
     observation = observer.observe(fetch=False)
-    commits = _promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
+    commits = promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
     forge = wired.forge
     assert isinstance(forge, LocalForge)
     entries = [
@@ -41,7 +41,8 @@ def history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> list[CommitInfo]:
+def promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> list[CommitInfo]:
+    """Commits on the base branch that changed an overlay and carry promotion trailers."""
     if policy is None:
         return []
     view = observer.repo.tree(tip)

@@ -1,0 +1,64 @@
+"""`reconciler demo --quick`, run as users run it, so the demo cannot rot."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from reconciler import promotions
+from reconciler.demo.flow import NEW_DIGEST, OUTSIDER
+from reconciler.forge.local import REVIEWED_BY, LocalForge
+from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from tests.e2e.world import OWNER, TEAM, overlay, pin_of
+
+
+def test_the_quick_demo_blocks_a_non_owner_and_merges_after_the_owner(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("reconciler")
+    done = subprocess.run(
+        [str(exe), "demo", "--quick", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()
+    opened = re.search(r"prod request #(\d+) is open; review requested from .*" + TEAM, done.stdout)
+    assert opened is not None, done.stdout
+    number = opened[1]
+
+    def first(pattern: str) -> int:
+        found = [i for i, line in enumerate(lines) if re.search(pattern, line)]
+        assert found, f"no line matches {pattern!r} in:\n{done.stdout}"
+        return found[0]
+
+    waiting = first(
+        rf"blocked: \[awaiting-review\] request #{number} waits for approval from a code owner"
+    )
+    outsider = first(rf"{OUTSIDER} approves #{number} on head")
+    refused = first(
+        rf"still blocked: \[awaiting-review\] request #{number} .*"
+        rf"\(approvals from {OUTSIDER} do not count: not code owners\)"
+    )
+    owner = first(rf"{OWNER} approves #{number} on head")
+    merged = first(rf"daemon: merged #{number} as [0-9a-f]{{12}}")
+    running = first(rf"prod now runs {NEW_DIGEST[:15]}")
+    assert waiting < outsider < refused < owner < merged < running
+    assert first(r"^reconciler_policy_valid 1\.0$") > running
+    assert first(r'^reconciler_drift\{app="order-gateway",env="prod"\} 0\.0$') > running
+
+    # The config repo the demo leaves behind tells the same story.
+    repo = Pygit2ConfigRepo.open(str(tmp_path / "demo/config-repo.git"), tmp_path / "reader")
+    tip = repo.tip("main")
+    assert tip is not None
+    assert pin_of(repo.read(tip, overlay("prod")), overlay("prod")) == NEW_DIGEST
+    record = next(r for r in LocalForge(repo, "main").records() if r.number == int(number))
+    assert record.state == "merged"
+    assert record.merged_commit is not None
+    merge = repo.commit_info(record.merged_commit)
+    assert merge.trailer(promotions.IMAGE_DIGEST) == NEW_DIGEST
+    assert [t.value for t in merge.trailers if t.key == REVIEWED_BY] == [OWNER]

@@ -15,10 +15,11 @@ from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.httpclient import HttpClient
 from reconciler.live.http import HttpLiveReader
 from reconciler.live.port import LiveReader
+from reconciler.live.registry_tag import RegistryTagLiveReader
 from reconciler.metrics import Metrics
 from reconciler.observing import Observer
 from reconciler.policy import Policy
-from reconciler.policy.model import HttpLive, Registry
+from reconciler.policy.model import HttpLive, Registry, RegistryTagLive
 from reconciler.probes import HttpProber
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
@@ -68,15 +69,23 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     repo = open_repo(settings)
     forge = LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
-    readers: dict[HttpLive, LiveReader] = {}
+    readers: dict[HttpLive | RegistryTagLive, LiveReader] = {}
 
     def live_reader(policy: Policy, env: str) -> LiveReader | None:
         source = policy.live[env]
-        if not isinstance(source, HttpLive):
-            return None  # kubernetes and registry-tag sources come with later work
         # One reader per source for the life of the process: it remembers first sightings.
-        if source not in readers:
+        if source in readers:
+            return readers[source]
+        if isinstance(source, HttpLive):
             readers[source] = HttpLiveReader(source, client, clock)
+        elif isinstance(source, RegistryTagLive):
+            registry = registry_for(policy)
+            if registry is None:
+                return None
+            images = {app.name: app.image for app in policy.apps.values()}
+            readers[source] = RegistryTagLiveReader(source, registry, images, clock)
+        else:
+            return None  # the kubernetes source comes with later work
         return readers[source]
 
     registries: dict[Registry, ImageRegistry] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.model import is_repository
 from reconciler.policy.diagnostics import Problems, suggest
-from reconciler.policy.model import HttpGate, Policy, WindowGate
+from reconciler.policy.model import HttpGate, Policy, RegistryTagLive, WindowGate
 
 
 def check(policy: Policy, problems: Problems) -> None:
@@ -198,6 +198,15 @@ def _check_gates(policy: Policy, problems: Problems) -> None:
 
 def _check_live(policy: Policy, problems: Problems) -> None:
     envs = policy.environments
+    for name, source in policy.live.items():
+        if isinstance(source, RegistryTagLive) and policy.registry is None:
+            problems.add(
+                ("live", name),
+                f"[live.{name}] reads a registry tag, but the policy has no [registry]; add "
+                'one, such as [registry] kind = "oci"',
+                "missing-registry",
+                anchor="key",
+            )
     for name in policy.live:
         if name not in envs and not problems.is_bad(("environments",)):
             problems.add(

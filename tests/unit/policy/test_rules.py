@@ -310,8 +310,16 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "live source for an unknown environment",
-        BASE + '[live.prd]\nkind = "registry-tag"\ntag = "production"\n',
+        BASE + '[live.prd]\nkind = "http"\nurl = "http://version.test/"\n',
         ['12:1: [live.prd] names no environment "prd"; did you mean "prod"?'],
+    ),
+    (
+        "registry-tag live source without a registry",
+        BASE + '[live.prod]\nkind = "registry-tag"\ntag = "production"\n',
+        [
+            "12:1: [live.prod] reads a registry tag, but the policy has no [registry]; add one, "
+            'such as [registry] kind = "oci"'
+        ],
     ),
     (
         "invalid name",

@@ -34,14 +34,16 @@ class CycleResult:
         return all(o.ok for o in self.outcomes) and not self.errors
 
     def summary(self) -> str:
-        """The one log line of the cycle."""
-        done = ", ".join(f"{o.result} {'/'.join(action_key(o.action))}" for o in self.outcomes)
-        blocked = len(self.plan.blocked)
-        valid = "" if self.observation.policy_valid else "; policy INVALID, last good in force"
+        """The one log line of the cycle: ``commit=… apps=… actions=… blocked=… took=…``."""
+        policy = self.observation.policy
+        apps = len(policy.apps) if policy else 0
+        done = ",".join(f"{o.result}:{'/'.join(action_key(o.action))}" for o in self.outcomes)
+        valid = "valid" if self.observation.policy_valid else "INVALID(last-good-in-force)"
+        failed = sum(1 for o in self.outcomes if not o.ok)
         return (
-            f"cycle at {self.observation.snapshot.base_commit[:12]}: "
-            f"{len(self.outcomes)} action(s){': ' + done if done else ''}; "
-            f"{blocked} blocked{valid} ({self.seconds:.2f}s)"
+            f"commit={self.observation.snapshot.base_commit[:12]} apps={apps} "
+            f"actions={len(self.outcomes)}{'[' + done + ']' if done else ''} failed={failed} "
+            f"blocked={len(self.plan.blocked)} policy={valid} took={self.seconds:.2f}s"
         )
 
 
@@ -88,11 +90,12 @@ class Reconciler:
         for outcome in outcomes:
             if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
+            fields = action_fields(outcome)
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()
-                log.warning("action failed: %s", outcome.detail)
+                log.warning("action failed: %s", outcome.detail, extra=fields)
             else:
-                log.info("%s", outcome.detail)
+                log.info("%s", outcome.detail, extra=fields)
         self._log_blocked(result_plan)
         seconds = time.monotonic() - begin
         self.metrics.duration.observe(seconds)
@@ -117,6 +120,22 @@ class Reconciler:
         if observation.policy is None:
             return Plan(notes=tuple(observation.snapshot.policy_errors))
         return plan(observation.policy, observation.snapshot, now)
+
+
+def action_fields(outcome: Outcome) -> dict[str, object]:
+    """Stable keys of an action's log line, for JSON logs: app, env, digest, pr, action."""
+    action = outcome.action
+    app, env = action_key(action)
+    digest = getattr(action, "digest", None) or getattr(
+        getattr(action, "pin", None), "digest", None
+    )
+    return {
+        "app": app,
+        "env": env,
+        "digest": digest,
+        "pr": getattr(action, "number", None),
+        "action": outcome.result,
+    }
 
 
 def report(result: CycleResult, now: datetime, last_success: float | None) -> CycleReport:

@@ -44,7 +44,7 @@ def test_an_invalid_policy_keeps_the_last_good_one_running_and_says_so(world: Wo
     assert world.pinned("staging") == NEW
     for result in results:
         assert not result.observation.policy_valid
-        assert "policy INVALID, last good in force" in result.summary()
+        assert "policy=INVALID(last-good-in-force)" in result.summary()
         assert any(TYPO in note for note in result.plan.notes), result.plan.notes
         assert f"note: policy on main is invalid: {TYPO}" in presenting.plan_text(result.plan)
     assert valid_gauge(wired.metrics.exposition()) == "0.0"

@@ -125,3 +125,33 @@ def test_configuring_again_replaces_the_handler(restore_root: None) -> None:
 def test_unknown_format_is_refused(restore_root: None) -> None:
     with pytest.raises(ValueError, match="text, json"):
         configure_logging("yaml", "INFO")  # type: ignore[arg-type]
+
+
+def test_action_lines_carry_stable_keys_in_json() -> None:
+    """The keys log shippers index on: app, env, digest, pr, action."""
+    import io
+    import json
+    import logging
+
+    from reconciler.applying import Outcome
+    from reconciler.cycle import action_fields
+    from reconciler.logs import configure_logging
+    from reconciler.planning import Merge
+
+    stream = io.StringIO()
+    handler = configure_logging("json", "INFO", stream=stream)
+    try:
+        outcome = Outcome(Merge("gw", "prod", 7, "abc", "m"), True, "merged", "merged #7")
+        logging.getLogger("reconciler.cycle").info(
+            "%s", outcome.detail, extra=action_fields(outcome)
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert {k: line[k] for k in ("app", "env", "pr", "action", "message")} == {
+        "app": "gw",
+        "env": "prod",
+        "pr": 7,
+        "action": "merged",
+        "message": "merged #7",
+    }

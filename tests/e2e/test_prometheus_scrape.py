@@ -8,15 +8,8 @@ alerts go pending when their condition holds and leave when it is gone, removed 
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,7 +19,6 @@ import pytest
 
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.server import Status, StatusServer
-from tests.conftest import ROOT, need
 from tests.integration.test_dashboard import (
     load_dashboard,
     panel_queries,
@@ -34,81 +26,14 @@ from tests.integration.test_dashboard import (
     substitute,
     variable_selectors,
 )
+from tests.servers.prometheus import PromAPI, Result, run_prometheus
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-RULES = ROOT / "deploy/prometheus/rules.yaml"
-DEADLINE = 20.0  # seconds for one expected change to show; scrapes and rules run every 1s
 # Rate windows in the dashboard become this: a few 1s scrapes, enough for rate() to answer.
 RATE_WINDOW = "5s"
 
 D_OLD = "sha256:" + "a1" * 32
 D_NEW = "sha256:" + "b2" * 32
 D_HAND = "sha256:" + "c3" * 32  # what someone deployed by hand: no overlay pins it
-Result = list[dict[str, Any]]
-
-
-class PromAPI:
-    """Prometheus's HTTP API on loopback."""
-
-    def __init__(self, address: str, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.base = f"http://{address}"
-        self.process = process
-        self.log = log
-
-    def get(self, path: str, **params: str) -> Any:
-        """GET a JSON API path; query errors become assertion failures with Prometheus's text."""
-        url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise AssertionError(f"{path} {params}: {error.read().decode()}") from None
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, promql: str) -> Result:
-        """An instant query's vector."""
-        data = self.get("/api/v1/query", query=promql)
-        result: Result = data["result"] if data["resultType"] == "vector" else [data["result"]]
-        return result
-
-    def wait(self, what: str, check: Callable[[], bool]) -> None:
-        """Poll until ``check()`` holds, failing after DEADLINE with Prometheus's log tail."""
-        deadline = time.monotonic() + DEADLINE
-        while not check():
-            if self.process.poll() is not None:
-                pytest.fail(f"prometheus exited: {self.log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"gave up waiting for {what} after {DEADLINE:.0f}s")
-            time.sleep(0.2)  # a polling period, not a wait for something to have happened
-
-    def has(self, promql: str, labels: dict[str, str], value: float | None = None) -> bool:
-        """True when ``promql`` returns a series with ``labels`` (and ``value``, if given)."""
-        return any(
-            labels.items() <= s["metric"].items()
-            and (value is None or float(s["value"][1]) == value)
-            for s in self.query(promql)
-        )
-
-    def lacks(self, promql: str, labels: dict[str, str]) -> bool:
-        """True when ``promql`` returns no series with ``labels``."""
-        return not self.has(promql, labels)
-
-    def wait_value(self, promql: str, labels: dict[str, str], value: float) -> None:
-        """Wait until the series of ``promql`` with ``labels`` has ``value``."""
-        self.wait(f"{promql} {labels} == {value}", partial(self.has, promql, labels, value))
-
-    def answers(self, promql: str) -> bool:
-        """True when the query returns at least one series."""
-        return bool(self.query(promql))
-
-    def alerting(self, name: str, labels: dict[str, str] | None = None) -> bool:
-        """True when alert ``name`` is pending or firing (for series with ``labels``)."""
-        return self.has(f'ALERTS{{alertname="{name}"}}', labels or {})
-
-    def quiet(self, name: str) -> bool:
-        """True when alert ``name`` is neither pending nor firing."""
-        return not self.alerting(name)
 
 
 @dataclass
@@ -131,14 +56,6 @@ class Daemon:
             self.serving = False
 
 
-def free_port() -> int:
-    """A port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def daemon() -> Iterator[Daemon]:
     """A fresh daemon's metrics endpoint: no cycle has completed yet."""
@@ -154,48 +71,8 @@ def daemon() -> Iterator[Daemon]:
 @pytest.fixture
 def prometheus(daemon: Daemon, tmp_path: Path) -> Iterator[PromAPI]:
     """A real Prometheus scraping the daemon every second and evaluating the rules."""
-    need(Path(PROMETHEUS).is_file(), "prometheus (Debian package prometheus)")
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {"job_name": "reconciler", "static_configs": [{"targets": [daemon.server.address]}]}
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
-    address = f"127.0.0.1:{free_port()}"
-    log = tmp_path / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address={address}",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    api = PromAPI(address, process, log)
-    try:
-
-        def ready() -> bool:
-            try:
-                with urllib.request.urlopen(f"{api.base}/-/ready", timeout=1) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        api.wait("prometheus to be ready", ready)
+    with run_prometheus(daemon.server.address, tmp_path) as api:
         yield api
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def env(app: str, name: str, desired: str, live: str, **more: Any) -> EnvReport:

@@ -9,141 +9,42 @@ request per (app, target env); a newer candidate updates it rather than opening 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler import gates, holds, promotions
+from reconciler.actions import (
+    Action,
+    Blocked,
+    Close,
+    CommitDirect,
+    Merge,
+    MoveTag,
+    Plan,
+    Propose,
+    RecordLive,
+    RequestReviews,
+    action_key,
+)
 from reconciler.forge.port import Request
 from reconciler.gates import Candidate, GateResult
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, Environment, Policy
 from reconciler.snapshot import OverlayState, RequestState, Snapshot
 
-
-@dataclass(frozen=True)
-class Blocked:
-    """A promotion that does not happen now: ``code`` for metrics, ``reason`` for people."""
-
-    app: str
-    env: str
-    code: str
-    reason: str
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Propose:
-    """Open the promotion request, or update the open one (``number``) to this candidate."""
-
-    app: App
-    env: str
-    source: str
-    format: str
-    path: str
-    pin: ImagePin
-    marker: promotions.Marker
-    title: str
-    body: str
-    message: str
-    trailers: tuple[tuple[str, str], ...]
-    labels: tuple[str, ...]
-    reviewers: tuple[str, ...]
-    number: int | None = None  # an open request to update
-    expected_head: str | None = None
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class CommitDirect:
-    """`mode = "commit"`: push the one-file promotion commit straight to the base branch."""
-
-    app: App
-    env: str
-    source: str
-    format: str
-    path: str
-    pin: ImagePin
-    marker: promotions.Marker
-    message: str
-    trailers: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Merge:
-    """Merge request ``number`` if its head is still ``expected_head``."""
-
-    app: str
-    env: str
-    number: int
-    expected_head: str
-    message: str
-    approvers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Close:
-    """Close request ``number`` without merging."""
-
-    app: str
-    env: str
-    number: int
-    comment: str
-
-
-@dataclass(frozen=True)
-class RecordLive:
-    """Record in request ``number`` when its digest was first seen running (the audit)."""
-
-    app: str
-    env: str
-    number: int
-    at: datetime
-
-
-@dataclass(frozen=True)
-class RequestReviews:
-    """Ask the code owners to review request ``number`` (they were not asked yet)."""
-
-    app: str
-    env: str
-    number: int
-    reviewers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MoveTag:
-    """Point the environment's registry tag at the digest it runs (re-put, no rebuild)."""
-
-    app: str
-    env: str
-    repository: str
-    digest: str
-    tag: str
-
-
-Action = Propose | CommitDirect | Merge | Close | RecordLive | MoveTag | RequestReviews
-
-
-def action_key(action: Action) -> tuple[str, str]:
-    """The (app, env) an action is about."""
-    app = action.app if isinstance(action.app, str) else action.app.name
-    return app, action.env
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The actions of one cycle, the blocked promotions, and every gate verdict."""
-
-    actions: tuple[Action, ...] = ()
-    blocked: tuple[Blocked, ...] = ()
-    gates: tuple[tuple[str, str, GateResult], ...] = ()  # (app, target env, result)
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def empty(self) -> bool:
-        """True when the cycle has nothing to do."""
-        return not self.actions
+__all__ = [
+    "Action",
+    "Blocked",
+    "Close",
+    "CommitDirect",
+    "Merge",
+    "MoveTag",
+    "Plan",
+    "Propose",
+    "RecordLive",
+    "RequestReviews",
+    "action_key",
+    "plan",
+]
 
 
 def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:

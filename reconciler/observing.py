@@ -21,7 +21,7 @@ from reconciler.forge.port import Forge, Request
 from reconciler.gates import PinFact, Sample
 from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.port import ConfigRepo, ReadView
-from reconciler.live.port import LiveReader
+from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.model import KUSTOMIZATION_FILES
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
@@ -31,6 +31,7 @@ from reconciler.policy.values import fill
 from reconciler.probes import Prober, ProbeRequest
 from reconciler.registry.port import ImageNotFound, ImageRegistry
 from reconciler.snapshot import (
+    ApplicationStatus,
     DigestFact,
     Key,
     LiveState,
@@ -97,7 +98,8 @@ class Observer:
         if policy is None:
             return Observation(None, empty, False)
         overlays = self._overlays(policy, view)
-        live = self._live(policy)
+        applications: dict[Key, ApplicationStatus] = {}
+        live = self._live(policy, applications)
         samples = self._probe(policy, overlays, live, one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
@@ -117,6 +119,7 @@ class Observer:
             teams=self._teams(owners),
             policy_errors=errors,
             awaiting_live=self._awaiting_live(),
+            applications=MappingProxyType(applications),
             tags=MappingProxyType(tags),
             digests=MappingProxyType(digests),
         )
@@ -210,7 +213,9 @@ class Observer:
         return tuple(reversed(facts))
 
     # -- live sources and probes ---------------------------------------------------------------
-    def _live(self, policy: Policy) -> dict[Key, LiveState]:
+    def _live(
+        self, policy: Policy, applications: dict[Key, ApplicationStatus]
+    ) -> dict[Key, LiveState]:
         out: dict[Key, LiveState] = {}
         for env in policy.live:
             pairs = [(app.name, env) for app in policy.apps_in(env)]
@@ -223,6 +228,13 @@ class Observer:
                         for p in pairs
                     }
                 )
+                continue
+            if isinstance(reader, ApplicationReader):
+                # Read once: the same status answers drift and the `argocd` gate.
+                now = self.clock()
+                statuses = reader.statuses(pairs)
+                applications.update(statuses)
+                out.update({p: reader.live_state(p, s, now) for p, s in statuses.items()})
                 continue
             out.update(reader.read(pairs))
         return out

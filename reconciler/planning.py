@@ -27,8 +27,9 @@ from reconciler.actions import (
 )
 from reconciler.forge.port import Request
 from reconciler.gates import Candidate, GateResult
+from reconciler.gates.argocd import evaluate_argocd
 from reconciler.overlays.imageref import ImagePin
-from reconciler.policy.model import App, Environment, Policy
+from reconciler.policy.model import App, ArgoCDGate, Environment, Policy
 from reconciler.snapshot import OverlayState, RequestState, Snapshot
 
 __all__ = [
@@ -118,10 +119,7 @@ class _Planner:
             self.block(app.name, target.name, "hold", hold.reason, since=hold.since)
         if stop or rollback:
             return
-        results = [
-            gates.evaluate(self.policy.gates[name], self.snap.samples, candidate, self.now)
-            for name in target.gates
-        ]
+        results = [self._gate(name, candidate) for name in target.gates]
         self.results += [(app.name, target.name, r) for r in results]
         failing = [r for r in results if not r.passed]
         for result in failing:
@@ -194,6 +192,34 @@ class _Planner:
             digest,
             gates.pinned_since(src.history, digest) or src.changed_at,
             "overlay",
+        )
+
+    def _gate(self, name: str, candidate: Candidate) -> GateResult:
+        gate = self.policy.gates[name]
+        if not isinstance(gate, ArgoCDGate):
+            return gates.evaluate(gate, self.snap.samples, candidate, self.now)
+        status = self.snap.applications.get((candidate.app, candidate.source_env))
+        if status is None:
+            return evaluate_argocd(
+                name,
+                None,
+                None,
+                (),
+                candidate.digest,
+                self.now,
+                error=f"no Argo CD status for {candidate.app} in {candidate.source_env}",
+            )
+        return evaluate_argocd(
+            name,
+            status.sync,
+            status.health,
+            status.images,
+            candidate.digest,
+            self.now,
+            application=status.application,
+            synced_at=status.synced_at,
+            operation=status.operation,
+            error=status.error,
         )
 
     def _resolved(self, app: App, source: Environment, target: Environment, pin: ImagePin) -> str:

@@ -52,6 +52,19 @@ class RequestState:
 
 
 @dataclass(frozen=True)
+class ApplicationStatus:
+    """What Argo CD says of one Application; ``error`` when it could not be read."""
+
+    application: str
+    sync: str | None = None  # Synced, OutOfSync, Unknown
+    health: str | None = None  # Healthy, Progressing, Degraded, Suspended, Missing, Unknown
+    images: tuple[str, ...] = ()  # status.summary.images
+    operation: str | None = None  # phase of the last sync operation: Running, Succeeded...
+    synced_at: datetime | None = None  # when the last successful sync finished
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class TagFact:
     """What a registry tag points to: ``digest`` None when there is no such tag."""
 
@@ -88,6 +101,7 @@ class Snapshot:
     awaiting_live: Mapping[Key, Request] = field(default_factory=dict)  # merged, not yet seen live
     tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
+    applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
 
 
 @dataclass(frozen=True)

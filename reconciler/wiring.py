@@ -13,13 +13,14 @@ from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.credentials import Credentials, HttpsToken, SshAgent, SshKey
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.httpclient import HttpClient
+from reconciler.live.argocd import ArgoCDLiveReader
 from reconciler.live.http import HttpLiveReader
 from reconciler.live.port import LiveReader
 from reconciler.live.registry_tag import RegistryTagLiveReader
 from reconciler.metrics import Metrics
 from reconciler.observing import Observer
 from reconciler.policy import Policy
-from reconciler.policy.model import HttpLive, Registry, RegistryTagLive
+from reconciler.policy.model import ArgoCDLive, HttpLive, LiveSource, Registry, RegistryTagLive
 from reconciler.probes import HttpProber
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
@@ -69,7 +70,7 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     repo = open_repo(settings)
     forge = LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
-    readers: dict[HttpLive | RegistryTagLive, LiveReader] = {}
+    readers: dict[LiveSource, LiveReader] = {}
 
     def live_reader(policy: Policy, env: str) -> LiveReader | None:
         source = policy.live[env]
@@ -78,14 +79,20 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
             return readers[source]
         if isinstance(source, HttpLive):
             readers[source] = HttpLiveReader(source, client, clock)
-        elif isinstance(source, RegistryTagLive):
-            registry = registry_for(policy)
-            if registry is None:
-                return None
-            images = {app.name: app.image for app in policy.apps.values()}
-            readers[source] = RegistryTagLiveReader(source, registry, images, clock)
         else:
-            return None  # the kubernetes source comes with later work
+            images = {app.name: app.image for app in policy.apps.values()}
+            if isinstance(source, RegistryTagLive):
+                registry = registry_for(policy)
+                if registry is None:
+                    return None
+                readers[source] = RegistryTagLiveReader(source, registry, images, clock)
+            elif isinstance(source, ArgoCDLive):
+                readers[source] = ArgoCDLiveReader(source, images, client, clock)
+            else:
+                # The kubernetes client is large: loaded only by policies that use it.
+                from reconciler.live.kubernetes import KubernetesLiveReader  # noqa: PLC0415
+
+                readers[source] = KubernetesLiveReader(source, images)
         return readers[source]
 
     registries: dict[Registry, ImageRegistry] = {}

@@ -12,7 +12,7 @@ from typing import Literal
 
 from reconciler.policy.values import format_duration
 
-GateKind = Literal["http", "soak", "window", "merge-delay"]
+GateKind = Literal["http", "soak", "window", "argocd", "merge-delay"]
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
-from reconciler.snapshot import LiveState
+from reconciler.snapshot import ApplicationStatus, LiveState
 
 
 class LiveReader(Protocol):
@@ -13,4 +14,21 @@ class LiveReader(Protocol):
 
     def read(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LiveState]:
         """One LiveState per (app, env); a source that cannot answer gives ``error``."""
+        ...
+
+
+@runtime_checkable
+class ApplicationReader(Protocol):
+    """A live source that also tells sync and health (Argo CD), for the `argocd` gate."""
+
+    def statuses(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ApplicationStatus]:
+        """One status per (app, env), each read once per cycle."""
+        ...
+
+    def live_state(
+        self, pair: tuple[str, str], status: ApplicationStatus, now: datetime
+    ) -> LiveState:
+        """The LiveState a status says, as ``read`` would."""
         ...

@@ -413,8 +413,22 @@ class WindowGate:
     )
 
 
-Gate = HttpGate | SoakGate | WindowGate
-GATE_KINDS: dict[str, type[Any]] = {"http": HttpGate, "soak": SoakGate, "window": WindowGate}
+@dataclasses.dataclass(frozen=True)
+class ArgoCDGate:
+    """The source environment's Argo CD Application is Synced and Healthy on the candidate
+    (the seed's `argocd app wait --sync --health`); read through its [live] argocd source."""
+
+    name: str = spec(doc="The gate's name (the table's key).", from_key=True)
+    kind: Literal["argocd"] = spec(doc='"argocd"')
+
+
+Gate = HttpGate | SoakGate | WindowGate | ArgoCDGate
+GATE_KINDS: dict[str, type[Any]] = {
+    "http": HttpGate,
+    "soak": SoakGate,
+    "window": WindowGate,
+    "argocd": ArgoCDGate,
+}
 
 
 # -- live sources ---------------------------------------------------------------------------
@@ -429,8 +443,11 @@ class KubernetesLive:
     namespace: str = spec(doc="Namespace of the workload.", example="staging")
     workload: str = spec(
         "deployment/{app}",
-        doc='KIND/NAME of the workload; "{app}" is replaced.',
+        doc='KIND/NAME of the workload (deployment, statefulset or daemonset); "{app}" is '
+        "replaced.",
         example="deployment/{app}",
+        parse=values.parse_workload,
+        schema={"type": "string", "pattern": "^(deployment|statefulset|daemonset)/.+"},
     )
     container: str | None = spec(
         None, doc="Container to read; default: the one whose image matches the app."
@@ -475,11 +492,51 @@ class RegistryTagLive:
     tag: str = spec(doc="The tag that tracks this environment.", example="staging")
 
 
-LiveSource = KubernetesLive | HttpLive | RegistryTagLive
+@dataclasses.dataclass(frozen=True)
+class ArgoCDLive:
+    """Read the running digest from an Argo CD Application's status."""
+
+    env: str = spec(doc="The environment (the table's key).", from_key=True)
+    kind: Literal["argocd"] = spec(doc='"argocd"')
+    server: str = spec(
+        doc="Argo CD's URL (the API is under /api/v1).",
+        example="https://argocd.example.com",
+        parse=lambda raw: values.parse_url(raw, ()),
+        schema=_URL_SCHEMA,
+    )
+    application: str = spec(
+        "{app}-{env}",
+        doc='Application name; "{app}" and "{env}" are replaced.',
+        example="{app}-{env}",
+    )
+    app_namespace: str | None = spec(
+        None,
+        doc="Namespace of the Application when it is not Argo CD's own (apps in any namespace).",
+        example="team-shop",
+    )
+    token_file: str | None = spec(
+        None,
+        doc="File holding an Argo CD API token (a mounted secret).",
+        example="/var/run/secrets/argocd-token",
+    )
+    token_env: str | None = spec(
+        None, doc="Environment variable holding the API token.", example="ARGOCD_TOKEN"
+    )
+    timeout: timedelta = spec(
+        timedelta(seconds=5),
+        doc="Request timeout.",
+        example="5s",
+        parse=_duration_at_least(timedelta(milliseconds=10)),
+        schema=_DURATION_SCHEMA,
+    )
+
+
+LiveSource = KubernetesLive | HttpLive | RegistryTagLive | ArgoCDLive
 LIVE_KINDS: dict[str, type[Any]] = {
     "kubernetes": KubernetesLive,
     "http": HttpLive,
     "registry-tag": RegistryTagLive,
+    "argocd": ArgoCDLive,
 }
 
 

@@ -25,9 +25,11 @@ _SECTIONS: list[tuple[str, type[Any]]] = [
     ('[gates.NAME] with kind = "http"', model.HttpGate),
     ('[gates.NAME] with kind = "soak"', model.SoakGate),
     ('[gates.NAME] with kind = "window"', model.WindowGate),
+    ('[gates.NAME] with kind = "argocd"', model.ArgoCDGate),
     ('[live.ENV] with kind = "kubernetes"', model.KubernetesLive),
     ('[live.ENV] with kind = "http"', model.HttpLive),
     ('[live.ENV] with kind = "registry-tag"', model.RegistryTagLive),
+    ('[live.ENV] with kind = "argocd"', model.ArgoCDLive),
 ]
 
 

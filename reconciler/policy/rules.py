@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from reconciler.model import is_repository
 from reconciler.policy.diagnostics import Problems, suggest
-from reconciler.policy.model import HttpGate, Policy, RegistryTagLive, WindowGate
+from reconciler.policy.model import (
+    ArgoCDGate,
+    ArgoCDLive,
+    HttpGate,
+    Policy,
+    RegistryTagLive,
+    WindowGate,
+)
 
 
 def check(policy: Policy, problems: Problems) -> None:
@@ -145,6 +152,19 @@ def _check_environments(policy: Policy, problems: Problems) -> None:
                     f'environments.{name}.gates: no gate "{gate}"{suggest(gate, policy.gates)}',
                     "unknown-reference",
                 )
+        for index, gate in enumerate(env.gates):
+            source = policy.live.get(env.follows or "")
+            if (
+                isinstance(policy.gates.get(gate), ArgoCDGate)
+                and env.follows
+                and (not isinstance(source, ArgoCDLive))
+            ):
+                problems.add(
+                    (*here, "gates", index),
+                    f'environments.{name}.gates: "{gate}" reads Argo CD, but [live.{env.follows}] '
+                    "is not an argocd source; add one for the environment promoted from",
+                    "missing-live-source",
+                )
         if env.gates and env.follows is None and not problems.is_bad((*here, "follows")):
             problems.add(
                 (*here, "gates"),
@@ -199,6 +219,13 @@ def _check_gates(policy: Policy, problems: Problems) -> None:
 def _check_live(policy: Policy, problems: Problems) -> None:
     envs = policy.environments
     for name, source in policy.live.items():
+        if isinstance(source, ArgoCDLive) and source.token_file and source.token_env:
+            problems.add(
+                ("live", name),
+                f"[live.{name}]: give token_file or token_env, not both",
+                "conflict",
+                anchor="key",
+            )
         if isinstance(source, RegistryTagLive) and policy.registry is None:
             problems.add(
                 ("live", name),

@@ -128,6 +128,19 @@ def parse_repo_path(raw: object, allowed: tuple[str, ...] = ("app",)) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
+def parse_workload(raw: object) -> str:
+    """``deployment/{app}``: a workload kind the live source reads, and a name."""
+    raw = _expect_str(raw, "a workload")
+    kind, _, name = raw.partition("/")
+    if kind.lower() not in ("deployment", "statefulset", "daemonset") or not name:
+        raise ValueError(
+            f'"{raw}" is not KIND/NAME with KIND deployment, statefulset or daemonset, '
+            'such as "deployment/{app}"'
+        )
+    check_placeholders(name, ("app", "env"))
+    return raw
+
+
 def parse_status_list(raw: object) -> tuple[int, ...]:
     """``200`` or ``[200, 204]`` -> a tuple of HTTP status codes."""
     items = raw if isinstance(raw, list) else [raw]

@@ -25,7 +25,15 @@ from reconciler.planning import (
     plan,
 )
 from reconciler.policy import Policy, load_policy
-from reconciler.snapshot import DigestFact, LiveState, OverlayState, RequestState, Snapshot, TagFact
+from reconciler.snapshot import (
+    ApplicationStatus,
+    DigestFact,
+    LiveState,
+    OverlayState,
+    RequestState,
+    Snapshot,
+    TagFact,
+)
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 OLD, NEW, NEWER = ("sha256:" + c * 64 for c in "abc")
@@ -583,3 +591,38 @@ def test_owners_not_yet_asked_are_asked() -> None:
     actions, blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
     assert actions == [RequestReviews("gw", "prod", 7, ("@org/release",))]
     assert [b[0] for b in blocked] == ["awaiting-review"]
+
+
+ARGO_POLICY = (
+    POLICY.replace('gates = ["health"]', 'gates = ["synced"]')
+    .replace("[gates.soak]", '[gates.synced]\nkind = "argocd"\n\n[gates.soak]')
+    .replace(
+        '[live.staging]\nkind = "http"\nurl = "http://{env}.{app}.test/version"',
+        '[live.staging]\nkind = "argocd"\nserver = "https://argocd.test"',
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (ApplicationStatus("gw-staging", "Synced", "Healthy", (f"{REPO}@{NEW}",)), None),
+        (
+            ApplicationStatus("gw-staging", "OutOfSync", "Healthy", (f"{REPO}@{NEW}",)),
+            "gate:out-of-sync",
+        ),
+        (ApplicationStatus("gw-staging", "Synced", "Healthy", (f"{REPO}@{OLD}",)), "gate:not-live"),
+        (
+            ApplicationStatus("gw-staging", "Synced", "Degraded", (f"{REPO}@{NEW}",)),
+            "gate:unhealthy",
+        ),
+        (None, "gate:unknown"),
+    ],
+)
+def test_argocd_gate(status: ApplicationStatus | None, code: str | None) -> None:
+    applications = {("gw", "staging"): status} if status else {}
+    actions, blocked = prod_only(
+        plan(policy(ARGO_POLICY), snapshot(applications=applications), NOW)
+    )
+    assert [b[0] for b in blocked] == ([code] if code else [])
+    assert bool(actions) == (code is None)

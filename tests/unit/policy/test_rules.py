@@ -259,13 +259,13 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "gate kind missing",
         BASE + '[gates.h]\nurl = "https://x/"\n',
-        ['12:1: [gates.h] needs a "kind": one of "http", "soak", "window"'],
+        ['12:1: [gates.h] needs a "kind": one of "http", "soak", "window", "argocd"'],
     ),
     (
         "gate kind misspelt",
         BASE + '[gates.h]\nkind = "htp"\n',
         [
-            '13:8: gates.h.kind: expected one of "http", "soak", "window", got string "htp"; '
+            '13:8: gates.h.kind: expected one of "http", "soak", "window", "argocd", got string "htp"; '
             'did you mean "http"?'
         ],
     ),
@@ -312,6 +312,28 @@ CASES: list[tuple[str, str, list[str]]] = [
         "live source for an unknown environment",
         BASE + '[live.prd]\nkind = "http"\nurl = "http://version.test/"\n',
         ['12:1: [live.prd] names no environment "prd"; did you mean "prod"?'],
+    ),
+    (
+        "argocd gate without an argocd source for the environment promoted from",
+        BASE + 'gates = ["synced"]\n[gates.synced]\nkind = "argocd"\n',
+        [
+            '12:10: environments.prod.gates: "synced" reads Argo CD, but [live.dev] is not an '
+            "argocd source; add one for the environment promoted from"
+        ],
+    ),
+    (
+        "argocd source with two tokens",
+        BASE + '[live.dev]\nkind = "argocd"\nserver = "https://argocd.test"\n'
+        'token_file = "/t"\ntoken_env = "T"\n',
+        ["12:1: [live.dev]: give token_file or token_env, not both"],
+    ),
+    (
+        "kubernetes workload of an unknown kind",
+        BASE + '[live.dev]\nkind = "kubernetes"\nnamespace = "dev"\nworkload = "pod/{app}"\n',
+        [
+            '15:12: live.dev.workload: "pod/{app}" is not KIND/NAME with KIND deployment, '
+            'statefulset or daemonset, such as "deployment/{app}"'
+        ],
     ),
     (
         "registry-tag live source without a registry",

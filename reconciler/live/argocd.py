@@ -1,0 +1,248 @@
+"""The `argocd` live source: an Argo CD Application's sync and health status and images.
+
+``GET {server}/api/v1/applications/{name}`` (Argo CD's REST API) with a bearer token read
+from a file or an environment variable at each cycle, so a rotated token is picked up;
+it appears in no message, repr or log line. The running digest is the app's image in
+``status.summary.images``; while the Application is not Synced, is Progressing or has a
+sync operation running, the state is ``rolling``. "Since" is when the last successful sync
+finished (``status.operationState.finishedAt``, else the last ``status.history`` entry),
+and never later than when this process first saw the digest: a later sync that leaves the
+image alone does not restart soak. ``status.reconciledAt`` is not used: it moves at every
+reconciliation (minutes), so soak would never pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from reconciler.errors import PolicyError
+from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse, safe_url
+from reconciler.live.port import LiveReader
+from reconciler.overlays.imageref import parse_reference
+from reconciler.policy.model import ArgoCDLive
+from reconciler.policy.values import fill
+from reconciler.registry.references import parse_image
+from reconciler.snapshot import ApplicationStatus, LiveState
+
+Pair = tuple[str, str]  # (app, env)
+
+
+class _Failure(Exception):
+    """The message is for the user and holds no secret."""
+
+
+class ArgoCDLiveReader:
+    """Reads each app's Application; ``images`` maps app names to repositories."""
+
+    def __init__(
+        self,
+        source: ArgoCDLive,
+        images: Mapping[str, str],
+        client: HttpClient,
+        clock: Callable[[], datetime],
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._source = source
+        self._images = dict(images)
+        self._client = client
+        self._clock = clock
+        self._environ = os.environ if environ is None else environ
+        self._seen: dict[Pair, tuple[str, datetime]] = {}  # the digest steady and since
+
+    def __repr__(self) -> str:
+        return (
+            f"ArgoCDLiveReader(env={self._source.env!r}, server={safe_url(self._source.server)!r})"
+        )
+
+    def read(self, pairs: Sequence[Pair]) -> dict[Pair, LiveState]:
+        """One LiveState per (app, env), all Applications asked concurrently."""
+        statuses = self.statuses(pairs)
+        now = self._clock()
+        return {pair: self.live_state(pair, statuses[pair], now) for pair in pairs}
+
+    def statuses(self, pairs: Sequence[Pair]) -> dict[Pair, ApplicationStatus]:
+        """What Argo CD says of each pair's Application (for the live state and the gate)."""
+        names = {pair: fill(self._source.application, app=pair[0], env=pair[1]) for pair in pairs}
+        try:
+            headers = self._headers()
+        except _Failure as failure:
+            return {pair: ApplicationStatus(names[pair], error=str(failure)) for pair in pairs}
+        requests = [
+            HttpRequest("GET", self._url(names[pair]), headers, timeout=self._source.timeout)
+            for pair in pairs
+        ]
+        outcomes = self._client.send_all(requests)
+        return {
+            pair: self._status(names[pair], pair[1], outcome)
+            for pair, outcome in zip(pairs, outcomes, strict=True)
+        }
+
+    def live_state(self, pair: Pair, status: ApplicationStatus, now: datetime) -> LiveState:
+        """What ``status`` says runs for ``pair``; remembers when each digest was first steady."""
+        if status.error is not None:
+            return LiveState(None, error=status.error)
+        repository = self._images.get(pair[0])
+        if repository is None:
+            return LiveState(None, error=f"no image is known for {pair[0]}")
+        try:
+            digests = app_digests(status.images, repository)
+        except ValueError as problem:
+            return LiveState(None, error=f"Argo CD application {status.application}: {problem}")
+        rolling = (
+            status.sync != "Synced"
+            or status.health == "Progressing"
+            or status.operation == "Running"
+        )
+        seen = self._seen.get(pair)
+        if seen is not None and (len(digests) != 1 or seen[0] != digests[0]):
+            del self._seen[pair]
+            seen = None
+        if len(digests) > 1:  # two versions of the app at once: which one is unknown
+            return LiveState(None, rolling=True)
+        if rolling:
+            return LiveState(digests[0], rolling=True)
+        since = status.synced_at or now
+        if seen is not None:
+            since = min(since, seen[1])
+        self._seen[pair] = (digests[0], since)
+        return LiveState(digests[0], since)
+
+    # -- requests and answers ------------------------------------------------------------------
+    def _url(self, name: str) -> str:
+        url = f"{self._source.server.rstrip('/')}/api/v1/applications/{quote(name, safe='')}"
+        if self._source.app_namespace:
+            url += f"?appNamespace={quote(self._source.app_namespace, safe='')}"
+        return url
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self._token()
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def _token(self) -> str | None:
+        source = self._source
+        if source.token_file is not None:
+            path = Path(source.token_file)
+            try:
+                token = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                raise _Failure(f"the Argo CD token file {path} does not exist") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _Failure(
+                    f"cannot read the Argo CD token file {path} ({type(exc).__name__})"
+                ) from None
+            if not token:
+                raise _Failure(f"the Argo CD token file {path} is empty")
+            return token
+        if source.token_env is not None:
+            token = self._environ.get(source.token_env, "").strip()
+            if not token:
+                raise _Failure(
+                    f"the environment variable {source.token_env} (the Argo CD token) is not set"
+                )
+            return token
+        return None  # Argo CD with anonymous access enabled
+
+    def _status(self, name: str, env: str, outcome: HttpResponse | HttpError) -> ApplicationStatus:
+        if isinstance(outcome, HttpError):
+            return ApplicationStatus(name, error=str(outcome))
+        server = safe_url(self._source.server)
+        if outcome.status != 200:
+            return ApplicationStatus(name, error=_refusal(outcome.status, server, name, env))
+        try:
+            document = json.loads(outcome.body)
+            return parse_application(name, document)
+        except (ValueError, TypeError, AttributeError):
+            return ApplicationStatus(
+                name, error=f"Argo CD at {server} answered application {name!r} in an unknown shape"
+            )
+
+
+def parse_application(name: str, document: Any) -> ApplicationStatus:
+    """The fields of an Application object (as Argo CD's API answers it) the reader uses."""
+    status = document.get("status") or {}
+    operation = status.get("operationState") or {}
+    phase = operation.get("phase")
+    synced_at = _time(operation.get("finishedAt")) if phase == "Succeeded" else None
+    history = status.get("history") or []
+    if synced_at is None and history:
+        synced_at = _time(history[-1].get("deployedAt"))
+    images = (status.get("summary") or {}).get("images") or []
+    if not all(isinstance(i, str) for i in images):
+        raise ValueError("status.summary.images holds something other than strings")
+    return ApplicationStatus(
+        application=name,
+        sync=(status.get("sync") or {}).get("status"),
+        health=(status.get("health") or {}).get("status"),
+        images=tuple(images),
+        operation=phase,
+        synced_at=synced_at,
+    )
+
+
+def app_digests(images: Sequence[str], repository: str) -> list[str]:
+    """The distinct digests of ``repository`` among ``images``, in order of appearance.
+
+    Raises ValueError when the repository is absent, or present by tag only: a tag does
+    not say which digest runs.
+    """
+    wanted = _repository(repository)
+    mine = [image for image in images if _repository(image) == wanted]
+    digests = list(dict.fromkeys(d for d in (parse_reference(i).digest for i in mine) if d))
+    if digests:
+        return digests
+    if mine:
+        raise ValueError(
+            f"reports {mine[0]} by tag only, not which digest runs: pin the overlay by digest"
+        )
+    listed = ", ".join(images) or "none"
+    raise ValueError(f"runs no image of {repository} (images: {listed})")
+
+
+def _refusal(status: int, server: str, name: str, env: str) -> str:
+    if status == 401:
+        return (
+            f"Argo CD at {server} rejected the token (401): it is missing, invalid or expired; "
+            f"give a valid API token in token_file or token_env of [live.{env}]"
+        )
+    if status == 403:
+        return (
+            f"Argo CD at {server} denied get on application {name!r} (403): the token's "
+            f"account needs the RBAC permission applications, get, <project>/{name}; Argo CD "
+            "also answers 403 for an application that does not exist"
+        )
+    if status == 404:
+        return (
+            f"Argo CD at {server} has no application {name!r} (404): check application "
+            f"(and app_namespace) in [live.{env}]"
+        )
+    return f"Argo CD at {server} answered {status} for application {name!r}"
+
+
+def _repository(image: str) -> str:
+    try:
+        return parse_image(image).repository
+    except PolicyError:
+        return parse_reference(image).repository
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+_PORT: type[LiveReader] = ArgoCDLiveReader

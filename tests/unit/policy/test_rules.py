@@ -265,8 +265,8 @@ CASES: list[tuple[str, str, list[str]]] = [
         "gate kind misspelt",
         BASE + '[gates.h]\nkind = "htp"\n',
         [
-            '13:8: gates.h.kind: expected one of "http", "soak", "window", "argocd", got string "htp"; '
-            'did you mean "http"?'
+            '13:8: gates.h.kind: expected one of "http", "soak", "window", "argocd", '
+            'got string "htp"; did you mean "http"?'
         ],
     ),
     (

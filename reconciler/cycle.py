@@ -13,6 +13,7 @@ from reconciler.applying import Applier, Outcome
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
 from reconciler.planning import Close, CommitDirect, Merge, Plan, Propose, action_key, plan
+from reconciler.snapshot import Snapshot
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -183,6 +184,17 @@ def report(result: CycleResult, now: datetime, last_success: float | None) -> Cy
                         tuple(
                             sorted({b.code for b in result.plan.blocked if (b.app, b.env) == key})
                         ),
+                        _tag_drift(snap, app.image, env.registry_tag, desired),
                     )
                 )
     return CycleReport(tuple(envs), observation.policy_valid, last_success)
+
+
+def _tag_drift(snap: Snapshot, image: str, tag: str | None, desired: str | None) -> bool | None:
+    """Whether the env's registry tag points elsewhere than git pins; None when unknown."""
+    if not tag or desired is None:
+        return None
+    fact = snap.tags.get((image, tag))
+    if fact is None or fact.error:
+        return None
+    return fact.digest != desired

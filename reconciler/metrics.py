@@ -33,6 +33,7 @@ class EnvReport:
     pending: bool = False
     gates: tuple[tuple[str, bool], ...] = ()
     blocked: tuple[str, ...] = ()  # reason codes
+    tag_drift: bool | None = None  # the env's registry tag points elsewhere than git pins
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,12 @@ class _ReportCollector(Collector):
             "1 while a promotion into the environment is open or waiting.",
             labels=pair,
         )
+        kinds = GaugeMetricFamily(
+            "reconciler_drift_kind",
+            "1 when git differs from what runs (kind=live) or from the environment's "
+            "registry tag (kind=registry-tag).",
+            labels=[*pair, "kind"],
+        )
         blocked = GaugeMetricFamily(
             "reconciler_blocked",
             "1 for each reason a promotion is blocked.",
@@ -136,6 +143,9 @@ class _ReportCollector(Collector):
             if env.drift is not None:
                 drift.add_metric(key, 1.0 if env.drift else 0.0)
                 drift_seconds.add_metric(key, env.drift_seconds)
+                kinds.add_metric([*key, "live"], 1.0 if env.drift else 0.0)
+            if env.tag_drift is not None:
+                kinds.add_metric([*key, "registry-tag"], 1.0 if env.tag_drift else 0.0)
             lag.add_metric(key, env.lag_seconds)
             if env.desired_digest:
                 desired.add_metric([*key, env.desired_digest], 1.0)
@@ -146,7 +156,7 @@ class _ReportCollector(Collector):
             pending.add_metric(key, 1.0 if env.pending else 0.0)
             for reason in env.blocked:
                 blocked.add_metric([*key, reason], 1.0)
-        yield from (drift, drift_seconds, lag, desired, live, gates, pending, blocked)
+        yield from (drift, drift_seconds, kinds, lag, desired, live, gates, pending, blocked)
         yield GaugeMetricFamily(
             "reconciler_policy_valid",
             "1 when the policy on the base branch is valid.",

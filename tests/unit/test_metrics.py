@@ -123,3 +123,12 @@ def test_probes(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
     assert _get(server, "/healthz") == (503, "cycle stuck for 600s\n")
     assert _get(server, "/readyz") == (200, "ready\n")
     assert _get(server, "/nope")[0] == 404
+
+
+def test_drift_kinds(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
+    metrics, server, _ = served
+    metrics.publish(CycleReport(envs=(EnvReport("gw", "prod", D, D, drift=False, tag_drift=True),)))
+    samples = _samples(_get(server, "/metrics")[1])
+    labels = (("app", "gw"), ("env", "prod"))
+    assert samples[("reconciler_drift_kind", (*labels, ("kind", "live")))] == 0
+    assert samples[("reconciler_drift_kind", (*labels, ("kind", "registry-tag")))] == 1

@@ -1,0 +1,192 @@
+"""Routes about the repository itself: its metadata, branches, files, protection, rulesets,
+and CODEOWNERS errors.
+
+Branch protection is an administrator's view: GitHub answers 404 to anyone else (and 403
+to an app without the administration permission), which is why readers fall back on
+``/rules/branches/{branch}``, open to anyone who can read the repository.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from reconciler import codeowners
+from tests.servers.github_sim import enforcement
+from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail, not_found, ok
+
+
+def get_repo(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}"""
+    return ok(ctx.shapes.repository(call.login, full=True))
+
+
+def list_branches(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/branches"""
+    return ok(
+        [ctx.shapes.branch_short(name, sha) for name, sha in ctx.world.git.branches()], paged=True
+    )
+
+
+def get_branch(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/branches/{branch}"""
+    branch = unquote(call.params["branch"])
+    tip = ctx.world.git.tip(branch)
+    if tip is None:
+        return fail(404, "Branch not found")
+    return ok(ctx.shapes.branch(branch, tip))
+
+
+def get_protection(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/branches/{branch}/protection"""
+    found = _protection(ctx, call)
+    if isinstance(found, Reply):
+        return found
+    branch, protection = found
+    return ok(ctx.shapes.protection(branch, protection))
+
+
+def get_review_protection(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"""
+    found = _protection(ctx, call)
+    if isinstance(found, Reply):
+        return found
+    branch, protection = found
+    if protection.reviews is None:
+        return fail(404, "Required pull request reviews not enabled.")
+    return ok(ctx.shapes.review_protection(branch, protection))
+
+
+def _protection(ctx: Context, call: Call) -> Reply | tuple[str, Any]:
+    world = ctx.world
+    hidden = world.faults.hide_protection
+    if hidden or (call.installation is None and not world.is_admin(call.who)):
+        return not_found()
+    branch = unquote(call.params["branch"])
+    if world.git.tip(branch) is None:
+        return fail(404, "Branch not found")
+    protection = world.protection.get(branch)
+    if protection is None:
+        return fail(404, "Branch not protected")
+    return branch, protection
+
+
+def branch_rules(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/rules/branches/{branch}"""
+    branch = unquote(call.params["branch"])
+    rules = [
+        ctx.shapes.rule(ruleset, detailed=True)
+        for ruleset in enforcement.active_rulesets(ctx.world, branch)
+        if ruleset.reviews is not None
+    ]
+    return ok(rules, paged=True)
+
+
+def list_rulesets(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/rulesets"""
+    rulesets = sorted(ctx.world.rulesets.values(), key=lambda r: r.id)
+    return ok([ctx.shapes.ruleset(r, full=False) for r in rulesets], paged=True)
+
+
+def get_ruleset(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"""
+    ruleset_id = call.params["ruleset_id"]
+    ruleset = ctx.world.rulesets.get(int(ruleset_id)) if ruleset_id.isdigit() else None
+    if ruleset is None:
+        return not_found()
+    return ok(ctx.shapes.ruleset(ruleset, full=True))
+
+
+def get_content(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/contents/{path}"""
+    world = ctx.world
+    ref = call.query.get("ref") or world.default_branch
+    commit = world.git.resolve(ref)
+    if commit is None:
+        return fail(404, f"No commit found for the ref {ref}")
+    path = unquote(call.params["path"]).strip("/")
+    found = world.git.entry(commit, path)
+    if found is None:
+        return not_found()
+    if isinstance(found, list):
+        return ok([ctx.shapes.content(entry, ref, None) for entry in found])
+    return ok(ctx.shapes.content(found, ref, world.git.read(commit, path)))
+
+
+def codeowners_errors(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/codeowners/errors"""
+    world = ctx.world
+    ref = call.query.get("ref") or world.default_branch
+    commit = world.git.resolve(ref)
+    if commit is None:
+        return not_found()
+    parsed = codeowners.find(lambda path: world.git.read(commit, path))
+    if parsed.source is None:
+        return not_found()
+    data = world.git.read(commit, parsed.source) or b""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    errors = [_syntax_error(parsed.source, lines, e) for e in parsed.errors]
+    for rule in parsed.rules:
+        for owner in rule.owners:
+            if not enforcement.valid_owner(world, owner):
+                errors.append(_unknown_owner(parsed.source, lines, rule.line, owner))
+    errors.sort(key=lambda e: (e["line"], e["column"]))
+    return ok(ctx.shapes.codeowners_errors(errors))
+
+
+def _syntax_error(path: str, lines: list[str], problem: codeowners.LineError) -> dict[str, Any]:
+    number = max(problem.line, 1)
+    source = lines[number - 1] if number <= len(lines) else ""
+    if "is not an owner" in problem.message:
+        owner = problem.message.split('"')[1]
+        kind, column = "Invalid owner", source.find(owner) + 1
+    else:
+        kind, column = "Invalid pattern", 1
+    return _error(path, number, max(column, 1), kind, source, None)
+
+
+def _unknown_owner(path: str, lines: list[str], number: int, owner: str) -> dict[str, Any]:
+    source = lines[number - 1]
+    column = source.find(owner) + 1
+    suggestion = f"make sure {owner} exists and has write access to the repository"
+    return _error(path, number, column, "Unknown owner", source, suggestion)
+
+
+def _error(
+    path: str, line: int, column: int, kind: str, source: str, suggestion: str | None
+) -> dict[str, Any]:
+    caret = " " * (column - 1) + "^"
+    head = f"{kind} on line {line}" + (f": {suggestion}" if suggestion else "")
+    return {
+        "line": line,
+        "column": column,
+        "kind": kind,
+        "source": source,
+        "suggestion": suggestion,
+        "message": f"{head}\n\n  {source}\n  {caret}",
+        "path": path,
+    }
+
+
+ROUTES = [
+    Route("GET", "/repos/{owner}/{repo}", get_repo),
+    Route("GET", "/repos/{owner}/{repo}/branches", list_branches),
+    Route("GET", "/repos/{owner}/{repo}/branches/{branch}", get_branch),
+    Route(
+        "GET",
+        "/repos/{owner}/{repo}/branches/{branch}/protection",
+        get_protection,
+        permission="administration",
+    ),
+    Route(
+        "GET",
+        "/repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews",
+        get_review_protection,
+        permission="administration",
+    ),
+    Route("GET", "/repos/{owner}/{repo}/rules/branches/{branch}", branch_rules),
+    Route("GET", "/repos/{owner}/{repo}/rulesets", list_rulesets),
+    Route("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}", get_ruleset),
+    Route("GET", "/repos/{owner}/{repo}/contents/{path}", get_content),
+    Route("GET", "/repos/{owner}/{repo}/codeowners/errors", codeowners_errors),
+]

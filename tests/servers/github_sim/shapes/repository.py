@@ -1,0 +1,309 @@
+"""The repository's JSON: the repository, branches, commits, files, protection, rulesets."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from tests.servers.github_sim.gitstore import CommitInfo, Entry
+from tests.servers.github_sim.shapes.common import (
+    HTML,
+    Json,
+    People,
+    git_person,
+    node,
+    timestamp,
+)
+from tests.servers.github_sim.state import Protection, Ruleset
+
+
+class RepositoryShapes(People):
+    """The repository and what hangs off it."""
+
+    # -- the repository ---------------------------------------------------------------------
+
+    def repository(self, viewer: str | None, full: bool = False) -> Json:
+        """``repository`` (or ``full-repository`` with ``full``) as ``viewer`` sees it."""
+        world = self.world
+        api, html = self.repo_api, self.repo_html
+        permission = world.users[viewer].permission if viewer in world.users else "read"
+        created = timestamp(datetime(2024, 1, 1, tzinfo=UTC))
+        shape: Json = {
+            "id": world.users[world.owner].id + 1,
+            "node_id": node("R", world.users[world.owner].id + 1),
+            "name": world.name,
+            "full_name": world.full_name,
+            "owner": self.user(world.owner),
+            "private": True,
+            "visibility": "private",
+            "html_url": html,
+            "description": None,
+            "fork": False,
+            "url": api,
+            "license": None,
+            "forks": 0,
+            "forks_count": 0,
+            "stargazers_count": 0,
+            "watchers": 0,
+            "watchers_count": 0,
+            "size": 0,
+            "default_branch": world.default_branch,
+            "open_issues": sum(1 for p in world.pulls.values() if p.state == "open"),
+            "open_issues_count": sum(1 for p in world.pulls.values() if p.state == "open"),
+            "is_template": False,
+            "topics": [],
+            "has_issues": True,
+            "has_projects": False,
+            "has_wiki": False,
+            "has_pages": False,
+            "has_downloads": False,
+            "has_discussions": False,
+            "archived": False,
+            "disabled": False,
+            "pushed_at": timestamp(world.clock()),
+            "created_at": created,
+            "updated_at": created,
+            "homepage": None,
+            "language": None,
+            "mirror_url": None,
+            "clone_url": f"{HTML}/{world.full_name}.git",
+            "git_url": f"git://github.com/{world.full_name}.git",
+            "ssh_url": f"git@github.com:{world.full_name}.git",
+            "svn_url": html,
+            "permissions": {
+                "admin": permission == "admin",
+                "maintain": permission == "admin",
+                "push": permission in ("write", "admin"),
+                "triage": True,
+                "pull": True,
+            },
+            "allow_merge_commit": True,
+            "allow_squash_merge": True,
+            "allow_rebase_merge": False,
+            "delete_branch_on_merge": False,
+            **{key: _url(api, template) for key, template in _REPO_URLS.items()},
+        }
+        if full:
+            shape.update(subscribers_count=0, network_count=0, allow_auto_merge=False)
+        return shape
+
+    def branch_short(self, name: str, sha: str) -> Json:
+        """``short-branch``."""
+        return {
+            "name": name,
+            "commit": {"sha": sha, "url": f"{self.repo_api}/commits/{sha}"},
+            "protected": name in self.world.protection,
+            "protection_url": f"{self.repo_api}/branches/{quote(name, safe='')}/protection",
+        }
+
+    def branch(self, name: str, sha: str) -> Json:
+        """``branch-with-protection`` (the protection summary any reader sees)."""
+        protected = name in self.world.protection
+        return {
+            "name": name,
+            "commit": self.commit(self.world.git.commit_info(sha)),
+            "_links": {
+                "html": f"{self.repo_html}/tree/{name}",
+                "self": f"{self.repo_api}/branches/{quote(name, safe='')}",
+            },
+            "protected": protected,
+            "protection": {
+                "enabled": protected,
+                "required_status_checks": {
+                    "enforcement_level": "off",
+                    "contexts": [],
+                    "checks": [],
+                },
+            },
+            "protection_url": f"{self.repo_api}/branches/{quote(name, safe='')}/protection",
+        }
+
+    def commit(self, info: CommitInfo) -> Json:
+        """``commit``."""
+        url = f"{self.repo_api}/commits/{info.sha}"
+        return {
+            "sha": info.sha,
+            "node_id": node("C", int(info.sha[:8], 16)),
+            "url": url,
+            "html_url": f"{self.repo_html}/commit/{info.sha}",
+            "comments_url": f"{url}/comments",
+            "commit": {
+                "url": f"{self.repo_api}/git/commits/{info.sha}",
+                "author": git_person(info.author.name, info.author.email, info.author.at),
+                "committer": git_person(
+                    info.committer.name, info.committer.email, info.committer.at
+                ),
+                "message": info.message,
+                "comment_count": 0,
+                "tree": {"sha": info.tree, "url": f"{self.repo_api}/git/trees/{info.tree}"},
+            },
+            "author": {},
+            "committer": {},
+            "parents": [
+                {
+                    "sha": parent,
+                    "url": f"{self.repo_api}/commits/{parent}",
+                    "html_url": f"{self.repo_html}/commit/{parent}",
+                }
+                for parent in info.parents
+            ],
+        }
+
+    def content(self, entry: Entry, ref: str, data: bytes | None) -> Json:
+        """``content-file`` (with ``data``) or a directory listing's entry."""
+        url = f"{self.repo_api}/contents/{quote(entry.path)}?ref={quote(ref, safe='')}"
+        git_url = f"{self.repo_api}/git/{'trees' if entry.kind == 'dir' else 'blobs'}/{entry.sha}"
+        html_url = (
+            f"{self.repo_html}/{'tree' if entry.kind == 'dir' else 'blob'}/{ref}/{entry.path}"
+        )
+        shape: Json = {
+            "type": entry.kind,
+            "size": entry.size,
+            "name": entry.name,
+            "path": entry.path,
+            "sha": entry.sha,
+            "url": url,
+            "git_url": git_url,
+            "html_url": html_url,
+            "download_url": None,
+            "_links": {"self": url, "git": git_url, "html": html_url},
+        }
+        if data is not None:
+            encoded = base64.encodebytes(data).decode()
+            shape.update(encoding="base64", content=encoded, size=len(data))
+        return shape
+
+    # -- protection and rulesets ------------------------------------------------------------
+
+    def protection(self, branch: str, protection: Protection) -> Json:
+        """``branch-protection``."""
+        url = f"{self.repo_api}/branches/{quote(branch, safe='')}/protection"
+        shape: Json = {
+            "url": url,
+            "enforce_admins": {
+                "url": f"{url}/enforce_admins",
+                "enabled": protection.enforce_admins,
+            },
+            "required_linear_history": {"enabled": False},
+            "allow_force_pushes": {"enabled": False},
+            "allow_deletions": {"enabled": False},
+            "block_creations": {"enabled": False},
+            "required_conversation_resolution": {"enabled": False},
+            "lock_branch": {"enabled": False},
+            "allow_fork_syncing": {"enabled": False},
+            "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
+        }
+        if protection.reviews is not None:
+            shape["required_pull_request_reviews"] = self.review_protection(branch, protection)
+        return shape
+
+    def review_protection(self, branch: str, protection: Protection) -> Json:
+        """``protected-branch-pull-request-review``."""
+        rules = protection.reviews
+        assert rules is not None
+        url = f"{self.repo_api}/branches/{quote(branch, safe='')}/protection"
+        return {
+            "url": f"{url}/required_pull_request_reviews",
+            "dismiss_stale_reviews": rules.dismiss_stale_reviews,
+            "require_code_owner_reviews": rules.require_code_owner_reviews,
+            "required_approving_review_count": rules.required_approving_review_count,
+            "require_last_push_approval": False,
+        }
+
+    def ruleset(self, ruleset: Ruleset, full: bool) -> Json:
+        """``repository-ruleset``: the list shows a summary, the single GET everything."""
+        shape: Json = {
+            "id": ruleset.id,
+            "name": ruleset.name,
+            "target": "branch",
+            "source_type": "Repository",
+            "source": self.world.full_name,
+            "enforcement": ruleset.enforcement,
+            "node_id": node("RRS", ruleset.id),
+            "_links": {
+                "self": {"href": f"{self.repo_api}/rulesets/{ruleset.id}"},
+                "html": {"href": f"{self.repo_html}/rules/{ruleset.id}"},
+            },
+            "created_at": timestamp(ruleset.created_at),
+            "updated_at": timestamp(ruleset.created_at),
+        }
+        if full:
+            shape["bypass_actors"] = []
+            shape["current_user_can_bypass"] = "never"
+            shape["conditions"] = {
+                "ref_name": {"include": list(ruleset.include), "exclude": list(ruleset.exclude)}
+            }
+            shape["rules"] = [self.rule(ruleset, detailed=False)] if ruleset.reviews else []
+        return shape
+
+    def rule(self, ruleset: Ruleset, detailed: bool) -> Json:
+        """A ``pull_request`` rule (``repository-rule-detailed`` with ``detailed``)."""
+        rules = ruleset.reviews
+        assert rules is not None
+        shape: Json = {
+            "type": "pull_request",
+            "parameters": {
+                "allowed_merge_methods": ["merge", "squash"],
+                "dismiss_stale_reviews_on_push": rules.dismiss_stale_reviews,
+                "require_code_owner_review": rules.require_code_owner_reviews,
+                "require_last_push_approval": False,
+                "required_approving_review_count": rules.required_approving_review_count,
+                "required_review_thread_resolution": False,
+            },
+        }
+        if detailed:
+            shape.update(
+                ruleset_source_type="Repository",
+                ruleset_source=self.world.full_name,
+                ruleset_id=ruleset.id,
+            )
+        return shape
+
+    def codeowners_errors(self, errors: list[Json]) -> Json:
+        """``codeowners-errors``."""
+        return {"errors": errors}
+
+
+def _url(api: str, template: str) -> str:
+    return f"{api}/{template}"
+
+
+_REPO_URLS = {
+    "archive_url": "{archive_format}{/ref}",
+    "assignees_url": "assignees{/user}",
+    "blobs_url": "git/blobs{/sha}",
+    "branches_url": "branches{/branch}",
+    "collaborators_url": "collaborators{/collaborator}",
+    "comments_url": "comments{/number}",
+    "commits_url": "commits{/sha}",
+    "compare_url": "compare/{base}...{head}",
+    "contents_url": "contents/{+path}",
+    "contributors_url": "contributors",
+    "deployments_url": "deployments",
+    "downloads_url": "downloads",
+    "events_url": "events",
+    "forks_url": "forks",
+    "git_commits_url": "git/commits{/sha}",
+    "git_refs_url": "git/refs{/sha}",
+    "git_tags_url": "git/tags{/sha}",
+    "hooks_url": "hooks",
+    "issue_comment_url": "issues/comments{/number}",
+    "issue_events_url": "issues/events{/number}",
+    "issues_url": "issues{/number}",
+    "keys_url": "keys{/key_id}",
+    "labels_url": "labels{/name}",
+    "languages_url": "languages",
+    "merges_url": "merges",
+    "milestones_url": "milestones{/number}",
+    "notifications_url": "notifications{?since,all,participating}",
+    "pulls_url": "pulls{/number}",
+    "releases_url": "releases{/id}",
+    "stargazers_url": "stargazers",
+    "statuses_url": "statuses/{sha}",
+    "subscribers_url": "subscribers",
+    "subscription_url": "subscription",
+    "tags_url": "tags",
+    "teams_url": "teams",
+    "trees_url": "git/trees{/sha}",
+}

@@ -1,10 +1,12 @@
-"""The forge contract: FakeForge and LocalForge (in memory and on real git) agree.
+"""The forge contract: FakeForge, LocalForge (in memory and on real git) and GitHubForge
+(on the GitHub simulator) agree.
 
 Planner and applier tests use FakeForge; these cases are what lets them trust it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +14,20 @@ import pytest
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import MergeRefused
 from tests.contract.forgeworld import STAGING, ForgeWorld, make_world
+from tests.contract.githubworld import github_world
 
 HEAD = "promote/prod/app"
 NEW = b"images:\n- name: app\n  digest: sha256:cc\n"
 NEWER = b"images:\n- name: app\n  digest: sha256:dd\n"
 
 
-@pytest.fixture(params=["fake", "local-memory", "local-git"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> ForgeWorld:
-    return make_world(request.param, tmp_path)
+@pytest.fixture(params=["fake", "local-memory", "local-git", "github"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ForgeWorld]:
+    if request.param == "github":
+        with github_world(tmp_path) as running:
+            yield running
+        return
+    yield make_world(request.param, tmp_path)
 
 
 def open_prod(world: ForgeWorld, content: bytes = NEW) -> tuple[int, str]:

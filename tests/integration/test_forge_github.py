@@ -1,0 +1,427 @@
+"""GitHubForge against the GitHub simulator (real HTTP on loopback, OpenAPI-checked answers).
+
+The simulator keeps GitHub's rules (code-owner reviews, expected-head merges, 304s that cost
+no rate limit, secondary limits with Retry-After); these tests check that the adapter maps
+them onto the Forge port as the local forge would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import github
+import pytest
+from github import Auth
+
+from reconciler.errors import PermanentError, TransientError
+from reconciler.forge.github import GitHubForge
+from reconciler.forge.port import MergeRefused
+from reconciler.promotions import Marker
+from tests.servers.github_sim import GitHubSim, serve_github
+
+HEAD = "promote/prod/app"
+PROD = "overlays/prod/app/kustomization.yaml"
+STAGING = "overlays/staging/app/kustomization.yaml"
+CODEOWNERS = b"""\
+/overlays/prod/ @acme/prod-owners @lead
+"""
+BODY = "the table\n" + Marker("app", "prod", "staging", "sha256:cc", "abc").render()
+
+
+class World:
+    """The simulator with the daemon's account, owners, and a forge acting as the daemon."""
+
+    def __init__(self, sim: GitHubSim) -> None:
+        self.sim = sim
+        self.tokens = {
+            "reconciler": sim.add_user("reconciler"),
+            "alice": sim.add_user("alice"),
+            "lead": sim.add_user("lead"),
+            "bob": sim.add_user("bob"),
+            "root": sim.add_user("root", permission="admin"),
+        }
+        sim.add_team("prod-owners", ("alice",))
+        self.base = sim.commit(
+            "main",
+            {
+                ".github/CODEOWNERS": CODEOWNERS,
+                PROD: b"digest: sha256:aa\n",
+                STAGING: b"digest: sha256:bb\n",
+            },
+        )
+        self.seen: list[tuple[str, int]] = []
+        self.remaining: list[float] = []
+        self.slept: list[float] = []
+        self.forge = self.forge_as("reconciler")
+
+    def forge_as(self, login: str, retries: int = 4) -> GitHubForge:
+        return GitHubForge(
+            "acme/config",
+            base_url=self.sim.url,
+            token=self.tokens[login],
+            on_request=lambda method, status: self.seen.append((method, status)),
+            on_rate_limit=self.remaining.append,
+            sleep=self.slept.append,
+            retries=retries,
+        )
+
+    def push_head(self, content: bytes = b"digest: sha256:cc\n", branch: str = HEAD) -> str:
+        return self.sim.commit(branch, {PROD: content}, parent=self.sim.tip("main"))
+
+    def open(self, branch: str = HEAD) -> tuple[int, str]:
+        head = self.push_head(branch=branch)
+        number = self.forge.open(branch, "main", "prod: promote app", BODY, ("promotion",)).number
+        return number, head
+
+    def review(self, number: int, login: str, event: str = "APPROVE") -> None:
+        gh = github.Github(
+            base_url=self.sim.url,
+            auth=Auth.Token(self.tokens[login]),
+            seconds_between_requests=0,
+            seconds_between_writes=0,
+        )
+        gh.get_repo("acme/config").get_pull(number).create_review(event=event, body="r")
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[GitHubSim]:
+    with serve_github(tmp_path / "config.git") as running:
+        yield running
+
+
+@pytest.fixture
+def world(sim: GitHubSim) -> World:
+    return World(sim)
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+def test_open_is_idempotent_and_lists_only_promotions(world: World) -> None:
+    head = world.push_head()
+    world.sim.commit("feature/x", {"docs.md": b"x\n"}, parent=world.base)
+
+    first = world.forge.open(HEAD, "main", "prod: promote app", BODY, ("promotion", "prod"))
+    again = world.forge.open(HEAD, "main", "another title", "another body", ())
+    world.forge.open("feature/x", "main", "not a promotion", "", ())
+
+    assert again == first
+    assert (first.number, first.head_branch, first.head_commit, first.base_branch) == (
+        1,
+        HEAD,
+        head,
+        "main",
+    )
+    assert (first.title, first.body, first.labels) == (
+        "prod: promote app",
+        BODY,
+        ("promotion", "prod"),
+    )
+    assert (first.author, first.state, first.reviews) == ("@reconciler", "open", ())
+    assert first.requested_reviewers == ("@acme/prod-owners", "@lead")  # GitHub asks owners
+    assert world.forge.requests() == (first,)
+    assert world.forge.request(1) == first
+
+
+def test_an_open_that_lost_the_race_returns_the_winners_pull(world: World) -> None:
+    world.push_head()
+    winner = world.forge_as("bob").open(HEAD, "main", "bob's", "", ())
+
+    mine = world.forge.open(HEAD, "main", "prod: promote app", BODY, ())
+
+    assert mine.number == winner.number
+    assert mine.author == "@bob"
+
+
+def test_update_rewrites_title_and_body_and_adds_one_comment(world: World) -> None:
+    number, _ = world.open()
+    newer = world.push_head(b"digest: sha256:dd\n")
+
+    updated = world.forge.update(number, "prod: promote app dd", "new body", "a newer candidate")
+    world.forge.update(number, "prod: promote app dd", "new body", None)
+
+    assert (updated.title, updated.body, updated.head_commit) == (
+        "prod: promote app dd",
+        "new body",
+        newer,
+    )
+    assert [c.body for c in world.sim.pull(number).comments] == ["a newer candidate"]
+
+
+def test_reviews_are_requested_from_users_and_teams_but_never_the_author(world: World) -> None:
+    number, _ = world.open()
+
+    world.forge.request_reviews(number, ("@reconciler", "@bob", "@acme/prod-owners"))
+
+    pull = world.sim.pull(number)
+    assert "reconciler" not in pull.requested_reviewers
+    assert "bob" in pull.requested_reviewers
+    assert pull.requested_teams == ["prod-owners"]
+    assert "@bob" in world.forge.request(number).requested_reviewers
+
+
+def test_an_approval_on_an_older_head_counts_for_nothing(world: World) -> None:
+    number, first = world.open()
+    world.review(number, "alice")
+    approved = world.forge.request(number)
+
+    world.push_head(b"digest: sha256:dd\n")
+    moved = world.forge.request(number)
+
+    assert list(approved.approvals()) == ["@alice"]
+    assert [(r.reviewer, r.state, r.commit) for r in moved.reviews] == [
+        ("@alice", "approved", first)
+    ]
+    assert moved.approvals() == {}
+
+
+# -- merge and close ----------------------------------------------------------------------
+
+
+def test_merge_waits_for_a_code_owner_when_protection_requires_one(world: World) -> None:
+    world.sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
+    number, head = world.open()
+    world.review(number, "bob")  # approves, but owns nothing
+
+    with pytest.raises(MergeRefused, match="Waiting on code owner review"):
+        world.forge.merge(number, head, "prod: promote app (#1)\n\nPromotion-Request: 1")
+    world.review(number, "alice")  # a member of @acme/prod-owners
+    commit = world.forge.merge(number, head, "prod: promote app (#1)\n\nPromotion-Request: 1")
+    merged = world.forge.request(number)
+
+    assert world.sim.tip("main") == commit
+    assert world.sim.read(commit, PROD) == b"digest: sha256:cc\n"
+    assert (merged.state, merged.merged_commit) == ("merged", commit)
+    assert merged.merged_at is not None
+    assert world.forge.requests() == ()
+    assert world.forge.merge(number, head, "again") == commit  # merging twice is a no-op
+
+
+def test_merge_refuses_a_head_that_moved(world: World) -> None:
+    number, old = world.open()
+    new = world.push_head(b"digest: sha256:dd\n")
+
+    with pytest.raises(MergeRefused, match="changed since it was planned"):
+        world.forge.merge(number, old, "merge")
+
+    assert world.forge.request(number).state == "open"
+    assert world.forge.merge(number, new, "merge") == world.sim.tip("main")
+
+
+def test_close_comments_then_closes_once(world: World) -> None:
+    number, head = world.open()
+
+    world.forge.close(number, "superseded by a newer candidate")
+    world.forge.close(number, "closing twice changes nothing")
+
+    assert world.forge.request(number).state == "closed"
+    assert [c.body for c in world.sim.pull(number).comments] == ["superseded by a newer candidate"]
+    assert world.forge.requests() == ()
+    with pytest.raises(MergeRefused, match="closed"):
+        world.forge.merge(number, head, "merge")
+
+
+def test_an_unknown_pull_is_reported_by_number(world: World) -> None:
+    with pytest.raises(PermanentError, match="#7 does not exist in acme/config"):
+        world.forge.request(7)
+
+
+# -- code-owner enforcement ---------------------------------------------------------------
+
+
+def test_classic_protection_enforced_for_admins_proves_enforcement(world: World) -> None:
+    world.sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
+
+    found = world.forge_as("root").codeowner_enforcement("main")
+
+    assert found.enforced
+    assert "bypass" not in found.reason
+
+
+def test_classic_protection_admins_may_bypass_is_said(world: World) -> None:
+    world.sim.protect("main", require_code_owner_reviews=True, enforce_admins=False)
+
+    found = world.forge_as("root").codeowner_enforcement("main")
+
+    assert found.enforced
+    assert "administrators can bypass it" in found.reason
+
+
+def test_protection_without_code_owner_reviews_is_not_enough(world: World) -> None:
+    world.sim.protect("main", require_code_owner_reviews=False)
+
+    found = world.forge_as("root").codeowner_enforcement("main")
+
+    assert not found.enforced
+    assert "Require review from Code Owners" in found.reason
+
+
+def test_an_active_ruleset_proves_enforcement_without_admin_rights(world: World) -> None:
+    ruleset = world.sim.add_ruleset("prod reviews", require_code_owner_review=True)
+
+    found = world.forge.codeowner_enforcement("main")
+
+    assert found.enforced
+    assert f"ruleset {ruleset}" in found.reason
+
+
+@pytest.mark.parametrize("enforcement", ["evaluate", "disabled"])
+def test_a_ruleset_not_enforced_proves_nothing(world: World, enforcement: str) -> None:
+    world.sim.add_ruleset("trial", require_code_owner_review=True, enforcement=enforcement)  # type: ignore[arg-type]
+
+    assert not world.forge_as("root").codeowner_enforcement("main").enforced
+
+
+def test_an_unprotected_branch_says_what_to_turn_on(world: World) -> None:
+    found = world.forge_as("root").codeowner_enforcement("main")
+
+    assert not found.enforced
+    assert found.reason.startswith("main is not protected and no active ruleset requires")
+
+
+@pytest.mark.parametrize("hidden", ["not an admin", "hidden from admins"])
+def test_protection_it_cannot_read_is_not_enforcement(world: World, hidden: str) -> None:
+    world.sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
+    login = "reconciler"
+    if hidden == "hidden from admins":
+        world.sim.faults.hide_protection = True
+        login = "root"
+
+    found = world.forge_as(login).codeowner_enforcement("main")
+
+    assert not found.enforced
+    assert "cannot read the branch protection of main (GitHub answered 404)" in found.reason
+    assert "'Administration: read'" in found.reason
+
+
+def test_codeowners_errors_name_the_line(world: World) -> None:
+    world.sim.commit("main", {".github/CODEOWNERS": CODEOWNERS + b"/docs/ @ghost\n"})
+
+    errors = world.forge.codeowners_errors("main")
+
+    assert errors == (
+        ".github/CODEOWNERS:2:8: Unknown owner: make sure @ghost exists and has write access "
+        "to the repository",
+    )
+
+
+def test_team_members_or_none_when_unknown(world: World) -> None:
+    assert world.forge.members("@acme/prod-owners") == frozenset({"@alice"})
+    assert world.forge.members("@acme/nobody") is None
+
+
+# -- seen live ------------------------------------------------------------------------------
+
+
+def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> None:
+    number, head = world.open()
+    world.review(number, "alice")
+    commit = world.forge.merge(number, head, "merge")
+    waiting = world.forge.awaiting_live()
+    first = world.forge.request(number).merged_at
+    assert first is not None
+
+    world.forge.record_live(number, first)
+    world.forge.record_live(number, first)  # the first time is kept
+
+    assert [r.number for r in waiting] == [number]
+    assert world.forge.awaiting_live() == ()
+    deployments = list(world.sim.world.deployments.values())
+    assert [(d.sha, d.environment) for d in deployments] == [(commit, "prod")]
+    assert deployments[0].payload == {"request": number, "digest": "sha256:cc"}
+    assert [s.state for s in deployments[0].statuses] == ["success"]
+
+
+# -- HTTP behaviour -----------------------------------------------------------------------
+
+
+def test_an_unchanged_poll_costs_no_rate_limit(world: World) -> None:
+    number, _ = world.open()
+    world.review(number, "alice")
+    polled = world.forge.requests()
+    world.sim.reset_counters()
+    before = world.remaining[-1]
+
+    again = world.forge.requests()
+    statuses = [e.status for e in world.sim.exchanges]
+    after = world.remaining[-1]
+    world.review(number, "bob", "COMMENT")  # a new review: the next poll sees it
+    changed = world.forge.requests()
+
+    assert again == polled
+    assert statuses
+    assert set(statuses) == {304}
+    assert after == before
+    assert len(changed[0].reviews) == 2
+
+
+def test_every_request_is_reported_with_its_status(world: World) -> None:
+    world.sim.reset_counters()
+    world.seen.clear()
+
+    number, _ = world.open()
+    world.forge.request_reviews(number, ("@bob",))
+    world.forge.requests()
+    world.forge.requests()
+    with pytest.raises(PermanentError):
+        world.forge.request(99)
+
+    assert world.seen == [(e.method, e.status) for e in world.sim.exchanges]
+    assert world.remaining[-1] == float(world.sim.world.bucket("reconciler").limit) - float(
+        world.sim.world.bucket("reconciler").used
+    )
+
+
+def test_a_secondary_rate_limit_waits_its_retry_after(world: World) -> None:
+    world.open()
+    world.sim.faults.secondary_limit(1, retry_after=17)
+    world.seen.clear()
+
+    listed = world.forge.requests()
+
+    assert [r.head_branch for r in listed] == [HEAD]
+    assert world.slept == [17.0]
+    assert world.seen[0] == ("GET", 403)
+
+
+def test_server_errors_are_retried_with_backoff(world: World) -> None:
+    world.open()
+    world.sim.faults.fail_next(3, status=502)
+    world.seen.clear()
+
+    listed = world.forge.requests()
+
+    assert [r.head_branch for r in listed] == [HEAD]
+    assert world.seen[:4] == [("GET", 502)] * 3 + [("GET", 200)]
+    assert len(world.slept) >= 2
+    assert all(s > 0 for s in world.slept)
+
+
+def test_server_errors_past_the_retries_are_transient(world: World) -> None:
+    forge = world.forge_as("reconciler", retries=1)
+    world.sim.faults.fail_next(2, status=503)
+
+    with pytest.raises(TransientError, match="GitHub answered 503"):
+        forge.requests()
+    assert forge.requests() == ()
+
+
+def test_a_spent_primary_limit_far_from_reset_is_transient(world: World) -> None:
+    world.sim.set_rate_limit("reconciler", limit=1, used=1)
+
+    with pytest.raises(TransientError, match="rate limit"):
+        world.forge.requests()
+    assert world.slept == []
+
+
+def test_the_token_never_shows(world: World) -> None:
+    token = "ghp_" + "s3cret" * 6
+    forge = GitHubForge("acme/config", base_url=world.sim.url, token=token)
+
+    with pytest.raises(PermanentError) as caught:
+        forge.requests()
+
+    assert "rejected the token" in str(caught.value)
+    assert token not in str(caught.value)
+    assert token not in repr(forge)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -53,6 +53,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
         self._report = CycleReport()
+        self._forge_budget: float | None = None
         self.promotions = Counter(
             "reconciler_promotions_total",
             "Promotions by target environment and result.",
@@ -79,6 +80,11 @@ class Metrics:
         )
         self.registry.register(_ReportCollector(self))
 
+    def set_forge_budget(self, remaining: float) -> None:
+        """The forge's remaining rate-limit budget, as its last answer said."""
+        with self._lock:
+            self._forge_budget = remaining
+
     def publish(self, report: CycleReport) -> None:
         """Replace the per-cycle state shown by the gauges."""
         with self._lock:
@@ -86,9 +92,11 @@ class Metrics:
 
     @property
     def report(self) -> CycleReport:
-        """The state last published."""
+        """The state last published (with the forge budget last seen)."""
         with self._lock:
-            return self._report
+            if self._forge_budget is None or self._report.forge_rate_limit_remaining is not None:
+                return self._report
+            return replace(self._report, forge_rate_limit_remaining=self._forge_budget)
 
     def exposition(self) -> bytes:
         """The text exposition format served on /metrics."""

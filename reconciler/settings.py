@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
+DEFAULT_GITHUB_URL = "https://api.github.com"
 
 
 def default_cache_dir() -> Path:
@@ -30,6 +31,9 @@ class Settings:
     git_token_env: str | None = None
     ssh_key: Path | None = None
     ssh_passphrase_file: Path | None = None
+    github_repo: str | None = None
+    github_url: str = DEFAULT_GITHUB_URL
+    github_token_file: Path | None = None
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -91,6 +95,24 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         default=_env("SSH_PASSPHRASE_FILE"),
         help="the SSH key's passphrase, if it has one (RECONCILER_SSH_PASSPHRASE_FILE)",
     )
+    parser.add_argument(
+        "--github-repo",
+        default=_env("GITHUB_REPO"),
+        help="with --forge github: OWNER/NAME (RECONCILER_GITHUB_REPO)",
+    )
+    parser.add_argument(
+        "--github-url",
+        default=_env("GITHUB_URL", DEFAULT_GITHUB_URL),
+        help="GitHub API root: https://api.github.com, or https://HOST/api/v3 for GitHub "
+        "Enterprise Server (RECONCILER_GITHUB_URL)",
+    )
+    parser.add_argument(
+        "--github-token-file",
+        type=Path,
+        default=_env("GITHUB_TOKEN_FILE"),
+        help="a file holding the GitHub token, used for the API and for git over HTTPS "
+        "(RECONCILER_GITHUB_TOKEN_FILE)",
+    )
     if listen:
         parser.add_argument(
             "--listen",
@@ -99,10 +121,15 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         )
 
 
+def has_repo(args: argparse.Namespace) -> bool:
+    """True when a config repo is named: ``--repo``, or ``--forge github --github-repo``."""
+    return bool(args.repo) or (args.forge == "github" and bool(args.github_repo))
+
+
 def from_args(args: argparse.Namespace) -> Settings:
     """Settings from parsed options; ``repo`` must have been checked by the caller."""
     return Settings(
-        repo=args.repo,
+        repo=args.repo or "",
         forge=args.forge,
         cache_dir=args.cache_dir,
         base_branch=args.base_branch,
@@ -112,4 +139,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         git_token_env=args.git_token_env,
         ssh_key=args.ssh_key,
         ssh_passphrase_file=args.ssh_passphrase_file,
+        github_repo=args.github_repo,
+        github_url=args.github_url,
+        github_token_file=args.github_token_file,
     )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from reconciler.applying import Applier
 from reconciler.cycle import Reconciler
 from reconciler.errors import PolicyError
+from reconciler.forge.github import GitHubForge
 from reconciler.forge.local import LocalForge
-from reconciler.gitrepo.credentials import Credentials, HttpsToken, SshAgent, SshKey
+from reconciler.forge.port import Forge
+from reconciler.gitrepo.credentials import (
+    Credentials,
+    HttpsToken,
+    SshAgent,
+    SshKey,
+    read_token,
+)
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.httpclient import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
@@ -36,19 +46,26 @@ class Wired:
     """The built parts, for the verbs that need more than a cycle."""
 
     repo: Pygit2ConfigRepo
-    forge: LocalForge
+    forge: Forge
     reconciler: Reconciler
     metrics: Metrics
 
 
+def repo_url(settings: Settings) -> str:
+    """``--repo``, or with ``--forge github`` the repository's HTTPS clone URL."""
+    if settings.repo:
+        return settings.repo
+    if settings.forge == "github" and settings.github_repo:
+        api = urlsplit(settings.github_url)
+        host = "github.com" if api.hostname == "api.github.com" else api.netloc
+        return f"{api.scheme}://{host}/{settings.github_repo}.git"
+    raise PolicyError("--repo is required (a config repo path or URL, or RECONCILER_REPO)")
+
+
 def open_repo(settings: Settings) -> Pygit2ConfigRepo:
     """The config repo's clone in the cache folder, fetched."""
-    if settings.forge != "local":
-        raise PolicyError(
-            f"--forge {settings.forge} is not available in this version; use --forge local"
-        )
     return Pygit2ConfigRepo.open(
-        settings.repo, settings.cache_dir, credentials=credentials(settings)
+        repo_url(settings), settings.cache_dir, credentials=credentials(settings)
     )
 
 
@@ -60,15 +77,43 @@ def credentials(settings: Settings) -> Credentials | None:
         return HttpsToken(file=settings.git_token_file, env=settings.git_token_env)
     if settings.ssh_key is not None:
         return SshKey(settings.ssh_key, passphrase_file=settings.ssh_passphrase_file)
-    if settings.repo.startswith(("ssh://", "git@")):
+    if settings.forge == "github" and settings.github_token_file is not None:
+        return HttpsToken(file=settings.github_token_file)  # the API's identity, for pushes too
+    if repo_url(settings).startswith(("ssh://", "git@")):
         return SshAgent()
     return None
+
+
+def github_forge(settings: Settings, clock: Callable[[], datetime], metrics: Metrics) -> Forge:
+    """The GitHub forge, counting its requests and budget into ``metrics``."""
+    if not settings.github_repo or "/" not in settings.github_repo:
+        raise PolicyError("--forge github needs --github-repo OWNER/NAME")
+    if settings.github_token_file is None:
+        raise PolicyError("--forge github needs --github-token-file (a GitHub token)")
+    token = HttpsToken(file=settings.github_token_file)
+
+    def counted(method: str, status: int) -> None:
+        metrics.forge_requests.labels(method=method, status=str(status)).inc()
+
+    return GitHubForge(
+        settings.github_repo,
+        token=lambda: read_token(token, os.environ).reveal(),
+        base_url=settings.github_url,
+        clock=clock,
+        on_request=counted,
+        on_rate_limit=metrics.set_forge_budget,
+    )
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     """Open the config repo (clone or fetch) and build every adapter around it."""
     repo = open_repo(settings)
-    forge = LocalForge(repo, settings.base_branch, clock=clock)
+    metrics = Metrics()
+    forge: Forge = (
+        github_forge(settings, clock, metrics)
+        if settings.forge == "github"
+        else LocalForge(repo, settings.base_branch, clock=clock)
+    )
     client = HttpClient()
     readers: dict[LiveSource, LiveReader] = {}
 
@@ -118,7 +163,6 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
         settings.base_branch,
         registry_for=registry_for,
     )
-    metrics = Metrics()
     applier = Applier(repo, forge, clock, registry=current_registry)
     reconciler = Reconciler(observer, applier, metrics, clock)
     return Wired(repo, forge, reconciler, metrics)

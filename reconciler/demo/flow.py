@@ -275,6 +275,7 @@ def story(demo: Demo) -> None:
     say(presenting.status_text(rows).rstrip())
     say("\n$ reconciler history")
     forge = wired.forge
+    assert isinstance(forge, LocalForge)  # the demo runs on the embedded forge
     commits = promotion_commits(
         wired.reconciler.observer, result.observation.snapshot.base_commit, policy
     )

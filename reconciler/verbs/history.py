@@ -13,24 +13,24 @@ from reconciler.gates.results import stamp
 from reconciler.gitrepo.port import CommitInfo
 from reconciler.observing import Observer
 from reconciler.policy import Policy
-from reconciler.settings import from_args
+from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import build
 
 
 def history(args: argparse.Namespace) -> int:
     """Print the audit trail: digest, from -> to, request, approvers, merged, live."""
-    if not args.repo:
+    if not has_repo(args):
         return fail("history", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
     wired = build(from_args(args))
     observer = wired.reconciler.observer
     observation = observer.observe(fetch=False)
     commits = promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
     forge = wired.forge
-    assert isinstance(forge, LocalForge)
-    entries = [
-        e for e in audit.trail(forge.records(), commits) if args.env is None or e.env == args.env
-    ]
+    # Request records are the local forge's; on GitHub the merge commits' trailers (and the
+    # Deployments API) carry the trail.
+    records = forge.records() if isinstance(forge, LocalForge) else ()
+    entries = [e for e in audit.trail(records, commits) if args.env is None or e.env == args.env]
     if args.json:
         print(json.dumps([_json(e) for e in entries], indent=2))
         return EXIT_OK

@@ -12,7 +12,7 @@ from reconciler import presenting
 from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
 from reconciler.logs import configure_logging
 from reconciler.server import StatusServer
-from reconciler.settings import Settings, from_args
+from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import Wired, build, utc_now
 
@@ -20,7 +20,7 @@ log = logging.getLogger("reconciler")
 
 
 def _settings(args: argparse.Namespace, verb: str) -> Settings | None:
-    if not args.repo:
+    if not has_repo(args):
         fail(verb, "--repo is required (a config repo path or URL, or RECONCILER_REPO)", EXIT_USAGE)
         return None
     return from_args(args)
@@ -73,8 +73,10 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def local_path(repo: str) -> Path | None:
+def local_path(repo: str | None) -> Path | None:
     """The folder behind ``--repo`` when it is on this machine (to watch it for changes)."""
+    if not repo:
+        return None
     candidate = Path(repo[len("file://") :] if repo.startswith("file://") else repo)
     return candidate if candidate.exists() else None
 

@@ -10,7 +10,7 @@ from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.policy import POLICY_FILE, load_policy
-from reconciler.settings import from_args
+from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import open_repo
 
@@ -23,9 +23,11 @@ _STATES: dict[str, ReviewState] = {
 
 def review(args: argparse.Namespace) -> int:
     """Record a review bound to the request's current head, or list open requests."""
-    if not args.repo:
+    if not has_repo(args):
         return fail("review", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
     settings = from_args(args)
+    if settings.forge != "local":
+        return fail("review", "reviews on GitHub are given on the pull request itself", EXIT_USAGE)
     repo = open_repo(settings)
     if args.action == "list":
         forge = LocalForge(repo, settings.base_branch)

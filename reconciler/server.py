@@ -1,7 +1,12 @@
-"""The daemon's HTTP endpoints: /metrics, /healthz, /readyz (stdlib server, loopback by default)."""
+"""The daemon's HTTP endpoints: /metrics, /healthz, /readyz and, with a secret, /webhook.
+
+A stdlib server, loopback by default. ``POST /webhook`` takes GitHub deliveries: the body
+length is checked before a byte of it is read, then ``reconciler.webhooks`` decides.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +14,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from reconciler.errors import PolicyError
 from reconciler.metrics import CONTENT_TYPE, Metrics
+from reconciler.webhooks import SeenDeliveries, WebhookConfig, describe, receive
+
+log = logging.getLogger("reconciler.webhook")
+
+GET_PATHS = ("/metrics", "/healthz", "/readyz")
+WEBHOOK_PATH = "/webhook"
+# A client that stops sending mid-request must not hold a server thread for ever.
+READ_TIMEOUT_SECONDS = 30.0
+_DELIVERY_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256")
 
 
 @dataclass(frozen=True)
@@ -28,11 +42,17 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class StatusServer:
-    """Serves metrics and probes on a background thread until stop()."""
+    """Serves metrics, probes and (given ``webhook``) /webhook on a background thread."""
 
-    def __init__(self, listen: str, metrics: Metrics, status: Callable[[], Status]) -> None:
+    def __init__(
+        self,
+        listen: str,
+        metrics: Metrics,
+        status: Callable[[], Status],
+        webhook: WebhookConfig | None = None,
+    ) -> None:
         host, port = parse_listen(listen)
-        handler = _handler(metrics, status)
+        handler = _handler(metrics, status, webhook)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -56,9 +76,14 @@ class StatusServer:
         self._thread.join(timeout=5)
 
 
-def _handler(metrics: Metrics, status: Callable[[], Status]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    metrics: Metrics, status: Callable[[], Status], webhook: WebhookConfig | None
+) -> type[BaseHTTPRequestHandler]:
+    seen = SeenDeliveries()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "reconciler"
+        timeout = READ_TIMEOUT_SECONDS
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -68,15 +93,110 @@ def _handler(metrics: Metrics, status: Callable[[], Status]) -> type[BaseHTTPReq
                 current = status()
                 ok, reason = current.healthy if path == "/healthz" else current.ready
                 self._send(200 if ok else 503, (reason + "\n").encode(), "text/plain")
+            elif path == WEBHOOK_PATH and webhook is not None:
+                self._text(405, "use POST for /webhook", allow="POST")
             else:
                 self._send(404, b"not found\n", "text/plain")
 
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
+        def do_POST(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path in GET_PATHS:
+                self._text(405, f"use GET for {path}", allow="GET")
+            elif path != WEBHOOK_PATH or webhook is None:
+                self._send(404, b"not found\n", "text/plain")
+            else:
+                self._webhook(webhook)
+
+        def _webhook(self, config: WebhookConfig) -> None:
+            headers = {name: self.headers.get(name) for name in _DELIVERY_HEADERS}
+            length = self._body_length(config.max_body_bytes, headers)
+            if length is None:
+                return
+            body = self.rfile.read(length)
+            if len(body) < length:
+                self.close_connection = True
+                self._answer(headers, 400, "the body is shorter than its Content-Length")
+                return
+            answer = receive(config, seen, headers, body)
+            if answer.reason is not None:
+                try:
+                    config.trigger(answer.reason)
+                except Exception as exc:
+                    # Forgotten, so that GitHub's redelivery of it is not dropped as a replay.
+                    seen.forget((headers["X-GitHub-Delivery"] or "").strip())
+                    log.error(
+                        "webhook %s: could not trigger a cycle (%s)",
+                        describe(headers),
+                        type(exc).__name__,
+                    )
+                    self._text(500, "could not trigger a cycle; redeliver later")
+                    return
+            self._answer(headers, answer.status, answer.text, answer.reason)
+
+        def _body_length(self, limit: int, headers: dict[str, str | None]) -> int | None:
+            """The announced body length, or None after refusing the request unread."""
+            announced = self.headers.get("Content-Length")
+            if self.headers.get("Transfer-Encoding") is not None or announced is None:
+                self.close_connection = True
+                self._answer(headers, 411, "a Content-Length is required (no chunked bodies)")
+                return None
+            if not announced.strip().isdigit():
+                self.close_connection = True
+                self._answer(headers, 400, "the Content-Length is not a number")
+                return None
+            length = int(announced)
+            if length > limit:
+                # The body is never read: the connection closes instead.
+                self.close_connection = True
+                self._answer(headers, 413, f"the body is larger than {limit} bytes")
+                return None
+            return length
+
+        def _answer(
+            self,
+            headers: dict[str, str | None],
+            code: int,
+            text: str,
+            reason: str | None = None,
+        ) -> None:
+            if code == 202:
+                log.info(
+                    "webhook %s: cycle triggered (%s)",
+                    describe(headers),
+                    reason,
+                    extra={"event": "webhook", "status": code, "trigger": reason},
+                )
+            else:
+                level = logging.INFO if code < 400 else logging.WARNING
+                log.log(
+                    level,
+                    "webhook %s: %d %s",
+                    describe(headers),
+                    code,
+                    text,
+                    extra={"event": "webhook", "status": code},
+                )
+            self._text(code, text)
+
+        def _text(self, code: int, text: str, allow: str | None = None) -> None:
+            self._send(code, (text + "\n").encode(), "text/plain", allow)
+
+        def _send(
+            self, code: int, body: bytes, content_type: str, allow: str | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            if allow is not None:
+                self.send_header("Allow", allow)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                # The client left (or stalled past the read timeout): nobody is listening.
+                self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes every few seconds would drown the daemon's own log

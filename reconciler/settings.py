@@ -115,6 +115,13 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
     )
     if listen:
         parser.add_argument(
+            "--webhook-secret-file",
+            type=Path,
+            default=_env("WEBHOOK_SECRET_FILE"),
+            help="serve POST /webhook for GitHub deliveries signed with this secret "
+            "(RECONCILER_WEBHOOK_SECRET_FILE)",
+        )
+        parser.add_argument(
             "--listen",
             default=_env("LISTEN", DEFAULT_LISTEN),
             help=f"HOST:PORT for /metrics, /healthz, /readyz (RECONCILER_LISTEN; {DEFAULT_LISTEN})",

@@ -14,6 +14,7 @@ from reconciler.logs import configure_logging
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
+from reconciler.webhooks import WebhookConfig, load_secret
 from reconciler.wiring import Wired, build, utc_now
 
 log = logging.getLogger("reconciler")
@@ -112,9 +113,18 @@ def run(args: argparse.Namespace) -> int:
         return policy.settings.poll_interval if policy else timedelta(seconds=30)
 
     daemon = Daemon(cycle, interval=interval, watch_path=local_path(args.repo))
-    server = StatusServer(args.listen, metrics, daemon.status).start()
+    secret_file = args.webhook_secret_file
+    webhook = (
+        WebhookConfig(secret=load_secret(secret_file), trigger=daemon.trigger)
+        if secret_file is not None
+        else None
+    )
+    server = StatusServer(args.listen, metrics, daemon.status, webhook=webhook).start()
     restore = install_signal_handlers(daemon)
-    log.info("reconciler serving /metrics, /healthz, /readyz on http://%s", server.address)
+    served = ", /webhook" if webhook else ""
+    log.info(
+        "reconciler serving /metrics, /healthz, /readyz%s on http://%s", served, server.address
+    )
     try:
         return daemon.run()
     finally:

@@ -414,6 +414,15 @@ class _Planner:
                     until=delay.until,
                 )
                 return
+            if not target.merge_when_approved:
+                self.block(
+                    app.name,
+                    target.name,
+                    "manual-merge",
+                    f"request #{request.number} is approved by {', '.join(approvers)}; "
+                    f"merge_when_approved is off for {target.name}, so a person merges it",
+                )
+                return
         elif not target.auto_merge:
             self.block(
                 app.name,

@@ -241,6 +241,11 @@ class Environment:
         False,
         doc="Promote only if the forge enforces a CODEOWNERS review of this overlay.",
     )
+    merge_when_approved: bool = spec(
+        False,
+        doc="With require_codeowners: the daemon merges once a code owner approved the "
+        "current head and merge_delay passed. Off: a person merges the approved request.",
+    )
     gates: tuple[str, ...] = spec(
         (),
         doc="Names of gates (from [gates]) that must pass, evaluated on the source env.",

@@ -54,6 +54,7 @@ gates = ["soak"]
 follows = "staging"
 overlay = "overlays/prod"
 require_codeowners = true
+merge_when_approved = true
 merge_delay = "5m"
 gates = ["health"]
 [gates.soak]
@@ -626,3 +627,19 @@ def test_argocd_gate(status: ApplicationStatus | None, code: str | None) -> None
     )
     assert [b[0] for b in blocked] == ([code] if code else [])
     assert bool(actions) == (code is None)
+
+
+def test_an_approved_prod_request_waits_for_a_person_unless_the_policy_allows() -> None:
+    text = POLICY.replace("merge_when_approved = true\n", "")
+    state = request(NEW, reviews=(approve("@alice", minutes_ago=6),))
+    actions, blocked = prod_only(
+        plan(policy(text), snapshot(requests={("gw", "prod"): state}), NOW)
+    )
+    assert actions == []
+    assert blocked == [
+        (
+            "manual-merge",
+            "request #7 is approved by @alice; merge_when_approved is off for prod, so a "
+            "person merges it",
+        )
+    ]

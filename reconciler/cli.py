@@ -131,6 +131,18 @@ def _repo_verbs(verbs: Verbs) -> None:
     add_repo_options(run, listen=True)
     run.set_defaults(handler="reconciler.verbs.reconcile:run", verb="run")
 
+    doctor = verbs.add_parser(
+        "doctor",
+        help="preflight: credentials, protection, CODEOWNERS, registry, live sources",
+        description="Check that the daemon can read and push the config repo, that the base "
+        "branch enforces code-owner review for every environment with require_codeowners, "
+        "that CODEOWNERS covers those overlays, and that the registry and live sources "
+        "answer. Prints a checklist with a fix for each failure; exit 1 if a required check "
+        "fails.",
+    )
+    add_repo_options(doctor)
+    doctor.set_defaults(handler="reconciler.verbs.doctor:doctor", verb="doctor")
+
     history = verbs.add_parser(
         "history",
         help="the audit trail: digest, from -> to, request, approvers, merged, live",

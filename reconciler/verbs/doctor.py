@@ -1,0 +1,197 @@
+"""`reconciler doctor`: a preflight of everything a promotion needs, with a fix for each failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import ReconcilerError
+from reconciler.observing import Observation
+from reconciler.policy import Policy
+from reconciler.settings import from_args, has_repo
+from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
+from reconciler.wiring import Wired, build, repo_url
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist; ``fix`` says what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Run every check and print the checklist; exit 1 when a required check failed."""
+    if not has_repo(args):
+        return fail("doctor", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
+    settings = from_args(args)
+    checks: list[Check] = []
+    try:
+        wired = build(settings)
+        observation = wired.reconciler.observer.observe(one_shot=False)
+    except ReconcilerError as exc:
+        checks.append(Check("config repo can be read", False, str(exc), _read_fix(settings.forge)))
+        return _print(checks)
+    checks.append(Check("config repo can be read", True, repo_url(settings)))
+    checks.append(_push(repo_url(settings), wired))
+    checks.append(_policy(observation))
+    policy = observation.policy
+    if policy is not None:
+        checks += _codeowners(policy, observation, wired)
+        checks += _registry(policy, wired)
+        checks += _live(policy, observation)
+    return _print(checks)
+
+
+def _read_fix(forge: str) -> str:
+    if forge == "github":
+        return "check --github-repo, --github-token-file (the token needs contents: read)"
+    return "check --repo and the git credentials (--git-token-file, --ssh-key)"
+
+
+def _push(url: str, wired: Wired) -> Check:
+    can_push = getattr(wired.forge, "can_push", None)
+    if callable(can_push):
+        allowed = bool(can_push())
+        return Check(
+            "the daemon's identity can push",
+            allowed,
+            "the forge grants push" if allowed else "the forge denies push",
+            "give the token or App contents: write (and pull requests: write)",
+        )
+    local = Path(url[len("file://") :] if url.startswith("file://") else url)
+    if local.exists():
+        writable = os.access(local / "refs", os.W_OK) or os.access(local / ".git", os.W_OK)
+        return Check(
+            "the daemon's identity can push",
+            writable,
+            f"{local} is {'writable' if writable else 'not writable'} by this user",
+            f"let this user write {local}",
+        )
+    return Check(
+        "the daemon's identity can push",
+        True,
+        "not checked for this remote without pushing; the first promotion will tell",
+        required=False,
+    )
+
+
+def _policy(observation: Observation) -> Check:
+    errors = observation.snapshot.policy_errors
+    if not errors:
+        return Check("promotions.toml on the base branch is valid", True, "valid")
+    return Check(
+        "promotions.toml on the base branch is valid",
+        False,
+        f"{len(errors)} error(s), first: {errors[0]}",
+        "run `reconciler validate` on the config repo and fix what it reports",
+    )
+
+
+def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[Check]:
+    snap = observation.snapshot
+    checks: list[Check] = []
+    guarded = [e for e in policy.environments.values() if e.require_codeowners]
+    if not guarded:
+        return checks
+    enforcement = wired.forge.codeowner_enforcement(snap.base_branch)
+    checks.append(
+        Check(
+            f"{snap.base_branch} enforces code-owner review",
+            enforcement.enforced,
+            enforcement.reason,
+            "require review from code owners in branch protection, or in an active ruleset "
+            f"that targets {snap.base_branch}",
+        )
+    )
+    for env in guarded:
+        for app in policy.apps_in(env.name):
+            overlay = snap.overlays.get((app.name, env.name))
+            if overlay is None or overlay.error:
+                why = overlay.error if overlay else "no overlay"
+                checks.append(Check(f"{env.name}/{app.name} overlay readable", False, str(why)))
+                continue
+            owners = snap.codeowners.owners_of(overlay.path)
+            checks.append(
+                Check(
+                    f"CODEOWNERS covers {overlay.path}",
+                    bool(owners),
+                    " ".join(owners) if owners else f"no owner ({snap.codeowners.source})",
+                    f"add /{overlay.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+                )
+            )
+    errors: Callable[[str], tuple[str, ...]] | None = getattr(
+        wired.forge, "codeowners_errors", None
+    )
+    if errors is not None:
+        found = errors(snap.base_branch)
+        checks.append(
+            Check(
+                "the forge reports no CODEOWNERS errors",
+                not found,
+                "; ".join(found[:3]) or "none",
+                "fix the listed CODEOWNERS lines (unknown owners, bad patterns)",
+            )
+        )
+    return checks
+
+
+def _registry(policy: Policy, wired: Wired) -> list[Check]:
+    if policy.registry is None:
+        return []
+    registry = wired.reconciler.observer.registry_for(policy)
+    if registry is None:
+        return [Check("the registry answers", False, "no adapter for the [registry]")]
+    checks = []
+    for app in policy.apps.values():
+        try:
+            tags = registry.tags(app.image)
+        except ReconcilerError as exc:
+            checks.append(
+                Check(
+                    f"the registry answers for {app.image}",
+                    False,
+                    str(exc),
+                    "check [registry] and the registry credentials (AWS chain or docker "
+                    "config.json)",
+                )
+            )
+            continue
+        checks.append(Check(f"the registry answers for {app.image}", True, f"{len(tags)} tags"))
+    return checks
+
+
+def _live(policy: Policy, observation: Observation) -> list[Check]:
+    checks = []
+    for key, state in sorted(observation.snapshot.live.items()):
+        if state.error:
+            checks.append(
+                Check(
+                    f"live source answers for {key[0]} in {key[1]}",
+                    False,
+                    state.error,
+                    f"check [live.{key[1]}] in promotions.toml and its credentials",
+                    required=False,
+                )
+            )
+    if policy.live and not checks:
+        checks.append(Check("live sources answer", True, f"{len(observation.snapshot.live)} read"))
+    return checks
+
+
+def _print(checks: list[Check]) -> int:
+    for check in checks:
+        mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
+        print(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            print(f"       fix: {check.fix}")
+    failed = [c for c in checks if not c.ok and c.required]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    return EXIT_INVALID if failed else EXIT_OK

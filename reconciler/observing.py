@@ -107,6 +107,7 @@ class Observer:
         requests = self._requests(overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
         enforcement = self.forge.codeowner_enforcement(self.base_branch) if needs_owners else None
+        owner_errors = self._codeowners_errors(owners) if needs_owners else {}
         snapshot = Snapshot(
             base_branch=self.base_branch,
             base_commit=tip,
@@ -120,6 +121,7 @@ class Observer:
             policy_errors=errors,
             awaiting_live=self._awaiting_live(),
             applications=MappingProxyType(applications),
+            codeowners_errors=MappingProxyType(owner_errors),
             tags=MappingProxyType(tags),
             digests=MappingProxyType(digests),
         )
@@ -354,6 +356,19 @@ class Observer:
                 outdated = built_on != self.repo.blob_id(tip, overlay.path)
             out[(app, env)] = RequestState(request, outdated)
         return out
+
+    def _codeowners_errors(self, owners: codeowners.CodeOwners) -> dict[int, str]:
+        """The forge's own complaints about CODEOWNERS lines (GitHub's errors endpoint)."""
+        ask = getattr(self.forge, "codeowners_errors", None)
+        if not callable(ask) or owners.source is None:
+            return {}
+        found: dict[int, str] = {}
+        for text in ask(self.base_branch):
+            path, _, rest = str(text).partition(":")
+            line, _, detail = rest.partition(":")
+            if path == owners.source and line.isdigit():
+                found[int(line)] = detail.split(":", 1)[-1].strip() or str(text)
+        return found
 
     def _awaiting_live(self) -> Mapping[Key, Request]:
         latest: dict[Key, Request] = {}

@@ -304,6 +304,17 @@ class _Planner:
                 f"/{tgt.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
             )
             return None
+        rule = self.snap.codeowners.rule_for(tgt.path)
+        problem = self.snap.codeowners_errors.get(rule.line) if rule else None
+        if rule is not None and problem:
+            self.block(
+                app.name,
+                target.name,
+                "codeowners-error",
+                f"{self.snap.codeowners.source}:{rule.line}, the line that owns {tgt.path}, "
+                f"has an error the forge reports: {problem}; fix that line",
+            )
+            return None
         return owners
 
     @staticmethod

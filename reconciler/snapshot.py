@@ -102,6 +102,7 @@ class Snapshot:
     tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
+    codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
 
 
 @dataclass(frozen=True)

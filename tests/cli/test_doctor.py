@@ -37,7 +37,7 @@ def test_a_codeowners_gap_fails_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> None:
-    with serve_github(tmp_path / "config.git") as sim:
+    with serve_github(tmp_path / "config.git", owner="swiggy-platform") as sim:
         token = sim.add_user("reconciler-bot", permission="admin")
         sim.commit("main", seed_files("http://127.0.0.1:9", QUICK), "seed\n")
         (tmp_path / "token").write_text(token)
@@ -45,7 +45,7 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
             "--forge",
             "github",
             "--github-repo",
-            "acme/config",
+            "swiggy-platform/config",
             "--github-url",
             sim.url,
             "--github-token-file",
@@ -59,7 +59,14 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
         assert before.returncode == 1
         assert "[FAIL] main enforces code-owner review" in before.stdout
         assert "fix: require review from code owners in branch protection" in before.stdout
+        assert "[FAIL] the forge reports no CODEOWNERS errors: .github/CODEOWNERS:2:" in (
+            before.stdout
+        )  # the example's teams do not exist yet
         sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
+        sim.add_team("release-managers", ["reconciler-bot"])
+        sim.add_team("platform", ["reconciler-bot"])
         after = run("doctor", *options)
+        assert after.returncode == 0, after.stdout
         assert "[ok  ] main enforces code-owner review" in after.stdout
+        assert "[ok  ] the forge reports no CODEOWNERS errors" in after.stdout
         assert token not in before.stdout + after.stdout + before.stderr + after.stderr

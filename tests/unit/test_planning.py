@@ -643,3 +643,16 @@ def test_an_approved_prod_request_waits_for_a_person_unless_the_policy_allows() 
             "person merges it",
         )
     ]
+
+
+def test_an_error_on_the_owning_codeowners_line_blocks() -> None:
+    _, blocked = prod_only(plan(policy(), snapshot(codeowners_errors={1: "Unknown owner"}), NOW))
+    assert blocked == [
+        (
+            "codeowners-error",
+            ".github/CODEOWNERS:1, the line that owns overlays/prod/kustomization.yaml, has an "
+            "error the forge reports: Unknown owner; fix that line",
+        )
+    ]
+    _, elsewhere = prod_only(plan(policy(), snapshot(codeowners_errors={7: "x"}), NOW))
+    assert elsewhere == []

@@ -43,6 +43,7 @@ from reconciler.forge.port import (
     Review,
     ReviewState,
 )
+from reconciler.gitrepo.credentials import Secret
 from reconciler.promotions import BRANCH_PREFIX, parse_branch, parse_marker
 
 DEFAULT_URL = "https://api.github.com"
@@ -524,6 +525,45 @@ class GitHubForge:
 
     def _write(self, verb: str, url: str, fields: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         return self._gh.requester.requestJsonAndCheck(verb, url, input=fields)
+
+
+class _JwtAuth(_TokenAuth):
+    """A GitHub App's JWT, sent as a bearer token; never shown."""
+
+    @property
+    def token_type(self) -> str:
+        return "Bearer"
+
+    def __repr__(self) -> str:
+        return "_JwtAuth('***')"
+
+
+class AppTokenEndpoint:
+    """``POST /app/installations/{id}/access_tokens`` as a GitHub App (the ``AccessTokens``
+    port of ``reconciler.forge.github_app``); answers GitHub's status and JSON body."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: int = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"AppTokenEndpoint({self.base_url!r})"
+
+    def __call__(self, app_jwt: Secret, installation_id: int) -> tuple[int, dict[str, Any]]:
+        # A client per call: one call an hour, and the JWT is new each time. No retries:
+        # a failed mint is retried by the next request that needs a token.
+        gh = github.Github(
+            base_url=self.base_url,
+            auth=_JwtAuth(app_jwt.reveal),
+            timeout=self._timeout,
+            retry=None,
+            seconds_between_requests=0,
+            seconds_between_writes=0,
+        )
+        url = f"/app/installations/{installation_id}/access_tokens"
+        status, _, output = gh.requester.requestJson("POST", url, input={})
+        data = _json(output)
+        return status, data if isinstance(data, dict) else {}
 
 
 def _classic(branch: str, protection: dict[str, Any]) -> Enforcement:

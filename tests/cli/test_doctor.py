@@ -63,8 +63,8 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
             before.stdout
         )  # the example's teams do not exist yet
         sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
-        sim.add_team("release-managers", ["reconciler-bot"])
-        sim.add_team("platform", ["reconciler-bot"])
+        sim.add_team("release-managers", ("reconciler-bot",))
+        sim.add_team("platform", ("reconciler-bot",))
         after = run("doctor", *options)
         assert after.returncode == 0, after.stdout
         assert "[ok  ] main enforces code-owner review" in after.stdout

@@ -34,6 +34,9 @@ class Settings:
     github_repo: str | None = None
     github_url: str = DEFAULT_GITHUB_URL
     github_token_file: Path | None = None
+    github_app_id: int | None = None
+    github_app_key_file: Path | None = None
+    github_installation_id: int | None = None
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -113,6 +116,25 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         help="a file holding the GitHub token, used for the API and for git over HTTPS "
         "(RECONCILER_GITHUB_TOKEN_FILE)",
     )
+    parser.add_argument(
+        "--github-app-id",
+        type=int,
+        default=_env("GITHUB_APP_ID"),
+        help="with --forge github: act as this GitHub App instead of a token; needs "
+        "--github-app-key-file and --github-installation-id (RECONCILER_GITHUB_APP_ID)",
+    )
+    parser.add_argument(
+        "--github-app-key-file",
+        type=Path,
+        default=_env("GITHUB_APP_KEY_FILE"),
+        help="the App's private key, PEM (RECONCILER_GITHUB_APP_KEY_FILE)",
+    )
+    parser.add_argument(
+        "--github-installation-id",
+        type=int,
+        default=_env("GITHUB_INSTALLATION_ID"),
+        help="the App's installation on the repository's owner (RECONCILER_GITHUB_INSTALLATION_ID)",
+    )
     if listen:
         parser.add_argument(
             "--webhook-secret-file",
@@ -149,4 +171,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         github_repo=args.github_repo,
         github_url=args.github_url,
         github_token_file=args.github_token_file,
+        github_app_id=args.github_app_id,
+        github_app_key_file=args.github_app_key_file,
+        github_installation_id=args.github_installation_id,
     )

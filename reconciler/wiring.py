@@ -11,12 +11,14 @@ from urllib.parse import urlsplit
 from reconciler.applying import Applier
 from reconciler.cycle import Reconciler
 from reconciler.errors import PolicyError
-from reconciler.forge.github import GitHubForge
+from reconciler.forge.github import AppTokenEndpoint, GitHubForge
+from reconciler.forge.github_app import AppCredentials, InstallationTokens
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Forge
 from reconciler.gitrepo.credentials import (
     Credentials,
     HttpsToken,
+    HttpsTokenSource,
     SshAgent,
     SshKey,
     read_token,
@@ -62,14 +64,39 @@ def repo_url(settings: Settings) -> str:
     raise PolicyError("--repo is required (a config repo path or URL, or RECONCILER_REPO)")
 
 
-def open_repo(settings: Settings) -> Pygit2ConfigRepo:
+def open_repo(settings: Settings, app: InstallationTokens | None = None) -> Pygit2ConfigRepo:
     """The config repo's clone in the cache folder, fetched."""
     return Pygit2ConfigRepo.open(
-        repo_url(settings), settings.cache_dir, credentials=credentials(settings)
+        repo_url(settings), settings.cache_dir, credentials=credentials(settings, app)
     )
 
 
-def credentials(settings: Settings) -> Credentials | None:
+def github_app(settings: Settings, clock: Callable[[], datetime]) -> InstallationTokens | None:
+    """The GitHub App's installation tokens when the settings name an App; else None."""
+    app_id, key, installation = (
+        settings.github_app_id,
+        settings.github_app_key_file,
+        settings.github_installation_id,
+    )
+    if app_id is None and key is None and installation is None:
+        return None
+    if app_id is None or key is None or installation is None:
+        raise PolicyError(
+            "a GitHub App needs --github-app-id, --github-app-key-file and "
+            "--github-installation-id together"
+        )
+    if settings.github_token_file is not None:
+        raise PolicyError(
+            "give --github-token-file or a GitHub App (--github-app-id ...), not both"
+        )
+    return InstallationTokens(
+        AppCredentials(app_id, key, installation),
+        AppTokenEndpoint(settings.github_url),
+        clock=clock,
+    )
+
+
+def credentials(settings: Settings, app: InstallationTokens | None = None) -> Credentials | None:
     """The git credentials the settings name; None for local paths and anonymous remotes."""
     if settings.git_token_file is not None or settings.git_token_env is not None:
         if settings.git_token_file is not None and settings.git_token_env is not None:
@@ -77,6 +104,8 @@ def credentials(settings: Settings) -> Credentials | None:
         return HttpsToken(file=settings.git_token_file, env=settings.git_token_env)
     if settings.ssh_key is not None:
         return SshKey(settings.ssh_key, passphrase_file=settings.ssh_passphrase_file)
+    if settings.forge == "github" and app is not None:
+        return HttpsTokenSource(app.installation_token)  # the App pushes as itself too
     if settings.forge == "github" and settings.github_token_file is not None:
         return HttpsToken(file=settings.github_token_file)  # the API's identity, for pushes too
     if repo_url(settings).startswith(("ssh://", "git@")):
@@ -84,20 +113,34 @@ def credentials(settings: Settings) -> Credentials | None:
     return None
 
 
-def github_forge(settings: Settings, clock: Callable[[], datetime], metrics: Metrics) -> Forge:
+def github_forge(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    metrics: Metrics,
+    app: InstallationTokens | None = None,
+) -> Forge:
     """The GitHub forge, counting its requests and budget into ``metrics``."""
     if not settings.github_repo or "/" not in settings.github_repo:
         raise PolicyError("--forge github needs --github-repo OWNER/NAME")
-    if settings.github_token_file is None:
-        raise PolicyError("--forge github needs --github-token-file (a GitHub token)")
-    token = HttpsToken(file=settings.github_token_file)
+    if settings.github_token_file is None and app is None:
+        raise PolicyError(
+            "--forge github needs --github-token-file, or a GitHub App (--github-app-id, "
+            "--github-app-key-file, --github-installation-id)"
+        )
+    token = HttpsToken(file=settings.github_token_file) if settings.github_token_file else None
+
+    def read() -> str:
+        if app is not None:
+            return app.installation_token()
+        assert token is not None
+        return read_token(token, os.environ).reveal()
 
     def counted(method: str, status: int) -> None:
         metrics.forge_requests.labels(method=method, status=str(status)).inc()
 
     return GitHubForge(
         settings.github_repo,
-        token=lambda: read_token(token, os.environ).reveal(),
+        token=read,
         base_url=settings.github_url,
         clock=clock,
         on_request=counted,
@@ -107,10 +150,11 @@ def github_forge(settings: Settings, clock: Callable[[], datetime], metrics: Met
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     """Open the config repo (clone or fetch) and build every adapter around it."""
-    repo = open_repo(settings)
+    app = github_app(settings, clock) if settings.forge == "github" else None
+    repo = open_repo(settings, app)
     metrics = Metrics()
     forge: Forge = (
-        github_forge(settings, clock, metrics)
+        github_forge(settings, clock, metrics, app)
         if settings.forge == "github"
         else LocalForge(repo, settings.base_branch, clock=clock)
     )

@@ -5,7 +5,14 @@ is re-exported here.
 """
 
 from reconciler.gitrepo.blobcache import BlobCache, read_parsed
-from reconciler.gitrepo.credentials import Credentials, HttpsToken, Secret, SshAgent, SshKey
+from reconciler.gitrepo.credentials import (
+    Credentials,
+    HttpsToken,
+    HttpsTokenSource,
+    Secret,
+    SshAgent,
+    SshKey,
+)
 from reconciler.gitrepo.port import (
     CommitInfo,
     ConfigRepo,
@@ -27,6 +34,7 @@ __all__ = [
     "Edit",
     "FileChange",
     "HttpsToken",
+    "HttpsTokenSource",
     "LeaseRejected",
     "PushOutcome",
     "ReadView",

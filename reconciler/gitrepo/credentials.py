@@ -8,8 +8,8 @@ value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import PermanentError, PolicyError
@@ -82,12 +82,27 @@ class SshAgent:
         return "the keys in ssh-agent (SSH_AUTH_SOCK)"
 
 
-Credentials = HttpsToken | SshKey | SshAgent
+@dataclass(frozen=True)
+class HttpsTokenSource:
+    """An HTTPS token asked of a callable at each connection (a GitHub App's tokens)."""
+
+    read: Callable[[], str] = field(repr=False, compare=False)
+    description: str = "the GitHub App's installation token"
+    username: str = "x-access-token"
+
+    def describe(self) -> str:
+        """Where the token comes from, for messages."""
+        return self.description
 
 
-def read_token(token: HttpsToken, environ: Mapping[str, str]) -> Secret:
+Credentials = HttpsToken | HttpsTokenSource | SshKey | SshAgent
+
+
+def read_token(token: HttpsToken | HttpsTokenSource, environ: Mapping[str, str]) -> Secret:
     """The token's current value; PermanentError naming its source if absent or empty."""
-    if token.file is not None:
+    if isinstance(token, HttpsTokenSource):
+        value = token.read().strip()
+    elif token.file is not None:
         try:
             value = token.file.read_text(encoding="utf-8").strip()
         except OSError as error:

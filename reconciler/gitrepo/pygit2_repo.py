@@ -28,6 +28,7 @@ from reconciler.gitrepo import history, paths, updating
 from reconciler.gitrepo.credentials import (
     Credentials,
     HttpsToken,
+    HttpsTokenSource,
     SshAgent,
     SshKey,
     read_passphrase,
@@ -95,7 +96,10 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
     ) -> pygit2.UserPass | pygit2.Username | pygit2.Keypair:
         cred = self._credentials
-        if isinstance(cred, HttpsToken) and allowed_types & CredentialType.USERPASS_PLAINTEXT:
+        if (
+            isinstance(cred, HttpsToken | HttpsTokenSource)
+            and allowed_types & CredentialType.USERPASS_PLAINTEXT
+        ):
             self._count_attempt()
             secret = read_token(cred, self._environ).reveal()
             self.secrets.append(secret)

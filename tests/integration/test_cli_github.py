@@ -91,3 +91,38 @@ def test_once_opens_then_merges_a_pull_request(tmp_path: Path) -> None:
         exposition = wired.metrics.exposition().decode()
         assert 'reconciler_forge_requests_total{method="GET",status="200"}' in exposition
         assert "reconciler_forge_rate_limit_remaining" in exposition
+
+
+def test_once_as_a_github_app(tmp_path: Path) -> None:
+    """The same flow with App credentials instead of a token: the PR author is the App's bot."""
+    from tests.integration.test_github_app import _rsa_pem
+
+    private, public = _rsa_pem()
+    (tmp_path / "app.pem").write_text(private)
+    with serve_github(tmp_path / "config.git") as sim:
+        installation = sim.add_app(4242, "reconciler", public)
+        sim.commit("main", seeded(), "config repo\n")
+        opened = run(
+            "once",
+            "--forge",
+            "github",
+            "--github-repo",
+            "acme/config",
+            "--github-url",
+            sim.url,
+            "--github-app-id",
+            "4242",
+            "--github-app-key-file",
+            str(tmp_path / "app.pem"),
+            "--github-installation-id",
+            str(installation),
+            "--repo",
+            str(sim.git_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        )
+        assert opened.returncode == 0, opened.stderr
+        pull = sim.pull(1)
+        assert pull is not None
+        assert pull.user == "reconciler[bot]"
+        assert "BEGIN" not in opened.stdout + opened.stderr  # no key material anywhere

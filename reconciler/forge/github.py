@@ -245,6 +245,13 @@ class GitHubForge:
                 )
             return _classic(base_branch, protection)
 
+    def can_push(self) -> bool:
+        """Whether this identity may push to the repository (for `reconciler doctor`)."""
+        with self._guard("read the repository's permissions"):
+            repository = self._get(self._api, {})
+            permissions = repository.get("permissions") or {}
+            return bool(permissions.get("push"))
+
     def codeowners_errors(self, ref: str) -> tuple[str, ...]:
         """GitHub's complaints about the CODEOWNERS file at ``ref``; () when it has none."""
         with self._guard(f"read the CODEOWNERS errors at {ref}"):
@@ -334,6 +341,11 @@ class GitHubForge:
                 raise MergeRefused(
                     f"GitHub refused to merge pull request #{number}: {said}"
                 ) from None
+            merged_pull = {**pull, "merged_at": True, "merge_commit_sha": merged["sha"]}
+            deployment = self._ensure_deployment(merged_pull, number)
+            # The audit on GitHub: merged, on its way; record_live turns it into success.
+            url = f"{self._api}/deployments/{deployment['id']}/statuses"
+            self._write("POST", url, {"state": "in_progress", "description": "merged"})
             return str(merged["sha"])
 
     def close(self, number: int, comment: str) -> None:
@@ -351,27 +363,34 @@ class GitHubForge:
             sha = pull.get("merge_commit_sha")
             if not pull.get("merged_at") or not sha:
                 return
-            deployment = self._deployment(pull)
-            if deployment is None:
-                target = parse_branch(pull["head"]["ref"])
-                marker = parse_marker(pull.get("body") or "")
-                fields = {
-                    "ref": sha,
-                    "task": DEPLOY_TASK,
-                    "environment": target[0] if target else "production",
-                    "auto_merge": False,
-                    "required_contexts": [],
-                    "payload": {"request": number, "digest": marker.digest if marker else ""},
-                    "description": f"promotion #{number}",
-                    "production_environment": False,
-                }
-                _, deployment = self._write("POST", f"{self._api}/deployments", fields)
-            elif self._succeeded(deployment["id"]):
+            deployment = self._ensure_deployment(pull, number)
+            if self._succeeded(deployment["id"]):
                 return
             url = f"{self._api}/deployments/{deployment['id']}/statuses"
             seen = at.astimezone(UTC).isoformat(timespec="seconds")
             status = {"state": "success", "description": f"live since {seen}"}
-            self._write("POST", url, {**status, "auto_inactive": False})
+            # auto_inactive: the environment's earlier deployments become inactive (superseded).
+            self._write("POST", url, {**status, "auto_inactive": True})
+
+    def _ensure_deployment(self, pull: dict[str, Any], number: int) -> dict[str, Any]:
+        """The GitHub Deployment of a merged promotion, created on first use."""
+        deployment = self._deployment(pull)
+        if deployment is not None:
+            return deployment
+        target = parse_branch(pull["head"]["ref"])
+        marker = parse_marker(pull.get("body") or "")
+        fields = {
+            "ref": pull["merge_commit_sha"],
+            "task": DEPLOY_TASK,
+            "environment": target[0] if target else "production",
+            "auto_merge": False,
+            "required_contexts": [],
+            "payload": {"request": number, "digest": marker.digest if marker else ""},
+            "description": f"promotion #{number}",
+            "production_environment": False,
+        }
+        _, created = self._write("POST", f"{self._api}/deployments", fields)
+        return dict(created)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -69,4 +69,5 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
         assert after.returncode == 0, after.stdout
         assert "[ok  ] main enforces code-owner review" in after.stdout
         assert "[ok  ] the forge reports no CODEOWNERS errors" in after.stdout
+        assert "[ok  ] the daemon's identity can push: the forge grants push" in after.stdout
         assert token not in before.stdout + after.stdout + before.stderr + after.stderr

@@ -330,7 +330,8 @@ def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> Non
     deployments = list(world.sim.world.deployments.values())
     assert [(d.sha, d.environment) for d in deployments] == [(commit, "prod")]
     assert deployments[0].payload == {"request": number, "digest": "sha256:cc"}
-    assert [s.state for s in deployments[0].statuses] == ["success"]
+    # in_progress when merged, success once seen live (earlier deployments go inactive)
+    assert [s.state for s in deployments[0].statuses] == ["in_progress", "success"]
 
 
 # -- HTTP behaviour -----------------------------------------------------------------------

@@ -103,6 +103,17 @@ class RequestReviews:
 
 
 @dataclass(frozen=True)
+class RecordRollback:
+    """Record in the forge's audit that ``digest`` was rolled back by hand in ``env``."""
+
+    app: str
+    env: str
+    digest: str
+    commit: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class MoveTag:
     """Point the environment's registry tag at the digest it runs (re-put, no rebuild)."""
 
@@ -113,7 +124,9 @@ class MoveTag:
     tag: str
 
 
-Action = Propose | CommitDirect | Merge | Close | RecordLive | MoveTag | RequestReviews
+Action = (
+    Propose | CommitDirect | Merge | Close | RecordLive | MoveTag | RequestReviews | RecordRollback
+)
 
 
 def action_key(action: Action) -> tuple[str, str]:

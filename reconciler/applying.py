@@ -28,6 +28,7 @@ from reconciler.planning import (
     Plan,
     Propose,
     RecordLive,
+    RecordRollback,
     RequestReviews,
 )
 from reconciler.policy.model import App
@@ -94,6 +95,10 @@ class Applier:
         if isinstance(action, Merge):
             commit = self.forge.merge(action.number, action.expected_head, action.message)
             return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        if isinstance(action, RecordRollback):
+            wrote = self.forge.record_rollback(action.env, action.app, action.digest, action.commit)
+            word = "recorded" if wrote else "already recorded"
+            return Outcome(action, True, "rollback", f"rollback of {action.digest[:15]} {word}")
         if isinstance(action, RequestReviews):
             self.forge.request_reviews(action.number, action.reviewers)
             who = " ".join(action.reviewers)

@@ -22,6 +22,7 @@ from reconciler.actions import (
     Plan,
     Propose,
     RecordLive,
+    RecordRollback,
     RequestReviews,
     action_key,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Plan",
     "Propose",
     "RecordLive",
+    "RecordRollback",
     "RequestReviews",
     "action_key",
     "plan",
@@ -117,6 +119,13 @@ class _Planner:
         rollback = holds.rollback_hold(tgt.history, candidate.digest, target.name)
         for hold in (*stop, *([rollback] if rollback else [])):
             self.block(app.name, target.name, "hold", hold.reason, since=hold.since)
+        manual = holds.manual_rollback(tgt.history, candidate.digest) if rollback else None
+        if manual is not None:
+            self.actions.append(
+                RecordRollback(
+                    app.name, target.name, manual.digest, manual.commit, manual.committed_at
+                )
+            )
         if stop or rollback:
             return
         results = [self._gate(name, candidate) for name in target.gates]

@@ -18,6 +18,7 @@ from reconciler.planning import (
     Plan,
     Propose,
     RecordLive,
+    RecordRollback,
     RequestReviews,
     action_key,
 )
@@ -42,6 +43,8 @@ def describe_action(action: object) -> str:
         return f"merge #{action.number}{who}"
     if isinstance(action, Close):
         return f"close #{action.number}: {action.comment}"
+    if isinstance(action, RecordRollback):
+        return f"record the rollback of {action.digest[:15]} by {action.commit[:12]}"
     if isinstance(action, RequestReviews):
         return f"ask {' '.join(action.reviewers)} to review #{action.number}"
     if isinstance(action, MoveTag):

@@ -245,6 +245,23 @@ class GitHubForge:
                 )
             return _classic(base_branch, protection)
 
+    def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
+        """Mark the environment's deployment of ``digest`` failed: a person rolled it back."""
+        with self._guard(f"record the rollback of {digest[:15]} in {env}"):
+            params = {"environment": env, "task": DEPLOY_TASK}
+            for deployment in self._list(f"{self._api}/deployments", params, pages=1):
+                payload = deployment.get("payload") or {}
+                if not isinstance(payload, dict) or payload.get("digest") != digest:
+                    continue
+                url = f"{self._api}/deployments/{deployment['id']}/statuses"
+                states = [s.get("state") for s in self._list(url, {}, pages=1)]
+                if states and states[0] == "failure":
+                    return False  # newest first: already recorded
+                note = f"{app} rolled back by hand in {commit[:12]}"
+                self._write("POST", url, {"state": "failure", "description": note})
+                return True
+            return False
+
     def can_push(self) -> bool:
         """Whether this identity may push to the repository (for `reconciler doctor`)."""
         with self._guard("read the repository's permissions"):

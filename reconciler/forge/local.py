@@ -49,7 +49,7 @@ from reconciler.gitrepo.port import (
     Signature,
 )
 from reconciler.gitrepo.trailers import Trailer
-from reconciler.promotions import BRANCH_PREFIX
+from reconciler.promotions import BRANCH_PREFIX, branch, parse_marker
 
 REQUESTS_BRANCH = ledger.BRANCH
 PROMOTION_REQUEST = "Promotion-Request"  # trailer: which request a base commit merged
@@ -224,6 +224,33 @@ class LocalForge:
             return record if record.live_at is not None else replace(record, live_at=at)
 
         self._ledger.change(number, change, f"live #{number} since {at.isoformat()}")
+
+    def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
+        """Note on the merged request of ``digest`` that a person rolled it back."""
+        head = branch(env, app)
+        merged = [
+            r
+            for r in self.records()
+            if r.head_branch == head
+            and r.state == "merged"
+            and (m := parse_marker(r.body)) is not None
+            and m.digest == digest
+        ]
+        if not merged:
+            return False
+        number = merged[-1].number
+        note = f"rolled back by hand in {commit[:12]}"
+        if any(c.text == note for c in merged[-1].comments):
+            return False
+        now = self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            if any(c.text == note for c in record.comments):
+                return record
+            return replace(record, comments=(*record.comments, Comment(self.handle, now, note)))
+
+        self._ledger.change(number, change, f"rollback #{number} by {commit[:12]}")
+        return True
 
     def close(self, number: int, comment: str) -> None:
         """Close without merging, leaving ``comment``; a request already done is left as is."""

@@ -130,3 +130,10 @@ class Forge(Protocol):
     def record_live(self, number: int, at: datetime) -> None:
         """Record when the promoted digest was first seen running; the first time is kept."""
         ...
+
+    def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
+        """Record that the promotion of ``digest`` was rolled back by hand (by ``commit``).
+
+        Idempotent; True when something was written.
+        """
+        ...

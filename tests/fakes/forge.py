@@ -61,6 +61,7 @@ class FakeForge:
         self.writes: list[str] = []
         self.merge_refusal: str | None = None  # set to make the next merges refuse
         self.live: dict[int, datetime] = {}
+        self.rollbacks: dict[tuple[str, str, str], str] = {}
 
     def set_head(self, branch: str, commit: str, paths: tuple[str, ...] = ()) -> None:
         """Point ``branch`` at ``commit``, a commit that changes ``paths``."""
@@ -85,6 +86,14 @@ class FakeForge:
             for n, r in sorted(self.stored.items())
             if r.state == "merged" and n not in self.live
         )
+
+    def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
+        key = (env, app, digest)
+        if key in self.rollbacks:
+            return False
+        self.rollbacks[key] = commit
+        self.writes.append(f"rollback {env}/{app} {digest[:15]}")
+        return True
 
     def record_live(self, number: int, at: datetime) -> None:
         self._get(number)

@@ -8,6 +8,7 @@ them onto the Forge port as the local forge would.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import github
@@ -426,3 +427,18 @@ def test_the_token_never_shows(world: World) -> None:
     assert "rejected the token" in str(caught.value)
     assert token not in str(caught.value)
     assert token not in repr(forge)
+
+
+def test_a_rollback_by_hand_fails_the_deployment_once(world: World) -> None:
+    number, head = world.open()
+    world.review(number, "alice")
+    world.forge.merge(number, head, "merge")
+    world.forge.record_live(number, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+
+    assert world.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is True
+    assert world.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is False
+    assert world.forge.record_rollback("prod", "app", "sha256:other", "0123") is False
+
+    (deployment,) = world.sim.world.deployments.values()
+    assert [s.state for s in deployment.statuses] == ["in_progress", "success", "failure"]
+    assert deployment.statuses[-1].description == "app rolled back by hand in 0123456789ab"

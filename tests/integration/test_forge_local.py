@@ -21,6 +21,7 @@ from reconciler.forge.port import MergeRefused, Request
 from reconciler.gitrepo.port import Edit, PushOutcome, ReadView, Signature
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
+from reconciler.promotions import Marker, body
 from tests.contract.forgeworld import BASE, PROD, STAGING, LocalForgeWorld
 from tests.contract.gitworld import GitWorld
 from tests.fakes.forge import START, stepping_clock
@@ -387,3 +388,18 @@ def test_a_hold_label_is_added_and_removed_by_a_person(env: LocalForgeWorld) -> 
         f"unlabel #{request.number} promotion-hold by @asha",
         f"label #{request.number} promotion-hold by @asha",
     ]
+
+
+def test_a_rollback_by_hand_is_noted_on_the_merged_request_once(env: LocalForgeWorld) -> None:
+    marker = Marker("app", "prod", "staging", "sha256:cc", "c0")
+    head = env.push_head(HEAD, NEW)
+    request = env.forge.open(HEAD, "main", "prod: promote app", body(marker, "p", "r", "e", ()), ())
+    reviewer(env, "@lead").review(request.number, "@lead", "approved")
+    env.forge.merge(request.number, head, "prod: promote app")
+
+    assert env.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is True
+    assert env.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is False
+    assert env.forge.record_rollback("prod", "app", "sha256:dd", "0123456789abcdef") is False
+
+    (record,) = env.forge.records()
+    assert [c.text for c in record.comments][-1] == "rolled back by hand in 0123456789ab"

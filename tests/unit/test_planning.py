@@ -21,6 +21,7 @@ from reconciler.planning import (
     Plan,
     Propose,
     RecordLive,
+    RecordRollback,
     RequestReviews,
     plan,
 )
@@ -417,9 +418,11 @@ def test_manual_rollback_is_not_undone() -> None:
         ("gw", "staging"): overlay("staging", NEW),
         ("gw", "prod"): replace(overlay("prod", OLD), history=history),
     }
-    _, blocked = prod_only(plan(policy(), snapshot(overlays=overlays), NOW))
+    actions, blocked = prod_only(plan(policy(), snapshot(overlays=overlays), NOW))
     assert [code for code, _ in blocked] == ["hold"]
     assert "replaced by hand" in blocked[0][1]
+    # ... and the forge's audit hears of it (a failed deployment on GitHub)
+    assert actions == [RecordRollback("gw", "prod", NEW, "c2", NOW - timedelta(hours=2))]
 
 
 def test_commit_mode_pushes_directly() -> None:

@@ -13,6 +13,7 @@ from reconciler.forge.port import Enforcement, Request, Review
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import (
+    Action,
     Blocked,
     Close,
     CommitDirect,
@@ -157,8 +158,8 @@ def approve(who: str, head: str = "head-1", minutes_ago: int = 10) -> Review:
     return Review(who, "approved", head, NOW - timedelta(minutes=minutes_ago))
 
 
-def prod_only(result: Plan) -> tuple[list[object], list[tuple[str, str]]]:
-    actions = [a for a in result.actions if a.env == "prod"]
+def prod_only(result: Plan) -> tuple[list[Action], list[tuple[str, str]]]:
+    actions: list[Action] = [a for a in result.actions if a.env == "prod"]
     blocked = [(b.code, b.reason) for b in result.blocked if b.env == "prod"]
     return actions, blocked
 

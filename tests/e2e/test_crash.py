@@ -17,6 +17,7 @@ import pytest
 
 from reconciler import promotions, wiring
 from reconciler.demo.flow import Timing
+from reconciler.forge.github_app import InstallationTokens
 from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
 from reconciler.settings import Settings
 from reconciler.wiring import Wired
@@ -39,8 +40,8 @@ def crashing_daemon(
     real = wiring.open_repo
     made: list[CrashingRepo] = []
 
-    def open_crashing(settings: Settings) -> CrashingRepo:
-        made.append(CrashingRepo(real(settings), at))
+    def open_crashing(settings: Settings, app: InstallationTokens | None = None) -> CrashingRepo:
+        made.append(CrashingRepo(real(settings, app), at))
         return made[-1]
 
     with monkeypatch.context() as patch:

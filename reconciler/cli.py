@@ -64,7 +64,18 @@ def _file_verbs(verbs: Verbs) -> None:
         "1 invalid, 2 usage or unreadable file.",
     )
     validate.add_argument("path", nargs="?", default=".", metavar="PATH")
-    validate.add_argument("--json", action="store_true", help="print the errors as JSON")
+    # Explicit only: GITHUB_ACTIONS=true does not switch the format, so a CI log shows what
+    # the same command shows on a laptop unless the workflow asks for annotations.
+    validate.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text: FILE:LINE:COL: message; json: a list of objects; github: GitHub Actions "
+        "::error workflow commands, shown as annotations on the failing lines",
+    )
+    validate.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="same as --format json"
+    )
     validate.set_defaults(handler="reconciler.verbs.policy:validate", verb="validate")
 
     schema = verbs.add_parser("schema", help="print the JSON Schema of promotions.toml")

@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 
 from reconciler.policy import POLICY_FILE, LoadResult, Policy, load_policy
+from reconciler.policy.diagnostics import Diagnostic
 from reconciler.policy.reference import reference_markdown
 from reconciler.policy.schema import schema_text
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, display_path, fail
 from reconciler.worktree import DiskTree
+
+# The heading of each annotation GitHub shows on a failing line.
+ANNOTATION_TITLE = "reconciler validate"
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -26,23 +30,57 @@ def validate(args: argparse.Namespace) -> int:
         data = target.read_bytes()
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        return fail("validate", f"cannot read {display}: {reason}", EXIT_USAGE)
+        message = f"cannot read {display}: {reason}"
+        if args.format == "github":
+            print(workflow_command("error", message, {"title": ANNOTATION_TITLE}))
+        return fail("validate", message, EXIT_USAGE)
     result = load_policy(data, display, tree)
-    if args.json:
+    if args.format == "json":
         print(json.dumps([d.as_json() for d in result.diagnostics], indent=2))
+    elif args.format == "github":
+        for diagnostic in result.diagnostics:
+            print(github_annotation(diagnostic))
+        _print_verdict(display, result)
     else:
-        _print_result(display, result)
+        for diagnostic in result.diagnostics:
+            print(diagnostic)
+        _print_verdict(display, result)
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
-def _print_result(display: str, result: LoadResult) -> None:
-    for diagnostic in result.diagnostics:
-        print(diagnostic)
+def _print_verdict(display: str, result: LoadResult) -> None:
     if result.policy is not None:
         print(f"{display}: valid: {summary(result.policy)}")
     else:
         count = len(result.diagnostics)
         print(f"{display}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+
+
+def github_annotation(diagnostic: Diagnostic) -> str:
+    """``::error file=F,line=L,col=C,title=...::message``: an annotation on the failing line."""
+    properties = {
+        "file": diagnostic.file,
+        "line": str(diagnostic.line),
+        "col": str(diagnostic.column),
+        "title": ANNOTATION_TITLE,
+    }
+    return workflow_command("error", diagnostic.message, properties)
+
+
+def workflow_command(name: str, message: str, properties: dict[str, str]) -> str:
+    """A GitHub Actions workflow command, escaped as actions/toolkit's command.ts does."""
+    shown = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
+    return f"::{name}{' ' if shown else ''}{shown}::{_escape_data(message)}"
+
+
+def _escape_data(text: str) -> str:
+    # "%" first, so the escapes added below are not escaped again.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    # "," ends a property and ":" (as "::") ends the list, so both are escaped inside values.
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def summary(policy: Policy) -> str:

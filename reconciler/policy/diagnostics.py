@@ -21,7 +21,9 @@ class Diagnostic:
     rule: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        # One line per problem, whatever a quoted key in the file contains.
+        message = self.message.replace("\r", "\\r").replace("\n", "\\n")
+        return f"{self.file}:{self.line}:{self.column}: {message}"
 
     def as_json(self) -> dict[str, object]:
         """The ``--json`` form."""

@@ -431,3 +431,12 @@ def test_bom_and_crlf_are_accepted() -> None:
     text = "\ufeff" + BASE.replace("\n", "\r\n")
     result = load_policy(text.encode())
     assert result.ok, result.diagnostics
+
+
+def test_a_key_with_a_newline_stays_on_one_line() -> None:
+    text = BASE.replace("version = 1\n", 'version = 1\n"bad\\nkey" = 1\n')
+    (diagnostic,) = load_policy(text.encode()).diagnostics
+    assert "\n" not in str(diagnostic)
+    assert str(diagnostic).startswith(
+        'promotions.toml:2:1: unknown key "bad\\nkey" at the top level'
+    )

@@ -1,0 +1,71 @@
+"""One overlay changed upstream: time from the push until the daemon's plan is ready.
+
+    python -m benchmarks.changed_overlay [--apps 1000] [--repeat 10]
+
+The daemon is warm (it has run cycles on the settled repo); a person then pins a new digest
+in one app's dev overlay and pushes. Measured: ``plan_only()`` (fetch, observe, plan) with
+the local forge, wall clock and CPU; the plan must propose that app to staging. Target
+(issue 11): <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import line, median_ms
+from benchmarks.generate import app_name
+from benchmarks.settled import Upstream, settled_remote
+from reconciler.planning import Propose
+from reconciler.settings import Settings
+from reconciler.wiring import build
+
+
+def run(apps: int, repeat: int = 10) -> list[str]:
+    """Measure and return the result lines."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        bare = settled_remote(work, apps)
+        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).reconciler
+        for _ in range(2):
+            reconciler.plan_only(one_shot=False)
+        person = Upstream(bare, work / "person")
+        wall, cpu = [], []
+        for round_ in range(repeat):
+            app = app_name((round_ * 37) % apps)
+            new = person.repin(app)
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            result = reconciler.plan_only(one_shot=False)
+            cpu.append(time.process_time() - start_cpu)
+            wall.append(time.perf_counter() - start_wall)
+            wanted = [
+                a
+                for a in result.plan.actions
+                if isinstance(a, Propose) and a.app.name == app and a.pin.digest == new
+            ]
+            assert wanted, f"the plan does not propose {app} {new}: {result.plan.actions}"
+    ms = median_ms(wall)
+    return [
+        line(
+            f"changed overlay -> plan ready ({apps} apps)",
+            f"{ms:.1f} ms",
+            f"median wall; target <= 100 ms; {'met' if ms <= 100 else 'MISSED'}",
+        ),
+        line("changed overlay -> plan ready, max", f"{max(wall) * 1000:.1f} ms", f"{repeat} runs"),
+        line("changed overlay -> plan ready, CPU", f"{median_ms(cpu):.1f} ms", "median"),
+    ]
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    print("\n".join(run(args.apps, args.repeat)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Forge requests per promotion: a prod pull request opened with reviewers and labels.
+
+    python -m benchmarks.forge_requests [--apps 1000] [--promotions 1,5]
+
+Against the GitHub simulator: a warm daemon on the settled repo; a person pins a new digest
+in the dev and staging overlays of N apps; the next cycle opens N prod pull requests, each labelled
+and asking @acme/release (prod's code owners) for review. Counted from the simulator's own
+rate limit books (requests that cost budget; 304s and /rate_limit are free) for that cycle,
+minus an idle cycle's. Target (issue 11): <= 4 per promotion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from benchmarks.common import line
+from benchmarks.forge_sim import Forge, github
+from benchmarks.generate import app_name
+from benchmarks.settled import Upstream, settled_remote
+from reconciler.cycle import Reconciler
+
+
+def promote(forge: Forge, daemon: Reconciler, person: Upstream, apps: list[str]) -> int:
+    """Rate-limited requests of the one cycle that opens a prod PR for each of ``apps``."""
+    for app in apps:
+        person.repin(app, ("dev", "staging"))
+    before = forge.spent()
+    result = daemon.cycle()
+    spent = forge.spent() - before
+    opened = [o for o in result.outcomes if o.ok and o.result == "opened"]
+    assert len(opened) == len(apps) == len(result.outcomes), result.summary()
+    for outcome in opened:
+        number = getattr(outcome.action, "number", None) or _number(forge, outcome.action)
+        pull = forge.sim.pull(number)
+        assert pull.labels, f"#{number} has no labels"
+        assert pull.requested_teams, f"#{number} asks no team for review"
+    return spent
+
+
+def _number(forge: Forge, action: object) -> int:
+    title = getattr(action, "title", "")
+    with forge.sim.world.lock:
+        return next(p.number for p in forge.sim.world.pulls.values() if p.title == title)
+
+
+def run(apps: int, sizes: tuple[int, ...] = (1, 5)) -> list[str]:
+    """Measure and return the result lines."""
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        bare = settled_remote(work, apps)
+        with github(bare, work) as forge:
+            daemon = forge.wire().reconciler
+            for _ in range(2):
+                daemon.cycle()
+            before = forge.spent()
+            idle = daemon.cycle()
+            assert not idle.outcomes, idle.summary()
+            idle_cost = forge.spent() - before
+            person = Upstream(bare, work / "person")
+            start = 0
+            for size in sizes:
+                names = [app_name((start + i) % apps) for i in range(size)]
+                start += size
+                seen = len(forge.sim.exchanges)
+                spent = promote(forge, daemon, person, names)
+                ops = Counter(
+                    e.operation
+                    for e in forge.sim.exchanges[seen:]
+                    if e.status != 304 and e.status < 500 and e.path != "/rate_limit"
+                )
+                per = (spent - idle_cost) / size
+                met = "met" if per <= 4 else "MISSED"
+                out.append(
+                    line(
+                        f"forge requests per promotion (N={size})",
+                        f"{per:g}",
+                        f"rate-limited; target <= 4; {met}",
+                    )
+                )
+                out.append("    the ones that cost budget: " + _breakdown(ops))
+    out.insert(0, line(f"forge requests, idle cycle ({apps} apps)", f"{idle_cost}", "baseline"))
+    return out
+
+
+def _breakdown(ops: Counter[str]) -> str:
+    return ", ".join(f"{op} x{n}" for op, n in sorted(ops.items()))
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--promotions", default="1,5", help="comma-separated batch sizes")
+    args = parser.parse_args()
+    sizes = tuple(int(n) for n in args.promotions.split(","))
+    print("\n".join(run(args.apps, sizes)))
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.gates.pins import PinFact
-from reconciler.gates.results import short, stamp
+from reconciler.gates.results import stamp
+from reconciler.model import short
 from reconciler.policy.model import Policy
 
 HoldKind = Literal["app", "environment", "label", "manual-rollback"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # A repository path as the OCI distribution spec allows, optionally after a registry host
 # (with port). Tags and digests are not part of a repository.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -14,22 +12,9 @@ _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?)"
 _REPOSITORY = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
-@dataclass(frozen=True)
-class Digest:
-    """An immutable content digest, ``sha256:<64 hex>``."""
-
-    value: str
-
-    def __post_init__(self) -> None:
-        if not _DIGEST.match(self.value):
-            raise ValueError(f"not a sha256 digest: {self.value!r}")
-
-    def short(self) -> str:
-        """The form humans read in titles: ``sha256:abcd1234``."""
-        return self.value[:15]
-
-    def __str__(self) -> str:
-        return self.value
+def short(digest: str) -> str:
+    """``sha256:abcd1234``: the prefix people compare, in titles, plans and evidence."""
+    return digest[:15]
 
 
 def is_repository(text: str) -> bool:

@@ -29,6 +29,7 @@ from reconciler.actions import (
 from reconciler.forge.port import Request
 from reconciler.gates import Candidate, GateResult
 from reconciler.gates.argocd import evaluate_argocd
+from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, ArgoCDGate, Environment, Policy
 from reconciler.snapshot import OverlayState, RequestState, Snapshot
@@ -110,7 +111,7 @@ class _Planner:
                         app.name,
                         target.name,
                         request.number,
-                        f"{target.name} already pins {promotions.short(candidate.digest)}; "
+                        f"{target.name} already pins {short_digest(candidate.digest)}; "
                         "this request is no longer needed.",
                     )
                 )
@@ -278,7 +279,7 @@ class _Planner:
                 app.name,
                 target.name,
                 "unknown-digest",
-                f"the registry does not know {promotions.short(pin.digest)} in {repository}; "
+                f"the registry does not know {short_digest(pin.digest)} in {repository}; "
                 "push the image, or pin a digest that exists",
             )
         else:
@@ -287,7 +288,7 @@ class _Planner:
                 app.name,
                 target.name,
                 "registry-unreachable",
-                f"cannot prove {promotions.short(pin.digest)} exists in {repository}: {why}",
+                f"cannot prove {short_digest(pin.digest)} exists in {repository}: {why}",
             )
         return False
 
@@ -365,8 +366,8 @@ class _Planner:
             old = promotions.parse_marker(request.body)
             if old is not None and old.digest != marker.digest:
                 comment = (
-                    f"Updated to a newer candidate: {promotions.short(marker.digest)} replaces "
-                    f"{promotions.short(old.digest)}. Approvals given on the old head no longer "
+                    f"Updated to a newer candidate: {short_digest(marker.digest)} replaces "
+                    f"{short_digest(old.digest)}. Approvals given on the old head no longer "
                     "count."
                 )
             else:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from reconciler import drift, promotions
+from reconciler import drift
 from reconciler.applying import Outcome
 from reconciler.gates.results import stamp
+from reconciler.model import short as short_digest
 from reconciler.planning import (
     Blocked,
     Close,
@@ -36,7 +37,7 @@ def describe_action(action: object) -> str:
         verb = f"update #{action.number}" if action.number is not None else "open request"
         return f"{verb}: {action.title} ({action.path})"
     if isinstance(action, CommitDirect):
-        digest = promotions.short(action.pin.digest)
+        digest = short_digest(action.pin.digest)
         return f"commit to base: pin {action.app.name} {digest} in {action.path}"
     if isinstance(action, Merge):
         who = f" approved by {', '.join(action.approvers)}" if action.approvers else ""
@@ -167,7 +168,7 @@ def status_text(rows: list[dict[str, Any]]) -> str:
     """The status as a table."""
 
     def short(digest: str | None) -> str:
-        return promotions.short(digest) if digest else "-"
+        return short_digest(digest) if digest else "-"
 
     out = [
         f"{'APP':<20} {'ENV':<10} {'DESIRED':<16} {'LIVE':<16} {'DRIFT':<6} {'REQUEST':<8} BLOCKED"
@@ -188,8 +189,3 @@ def status_text(rows: list[dict[str, Any]]) -> str:
             " ".join(f"{c:<{w}}" for c, w in zip(cells, _WIDTHS, strict=True)) + f" {blocked}"
         )
     return "\n".join(out) + "\n"
-
-
-def utc(moment: datetime) -> datetime:
-    """``moment`` in UTC."""
-    return moment.astimezone(UTC)

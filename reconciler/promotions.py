@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from reconciler.gitrepo.trailers import Trailer
+from reconciler.model import short
 
 BRANCH_PREFIX = "promote/"
 _MARKER = re.compile(r"<!-- reconciler:promotion (\{.*?\}) -->")
@@ -77,11 +78,6 @@ def parse_marker(body: str) -> Marker | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def short(digest: str) -> str:
-    """``sha256:abcd1234``, the prefix people compare."""
-    return digest[:15]
 
 
 def title(marker: Marker) -> str:

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 
 from reconciler.codeowners import NONE, CodeOwners
 from reconciler.forge.port import Enforcement, Request
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
-from reconciler.policy.model import Policy
 
 Key = tuple[str, str]  # (app, env)
-_EMPTY: Mapping[Key, object] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -80,19 +77,15 @@ class DigestFact:
     error: str | None = None
 
 
-def _empty() -> Mapping[Key, object]:
-    return _EMPTY
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """Everything a plan may depend on besides the policy and ``now``."""
 
     base_branch: str
     base_commit: str
-    overlays: Mapping[Key, OverlayState] = field(default_factory=_empty)  # type: ignore[arg-type]
-    live: Mapping[Key, LiveState] = field(default_factory=_empty)  # type: ignore[arg-type]
-    requests: Mapping[Key, RequestState] = field(default_factory=_empty)  # type: ignore[arg-type]
+    overlays: Mapping[Key, OverlayState] = field(default_factory=dict)
+    live: Mapping[Key, LiveState] = field(default_factory=dict)
+    requests: Mapping[Key, RequestState] = field(default_factory=dict)
     samples: tuple[Sample, ...] = ()
     codeowners: CodeOwners = NONE
     enforcement: Enforcement | None = None
@@ -103,11 +96,3 @@ class Snapshot:
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
     codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
-
-
-@dataclass(frozen=True)
-class Observed:
-    """A snapshot with the policy it was taken under (the last good one if the current is bad)."""
-
-    policy: Policy | None
-    snapshot: Snapshot

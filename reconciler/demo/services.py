@@ -3,7 +3,7 @@
 One HTTP server answers for every environment under `/<env>/<app>/...`: `/healthz`,
 `/smoke` and `/version` (the digest it runs and since when). Each environment "deploys"
 whatever its overlay pins on the base branch when `sync` is called, as Argo CD would after
-a commit. A digest can be marked unhealthy to show a gate blocking a promotion.
+a commit.
 """
 
 from __future__ import annotations
@@ -65,11 +65,6 @@ class SampleServices:
         """What (env, app) runs now."""
         with self._lock:
             return self._running.get((env, app), Running(None, None))
-
-    def mark_unhealthy(self, digest: str) -> None:
-        """Make /healthz and /smoke fail wherever ``digest`` runs."""
-        with self._lock:
-            self._unhealthy.add(digest)
 
     def answer(self, path: str) -> tuple[int, dict[str, object]]:
         """The status and JSON body for a request path."""

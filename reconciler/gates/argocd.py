@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.gates.results import GateKind, GateResult, require_aware, short, stamp
+from reconciler.gates.results import GateKind, GateResult, require_aware, stamp
+from reconciler.model import short
 
 ARGOCD: GateKind = "argocd"
 

@@ -51,11 +51,6 @@ def span(length: timedelta) -> str:
     return format_duration(timedelta(seconds=seconds))
 
 
-def short(digest: str) -> str:
-    """``sha256:0123abcd``: the prefix humans compare, as reconciler.model.Digest.short."""
-    return digest[:15]
-
-
 def require_aware(now: datetime) -> None:
     """Reject a naive ``now``: every instant the gates compare carries its offset."""
     if now.tzinfo is None or now.utcoffset() is None:

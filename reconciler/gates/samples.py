@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.gates.candidates import Candidate
-from reconciler.gates.results import GateResult, short, stamp
+from reconciler.gates.results import GateResult, stamp
+from reconciler.model import short
 from reconciler.policy.model import HttpGate
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from reconciler.gates.candidates import Candidate
-from reconciler.gates.results import GateResult, short, span, stamp
+from reconciler.gates.results import GateResult, span, stamp
+from reconciler.model import short
 from reconciler.policy.model import SoakGate
 
 MERGE_DELAY = "merge_delay"

@@ -11,6 +11,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.forge.local import LocalForge
 from reconciler.gates.results import stamp
 from reconciler.gitrepo.port import CommitInfo
+from reconciler.model import short as short_digest
 from reconciler.observing import Observer
 from reconciler.policy import Policy
 from reconciler.settings import from_args, has_repo
@@ -69,7 +70,7 @@ def _text(entry: audit.Entry) -> str:
         approvals += f" (counted: {', '.join(entry.counted)})"
     request = f"#{entry.request}" if entry.request else "direct commit"
     return (
-        f"{entry.app}: {entry.source} -> {entry.env} {promotions.short(entry.digest)} "
+        f"{entry.app}: {entry.source} -> {entry.env} {short_digest(entry.digest)} "
         f"[{entry.state}] {request}; requested {_when(entry.requested_at)}; "
         f"approved by {approvals}; merged {_when(entry.merged_at)}"
         f"{' as ' + entry.commit[:12] if entry.commit else ''}; live {_when(entry.live_at)}"

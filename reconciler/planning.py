@@ -59,7 +59,7 @@ def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
             continue
         source = policy.environments[target.follows]
         for app in policy.apps_in(target.name):
-            if app in policy.apps_in(source.name):
+            if policy.has_app_in(app.name, source.name):
                 planner.edge(app, source, target)
     planner.close_unwanted()
     planner.record_live()

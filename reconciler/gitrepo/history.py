@@ -8,7 +8,7 @@ before the walk is done raises Truncated, and the adapter deepens the clone and 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 
 class Truncated(Exception):
@@ -71,3 +71,41 @@ def touching(
                 heapq.heappush(queue, (-time(parent), order, parent))
                 order += 1
     return found
+
+
+def first_parent_touching(
+    start: str,
+    wanted: Iterable[str],
+    *,
+    changed: Callable[[str, str | None, frozenset[str]], Iterable[str]],
+    parents: Callable[[str], Sequence[str]],
+    limit: int,
+    stop: str | None = None,
+    boundary: Callable[[str], bool] = lambda _commit: False,
+) -> tuple[dict[str, list[str]], bool]:
+    """For each wanted path, up to ``limit`` commits of the first-parent chain that changed
+    it, newest first, in one walk; and whether ``stop`` (exclusive) was reached.
+
+    ``changed(commit, parent, paths)`` names which of ``paths`` differ between ``parent``
+    (None: the empty tree) and ``commit``. Walking once and diffing each commit against
+    its parent costs the length of the chain; asking per path costs that times the paths.
+    """
+    found: dict[str, list[str]] = {path: [] for path in wanted}
+    pending = frozenset(found)
+    walked = 0
+    commit: str | None = start
+    # With a stop, walk on when nothing is pending: the caller needs to know whether the
+    # stop is an ancestor (a fast-forward) before it trusts the histories it already has.
+    while commit is not None and (pending or stop is not None):
+        if commit == stop:
+            return found, True
+        walked += 1
+        if boundary(commit):
+            raise Truncated(walked)
+        first = next(iter(parents(commit)), None)
+        if pending:
+            for path in changed(commit, first, pending):
+                found[path].append(commit)
+            pending = frozenset(p for p in pending if len(found[p]) < limit)
+        commit = first
+    return found, False

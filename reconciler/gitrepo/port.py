@@ -8,7 +8,7 @@ so a concurrent change is never overwritten and a finished change is never made 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -84,6 +84,19 @@ class FileChange:
         if self.new_id is None:
             return "deleted"
         return "modified"
+
+
+@dataclass(frozen=True)
+class FileHistories:
+    """Many files' first-parent histories, read in one walk (``ConfigRepo.file_histories``).
+
+    ``files`` maps each asked path to the commits that changed it, newest first. With a
+    ``stop`` commit, ``stopped`` says whether the walk reached it: only then do the
+    histories hold exactly the commits after ``stop``.
+    """
+
+    files: Mapping[str, tuple[CommitInfo, ...]]
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,16 @@ class ConfigRepo(Protocol):
         Like ``git log -- path``: a merge that took the path unchanged from a parent is
         skipped in favour of that parent's history. With ``first_parent``, only the
         first-parent chain is walked, so merges show the change they brought in.
+        """
+        ...
+
+    def file_histories(
+        self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None
+    ) -> FileHistories:
+        """``history(commit, path, limit, first_parent=True)`` for each of ``files``, in one walk.
+
+        With ``stop``, the walk ends there (exclusive) when ``stop`` is on the first-parent
+        chain; otherwise it walks the whole chain and ``stopped`` is False.
         """
         ...
 

@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from reconciler.gitrepo.port import (
     CommitInfo,
     Edit,
     FileChange,
+    FileHistories,
     PushOutcome,
     ReadView,
     Signature,
@@ -291,6 +292,49 @@ class Pygit2ConfigRepo:
                         boundary=roots.__contains__,
                     )
                     return tuple(_info(self._commit(c)) for c in ids)
+                except history.Truncated as truncated:
+                    self._deepen(truncated.walked)
+
+    def file_histories(
+        self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None
+    ) -> FileHistories:
+        """Many files' first-parent histories in one walk, deepening if shallow."""
+        wanted = frozenset(paths.clean_path(f) for f in files)
+        folders = frozenset(
+            path.rsplit("/", depth)[0] for path in wanted for depth in range(1, path.count("/") + 1)
+        )
+        infos: dict[str, CommitInfo] = {}
+
+        def changed(commit_id: str, parent: str | None, pending: frozenset[str]) -> list[str]:
+            new_tree = self._commit(commit_id).tree
+            old_tree = self._commit(parent).tree if parent is not None else None
+            out: list[str] = []
+            _changed_files("", old_tree, new_tree, pending, folders, out)
+            return out
+
+        def info(commit_id: str) -> CommitInfo:
+            if commit_id not in infos:
+                infos[commit_id] = _info(self._commit(commit_id))
+            return infos[commit_id]
+
+        with self._lock:
+            start = str(self._commit(commit).id)
+            while True:
+                roots = self._shallow_roots()
+                try:
+                    found, stopped = history.first_parent_touching(
+                        start,
+                        wanted,
+                        changed=changed,
+                        parents=lambda c: [str(p) for p in self._commit(c).parent_ids],
+                        limit=limit,
+                        stop=stop,
+                        boundary=roots.__contains__,
+                    )
+                    return FileHistories(
+                        {path: tuple(info(c) for c in ids) for path, ids in found.items()},
+                        stopped,
+                    )
                 except history.Truncated as truncated:
                     self._deepen(truncated.walked)
 
@@ -603,6 +647,32 @@ def _entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
 def _entry_id(commit: pygit2.Commit, path: str) -> str | None:
     found = _entry(commit.tree, path)
     return None if found is None else f"{found.id}:{getattr(found, 'filemode', 0)}"
+
+
+def _changed_files(
+    path: str,
+    old: pygit2.Object | None,
+    new: pygit2.Object | None,
+    wanted: frozenset[str],
+    folders: frozenset[str],
+    out: list[str],
+) -> None:
+    """The wanted paths whose entries differ, descending only into folders that lead to one."""
+    same_id = old is not None and new is not None and old.id == new.id
+    if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
+        return
+    if path in wanted:
+        out.append(path)
+    if path and path not in folders:
+        return
+    old_children = {str(c.name): c for c in old} if isinstance(old, pygit2.Tree) else {}
+    new_children = {str(c.name): c for c in new} if isinstance(new, pygit2.Tree) else {}
+    for name in old_children.keys() | new_children.keys():
+        child = f"{path}/{name}" if path else name
+        if child in wanted or child in folders:
+            _changed_files(
+                child, old_children.get(name), new_children.get(name), wanted, folders, out
+            )
 
 
 def _diff(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.errors import PolicyError
-from reconciler.overlays import blocks
+from reconciler.overlays import blocks, yamlread
 from reconciler.overlays.imageref import ImagePin, parse_reference
 from reconciler.overlays.textedit import Edit, apply
 from reconciler.overlays.yamldoc import Document, YMap, YNode, YScalar, parse
@@ -29,7 +29,7 @@ def _lookup(doc: Document, file: str, dotted: str) -> YScalar | None:
 
 def read_pin(data: bytes, file: str, keys: HelmKeys) -> ImagePin | None:
     """The image a values file pins, or None when it names no repository."""
-    doc = parse(data, file)
+    doc = yamlread.parse(data, file)
     return _read(doc, file, keys)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reconciler.overlays import helm, kustomize
 from reconciler.overlays.imageref import ImagePin
-from reconciler.overlays.yamldoc import parse
+from reconciler.overlays.yamlread import parse
 from reconciler.policy.model import App
 
 Format = str  # "kustomize" | "helm", as Environment.format

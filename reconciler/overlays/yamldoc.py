@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from reconciler.errors import PolicyError
 
@@ -87,8 +89,9 @@ class Document:
         return ((BOM if self.bom else "") + text).encode("utf-8")
 
 
-def parse(data: bytes, file: str) -> Document:
-    """Parse one YAML document; PolicyError with FILE:LINE:COL for anything unusable."""
+def decode(data: bytes, file: str) -> tuple[str, bool, str]:
+    """An overlay's text (BOM removed), whether it had a BOM, and its line end; PolicyError
+    for a file too large or not UTF-8."""
     if len(data) > MAX_BYTES:
         raise PolicyError(
             f"{file}: the file is {len(data):,} bytes; overlays over 1 MiB are refused"
@@ -102,6 +105,12 @@ def parse(data: bytes, file: str) -> Document:
     if bom:
         text = text[1:]
     newline = "\r\n" if "\r\n" in text else "\n"
+    return text, bom, newline
+
+
+def parse(data: bytes, file: str) -> Document:
+    """Parse one YAML document; PolicyError with FILE:LINE:COL for anything unusable."""
+    text, bom, newline = decode(data, file)
     yaml = YAML(typ="rt", pure=True)
     try:
         roots = list(yaml.compose_all(io.StringIO(text)))
@@ -112,6 +121,15 @@ def parse(data: bytes, file: str) -> Document:
         raise PolicyError(f"{where}: invalid YAML: {problem}") from None
     except YAMLError as exc:
         raise PolicyError(f"{file}: invalid YAML: {exc}") from None
+    return document(text, bom, newline, roots, file)
+
+
+def document(text: str, bom: bool, newline: str, roots: Sequence[Any], file: str) -> Document:
+    """The Document of composed ``roots``: exactly one, or none (an empty file).
+
+    Nodes are duck-typed (value, tag, style, flow_style, marks), so the composer of
+    another YAML library can feed the same tree (see yamlread).
+    """
     roots = [r for r in roots if r is not None]
     if len(roots) > 1:
         raise PolicyError(
@@ -124,30 +142,39 @@ def parse(data: bytes, file: str) -> Document:
     return Document(text, _convert(roots[0], counts, file), bom, newline)
 
 
-def _count(node: Node, counts: Counter[int], path: set[int]) -> None:
+def _count(node: Any, counts: Counter[int], path: set[int]) -> None:
     counts[id(node)] += 1
     if counts[id(node)] > 1 or id(node) in path:
         return  # an alias: its children were counted where it was defined
-    if isinstance(node, (MappingNode, SequenceNode)):
+    if _kind(node) in ("mapping", "sequence"):
         path = path | {id(node)}
         for child in node.value:
             for part in child if isinstance(child, tuple) else (child,):
                 _count(part, counts, path)
 
 
-def _span(node: Node) -> Span:
+# ruamel's and PyYAML's node classes share names and shapes, not a base class.
+_KINDS = {"ScalarNode": "scalar", "SequenceNode": "sequence", "MappingNode": "mapping"}
+
+
+def _kind(node: Any) -> str:
+    return _KINDS.get(type(node).__name__, "")
+
+
+def _span(node: Any) -> Span:
     start, end = node.start_mark, node.end_mark
     return Span(start.index, end.index, start.line + 1, start.column + 1)
 
 
-def _convert(node: Node, counts: Counter[int], file: str) -> YNode:
+def _convert(node: Any, counts: Counter[int], file: str) -> YNode:
     aliased = bool(getattr(node, "anchor", None)) or counts[id(node)] > 1
-    if isinstance(node, ScalarNode):
+    kind = _kind(node)
+    if kind == "scalar":
         return YScalar(str(node.value), node.style or "", str(node.tag), _span(node), aliased)
-    if isinstance(node, SequenceNode):
+    if kind == "sequence":
         items = tuple(_convert(child, counts, file) for child in node.value)
         return YSeq(items, bool(node.flow_style), _span(node), aliased)
-    if isinstance(node, MappingNode):
+    if kind == "mapping":
         pairs = []
         seen: dict[str, int] = {}
         for key, value in node.value:

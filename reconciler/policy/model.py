@@ -585,6 +585,33 @@ class Policy:
 
     def apps_in(self, env: str) -> list[App]:
         """The apps promoted through ``env``."""
-        return [
-            app for app in self.apps.values() if app.environments is None or env in app.environments
-        ]
+        return list(self._apps_by_env().get(env, ()))
+
+    def has_app_in(self, app: str, env: str) -> bool:
+        """Whether ``app`` is promoted through ``env``."""
+        return app in self._app_names_by_env().get(env, frozenset())
+
+    def _apps_by_env(self) -> Mapping[str, tuple[App, ...]]:
+        # Planning asks this for every edge each cycle; a policy never changes, so the
+        # answer is computed once per policy object (a 1,000-app policy made it quadratic).
+        cached: Mapping[str, tuple[App, ...]] | None = self.__dict__.get("_by_env")
+        if cached is None:
+            cached = {
+                env: tuple(
+                    app
+                    for app in self.apps.values()
+                    if app.environments is None or env in app.environments
+                )
+                for env in self.environments
+            }
+            object.__setattr__(self, "_by_env", cached)
+        return cached
+
+    def _app_names_by_env(self) -> Mapping[str, frozenset[str]]:
+        cached: Mapping[str, frozenset[str]] | None = self.__dict__.get("_names_by_env")
+        if cached is None:
+            cached = {
+                env: frozenset(a.name for a in apps) for env, apps in self._apps_by_env().items()
+            }
+            object.__setattr__(self, "_names_by_env", cached)
+        return cached

@@ -235,6 +235,43 @@ def test_history_lists_the_commits_that_changed_a_path(world: World) -> None:
     assert repo.history(fifth, "overlays/dev") == ()
 
 
+def test_file_histories_match_history_per_path_in_one_walk(world: World) -> None:
+    first = world.seed(BASE)
+    second = world.seed({**BASE, "docs/x.md": b"x\n"})
+    third = world.seed({**BASE, "docs/x.md": b"x\n", PROD: b"v2\n"})
+    fourth = world.seed({**BASE, "docs/x.md": b"y\n", PROD: b"v2\n", STAGING: b"s2\n"})
+    fifth = world.seed({**BASE, "docs/x.md": b"y\n", PROD: b"v3\n", STAGING: b"s2\n"})
+    repo = world.client()
+    files = [PROD, STAGING, "overlays/dev/app/kustomization.yaml", "docs/x.md"]
+
+    for limit in (1, 2, 20):
+        found = repo.file_histories(fifth, files, limit=limit)
+        assert not found.stopped
+        for path in files:
+            one = repo.history(fifth, path, limit=limit, first_parent=True)
+            assert found.files[path] == one, (path, limit)
+
+    since = repo.file_histories(fifth, files, stop=second)
+    assert since.stopped  # second is an ancestor: only what came after it
+    assert [c.id for c in since.files[PROD]] == [fifth, third]
+    assert [c.id for c in since.files[STAGING]] == [fourth]
+    assert since.files["docs/x.md"] == (repo.commit_info(fourth),)
+    assert repo.file_histories(fifth, [], stop=first).stopped  # nothing asked: still walks
+    assert repo.file_histories(fifth, [PROD], stop=fifth).files[PROD] == ()
+
+
+def test_file_histories_walk_everything_when_the_stop_is_not_an_ancestor(world: World) -> None:
+    world.seed(BASE)
+    old_tip = world.seed({**BASE, PROD: b"v2\n"})
+    rewritten = world.seed({**BASE, PROD: b"v9\n"}, parent=None, branch="tmp")
+    repo = world.client()
+
+    found = repo.file_histories(rewritten, [PROD], stop=old_tip)
+
+    assert not found.stopped
+    assert [c.id for c in found.files[PROD]] == [rewritten]
+
+
 # -- writing -----------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +21,7 @@ from reconciler.gitrepo.port import (
     ConfigRepo,
     Edit,
     FileChange,
+    FileHistories,
     PushOutcome,
     ReadView,
     Signature,
@@ -227,6 +228,26 @@ class FakeConfigRepo:
             first_parent=first_parent,
         )
         return tuple(self.commit_info(c) for c in ids)
+
+    def file_histories(
+        self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None
+    ) -> FileHistories:
+        def changed(new: str, old: str | None, wanted: frozenset[str]) -> list[str]:
+            after = self._commit(new).files
+            before = self._commit(old).files if old is not None else {}
+            return [p for p in wanted if _entry_key(before, p) != _entry_key(after, p)]
+
+        found, stopped = history.first_parent_touching(
+            self._commit(commit).id,
+            {paths.clean_path(f) for f in files},
+            changed=changed,
+            parents=lambda c: self._commit(c).parents,
+            limit=limit,
+            stop=stop,
+        )
+        return FileHistories(
+            {p: tuple(self.commit_info(c) for c in ids) for p, ids in found.items()}, stopped
+        )
 
     def update_branch(
         self,

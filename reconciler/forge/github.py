@@ -7,6 +7,10 @@ endpoint. What this adapter adds:
 - Conditional GETs: every read keeps the ETag and body of its last 200 and sends
   ``If-None-Match``; GitHub answers 304 without spending rate limit, so an idle cycle is
   free.
+- No read that a write's answer makes needless: creating a pull answers the pull, editing
+  it answers the pull, requesting reviews answers the pull. A promotion costs its writes
+  (create, label, ask reviewers not already asked) and, in the next cycle, the first read of
+  its reviews; the changed list of open pulls is one request per cycle, however many opened.
 - Retries in one urllib3 ``Retry`` (PyGithub's ``GithubRetry``): 5xx with exponential
   backoff; a secondary rate limit waits its ``Retry-After``; a spent primary limit waits
   for its reset, unless that is longer than ``max_wait`` (then: TransientError, next cycle).
@@ -163,6 +167,9 @@ class GitHubForge:
         )
         self._api = f"/repos/{quote(owner)}/{quote(name)}"
         self._etags: dict[str, tuple[str, Any]] = {}  # url -> (ETag, body of its last 200)
+        # number -> GitHub's latest answer about that pull (a read's or a write's): who wrote
+        # it (never changes) and whom it asks to review, so asking needs no read first.
+        self._pulls: dict[int, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"GitHubForge({self.full_name!r}, base_url={self.base_url!r})"
@@ -291,9 +298,8 @@ class GitHubForge:
     ) -> Request:
         """Open a pull for ``head_branch``, or return the open one it already has."""
         with self._guard(f"open a pull request for {head_branch}"):
-            existing = self._open_for(head_branch, base_branch)
-            if existing is not None:
-                return self._to_request(existing)
+            # No list first: GitHub keeps one open pull per head and answers 422 to a second,
+            # so the rare retry pays for the lookup instead of every open.
             fields = {"title": title, "head": head_branch, "base": base_branch, "body": body}
             try:
                 _, created = self._write("POST", f"{self._api}/pulls", fields)
@@ -301,30 +307,46 @@ class GitHubForge:
                 again = self._open_for(head_branch, base_branch) if refused.status == 422 else None
                 if again is None:
                     raise
-                return self._to_request(again)  # another writer opened it first
-            number = int(created["number"])
+                return self._to_request(again)  # opened before (a retry, or another writer)
+            pull = dict(created)  # the create answer is the whole pull: no need to read it
             if labels:
-                url = f"{self._api}/issues/{number}/labels"
-                self._write("POST", url, {"labels": list(labels)})
-            return self._to_request(self._pull(number))
+                # The pulls endpoint takes no labels; the issue's labels endpoint adds them
+                # (adds: a label another tool put on meanwhile stays) and answers them all.
+                url = f"{self._api}/issues/{pull['number']}/labels"
+                _, pull["labels"] = self._write("POST", url, {"labels": list(labels)})
+            # A pull created a moment ago has no reviews; the next cycle's poll reads them.
+            # updated_at stays the creation's: the label answer does not say the new one.
+            return self._to_request(pull, reviews=[])
 
     def update(self, number: int, title: str, body: str, comment: str | None) -> Request:
         """Rewrite title and body, and add ``comment`` to the conversation when given."""
         with self._guard(f"update pull request #{number}"):
-            self._write("PATCH", f"{self._api}/pulls/{number}", {"title": title, "body": body})
+            url = f"{self._api}/pulls/{number}"
+            _, edited = self._write("PATCH", url, {"title": title, "body": body})
             if comment:
                 self._write("POST", f"{self._api}/issues/{number}/comments", {"body": comment})
-            return self._to_request(self._pull(number))
+            return self._to_request(edited)  # the edit answers the whole pull
 
     def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
         """Ask users (``@login``) and teams (``@org/slug``) to review; never the author."""
         with self._guard(f"request reviews on pull request #{number}"):
-            author = str(self._pull(number)["user"]["login"]).casefold()
-            users = [r[1:] for r in reviewers if "/" not in r and r[1:].casefold() != author]
-            teams = [r.split("/", 1)[1] for r in reviewers if "/" in r]
+            # What GitHub last said about the pull (this cycle's poll, or the answer to the
+            # write that opened or edited it) names its author and whom it already asks:
+            # GitHub itself asks the code owners when a pull opens.
+            pull = self._pulls.get(number) or self._pull(number)
+            skip = {str(pull["user"]["login"]).casefold()}
+            skip.update(str(u["login"]).casefold() for u in pull.get("requested_reviewers") or ())
+            asked = {str(t["slug"]).casefold() for t in pull.get("requested_teams") or ()}
+            users = [r[1:] for r in reviewers if "/" not in r and r[1:].casefold() not in skip]
+            teams = [
+                slug
+                for r in reviewers
+                if "/" in r and (slug := r.split("/", 1)[1]).casefold() not in asked
+            ]
             if users or teams:
                 url = f"{self._api}/pulls/{number}/requested_reviewers"
-                self._write("POST", url, {"reviewers": users, "team_reviewers": teams})
+                _, answer = self._write("POST", url, {"reviewers": users, "team_reviewers": teams})
+                self._remember(answer)
 
     def merge(self, number: int, expected_head: str, message: str) -> str:
         """Merge (a merge commit) if the head is still ``expected_head``; the base's commit."""
@@ -452,9 +474,19 @@ class GitHubForge:
             if self._on_rate_limit is not None and remaining >= 0:
                 self._on_rate_limit(float(remaining))
 
-    def _to_request(self, pull: dict[str, Any]) -> Request:
+    def _remember(self, pull: dict[str, Any]) -> None:
+        if len(self._pulls) > _CACHE_LIMIT:
+            self._pulls.clear()
+        self._pulls[int(pull["number"])] = pull
+
+    def _to_request(
+        self, pull: dict[str, Any], reviews: list[dict[str, Any]] | None = None
+    ) -> Request:
+        """The port's Request for a pull; its reviews are read unless given."""
         number = int(pull["number"])
-        reviews = self._list(f"{self._api}/pulls/{number}/reviews", {})
+        self._remember(pull)
+        if reviews is None:
+            reviews = self._list(f"{self._api}/pulls/{number}/reviews", {})
         merged_at = _time(pull.get("merged_at"))
         state: RequestState = "merged" if merged_at else "closed"
         if pull["state"] == "open":

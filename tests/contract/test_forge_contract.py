@@ -7,12 +7,13 @@ Planner and applier tests use FakeForge; these cases are what lets them trust it
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.errors import PermanentError, PolicyError
-from reconciler.forge.port import MergeRefused
+from reconciler.forge.port import MergeRefused, Request
 from tests.contract.forgeworld import STAGING, ForgeWorld, make_world
 from tests.contract.githubworld import github_world
 
@@ -50,8 +51,19 @@ def test_open_returns_the_request_and_is_idempotent_per_head_branch(world: Forge
         ("promotion",),
     )
     assert (first.author, first.state, first.reviews) == ("@reconciler", "open", ())
-    assert world.forge.request(first.number) == first
-    assert world.forge.requests() == (first,)
+    assert_as_opened(world.forge.request(first.number), first)
+    (listed,) = world.forge.requests()
+    assert_as_opened(listed, first)
+
+
+def assert_as_opened(read: Request, opened: Request) -> None:
+    """``read`` is the request ``open`` answered, but for a later ``updated_at``.
+
+    GitHub labels a pull in a second write after creating it, and that write's answer does
+    not give the pull's new ``updated_at``: ``open`` answers the creation's.
+    """
+    assert read.updated_at >= opened.updated_at
+    assert replace(read, updated_at=opened.updated_at) == opened
 
 
 def test_requests_are_numbered_and_only_open_promotions_are_listed(world: ForgeWorld) -> None:

@@ -7,8 +7,11 @@ them onto the Forge port as the local forge would.
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import github
@@ -17,7 +20,7 @@ from github import Auth
 
 from reconciler.errors import PermanentError, TransientError
 from reconciler.forge.github import GitHubForge
-from reconciler.forge.port import MergeRefused
+from reconciler.forge.port import MergeRefused, Request
 from reconciler.promotions import Marker
 from tests.servers.github_sim import GitHubSim, serve_github
 
@@ -27,6 +30,7 @@ STAGING = "overlays/staging/app/kustomization.yaml"
 CODEOWNERS = b"""\
 /overlays/prod/ @acme/prod-owners @lead
 """
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 BODY = "the table\n" + Marker("app", "prod", "staging", "sha256:cc", "abc").render()
 
 
@@ -107,7 +111,7 @@ def test_open_is_idempotent_and_lists_only_promotions(world: World) -> None:
     again = world.forge.open(HEAD, "main", "another title", "another body", ())
     world.forge.open("feature/x", "main", "not a promotion", "", ())
 
-    assert again == first
+    assert_as_opened(again, first)
     assert (first.number, first.head_branch, first.head_commit, first.base_branch) == (
         1,
         HEAD,
@@ -121,8 +125,36 @@ def test_open_is_idempotent_and_lists_only_promotions(world: World) -> None:
     )
     assert (first.author, first.state, first.reviews) == ("@reconciler", "open", ())
     assert first.requested_reviewers == ("@acme/prod-owners", "@lead")  # GitHub asks owners
-    assert world.forge.requests() == (first,)
-    assert world.forge.request(1) == first
+    (listed,) = world.forge.requests()
+    assert_as_opened(listed, first)
+    assert_as_opened(world.forge.request(1), first)
+
+
+def test_open_answers_the_pull_as_created_without_reading_it(tmp_path: Path) -> None:
+    ticks = itertools.count()  # every timestamp the simulator takes is a second later
+    with serve_github(tmp_path / "c.git", clock=lambda: T0 + timedelta(seconds=next(ticks))) as sim:
+        world = World(sim)
+        world.push_head()
+        world.sim.reset_counters()
+
+        opened = world.forge.open(HEAD, "main", "prod: promote app", BODY, ("promotion",))
+        writes = [e.operation for e in world.sim.exchanges]
+        (listed,) = world.forge.requests()
+
+    assert writes == [
+        "POST /repos/{owner}/{repo}/pulls",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/labels",
+    ]
+    assert opened.labels == ("promotion",)
+    assert opened.updated_at == opened.created_at  # the label write's time is not answered
+    assert listed.updated_at > opened.updated_at
+    assert replace(listed, updated_at=opened.updated_at) == opened
+
+
+def assert_as_opened(read: Request, opened: Request) -> None:
+    """``read`` is what ``open`` answered, but for the label write's later ``updated_at``."""
+    assert read.updated_at >= opened.updated_at
+    assert replace(read, updated_at=opened.updated_at) == opened
 
 
 def test_an_open_that_lost_the_race_returns_the_winners_pull(world: World) -> None:
@@ -356,6 +388,80 @@ def test_an_unchanged_poll_costs_no_rate_limit(world: World) -> None:
     assert set(statuses) == {304}
     assert after == before
     assert len(changed[0].reviews) == 2
+
+
+def charged(world: World) -> int:
+    """Requests counted so far against the daemon's primary rate limit (304s are free)."""
+    return world.sim.world.bucket("reconciler").used
+
+
+def open_promotions(world: World, count: int, reviewers: tuple[str, ...]) -> list[int]:
+    """What a cycle's applier does for ``count`` promotions: open, label, ask reviewers."""
+    numbers = []
+    for i in range(count):
+        branch = f"promote/prod/app{i}"
+        world.push_head(branch=branch)
+        opened = world.forge.open(branch, "main", f"prod: promote app{i}", BODY, ("promotion",))
+        world.forge.request_reviews(opened.number, reviewers)
+        numbers.append(opened.number)
+    return numbers
+
+
+def test_a_promotion_costs_four_requests_and_its_cycle_one_more(world: World) -> None:
+    world.forge.requests()  # the poll of an earlier cycle: its answers are cached
+    world.sim.reset_counters()
+    before = charged(world)
+
+    # @bob is no code owner, so GitHub did not ask him when the pull opened: one more write.
+    numbers = open_promotions(world, 3, ("@bob", "@acme/prod-owners"))
+    polled = world.forge.requests()  # the next cycle reads them: their reviews, once
+    spent = charged(world) - before
+    world.forge.requests()  # and the cycle after that is idle
+    idle = charged(world) - before - spent
+
+    costly = Counter(e.operation for e in world.sim.exchanges if e.status != 304)
+    assert spent == 4 * 3 + 1  # four per promotion, one per cycle: the changed list
+    assert costly == {
+        "POST /repos/{owner}/{repo}/pulls": 3,
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/labels": 3,
+        "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers": 3,
+        "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews": 3,
+        "GET /repos/{owner}/{repo}/pulls": 1,
+    }
+    assert idle == 0
+    assert [r.number for r in polled] == numbers
+    for request in polled:
+        assert request.labels == ("promotion",)
+        assert request.requested_reviewers == ("@acme/prod-owners", "@bob", "@lead")
+
+
+def test_reviewers_github_already_asks_are_not_asked_again(world: World) -> None:
+    world.sim.reset_counters()
+    before = charged(world)
+
+    # CODEOWNERS names them: GitHub asked them when the pull opened, and said so.
+    (number,) = open_promotions(world, 1, ("@acme/prod-owners", "@lead", "@reconciler"))
+
+    assert charged(world) - before == 2  # create and label
+    assert "POST" not in {e.method for e in world.sim.exchanges[2:]}
+    assert world.forge.request(number).requested_reviewers == ("@acme/prod-owners", "@lead")
+
+
+def test_reviews_asked_after_an_edit_need_no_read(world: World) -> None:
+    number, _ = world.open()
+    world.push_head(b"digest: sha256:dd\n")
+    world.forge.requests()  # the poll that planned the update: its reviews are cached
+    world.sim.reset_counters()
+
+    world.forge.update(number, "prod: promote app dd", "new body", "a newer candidate")
+    world.forge.request_reviews(number, ("@acme/prod-owners", "@bob"))
+
+    assert [e.operation for e in world.sim.exchanges if e.status != 304] == [
+        "PATCH /repos/{owner}/{repo}/pulls/{pull_number}",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    ]
+    assert world.sim.pull(number).requested_reviewers == ["lead", "bob"]
 
 
 def test_every_request_is_reported_with_its_status(world: World) -> None:

@@ -187,6 +187,17 @@ def test_opening_a_pull_asks_the_code_owners_of_its_changes(world: World) -> Non
     assert [u.login for u in by_the_owner.requested_reviewers] == []
 
 
+def test_code_owners_can_be_asked_after_the_create_answer(world: World) -> None:
+    world.sim.faults.code_owners_later = True
+
+    created = world.open()
+    world.repo().get_pull(created.number).create_review_request(team_reviewers=["prod-owners"])
+    read = world.repo().get_pull(created.number)
+
+    assert [t.slug for t in created.requested_teams] == []  # not asked yet when it answered
+    assert [t.slug for t in read.requested_teams] == ["prod-owners"]  # asked once
+
+
 def test_deleting_the_head_branch_closes_the_pull(world: World) -> None:
     pull = world.open()
 

@@ -53,6 +53,14 @@ def sync_heads(world: World) -> None:
             enforcement.dismiss_stale(world, pull)
 
 
+def ask_code_owners(world: World) -> None:
+    """Ask the code owners of pulls opened while ``faults.code_owners_later`` was set."""
+    while world.owners_to_ask:
+        pull = world.pulls[world.owners_to_ask.pop(0)]
+        if pull.state == "open":
+            _request_code_owners(world, pull)
+
+
 def list_pulls(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/pulls"""
     state = call.query.get("state", "open")
@@ -109,7 +117,9 @@ def create_pull(ctx: Context, call: Call) -> Reply:
         draft=bool(call.field("draft", False)),
     )
     world.pulls[number] = pull
-    if not pull.draft:
+    if not pull.draft and world.faults.code_owners_later:
+        world.owners_to_ask.append(number)
+    elif not pull.draft:
         _request_code_owners(world, pull)
     return ok(_full(ctx, pull, call.who), status=201)
 
@@ -361,13 +371,14 @@ def _request_code_owners(world: World, pull: Pull) -> None:
     # whatever the protection; owners given as emails are asked as their accounts.
     for owner in enforcement.code_owners(world, pull):
         if "/" in owner:
-            pull.requested_teams.append(owner.split("/", 1)[1])
+            asked, names = pull.requested_teams, [owner.split("/", 1)[1]]
         elif owner.startswith("@"):
-            pull.requested_reviewers.append(world.user(owner[1:]).login)
+            asked, names = pull.requested_reviewers, [world.user(owner[1:]).login]
         else:
-            pull.requested_reviewers.extend(
-                u.login for u in world.users.values() if (u.email or "").lower() == owner.lower()
-            )
+            emails = (u for u in world.users.values() if (u.email or "").lower() == owner.lower())
+            asked, names = pull.requested_reviewers, [u.login for u in emails]
+        # Asked later (code_owners_later), some may have been asked by then: once each.
+        asked.extend(name for name in names if name not in asked)
 
 
 def _pull(world: World, number: str) -> Pull | None:

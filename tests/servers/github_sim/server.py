@@ -144,6 +144,7 @@ class Dispatcher:
         if problem is not None:
             world.invalid_requests += 1
             return fail(422, f"Invalid request.\n\n{problem}"), operation, caller
+        pulls.ask_code_owners(world)
         pulls.sync_heads(world)
         call = Call(
             method=method,

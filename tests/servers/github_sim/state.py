@@ -190,6 +190,9 @@ class Faults:
     secondary_status: int = 403
     hide_protection: bool = False
     mergeable_unknown: int = 0
+    # Ask a new pull's code owners for review after answering its creation, as github.com
+    # may (in the background): the create answer names none; the next request finds them.
+    code_owners_later: bool = False
 
     def fail_next(self, count: int, status: int = 502) -> None:
         """Answer the next ``count`` requests with ``status`` (a 5xx)."""
@@ -238,6 +241,7 @@ class World:
     pulls: dict[int, Pull] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # repository labels: name -> id
     deployments: dict[int, Deployment] = field(default_factory=dict)
+    owners_to_ask: list[int] = field(default_factory=list)  # pulls (code_owners_later)
     faults: Faults = field(default_factory=Faults)
     buckets: dict[str, RateBucket] = field(default_factory=dict)
     rate_limit: int = 5000

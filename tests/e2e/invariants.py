@@ -18,7 +18,8 @@ def open_duplicates(world: FaultWorld) -> list[str]:
     with world.sim.world.lock:
         heads = [p.head for p in world.sim.world.pulls.values() if p.state == "open"]
     return [
-        f"{heads.count(head)} open pulls for {head}" for head in sorted(set(heads))
+        f"{heads.count(head)} open pulls for {head}"
+        for head in sorted(set(heads))
         if heads.count(head) > 1
     ]
 
@@ -52,8 +53,9 @@ def _one_promotion_each(world: FaultWorld) -> list[str]:
 
 def _everything_promoted(world: FaultWorld) -> list[str]:
     new = world.images.new
-    found = [f"lost: {env} pins {world.pinned(env)} on main" for env in ENVS
-             if world.pinned(env) != new]
+    found = [
+        f"lost: {env} pins {world.pinned(env)} on main" for env in ENVS if world.pinned(env) != new
+    ]
     found += [
         f"lost: {env} runs {world.services.running(env, APP).digest}"
         for env in ENVS
@@ -67,7 +69,8 @@ def _everything_promoted(world: FaultWorld) -> list[str]:
     return found
 
 
-def _first_parents(world: FaultWorld) -> list[str]:
+def first_parents(world: FaultWorld) -> list[str]:
+    """Main's first-parent history, newest first."""
     git = world.sim.world.git
     tip = world.sim.tip("main")
     walked = []
@@ -87,7 +90,7 @@ def _base_branch(world: FaultWorld) -> list[str]:
         }
     found = []
     intended = set(world.intended)
-    for sha in _first_parents(world):
+    for sha in first_parents(world):
         if sha in intended:
             continue
         pull = merges.get(sha)
@@ -111,7 +114,7 @@ def _base_branch(world: FaultWorld) -> list[str]:
 def _overlays_parse(world: FaultWorld) -> list[str]:
     """Every overlay on main's history and on every head branch pins OLD or NEW."""
     known = {world.images.old, world.images.new}
-    commits = _first_parents(world)
+    commits = first_parents(world)
     with world.sim.world.lock:
         commits += [sha for name, sha in world.sim.world.git.branches() if name != "main"]
     found = []
@@ -149,7 +152,8 @@ def _audit(world: FaultWorld) -> list[str]:
                 found.append(f"#{pull.number}: deployment payload {payload}")
             if env == "prod":
                 approvers = {
-                    r.user for r in pull.reviews
+                    r.user
+                    for r in pull.reviews
                     if r.state == "APPROVED" and r.commit_id == pull.head_sha
                 }
                 if OWNER not in approvers:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
@@ -186,7 +187,8 @@ class FaultWorld:
         self.sim: GitHubSim = self._stack.enter_context(serve_github(git_root / "config.git"))
         self.git = self._stack.enter_context(serve_git(git_root))
         self.proxy: RunningProxy = self._stack.enter_context(serve_proxy(registry_port))
-        self.services = FaultyServices(utc_now).start()
+        self.services = FaultyServices(utc_now)
+        self.services.start()
         self._stack.callback(self.services.stop)
         self.image = f"{self.proxy.host}/{REPOSITORY}"
         self.declines = self.root / "declines"
@@ -299,8 +301,13 @@ class FaultWorld:
             method="POST",
             headers={"Authorization": f"token {self.owner_token}", "Accept": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status) == 200
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status) == 200
+        except urllib.error.HTTPError as refused:
+            if refused.code == 422:  # the head moved since it was read: review the next one
+                return False
+            raise
 
     def daemon(self, name: str) -> DaemonProcess:
         """A `reconciler run` process against this world (not started)."""

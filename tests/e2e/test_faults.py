@@ -13,18 +13,22 @@ served (the daemon died after sending it) or dropped (it died before). Kills are
 - ``push->pull``: at the request that creates a pull (its head branch is already pushed);
 - ``merge->tag``: at the registry PUT that moves an environment tag (after the merge);
 - ``merge``: at the merge itself (the merge happens or not, the deployment record not yet);
-- ``write k``: at the daemon's k-th write to the forge (k seeded).
+- ``git push``: at a push of the daemon (git's receive-pack request to the server);
+- ``write k``: at the daemon's k-th write to the forge (k seeded);
+- ``anytime``: after a seeded random delay, wherever the daemon is (a fetch, a cycle, a wait).
 
-Run r's first kill is placed by r modulo 4, so the default run covers every window; a
-second, ``write k`` kill is added at random. After each run, invariants.py checks every
-promise; the suite prints ``runs=N faults=N kills=N violations=0``.
+Run r's first kill is placed by r modulo 5 (the first five windows), so the default run
+covers each of them; a second kill, ``write k`` or ``anytime``, is added at random. After
+each run, invariants.py checks every promise; the suite prints
+``runs=N faults=N kills=N violations=0``.
 
-``RECONCILER_FAULT_RUNS`` sets the number of runs (default 4); ``RECONCILER_FAULT_SEED``
+``RECONCILER_FAULT_RUNS`` sets the number of runs (default 5); ``RECONCILER_FAULT_SEED``
 the seed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -41,11 +45,11 @@ from tests.e2e import invariants
 from tests.e2e.faultworld import BOT, FORGE_TIMEOUT, FaultWorld, Images
 from tests.servers.docker_registry import RunningRegistry
 
-RUNS = int(os.environ.get("RECONCILER_FAULT_RUNS", "4"))
+RUNS = int(os.environ.get("RECONCILER_FAULT_RUNS", "5"))
 SEED = int(os.environ.get("RECONCILER_FAULT_SEED", "1010"))
 RUN_SECONDS = 120.0  # generous: a run that has not settled by then lost a promotion
 TICK = 0.25  # how often the world around the daemon acts (deploy, review, inject)
-WINDOWS = ("push->pull", "merge->tag", "merge", "write k")
+WINDOWS = ("push->pull", "merge->tag", "merge", "git push", "write k")
 FAULTS = (
     "forge-5xx",
     "forge-timeout",
@@ -92,8 +96,9 @@ class RunReport:
 
 def tripwires(
     run: int, rng: random.Random, world: FaultWorld, kill: Callable[[str], None]
-) -> list[Tripwire]:
-    """Where this run's daemon dies: the window of ``run``, maybe a second ``write k``."""
+) -> tuple[list[Tripwire], float | None]:
+    """Where this run's daemon dies: the window of ``run``, maybe a second ``write k``; and
+    when it dies anyway, in seconds from the start, if it does (``anytime``)."""
     wires: list[Tripwire] = []
 
     def kth_write(k: int) -> Callable[[str, str], bool]:
@@ -109,23 +114,31 @@ def tripwires(
 
     tag_put = re.compile(r"/v2/.+/manifests/(staging|production)$")
     chosen = [WINDOWS[run % len(WINDOWS)]]
-    if rng.random() < 0.5:
-        chosen.append("write k")
+    anytime = None
+    if rng.random() < 0.6:
+        second = rng.choice(("write k", "anytime"))
+        if second == "anytime":
+            anytime = rng.uniform(1.0, 8.0)
+        else:
+            chosen.append(second)
     for window in chosen:
         serve = rng.random() < 0.5
         name = f"{window} ({'served' if serve else 'dropped'})"
+        matches: Callable[[str, str], bool]
         if window == "push->pull":
             matches = lambda m, p: m == "POST" and p == "/repos/acme/config/pulls"  # noqa: E731
         elif window == "merge->tag":
             matches = lambda m, p: m == "PUT" and bool(tag_put.fullmatch(p))  # noqa: E731
         elif window == "merge":
             matches = lambda m, p: m == "PUT" and p.endswith("/merge")  # noqa: E731
+        elif window == "git push":
+            matches = lambda m, p: m == "POST" and p.endswith("/git-receive-pack")  # noqa: E731
         else:
             k = rng.randint(1, 12)
             name = f"write {k} ({'served' if serve else 'dropped'})"
             matches = kth_write(k)
-        wires.append(Tripwire(name, matches, lambda n=name: kill(n), serve))
-    return wires
+        wires.append(Tripwire(name, matches, functools.partial(kill, name), serve))
+    return wires, anytime
 
 
 def inject(kind: str, number: int, rng: random.Random, world: FaultWorld) -> None:
@@ -166,18 +179,21 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
                     daemon.kill()
                     report.kills.append(name)
 
-        wires = tripwires(run, rng, world, kill)
+        wires, anytime = tripwires(run, rng, world, kill)
         world.sim.faults.target = BOT
 
         def pause(method: str, path: str) -> bool:
             verdicts = [wire(method, path) for wire in wires]  # each wire counts every request
             return all(verdicts)
 
-        world.sim.faults.pause = world.proxy.faults.pause = pause
+        world.sim.faults.pause = world.proxy.faults.pause = world.git.hooks.pause = pause
         budget = rng.randint(4, 8)
         daemon.start()
         deadline = started + RUN_SECONDS
         while True:
+            if anytime is not None and time.monotonic() - started > anytime:
+                kill(f"anytime ({anytime:.1f}s)")
+                anytime = None
             with lifecycle:
                 if not daemon.alive():
                     if daemon.exited() not in (None, -9):
@@ -198,7 +214,7 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
                 report.problems.append(f"not settled within {RUN_SECONDS:.0f}s")
                 break
             threading.Event().wait(TICK)
-        world.sim.faults.pause = world.proxy.faults.pause = None
+        world.sim.faults.pause = world.proxy.faults.pause = world.git.hooks.pause = None
         report.problems += invariants.after_run(world, {d.name: d.output() for d in world.daemons})
     finally:
         world.close()
@@ -217,7 +233,7 @@ def test_random_faults_and_kills_never_duplicate_or_lose_a_promotion(
         report = one_run(tmp_path / f"run-{run}", run, running, images)
         faults += sum(report.faults.values())
         kills += len(report.kills)
-        windows.update(k.split(" (")[0].split(" ")[0] for k in report.kills)
+        windows.update(k.split(" (")[0] for k in report.kills)  # "merge (served)" -> "merge"
         problems += [f"run {run} (seed {SEED}-{run}): {p}" for p in report.problems]
         with capsys.disabled():
             print(
@@ -229,4 +245,4 @@ def test_random_faults_and_kills_never_duplicate_or_lose_a_promotion(
         print(f"\n{line}")
     assert problems == [], line + "\n" + "\n".join(problems)
     if len(WINDOWS) <= RUNS:
-        assert {"push->pull", "merge->tag", "merge"} <= set(windows), windows
+        assert set(WINDOWS) - {"write k"} <= set(windows), windows

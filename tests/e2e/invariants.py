@@ -32,7 +32,7 @@ def after_run(world: FaultWorld, logs: dict[str, str]) -> list[str]:
         *_base_branch(world),
         *_overlays_parse(world),
         *_audit(world),
-        *_clean_logs(logs),
+        *_clean_logs(logs, world.token_file.read_text().strip()),
     ]
 
 
@@ -163,10 +163,11 @@ def _audit(world: FaultWorld) -> list[str]:
     return found
 
 
-def _clean_logs(logs: dict[str, str]) -> list[str]:
-    bad = ("internal error", "Traceback")
+def _clean_logs(logs: dict[str, str], token: str) -> list[str]:
+    """No bug (an internal error, a traceback) and no secret in any daemon's log."""
+    bad = ("internal error", "Traceback", token)
     return [
-        f"{name}: log line {line.strip()[:300]!r}"
+        f"{name}: log line {line.strip()[:300]!r}".replace(token, "<the token>")
         for name, text in logs.items()
         for line in text.splitlines()
         if any(word in line for word in bad)

@@ -37,6 +37,7 @@ class Settings:
     github_app_id: int | None = None
     github_app_key_file: Path | None = None
     github_installation_id: int | None = None
+    github_timeout: int = 30
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -135,6 +136,13 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         default=_env("GITHUB_INSTALLATION_ID"),
         help="the App's installation on the repository's owner (RECONCILER_GITHUB_INSTALLATION_ID)",
     )
+    parser.add_argument(
+        "--github-timeout",
+        type=_seconds,
+        default=_env("GITHUB_TIMEOUT", "30"),
+        help="with --forge github: seconds to wait for one API answer before giving up "
+        "(RECONCILER_GITHUB_TIMEOUT; default 30)",
+    )
     if listen:
         parser.add_argument(
             "--webhook-secret-file",
@@ -148,6 +156,16 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
             default=_env("LISTEN", DEFAULT_LISTEN),
             help=f"HOST:PORT for /metrics, /healthz, /readyz (RECONCILER_LISTEN; {DEFAULT_LISTEN})",
         )
+
+
+def _seconds(raw: str) -> int:
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of seconds") from None
+    if not 1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{raw} is not within 1 to 3600 seconds")
+    return seconds
 
 
 def has_repo(args: argparse.Namespace) -> bool:
@@ -174,4 +192,5 @@ def from_args(args: argparse.Namespace) -> Settings:
         github_app_id=args.github_app_id,
         github_app_key_file=args.github_app_key_file,
         github_installation_id=args.github_installation_id,
+        github_timeout=args.github_timeout,
     )

@@ -145,6 +145,7 @@ def github_forge(
         clock=clock,
         on_request=counted,
         on_rate_limit=metrics.set_forge_budget,
+        timeout=settings.github_timeout,
     )
 
 

@@ -162,6 +162,13 @@ class Registry:
     plain_http: bool = spec(
         False, doc="OCI only: talk plain HTTP (a registry on loopback or a private network)."
     )
+    timeout: timedelta = spec(
+        timedelta(seconds=30),
+        doc="Give up on one registry request after this long (then: retried next cycle).",
+        example="30s",
+        parse=_duration_at_least(timedelta(milliseconds=10)),
+        schema=_DURATION_SCHEMA,
+    )
 
 
 # -- apps ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -53,6 +53,7 @@ def open_registry(
     budget: int = DEFAULT_BUDGET,
     clock: Callable[[], datetime] = _utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    timeout: timedelta | None = None,
 ) -> ImageRegistry:
     """The adapter for a policy's registry or a kind; options given here override the
     policy's values. ``docker_config`` is a config.json (default: $DOCKER_CONFIG, ~/.docker)."""
@@ -61,8 +62,10 @@ def open_registry(
         endpoint_url = endpoint_url if endpoint_url is not None else source.endpoint_url
         plain_http = plain_http if plain_http is not None else source.plain_http
         region = region if region is not None else source.region
+        timeout = timeout if timeout is not None else source.timeout
     else:
         kind = source
+    timeout = timeout if timeout is not None else Registry.timeout
     if kind == "ecr":
         if plain_http:
             raise PolicyError(
@@ -71,7 +74,12 @@ def open_registry(
             )
         from reconciler.registry.ecr import EcrRegistry  # noqa: PLC0415 - see the docstring
 
-        return EcrRegistry(region=region, endpoint_url=endpoint_url, budget=budget)
+        return EcrRegistry(
+            region=region,
+            endpoint_url=endpoint_url,
+            budget=budget,
+            read_timeout=timeout.total_seconds(),
+        )
     if kind == "oci":
         from reconciler.httpclient import HttpClient  # noqa: PLC0415 - see the docstring
         from reconciler.registry.dockerconfig import DockerCredentials  # noqa: PLC0415
@@ -84,6 +92,7 @@ def open_registry(
             endpoint_url=endpoint_url,
             credentials=DockerCredentials.load(docker_config, env),
             budget=budget,
+            timeout=timeout,
             clock=clock,
             sleep=sleep,
         )

@@ -18,10 +18,13 @@ import github
 import pytest
 from github import Auth
 
+from reconciler import wiring
 from reconciler.errors import PermanentError, TransientError
 from reconciler.forge.github import GitHubForge
 from reconciler.forge.port import MergeRefused, Request
+from reconciler.metrics import Metrics
 from reconciler.promotions import Marker
+from reconciler.settings import Settings
 from tests.servers.github_sim import GitHubSim, serve_github
 
 HEAD = "promote/prod/app"
@@ -548,3 +551,23 @@ def test_a_rollback_by_hand_fails_the_deployment_once(world: World) -> None:
     (deployment,) = world.sim.world.deployments.values()
     assert [s.state for s in deployment.statuses] == ["in_progress", "success", "failure"]
     assert deployment.statuses[-1].description == "app rolled back by hand in 0123456789ab"
+
+
+def test_github_timeout_from_the_settings_gives_up_on_a_late_answer_and_asks_again(
+    sim: GitHubSim, tmp_path: Path
+) -> None:
+    (tmp_path / "token").write_text(sim.add_user("reconciler") + "\n")
+    settings = Settings(
+        repo=str(sim.git_path),
+        forge="github",
+        github_repo="acme/config",
+        github_url=sim.url,
+        github_token_file=tmp_path / "token",
+        github_timeout=1,
+    )
+    forge = wiring.github_forge(settings, wiring.utc_now, Metrics())
+    sim.faults.time_out(1, 3.0)  # the first answer comes 3s late; the default waits 30s
+    assert forge.requests() == ()
+    assert sim.counts["GET /repos/{owner}/{repo}/pulls"] == 2
+    exchanges = [e.status for e in sim.exchanges if e.path.endswith("/pulls")]
+    assert exchanges == [200, 200]  # both answered: the first only too late for the client

@@ -13,6 +13,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from reconciler.registry.oci import OciRegistry
 from tests.conftest import need
 from tests.servers.docker_registry import DOCKER_REGISTRY, RunningRegistry, TokenAuth, run_registry
 from tests.servers.endpoints import Endpoints, free_port, serve
+from tests.servers.fault_proxy import serve_proxy
 from tests.servers.oci_images import SKOPEO, Image, build, push, skopeo, write_policy
 
 if TYPE_CHECKING:  # imported at run time once the fixture knows cryptography is there
@@ -231,3 +233,17 @@ def test_no_credentials_says_how_to_add_them(auth_env: AuthEnv, tmp_path: Path) 
     )
     with pytest.raises(PermanentError, match=rf"run `docker login {env.registry.host}`"):
         registry.resolve(f"{env.registry.host}/secure/app", "v1")
+
+
+def test_the_policys_timeout_bounds_each_request(env: Env) -> None:
+    image = env.push("shop/slow", "v1")
+    with serve_proxy(env.registry.port) as proxy:
+        # The registry answers, but only after 3s: past the policy's timeout of 0.5s.
+        proxy.faults.timeouts, proxy.faults.timeout_delay = 1, 3.0
+        registry = open_registry(
+            Registry(kind="oci", plain_http=True, timeout=timedelta(milliseconds=500)),
+            http=HttpClient(trust_env=False),
+        )
+        with pytest.raises(TransientError, match=f"registry {proxy.host}"):
+            registry.resolve(f"{proxy.host}/shop/slow", "v1")
+        assert registry.resolve(f"{proxy.host}/shop/slow", "v1") == image.digest

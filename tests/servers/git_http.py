@@ -11,7 +11,7 @@ import hmac
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +56,10 @@ class _Handler(BaseHTTPRequestHandler):
         authorization = self.headers.get("Authorization", "")
         self.server.log.add(f"{self.command} {self.path}", authorization)
         body = self._body()
+        pause = self.server.hooks.pause
+        if pause is not None and not pause(self.command, self.path.split("?", 1)[0]):
+            self.close_connection = True  # dropped unanswered (an injected fault)
+            return
         user = self._user(authorization)
         if self.server.token is not None and user is None:
             self._reply(401, [("WWW-Authenticate", 'Basic realm="git"')], b"unauthorized\n")
@@ -141,6 +145,15 @@ class _Server(ThreadingHTTPServer):
         self.token = token
         self.backend = _backend()
         self.log = RequestLog()
+        self.hooks = GitHooks()
+
+
+@dataclass
+class GitHooks:
+    """What a test may inject: ``pause`` is asked before each request is served (it may
+    block); False drops the request unanswered."""
+
+    pause: Callable[[str, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,7 @@ class GitHttp:
     root: Path
     port: int
     log: RequestLog
+    hooks: GitHooks = field(default_factory=GitHooks)
 
     def url(self, name: str) -> str:
         """The smart-HTTP URL of the bare repository ``root/name``."""
@@ -163,7 +177,7 @@ def serve_git(root: Path, token: str | None = None) -> Iterator[GitHttp]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield GitHttp(root=root, port=server.server_address[1], log=server.log)
+        yield GitHttp(root=root, port=server.server_address[1], log=server.log, hooks=server.hooks)
     finally:
         server.shutdown()
         server.server_close()

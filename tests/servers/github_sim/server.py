@@ -1,16 +1,20 @@
 """The HTTP side of the simulator: authentication, faults, rate limits, ETags, paging, and the
 check of every response against GitHub's OpenAPI description.
 
-Each request is handled whole under the world's lock, in this order: authenticate (401),
+An injected ``pause`` is asked first, outside the lock (a test may hold the request there,
+kill its client, then serve or drop it). Each request is handled whole under the world's
+lock, in this order: authenticate (401),
 injected faults (5xx, secondary rate limit), route (404), primary rate limit (403), the
 request body check (422 "Invalid request", as GitHub), the
 handler, paging (``per_page``/``page`` and a ``Link`` header), conditional GET (304 on a
 matching ``If-None-Match``, which costs nothing, as on GitHub), then the response is
-checked against the description and counted.
+checked against the description and counted. An injected timeout then holds the answer
+back past the client's timeout (the effect has happened; the client does not know it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -46,6 +50,7 @@ class Response:
     status: int
     headers: dict[str, str]
     body: bytes
+    delay: float = 0.0  # hold the answer back this long (an injected timeout)
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,16 @@ class Dispatcher:
             ),
         )
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
-        """Serve ``method target`` (path and query) with lower-cased ``headers``."""
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> Response | None:
+        """Serve ``method target`` (path and query) with lower-cased ``headers``; None: the
+        request is dropped unanswered (an injected fault)."""
         parts = urlsplit(target)
         path, query = parts.path, dict(parse_qsl(parts.query))
+        pause = self.world.faults.pause
+        if pause is not None and not pause(method, path):
+            return None
         with self.world.lock:
             try:
                 reply, operation, caller = self._reply(method, path, query, headers, body)
@@ -93,6 +104,10 @@ class Dispatcher:
             self.world.counts[operation] += 1
             login = caller.login if caller else None
             self.world.exchanges.append(Exchange(method, path, operation, response.status, login))
+            faults = self.world.faults
+            if faults.timeouts > 0 and faults.aimed_at(login):
+                faults.timeouts -= 1
+                response = dataclasses.replace(response, delay=faults.timeout_delay)
         return response
 
     def _reply(
@@ -105,10 +120,11 @@ class Dispatcher:
         if isinstance(caller, Reply):
             return caller, operation, None
         faults = world.faults
-        if faults.server_errors > 0:
+        aimed = faults.aimed_at(caller.login)
+        if aimed and faults.server_errors > 0:
             faults.server_errors -= 1
             return fail(faults.server_error_status, "Server Error"), operation, caller
-        if faults.secondary_limits > 0:
+        if aimed and faults.secondary_limits > 0:
             faults.secondary_limits -= 1
             world.rate_limited += 1
             reply = fail(faults.secondary_status, _SECONDARY.format(id=_request_id()))
@@ -337,6 +353,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         response = self.server.dispatcher.handle(self.command, self.path, headers, body)
+        if response is None:
+            self.close_connection = True
+            return
+        if response.delay > 0:
+            threading.Event().wait(response.delay)  # the injected timeout itself
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

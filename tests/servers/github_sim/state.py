@@ -193,10 +193,25 @@ class Faults:
     # Ask a new pull's code owners for review after answering its creation, as github.com
     # may (in the background): the create answer names none; the next request finds them.
     code_owners_later: bool = False
+    timeouts: int = 0
+    timeout_delay: float = 0.0
+    target: str | None = None  # a login: only its requests get the counted faults above
+    # Asked before each request, outside the lock (it may block): False drops the request
+    # unanswered, as when the client died before it was sent or the network ate it.
+    pause: Callable[[str, str], bool] | None = None
 
     def fail_next(self, count: int, status: int = 502) -> None:
         """Answer the next ``count`` requests with ``status`` (a 5xx)."""
         self.server_errors, self.server_error_status = count, status
+
+    def aimed_at(self, login: str | None) -> bool:
+        """Whether the counted faults apply to a request by ``login``."""
+        return self.target is None or self.target == login
+
+    def time_out(self, count: int, delay: float) -> None:
+        """Serve the next ``count`` requests (their effects happen) but hold each answer back
+        ``delay`` seconds: longer than the client waits, it sees a timeout."""
+        self.timeouts, self.timeout_delay = count, delay
 
     def secondary_limit(self, count: int = 1, retry_after: int = 60, status: int = 403) -> None:
         """Answer the next ``count`` requests with a secondary rate limit and Retry-After."""

@@ -361,9 +361,13 @@ class Daemon:
     def _start_watcher(self) -> FileWatcher | None:
         if self._watch_path is None:
             return None
+
+        def changed(what: str) -> None:
+            self.trigger(f"file change: {what}")
+
         watcher = FileWatcher(
             self._watch_path,
-            lambda what: self.trigger(f"file change: {what}"),
+            changed,
             debounce_ms=self._watch_debounce_ms,
             logger=self._log,
         ).start()

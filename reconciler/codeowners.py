@@ -11,7 +11,7 @@ last matching line wins, and a line without owners leaves its paths unowned.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Where GitHub looks, in its order; the first file found is the only one used.
@@ -23,19 +23,26 @@ _OWNER = re.compile(
     r"|[^@\s]+@[^@\s]+\.[^@\s]+)$"
 )
 
+# A pattern compiles to one glob per path segment, with ANY standing for any number of
+# segments (zero included). Matching is the greedy wildcard algorithm with one resume
+# point, at both levels: time is bounded by pattern length x path length, whatever the
+# pattern (a regex of many "*" or "**" backtracks exponentially on a near miss).
+ANY = None
+Glob = tuple[str | None, ...]
+
 
 @dataclass(frozen=True)
 class Rule:
-    """One valid line: its pattern, owners (possibly none) and the regex it compiles to."""
+    """One valid line: its pattern, owners (possibly none) and the globs it compiles to."""
 
     line: int
     pattern: str
     owners: tuple[str, ...]
-    regex: re.Pattern[str]
+    glob: Glob
 
     def matches(self, path: str) -> bool:
         """True when this rule's pattern covers ``path`` (repo-relative, no leading /)."""
-        return self.regex.fullmatch(path) is not None
+        return _matches(self.glob, path)
 
 
 @dataclass(frozen=True)
@@ -140,33 +147,55 @@ def _owner_problem(owners: tuple[str, ...]) -> str | None:
     return None
 
 
-def _segment(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        else:
-            out.append(re.escape(ch))
-    return "".join(out)
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str) -> Glob:
     folder_only = pattern.endswith("/")
     body = pattern.strip("/")
     anchored = "/" in pattern.rstrip("/")
     segments = body.split("/") if body else ["**"]
-    parts: list[str] = []
+    parts: list[str | None] = [] if anchored else [ANY]
     for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:.*/)?")
-            continue
-        parts.append(_segment(segment) + ("" if last else "/"))
-    regex = ("" if anchored else "(?:.*/)?") + "".join(parts)
+        if segment != "**":
+            parts.append(segment)
+        elif index == len(segments) - 1 and index > 0:
+            parts.extend(("*", ANY))  # a trailing "/**": one segment or more below
+        else:
+            parts.append(ANY)
     last_segment = segments[-1]
     wildcard_tail = last_segment != "**" and ("*" in last_segment or "?" in last_segment)
     if folder_only or not wildcard_tail:
-        regex += "(?:/.*)?"  # a folder covers everything below it
-    return re.compile(regex)
+        parts.append(ANY)  # a folder covers everything below it
+    return tuple(parts)
+
+
+def _matches(glob: Glob, path: str) -> bool:
+    return _wildcard(glob, path.split("/"), _fnmatch)
+
+
+def _fnmatch(glob: str | None, segment: str) -> bool:
+    """One segment against one glob, where ``*`` is any run of characters, ``?`` one."""
+    assert glob is not None  # ANY is handled by _wildcard
+    return _wildcard(tuple(None if c == "*" else c for c in glob), segment, _char)
+
+
+def _char(glob: str | None, char: str) -> bool:
+    return glob in ("?", char)
+
+
+def _wildcard(
+    pattern: Sequence[str | None], items: Sequence[str], one: Callable[[str | None, str], bool]
+) -> bool:
+    """Whether ``items`` match ``pattern``: None is any run of items, others match one."""
+    p = i = 0
+    resume: tuple[int, int] | None = None  # after the last None: (pattern, item) to retry
+    while i < len(items):
+        if p < len(pattern) and pattern[p] is not None and one(pattern[p], items[i]):
+            p, i = p + 1, i + 1
+        elif p < len(pattern) and pattern[p] is None:
+            resume = (p + 1, i)
+            p += 1
+        elif resume is not None:
+            p, i = resume[0], resume[1] + 1  # the last None takes one more item
+            resume = (p, i)
+        else:
+            return False
+    return all(part is None for part in pattern[p:])

@@ -22,7 +22,12 @@ GET_PATHS = ("/metrics", "/healthz", "/readyz")
 WEBHOOK_PATH = "/webhook"
 # A client that stops sending mid-request must not hold a server thread for ever.
 READ_TIMEOUT_SECONDS = 30.0
-_DELIVERY_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256")
+_DELIVERY_HEADERS = (
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-Hub-Signature-256",
+    "Content-Type",
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def _handler(
             answer = receive(config, seen, headers, body)
             if answer.reason is not None:
                 try:
-                    config.trigger(answer.reason)
+                    at_once = config.trigger(answer.reason) is not False
                 except Exception as exc:
                     # Forgotten, so that GitHub's redelivery of it is not dropped as a replay.
                     seen.forget((headers["X-GitHub-Delivery"] or "").strip())
@@ -130,6 +135,17 @@ def _handler(
                         type(exc).__name__,
                     )
                     self._text(500, "could not trigger a cycle; redeliver later")
+                    return
+                if not at_once:
+                    # Accepted all the same: the reason waits, coalesced, for the next cycle
+                    # the trigger limit allows, so GitHub must not redeliver it.
+                    log.info(
+                        "webhook %s: coalesced, the trigger limit is spent (%s)",
+                        describe(headers),
+                        answer.reason,
+                        extra={"event": "webhook", "status": 202, "coalesced": answer.reason},
+                    )
+                    self._text(202, "accepted: coalesced into the next cycle the limit allows")
                     return
             self._answer(headers, answer.status, answer.text, answer.reason)
 

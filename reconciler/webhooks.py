@@ -24,6 +24,7 @@ from reconciler.errors import PolicyError
 # reviews and their checks. Every other event (ping included) is answered but ignored.
 EVENTS = frozenset({"push", "pull_request", "pull_request_review", "check_suite"})
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+JSON = "application/json"
 DEFAULT_SEEN_CAPACITY = 10_000
 # GitHub's delivery ids are GUIDs; the cap keeps the de-duplication memory bounded.
 MAX_DELIVERY_ID_CHARS = 200
@@ -36,7 +37,8 @@ class WebhookConfig:
     """What ``/webhook`` needs: the shared secret, the body limit and what to call."""
 
     secret: bytes = field(repr=False)
-    trigger: Callable[[str], None] = field(repr=False)
+    # Returns False when the daemon's trigger limit defers the cycle (coalesced, not lost).
+    trigger: Callable[[str], bool | None] = field(repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
@@ -143,6 +145,10 @@ def receive(
     """Check one delivery whose body was read whole, and say how to answer it."""
     if not verify(config.secret, body, headers.get("X-Hub-Signature-256")):
         return Answer(401, "signature missing or wrong: check the hook's secret")
+    # Checked after the signature, so that unsigned callers learn nothing about the rest.
+    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media_type != JSON:
+        return Answer(415, f"the content type is not {JSON}: set the hook's content type to it")
     event = (headers.get("X-GitHub-Event") or "").strip()
     delivery = (headers.get("X-GitHub-Delivery") or "").strip()
     if not event or not delivery:

@@ -4,6 +4,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs every property test on the same inputs (a failure there reproduces locally with
+# HYPOTHESIS_PROFILE=ci); elsewhere each run explores new ones. The example budgets are
+# set per test; RECONCILER_FUZZ_SCALE multiplies those of tests/property/test_hostile_*.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "promotion-policies/examples").iterdir() if p.is_dir())
@@ -22,3 +31,14 @@ def need(available: bool, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing in CI: .ci/run must install it", pytrace=False)
     pytest.skip(f"{what} is not installed here")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures the reliability tests recorded (tests/figures.py)."""
+    from tests import figures
+
+    rows = figures.summary()
+    if rows:
+        terminalreporter.section("figures")
+        for row in rows:
+            terminalreporter.write_line(row)

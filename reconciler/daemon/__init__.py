@@ -8,7 +8,7 @@ returns daemon.run().
 
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.outcome import CycleOutcome, CycleRecord, DaemonStats, describe_error
-from reconciler.daemon.schedule import backoff_delay, next_delay
+from reconciler.daemon.schedule import backoff_delay, next_delay, trigger_wait
 from reconciler.daemon.signals import install_signal_handlers
 from reconciler.daemon.waiter import SocketWaiter, Waiter
 
@@ -23,4 +23,5 @@ __all__ = [
     "describe_error",
     "install_signal_handlers",
     "next_delay",
+    "trigger_wait",
 ]

@@ -25,7 +25,7 @@ from reconciler.daemon.outcome import (
     describe_error,
     readiness,
 )
-from reconciler.daemon.schedule import next_delay
+from reconciler.daemon.schedule import next_delay, trigger_wait
 from reconciler.daemon.waiter import SocketWaiter, Waiter
 from reconciler.filewatch import FileWatcher
 from reconciler.server import Status
@@ -34,6 +34,10 @@ from reconciler.server import Status
 MIN_INTERVAL = timedelta(seconds=1)
 # Used only when the interval callable fails before it ever answered.
 FALLBACK_INTERVAL = timedelta(seconds=30)
+# Triggers (webhooks, file changes) start at most this many cycles a minute by default:
+# a flood of valid deliveries must not turn into back-to-back cycles against the forge.
+DEFAULT_TRIGGER_LIMIT = 10
+TRIGGER_WINDOW = timedelta(minutes=1)
 
 
 class Daemon:
@@ -54,9 +58,18 @@ class Daemon:
         on_cycle: Callable[[CycleRecord], None] | None = None,
         logger: logging.Logger | None = None,
         watch_debounce_ms: int = 1600,
+        trigger_limit: int = DEFAULT_TRIGGER_LIMIT,
     ) -> None:
+        """``trigger_limit``: triggered cycles that may start per minute (0: no limit)."""
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], got {jitter}")
+        if trigger_limit < 0:
+            raise ValueError(f"trigger_limit must not be negative, got {trigger_limit}")
+        self._trigger_limit = trigger_limit
+        # Start times of the recent cycles a trigger started; written by the loop thread only.
+        self._triggered_starts: collections.deque[float] = collections.deque(
+            maxlen=max(trigger_limit, 1)
+        )
         self._cycle = cycle
         self._interval_source = interval if callable(interval) else (lambda: interval)
         self._jitter = jitter
@@ -89,10 +102,23 @@ class Daemon:
 
     # -- control, from any thread ---------------------------------------------------------
 
-    def trigger(self, reason: str) -> None:
-        """Run a cycle as soon as possible (after the running one, if any)."""
+    def trigger(self, reason: str) -> bool:
+        """Run a cycle as soon as possible (after the running one, if any).
+
+        False when the trigger limit is spent: the reason is kept and coalesced into the
+        cycle that starts once the last minute's triggered cycles make room for it.
+        """
+        # Measured before the loop can see the reason (and count the cycle it starts).
+        at_once = self._trigger_room() <= 0
         self._triggers.append(reason)
         self._waiter.notify()
+        return at_once
+
+    def _trigger_room(self) -> float:
+        # Read from any thread: a snapshot of the deque the loop thread appends to.
+        starts = tuple(self._triggered_starts)
+        window = TRIGGER_WINDOW.total_seconds()
+        return trigger_wait(starts, self._clock(), self._trigger_limit, window)
 
     def stop(self, reason: str = "stop requested") -> None:
         """Finish the running cycle, if any, then return from run(); safe in a signal handler."""
@@ -184,10 +210,13 @@ class Daemon:
             pending = self._wait(self._clock(), interval, self._draw())
             if pending is None:
                 return
-            reasons = pending
+            reasons, triggered = pending
+            if triggered:
+                self._triggered_starts.append(self._clock())
 
-    def _wait(self, ended: float, interval: float, draw: float) -> list[str] | None:
-        """Wait for the next cycle's time or trigger: its reasons, or None on stop()."""
+    def _wait(self, ended: float, interval: float, draw: float) -> tuple[list[str], bool] | None:
+        """Wait for the next cycle's time or trigger: (its reasons, whether a trigger brought
+        it forward), or None on stop()."""
         triggers: list[str] = []
         with self._lock:
             self._phase = "waiting"
@@ -196,18 +225,30 @@ class Daemon:
                 return None
             triggers.extend(self._drain_triggers())
             failures = self.stats().consecutive_failures
-            delay = next_delay(
-                interval,
-                failures=failures,
-                triggered=bool(triggers),
-                jitter=self._jitter,
-                draw=draw,
-                cap=self._max_backoff,
-            )
-            remaining = ended + delay - self._clock()
+            now = self._clock()
+            remaining = ended + self._delay(interval, failures, False, draw) - now
+            brought_forward = False
+            if triggers:
+                # A trigger brings the cycle forward, but no earlier than the limit allows.
+                early = ended + self._delay(interval, failures, True, draw) - now
+                early = max(early, self._trigger_room())
+                brought_forward = early < remaining
+                remaining = min(remaining, early)
             if remaining <= 0:
-                return triggers or (["poll"] if failures == 0 else [f"retry {failures}"])
+                if triggers:
+                    return triggers, brought_forward
+                return (["poll"] if failures == 0 else [f"retry {failures}"]), False
             self._waiter.wait(remaining)
+
+    def _delay(self, interval: float, failures: int, triggered: bool, draw: float) -> float:
+        return next_delay(
+            interval,
+            failures=failures,
+            triggered=triggered,
+            jitter=self._jitter,
+            draw=draw,
+            cap=self._max_backoff,
+        )
 
     def _drain_triggers(self) -> list[str]:
         drained: list[str] = []
@@ -320,9 +361,13 @@ class Daemon:
     def _start_watcher(self) -> FileWatcher | None:
         if self._watch_path is None:
             return None
+
+        def changed(what: str) -> None:
+            self.trigger(f"file change: {what}")
+
         watcher = FileWatcher(
             self._watch_path,
-            lambda what: self.trigger(f"file change: {what}"),
+            changed,
             debounce_ms=self._watch_debounce_ms,
             logger=self._log,
         ).start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 _MAX_DOUBLINGS = 16  # 2**16 intervals: far past any cap, and no float overflow
 
 
@@ -30,3 +32,15 @@ def next_delay(
     if not triggered:
         return scheduled
     return 0.0 if failures <= 0 else min(scheduled, interval)
+
+
+def trigger_wait(starts: Sequence[float], now: float, limit: int, window: float) -> float:
+    """Seconds until a trigger may start another cycle, given when triggered cycles started.
+
+    At most ``limit`` triggered cycles start in any ``window`` seconds; ``limit`` 0 means
+    no limit. Triggers that arrive beyond it wait, coalesced, for the window to free a slot.
+    """
+    recent = [start for start in starts if now - start < window]
+    if limit <= 0 or len(recent) < limit:
+        return 0.0
+    return recent[-limit] + window - now

@@ -15,12 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from reconciler.errors import PolicyError
 
 MAX_BYTES = 1024 * 1024
+# Kustomize and Helm overlays nest a dozen levels at most; deeper documents are refused
+# before they can exhaust Python's stack (ruamel composes recursively).
+MAX_DEPTH = 64
+# Nodes that aliases may add on top of the document's own: enough for any hand-written
+# overlay, far below what an alias bomb ("billion laughs") expands to.
+MAX_ALIAS_NODES = 10_000
 BOM = "\ufeff"
 
 
@@ -112,8 +119,16 @@ def parse(data: bytes, file: str) -> Document:
     """Parse one YAML document; PolicyError with FILE:LINE:COL for anything unusable."""
     text, bom, newline = decode(data, file)
     yaml = YAML(typ="rt", pure=True)
+    yaml.max_depth = MAX_DEPTH
     try:
         roots = list(yaml.compose_all(io.StringIO(text)))
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        raise PolicyError(
+            f"{where}: the document nests more than {MAX_DEPTH} levels deep; "
+            "an overlay never needs this many, flatten it"
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
@@ -138,19 +153,33 @@ def document(text: str, bom: bool, newline: str, roots: Sequence[Any], file: str
     if not roots:
         return Document(text, None, bom, newline)
     counts: Counter[int] = Counter()
-    _count(roots[0], counts, set())
-    return Document(text, _convert(roots[0], counts, file), bom, newline)
+    _count(roots[0], counts, set(), file)
+    budget = _Budget(len(counts) + MAX_ALIAS_NODES)
+    return Document(text, _convert(roots[0], counts, file, budget), bom, newline)
 
 
-def _count(node: Any, counts: Counter[int], path: set[int]) -> None:
+@dataclass
+class _Budget:
+    """How many more nodes converting may produce (aliases are expanded where they occur)."""
+
+    left: int
+
+
+def _count(node: Any, counts: Counter[int], path: set[int], file: str) -> None:
     counts[id(node)] += 1
     if counts[id(node)] > 1 or id(node) in path:
         return  # an alias: its children were counted where it was defined
     if _kind(node) in ("mapping", "sequence"):
         path = path | {id(node)}
+        if len(path) > MAX_DEPTH:  # libyaml composes up to 1,000 levels; Python recursion won't
+            mark = node.start_mark
+            raise PolicyError(
+                f"{file}:{mark.line + 1}:{mark.column + 1}: the document nests more than "
+                f"{MAX_DEPTH} levels deep; an overlay never needs this many, flatten it"
+            )
         for child in node.value:
             for part in child if isinstance(child, tuple) else (child,):
-                _count(part, counts, path)
+                _count(part, counts, path, file)
 
 
 # ruamel's and PyYAML's node classes share names and shapes, not a base class.
@@ -166,19 +195,52 @@ def _span(node: Any) -> Span:
     return Span(start.index, end.index, start.line + 1, start.column + 1)
 
 
-def _convert(node: Any, counts: Counter[int], file: str) -> YNode:
+def _convert(
+    node: Any,
+    counts: Counter[int],
+    file: str,
+    budget: _Budget,
+    path: frozenset[int] = frozenset(),
+    depth: int = 0,
+) -> YNode:
+    """``node`` as a YNode, ``depth`` levels down; ``path`` holds the anchored nodes above.
+
+    Aliases are expanded where they occur, so the path and the budget bound what a
+    hostile document can make of them: no cycle, no stack exhaustion, no exponential tree.
+    """
+    where = f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    if id(node) in path:
+        raise PolicyError(
+            f"{where}: a YAML alias refers to a node that contains it, which never ends; "
+            "write the value out instead"
+        )
+    if depth > MAX_DEPTH:
+        raise PolicyError(
+            f"{where}: through its aliases the document nests more than {MAX_DEPTH} levels "
+            "deep; an overlay never needs this many, write the values out"
+        )
+    budget.left -= 1
+    if budget.left < 0:
+        raise PolicyError(
+            f"{where}: YAML aliases expand this document to more than "
+            f"{MAX_ALIAS_NODES:,} extra nodes (an alias bomb such as 'billion laughs'?); "
+            "write the values out or use fewer aliases"
+        )
     aliased = bool(getattr(node, "anchor", None)) or counts[id(node)] > 1
     kind = _kind(node)
+    if kind in ("sequence", "mapping"):
+        path = path | {id(node)} if aliased else path
+        depth += 1
     if kind == "scalar":
         return YScalar(str(node.value), node.style or "", str(node.tag), _span(node), aliased)
     if kind == "sequence":
-        items = tuple(_convert(child, counts, file) for child in node.value)
+        items = tuple(_convert(child, counts, file, budget, path, depth) for child in node.value)
         return YSeq(items, bool(node.flow_style), _span(node), aliased)
     if kind == "mapping":
         pairs = []
         seen: dict[str, int] = {}
         for key, value in node.value:
-            converted_key = _convert(key, counts, file)
+            converted_key = _convert(key, counts, file, budget, path, depth)
             if not isinstance(converted_key, YScalar):
                 where = f"{file}:{converted_key.span.line}:{converted_key.span.column}"
                 raise PolicyError(f"{where}: a mapping key that is not a scalar is not supported")
@@ -189,7 +251,7 @@ def _convert(node: Any, counts: Counter[int], file: str) -> YNode:
                     f"{seen[converted_key.value]}); YAML tools disagree on which one counts"
                 )
             seen[converted_key.value] = converted_key.span.line
-            pairs.append((converted_key, _convert(value, counts, file)))
+            pairs.append((converted_key, _convert(value, counts, file, budget, path, depth)))
         return YMap(tuple(pairs), bool(node.flow_style), _span(node), aliased)
     raise PolicyError(f"{file}: unsupported YAML node {type(node).__name__}")  # pragma: no cover
 

@@ -6,7 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 
-from reconciler.policy import rules
+from reconciler.policy import bounds, rules
 from reconciler.policy.decode import decode
 from reconciler.policy.diagnostics import Diagnostic, Problems, table_name
 from reconciler.policy.model import POLICY_FILE, SUPPORTED_VERSIONS, Policy
@@ -54,6 +54,10 @@ def _load(
         return None, nowhere
     text = _text(data, problems)
     if text is None:
+        return None, nowhere
+    excess = bounds.check(text)
+    if excess is not None:
+        problems.add_at(Span(excess.line, excess.column), excess.message, "too-deep")
         return None, nowhere
     try:
         raw = tomllib.loads(text)

@@ -23,6 +23,7 @@ from reconciler.daemon import (
     Waiter,
     backoff_delay,
     next_delay,
+    trigger_wait,
 )
 from reconciler.errors import TransientError
 from reconciler.metrics import Metrics
@@ -410,3 +411,18 @@ def test_run_twice_is_refused() -> None:
     daemon = Scripted([ok]).run().daemon
     with pytest.raises(RuntimeError, match="once"):
         daemon.run()
+
+
+@pytest.mark.parametrize(
+    ("starts", "now", "limit", "expected"),
+    [
+        ((), 100, 2, 0),  # nothing started recently: a trigger runs at once
+        ((90,), 100, 2, 0),  # one slot left
+        ((50, 90), 100, 2, 10),  # full: wait until the older start leaves the minute
+        ((30, 50, 90), 100, 2, 10),  # only the last `limit` starts matter
+        ((30, 40), 100, 2, 0),  # both over a minute ago
+        ((90, 95, 99), 100, 0, 0),  # 0: no limit
+    ],
+)
+def test_trigger_wait(starts: tuple[float, ...], now: float, limit: int, expected: float) -> None:
+    assert trigger_wait(starts, now, limit, 60) == pytest.approx(expected)

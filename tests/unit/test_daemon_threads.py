@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,6 +60,9 @@ class Threaded:
     waiter: SignallingWaiter = field(default_factory=SignallingWaiter)
     records: list[CycleRecord] = field(default_factory=list)
     result: list[int] = field(default_factory=list)
+    # Unlimited unless a test is about the limit: the others trigger cycles back to back.
+    trigger_limit: int = 0
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.daemon = Daemon(
@@ -66,6 +70,8 @@ class Threaded:
             interval=timedelta(hours=1),
             waiter=self.waiter,
             on_cycle=self.records.append,
+            trigger_limit=self.trigger_limit,
+            clock=self.clock,
         )
         self.thread = threading.Thread(target=lambda: self.result.append(self.daemon.run()))
 
@@ -114,6 +120,35 @@ def test_triggers_during_a_cycle_collapse_into_one_follow_up(threaded: list[Thre
     t.idle()  # the loop waits only once no trigger is pending
     assert len(calls) == 2
     assert t.records[1].trigger == "webhook push, webhook pull_request, file change: x"
+    t.finish()
+
+
+def test_triggers_beyond_the_limit_wait_coalesced_for_the_window(
+    threaded: list[Threaded],
+) -> None:
+    # A frozen clock: the minute never passes until the test moves it, so "no cycle" is
+    # observed at each idle wait rather than hoped for after a sleep.
+    now = [1000.0]
+    t = Threaded(lambda: OK, trigger_limit=2, clock=lambda: now[0])
+    threaded.append(t)
+    t.start().idle()
+
+    def trigger_and_settle(reason: str) -> bool:
+        t.waiter.waiting.clear()
+        started = t.daemon.trigger(reason)
+        t.idle()  # the loop saw the trigger and is waiting again
+        return started
+
+    assert [trigger_and_settle(f"webhook push {i}") for i in range(2)] == [True, True]
+    assert len(t.records) == 3
+    assert [trigger_and_settle(f"flood {i}") for i in range(8)] == [False] * 8
+    assert len(t.records) == 3  # the limit is spent: no cycle for the flood yet
+    now[0] += 60
+    t.waiter.waiting.clear()
+    t.waiter.notify()
+    t.idle()
+    assert len(t.records) == 4  # one cycle for all eight, once the window allows it
+    assert t.records[3].trigger == "flood 0, flood 1, flood 2 and 5 more"
     t.finish()
 
 

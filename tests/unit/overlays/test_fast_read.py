@@ -71,8 +71,19 @@ def test_malformed_files_are_refused_with_the_same_words(data: bytes) -> None:
     assert str(fast.value) == str(exact.value)
 
 
-def test_an_alias_bomb_is_not_expanded() -> None:
+def test_an_alias_bomb_is_refused_by_either_parser() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
-    doc = yamlread.parse(("\n".join(lines) + "\n").encode(), "f")
-    assert isinstance(doc.root, YMap)  # composed as shared nodes: 10^9 leaves never made
+    data = ("\n".join(lines) + "\n").encode()
+    for parse in (yamlread.parse, yamldoc.parse):
+        with pytest.raises(PolicyError, match="alias bomb"):
+            parse(data, "f")
+
+
+@pytest.mark.parametrize("depth", [65, 999])
+def test_deep_nesting_is_refused_by_either_parser(depth: int) -> None:
+    data = ("[" * depth + "]" * depth + "\n").encode()
+    with pytest.raises(PolicyError, match="nests more than 64 levels"):
+        yamlread.parse(data, "f")
+    with pytest.raises(PolicyError, match="nests more than 64 levels"):
+        yamldoc.parse(data, "f")

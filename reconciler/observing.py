@@ -1,9 +1,10 @@
 """Observe: read git, the forge, live sources and gate endpoints into one frozen Snapshot.
 
-Read-only. The policy comes from the base branch tip; when it is invalid, the last good
-policy stays in force and the snapshot carries the errors. Overlay blobs are parsed once
-per blob id; gate endpoints are probed at each gate's own interval, and their samples are
-kept across cycles (they are observations, so a restart simply collects them again).
+Read-only. What git says (the policy, overlays, CODEOWNERS) comes from reconciler.desired,
+which re-reads only what changed since the last cycle; when the policy is invalid, the last
+good one stays in force and the snapshot carries the errors. Gate endpoints are probed at
+each gate's own interval, and their samples are kept across cycles (they are observations,
+so a restart simply collects them again).
 """
 
 from __future__ import annotations
@@ -16,18 +17,14 @@ from datetime import datetime
 from types import MappingProxyType
 
 from reconciler import codeowners, promotions
-from reconciler.errors import PermanentError, PolicyError, ReconcilerError
+from reconciler.desired import DesiredReader
+from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.forge.port import Forge, Request
-from reconciler.gates import PinFact, Sample
-from reconciler.gitrepo.blobcache import BlobCache
-from reconciler.gitrepo.port import ConfigRepo, ReadView
+from reconciler.gates import Sample
+from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
-from reconciler.model import KUSTOMIZATION_FILES
-from reconciler.overlays import pins
-from reconciler.overlays.imageref import ImagePin
-from reconciler.policy import POLICY_FILE, Policy, load_policy
-from reconciler.policy.model import App, Environment, HttpGate
-from reconciler.policy.values import fill
+from reconciler.policy import Policy
+from reconciler.policy.model import HttpGate
 from reconciler.probes import Prober, ProbeRequest
 from reconciler.registry.port import ImageNotFound, ImageRegistry
 from reconciler.snapshot import (
@@ -41,7 +38,6 @@ from reconciler.snapshot import (
     TagFact,
 )
 
-HISTORY_DEPTH = 20  # commits of an overlay's history read for pin facts
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
 
 
@@ -67,6 +63,7 @@ class Observer:
         base_branch: str = "main",
         registry_for: Callable[[Policy], ImageRegistry | None] = lambda _: None,
         wait: Callable[[float], object] = lambda seconds: threading.Event().wait(seconds),
+        select: Callable[[Policy], Policy] = lambda policy: policy,
     ) -> None:
         self.repo = repo
         self.forge = forge
@@ -76,8 +73,7 @@ class Observer:
         self.base_branch = base_branch
         self.registry_for = registry_for
         self.wait = wait
-        self.last_good: Policy | None = None
-        self._pins: BlobCache[ImagePin | None] = BlobCache()
+        self.desired = DesiredReader(repo, select)
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
         self._probed_at: dict[tuple[str, str, str], datetime] = {}
 
@@ -87,23 +83,24 @@ class Observer:
         if fetch:
             self.repo.fetch()
         tip = self._tip(self.base_branch)
-        view = self.repo.tree(tip)
-        policy, errors = self._policy(view)
+        desired = self.desired.read(tip, self.base_branch)
+        policy = desired.policy
         if policy is not None and policy.settings.base_branch != self.base_branch:
             self.base_branch = policy.settings.base_branch
             tip = self._tip(self.base_branch)
-            view = self.repo.tree(tip)
-            policy, errors = self._policy(view)
+            desired = self.desired.read(tip, self.base_branch)
+            policy = desired.policy
+        errors = desired.errors
         empty = Snapshot(self.base_branch, tip, policy_errors=errors)
         if policy is None:
             return Observation(None, empty, False)
-        overlays = self._overlays(policy, view)
+        overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
         live = self._live(policy, applications)
         samples = self._probe(policy, overlays, live, one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
-        owners = codeowners.find(view.read)
+        owners = desired.owners
         requests = self._requests(overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
         enforcement = self.forge.codeowner_enforcement(self.base_branch) if needs_owners else None
@@ -111,7 +108,7 @@ class Observer:
         snapshot = Snapshot(
             base_branch=self.base_branch,
             base_commit=tip,
-            overlays=MappingProxyType(overlays),
+            overlays=overlays,
             live=MappingProxyType(live),
             requests=MappingProxyType(requests),
             samples=samples,
@@ -127,6 +124,11 @@ class Observer:
         )
         return Observation(policy, snapshot, not errors)
 
+    @property
+    def last_good(self) -> Policy | None:
+        """The last valid policy read from the base branch."""
+        return self.desired.last_good
+
     def _tip(self, branch: str) -> str:
         tip = self.repo.tip(branch)
         if tip is None:
@@ -135,84 +137,6 @@ class Observer:
                 "settings.base_branch in promotions.toml"
             )
         return tip
-
-    def _policy(self, view: ReadView) -> tuple[Policy | None, tuple[str, ...]]:
-        data = view.read(POLICY_FILE)
-        if data is None:
-            errors: tuple[str, ...] = (
-                f"{POLICY_FILE} is missing on {self.base_branch} (commit {view.commit[:12]})",
-            )
-        else:
-            result = load_policy(data, POLICY_FILE, tree=view)
-            if result.policy is not None:
-                self.last_good = result.policy
-                return result.policy, ()
-            errors = tuple(str(d) for d in result.diagnostics)
-        return self.last_good, errors
-
-    # -- overlays ----------------------------------------------------------------------------
-    def overlay_path(self, env: Environment, app: App, view: ReadView) -> str:
-        """The file that pins ``app`` in ``env``; PolicyError when there is none."""
-        where = fill(env.overlay, app=app.name)
-        if env.format == "helm":
-            return where
-        names = set(view.names(where))
-        for name in KUSTOMIZATION_FILES:
-            if name in names:
-                return f"{where}/{name}"
-        raise PolicyError(f"{where} has no kustomization.yaml")
-
-    def _pin(self, fmt: str, app: App, commit_or_view: ReadView, path: str) -> ImagePin | None:
-        blob = commit_or_view.blob_id(path)
-        if blob is None:
-            raise PolicyError(f"{path} does not exist")
-
-        def parse() -> ImagePin | None:
-            data = commit_or_view.read(path)
-            assert data is not None
-            return pins.read_pin(fmt, data, path, app)
-
-        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.name}", parse)
-
-    def _overlays(self, policy: Policy, view: ReadView) -> dict[Key, OverlayState]:
-        out: dict[Key, OverlayState] = {}
-        for env in policy.environments.values():
-            for app in policy.apps_in(env.name):
-                out[(app.name, env.name)] = self._overlay(env, app, view)
-        return out
-
-    def _overlay(self, env: Environment, app: App, view: ReadView) -> OverlayState:
-        path = fill(env.overlay, app=app.name)
-        try:
-            path = self.overlay_path(env, app, view)
-            pin = self._pin(env.format, app, view, path)
-            history = self._history(env, app, view.commit, path)
-        except ReconcilerError as exc:
-            return OverlayState(path, None, error=str(exc))
-        except Exception as exc:  # one app's overlay must not stop the others
-            return OverlayState(
-                path, None, error=f"internal error reading it ({type(exc).__name__})"
-            )
-        newest = history[-1] if history else None
-        return OverlayState(
-            path,
-            pin,
-            newest.commit if newest else None,
-            newest.committed_at if newest else None,
-            history,
-        )
-
-    def _history(self, env: Environment, app: App, tip: str, path: str) -> tuple[PinFact, ...]:
-        facts = []
-        for info in self.repo.history(tip, path, limit=HISTORY_DEPTH, first_parent=True):
-            try:
-                pin = self._pin(env.format, app, self.repo.tree(info.id), path)
-            except ReconcilerError:
-                pin = None  # a broken or deleted overlay in the past pins nothing
-            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
-            digest = (pin.digest or None) if pin else None
-            facts.append(PinFact(info.id, info.time, digest, by_reconciler))
-        return tuple(reversed(facts))
 
     # -- live sources and probes ---------------------------------------------------------------
     def _live(

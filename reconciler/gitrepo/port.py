@@ -134,6 +134,10 @@ class ReadView(Protocol):
         """The entry names of the folder at ``path``, sorted; empty when it is no folder."""
         ...
 
+    def real_path(self, path: str) -> str | None:
+        """``path`` with symlinks followed; None when it is missing or leaves the repo."""
+        ...
+
 
 # Given the branch's files, the files to write (bytes) or delete (None); None or an empty
 # mapping when there is nothing to do. Called again on the new tip after a lost race, so it

@@ -593,6 +593,10 @@ class _TreeView:
                 return ()
             return tuple(sorted(str(child.name) for child in tree))
 
+    def real_path(self, path: str) -> str | None:
+        found = self._resolve(path)
+        return found.path if found.kind in ("file", "dir") else None
+
     def _blob(self, path: str) -> pygit2.Blob | None:
         with self._lock:
             found = self._resolve(path)

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from reconciler import audit, promotions
+from reconciler.desired import overlay_path
 from reconciler.errors import ReconcilerError
 from reconciler.forge.local import LocalForge
 from reconciler.gates.results import stamp
@@ -47,16 +48,18 @@ def promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> li
     if policy is None:
         return []
     view = observer.repo.tree(tip)
-    found: dict[str, CommitInfo] = {}
+    files = set()
     for env in policy.environments.values():
         for app in policy.apps_in(env.name):
             try:
-                path = observer.overlay_path(env, app, view)
+                files.add(overlay_path(env, app, view))
             except ReconcilerError:  # an unreadable overlay has no history to show
                 continue
-            for info in observer.repo.history(tip, path, limit=100, first_parent=True):
-                if info.trailer(promotions.PROMOTED_FROM):
-                    found[info.id] = info
+    found: dict[str, CommitInfo] = {}
+    for commits in observer.repo.file_histories(tip, files, limit=100).files.values():
+        for info in commits:
+            if info.trailer(promotions.PROMOTED_FROM):
+                found[info.id] = info
     return list(found.values())
 
 

@@ -9,13 +9,14 @@ raises ``Crash`` before it reaches git, so the repo holds exactly the first k-1 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler.gitrepo.port import (
     CommitInfo,
     ConfigRepo,
     Edit,
     FileChange,
+    FileHistories,
     PushOutcome,
     ReadView,
     Signature,
@@ -71,6 +72,11 @@ class CrashingRepo:
         self, commit: str, path: str, limit: int = 20, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:
         return self.inner.history(commit, path, limit, first_parent)
+
+    def file_histories(
+        self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None
+    ) -> FileHistories:
+        return self.inner.file_histories(commit, files, limit, stop)
 
     # -- writes are counted ----------------------------------------------------------------
     def update_branch(

@@ -141,6 +141,10 @@ class FakeView:
         }
         return tuple(sorted(children))
 
+    def real_path(self, path: str) -> str | None:
+        found = self._resolve(path)
+        return found.path if found.kind in ("file", "dir") else None
+
     def _resolve(self, path: str) -> paths.Resolved:
         return paths.resolve(paths.clean_path(path), self._lookup)
 

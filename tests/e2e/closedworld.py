@@ -44,6 +44,7 @@ from tests.servers.docker_registry import DOCKER_REGISTRY, run_registry
 from tests.servers.github_sim import GitHubSim, serve_github
 from tests.servers.github_sim import enforcement as github_rules
 from tests.servers.github_sim.state import Review as SimReview
+from tests.servers.github_sim.state import Token as SimToken
 from tests.servers.oci_images import SKOPEO, push, write_policy
 from tests.servers.oci_images import build as build_image
 
@@ -255,7 +256,14 @@ class GitHubFlavour:
     name = "github"
     _MERGE = "PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"
 
-    def __init__(self, root: Path, image: Image, protection: Protection = "ruleset") -> None:
+    def __init__(
+        self,
+        root: Path,
+        image: Image,
+        protection: Protection = "ruleset",
+        token: str | None = None,
+    ) -> None:
+        """``token``: the daemon's token, when a test needs to know its value."""
         self.image = image
         self._stack = ExitStack()
         self.services = SampleServices(utc_now).start()
@@ -266,6 +274,10 @@ class GitHubFlavour:
         # Classic protection is readable only by admins; enforce_admins keeps them bound.
         admin = protection == "classic"
         self.tokens = {AUTHOR: self.sim.add_user(AUTHOR, "admin" if admin else "write")}
+        if token is not None:
+            with self.sim.world.lock:
+                self.sim.world.tokens[token] = SimToken(AUTHOR)
+            self.tokens[AUTHOR] = token
         for login in (LOGIN, OUTSIDER[1:]):
             self.tokens[login] = self.sim.add_user(login)
         team = TEAM.split("/")[1]
@@ -278,7 +290,7 @@ class GitHubFlavour:
             self.sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
         self.sim.commit("main", prepare(seed_files(self.services.base_url, TIMING), image))
         (root / "token").write_text(self.tokens[AUTHOR] + "\n")
-        settings = Settings(
+        self.settings = Settings(
             repo=str(self.sim.git_path),
             cache_dir=root / "daemon",
             forge="github",
@@ -286,7 +298,7 @@ class GitHubFlavour:
             github_url=self.sim.url,
             github_token_file=root / "token",
         )
-        self.wired = build(settings, utc_now)
+        self.wired = build(self.settings, utc_now)
         self.sync()
 
     def stop(self) -> None:

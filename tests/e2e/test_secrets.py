@@ -1,0 +1,192 @@
+"""Secrets stay secret: whole flows with distinctive secrets, then every place scanned for them.
+
+Two flows, each to a merged prod promotion on the GitHub simulator, with the candidate in
+a registry that needs a password (docker config.json, basic auth to its token service):
+
+- in process, as `reconciler once` builds the daemon, with a token file; error paths forced
+  on the way (a wrong token: 401; GitHub answering 502; a wrong registry password; a GitHub
+  App key GitHub does not know), every log record captured at DEBUG from every logger, then
+  `status`, `plan`, `history` and `doctor` run as commands;
+- the `reconciler run` process as a GitHub App, with `--log-format json`, signed, forged
+  and replayed webhook deliveries, GitHub answering 502 for a while, and its /metrics,
+  /healthz, /readyz and /webhook answers.
+
+Then every log line, error, plan reason, metric, HTTP answer, command output, pull request
+(title, body, labels, comments, reviews), deployment, commit, blob and ref of the config
+repo, and every file of the daemon's clone but git's compressed objects is searched for
+each secret and its derived forms (secretworld.needles).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reconciler.cycle import CycleResult
+from reconciler.logs import JsonFormatter
+from reconciler.wiring import build, utc_now
+from tests.e2e.closedworld import (
+    GitHubFlavour,
+)
+from tests.e2e.secretworld import (
+    REGISTRY_PASSWORD,
+    REGISTRY_USER,
+    Places,
+    auth_registry,
+    needles,
+)
+from tests.e2e.world import OWNER, cycle_until
+from tests.integration.test_github_app import _rsa_pem
+
+TOKEN = "ghp_SECRETSECRETa1b2c3d4e5f6g7h8i9j0k1l2m3"
+WRONG_TOKEN = "ghp_SECRETWRONGz9y8x7w6v5u4t3s2r1q0p9o8"
+WEBHOOK_SECRET = "whsec-SECRET-3f9a1c7e5b2d8f4a6c0e"
+WRONG_PASSWORD = "regpass-SECRET-WRONG-4e8a2c6b"
+DEADLINE = 60.0
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> str:
+    """Status line, headers and body of one answer, as a client sees them."""
+    request = urllib.request.Request(url, data=body, headers=headers or {})
+    try:
+        with _DIRECT.open(request, timeout=10) as answer:
+            return f"{answer.status}\n{answer.headers}\n{answer.read().decode()}"
+    except urllib.error.HTTPError as refused:
+        return f"{refused.code}\n{refused.headers}\n{refused.read().decode()}"
+
+
+def report(places: Places, secrets: dict[str, str], holders: dict[str, str]) -> None:
+    """No secret anywhere; ``holders`` (where the secrets are kept) prove the scan sees them."""
+    probe = Places(dict(holders))
+    assert {name for _, name in probe.found(secrets)} == set(secrets), "the scan misses one"
+    found = places.found(secrets)
+    print(f"secrets scanned={len(places.texts)} places secrets_found={len(found)}")
+    assert found == []
+
+
+def test_in_process_flow_with_a_token_and_its_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, libraries included
+    places = Places()
+    wrong_private, _ = _rsa_pem()
+    with auth_registry(tmp_path / "oci") as registry:
+        monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config))
+        world = GitHubFlavour(tmp_path / "gh", registry.image, token=TOKEN)
+        try:
+            results = [world.step()]
+            number = world.prod_request()
+
+            # 1. The token file now holds a token GitHub rejects (401), then the right one.
+            token_file = tmp_path / "gh" / "token"
+            token_file.write_text(WRONG_TOKEN + "\n")
+            said = places.failure("cycle with a wrong token", world.step)
+            assert "rejected the token" in said, said
+            token_file.write_text(TOKEN + "\n")
+            # 2. GitHub answers 502 past the retries.
+            world.sim.faults.fail_next(50, status=502)
+            said = places.failure("cycle while GitHub answers 502", world.step)
+            assert "GitHub answered 502" in said, said
+            world.sim.faults.fail_next(0)
+            # 3. A daemon whose docker config has a wrong registry password.
+            wrong = registry.config_with(WRONG_PASSWORD, tmp_path / "wrong-docker")
+            monkeypatch.setenv("DOCKER_CONFIG", str(wrong))
+            other = build(replace(world.settings, cache_dir=tmp_path / "other"), utc_now)
+            results += cycle_until(
+                other.reconciler.cycle,
+                lambda r: any(b.code == "registry-unreachable" for b in r.plan.blocked),
+                "the registry's refusal",
+            )
+            reasons = [b.reason for b in results[-1].plan.blocked]
+            assert any("refused the credentials" in r for r in reasons), reasons
+            places.add("metrics of the daemon with the wrong password", other.metrics.exposition())
+            monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config))
+            # 4. A GitHub App key GitHub does not know.
+            (tmp_path / "wrong.pem").write_text(wrong_private)
+            app = replace(
+                world.settings,
+                cache_dir=tmp_path / "app",
+                github_token_file=None,
+                github_app_id=777,
+                github_app_key_file=tmp_path / "wrong.pem",
+                github_installation_id=1,
+            )
+
+            def as_unknown_app() -> CycleResult:
+                return build(app).reconciler.cycle()  # building it may fail too
+
+            said = places.failure("cycle as an unknown App", as_unknown_app)
+            assert "401" in said or "rejected" in said, said
+
+            # The flow goes on: the owner approves, the daemon merges.
+            world.approve(number, OWNER)
+            results += cycle_until(
+                world.step, lambda _: world.prod_pin() == world.image.digest, "merge"
+            )
+            places.add("metrics", world.wired.metrics.exposition())
+            verbs = run_verbs(world, tmp_path)
+        finally:
+            world.stop()
+        places.add_simulator(world.sim)
+        places.add_git(world.sim.git_path, "config repo")
+        places.add_files(tmp_path / "gh" / "daemon", "daemon clone")
+    for index, result in enumerate(results):
+        lines = [*result.errors, *(o.detail for o in result.outcomes), result.summary()]
+        lines += [f"{b.code}: {b.reason}" for b in result.plan.blocked]
+        places.add(f"cycle {index}", "\n".join(lines))
+    formatter, plain = JsonFormatter(), logging.Formatter()
+    for index, record in enumerate(caplog.records):
+        # What reaches stderr (our formatter) and what any other handler would print.
+        shown = plain.formatException(record.exc_info) if record.exc_info else ""
+        places.add(f"log {index} {record.name}", f"{formatter.format(record)}\n{shown}")
+        places.add(f"log {index} {record.name} raw", f"{record.getMessage()} {record.args}")
+    for name, output in verbs.items():
+        places.add(name, output)
+    secrets = needles(
+        [TOKEN, WRONG_TOKEN], [wrong_private], [REGISTRY_PASSWORD, WRONG_PASSWORD], WEBHOOK_SECRET
+    )
+    report(places, secrets, holders(secrets, [TOKEN, WRONG_TOKEN], [wrong_private]))
+    assert len(caplog.records) > 50  # the scan had something to scan
+
+
+def holders(secrets: dict[str, str], tokens: list[str], pems: list[str]) -> dict[str, str]:
+    """Texts that do hold each secret, in the forms it is sent or kept in."""
+    pairs = [f"x-access-token:{t}" for t in tokens] + [
+        f"{REGISTRY_USER}:{p}" for p in (REGISTRY_PASSWORD, WRONG_PASSWORD)
+    ]
+    sent = [base64.b64encode(text.encode()).decode() for text in (*pairs, *tokens)]
+    kept = [*tokens, *pems, REGISTRY_PASSWORD, WRONG_PASSWORD, WEBHOOK_SECRET]
+    return {"as sent": " ".join(sent), "as kept": "\n".join(kept)}
+
+
+def run_verbs(world: GitHubFlavour, root: Path) -> dict[str, str]:
+    """`status`, `plan`, `history` and `doctor` as commands, with the same identity."""
+    settings = world.settings
+    options = [
+        "--forge", "github",
+        "--github-repo", str(settings.github_repo),
+        "--github-url", settings.github_url,
+        "--github-token-file", str(settings.github_token_file),
+        "--repo", settings.repo,
+        "--cache-dir", str(root / "verbs"),
+    ]  # fmt: skip
+    exe = Path(sys.executable).with_name("reconciler")
+    outputs = {}
+    for verb in (["status"], ["status", "--json"], ["plan", "--json"], ["history"], ["doctor"]):
+        done = subprocess.run(
+            [str(exe), *verb, *options], capture_output=True, timeout=120, check=False
+        )
+        outputs[" ".join(verb)] = (
+            f"{done.returncode}\n{done.stdout.decode()}\n{done.stderr.decode()}"
+        )
+        assert done.returncode in (0, 1), outputs[" ".join(verb)]
+    return outputs

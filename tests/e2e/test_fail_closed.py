@@ -118,7 +118,11 @@ def pin_by_tag(flavour: Flavour, number: int, vanish: Vanish) -> None:
     # Both dev and staging, or the daemon would re-pin staging's digest from dev.
     for env in ("dev", "staging"):
         path = overlay(env)
-        flavour.push(path, lambda d, p=path: tag_only(d, p, flavour.image), f"{env}: tag only")
+
+        def edit(data: bytes, path: str = path) -> bytes:
+            return tag_only(data, path, flavour.image)
+
+        flavour.push(path, edit, f"{env}: tag only")
 
 
 # -- the table ------------------------------------------------------------------------------

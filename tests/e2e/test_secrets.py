@@ -21,21 +21,28 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import github
 import pytest
+from github import Auth
 
 from reconciler.cycle import CycleResult
+from reconciler.demo.flow import APP, TEAM, seed_files
+from reconciler.demo.services import SampleServices
 from reconciler.logs import JsonFormatter
 from reconciler.wiring import build, utc_now
-from tests.e2e.closedworld import (
-    GitHubFlavour,
-)
+from tests.e2e.closedworld import AUTHOR, LOGIN, ORG, TIMING, GitHubFlavour, prepare
 from tests.e2e.secretworld import (
     REGISTRY_PASSWORD,
     REGISTRY_USER,
@@ -43,8 +50,10 @@ from tests.e2e.secretworld import (
     auth_registry,
     needles,
 )
-from tests.e2e.world import OWNER, cycle_until
+from tests.e2e.world import OWNER, cycle_until, overlay, pin_of
 from tests.integration.test_github_app import _rsa_pem
+from tests.servers.endpoints import free_port
+from tests.servers.github_sim import serve_github, webhooks
 
 TOKEN = "ghp_SECRETSECRETa1b2c3d4e5f6g7h8i9j0k1l2m3"
 WRONG_TOKEN = "ghp_SECRETWRONGz9y8x7w6v5u4t3s2r1q0p9o8"
@@ -190,3 +199,106 @@ def run_verbs(world: GitHubFlavour, root: Path) -> dict[str, str]:
         )
         assert done.returncode in (0, 1), outputs[" ".join(verb)]
     return outputs
+
+
+def test_the_daemon_process_as_a_github_app_with_webhooks(tmp_path: Path) -> None:
+    private, public = _rsa_pem()
+    (tmp_path / "app.pem").write_text(private)
+    (tmp_path / "webhook-secret").write_text(WEBHOOK_SECRET + "\n")
+    places = Places()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "daemon.log"
+    services = SampleServices(utc_now).start()
+    with (
+        auth_registry(tmp_path / "oci") as registry,
+        serve_github(tmp_path / "config.git", owner=ORG, name="config") as sim,
+    ):
+        installation = sim.add_app(4242, AUTHOR, public)
+        owner_token = sim.add_user(LOGIN)
+        sim.add_team(TEAM.split("/")[1], (LOGIN,))
+        sim.add_team("platform", ())
+        sim.add_ruleset("prod reviews", require_code_owner_review=True)
+        sim.commit("main", prepare(seed_files(services.base_url, TIMING), registry.image))
+
+        def sync() -> None:
+            """Deploy what main pins, as Argo CD would."""
+            tip = sim.tip("main")
+            assert tip is not None
+            for env in ("dev", "staging", "prod"):
+                services.deploy(env, APP, pin_of(sim.read(tip, overlay(env)), overlay(env)))
+
+        def wait(what: str, done: Callable[[], bool]) -> None:
+            """Keep the environments deployed until ``done``; fail after a generous bound."""
+            deadline = time.monotonic() + DEADLINE
+            while not done():
+                assert daemon.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"{what}:\n{log.read_text()[-3000:]}"
+                sync()
+                threading.Event().wait(0.1)  # pacing of the poll, not a wait for an event
+
+        sync()
+        exe = Path(sys.executable).with_name("reconciler")
+        command = [
+            str(exe), "run", "--log-format", "json", "--listen", f"127.0.0.1:{port}",
+            "--forge", "github", "--github-repo", f"{ORG}/config", "--github-url", sim.url,
+            "--github-app-id", "4242", "--github-app-key-file", str(tmp_path / "app.pem"),
+            "--github-installation-id", str(installation),
+            "--webhook-secret-file", str(tmp_path / "webhook-secret"),
+            "--repo", str(sim.git_path), "--cache-dir", str(tmp_path / "daemon"),
+        ]  # fmt: skip
+        environ = {**os.environ, "DOCKER_CONFIG": str(registry.docker_config)}
+        with log.open("wb") as out:
+            daemon = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environ)
+        try:
+            wait(
+                "the prod pull request",
+                lambda: any(p.head.startswith("promote/prod/") for p in sim.world.pulls.values()),
+            )
+            (number,) = [
+                p.number for p in sim.world.pulls.values() if p.head.startswith("promote/prod/")
+            ]
+            # Two 502s, retried (a cycle failing on 502s is the in-process test's: it costs
+            # the retries' whole backoff); the metrics below show they were served.
+            sim.faults.fail_next(2, status=502)
+            wait("the 502s served", lambda: sim.faults.server_errors == 0)
+            github.Github(base_url=sim.url, auth=Auth.Token(owner_token)).get_repo(
+                f"{ORG}/config"
+            ).get_pull(number).create_review(event="APPROVE", body="lgtm")
+            secret = WEBHOOK_SECRET.encode()
+            body = webhooks.example("pull_request_review", "submitted")
+            signed = webhooks.delivery("pull_request_review", body, secret, "delivery-1")
+            answers = {
+                "webhook signed": http(f"{base}/webhook", body, signed),
+                "webhook replayed": http(f"{base}/webhook", body, signed),
+                "webhook forged": http(
+                    f"{base}/webhook", body, webhooks.delivery("push", body, b"not the secret")
+                ),
+                "webhook unsigned": http(f"{base}/webhook", body, {"X-GitHub-Event": "push"}),
+                "webhook GET": http(f"{base}/webhook"),
+            }
+            assert answers["webhook signed"].startswith("202"), answers
+            assert answers["webhook forged"].startswith("401"), answers
+            wait("the prod merge", lambda: sim.pull(number).merged)
+            for path in ("/metrics", "/healthz", "/readyz"):
+                answers[path] = http(base + path)
+            assert (
+                'reconciler_forge_requests_total{method="GET",status="502"}' in answers["/metrics"]
+            )
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+            services.stop()
+        minted = [t for t, held in sim.world.tokens.items() if held.installation is not None]
+        places.add_simulator(sim)
+        places.add_git(sim.git_path, "config repo")
+    output = log.read_text()
+    assert daemon.returncode == 0, output[-3000:]
+    for index, line in enumerate(output.splitlines()):
+        places.add(f"daemon output line {index}", line)
+    for name, answer in answers.items():
+        places.add(name, answer)
+    places.add_files(tmp_path / "daemon", "daemon clone")
+    assert minted  # the App's installation tokens are secrets too
+    secrets = needles([*minted], [private], [REGISTRY_PASSWORD], WEBHOOK_SECRET)
+    report(places, secrets, holders(secrets, minted, [private]))

@@ -262,8 +262,10 @@ class GitHubFlavour:
         image: Image,
         protection: Protection = "ruleset",
         token: str | None = None,
+        repo: str | None = None,
     ) -> None:
-        """``token``: the daemon's token, when a test needs to know its value."""
+        """``token``: the daemon's token, when a test needs to know its value; ``repo``:
+        the git remote the daemon uses (default: the simulator's bare repo, root/config.git)."""
         self.image = image
         self._stack = ExitStack()
         self.services = SampleServices(utc_now).start()
@@ -291,7 +293,7 @@ class GitHubFlavour:
         self.sim.commit("main", prepare(seed_files(self.services.base_url, TIMING), image))
         (root / "token").write_text(self.tokens[AUTHOR] + "\n")
         self.settings = Settings(
-            repo=str(self.sim.git_path),
+            repo=repo or str(self.sim.git_path),
             cache_dir=root / "daemon",
             forge="github",
             github_repo=f"{ORG}/config",

@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,6 +54,7 @@ from tests.e2e.secretworld import (
 from tests.e2e.world import OWNER, cycle_until, overlay, pin_of
 from tests.integration.test_github_app import _rsa_pem
 from tests.servers.endpoints import free_port
+from tests.servers.git_http import serve_git
 from tests.servers.github_sim import serve_github, webhooks
 
 TOKEN = "ghp_SECRETSECRETa1b2c3d4e5f6g7h8i9j0k1l2m3"
@@ -88,9 +90,14 @@ def test_in_process_flow_with_a_token_and_its_errors(
     caplog.set_level(logging.DEBUG)  # every logger, libraries included
     places = Places()
     wrong_private, _ = _rsa_pem()
-    with auth_registry(tmp_path / "oci") as registry:
+    with ExitStack() as stack:
+        registry = stack.enter_context(auth_registry(tmp_path / "oci"))
         monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config))
-        world = GitHubFlavour(tmp_path / "gh", registry.image, token=TOKEN)
+        # git over smart HTTP with the same token (basic auth), as github.com is reached
+        git = stack.enter_context(serve_git(tmp_path / "gh", token=TOKEN))
+        world = GitHubFlavour(
+            tmp_path / "gh", registry.image, token=TOKEN, repo=git.url("config.git")
+        )
         try:
             results = [world.step()]
             number = world.prod_request()
@@ -99,6 +106,12 @@ def test_in_process_flow_with_a_token_and_its_errors(
             token_file = tmp_path / "gh" / "token"
             token_file.write_text(WRONG_TOKEN + "\n")
             said = places.failure("cycle with a wrong token", world.step)
+            assert "the remote refused the token in file" in said, said  # git, first
+            # The same wrong token for the API alone (the repo read from disk).
+            api_only = replace(
+                world.settings, repo=str(world.sim.git_path), cache_dir=tmp_path / "api"
+            )
+            said = places.failure("API with a wrong token", build(api_only).reconciler.cycle)
             assert "rejected the token" in said, said
             token_file.write_text(TOKEN + "\n")
             # 2. GitHub answers 502 past the retries.
@@ -142,6 +155,12 @@ def test_in_process_flow_with_a_token_and_its_errors(
                 world.step, lambda _: world.prod_pin() == world.image.digest, "merge"
             )
             places.add("metrics", world.wired.metrics.exposition())
+            # The token did travel, as basic auth on every git request (so it could leak).
+            sent = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+            assert sent in git.log.authorizations
+            assert any(
+                line.startswith("POST /config.git/git-receive-pack") for line in git.log.lines
+            )
             verbs = run_verbs(world, tmp_path)
         finally:
             world.stop()

@@ -14,7 +14,7 @@ import importlib.util
 import json
 import subprocess
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,11 @@ def _b64(text: str) -> str:
 
 
 def needles(
-    tokens: list[str], pems: list[str], passwords: list[str], webhook: str
+    tokens: list[str],
+    pems: list[str],
+    passwords: list[str],
+    webhook: str,
+    bearers: Sequence[str] = (),
 ) -> dict[str, str]:
     """name -> a string that must appear nowhere."""
     found: dict[str, str] = {}
@@ -56,6 +60,8 @@ def needles(
     for index, password in enumerate(passwords):
         found[f"password{index}"] = password
         found[f"password{index} basic"] = _b64(f"{REGISTRY_USER}:{password}")
+    for index, bearer in enumerate(bearers):
+        found[f"registry bearer{index}"] = bearer.rsplit(".", 1)[-1]  # its signature
     found["webhook secret"] = webhook
     found["webhook secret[:10]"] = webhook[:10]
     return found
@@ -144,6 +150,7 @@ class AuthRegistry:
 
     image: Image
     docker_config: Path  # a folder with config.json, for $DOCKER_CONFIG
+    issued: list[str]  # the bearer tokens the token service handed out: secrets too
 
     def config_with(self, password: str, folder: Path) -> Path:
         """Another $DOCKER_CONFIG folder whose config.json holds ``password``."""
@@ -165,6 +172,14 @@ def auth_registry(root: Path) -> Iterator[AuthRegistry]:
 
     root.mkdir(parents=True, exist_ok=True)
     signer = Signer.create(root / "tokens.pem")
+    issued: list[str] = []
+    sign = signer.token
+
+    def recorded(claims: dict[str, object]) -> str:
+        issued.append(sign(claims))
+        return issued[-1]
+
+    signer.token = recorded  # type: ignore[method-assign]
     service = TokenService(signer, "tests", "tests-issuer", {REGISTRY_USER: REGISTRY_PASSWORD})
     with serve() as tokens:
         tokens.routes["/token"] = service.route()
@@ -179,6 +194,6 @@ def auth_registry(root: Path) -> Iterator[AuthRegistry]:
                 creds=f"{REGISTRY_USER}:{REGISTRY_PASSWORD}",
             )
             image = Image(f"{registry.host}/{name}", pushed.digest, registry.host)
-            found = AuthRegistry(image, root / "docker")
+            found = AuthRegistry(image, root / "docker", issued)
             found.config_with(REGISTRY_PASSWORD, found.docker_config)
             yield found

@@ -131,7 +131,11 @@ class Places:
             capture_output=True,
             check=True,
         ).stdout
-        self.add(f"{name} objects ({len(objects)} commits, trees and blobs)", batch)
+        while batch:  # "<id> <type> <size>\n<content>\n", once per object
+            header, _, rest = batch.partition(b"\n")
+            oid, kind, size = header.decode().split()
+            self.add(f"{name} {kind} {oid}", rest[: int(size)])
+            batch = rest[int(size) + 1 :]
 
     def add_files(self, folder: Path, name: str) -> None:
         """Every file under ``folder`` but git's compressed objects (read by add_git)."""

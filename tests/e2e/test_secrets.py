@@ -34,15 +34,18 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import github
 import pytest
 from github import Auth
 
+from reconciler import wiring
 from reconciler.cycle import CycleResult
 from reconciler.demo.flow import APP, TEAM, seed_files
 from reconciler.demo.services import SampleServices
+from reconciler.forge.github import GitHubForge
 from reconciler.logs import JsonFormatter, configure_logging
 from reconciler.wiring import build, utc_now
 from tests.e2e.closedworld import AUTHOR, LOGIN, ORG, TIMING, GitHubFlavour, prepare
@@ -82,7 +85,11 @@ def report(places: Places, secrets: dict[str, str], holders: dict[str, str]) -> 
     probe = Places(dict(holders))
     assert {name for _, name in probe.found(secrets)} == set(secrets), "the scan misses one"
     found = places.found(secrets)
-    print(f"secrets scanned={len(places.texts)} places secrets_found={len(found)}")
+    size = sum(len(text) for text in places.texts.values())
+    print(
+        f"secrets scanned={len(places.texts)} places ({size} characters) "
+        f"needles={len(secrets)} secrets_found={len(found)}"
+    )
     assert found == [], found[:20]  # (place, secret name): never the secret itself
 
 
@@ -101,6 +108,10 @@ def test_in_process_flow_with_a_token_and_its_errors(
     with ExitStack() as stack:
         registry = stack.enter_context(auth_registry(tmp_path / "oci"))
         monkeypatch.setenv("DOCKER_CONFIG", str(registry.docker_config))
+        # The forge's retries wait on a recorder, not the clock: a cycle failing on 502s
+        # would otherwise spend the whole backoff (about 15 s) asleep.
+        slept: list[float] = []
+        monkeypatch.setattr(wiring, "GitHubForge", partial(GitHubForge, sleep=slept.append))
         # git over smart HTTP with the same token (basic auth), as github.com is reached
         git = stack.enter_context(serve_git(tmp_path / "gh", token=TOKEN))
         world = GitHubFlavour(
@@ -126,6 +137,7 @@ def test_in_process_flow_with_a_token_and_its_errors(
             world.sim.faults.fail_next(50, status=502)
             said = places.failure("cycle while GitHub answers 502", world.step)
             assert "GitHub answered 502" in said, said
+            assert slept  # it did back off, between retries
             world.sim.faults.fail_next(0)
             # 3. A daemon whose docker config has a wrong registry password.
             wrong = registry.config_with(WRONG_PASSWORD, tmp_path / "wrong-docker")

@@ -31,6 +31,7 @@ from reconciler import promotions
 from reconciler.cycle import CycleResult
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
+from reconciler.errors import PolicyError
 from reconciler.forge.ledger import Ledger
 from reconciler.forge.port import Review
 from reconciler.gitrepo.port import ReadView
@@ -202,7 +203,7 @@ class LocalFlavour:
         try:
             self.world.approve(number, author)  # `reconciler review` refuses the author
             said = "accepted"
-        except Exception as refused:
+        except PolicyError as refused:
             said = str(refused)
         self.push(
             ".reconciler/teams.toml",

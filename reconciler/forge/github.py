@@ -28,6 +28,7 @@ with credentials; the token only lives in the Authorization header.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,15 @@ _HIDDEN_FIX = (
     "give the token admin read (or the App 'Administration: read'), or add a ruleset whose "
     "pull_request rule requires review from code owners"
 )
+
+
+# PyGithub adds a StreamHandler of its own to the "github" logger when imported, so its
+# records (a retry's "Request GET /repos/... failed with 403", at INFO) reached stderr as raw
+# text past the daemon's handler, which withholds library messages (a library may quote a
+# credential) and writes JSON for --log-format json. Its records go through that handler only.
+for _handler in logging.getLogger("github").handlers[:]:
+    if type(_handler) is logging.StreamHandler:
+        logging.getLogger("github").removeHandler(_handler)
 
 
 def _utc_now() -> datetime:

@@ -112,16 +112,23 @@ def internal_errors(results: list[CycleResult]) -> list[str]:
 class World:
     """One config repo, its sample environments and the people around it."""
 
-    def __init__(self, root: Path, timing: Timing = FAST) -> None:
+    def __init__(
+        self,
+        root: Path,
+        timing: Timing = FAST,
+        edit: Callable[[dict[str, bytes]], dict[str, bytes]] | None = None,
+    ) -> None:
+        """``edit``, if given, changes the seed files before the repo is made."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.timing = timing
         self.clock = utc_now
         self.services = SampleServices(self.clock).start()
         self.remote = root / "config-repo.git"
+        files = seed_files(self.services.base_url, timing)
         create_repository(
             self.remote,
-            seed_files(self.services.base_url, timing),
+            edit(files) if edit else files,
             branch="main",
             message="config repo for order-gateway",
             author=person("platform-team"),

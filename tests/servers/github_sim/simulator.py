@@ -229,6 +229,18 @@ class GitHubSim:
             self.world.rulesets[ruleset.id] = ruleset
             return ruleset.id
 
+    def set_ruleset(
+        self,
+        ruleset_id: int,
+        enforcement: Literal["active", "disabled", "evaluate"] | None,
+    ) -> None:
+        """Change a ruleset's enforcement, or delete it (``None``), as an admin would."""
+        with self.world.lock:
+            if enforcement is None:
+                del self.world.rulesets[ruleset_id]
+            else:
+                self.world.rulesets[ruleset_id].enforcement = enforcement
+
     def commit(
         self,
         branch: str,

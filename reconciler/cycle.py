@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler import drift
@@ -13,6 +13,7 @@ from reconciler.applying import Applier, Outcome
 from reconciler.metrics import CycleReport, EnvReport, Metrics
 from reconciler.observing import Observation, Observer
 from reconciler.planning import Close, CommitDirect, Merge, Plan, Propose, action_key, plan
+from reconciler.policy import Policy
 from reconciler.snapshot import Snapshot
 
 log = logging.getLogger("reconciler.cycle")
@@ -64,12 +65,31 @@ class Reconciler:
         self.clock = clock
         self.last_success: float | None = None
         self._blocked: set[tuple[str, str, str]] = set()
+        self._last: _Memo | None = None
 
     def plan_only(self, one_shot: bool = True) -> CycleResult:
         """Observe and plan; write nothing (`reconciler plan`, `status`)."""
         started = self.clock()
         observation = self.observer.observe(one_shot=one_shot)
         return CycleResult(observation, self._plan(observation, self.clock()), started=started)
+
+    def _plan(self, observation: Observation, now: datetime) -> Plan:
+        """The plan; an idle cycle (same policy, equal snapshot) reuses the last one when
+        that one did not depend on the time."""
+        last = self._last
+        if (
+            last is not None
+            and last.policy is observation.policy
+            and not last.plan.timed
+            and last.snapshot == observation.snapshot
+        ):
+            return last.plan
+        if observation.policy is None:
+            made = Plan(notes=tuple(observation.snapshot.policy_errors))
+        else:
+            made = plan(observation.policy, observation.snapshot, now)
+        self._last = _Memo(observation.policy, observation.snapshot, made)
+        return made
 
     def cycle(self, one_shot: bool = False) -> CycleResult:
         """One whole cycle; errors in one action never stop the others.
@@ -102,8 +122,20 @@ class Reconciler:
         self.metrics.duration.observe(seconds)
         self.last_success = time.time()
         result = CycleResult(observation, result_plan, outcomes, started, seconds)
-        self.metrics.publish(report(result, self.clock(), self.last_success))
+        self.metrics.publish(self._report(result))
         return result
+
+    def _report(self, result: CycleResult) -> CycleReport:
+        """The gauges; per-pair figures are reused while plan and snapshot stay the same
+        and none of them grows with time."""
+        last = self._last
+        if last is not None and last.envs is not None and last.plan is result.plan:
+            envs = last.envs
+        else:
+            envs, timed = env_reports(result, self.clock())
+            if last is not None and last.plan is result.plan and not timed:
+                self._last = replace(last, envs=envs)
+        return CycleReport(envs, result.observation.policy_valid, self.last_success)
 
     def _log_blocked(self, current: Plan) -> None:
         """Say when a promotion becomes blocked, and when it stops being: not every cycle."""
@@ -116,11 +148,15 @@ class Reconciler:
             log.info("no longer blocked %s -> %s: %s", app, env, code)
         self._blocked = set(now)
 
-    @staticmethod
-    def _plan(observation: Observation, now: datetime) -> Plan:
-        if observation.policy is None:
-            return Plan(notes=tuple(observation.snapshot.policy_errors))
-        return plan(observation.policy, observation.snapshot, now)
+
+@dataclass(frozen=True)
+class _Memo:
+    """The last plan, what it was made from, and its time-independent gauges if any."""
+
+    policy: Policy | None
+    snapshot: Snapshot
+    plan: Plan
+    envs: tuple[EnvReport, ...] | None = None
 
 
 def action_fields(outcome: Outcome) -> dict[str, object]:
@@ -141,13 +177,26 @@ def action_fields(outcome: Outcome) -> dict[str, object]:
 
 def report(result: CycleResult, now: datetime, last_success: float | None) -> CycleReport:
     """The gauges after a cycle: drift, lag, gates, pending and blocked per (app, env)."""
+    envs, _ = env_reports(result, now)
+    return CycleReport(envs, result.observation.policy_valid, last_success)
+
+
+def env_reports(result: CycleResult, now: datetime) -> tuple[tuple[EnvReport, ...], bool]:
+    """Each (app, env)'s gauges, and whether any of them grows with ``now``."""
     observation = result.observation
     policy = observation.policy
     snap = observation.snapshot
     envs = []
+    timed = False
     if policy is not None:
         pending = {action_key(a) for a in result.plan.actions if isinstance(a, (Propose, Merge))}
         pending |= set(snap.requests)
+        gate_results: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+        for a, e, r in result.plan.gates:
+            gate_results.setdefault((a, e), []).append((r.gate, r.passed))
+        blocked_codes: dict[tuple[str, str], set[str]] = {}
+        for b in result.plan.blocked:
+            blocked_codes.setdefault((b.app, b.env), set()).add(b.code)
         for env in policy.ordered():
             for app in policy.apps_in(env.name):
                 key = (app.name, env.name)
@@ -163,13 +212,15 @@ def report(result: CycleResult, now: datetime, last_success: float | None) -> Cy
                     else None
                 )
                 judged = drift.drift(pinned, running)
+                timed = timed or (judged.drifted and judged.since is not None)
                 lag = 0.0
                 if env.follows is not None:
                     src = snap.overlays.get((app.name, env.follows))
                     src_digest = src.pin.digest if src and src.pin and src.pin.digest else None
-                    lag = drift.lag_seconds(
-                        pinned, drift.Pinned(src_digest, src.changed_at if src else None), now
-                    )
+                    source = drift.Pinned(src_digest, src.changed_at if src else None)
+                    lag = drift.lag_seconds(pinned, source, now)
+                    trailing = source.digest is not None and desired != source.digest
+                    timed = timed or (trailing and source.since is not None)
                 envs.append(
                     EnvReport(
                         app.name,
@@ -180,14 +231,12 @@ def report(result: CycleResult, now: datetime, last_success: float | None) -> Cy
                         judged.seconds(now),
                         lag,
                         key in pending,
-                        tuple((r.gate, r.passed) for a, e, r in result.plan.gates if (a, e) == key),
-                        tuple(
-                            sorted({b.code for b in result.plan.blocked if (b.app, b.env) == key})
-                        ),
+                        tuple(gate_results.get(key, ())),
+                        tuple(sorted(blocked_codes.get(key, ()))),
                         _tag_drift(snap, app.image, env.registry_tag, desired),
                     )
                 )
-    return CycleReport(tuple(envs), observation.policy_valid, last_success)
+    return tuple(envs), timed
 
 
 def _tag_drift(snap: Snapshot, image: str, tag: str | None, desired: str | None) -> bool | None:

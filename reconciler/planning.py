@@ -67,18 +67,31 @@ def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
     notes = tuple(
         f"policy on {snapshot.base_branch} is invalid: {e}" for e in snapshot.policy_errors
     )
-    return Plan(tuple(planner.actions), tuple(planner.blocked), tuple(planner.results), notes)
+    return Plan(
+        tuple(planner.actions),
+        tuple(planner.blocked),
+        tuple(planner.results),
+        notes,
+        timed=planner.timed,
+    )
 
 
 class _Planner:
     def __init__(self, policy: Policy, snapshot: Snapshot, now: datetime) -> None:
         self.policy = policy
         self.snap = snapshot
-        self.now = now
+        self._now = now
+        self.timed = False
         self.actions: list[Action] = []
         self.blocked: list[Blocked] = []
         self.results: list[tuple[str, str, GateResult]] = []
         self.planned: set[tuple[str, str]] = set()
+
+    @property
+    def now(self) -> datetime:
+        """The plan's time; reading it marks the plan as depending on it."""
+        self.timed = True
+        return self._now
 
     def block(self, app: str, env: str, code: str, reason: str, **when: datetime | None) -> None:
         self.blocked.append(Blocked(app, env, code, reason, when.get("since"), when.get("until")))

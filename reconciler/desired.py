@@ -186,13 +186,16 @@ class DesiredReader:
         }
         since = self._histories((found[k][0] for k in extend), view.commit, last)
         whole = self._histories((found[k][0] for k in found if k not in extend), view.commit)
+        # One view per commit: a view keeps the folders it looked up, and the overlays of
+        # one commit share most of them.
+        views: dict[str, ReadView] = {view.commit: view}
         for key, (path, pin, depends) in found.items():
             env = fresh[key][0]
             if key in extend:
-                new = self._facts(env, key[2], path, since.get(path, ()))
+                new = self._facts(env, key[2], path, since.get(path, ()), views)
                 history = (extend[key].state.history + new)[-HISTORY_DEPTH:]
             else:
-                history = self._facts(env, key[2], path, whole.get(path, ()))
+                history = self._facts(env, key[2], path, whole.get(path, ()), views)
             newest = history[-1] if history else None
             state = OverlayState(
                 path,
@@ -214,13 +217,20 @@ class DesiredReader:
         return self.repo.file_histories(commit, wanted, HISTORY_DEPTH, stop=stop).files
 
     def _facts(
-        self, env: Environment, app: App, path: str, commits: tuple[CommitInfo, ...]
+        self,
+        env: Environment,
+        app: App,
+        path: str,
+        commits: tuple[CommitInfo, ...],
+        views: dict[str, ReadView],
     ) -> tuple[PinFact, ...]:
         """Pin facts, oldest first, for ``commits`` (newest first) that changed ``path``."""
         facts = []
         for info in commits:
+            if info.id not in views:
+                views[info.id] = self.repo.tree(info.id)
             try:
-                pin = self.pin(env.format, app, self.repo.tree(info.id), path)
+                pin = self.pin(env.format, app, views[info.id], path)
             except ReconcilerError:
                 pin = None  # a broken or deleted overlay in the past pins nothing
             by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None

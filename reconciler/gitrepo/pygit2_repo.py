@@ -558,6 +558,7 @@ class _TreeView:
         # A commit's tree never changes, so entries looked up once are kept: libgit2 would
         # otherwise inflate every folder on the path again for each file read.
         self._entries: dict[str, pygit2.Object | None] = {"": self._root}
+        self._resolved: dict[str, paths.Resolved] = {}
 
     def _entry(self, path: str) -> pygit2.Object | None:
         if path in self._entries:
@@ -607,7 +608,11 @@ class _TreeView:
 
     def _resolve(self, path: str) -> paths.Resolved:
         with self._lock:
-            return paths.resolve(paths.clean_path(path), self._lookup)
+            found = self._resolved.get(path)
+            if found is None:
+                found = paths.resolve(paths.clean_path(path), self._lookup)
+                self._resolved[path] = found
+            return found
 
     def _lookup(self, path: str) -> paths.Entry | None:
         found = self._entry(path)

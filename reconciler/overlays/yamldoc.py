@@ -195,6 +195,10 @@ def _span(node: Any) -> Span:
     return Span(start.index, end.index, start.line + 1, start.column + 1)
 
 
+def _where(file: str, node: Any) -> str:
+    return f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
 def _convert(
     node: Any,
     counts: Counter[int],
@@ -208,21 +212,20 @@ def _convert(
     Aliases are expanded where they occur, so the path and the budget bound what a
     hostile document can make of them: no cycle, no stack exhaustion, no exponential tree.
     """
-    where = f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
     if id(node) in path:
         raise PolicyError(
-            f"{where}: a YAML alias refers to a node that contains it, which never ends; "
+            f"{_where(file, node)}: a YAML alias refers to a node that contains it, which never ends; "
             "write the value out instead"
         )
     if depth > MAX_DEPTH:
         raise PolicyError(
-            f"{where}: through its aliases the document nests more than {MAX_DEPTH} levels "
+            f"{_where(file, node)}: through its aliases the document nests more than {MAX_DEPTH} levels "
             "deep; an overlay never needs this many, write the values out"
         )
     budget.left -= 1
     if budget.left < 0:
         raise PolicyError(
-            f"{where}: YAML aliases expand this document to more than "
+            f"{_where(file, node)}: YAML aliases expand this document to more than "
             f"{MAX_ALIAS_NODES:,} extra nodes (an alias bomb such as 'billion laughs'?); "
             "write the values out or use fewer aliases"
         )

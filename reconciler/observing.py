@@ -27,6 +27,7 @@ from reconciler.policy import Policy
 from reconciler.policy.model import HttpGate
 from reconciler.probes import Prober, ProbeRequest
 from reconciler.registry.port import ImageNotFound, ImageRegistry
+from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
     ApplicationStatus,
     DigestFact,
@@ -63,7 +64,7 @@ class Observer:
         base_branch: str = "main",
         registry_for: Callable[[Policy], ImageRegistry | None] = lambda _: None,
         wait: Callable[[float], object] = lambda seconds: threading.Event().wait(seconds),
-        select: Callable[[Policy], Policy] = lambda policy: policy,
+        shard: Shard = ALL,
     ) -> None:
         self.repo = repo
         self.forge = forge
@@ -73,7 +74,8 @@ class Observer:
         self.base_branch = base_branch
         self.registry_for = registry_for
         self.wait = wait
-        self.desired = DesiredReader(repo, select)
+        self.shard = shard
+        self.desired = DesiredReader(repo, shard.narrow)
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
         self._probed_at: dict[tuple[str, str, str], datetime] = {}
 
@@ -272,6 +274,8 @@ class Observer:
             if parsed is None or request.base_branch != self.base_branch:
                 continue
             env, app = parsed
+            if not self.shard.owns(app):
+                continue  # another replica's (it also closes it if the app is gone)
             overlay = overlays.get((app, env))
             outdated = not request.head_commit  # its head branch is gone: rebuild it
             if request.head_commit and overlay is not None and overlay.error is None:
@@ -298,7 +302,7 @@ class Observer:
         latest: dict[Key, Request] = {}
         for request in self.forge.awaiting_live():
             parsed = promotions.parse_branch(request.head_branch)
-            if parsed is not None:
+            if parsed is not None and self.shard.owns(parsed[1]):
                 env, app = parsed
                 latest[(app, env)] = request  # numbers rise: the last one is the newest
         return MappingProxyType(latest)

@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import ReconcilerError
+from reconciler.shards import ALL, Shard, parse_shard
+
 DEFAULT_LISTEN = "127.0.0.1:9464"
 DEFAULT_GITHUB_URL = "https://api.github.com"
 
@@ -38,6 +41,7 @@ class Settings:
     github_app_key_file: Path | None = None
     github_installation_id: int | None = None
     github_timeout: int = 30
+    shard: Shard = ALL
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -143,6 +147,14 @@ def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> N
         help="with --forge github: seconds to wait for one API answer before giving up "
         "(RECONCILER_GITHUB_TIMEOUT; default 30)",
     )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=_env("SHARD", "0/1"),
+        help="INDEX/COUNT: reconcile only the apps whose stable hash falls in this "
+        "replica's share, as replica INDEX (from 0) of COUNT (RECONCILER_SHARD; default 0/1, "
+        "all apps)",
+    )
     if listen:
         parser.add_argument(
             "--webhook-secret-file",
@@ -166,6 +178,13 @@ def _seconds(raw: str) -> int:
     if not 1 <= seconds <= 3600:
         raise argparse.ArgumentTypeError(f"{raw} is not within 1 to 3600 seconds")
     return seconds
+
+
+def _shard(raw: str) -> Shard:
+    try:
+        return parse_shard(raw)
+    except ReconcilerError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def has_repo(args: argparse.Namespace) -> bool:
@@ -193,4 +212,5 @@ def from_args(args: argparse.Namespace) -> Settings:
         github_app_key_file=args.github_app_key_file,
         github_installation_id=args.github_installation_id,
         github_timeout=args.github_timeout,
+        shard=args.shard,
     )

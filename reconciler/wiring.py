@@ -207,6 +207,7 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
         clock,
         settings.base_branch,
         registry_for=registry_for,
+        shard=settings.shard,
     )
     applier = Applier(repo, forge, clock, registry=current_registry)
     reconciler = Reconciler(observer, applier, metrics, clock)

@@ -214,13 +214,13 @@ def _convert(
     """
     if id(node) in path:
         raise PolicyError(
-            f"{_where(file, node)}: a YAML alias refers to a node that contains it, which never ends; "
-            "write the value out instead"
+            f"{_where(file, node)}: a YAML alias refers to a node that contains it, which "
+            "never ends; write the value out instead"
         )
     if depth > MAX_DEPTH:
         raise PolicyError(
-            f"{_where(file, node)}: through its aliases the document nests more than {MAX_DEPTH} levels "
-            "deep; an overlay never needs this many, write the values out"
+            f"{_where(file, node)}: through its aliases the document nests more than "
+            f"{MAX_DEPTH} levels deep; an overlay never needs this many, write the values out"
         )
     budget.left -= 1
     if budget.left < 0:

@@ -1,0 +1,43 @@
+"""Every benchmark runs once, small and quick, so none of them rots between measurements.
+
+No figure is judged here (timing asserts do not belong in a test suite); the run must
+finish, print every section, and each section a figure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = [
+    "overlay reads",
+    "promotion write",
+    "idle cycle",
+    "changed overlay",
+    "cold start",
+    "forge requests",
+    "probe fan-out",
+    "memory",
+]
+
+
+def test_every_benchmark_runs_in_quick_mode() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--apps", "20", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = re.split(r"^## (.+)$", done.stdout, flags=re.MULTILINE)[1:]
+    sections = dict(zip(found[::2], found[1::2], strict=True))
+    assert list(sections) == SECTIONS
+    for name, body in sections.items():
+        assert re.search(r"\d+(\.\d+)?\s*(ms|MB|x|/cycle)?\s", body), (name, body)

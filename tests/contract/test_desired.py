@@ -1,0 +1,204 @@
+"""The incremental reader of the desired state gives exactly what a full read gives.
+
+After every step of a story (overlays edited, files added elsewhere, the policy and
+CODEOWNERS changed, a symlinked overlay's target edited, the branch rewritten), a reader
+that has followed every commit must hold what a new reader reads from scratch at that
+commit. Run on the in-memory fake and on pygit2, as the other repo contracts are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import Desired, DesiredReader
+from tests.contract.gitworld import FakeWorld, GitWorld, World
+
+POLICY = b"""version = 1
+[apps.web]
+image = "r.io/web"
+[apps.api]
+image = "r.io/api"
+[apps.db]
+image = "r.io/db"
+[environments.dev]
+overlay = "overlays/dev/{app}"
+[environments.prod]
+follows = "dev"
+overlay = "overlays/prod/{app}"
+"""
+
+
+def overlay(app: str, digest: str) -> bytes:
+    return (
+        f"images:\n- name: {app}\n  newName: r.io/{app}\n  digest: sha256:{digest * 64}\n".encode()
+    )
+
+
+BASE = {
+    "promotions.toml": POLICY,
+    ".github/CODEOWNERS": b"/overlays/prod/ @acme/release\n",
+    "shared/db/kustomization.yaml": overlay("db", "1"),
+    **{
+        f"overlays/{env}/{app}/kustomization.yaml": overlay(app, "0")
+        for env in ("dev", "prod")
+        for app in ("web", "api")
+    },
+}
+LINKS = {"overlays/dev/db": "../../shared/db", "overlays/prod/db": "../../shared/db"}
+
+Files = dict[str, bytes]
+# Each step turns the tip's files (and links) into the next commit's.
+STEPS: list[tuple[str, Callable[[Files], Files]]] = [
+    ("nothing changes", lambda f: f),
+    (
+        "one overlay edited",
+        lambda f: {**f, "overlays/dev/web/kustomization.yaml": overlay("web", "2")},
+    ),
+    ("a file elsewhere", lambda f: {**f, "README.md": b"hello\n"}),
+    (
+        "the symlinked target edited",
+        lambda f: {**f, "shared/db/kustomization.yaml": overlay("db", "3")},
+    ),
+    (
+        "two overlays at once",
+        lambda f: {
+            **f,
+            "overlays/prod/web/kustomization.yaml": overlay("web", "2"),
+            "overlays/prod/api/kustomization.yaml": overlay("api", "4"),
+        },
+    ),
+    ("CODEOWNERS changed", lambda f: {**f, ".github/CODEOWNERS": b"/overlays/ @acme/all\n"}),
+    (
+        "an overlay renamed to .yml",
+        lambda f: {
+            **{k: v for k, v in f.items() if k != "overlays/dev/api/kustomization.yaml"},
+            "overlays/dev/api/kustomization.yml": overlay("api", "5"),
+        },
+    ),
+    (
+        "an overlay removed",
+        lambda f: {k: v for k, v in f.items() if k != "overlays/prod/api/kustomization.yaml"},
+    ),
+    (
+        "an overlay made unreadable",
+        lambda f: {**f, "overlays/dev/web/kustomization.yaml": b"images: [\n"},
+    ),
+    (
+        "the policy drops an app",
+        lambda f: {
+            **f,
+            "promotions.toml": POLICY.replace(b'[apps.api]\nimage = "r.io/api"\n', b""),
+        },
+    ),
+    ("the policy is broken", lambda f: {**f, "promotions.toml": b"version = \n"}),
+    ("the policy is fixed", lambda f: {**f, "promotions.toml": POLICY}),
+    (
+        "the overlay fixed again",
+        lambda f: {
+            **f,
+            "overlays/dev/web/kustomization.yaml": overlay("web", "6"),
+            "overlays/prod/api/kustomization.yaml": overlay("api", "6"),
+        },
+    ),
+]
+
+
+@pytest.fixture(params=["fake", "pygit2"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    if request.param == "fake":
+        return FakeWorld()
+    return GitWorld(tmp_path)
+
+
+def comparable(desired: Desired) -> tuple[object, ...]:
+    if desired.errors:
+        # The commit's policy is invalid: a reader that saw a valid one keeps it in force
+        # (and reads overlays under it), which a reader starting here cannot; the errors
+        # and CODEOWNERS must still agree.
+        return (desired.commit, desired.errors, desired.owners)
+    return (desired.commit, desired.policy, desired.errors, dict(desired.overlays), desired.owners)
+
+
+def fresh(world: World, commit: str) -> Desired:
+    repo = world.client()
+    repo.fetch()
+    return DesiredReader(repo).read(commit, "main")
+
+
+def test_following_every_commit_reads_what_a_fresh_reader_reads(world: World) -> None:
+    files: Files = dict(BASE)
+    tip = world.seed(files, links=LINKS)
+    repo = world.client()
+    reader = DesiredReader(repo)
+    last = reader.read(tip, "main")
+    assert comparable(last) == comparable(fresh(world, tip))
+    for name, step in STEPS:
+        files = step(files)
+        tip = world.seed(files, links=LINKS, message=f"{name}\n")
+        repo.fetch()
+        now = reader.read(tip, "main")
+        assert comparable(now) == comparable(fresh(world, tip)), name
+        if now.errors:
+            assert now.policy is not None, f"{name}: the last good policy is no longer in force"
+        assert reader.full_reads == 1, f"{name}: a fast-forward was read from scratch"
+        unchanged = {k for k, v in last.overlays.items() if now.overlays.get(k) == v}
+        if name in ("nothing changes", "a file elsewhere"):
+            assert unchanged == set(last.overlays), name
+            assert all(now.overlays[k] is last.overlays[k] for k in unchanged), name
+        last = now
+
+
+def test_the_same_commit_is_read_once(world: World) -> None:
+    tip = world.seed(dict(BASE), links=LINKS)
+    reader = DesiredReader(world.client())
+    first = reader.read(tip, "main")
+    assert reader.read(tip, "main") is first
+
+
+def test_a_rewritten_branch_is_read_from_scratch(world: World) -> None:
+    world.seed(dict(BASE), links=LINKS)
+    old = world.seed(
+        {**BASE, "overlays/dev/web/kustomization.yaml": overlay("web", "7")}, links=LINKS
+    )
+    repo = world.client()
+    reader = DesiredReader(repo)
+    reader.read(old, "main")
+    rewritten = world.seed(
+        {**BASE, "overlays/dev/web/kustomization.yaml": overlay("web", "8")},
+        links=LINKS,
+        parent=None,
+        branch="tmp",
+    )
+    world.set_branch("main", rewritten)
+    repo.fetch()
+
+    now = reader.read(rewritten, "main")
+
+    assert reader.full_reads == 2
+    assert comparable(now) == comparable(fresh(world, rewritten))
+    web = now.overlays[("web", "dev")]
+    assert [fact.commit for fact in web.history] == [rewritten]  # the old commits are gone
+
+
+def test_histories_are_extended_not_restarted(world: World) -> None:
+    world.seed(dict(BASE), links=LINKS)
+    repo = world.client()
+    reader = DesiredReader(repo)
+    tips = []
+    for n in range(25):  # more commits than the history keeps
+        digest = "abcdef0123456789"[n % 16]
+        tips.append(
+            world.seed(
+                {**BASE, "overlays/dev/web/kustomization.yaml": overlay("web", digest)}, links=LINKS
+            )
+        )
+        repo.fetch()
+        reader.read(tips[-1], "main")
+    history = reader.read(tips[-1], "main").overlays[("web", "dev")].history
+    assert reader.full_reads == 1
+    assert len(history) == 20
+    assert [fact.commit for fact in history] == tips[-20:]
+    assert history == fresh(world, tips[-1]).overlays[("web", "dev")].history

@@ -8,6 +8,7 @@ a commit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -88,11 +89,25 @@ class SampleServices:
 def _handler(services: SampleServices) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, document = services.answer(self.path.split("?", 1)[0])
+            path = self.path.split("?", 1)[0]
+            status, document = services.answer(path)
             body = json.dumps(document).encode()
+            # Version answers carry an ETag, as a real service's might, so pollers can ask
+            # "has it changed?" and get a bodiless 304; health answers never do.
+            tag = (
+                f'"{hashlib.sha256(body).hexdigest()[:16]}"' if path.endswith("/version") else None
+            )
+            if tag is not None and status == 200 and self.headers.get("If-None-Match") == tag:
+                self.send_response(304)
+                self.send_header("ETag", tag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if tag is not None and status == 200:
+                self.send_header("ETag", tag)
             self.end_headers()
             self.wfile.write(body)
 

@@ -20,31 +20,41 @@ class HttpLiveReader:
 
     Without a ``since_field`` in the policy, "since" is when this process first saw the
     digest running: a restart starts that clock again, which can only make soak longer.
+    An endpoint that answers with an ETag is asked conditionally next time: a 304 means
+    the same answer, so the same state.
     """
 
     def __init__(self, source: HttpLive, client: HttpClient, clock: Callable[[], datetime]) -> None:
         self._source = source
         self._client = client
         self._clock = clock
-        self._first_seen: dict[tuple[str, str, str], datetime] = {}
+        self._first_seen: dict[tuple[str, str], tuple[str, datetime]] = {}  # the latest only
+        self._validated: dict[tuple[str, str], tuple[str, LiveState]] = {}  # ETag, state
 
     def read(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LiveState]:
         """One LiveState per (app, env), probing all endpoints concurrently."""
-        requests = [
-            HttpRequest(
-                "GET",
-                fill(self._source.url, app=app, env=env),
-                headers={"Accept": "application/json"},
-                timeout=self._source.timeout,
-            )
-            for app, env in pairs
-        ]
+        requests = []
+        for pair in pairs:
+            headers = {"Accept": "application/json"}
+            if pair in self._validated:
+                headers["If-None-Match"] = self._validated[pair][0]
+            url = fill(self._source.url, app=pair[0], env=pair[1])
+            requests.append(HttpRequest("GET", url, headers=headers, timeout=self._source.timeout))
         outcomes = self._client.send_all(requests)
         now = self._clock()
-        return {
-            pair: self._judge(pair, outcome, now)
-            for pair, outcome in zip(pairs, outcomes, strict=True)
-        }
+        states = {}
+        for pair, outcome in zip(pairs, outcomes, strict=True):
+            remembered = self._validated.pop(pair, None)
+            unchanged = isinstance(outcome, HttpResponse) and outcome.status == 304
+            if remembered is not None and unchanged:
+                states[pair] = remembered[1]
+                self._validated[pair] = remembered
+                continue
+            states[pair] = state = self._judge(pair, outcome, now)
+            tag = outcome.header("etag") if not isinstance(outcome, HttpError) else None
+            if tag and state.error is None:
+                self._validated[pair] = (tag, state)
+        return states
 
     def _judge(
         self, pair: tuple[str, str], outcome: HttpResponse | HttpError, now: datetime
@@ -60,8 +70,10 @@ class HttpLiveReader:
         found, digest = lookup(document, self._source.field)
         if not found or not isinstance(digest, str) or not digest.startswith(_DIGEST_PREFIX):
             return LiveState(None, error=f"no digest at {self._source.field!r} in the answer")
-        since = self._since(document) or self._first_seen.setdefault((*pair, digest), now)
-        return LiveState(digest, since)
+        seen = self._first_seen.get(pair)
+        if seen is None or seen[0] != digest:
+            seen = self._first_seen[pair] = (digest, now)
+        return LiveState(digest, self._since(document) or seen[1])
 
     def _since(self, document: object) -> datetime | None:
         if self._source.since_field is None:

@@ -81,3 +81,32 @@ def test_unreachable_endpoint_is_an_error_not_an_exception() -> None:
     state = HttpLiveReader(source, HttpClient(trust_env=False), Clock()).read([("gw", "prod")])
     assert state[("gw", "prod")].digest is None
     assert state[("gw", "prod")].error
+
+
+def test_an_unchanged_version_is_asked_conditionally_and_keeps_its_state(
+    services: SampleServices,
+) -> None:
+    clock = Clock()
+    live = reader(services, clock)
+    services.deploy("prod", "gw", D1)
+    first = live.read([("gw", "prod")])[("gw", "prod")]
+    clock.now = T0 + timedelta(minutes=5)
+    again = live.read([("gw", "prod")])[("gw", "prod")]
+    assert again is first  # the endpoint's 304 answered: the remembered state, no new body
+    services.deploy("prod", "gw", D2)
+    changed = live.read([("gw", "prod")])[("gw", "prod")]
+    assert (changed.digest, changed.since) == (D2, T0 + timedelta(minutes=5))
+
+
+def test_a_digest_running_again_counts_from_its_return(services: SampleServices) -> None:
+    clock = Clock()
+    live = reader(services, clock)
+    services.deploy("prod", "gw", D1)
+    live.read([("gw", "prod")])
+    clock.now = T0 + timedelta(minutes=5)
+    services.deploy("prod", "gw", D2)
+    live.read([("gw", "prod")])
+    clock.now = T0 + timedelta(minutes=9)
+    services.deploy("prod", "gw", D1)  # rolled back: D1's soak starts again
+    back = live.read([("gw", "prod")])[("gw", "prod")]
+    assert (back.digest, back.since) == (D1, T0 + timedelta(minutes=9))

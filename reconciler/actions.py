@@ -103,6 +103,16 @@ class RequestReviews:
 
 
 @dataclass(frozen=True)
+class AddLabels:
+    """Put the policy's ``labels`` that request ``number`` lacks on it (added, none removed)."""
+
+    app: str
+    env: str
+    number: int
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RecordRollback:
     """Record in the forge's audit that ``digest`` was rolled back by hand in ``env``."""
 
@@ -125,7 +135,15 @@ class MoveTag:
 
 
 Action = (
-    Propose | CommitDirect | Merge | Close | RecordLive | MoveTag | RequestReviews | RecordRollback
+    Propose
+    | CommitDirect
+    | Merge
+    | Close
+    | RecordLive
+    | MoveTag
+    | RequestReviews
+    | AddLabels
+    | RecordRollback
 )
 
 

@@ -22,6 +22,7 @@ from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import (
     Action,
+    AddLabels,
     CommitDirect,
     Merge,
     MoveTag,
@@ -105,6 +106,10 @@ class Applier:
             return Outcome(
                 action, True, "reviews-requested", f"asked {who} to review #{action.number}"
             )
+        if isinstance(action, AddLabels):
+            self.forge.add_labels(action.number, action.labels)
+            what = " ".join(action.labels)
+            return Outcome(action, True, "labelled", f"labelled #{action.number} {what}")
         if isinstance(action, MoveTag):
             registry = self.registry()
             if registry is None:

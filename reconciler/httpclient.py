@@ -11,6 +11,11 @@ deadline, which threads cannot do to a blocked read. ``send`` is a batch of one.
 are synchronous and safe to call from several threads at once (each call runs its own
 event loop); they must not be called from inside a running event loop.
 
+A request with ``private_redirects = "deny"`` follows a redirect off its own host only
+when every address the new host resolves to is public (``reconciler.addresses``), and then
+connects to one of those addresses: the URL names the address, while the Host header, SNI
+and the certificate check keep the name, so a rebinding DNS server gets no second lookup.
+
 Header values are treated as secrets: they appear in no repr, error or log line, and are
 not forwarded when a redirect leaves the host (only harmless headers such as Accept are).
 """
@@ -18,22 +23,32 @@ not forwarded when a redirect leaves the host (only harmless headers such as Acc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import ClassVar, Literal, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import certifi
 import httpx
 
 from reconciler import __version__
+from reconciler.addresses import (
+    Address,
+    PrivateRedirects,
+    host_and_port,
+    non_public,
+    resolve,
+    safe_url,
+    same_host,
+)
 from reconciler.errors import PermanentError, ReconcilerError, TransientError
 
 RedirectPolicy = Literal["none", "same-host", "any"]
@@ -46,7 +61,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HARMLESS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE = re.compile(r"[\t\x20-\x7e]*")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEMES = frozenset({"http", "https"})
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -61,6 +76,8 @@ class HttpRequest:
     timeout: timedelta = DEFAULT_TIMEOUT
     max_body_bytes: int = DEFAULT_MAX_BODY
     redirects: RedirectPolicy = "same-host"
+    # "deny": a redirect off the request's own host must not lead to a non-public address.
+    private_redirects: PrivateRedirects = "allow"
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.headers))
@@ -126,38 +143,6 @@ class InvalidRequest(HttpError, PermanentError):
     kind = "invalid-request"
 
 
-def safe_url(url: str) -> str:
-    """``url`` without credentials or query, fit for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(invalid URL)"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = "?..." if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, "", "")) + query
-
-
-def same_host(origin: str, target: str) -> bool:
-    """Whether a redirect from ``origin`` to ``target`` stays on the same host and port.
-
-    Moving from http to https on the default ports of the same host counts as the same
-    host; moving from https to http never does.
-    """
-    try:
-        a, b = urlsplit(origin), urlsplit(target)
-        port_a = a.port or _DEFAULT_PORTS.get(a.scheme)
-        port_b = b.port or _DEFAULT_PORTS.get(b.scheme)
-    except ValueError:
-        return False
-    if (a.hostname or "").lower() != (b.hostname or "").lower():
-        return False
-    if a.scheme == "https" and b.scheme != "https":
-        return False
-    if a.scheme == b.scheme:
-        return port_a == port_b
-    return (port_a, port_b) == (80, 443)
-
-
 class HttpClient:
     """Sends ``HttpRequest``s; holds only configuration (one TLS context), no connections."""
 
@@ -168,14 +153,20 @@ class HttpClient:
         verify: bool = True,
         trust_env: bool = True,
         user_agent: str = f"reconciler/{__version__}",
+        resolver: Callable[[str, int], Sequence[Address]] = resolve,
+        refused: Callable[[Address], bool] = non_public,
     ) -> None:
         """``ca_file`` replaces the bundled CA certificates (a private CA); ``trust_env``
-        honours HTTP(S)_PROXY and NO_PROXY."""
+        honours HTTP(S)_PROXY and NO_PROXY. ``resolver`` and ``refused`` are how a
+        ``private_redirects = "deny"`` request looks up a redirect's host and which of its
+        addresses it refuses (tests replace them to play a rebinding DNS server)."""
         self._verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=ca_file or certifi.where()) if verify else False
         )
         self._trust_env = trust_env
         self._user_agent = user_agent
+        self._resolver = resolver
+        self._refused = refused
 
     def request(
         self,
@@ -224,27 +215,35 @@ class HttpClient:
         outcomes: list[HttpResponse | HttpError | None] = [None] * len(requests)
         pending = list(reversed(list(enumerate(requests))))
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        # Requests pinned to a checked address get their own client that keeps no
+        # connection: every pinned request opens one to the address it was given.
+        fresh = httpx.Limits(max_connections=1, max_keepalive_connections=0)
 
         async def lane() -> None:
-            async with httpx.AsyncClient(
-                verify=self._verify, trust_env=self._trust_env, limits=limits, timeout=None
-            ) as client:
+            async with (
+                httpx.AsyncClient(
+                    verify=self._verify, trust_env=self._trust_env, limits=limits, timeout=None
+                ) as client,
+                httpx.AsyncClient(
+                    verify=self._verify, trust_env=self._trust_env, limits=fresh, timeout=None
+                ) as pinning,
+            ):
                 while pending:
                     index, request = pending.pop()
-                    outcomes[index] = await self._exchange(client, request)
+                    outcomes[index] = await self._exchange((client, pinning), request)
 
         await asyncio.gather(*(lane() for _ in range(min(concurrency, len(requests)))))
         return cast(list[HttpResponse | HttpError], outcomes)  # every lane filled its own
 
     async def _exchange(
-        self, client: httpx.AsyncClient, request: HttpRequest
+        self, clients: tuple[httpx.AsyncClient, httpx.AsyncClient], request: HttpRequest
     ) -> HttpResponse | HttpError:
         started = time.monotonic()
         seconds = request.timeout.total_seconds()
         try:
             _check(request)
             async with asyncio.timeout(seconds):
-                return await self._follow(client, request, started)
+                return await self._follow(clients, request, started)
         except HttpError as exc:
             return exc
         except (TimeoutError, httpx.TimeoutException):
@@ -257,18 +256,26 @@ class HttpClient:
             return _failure(exc, request.url)
 
     async def _follow(
-        self, client: httpx.AsyncClient, request: HttpRequest, started: float
+        self,
+        clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+        request: HttpRequest,
+        started: float,
     ) -> HttpResponse:
         method, url, body = request.method.upper(), request.url, request.body
         headers = dict(request.headers)
         if not any(k.lower() == "user-agent" for k in headers):
             headers["User-Agent"] = self._user_agent
         timeout = httpx.Timeout(request.timeout.total_seconds())
+        pins: Sequence[Address] = ()  # the checked addresses the next hop may connect to
         for _ in range(MAX_REDIRECTS + 1):
-            outgoing = client.build_request(
+            outgoing = clients[0].build_request(
                 method, url, headers=headers, content=body, timeout=timeout
             )
-            response = await client.send(outgoing, stream=True)
+            response = await (
+                _send_pinned(clients[1], outgoing, pins)
+                if pins
+                else clients[0].send(outgoing, stream=True)
+            )
             try:
                 location = response.headers.get("location")
                 if (
@@ -276,8 +283,10 @@ class HttpClient:
                     and location is not None
                     and request.redirects != "none"
                 ):
-                    target = str(response.url.join(location))
+                    # Joined to the URL asked for: a pinned response's URL holds an address.
+                    target = str(httpx.URL(url).join(location))
                     _allow_redirect(request, url, target)
+                    pins = await self._checked(request, url, target)
                     if not same_host(url, target):
                         headers = {k: v for k, v in headers.items() if k.lower() in _HARMLESS}
                     if response.status_code == 303 or (
@@ -290,7 +299,7 @@ class HttpClient:
                 content = await _read(response, request, url)
                 return HttpResponse(
                     status=response.status_code,
-                    url=str(response.url),
+                    url=url if pins else str(response.url),
                     elapsed=timedelta(seconds=time.monotonic() - started),
                     headers=tuple(response.headers.multi_items()),
                     body=content,
@@ -300,6 +309,45 @@ class HttpClient:
         raise RedirectRefused(
             f"{safe_url(request.url)} redirected more than {MAX_REDIRECTS} times", request.url
         )
+
+    async def _checked(self, request: HttpRequest, origin: str, target: str) -> Sequence[Address]:
+        """The addresses a hop to ``target`` may connect to; () when it need not be pinned.
+
+        Under "deny", a target on the request's own host is not checked: whoever wrote the
+        policy chose that host. Any other target is refused unless every address its name
+        resolves to is public; the hop then connects to those addresses only.
+        """
+        if request.private_redirects != "deny" or same_host(request.url, target):
+            return ()
+        host, port = host_and_port(target)
+        try:
+            found = await asyncio.to_thread(self._resolver, host, port)
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise _failure(exc, target) from None
+        refused = [a for a in found if self._refused(a)]
+        if refused or not found:
+            where = ", ".join(str(a) for a in refused) or "no address"
+            raise RedirectRefused(
+                f"{safe_url(origin)} redirected to {safe_url(target)}, whose host resolves to "
+                f'a non-public address ({where}), not followed (private_redirects = "deny")',
+                request.url,
+            )
+        return found
+
+
+async def _send_pinned(
+    client: httpx.AsyncClient, outgoing: httpx.Request, pins: Sequence[Address]
+) -> httpx.Response:
+    """Send ``outgoing`` to one of ``pins``: the URL names the address, the Host header and
+    TLS (SNI and certificate check) keep the host name, so no second DNS lookup happens."""
+    host = outgoing.url.host
+    outgoing.extensions["sni_hostname"] = host
+    for address in pins[:-1]:  # as a browser would: the next address if one is down
+        outgoing.url = outgoing.url.copy_with(host=str(address))
+        with contextlib.suppress(httpx.ConnectError):
+            return await client.send(outgoing, stream=True)
+    outgoing.url = outgoing.url.copy_with(host=str(pins[-1]))
+    return await client.send(outgoing, stream=True)
 
 
 def _check(request: HttpRequest) -> None:
@@ -315,12 +363,12 @@ def _check(request: HttpRequest) -> None:
             )
     if request.max_body_bytes < 0:
         raise InvalidRequest("max_body_bytes must not be negative", request.url)
-    if _scheme(request.url) not in _DEFAULT_PORTS:
+    if _scheme(request.url) not in _SCHEMES:
         raise InvalidRequest(f"{safe_url(request.url)} is not an http(s) URL", request.url)
 
 
 def _allow_redirect(request: HttpRequest, origin: str, target: str) -> None:
-    if _scheme(target) not in _DEFAULT_PORTS:
+    if _scheme(target) not in _SCHEMES:
         raise RedirectRefused(
             f"{safe_url(origin)} redirected to a non-HTTP URL, not followed", request.url
         )

@@ -190,7 +190,9 @@ class Observer:
                 if round_number == 0 and last is not None and now - last < gate.interval:
                     continue
                 digest = self._running(policy, app, source, overlays, live)
-                due.append(ProbeRequest(gate, app, source, digest))
+                due.append(
+                    ProbeRequest(gate, app, source, digest, policy.settings.private_redirects)
+                )
                 self._probed_at[key] = now
             for sample in self.prober.probe(due) if due else ():
                 bucket = self._samples.setdefault(

@@ -14,6 +14,7 @@ from datetime import datetime
 from reconciler import gates, holds, promotions
 from reconciler.actions import (
     Action,
+    AddLabels,
     Blocked,
     Close,
     CommitDirect,
@@ -36,6 +37,7 @@ from reconciler.snapshot import OverlayState, RequestState, Snapshot
 
 __all__ = [
     "Action",
+    "AddLabels",
     "Blocked",
     "Close",
     "CommitDirect",
@@ -189,6 +191,11 @@ class _Planner:
         if unasked:
             # Asked right after opening; a crash in between must not leave owners unasked.
             self.actions.append(RequestReviews(app.name, target.name, request.number, unasked))
+        unlabelled = tuple(x for x in self.policy.settings.labels if x not in request.labels)
+        if unlabelled:
+            # Labelled right after opening (on GitHub, a second write): a crash in between, or
+            # a label added to the policy since, must not leave the request without them.
+            self.actions.append(AddLabels(app.name, target.name, request.number, unlabelled))
         self._merge(app, target, tgt, request, owners)
 
     def _candidate(

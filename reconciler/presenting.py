@@ -11,6 +11,7 @@ from reconciler.applying import Outcome
 from reconciler.gates.results import stamp
 from reconciler.model import short as short_digest
 from reconciler.planning import (
+    AddLabels,
     Blocked,
     Close,
     CommitDirect,
@@ -48,6 +49,8 @@ def describe_action(action: object) -> str:
         return f"record the rollback of {action.digest[:15]} by {action.commit[:12]}"
     if isinstance(action, RequestReviews):
         return f"ask {' '.join(action.reviewers)} to review #{action.number}"
+    if isinstance(action, AddLabels):
+        return f"label #{action.number} {' '.join(action.labels)}"
     if isinstance(action, MoveTag):
         return f"move registry tag {action.tag} to {action.digest[:15]}"
     if isinstance(action, RecordLive):

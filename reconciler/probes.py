@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from reconciler.addresses import PrivateRedirects
 from reconciler.gates import Sample
 from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
 from reconciler.policy.model import HttpGate
@@ -35,12 +36,14 @@ class ProbeRequest:
 
     The observer reads ``live_digest`` just before the round; reading it again after and
     passing None when the two disagree keeps a sample from binding across a rollout.
+    ``private_redirects`` is the policy's setting of that name.
     """
 
     gate: HttpGate
     app: str
     env: str
     live_digest: str | None
+    private_redirects: PrivateRedirects = "allow"
 
 
 class Prober(Protocol):
@@ -129,6 +132,7 @@ class HttpProber:
             timeout=gate.timeout,
             max_body_bytes=gate.max_body_bytes,
             redirects=gate.follow_redirects,
+            private_redirects=request.private_redirects,
         )
 
 

@@ -358,6 +358,14 @@ class GitHubForge:
                 _, answer = self._write("POST", url, {"reviewers": users, "team_reviewers": teams})
                 self._remember(answer)
 
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        """Add ``labels`` (the issue's labels endpoint adds; other labels stay)."""
+        with self._guard(f"label pull request #{number}"):
+            url = f"{self._api}/issues/{number}/labels"
+            _, answer = self._write("POST", url, {"labels": list(labels)})
+            if number in self._pulls:  # the answer is every label the pull has now
+                self._pulls[number]["labels"] = answer
+
     def merge(self, number: int, expected_head: str, message: str) -> str:
         """Merge (a merge commit) if the head is still ``expected_head``; the base's commit."""
         with self._guard(f"merge pull request #{number}"):

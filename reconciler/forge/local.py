@@ -272,6 +272,24 @@ class LocalForge:
 
         self._ledger.change(number, change, f"close #{number}")
 
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        """Put ``labels`` on the request (one ledger commit; nothing when all are there)."""
+        now = self._clock()
+
+        def change(record: RequestRecord) -> RequestRecord:
+            missing = tuple(x for x in dict.fromkeys(labels) if x not in record.labels)
+            if not missing:
+                return record
+            note = f"added label{'s' if len(missing) > 1 else ''} {' '.join(missing)}"
+            return replace(
+                record,
+                labels=(*record.labels, *missing),
+                updated_at=now,
+                comments=(*record.comments, Comment(self.handle, now, note)),
+            )
+
+        self._ledger.change(number, change, f"label #{number} {' '.join(labels)}")
+
     def label(self, number: int, label: str, present: bool) -> Request:
         """Add (``present``) or remove a label, such as the hold label; LocalForge only."""
         now = self._clock()

@@ -104,6 +104,10 @@ class Forge(Protocol):
         """Ask ``reviewers`` (``@user`` or ``@org/team``) to review."""
         ...
 
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        """Put ``labels`` on the request; labels already there (any others too) stay."""
+        ...
+
     def merge(self, number: int, expected_head: str, message: str) -> str:
         """Merge if the head is still ``expected_head``; returns the commit on the base.
 

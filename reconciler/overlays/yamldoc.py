@@ -135,6 +135,15 @@ def parse(data: bytes, file: str) -> Document:
         problem = exc.problem or exc.context or "invalid YAML"
         raise PolicyError(f"{where}: invalid YAML: {problem}") from None
     except YAMLError as exc:
+        # A ReaderError (a character YAML forbids, such as NUL) has a position, not a mark.
+        position = getattr(exc, "position", None)
+        if isinstance(position, int) and 0 <= position < len(text):
+            line = text.count("\n", 0, position) + 1
+            column = position - text.rfind("\n", 0, position)
+            raise PolicyError(
+                f"{file}:{line}:{column}: invalid YAML: the character "
+                f"U+{ord(text[position]):04X} is not allowed in YAML"
+            ) from None
         raise PolicyError(f"{file}: invalid YAML: {exc}") from None
     return document(text, bom, newline, roots, file)
 

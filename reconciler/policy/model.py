@@ -140,6 +140,15 @@ class Settings:
         "(keeps the source's tag alongside for readability).",
         example="digest",
     )
+    private_redirects: Literal["allow", "deny"] = spec(
+        "allow",
+        doc="Whether an HTTP gate may follow a redirect that leaves its own host for a "
+        "non-public address (loopback, link-local such as 169.254.169.254, private, shared, "
+        'multicast). "deny" refuses it: the sample fails and says why. The gate\'s own URL '
+        'is never refused. "allow" by default, so loopback and in-cluster setups keep '
+        'working; "deny" is recommended where tenants share a cluster (docs/security.md).',
+        example="deny",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,6 +48,8 @@ def once(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     wired = build(settings)
     result = wired.reconciler.cycle(one_shot=True)
+    # The notes say why nothing happened when the policy on main is refused (FILE:LINE:COL).
+    print("".join(f"note: {note}\n" for note in result.plan.notes), end="")
     print(presenting.outcomes_text(result.outcomes), end="")
     print(presenting.blocked_text(result.plan.blocked), end="")
     print(result.summary())

@@ -102,6 +102,20 @@ def test_requested_reviewers_accumulate_without_duplicates(world: ForgeWorld) ->
     assert world.forge.request(number).requested_reviewers == ("@acme/release", "@lead")
 
 
+def test_add_labels_adds_what_is_missing_and_keeps_the_rest(world: ForgeWorld) -> None:
+    world.push_head(HEAD, NEW)
+    # Opened without labels: as after a crash between GitHub's two writes.
+    opened = world.forge.open(HEAD, "main", "prod: promote app", "", ())
+    assert opened.labels == ()
+
+    world.forge.add_labels(opened.number, ("promotion", "team-x"))
+    world.forge.add_labels(opened.number, ("promotion", "deploy"))
+
+    (listed,) = world.forge.requests()
+    assert sorted(listed.labels) == ["deploy", "promotion", "team-x"]
+    assert sorted(world.forge.request(opened.number).labels) == sorted(listed.labels)
+
+
 def test_reviews_are_bound_to_the_head_and_a_newer_head_voids_approvals(
     world: ForgeWorld,
 ) -> None:

@@ -129,6 +129,15 @@ class FakeForge:
         self.writes.append(f"update #{number}")
         return self.request(number)
 
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        """Add the labels the request lacks, in order."""
+        request = self._get(number)
+        missing = tuple(x for x in dict.fromkeys(labels) if x not in request.labels)
+        if missing:
+            labelled = (*request.labels, *missing)
+            self.stored[number] = replace(request, labels=labelled, updated_at=self.clock())
+        self.writes.append(f"label #{number}")
+
     def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
         request = self._get(number)
         wanted = tuple(dict.fromkeys((*request.requested_reviewers, *reviewers)))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from reconciler import __version__
+from reconciler.addresses import safe_url, same_host
 from reconciler.errors import PermanentError, TransientError
 from reconciler.httpclient import (
     BodyTooLarge,
@@ -19,8 +20,6 @@ from reconciler.httpclient import (
     InvalidRequest,
     RedirectPolicy,
     RedirectRefused,
-    safe_url,
-    same_host,
 )
 from tests.servers.endpoints import Endpoints, free_port, hang, huge, redirect, reply, serve
 

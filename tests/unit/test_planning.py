@@ -14,6 +14,7 @@ from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import (
     Action,
+    AddLabels,
     Blocked,
     Close,
     CommitDirect,
@@ -128,7 +129,7 @@ def request(
     digest: str,
     *,
     reviews: tuple[Review, ...] = (),
-    labels: tuple[str, ...] = (),
+    labels: tuple[str, ...] = ("promotion",),  # as the daemon opened it
     head: str = "head-1",
     env: str = "prod",
     source: str = "staging",
@@ -596,6 +597,26 @@ def test_owners_not_yet_asked_are_asked() -> None:
     actions, blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
     assert actions == [RequestReviews("gw", "prod", 7, ("@org/release",))]
     assert [b[0] for b in blocked] == ["awaiting-review"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "settings", "added"),
+    [
+        ((), "", ("promotion",)),  # died between opening and labelling
+        (("promotion", "team-x"), "", ()),  # a label someone else added stays, asks nothing
+        (("promotion",), 'labels = ["promotion", "deploy"]', ("deploy",)),  # added to the policy
+        (("deploy",), 'labels = ["promotion", "deploy"]', ("promotion",)),
+    ],
+)
+def test_labels_the_request_lacks_are_added(
+    labels: tuple[str, ...], settings: str, added: tuple[str, ...]
+) -> None:
+    text = POLICY.replace("version = 1\n", f"version = 1\n[settings]\n{settings}\n")
+    state = request(NEW, labels=labels)
+    actions, _ = prod_only(plan(policy(text), snapshot(requests={("gw", "prod"): state}), NOW))
+    assert [a for a in actions if isinstance(a, AddLabels)] == (
+        [AddLabels("gw", "prod", 7, added)] if added else []
+    )
 
 
 ARGO_POLICY = (

@@ -65,7 +65,10 @@ def merge(base: Any, patch: Any, key: str = "") -> Any:
         field = MERGE_KEYS[key]
         by_key = {item.get(field): item for item in base}
         named = [item.get(field) for item in patch]
-        merged = [merge(by_key[k], item) if k in by_key else item for k, item in zip(named, patch)]
+        merged = [
+            merge(by_key[item.get(field)], item) if item.get(field) in by_key else item
+            for item in patch
+        ]
         return merged + [item for item in base if item.get(field) not in named]
     return patch
 
@@ -113,7 +116,8 @@ def _step(node: Any, step: str) -> Any:
         matches = [item for item in node if item.get(found[1]) == found[2]]
         assert len(matches) == 1, f"{step}: {len(matches)} list items match"
         return matches[0]
-    assert isinstance(node, dict) and step in node, f"replacement path step {step} not found"
+    assert isinstance(node, dict), f"replacement path step {step} is not a mapping"
+    assert step in node, f"replacement path step {step} not found"
     return node[step]
 
 

@@ -1,10 +1,11 @@
 """The Kubernetes manifests of the daemon (deploy/kustomize/) and the dogfood config repo.
 
 No kustomize binary is installed in CI, so ``render`` (kustomize_subset.py) builds the
-subset these kustomizations use and refuses any other key. Every rendered object of a core kind goes through the real ``kubernetes-validate --strict``
-on the oldest and newest Kubernetes versions checked. ServiceMonitor and PrometheusRule are
-CRDs that kubernetes-validate has no schema for: their shape is checked against the minimal
-JSON Schemas written here (apiVersion, kind, the spec fields the Prometheus Operator needs).
+subset these kustomizations use and refuses any other key. Every rendered object of a core
+kind goes through the real ``kubernetes-validate --strict`` on the oldest and newest
+Kubernetes versions checked. ServiceMonitor and PrometheusRule are CRDs that
+kubernetes-validate has no schema for: their shape is checked against the minimal JSON
+Schemas written here (apiVersion, kind, the spec fields the Prometheus Operator needs).
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ BASE = KUSTOMIZE / "base"
 EXAMPLE = KUSTOMIZE / "overlays/example"
 SHARDED = KUSTOMIZE / "overlays/sharded"
 DOGFOOD = ROOT / "promotion-policies/examples/reconciler-dogfood"
-RULES = ROOT / "deploy/prometheus/rules.yaml"
-PROMETHEUS_RULE = BASE / "prometheusrule.yaml"
-SYNC = ROOT / "scripts/sync-prometheusrule"
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 # The oldest Kubernetes still commonly run, and the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.29.0", "1.37.0")
@@ -412,48 +410,3 @@ def test_network_policy_admits_only_the_daemon_port() -> None:
     ingress = one(objects, "Ingress")
     paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     assert [(p["path"], p["pathType"]) for p in paths] == [("/webhook", "Exact")]
-
-
-# -- the PrometheusRule generated from the rules file --------------------------------------
-
-
-def sync(*args: str) -> subprocess.CompletedProcess[str]:
-    """scripts/sync-prometheusrule as CI or a developer runs it."""
-    return subprocess.run(
-        [sys.executable, str(SYNC), *args], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def test_committed_prometheusrule_is_the_scripts_output() -> None:
-    result = sync("--stdout")
-    assert result.returncode == 0, result.stderr
-    assert PROMETHEUS_RULE.read_text() == result.stdout, "run scripts/sync-prometheusrule"
-    assert sync("--check").returncode == 0
-
-
-def test_prometheusrule_carries_the_rules_files_groups() -> None:
-    rules = YAML(typ="safe").load(RULES.read_text())
-    wrapped = YAML(typ="safe").load(PROMETHEUS_RULE.read_text())
-    assert set(rules) == {"groups"}
-    assert wrapped["spec"] == {"groups": rules["groups"]}
-
-
-def test_sync_check_fails_on_a_stale_copy_and_write_fixes_it(tmp_path: Path) -> None:
-    rules, out = tmp_path / "rules.yaml", tmp_path / "prometheusrule.yaml"
-    text = RULES.read_text()
-    rules.write_text(text.replace("> 900", "> 1200"))
-    shutil.copy(PROMETHEUS_RULE, out)
-    stale = sync("--check", "--rules", str(rules), "--out", str(out))
-    assert stale.returncode == 1
-    assert "out of date" in stale.stderr
-    assert sync("--rules", str(rules), "--out", str(out)).returncode == 0
-    assert sync("--check", "--rules", str(rules), "--out", str(out)).returncode == 0
-    assert "> 1200" in out.read_text()
-
-
-def test_sync_refuses_a_rules_file_with_other_top_level_keys(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text() + "extra: 1\n")
-    result = sync("--stdout", "--rules", str(rules))
-    assert result.returncode == 1
-    assert "only `groups:`" in result.stderr

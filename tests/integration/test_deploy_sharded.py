@@ -104,7 +104,8 @@ def test_pod_is_the_deployments_apart_from_the_shard_variables() -> None:
 
 def test_every_namespaced_object_is_in_the_overlays_namespace() -> None:
     objects = render(SHARDED)
-    namespaces = {o["metadata"].get("namespace") for o in objects if o["kind"] not in CLUSTER_SCOPED}
+    namespaced = [o for o in objects if o["kind"] not in CLUSTER_SCOPED]
+    namespaces = {o["metadata"].get("namespace") for o in namespaced}
     assert namespaces == {"reconciler"}
 
 

@@ -1,12 +1,11 @@
 """The Kubernetes manifests of the daemon (deploy/kustomize/) and the dogfood config repo.
 
-No kustomize binary is installed here, so ``render`` below builds the small subset these
-kustomizations use (resources, namespace, images, strategic-merge patches of a Deployment)
-and refuses any other key, so a kustomization cannot quietly grow past what is checked.
-Every rendered object of a core kind goes through the real ``kubernetes-validate --strict``
-on the oldest and newest Kubernetes versions checked. ServiceMonitor and PrometheusRule are
-CRDs that kubernetes-validate has no schema for: their shape is checked against the minimal
-JSON Schemas written here (apiVersion, kind, the spec fields the Prometheus Operator needs).
+No kustomize binary is installed in CI, so ``render`` (kustomize_subset.py) builds the
+subset these kustomizations use and refuses any other key. Every rendered object of a core
+kind goes through the real ``kubernetes-validate --strict`` on the oldest and newest
+Kubernetes versions checked. ServiceMonitor and PrometheusRule are CRDs that
+kubernetes-validate has no schema for: their shape is checked against the minimal JSON
+Schemas written here (apiVersion, kind, the spec fields the Prometheus Operator needs).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +23,21 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT, need
+from tests.integration.kustomize_subset import (
+    containers,
+    env_of,
+    image_name,
+    one,
+    referenced_files,
+    render,
+    workload,
+)
 
 KUSTOMIZE = ROOT / "deploy/kustomize"
 BASE = KUSTOMIZE / "base"
 EXAMPLE = KUSTOMIZE / "overlays/example"
+SHARDED = KUSTOMIZE / "overlays/sharded"
 DOGFOOD = ROOT / "promotion-policies/examples/reconciler-dogfood"
-RULES = ROOT / "deploy/prometheus/rules.yaml"
-PROMETHEUS_RULE = BASE / "prometheusrule.yaml"
-SYNC = ROOT / "scripts/sync-prometheusrule"
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
 # The oldest Kubernetes still commonly run, and the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.29.0", "1.37.0")
@@ -42,132 +47,12 @@ PORT = 9464
 RENDERS = {
     "base": BASE,
     "example": EXAMPLE,
+    "sharded": SHARDED,
     "dogfood-dev": DOGFOOD / "overlays/dev",
     "dogfood-staging": DOGFOOD / "overlays/staging",
     "dogfood-prod": DOGFOOD / "overlays/prod",
 }
 OVERLAYS = {name: path for name, path in RENDERS.items() if name != "base"}
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
-# Lists in a strategic-merge patch merged by this key (Kubernetes' patchMergeKey).
-MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "env": "name",
-    "ports": "containerPort",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-}
-
-# -- a kustomize subset ----------------------------------------------------------------------
-
-
-def load_all(path: Path) -> list[dict[str, Any]]:
-    """Every non-empty YAML document of a file."""
-    return [doc for doc in YAML(typ="safe").load_all(path.read_text()) if doc]
-
-
-def merge(base: Any, patch: Any, key: str = "") -> Any:
-    """Strategic merge as Kubernetes does it for the fields these patches touch."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for name, value in patch.items():
-            out[name] = merge(base[name], value, name) if name in base else value
-        return out
-    if isinstance(base, list) and isinstance(patch, list) and key in MERGE_KEYS:
-        field = MERGE_KEYS[key]
-        out_list = list(base)
-        for item in patch:
-            at = [i for i, old in enumerate(out_list) if old.get(field) == item.get(field)]
-            if at:
-                out_list[at[0]] = merge(out_list[at[0]], item)
-            else:
-                out_list.append(item)
-        return out_list
-    return patch
-
-
-def image_name(ref: str) -> str:
-    """The repository part of an image reference, without tag or digest."""
-    name = ref.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[:colon] if colon > slash else name
-
-
-def set_image(ref: str, rule: dict[str, str]) -> str:
-    """An image reference after a kustomization ``images:`` entry, as kustomize writes it."""
-    new = rule.get("newName", image_name(ref))
-    if "digest" in rule and "newTag" in rule:  # both kept since kustomize 4.5 (#4406)
-        return f"{new}:{rule['newTag']}@{rule['digest']}"
-    if "digest" in rule:
-        return f"{new}@{rule['digest']}"
-    if "newTag" in rule:
-        return f"{new}:{rule['newTag']}"
-    return new + ref[len(image_name(ref)) :]
-
-
-def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The containers of a workload's pod template."""
-    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
-    return [*pod.get("initContainers", []), *pod.get("containers", [])]
-
-
-def render(folder: Path) -> list[dict[str, Any]]:
-    """What `kustomize build FOLDER` prints, for the keys these kustomizations use."""
-    kustomization = YAML(typ="safe").load((folder / "kustomization.yaml").read_text())
-    unsupported = set(kustomization) - {
-        "apiVersion",
-        "kind",
-        "resources",
-        "namespace",
-        "images",
-        "patches",
-    }
-    assert not unsupported, f"{folder}: the test's renderer does not handle {unsupported}"
-    objects: list[dict[str, Any]] = []
-    for entry in kustomization.get("resources", []):
-        target = folder / entry
-        objects += render(target) if target.is_dir() else load_all(target)
-    for patch_entry in kustomization.get("patches", []):
-        assert set(patch_entry) == {"path"}, f"{folder}: only `patches: - path:` is handled"
-        for patch in load_all(folder / patch_entry["path"]):
-            matches = [
-                i
-                for i, obj in enumerate(objects)
-                if (obj["kind"], obj["metadata"]["name"])
-                == (patch["kind"], patch["metadata"]["name"])
-            ]
-            assert matches, f"{folder}: patch {patch_entry['path']} matches no resource"
-            objects[matches[0]] = merge(objects[matches[0]], patch)
-    objects = copy.deepcopy(objects)
-    for rule in kustomization.get("images", []):
-        for obj in objects:
-            for container in containers(obj):
-                if image_name(container["image"]) == rule["name"]:
-                    container["image"] = set_image(container["image"], rule)
-    if "namespace" in kustomization:
-        namespace = kustomization["namespace"]
-        accounts = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount"}
-        for obj in objects:
-            if obj["kind"] not in CLUSTER_SCOPED:
-                obj["metadata"]["namespace"] = namespace
-            for subject in obj.get("subjects", []):
-                if subject["kind"] == "ServiceAccount" and subject["name"] in accounts:
-                    subject["namespace"] = namespace
-    return objects
-
-
-def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    """The single object of a kind."""
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
-
-
-def env_of(container: dict[str, Any]) -> dict[str, str]:
-    """A container's literal environment."""
-    return {item["name"]: item["value"] for item in container.get("env", [])}
-
 
 # -- the CRD kinds kubernetes-validate cannot know ------------------------------------------
 
@@ -333,17 +218,6 @@ def test_crd_schemas_reject_broken_shapes(kind: str, breakage: Any) -> None:
         jsonschema.validate(obj, CRD_SCHEMAS[kind])
 
 
-def referenced_files(folder: Path) -> Iterator[Path]:
-    """The files a kustomization and the ones it includes name, itself included."""
-    yield folder / "kustomization.yaml"
-    kustomization = YAML(typ="safe").load((folder / "kustomization.yaml").read_text())
-    for entry in kustomization.get("resources", []):
-        target = (folder / entry).resolve()
-        yield from referenced_files(target) if target.is_dir() else [target]
-    for patch in kustomization.get("patches", []):
-        yield (folder / patch["path"]).resolve()
-
-
 @pytest.mark.parametrize("tree", [KUSTOMIZE, DOGFOOD], ids=["deploy", "dogfood"])
 def test_every_manifest_is_rendered_somewhere(tree: Path) -> None:
     used = {p.resolve() for folder in RENDERS.values() for p in referenced_files(folder)}
@@ -353,7 +227,7 @@ def test_every_manifest_is_rendered_somewhere(tree: Path) -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_security_context_promises(name: str) -> None:
-    deployment = one(render(RENDERS[name]), "Deployment")
+    deployment = workload(render(RENDERS[name]))
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -374,7 +248,7 @@ def test_security_context_promises(name: str) -> None:
 def test_writable_paths_are_volumes_and_the_secret_is_read_only(name: str) -> None:
     objects = render(RENDERS[name])
     assert not [o for o in objects if o["kind"] == "Secret"], "the Secret is never committed"
-    deployment = one(objects, "Deployment")
+    deployment = workload(objects)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -391,7 +265,7 @@ def test_writable_paths_are_volumes_and_the_secret_is_read_only(name: str) -> No
 @pytest.mark.parametrize("name", RENDERS)
 def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
     objects = render(RENDERS[name])
-    deployment = one(objects, "Deployment")
+    deployment = workload(objects)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http-metrics": PORT}
@@ -400,7 +274,8 @@ def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
         http = container[probe]["httpGet"]
         assert http["path"] == path
         assert ports.get(http["port"], http["port"]) == PORT
-    service = one(objects, "Service")
+    # The Service Prometheus and the webhook use (a sharded render adds a headless one).
+    (service,) = [o for o in objects if o["kind"] == "Service" and "clusterIP" not in o["spec"]]
     assert service["spec"]["ports"] == [
         {"name": "http-metrics", "port": PORT, "targetPort": "http-metrics", "protocol": "TCP"}
     ]
@@ -417,8 +292,9 @@ def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_daemon_settings(name: str) -> None:
-    deployment = one(render(RENDERS[name]), "Deployment")
-    assert deployment["spec"]["replicas"] == 1
+    deployment = workload(render(RENDERS[name]))
+    # A StatefulSet runs shards, with its own replica count (test_deploy_sharded.py).
+    assert deployment["kind"] == "StatefulSet" or deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
     assert pod["enableServiceLinks"] is False  # else RECONCILER_PORT_* leak into settings
     (container,) = pod["containers"]
@@ -443,7 +319,7 @@ def test_example_overlay_patches_only_the_config_repo() -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_image_is_pinned_by_digest(name: str) -> None:
-    deployment = one(render(RENDERS[name]), "Deployment")
+    deployment = workload(render(RENDERS[name]))
     for container in containers(deployment):
         repository, _, digest = container["image"].partition("@")
         assert image_name(repository) == IMAGE
@@ -466,7 +342,7 @@ def test_set_image_moves_the_overlay_pin(name: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    (container,) = containers(one(render(overlay), "Deployment"))
+    (container,) = containers(workload(render(overlay)))
     assert container["image"] == f"{IMAGE}:v2@{digest}"
 
 
@@ -475,7 +351,7 @@ def rbac_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for o in objects if o["kind"] in ("Role", "ClusterRole") for r in o["rules"]]
 
 
-@pytest.mark.parametrize("name", ["base", "example", "dogfood-prod"])
+@pytest.mark.parametrize("name", ["base", "example", "sharded", "dogfood-prod"])
 def test_rbac_is_read_only_and_bound_to_the_daemon(name: str) -> None:
     objects = render(RENDERS[name])
     rules = rbac_rules(objects)
@@ -488,7 +364,7 @@ def test_rbac_is_read_only_and_bound_to_the_daemon(name: str) -> None:
     }
     reads = {("apps", r) for r in ("deployments", "statefulsets", "daemonsets")} | {("", "pods")}
     assert granted == {(g, r, v) for g, r in reads for v in ("get", "list")}
-    deployment = one(objects, "Deployment")
+    deployment = workload(objects)
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     namespace = deployment["metadata"].get("namespace", "default")
     roles = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
@@ -534,48 +410,3 @@ def test_network_policy_admits_only_the_daemon_port() -> None:
     ingress = one(objects, "Ingress")
     paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     assert [(p["path"], p["pathType"]) for p in paths] == [("/webhook", "Exact")]
-
-
-# -- the PrometheusRule generated from the rules file --------------------------------------
-
-
-def sync(*args: str) -> subprocess.CompletedProcess[str]:
-    """scripts/sync-prometheusrule as CI or a developer runs it."""
-    return subprocess.run(
-        [sys.executable, str(SYNC), *args], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def test_committed_prometheusrule_is_the_scripts_output() -> None:
-    result = sync("--stdout")
-    assert result.returncode == 0, result.stderr
-    assert PROMETHEUS_RULE.read_text() == result.stdout, "run scripts/sync-prometheusrule"
-    assert sync("--check").returncode == 0
-
-
-def test_prometheusrule_carries_the_rules_files_groups() -> None:
-    rules = YAML(typ="safe").load(RULES.read_text())
-    wrapped = YAML(typ="safe").load(PROMETHEUS_RULE.read_text())
-    assert set(rules) == {"groups"}
-    assert wrapped["spec"] == {"groups": rules["groups"]}
-
-
-def test_sync_check_fails_on_a_stale_copy_and_write_fixes_it(tmp_path: Path) -> None:
-    rules, out = tmp_path / "rules.yaml", tmp_path / "prometheusrule.yaml"
-    text = RULES.read_text()
-    rules.write_text(text.replace("> 900", "> 1200"))
-    shutil.copy(PROMETHEUS_RULE, out)
-    stale = sync("--check", "--rules", str(rules), "--out", str(out))
-    assert stale.returncode == 1
-    assert "out of date" in stale.stderr
-    assert sync("--rules", str(rules), "--out", str(out)).returncode == 0
-    assert sync("--check", "--rules", str(rules), "--out", str(out)).returncode == 0
-    assert "> 1200" in out.read_text()
-
-
-def test_sync_refuses_a_rules_file_with_other_top_level_keys(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.read_text() + "extra: 1\n")
-    result = sync("--stdout", "--rules", str(rules))
-    assert result.returncode == 1
-    assert "only `groups:`" in result.stderr

@@ -1,0 +1,149 @@
+"""The sharded installation (deploy/kustomize/overlays/sharded, components/sharded).
+
+test_deploy_manifests.py renders and validates it with the other overlays (kubernetes-
+validate, security context, probes, image pin). Here: what sharding adds. COUNT equals the
+replica count, each pod's INDEX comes from the downward API before RECONCILER_SHARD uses
+it, the pod is the Deployment's pod apart from those variables, every shard is scraped
+once, and the renderer used for all of this agrees with kubectl's kustomize where it exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from reconciler.shards import parse_shard
+from tests.conftest import ROOT
+from tests.integration.kustomize_subset import CLUSTER_SCOPED, one, render
+from tests.integration.test_deploy_manifests import RENDERS
+
+KUSTOMIZE = ROOT / "deploy/kustomize"
+SHARDED = KUSTOMIZE / "overlays/sharded"
+EXAMPLE = KUSTOMIZE / "overlays/example"
+# The only variables sharding adds to the pod; everything else must stay the Deployment's.
+SHARD_VARIABLES = ("POD_INDEX", "RECONCILER_SHARD")
+POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
+_REFERENCE = re.compile(r"\$\((\w+)\)")
+
+
+def statefulset() -> dict[str, Any]:
+    objects = render(SHARDED)
+    assert not [o for o in objects if o["kind"] == "Deployment"], "the Deployment is replaced"
+    return one(objects, "StatefulSet")
+
+
+def env_list(workload_obj: dict[str, Any]) -> list[dict[str, Any]]:
+    (container,) = workload_obj["spec"]["template"]["spec"]["containers"]
+    return list(container["env"])
+
+
+def expand(value: str, defined: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: only variables defined earlier in the list expand."""
+    return _REFERENCE.sub(lambda m: defined.get(m[1], m[0]), value)
+
+
+def test_count_in_reconciler_shard_is_the_replica_count() -> None:
+    sts = statefulset()
+    replicas = sts["spec"]["replicas"]
+    assert replicas > 1
+    (shard,) = [e["value"] for e in env_list(sts) if e["name"] == "RECONCILER_SHARD"]
+    # Every pod the StatefulSet makes gets a shard the daemon accepts, and together they
+    # are all the shards of COUNT: no app is left without a replica.
+    shards = [parse_shard(expand(shard, {"POD_INDEX": str(i)})) for i in range(replicas)]
+    assert {(s.index, s.count) for s in shards} == {(i, replicas) for i in range(replicas)}
+
+
+def test_shard_expands_a_downward_api_index_defined_before_it() -> None:
+    env = env_list(statefulset())
+    names = [e["name"] for e in env]
+    assert len(names) == len(set(names))
+    at = names.index("RECONCILER_SHARD")
+    referenced = _REFERENCE.findall(env[at]["value"])
+    assert referenced == ["POD_INDEX"]
+    index = env[names.index("POD_INDEX")]
+    assert names.index("POD_INDEX") < at, "$(POD_INDEX) expands only if defined earlier"
+    assert index["valueFrom"] == {"fieldRef": {"fieldPath": POD_INDEX_FIELD}}
+
+
+def test_statefulset_shape() -> None:
+    objects = render(SHARDED)
+    sts = one(objects, "StatefulSet")
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert sts["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    (governing,) = [o for o in objects if o["metadata"]["name"] == sts["spec"]["serviceName"]]
+    assert governing["kind"] == "Service"
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= pod_labels.items()
+    # Each pod clones into a volume of its own: shards share no cache.
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes["cache"]
+    assert "volumeClaimTemplates" not in sts["spec"]
+
+
+def pod_without_sharding(obj: dict[str, Any]) -> dict[str, Any]:
+    template = copy.deepcopy(obj["spec"]["template"])
+    for container in template["spec"]["containers"]:
+        container["env"] = [e for e in container["env"] if e["name"] not in SHARD_VARIABLES]
+    return template
+
+
+def test_pod_is_the_deployments_apart_from_the_shard_variables() -> None:
+    sts = statefulset()
+    deployment = one(render(EXAMPLE), "Deployment")
+    assert pod_without_sharding(sts) == deployment["spec"]["template"]
+    assert sts["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+
+
+def test_every_namespaced_object_is_in_the_overlays_namespace() -> None:
+    objects = render(SHARDED)
+    namespaced = [o for o in objects if o["kind"] not in CLUSTER_SCOPED]
+    namespaces = {o["metadata"].get("namespace") for o in namespaced}
+    assert namespaces == {"reconciler"}
+
+
+def test_every_shard_is_scraped_once() -> None:
+    objects = render(SHARDED)
+    pod_labels = one(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    (monitor,) = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [
+        o
+        for o in objects
+        if o["kind"] == "Service" and selector.items() <= o["metadata"].get("labels", {}).items()
+    ]
+    # One Service, selecting every pod of the StatefulSet: Prometheus scrapes its endpoints,
+    # one target per shard. A second matching Service would scrape each shard twice.
+    assert len(scraped) == 1
+    assert scraped[0]["spec"]["selector"].items() <= pod_labels.items()
+
+
+# -- the renderer against the real kustomize, where kubectl is installed ----------------------
+
+
+def kubectl_kustomize(folder: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        # Not a CI dependency: the renders above are the checks; this only cross-checks them.
+        pytest.skip("kubectl is not installed here")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [d for d in YAML(typ="safe").load_all(done.stdout) if d]
+
+
+def keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_renderer_agrees_with_kubectl_kustomize(name: str) -> None:
+    assert keyed(render(RENDERS[name])) == keyed(kubectl_kustomize(RENDERS[name]))

@@ -70,6 +70,10 @@ class Merge:
     expected_head: str
     message: str
     approvers: tuple[str, ...] = ()
+    # Checked again at the forge right before merging, not only when the cycle began:
+    # a code owner's review must still be enforced, and the hold label still absent.
+    owners_required: bool = False
+    hold_label: str = ""
 
 
 @dataclass(frozen=True)

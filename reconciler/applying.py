@@ -15,7 +15,7 @@ from datetime import datetime
 
 from reconciler import promotions
 from reconciler.errors import ReconcilerError
-from reconciler.forge.port import Forge
+from reconciler.forge.port import Forge, MergeRefused
 from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays import pins
@@ -84,6 +84,24 @@ class Applier:
                 outcomes.append(Outcome(action, False, "error", f"internal error: {_where(exc)}"))
         return outcomes
 
+    def _merge(self, action: Merge, base: str) -> Outcome:
+        """Merge, after proving again what the plan relied on: the plan was made from what
+        the cycle read when it began, and protection or labels may have changed since."""
+        if action.owners_required:
+            enforcement = self.forge.codeowner_enforcement(base)
+            if not enforcement.enforced:
+                raise MergeRefused(
+                    f"not merging #{action.number}: {enforcement.reason} (changed since this "
+                    "cycle began)"
+                )
+        if action.hold_label and action.hold_label in self.forge.request(action.number).labels:
+            raise MergeRefused(
+                f'not merging #{action.number}: the "{action.hold_label}" label was added '
+                "since this cycle began; remove it to resume"
+            )
+        commit = self.forge.merge(action.number, action.expected_head, action.message)
+        return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+
     def _signature(self) -> Signature:
         now = self.clock().replace(microsecond=0)
         return Signature(self.identity.name, self.identity.email, now)
@@ -94,8 +112,7 @@ class Applier:
         if isinstance(action, CommitDirect):
             return self._commit(action, base)
         if isinstance(action, Merge):
-            commit = self.forge.merge(action.number, action.expected_head, action.message)
-            return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+            return self._merge(action, base)
         if isinstance(action, RecordRollback):
             wrote = self.forge.record_rollback(action.env, action.app, action.digest, action.commit)
             word = "recorded" if wrote else "already recorded"

@@ -481,6 +481,8 @@ class _Planner:
                 request.head_commit,
                 f"{request.title} (#{request.number})",
                 approvers,
+                owners_required=target.require_codeowners,
+                hold_label=self.policy.settings.hold_label,
             )
         )
 

@@ -324,7 +324,10 @@ def test_owner_approval_after_the_delay_merges(who: str) -> None:
     state = request(NEW, reviews=(approve(who, minutes_ago=6),))
     (action,), blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
     assert blocked == []
-    assert action == Merge("gw", "prod", 7, "head-1", f"{state.request.title} (#7)", (who,))
+    assert action == Merge(
+        "gw", "prod", 7, "head-1", f"{state.request.title} (#7)", (who,),
+        owners_required=True, hold_label="promotion-hold",
+    )  # fmt: skip
 
 
 def test_newer_candidate_updates_the_open_request_and_says_so() -> None:

@@ -1,6 +1,9 @@
-"""Generate a large config repo for benchmarks: N apps x dev/staging/prod Kustomize overlays.
+"""Generate a large config repo for benchmarks: N apps x environments, in one overlay format.
 
-    python -m benchmarks.generate DEST --apps 1000
+    python -m benchmarks.generate DEST --apps 1000 [--envs dev,staging,prod] [--format helm]
+
+Kustomize overlays come in three real-world styles (comments and quoting, flow lists,
+patches), one per app in turn; Helm overlays are values files with nested image keys.
 
 DEST becomes a bare repository (the "remote"); the daemon's clone and the baseline's clone
 are made from it by the benchmarks themselves.
@@ -62,42 +65,59 @@ def overlay(app: str, env: str, style: int) -> str:
     )
 
 
-def policy(apps: int) -> str:
-    """promotions.toml for the generated repo."""
+def helm_values(app: str, env: str) -> str:
+    """A Helm values file pinning the app's image with split keys."""
+    return (
+        f"# {app} in {env}\nreplicaCount: {3 if env == 'prod' else 1}\nimage:\n"
+        f"  repository: registry.example.com/team/{app}\n  tag: v1\n"
+        f"  digest: {digest(f'{app}-{env}-1')}\nresources:\n  limits: {{cpu: 500m}}\n"
+    )
+
+
+def policy(apps: int, envs: tuple[str, ...] = ENVS, fmt: str = "kustomize") -> str:
+    """promotions.toml for the generated repo: each environment follows the one before."""
     lines = ["version = 1", "", "[settings]", 'poll_interval = "30s"', ""]
     for index in range(apps):
         name = app_name(index)
         lines += [f"[apps.{name}]", f'image = "registry.example.com/team/{name}"', ""]
-    lines += [
-        "[environments.dev]",
-        'overlay = "overlays/dev/{app}"',
-        "[environments.staging]",
-        'follows = "dev"',
-        'overlay = "overlays/staging/{app}"',
-        "auto_merge = true",
-        "[environments.prod]",
-        'follows = "staging"',
-        'overlay = "overlays/prod/{app}"',
-        "require_codeowners = true",
-    ]
+    for n, env in enumerate(envs):
+        lines.append(f"[environments.{env}]")
+        if n:
+            lines.append(f'follows = "{envs[n - 1]}"')
+        if fmt == "helm":
+            lines += ['format = "helm"', f'overlay = "charts/{{app}}/values-{env}.yaml"']
+        else:
+            lines.append(f'overlay = "overlays/{env}/{{app}}"')
+        if n == len(envs) - 1 and n:
+            lines.append("require_codeowners = true")
+        elif n:
+            lines.append("auto_merge = true")
     return "\n".join(lines) + "\n"
 
 
-def generate(dest: Path, apps: int) -> Path:
+def generate(dest: Path, apps: int, envs: tuple[str, ...] = ENVS, fmt: str = "kustomize") -> Path:
     """Write the repo and push it to a new bare repository at ``dest``; returns ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
-        (work / "promotions.toml").write_text(policy(apps))
+        (work / "promotions.toml").write_text(policy(apps, envs, fmt))
         (work / ".github").mkdir()
-        (work / ".github/CODEOWNERS").write_text("/overlays/prod/ @example/release\n")
+        owned = (
+            f"/overlays/{envs[-1]}/" if fmt == "kustomize" else f"/charts/*/values-{envs[-1]}.yaml"
+        )
+        (work / ".github/CODEOWNERS").write_text(f"{owned} @example/release\n")
         for index in range(apps):
             name = app_name(index)
             base = work / "base" / name
             base.mkdir(parents=True)
             (base / "kustomization.yaml").write_text("resources:\n- deployment.yaml\n")
-            for env in ENVS:
+            for env in envs:
+                if fmt == "helm":
+                    chart = work / "charts" / name
+                    chart.mkdir(parents=True, exist_ok=True)
+                    (chart / f"values-{env}.yaml").write_text(helm_values(name, env))
+                    continue
                 folder = work / "overlays" / env / name
                 folder.mkdir(parents=True)
                 (folder / "kustomization.yaml").write_text(overlay(name, env, index % 3))
@@ -119,8 +139,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dest", type=Path)
     parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--envs", default=",".join(ENVS), help="names, first to last")
+    parser.add_argument("--format", choices=("kustomize", "helm"), default="kustomize")
     args = parser.parse_args()
-    print(generate(args.dest, args.apps))
+    print(generate(args.dest, args.apps, tuple(args.envs.split(",")), args.format))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from benchmarks.generate import generate
+from reconciler.settings import Settings
+from reconciler.wiring import build
+
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = [
     "overlay reads",
@@ -41,3 +47,20 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
     assert list(sections) == SECTIONS
     for name, body in sections.items():
         assert re.search(r"\d+(\.\d+)?\s*(ms|MB|x|/cycle)?\s", body), (name, body)
+
+
+@pytest.mark.parametrize(
+    ("envs", "fmt"), [(("dev", "staging", "prod"), "kustomize"), (("a", "b", "c", "d"), "helm")]
+)
+def test_the_generator_makes_repos_the_daemon_reads_whole(
+    envs: tuple[str, ...], fmt: str, tmp_path: Path
+) -> None:
+    bare = generate(tmp_path / "remote.git", 7, envs, fmt)
+    result = build(Settings(repo=str(bare), cache_dir=tmp_path / "cache")).reconciler.plan_only()
+    assert result.observation.policy_valid
+    overlays = result.observation.snapshot.overlays
+    assert len(overlays) == 7 * len(envs)
+    assert all(o.error is None and o.pin is not None and o.pin.digest for o in overlays.values())
+    # every environment pins another digest than the one before: one promotion per edge
+    proposed = [a for a in result.plan.actions if type(a).__name__ in ("Propose", "CommitDirect")]
+    assert len(proposed) == 7 * (len(envs) - 1)

@@ -11,6 +11,7 @@ tags and audit records, compared in terms that do not depend on ports, times or 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -93,8 +94,14 @@ def summary(world: FaultWorld) -> dict[str, Any]:
             )
             for p in sorted(world.sim.world.pulls.values(), key=lambda p: p.number)
         ]
+        # GitHub has no compare-and-set for deployment statuses: two replicas that see the
+        # same rollout live at once may both post "success". The audit means the same, so
+        # repeats in a row are folded; a missing or out-of-order status still differs.
         deployments = sorted(
-            (d.environment, tuple(s.state for s in d.statuses))
+            (
+                d.environment,
+                tuple(state for state, _ in itertools.groupby(s.state for s in d.statuses)),
+            )
             for d in world.sim.world.deployments.values()
         )
     tip = world.sim.tip("main") or ""

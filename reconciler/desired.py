@@ -33,6 +33,10 @@ from reconciler.policy.values import fill
 from reconciler.snapshot import Key, OverlayState
 
 HISTORY_DEPTH = 20  # commits of an overlay's history read for pin facts
+# What a read depends on besides the files: the overlay folder (or file), the format, and
+# what of the app the format reads. A string, since str caches its hash and a frozen
+# dataclass does not (a 1,000-app cycle looks keys up thousands of times).
+_ReadKey = str
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,16 @@ class DesiredReader:
         self.last_good: Policy | None = None
         self._pins: BlobCache[ImagePin | None] = BlobCache(max_entries=50_000)
         self._last: Desired | None = None
-        self._reads: dict[tuple[str, str, App], _Read] = {}  # (folder, format, app)
+        self._reads: dict[_ReadKey, _Read] = {}
+        # Which reads depend on a path, to find the stale ones from a diff without asking
+        # every read; the folders above those paths, to notice a folder replaced whole.
+        self._index: dict[str, set[_ReadKey]] = {}
+        self._folders: set[str] = set()
+        self._watched: tuple[str, ...] | None = None  # what the next diff looks at
+        self._layout: tuple[Policy | None, list[tuple[Key, _ReadKey, Environment, str, App]]] = (
+            None,
+            [],
+        )
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
 
     def read(self, commit: str, branch: str) -> Desired:
@@ -78,9 +91,10 @@ class DesiredReader:
         changes = self._changes(last, commit) if last is not None else None
         if changes is None:
             self.full_reads += 1
-            self._reads = {}
+            self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
         if changes is None or last is None or _policy_touched(changes, self._reads):
             policy, errors = self._policy(view, branch)
+            self._watched = None  # the overlay roots may have moved
         else:
             policy, errors = last.policy, last.errors
         if changes is None or last is None or _any_under(changes, codeowners.LOCATIONS):
@@ -96,17 +110,27 @@ class DesiredReader:
         """Files changed since ``last``; None when ``commit`` does not build on it."""
         if not self.repo.file_histories(commit, (), stop=last.commit).stopped:
             return None  # a rewritten branch: the histories read so far may be gone
-        return self.repo.changed_paths(last.commit, commit, self._watched(last))
+        if self._watched is None:
+            self._watched = self._watch(last.policy)
+        return self.repo.changed_paths(last.commit, commit, self._watched)
 
-    def _watched(self, last: Desired) -> tuple[str, ...]:
-        watched = {POLICY_FILE, *codeowners.LOCATIONS}
-        if last.policy is not None:
-            for env in last.policy.environments.values():
-                root = env.overlay.split("{", 1)[0].rsplit("/", 1)[0]
-                watched.add(root)
-        for read in self._reads.values():
-            watched |= read.depends
-        return tuple(sorted(watched))
+    def _watch(self, policy: Policy | None) -> tuple[str, ...]:
+        """The policy, CODEOWNERS, each environment's overlay root, and any path an overlay
+        was resolved through outside those roots (a symlink's target)."""
+        roots = {POLICY_FILE, *codeowners.LOCATIONS}
+        if policy is not None:
+            roots |= {
+                env.overlay.split("{", 1)[0].rsplit("/", 1)[0]
+                for env in policy.environments.values()
+            }
+        if "" in roots:
+            return ("",)
+        outside = {
+            path
+            for path in self._index
+            if not any(path == root or path.startswith(root + "/") for root in roots)
+        }
+        return tuple(sorted(roots | outside))
 
     # -- the policy --------------------------------------------------------------------------
     def _policy(self, view: ReadView, branch: str) -> tuple[Policy | None, tuple[str, ...]]:
@@ -129,39 +153,74 @@ class DesiredReader:
         changes: tuple[FileChange, ...] | None,
         last: Desired | None,
     ) -> dict[Key, OverlayState]:
-        touched = _Touched(changes or ())
-        reads: dict[tuple[str, str, App], _Read] = {}
-        fresh: dict[tuple[str, str, App], tuple[Environment, str]] = {}
-        for env in policy.environments.values():
-            for app in policy.apps_in(env.name):
-                where = fill(env.overlay, app=app.name)
-                key = (where, env.format, app)
-                kept = self._reads.get(key)
-                if changes is not None and kept is not None and not touched.any(kept.depends):
-                    reads[key] = kept
-                else:
-                    fresh[key] = (env, where)
+        layout = self._layout_of(policy)
+        stale = self._stale(changes) if changes is not None else None
+        reads: dict[_ReadKey, _Read] = {}
+        fresh: dict[_ReadKey, tuple[Environment, str, App]] = {}
+        for _, key, env, where, app in layout:
+            kept = self._reads.get(key)
+            if stale is not None and kept is not None and key not in stale:
+                reads[key] = kept
+            else:
+                fresh[key] = (env, where, app)
         if fresh:
             reads.update(self._read_fresh(fresh, view, changes, last))
+        gone = self._reads.keys() - reads.keys() if len(reads) != len(self._reads) else set()
+        self._reindex(reads, {*fresh, *gone})
         self._reads = reads
-        return {
-            (app.name, env.name): reads[(fill(env.overlay, app=app.name), env.format, app)].state
-            for env in policy.environments.values()
-            for app in policy.apps_in(env.name)
-        }
+        return {pair: reads[key].state for pair, key, _, _, _ in layout}
+
+    def _layout_of(self, policy: Policy) -> list[tuple[Key, _ReadKey, Environment, str, App]]:
+        """Each (app, env) of ``policy`` with its read key and overlay folder, made once
+        per policy object (filling templates for every pair every cycle adds up)."""
+        if self._layout[0] is not policy:
+            made: list[tuple[Key, _ReadKey, Environment, str, App]] = []
+            for env in policy.environments.values():
+                for app in policy.apps_in(env.name):
+                    where = fill(env.overlay, app=app.name)
+                    key = f"{where}\0{env.format}\0{app.image_name}\0{app.helm!r}"
+                    made.append(((app.name, env.name), key, env, where, app))
+            self._layout = (policy, made)
+        return self._layout[1]
+
+    def _stale(self, changes: tuple[FileChange, ...]) -> set[_ReadKey]:
+        """The reads that a change is at, inside or above one of the paths they depend on."""
+        found: set[_ReadKey] = set()
+        for change in changes:
+            path = change.path
+            parts = path.split("/")
+            for depth in range(len(parts), 0, -1):
+                found |= self._index.get("/".join(parts[:depth]), set())
+            if path in self._folders:  # a file or link where a folder the reads use was
+                prefix = path + "/"
+                for depends, keys in self._index.items():
+                    if depends.startswith(prefix):
+                        found |= keys
+        return found
+
+    def _reindex(self, reads: Mapping[_ReadKey, _Read], keys: Iterable[_ReadKey]) -> None:
+        for key in keys:
+            old = self._reads.get(key)
+            for path in old.depends if old is not None else ():
+                self._index.get(path, set()).discard(key)
+            new = reads.get(key)
+            for path in new.depends if new is not None else ():
+                if path not in self._index:
+                    self._watched = None  # a new path may lie outside the watched roots
+                self._index.setdefault(path, set()).add(key)
+                self._folders.update(path.rsplit("/", n)[0] for n in range(1, path.count("/") + 1))
 
     def _read_fresh(
         self,
-        fresh: Mapping[tuple[str, str, App], tuple[Environment, str]],
+        fresh: Mapping[_ReadKey, tuple[Environment, str, App]],
         view: ReadView,
         changes: tuple[FileChange, ...] | None,
         last: Desired | None,
-    ) -> dict[tuple[str, str, App], _Read]:
+    ) -> dict[_ReadKey, _Read]:
         """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
-        found: dict[tuple[str, str, App], tuple[str, ImagePin | None, frozenset[str]]] = {}
-        out: dict[tuple[str, str, App], _Read] = {}
-        for key, (env, where) in fresh.items():
-            app = key[2]
+        found: dict[_ReadKey, tuple[str, ImagePin | None, frozenset[str]]] = {}
+        out: dict[_ReadKey, _Read] = {}
+        for key, (env, where, app) in fresh.items():
             try:
                 path = overlay_path(env, app, view)
                 pin = self.pin(env.format, app, view, path)
@@ -190,12 +249,12 @@ class DesiredReader:
         # one commit share most of them.
         views: dict[str, ReadView] = {view.commit: view}
         for key, (path, pin, depends) in found.items():
-            env = fresh[key][0]
+            env, _, app = fresh[key]
             if key in extend:
-                new = self._facts(env, key[2], path, since.get(path, ()), views)
+                new = self._facts(env, app, path, since.get(path, ()), views)
                 history = (extend[key].state.history + new)[-HISTORY_DEPTH:]
             else:
-                history = self._facts(env, key[2], path, whole.get(path, ()), views)
+                history = self._facts(env, app, path, whole.get(path, ()), views)
             newest = history[-1] if history else None
             state = OverlayState(
                 path,
@@ -265,34 +324,17 @@ def overlay_path(env: Environment, app: App, view: ReadView) -> str:
     raise PolicyError(f"{where} has no kustomization.yaml")
 
 
-class _Touched:
-    """Changed paths, asked whether any of some paths changed (itself, inside or above)."""
-
-    def __init__(self, changes: Iterable[FileChange]) -> None:
-        self.paths = {change.path for change in changes}
-        self.folders = {
-            change.path.rsplit("/", depth)[0]
-            for change in changes
-            for depth in range(1, change.path.count("/") + 1)
-        }
-
-    def any(self, paths: Iterable[str]) -> bool:
-        for path in paths:
-            if path in self.paths or path in self.folders:
-                return True
-            parts = path.split("/")
-            if any("/".join(parts[:i]) in self.paths for i in range(1, len(parts))):
-                return True  # a file or link replaced a folder above it
-        return False
-
-
 def _any_under(changes: tuple[FileChange, ...], paths: Iterable[str]) -> bool:
-    return _Touched(changes).any(paths)
+    """Whether a change is at one of ``paths`` or at a folder above one."""
+    wanted = tuple(paths)
+    return any(
+        change.path == path or path.startswith(change.path + "/")
+        for change in changes
+        for path in wanted
+    )
 
 
-def _policy_touched(
-    changes: tuple[FileChange, ...], reads: Mapping[tuple[str, str, App], _Read]
-) -> bool:
+def _policy_touched(changes: tuple[FileChange, ...], reads: Mapping[_ReadKey, _Read]) -> bool:
     """Whether the policy must be loaded again: it changed, or files other than known
     overlays were added, removed or relinked (the policy's tree checks may then differ)."""
     known = {read.state.path for read in reads.values() if read.state.error is None}

@@ -17,13 +17,14 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.daemon import CycleOutcome, CycleRecord, Daemon, SocketWaiter
+from reconciler.daemon import CycleOutcome, CycleRecord, Daemon
 from reconciler.metrics import Metrics
 from reconciler.server import StatusServer
 from reconciler.webhooks import WebhookConfig
 from tests import figures
 from tests.integration.test_webhook_server import Reply, _raw, _request
 from tests.servers.github_sim import webhooks
+from tests.unit.test_daemon_threads import SignallingWaiter
 
 SECRET = b"abuse secret 41c9"
 PUSH = webhooks.example("push")
@@ -32,29 +33,11 @@ GENEROUS = 30.0  # seconds: reached only when the behaviour under test is broken
 OK = CycleOutcome(ok=True, policy_valid=True, summary="nothing to promote")
 
 
-class IdleWaiter:
-    """The real waiter, announcing each wait: the loop is idle, nothing more is due."""
-
-    def __init__(self) -> None:
-        self.inner = SocketWaiter()
-        self.waiting = threading.Event()
-
-    def wait(self, timeout: float) -> None:
-        self.waiting.set()
-        self.inner.wait(timeout)
-
-    def notify(self) -> None:
-        self.inner.notify()
-
-    def wake_on_signals(self) -> Callable[[], None]:
-        return self.inner.wake_on_signals()
-
-
 @dataclass
 class World:
     daemon: Daemon
     server: StatusServer
-    waiter: IdleWaiter
+    waiter: SignallingWaiter
     records: list[CycleRecord]
     triggered: list[str]
     now: list[float]
@@ -68,7 +51,7 @@ def world() -> Iterator[World]:
     now = [5000.0]
     records: list[CycleRecord] = []
     triggered: list[str] = []
-    waiter = IdleWaiter()
+    waiter = SignallingWaiter()
     daemon = Daemon(
         lambda: OK,
         interval=timedelta(hours=1),

@@ -92,7 +92,7 @@ class DesiredReader:
         if changes is None:
             self.full_reads += 1
             self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
-        if changes is None or last is None or _policy_touched(changes, self._reads):
+        if changes is None or last is None or _policy_touched(changes, self._reads, view):
             policy, errors = self._policy(view, branch)
             self._watched = None  # the overlay roots may have moved
         else:
@@ -334,15 +334,22 @@ def _any_under(changes: tuple[FileChange, ...], paths: Iterable[str]) -> bool:
     )
 
 
-def _policy_touched(changes: tuple[FileChange, ...], reads: Mapping[_ReadKey, _Read]) -> bool:
+def _policy_touched(
+    changes: tuple[FileChange, ...], reads: Mapping[_ReadKey, _Read], view: ReadView
+) -> bool:
     """Whether the policy must be loaded again: it changed, or files other than known
-    overlays were added, removed or relinked (the policy's tree checks may then differ)."""
+    overlays were added, removed or relinked (the policy's tree checks may then differ).
+
+    Only edits of known overlay files that are still plain files at their own path leave
+    it be: a file turned into a symlink is "modified" in a diff too, and may now lead out
+    of the repo, which the policy's checks refuse.
+    """
     known = {read.state.path for read in reads.values() if read.state.error is None}
     for change in changes:
         if change.path in codeowners.LOCATIONS:
             continue
-        if change.path == POLICY_FILE:
-            return True
         if change.status != "modified" or change.path not in known:
+            return True  # the policy file itself among them
+        if view.real_path(change.path) != change.path:
             return True
     return False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -48,6 +49,14 @@ from reconciler.gitrepo.port import (
 from reconciler.gitrepo.remote import RemoteUrl, parse_remote
 from reconciler.gitrepo.trailers import Trailer, parse_trailers
 from reconciler.policy.tree import EntryKind
+
+# libgit2's defaults suit a short-lived git command, not a daemon fetching every few
+# seconds for weeks: a 256 MB object cache, 8 GB of mapped pack windows, and every pack
+# file a fetch brings kept open. These bounds keep a daemon's memory flat (see
+# docs/benchmarks.md); cached objects and pack windows are re-read on demand past them.
+pygit2.settings.cache_max_size(32 * 1024 * 1024)
+pygit2.settings.mwindow_mapped_limit = 128 * 1024 * 1024
+pygit2.settings.mwindow_file_limit = 64
 
 _TRACKING = "refs/remotes/origin/"
 _COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
@@ -227,18 +236,20 @@ class Pygit2ConfigRepo:
     def tip(self, branch: str) -> str | None:
         """The commit ``branch`` pointed to at the last fetch, or None."""
         with self._lock:
-            ref = self._repo.references.get(_TRACKING + _branch_name(branch))
+            ref = self._repo.references.get(_held(_TRACKING + _branch_name(branch)))
             return str(ref.target) if ref is not None else None
 
     def branches(self, prefix: str = "") -> dict[str, str]:
         """Remote branches starting with ``prefix``, with their commits."""
         with self._lock:
             found = {}
-            for name in self._repo.references:
-                if name.startswith(_TRACKING + prefix) and name != _TRACKING + "HEAD":
-                    ref = self._repo.references[name]
-                    if isinstance(ref.target, pygit2.Oid):
-                        found[name.removeprefix(_TRACKING)] = str(ref.target)
+            # References themselves, not names looked up again: pygit2 1.21 leaks the
+            # name strings of that lookup (see _held).
+            for ref in self._repo.references.iterator():
+                name, target = ref.name, ref.target
+                wanted = name.startswith(_TRACKING + prefix) and name != _TRACKING + "HEAD"
+                if wanted and isinstance(target, pygit2.Oid):
+                    found[name.removeprefix(_TRACKING)] = str(target)
             return dict(sorted(found.items()))
 
     def tree(self, commit: str) -> ReadView:
@@ -644,11 +655,22 @@ def _branch_name(branch: str) -> str:
     return branch
 
 
+def _held(name: str) -> str:
+    """``name`` as the one string object of its value.
+
+    pygit2 1.21 keeps a reference to the name given to ``References.get`` and to
+    ``Tree[...]`` and never drops it, so each call with a new string object leaks that
+    string (about 80 bytes; a daemon makes thousands of such calls a cycle). Interned, every
+    call with the same value passes the same object, and the leak stops at one per name.
+    """
+    return sys.intern(name)
+
+
 def _entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
     if tree is None or not path:
         return tree
     try:
-        return tree[path]
+        return tree[_held(path)]
     except KeyError:
         return None
 

@@ -175,14 +175,9 @@ def action_fields(outcome: Outcome) -> dict[str, object]:
     }
 
 
-def report(result: CycleResult, now: datetime, last_success: float | None) -> CycleReport:
-    """The gauges after a cycle: drift, lag, gates, pending and blocked per (app, env)."""
-    envs, _ = env_reports(result, now)
-    return CycleReport(envs, result.observation.policy_valid, last_success)
-
-
 def env_reports(result: CycleResult, now: datetime) -> tuple[tuple[EnvReport, ...], bool]:
-    """Each (app, env)'s gauges, and whether any of them grows with ``now``."""
+    """Each (app, env)'s gauges after a cycle (drift, lag, gates, pending, blocked), and
+    whether any of them grows with ``now``."""
     observation = result.observation
     policy = observation.policy
     snap = observation.snapshot

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -49,7 +49,8 @@ class CycleReport:
 class Metrics:
     """The daemon's metrics registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: tuple[int, int] = (0, 1)) -> None:
+        """``shard``: this replica's (INDEX, COUNT) of ``--shard``, shown as reconciler_shards."""
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
         self._report = CycleReport()
@@ -78,6 +79,13 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.shards = Gauge(
+            "reconciler_shards",
+            "How many shards the apps are split into; one series per replica, by its index.",
+            ["index"],
+            registry=self.registry,
+        )
+        self.shards.labels(index=str(shard[0])).set(shard[1])
         self.registry.register(_ReportCollector(self))
 
     def set_forge_budget(self, remaining: float) -> None:

@@ -153,7 +153,7 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     """Open the config repo (clone or fetch) and build every adapter around it."""
     app = github_app(settings, clock) if settings.forge == "github" else None
     repo = open_repo(settings, app)
-    metrics = Metrics()
+    metrics = Metrics((settings.shard.index, settings.shard.count))
     forge: Forge = (
         github_forge(settings, clock, metrics, app)
         if settings.forge == "github"

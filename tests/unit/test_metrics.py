@@ -132,3 +132,12 @@ def test_drift_kinds(served: tuple[Metrics, StatusServer, list[Status]]) -> None
     labels = (("app", "gw"), ("env", "prod"))
     assert samples[("reconciler_drift_kind", (*labels, ("kind", "live")))] == 0
     assert samples[("reconciler_drift_kind", (*labels, ("kind", "registry-tag")))] == 1
+
+
+@pytest.mark.parametrize(("shard", "expected"), [((0, 1), ("0", 1.0)), ((2, 3), ("2", 3.0))])
+def test_each_replica_says_its_shard_and_the_shard_count(
+    shard: tuple[int, int], expected: tuple[str, float]
+) -> None:
+    families = text_string_to_metric_families(Metrics(shard).exposition().decode())
+    [family] = [f for f in families if f.name == "reconciler_shards"]
+    assert [(s.labels["index"], s.value) for s in family.samples] == [expected]

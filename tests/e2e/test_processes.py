@@ -22,6 +22,7 @@ import pytest
 from reconciler.demo.flow import APP
 from tests.e2e import invariants
 from tests.e2e.faultworld import ENVS, TAGS, FaultWorld, Images, overlay
+from tests.e2e.test_faults import Tripwire
 from tests.servers.docker_registry import RunningRegistry
 
 REPLICAS = 3
@@ -146,3 +147,79 @@ def test_three_daemon_processes_promote_once_and_end_as_one_daemon_would(
         print(f"\n{line}")
     assert problems == [], line + "\n" + "\n".join(problems)
     assert got == expected
+
+
+@pytest.mark.parametrize("serve", [True, False], ids=["served", "dropped"])
+def test_replicas_killed_at_once_between_push_and_pull_and_at_the_merge_promote_once(
+    tmp_path: Path,
+    app_registry: tuple[RunningRegistry, Images],
+    capsys: pytest.CaptureFixture[str],
+    serve: bool,
+) -> None:
+    """Three racing replicas, all SIGKILLed while one of them is creating a pull (its head
+    branch pushed), and again while one is merging; restarted on their cache folders."""
+    running, images = app_registry
+    world = FaultWorld(tmp_path / "killed", images, running.port)
+    try:
+        daemons = [world.daemon(f"daemon-{i}") for i in range(REPLICAS)]
+        lifecycle = threading.Lock()
+        kills: list[str] = []
+
+        def kill_all(window: str) -> None:
+            with lifecycle:
+                dead = [d.name for d in daemons if d.alive()]
+                for daemon in daemons:
+                    if daemon.alive():
+                        daemon.kill()
+                kills.append(f"{window}: {len(dead)}")
+
+        wires = [
+            Tripwire(
+                "push->pull",
+                lambda m, p: m == "POST" and p == "/repos/acme/config/pulls",
+                lambda: kill_all("push->pull"),
+                serve,
+            ),
+            Tripwire(
+                "merge",
+                lambda m, p: m == "PUT" and p.endswith("/merge"),
+                lambda: kill_all("merge"),
+                serve,
+            ),
+        ]
+
+        def pause(method: str, path: str) -> bool:
+            verdicts = [wire(method, path) for wire in wires]  # every wire sees every request
+            return all(verdicts)
+
+        world.sim.faults.pause = pause
+        for daemon in daemons:
+            daemon.start()
+        problems: list[str] = []
+        deadline = time.monotonic() + SECONDS
+        while not world.settled():
+            if time.monotonic() > deadline:
+                problems.append(f"not settled within {SECONDS:.0f}s")
+                break
+            with lifecycle:
+                for daemon in daemons:
+                    if not daemon.alive():
+                        if daemon.exited() not in (None, -9):
+                            problems.append(f"{daemon.name} exited by itself: {daemon.exited()}")
+                        daemon.start()
+            world.sync()
+            world.approve_prod()
+            problems += invariants.open_duplicates(world)
+            for daemon in daemons:
+                daemon.nudge()
+            threading.Event().wait(TICK)
+        world.sim.faults.pause = None
+        for daemon in daemons:
+            daemon.stop()
+        problems += invariants.after_run(world, {d.name: d.output() for d in world.daemons})
+    finally:
+        world.close()
+    with capsys.disabled():
+        print(f"\nreplicas={REPLICAS} killed={kills} violations={len(problems)}")
+    assert [k.split(":")[0] for k in kills] == ["push->pull", "merge"]
+    assert problems == [], "\n".join(problems)

@@ -601,33 +601,26 @@ class Policy:
 
     def apps_in(self, env: str) -> list[App]:
         """The apps promoted through ``env``."""
-        return list(self._apps_by_env().get(env, ()))
+        return list(self._by_env().get(env, ((), frozenset()))[0])
 
     def has_app_in(self, app: str, env: str) -> bool:
         """Whether ``app`` is promoted through ``env``."""
-        return app in self._app_names_by_env().get(env, frozenset())
+        return app in self._by_env().get(env, ((), frozenset()))[1]
 
-    def _apps_by_env(self) -> Mapping[str, tuple[App, ...]]:
+    def _by_env(self) -> Mapping[str, tuple[tuple[App, ...], frozenset[str]]]:
         # Planning asks this for every edge each cycle; a policy never changes, so the
         # answer is computed once per policy object (a 1,000-app policy made it quadratic).
-        cached: Mapping[str, tuple[App, ...]] | None = self.__dict__.get("_by_env")
+        cached: Mapping[str, tuple[tuple[App, ...], frozenset[str]]] | None = self.__dict__.get(
+            "_by_env_cache"
+        )
         if cached is None:
-            cached = {
-                env: tuple(
+            cached = {}
+            for env in self.environments:
+                apps = tuple(
                     app
                     for app in self.apps.values()
                     if app.environments is None or env in app.environments
                 )
-                for env in self.environments
-            }
-            object.__setattr__(self, "_by_env", cached)
-        return cached
-
-    def _app_names_by_env(self) -> Mapping[str, frozenset[str]]:
-        cached: Mapping[str, frozenset[str]] | None = self.__dict__.get("_names_by_env")
-        if cached is None:
-            cached = {
-                env: frozenset(a.name for a in apps) for env, apps in self._apps_by_env().items()
-            }
-            object.__setattr__(self, "_names_by_env", cached)
+                cached[env] = (apps, frozenset(app.name for app in apps))
+            object.__setattr__(self, "_by_env_cache", cached)
         return cached

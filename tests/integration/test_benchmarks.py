@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import generate
+from reconciler.planning import CommitDirect, Propose
 from reconciler.settings import Settings
 from reconciler.wiring import build
 
@@ -62,5 +63,5 @@ def test_the_generator_makes_repos_the_daemon_reads_whole(
     assert len(overlays) == 7 * len(envs)
     assert all(o.error is None and o.pin is not None and o.pin.digest for o in overlays.values())
     # every environment pins another digest than the one before: one promotion per edge
-    proposed = [a for a in result.plan.actions if type(a).__name__ in ("Propose", "CommitDirect")]
+    proposed = [a for a in result.plan.actions if isinstance(a, (Propose, CommitDirect))]
     assert len(proposed) == 7 * (len(envs) - 1)

@@ -9,7 +9,6 @@ token, 403 where RBAC denies the application, 404 for an unknown one.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers.httpserve import send_json, serving
 
 PREFIX = "/api/v1/applications/"
 CONFIG_REPO = "https://git.example.com/platform/config.git"
@@ -173,12 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         code, document = self.server.argocd.answer(
             self.command, self.path, self.headers.get("Authorization")
         )
-        body = json.dumps(document).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, code, document)
 
 
 class _Server(ThreadingHTTPServer):
@@ -192,11 +188,5 @@ def serve(token: str) -> Iterator[FakeArgoCD]:
     server = _Server(("127.0.0.1", 0), _Handler)
     argocd = FakeArgoCD(token=token, port=server.server_address[1])
     server.argocd = argocd
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield argocd
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

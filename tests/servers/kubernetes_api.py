@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.servers.httpserve import send_json, serving
+
 _APPS = re.compile(
     r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<resource>deployments|statefulsets|daemonsets)"
     r"/(?P<name>[^/]+)$"
@@ -426,12 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         code, document = cluster.answer(self.command, self.path, self.headers.get("Authorization"))
-        body = json.dumps(document).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, code, document)
 
 
 class _Server(ThreadingHTTPServer):
@@ -445,15 +442,11 @@ def serve(token: str) -> Iterator[FakeCluster]:
     server = _Server(("127.0.0.1", 0), _Handler)
     cluster = FakeCluster(token=token, port=server.server_address[1])
     server.cluster = cluster
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield cluster
-    finally:
-        cluster.released.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(server):
+        try:
+            yield cluster
+        finally:
+            cluster.released.set()  # a held request must end before the server can stop
 
 
 def write_kubeconfig(

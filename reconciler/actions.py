@@ -24,6 +24,16 @@ class Blocked:
 
 
 @dataclass(frozen=True)
+class PinEdit:
+    """The one edit a promotion makes: pin ``app`` to ``pin`` in the overlay ``path``."""
+
+    app: App
+    format: str
+    path: str
+    pin: ImagePin
+
+
+@dataclass(frozen=True)
 class Propose:
     """Open the promotion request, or update the open one (``number``) to this candidate."""
 
@@ -74,6 +84,8 @@ class Merge:
     # a code owner's review must still be enforced, and the hold label still absent.
     owners_required: bool = False
     hold_label: str = ""
+    # The edit the head must be exactly (reconciler.provenance), proven again before merging.
+    edit: PinEdit | None = None
 
 
 @dataclass(frozen=True)

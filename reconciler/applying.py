@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler import promotions
+from reconciler import promotions, provenance
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import Forge, MergeRefused
 from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
 from reconciler.gitrepo.trailers import Trailer
-from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import (
     Action,
@@ -26,6 +25,7 @@ from reconciler.planning import (
     CommitDirect,
     Merge,
     MoveTag,
+    PinEdit,
     Plan,
     Propose,
     RecordLive,
@@ -70,6 +70,7 @@ class Applier:
         self.clock = clock
         self.identity = identity or Identity()
         self.registry = registry
+        self._chain = provenance.BaseChain(repo)  # kept: merges walk only new base commits
 
     def apply(self, plan: Plan, base_branch: str) -> list[Outcome]:
         """Run every action of ``plan``; errors become failed outcomes, never exceptions."""
@@ -99,8 +100,41 @@ class Applier:
                 f'not merging #{action.number}: the "{action.hold_label}" label was added '
                 "since this cycle began; remove it to resume"
             )
+        problem = self._unbuilt(action, base)
+        if problem:
+            raise MergeRefused(f"not merging #{action.number}: {problem}")
         commit = self.forge.merge(action.number, action.expected_head, action.message)
         return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+
+    def _unbuilt(self, action: Merge, base: str) -> str | None:
+        """Why the head about to be merged is not the daemon's own edit; None when it is.
+
+        The forge merges exactly ``expected_head`` (GitHub: the ``sha`` of the merge call;
+        the local forge: the head it reads must be that commit), so proving that commit is
+        proving what lands.
+        """
+        if action.edit is None:
+            return "the plan names no edit to prove the head against"
+        tip = self.repo.tip(base)
+        if tip is None:
+            return f"the base branch {base} is gone"
+        self._chain.move_to(tip)
+        edit = action.edit
+        checked = provenance.check_head(
+            self.repo,
+            self._chain,
+            action.expected_head,
+            tip,
+            edit.path,
+            edit.pin.digest,
+            provenance.pin_edit(edit),
+        )
+        if checked.problem is None and not checked.current:
+            return (
+                f"the base branch changed {edit.path} since its head was built, so merging it "
+                "would not give exactly the promotion's edit; it will be rebuilt"
+            )
+        return checked.problem
 
     def _signature(self) -> Signature:
         now = self.clock().replace(microsecond=0)
@@ -201,12 +235,13 @@ def _pin_edit(
     fmt: str, path: str, app: App, pin: ImagePin
 ) -> Callable[[ReadView], dict[str, bytes | None] | None]:
     """The one-file edit, computed on whatever tip the port hands it (re-run after a race)."""
+    write = provenance.pin_edit(PinEdit(app, fmt, path, pin))
 
     def edit(view: ReadView) -> dict[str, bytes | None] | None:
         data = view.read(path)
         if data is None:
             raise ReconcilerError(f"{path} is missing on the branch; cannot pin {app.name}")
-        edited = pins.write_pin(fmt, data, path, app, pin)
+        edited = write(data)
         return None if edited == data else {path: edited}
 
     return edit

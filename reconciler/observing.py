@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
-from reconciler import codeowners, promotions
+from reconciler import codeowners, promotions, provenance
+from reconciler.actions import PinEdit
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.forge.port import Forge, Request
@@ -76,6 +77,7 @@ class Observer:
         self.wait = wait
         self.shard = shard
         self.desired = DesiredReader(repo, shard.narrow)
+        self._chain = provenance.BaseChain(repo)
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
         self._probed_at: dict[tuple[str, str, str], datetime] = {}
 
@@ -103,7 +105,7 @@ class Observer:
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
         owners = desired.owners
-        requests = self._requests(overlays, tip)
+        requests = self._requests(policy, overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
         enforcement = self.forge.codeowner_enforcement(self.base_branch) if needs_owners else None
         owner_errors = self._codeowners_errors(owners) if needs_owners else {}
@@ -269,8 +271,11 @@ class Observer:
         return tags, digests
 
     # -- forge ---------------------------------------------------------------------------------
-    def _requests(self, overlays: Mapping[Key, OverlayState], tip: str) -> dict[Key, RequestState]:
+    def _requests(
+        self, policy: Policy, overlays: Mapping[Key, OverlayState], tip: str
+    ) -> dict[Key, RequestState]:
         out: dict[Key, RequestState] = {}
+        self._chain.move_to(tip)
         for request in self.forge.requests():
             parsed = promotions.parse_branch(request.head_branch)
             if parsed is None or request.base_branch != self.base_branch:
@@ -278,14 +283,43 @@ class Observer:
             env, app = parsed
             if not self.shard.owns(app):
                 continue  # another replica's (it also closes it if the app is gone)
-            overlay = overlays.get((app, env))
-            outdated = not request.head_commit  # its head branch is gone: rebuild it
-            if request.head_commit and overlay is not None and overlay.error is None:
-                parents = self.repo.commit_info(request.head_commit).parents
-                built_on = self.repo.blob_id(parents[0], overlay.path) if parents else None
-                outdated = built_on != self.repo.blob_id(tip, overlay.path)
-            out[(app, env)] = RequestState(request, outdated)
+            if not request.head_commit:  # its head branch is gone: rebuild it
+                out[(app, env)] = RequestState(request, outdated=True)
+                continue
+            checked = self._check_head(policy, app, env, request, overlays, tip)
+            out[(app, env)] = RequestState(request, not checked.current, checked.problem)
         return out
+
+    def _check_head(
+        self,
+        policy: Policy,
+        app: str,
+        env: str,
+        request: Request,
+        overlays: Mapping[Key, OverlayState],
+        tip: str,
+    ) -> provenance.HeadCheck:
+        """Whether the request's head is exactly the daemon's edit (reconciler.provenance)."""
+        target = policy.environments.get(env)
+        spec = policy.apps.get(app)
+        if target is None or spec is None or target.follows is None:
+            return provenance.HeadCheck(f"{app} is not promoted into {env} by the policy")
+        overlay = overlays.get((app, env))
+        source = overlays.get((app, target.follows))
+        if overlay is None or overlay.error or source is None or source.pin is None:
+            return provenance.HeadCheck(f"the overlays of {app} cannot be read to check it")
+        marker = promotions.parse_marker(request.body)
+        if marker is None:
+            return provenance.HeadCheck("its body has no reconciler marker")
+        keep_tag = policy.settings.pin == "tag-and-digest"
+        pin = promotions.target_pin(source.pin, marker.digest, keep_tag)
+        edit = provenance.pin_edit(PinEdit(spec, target.format, overlay.path, pin))
+        try:
+            return provenance.check_head(
+                self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
+            )
+        except ReconcilerError as exc:  # the head's objects are missing or unreadable
+            return provenance.HeadCheck(f"its head cannot be read: {exc}")
 
     def _codeowners_errors(self, owners: codeowners.CodeOwners) -> dict[int, str]:
         """The forge's own complaints about CODEOWNERS lines (GitHub's errors endpoint)."""

@@ -20,6 +20,7 @@ from reconciler.actions import (
     CommitDirect,
     Merge,
     MoveTag,
+    PinEdit,
     Plan,
     Propose,
     RecordLive,
@@ -43,6 +44,7 @@ __all__ = [
     "CommitDirect",
     "Merge",
     "MoveTag",
+    "PinEdit",
     "Plan",
     "Propose",
     "RecordLive",
@@ -103,6 +105,14 @@ class _Planner:
         self.planned.add(key)
         held = self.snap.requests.get(key)
         request = held.request if held else None
+        if held is not None and held.head_problem:
+            self.block(
+                app.name,
+                target.name,
+                "unverified-head",
+                f"request #{held.request.number} is not merged: {held.head_problem}; the "
+                "daemon rebuilds it as its own edit when the promotion can proceed",
+            )
         src = self.snap.overlays.get((app.name, source.name))
         tgt = self.snap.overlays.get(key)
         if src is None or tgt is None:
@@ -182,7 +192,13 @@ class _Planner:
                 )
             )
             return
-        if request is None or held is None or self._stale(request, marker) or held.outdated:
+        if (
+            request is None
+            or held is None
+            or self._stale(request, marker)
+            or held.outdated
+            or held.head_problem
+        ):
             self._propose(
                 app, source, target, tgt, pin, marker, message, trailer_pairs, results, owners, held
             )
@@ -196,7 +212,9 @@ class _Planner:
             # Labelled right after opening (on GitHub, a second write): a crash in between, or
             # a label added to the policy since, must not leave the request without them.
             self.actions.append(AddLabels(app.name, target.name, request.number, unlabelled))
-        self._merge(app, target, tgt, request, owners)
+        self._merge(
+            app, target, tgt, request, owners, marker, PinEdit(app, target.format, tgt.path, pin)
+        )
 
     def _candidate(
         self, app: App, source: Environment, target: Environment, src: OverlayState
@@ -351,7 +369,7 @@ class _Planner:
     def _pin(src: OverlayState, digest: str, keep_tag: bool) -> ImagePin:
         """What the target will pin: the source's repository and digest (and tag, if kept)."""
         assert src.pin is not None
-        return ImagePin(src.pin.repository, src.pin.tag if keep_tag else "", digest)
+        return promotions.target_pin(src.pin, digest, keep_tag)
 
     @staticmethod
     def _stale(request: Request, marker: promotions.Marker) -> bool:
@@ -384,7 +402,12 @@ class _Planner:
             request = held.request
             number, expected = request.number, request.head_commit
             old = promotions.parse_marker(request.body)
-            if old is not None and old.digest != marker.digest:
+            if held.head_problem:
+                comment = (
+                    f"Rebuilt: {held.head_problem}. Only the daemon's own edit is merged; "
+                    "approvals on the old head no longer count."
+                )
+            elif old is not None and old.digest != marker.digest:
                 comment = (
                     f"Updated to a newer candidate: {short_digest(marker.digest)} replaces "
                     f"{short_digest(old.digest)}. Approvals given on the old head no longer "
@@ -422,6 +445,8 @@ class _Planner:
         tgt: OverlayState,
         request: Request,
         owners: tuple[str, ...],
+        marker: promotions.Marker,
+        edit: PinEdit,
     ) -> None:
         approvals = request.approvals()
         approvers: tuple[str, ...] = ()
@@ -479,10 +504,12 @@ class _Planner:
                 target.name,
                 request.number,
                 request.head_commit,
-                f"{request.title} (#{request.number})",
+                # The daemon's own title: a person may have edited the request's.
+                f"{promotions.title(marker)} (#{request.number})",
                 approvers,
                 owners_required=target.require_codeowners,
                 hold_label=self.policy.settings.hold_label,
+                edit=edit,
             )
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.model import short
+from reconciler.overlays.imageref import ImagePin
 
 BRANCH_PREFIX = "promote/"
 _MARKER = re.compile(r"<!-- reconciler:promotion (\{.*?\}) -->")
@@ -24,6 +25,12 @@ SOURCE_COMMIT = "Source-Commit"
 GATE_EVIDENCE = "Gate-Evidence"
 PROMOTION_APP = "Promotion-App"
 PROMOTION_ENV = "Promotion-Env"
+
+
+def target_pin(source: ImagePin, digest: str, keep_tag: bool) -> ImagePin:
+    """What a promotion pins in the target: the source's repository and ``digest`` (and its
+    tag, with `pin = "tag-and-digest"`)."""
+    return ImagePin(source.repository, source.tag if keep_tag else "", digest)
 
 
 def branch(env: str, app: str) -> str:

@@ -45,7 +45,8 @@ class RequestState:
     """An open promotion request and what observing learnt about its head."""
 
     request: Request
-    outdated: bool = False  # the base changed the overlay since the head was built
+    outdated: bool = False  # merging the head now would not give the daemon's edit
+    head_problem: str | None = None  # why the head is not the daemon's own edit
 
 
 @dataclass(frozen=True)

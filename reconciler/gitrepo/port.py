@@ -206,6 +206,11 @@ class ConfigRepo(Protocol):
         """
         ...
 
+    def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
+        """``path`` as git's three-way merge of ``ours`` and ``theirs`` from ``ancestor``
+        leaves it (a forge merges a request so); None on a conflict there or a deletion."""
+        ...
+
     def update_branch(
         self,
         branch: str,

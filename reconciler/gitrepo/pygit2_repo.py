@@ -283,6 +283,24 @@ class Pygit2ConfigRepo:
         with self._lock:
             return _info(self._commit(commit))
 
+    def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
+        """``path`` in libgit2's three-way merge of the two commits' trees."""
+        path = paths.clean_path(path)
+        with self._lock:
+            merged = self._repo.merge_trees(
+                self._commit(ancestor).tree, self._commit(ours).tree, self._commit(theirs).tree
+            )
+            conflicts = merged.conflicts
+            if conflicts is not None and any(
+                entry is not None and entry.path == path for sides in conflicts for entry in sides
+            ):
+                return None
+            try:
+                entry = merged[path]
+            except KeyError:
+                return None
+            return bytes(self._repo[entry.id].peel(pygit2.Blob).data)
+
     def history(
         self, commit: str, path: str, limit: int = 20, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:

@@ -68,6 +68,9 @@ class CrashingRepo:
     def commit_info(self, commit: str) -> CommitInfo:
         return self.inner.commit_info(commit)
 
+    def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
+        return self.inner.merged_file(ancestor, ours, theirs, path)
+
     def history(
         self, commit: str, path: str, limit: int = 20, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:

@@ -7,6 +7,7 @@ retry and lease rules as the pygit2 adapter; tests/contract runs both through on
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import threading
@@ -208,6 +209,13 @@ class FakeConfigRepo:
                 )
         return tuple(changes)
 
+    def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
+        sides = [self.read(c, path) for c in (ancestor, ours, theirs)]
+        base, mine, other = sides
+        if mine is None or other is None:
+            return None  # a deletion on either side: nothing to read (or a conflict)
+        return merge3(base or b"", mine, other)
+
     def commit_info(self, commit: str) -> CommitInfo:
         found = self._commit(commit)
         return CommitInfo(
@@ -357,6 +365,45 @@ class _FakeWriter:
 
     def push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
         self._owner._push(branch, commit, expected)
+
+
+def merge3(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """A line-based three-way merge: changes from both sides, None where they overlap or
+    touch (as git's merge, which conflicts on adjacent lines too)."""
+    if theirs in (ours, base):
+        return ours
+    if ours == base:
+        return theirs
+    lines = base.splitlines(keepends=True)
+    hunks = sorted(
+        [
+            *_hunks(lines, ours.splitlines(keepends=True)),
+            *_hunks(lines, theirs.splitlines(keepends=True)),
+        ]
+    )
+    out: list[bytes] = []
+    at = 0
+    previous: tuple[int, int, tuple[bytes, ...]] | None = None
+    for start, end, replacement in hunks:
+        if previous is not None and start <= previous[1]:
+            if (start, end, replacement) == previous:
+                continue  # both sides made the same change
+            return None
+        out += lines[at:start]
+        out += replacement
+        at = end
+        previous = (start, end, replacement)
+    out += lines[at:]
+    return b"".join(out)
+
+
+def _hunks(base: list[bytes], side: list[bytes]) -> list[tuple[int, int, tuple[bytes, ...]]]:
+    matcher = difflib.SequenceMatcher(a=base, b=side, autojunk=False)
+    return [
+        (i1, i2, tuple(side[j1:j2]))
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
 
 
 def _apply(files: dict[str, tuple[str, bytes]], path: str, data: bytes | None) -> None:

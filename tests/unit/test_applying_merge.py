@@ -1,7 +1,8 @@
 """A merge is proven again right before it happens, not only when the cycle began.
 
-Between a cycle's reads and its merge, someone may switch off code-owner enforcement or
-put the hold label on the request. The applier asks the forge again and does not merge.
+Between a cycle's reads and its merge, someone may switch off code-owner enforcement, put
+the hold label on the request, or push another head. The applier asks the forge again,
+proves the head is the daemon's own edit, and does not merge otherwise.
 """
 
 from __future__ import annotations
@@ -15,15 +16,26 @@ from reconciler.forge.port import Enforcement
 from reconciler.planning import Merge, Plan
 from tests.fakes.forge import FakeForge
 from tests.fakes.gitrepo import FakeConfigRepo, FakeRemote
+from tests.unit.test_provenance import BASE, GOOD_MESSAGE, GW, NEW, ROGUE, edited, pin
 
 HEAD = "promote/prod/app"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
-def merge_action(number: int, owners_required: bool, hold_label: str) -> Merge:
+def world(digest: str = NEW) -> tuple[FakeRemote, str]:
+    """main with the overlay, and a head pinning ``digest`` (NEW: the daemon's edit)."""
+    remote = FakeRemote()
+    main = remote.commit(BASE)
+    remote.set_branch("main", main)
+    head = remote.commit(edited(BASE, GW, digest), parents=(main,), message=GOOD_MESSAGE)
+    remote.set_branch(HEAD, head)
+    return remote, head
+
+
+def merge_action(number: int, head: str, owners_required: bool, hold_label: str) -> Merge:
     return Merge(
-        "app", "prod", number, "c1", "Promote app (#1)", ("@asha",),
-        owners_required=owners_required, hold_label=hold_label,
+        "gw", "prod", number, head, "Promote gw (#1)", ("@asha",),
+        owners_required=owners_required, hold_label=hold_label, edit=pin(GW, NEW),
     )  # fmt: skip
 
 
@@ -40,18 +52,35 @@ def merge_action(number: int, owners_required: bool, hold_label: str) -> Merge:
 def test_what_changed_since_the_plan_stops_the_merge(
     owners_required: bool, enforced: bool, labels: tuple[str, ...], merged: bool, why: str
 ) -> None:
+    remote, head = world()
     forge = FakeForge()
-    forge.set_head(HEAD, "c1")
+    forge.set_head(HEAD, head)
     number = forge.open(HEAD, "main", "Promote app", "body", ("promotion",)).number
     # What happens after the cycle read the forge and planned the merge:
     forge.enforcement = Enforcement(enforced, "protection is off" if not enforced else "on")
     forge.add_labels(number, labels)
-    applier = Applier(FakeConfigRepo(FakeRemote()), forge, lambda: NOW)
+    applier = Applier(FakeConfigRepo(remote), forge, lambda: NOW)
 
     [outcome] = applier.apply(
-        Plan(actions=(merge_action(number, owners_required, "promotion-hold"),)), "main"
+        Plan(actions=(merge_action(number, head, owners_required, "promotion-hold"),)), "main"
     )
 
     assert outcome.ok is merged
     assert (f"merge #{number}" in forge.writes) is merged
     assert why in outcome.detail
+
+
+def test_a_head_pushed_by_a_person_is_not_merged_even_when_planned() -> None:
+    """Someone replaced the head with a rogue digest and the plan merged that head: the
+    applier proves it again and refuses (GitHub would merge exactly that sha)."""
+    remote, head = world(ROGUE)
+    forge = FakeForge()
+    forge.set_head(HEAD, head)
+    number = forge.open(HEAD, "main", "Promote gw", "body", ("promotion",)).number
+    applier = Applier(FakeConfigRepo(remote), forge, lambda: NOW)
+
+    [outcome] = applier.apply(Plan(actions=(merge_action(number, head, False, ""),)), "main")
+
+    assert not outcome.ok
+    assert f"merge #{number}" not in forge.writes
+    assert "other than by pinning" in outcome.detail

@@ -324,10 +324,34 @@ def test_owner_approval_after_the_delay_merges(who: str) -> None:
     state = request(NEW, reviews=(approve(who, minutes_ago=6),))
     (action,), blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
     assert blocked == []
-    assert action == Merge(
+    assert isinstance(action, Merge)
+    assert action.edit is not None
+    assert replace(action, edit=None) == Merge(
         "gw", "prod", 7, "head-1", f"{state.request.title} (#7)", (who,),
         owners_required=True, hold_label="promotion-hold",
     )  # fmt: skip
+    # The head is proven against exactly the edit the daemon would make.
+    assert (action.edit.path, action.edit.pin.digest) == ("overlays/prod/kustomization.yaml", NEW)
+
+
+@pytest.mark.parametrize("outdated", [False, True])
+def test_a_head_the_daemon_did_not_build_is_rebuilt_never_merged(outdated: bool) -> None:
+    """An approved request whose head a person rewrote: rebuilt as the daemon's own edit
+    (the comment says why), reported as blocked, and no Merge, approvals or not."""
+    state = replace(
+        request(NEW, reviews=(approve("@alice"),)),
+        head_problem="its head head-1 changes base/deploy.yaml; a promotion changes X only",
+        outdated=outdated,
+    )
+    actions, blocked = prod_only(plan(policy(), snapshot(requests={("gw", "prod"): state}), NOW))
+    assert [type(a) for a in actions] == [Propose]
+    (action,) = actions
+    assert isinstance(action, Propose)
+    assert action.number == 7
+    assert action.expected_head == "head-1"
+    assert action.comment is not None
+    assert action.comment.startswith("Rebuilt: its head head-1 changes base/deploy.yaml")
+    assert [code for code, _ in blocked] == ["unverified-head"]
 
 
 def test_newer_candidate_updates_the_open_request_and_says_so() -> None:

@@ -1,0 +1,154 @@
+"""Provenance: whether a promotion request's head is exactly the edit the daemon builds.
+
+Anyone who can push `promote/*` can put any commit at a request's head. The daemon merges a
+head only when it is its own edit: one commit whose parent is on the base branch's
+first-parent chain, whose tree is that parent's plus the pin edit of one overlay (nothing
+else), pinning the request's digest and saying so in its trailers. The same check runs when
+observing and again right before merging; the forge then merges that very commit.
+
+A head built on an older base commit is still current when its one-file edit, merged into
+the base's version of the file three ways (as a forge merges), gives exactly what the
+daemon would write on the base today: promotions into a shared overlay then merge one after
+another instead of being rebuilt after each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler import promotions
+from reconciler.actions import PinEdit
+from reconciler.errors import ReconcilerError
+from reconciler.gitrepo.port import ConfigRepo
+from reconciler.model import short
+from reconciler.overlays import pins
+
+Edit = Callable[[bytes], bytes]  # the pin edit of one overlay's bytes
+
+
+def pin_edit(edit: PinEdit) -> Edit:
+    """The bytes-to-bytes function that makes ``edit`` (errors: ReconcilerError)."""
+
+    def run(data: bytes) -> bytes:
+        return pins.write_pin(edit.format, data, edit.path, edit.app, edit.pin)
+
+    return run
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    """What the check found: ``problem`` is None for the daemon's own edit."""
+
+    problem: str | None  # why the head is not the daemon's edit, said for the request
+    current: bool = False  # the edit, rebased onto the base tip, is still exactly ours
+
+    @property
+    def built(self) -> bool:
+        """The head is the daemon's edit."""
+        return self.problem is None
+
+
+class BaseChain:
+    """The base branch's first-parent chain, walked only as far as questions need.
+
+    Kept across cycles: a new tip is walked down to the commits already known, so a cycle
+    with many requests costs the commits since the last one, not requests x history.
+    """
+
+    def __init__(self, repo: ConfigRepo) -> None:
+        self.repo = repo
+        self._tip: str | None = None
+        self._known: set[str] = set()
+        self._bottom: str | None = None  # the next commit to walk down to, None at the root
+
+    def move_to(self, tip: str) -> None:
+        """Follow the branch to ``tip``; a rewritten branch starts the walk again."""
+        if tip == self._tip:
+            return
+        walked: list[str] = []
+        commit: str | None = tip
+        # A fast-forward reaches the old tip within the new commits; anything else (a
+        # rewrite, a rewind) starts afresh, walking down lazily from the new tip.
+        while commit is not None and commit != self._tip and len(walked) <= 10_000:
+            walked.append(commit)
+            commit = self._parent(commit)
+        if commit is not None and commit == self._tip:
+            self._known.update(walked)
+        else:
+            self._known = set(walked)
+            self._bottom = commit
+        self._tip = tip
+
+    def holds(self, commit: str) -> bool:
+        """Whether ``commit`` is on the chain (walking further down when needed)."""
+        while commit not in self._known and self._bottom is not None:
+            self._known.add(self._bottom)
+            self._bottom = self._parent(self._bottom)
+        return commit in self._known
+
+    def _parent(self, commit: str) -> str | None:
+        parents = self.repo.commit_info(commit).parents
+        return parents[0] if parents else None
+
+
+def check_head(
+    repo: ConfigRepo,
+    chain: BaseChain,
+    head: str,
+    base_tip: str,
+    path: str,
+    digest: str,
+    edit: Edit,
+) -> HeadCheck:
+    """Whether ``head`` is the daemon's pin of ``digest`` in ``path`` on a base commit."""
+    info = repo.commit_info(head)
+    if len(info.parents) != 1:
+        return HeadCheck(
+            f"its head {short(head)} has {len(info.parents)} parents; a promotion head is "
+            "one commit on the base branch"
+        )
+    parent = info.parents[0]
+    if not chain.holds(parent):
+        return HeadCheck(
+            f"its head {short(head)} is not built on the base branch (its parent "
+            f"{short(parent)} is not on it)"
+        )
+    changed = sorted(c.path for c in repo.changed_paths(parent, head))
+    if changed != [path]:
+        others = [p for p in changed if p != path] or ["nothing"]
+        return HeadCheck(
+            f"its head {short(head)} changes {', '.join(others[:5])}"
+            f"{' and more' if len(others) > 5 else ''}; a promotion changes {path} only"
+        )
+    if info.trailer(promotions.IMAGE_DIGEST) != digest:
+        return HeadCheck(f"its head {short(head)} does not name {short(digest)} in its message")
+    old = repo.read(parent, path)
+    new = repo.read(head, path)
+    try:
+        expected = edit(old) if old is not None else None
+    except ReconcilerError as exc:
+        return HeadCheck(f"the pin edit cannot be made on its parent {short(parent)}: {exc}")
+    if old is None or new != expected:
+        return HeadCheck(
+            f"its head {short(head)} changes {path} other than by pinning {short(digest)}"
+        )
+    return HeadCheck(None, _current(repo, parent, base_tip, head, path, old, edit))
+
+
+def _current(
+    repo: ConfigRepo, parent: str, tip: str, head: str, path: str, old: bytes, edit: Edit
+) -> bool:
+    """Whether merging the head now gives exactly the daemon's edit of the base's file."""
+    if parent == tip:
+        return True
+    now = repo.read(tip, path)
+    if now is None:
+        return False
+    if now == old:
+        return True  # the base changed other files only: the merge takes the edit as is
+    try:
+        ours = edit(now)
+    except ReconcilerError:
+        return False
+    return repo.merged_file(parent, tip, head, path) == ours

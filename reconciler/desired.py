@@ -32,7 +32,7 @@ from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
 from reconciler.snapshot import Key, OverlayState
 
-HISTORY_DEPTH = 20  # commits of an overlay's history read for pin facts
+HISTORY_DEPTH = 20  # commits of an overlay's history kept for pin facts (see back_to)
 # What a read depends on besides the files: the overlay folder (or file), the format, and
 # what of the app the format reads. A string, since str caches its hash and a frozen
 # dataclass does not (a 1,000-app cycle looks keys up thousands of times).
@@ -81,6 +81,7 @@ class DesiredReader:
             [],
         )
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
+        self._older: dict[tuple[str, ...], tuple[PinFact, ...]] = {}  # see back_to
 
     def read(self, commit: str, branch: str) -> Desired:
         """The desired state at ``commit`` of ``branch``."""
@@ -296,6 +297,47 @@ class DesiredReader:
             digest = (pin.digest or None) if pin else None
             facts.append(PinFact(info.id, info.time, digest, by_reconciler))
         return tuple(reversed(facts))
+
+    def back_to(
+        self, env: Environment, app: App, state: OverlayState, digest: str
+    ) -> tuple[PinFact, ...]:
+        """``state.history`` walked back as far as a rollback rule needs: to the last
+        commit that pinned ``digest``, or to the first commit of the file.
+
+        The kept window is a fixed number of commits touching the file; in an overlay
+        shared by many apps, others' promotions fill it within hours, and a person's
+        rollback of ``digest`` must not be forgotten then. The part before the window never
+        changes, so what a walk finds is kept (by the window's first commit).
+        """
+        history = state.history
+        if len(history) < HISTORY_DEPTH or any(f.digest == digest for f in history):
+            return history  # the window reaches the file's first commit, or holds digest
+        key = (history[0].commit, state.path, env.format, app.image_name, repr(app.helm), digest)
+        older = self._older.get(key)
+        if older is None:
+            older = self._walk_back(env, app, state.path, history[0].commit, digest)
+            if len(self._older) >= 10_000:
+                self._older.clear()  # bounded; a miss only costs a walk
+            self._older[key] = older
+        return older + history
+
+    def _walk_back(
+        self, env: Environment, app: App, path: str, first: str, digest: str
+    ) -> tuple[PinFact, ...]:
+        """Pin facts before ``first`` (exclusive), back to one pinning ``digest`` or the
+        root; each deeper look walks again from ``first`` with four times the reach."""
+        views: dict[str, ReadView] = {}
+        limit = 4 * HISTORY_DEPTH
+        while True:
+            commits = self.repo.history(first, path, limit=limit, first_parent=True)
+            older = [c for c in commits if c.id != first]
+            facts = self._facts(env, app, path, tuple(older), views)
+            hits = [i for i, fact in enumerate(facts) if fact.digest == digest]
+            if hits:
+                return facts[hits[-1] :]
+            if len(commits) < limit:
+                return facts  # the file's whole history: ``digest`` was never pinned
+            limit *= 4
 
     def pin(self, fmt: str, app: App, view: ReadView, path: str) -> ImagePin | None:
         """The pin of ``app`` in the file at ``path``, parsed once per blob."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -22,7 +22,7 @@ from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.forge.port import Forge, Request
 from reconciler.gates import Sample
-from reconciler.gitrepo.port import ConfigRepo
+from reconciler.gitrepo.port import ConfigRepo, UnknownCommit
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.policy import Policy
 from reconciler.policy.model import HttpGate
@@ -73,6 +73,8 @@ class Observer:
         self.live_reader = live_reader
         self.clock = clock
         self.base_branch = base_branch
+        self._configured = base_branch  # where the daemon falls back if a switch goes away
+        self._refused: tuple[str, str, str] | None = None  # (branch, its tip, why)
         self.registry_for = registry_for
         self.wait = wait
         self.shard = shard
@@ -86,15 +88,25 @@ class Observer:
         """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles)."""
         if fetch:
             self.repo.fetch()
+        notes: tuple[str, ...] = ()
+        if self.base_branch != self._configured and self.repo.tip(self.base_branch) is None:
+            notes = (
+                f'the base branch "{self.base_branch}" is gone; reading "{self._configured}" again',
+            )
+            self.base_branch = self._configured
         tip = self._tip(self.base_branch)
         desired = self.desired.read(tip, self.base_branch)
-        policy = desired.policy
-        if policy is not None and policy.settings.base_branch != self.base_branch:
-            self.base_branch = policy.settings.base_branch
-            tip = self._tip(self.base_branch)
+        wanted = desired.policy.settings.base_branch if desired.policy else None
+        if wanted and not desired.errors and wanted != self.base_branch:
+            refused = self._refuse_switch(wanted)
+            if refused is None:
+                self.base_branch = wanted
+                tip = self._tip(wanted)
+            else:
+                notes += (refused,)
             desired = self.desired.read(tip, self.base_branch)
-            policy = desired.policy
-        errors = desired.errors
+        policy = desired.policy
+        errors = notes + desired.errors
         empty = Snapshot(self.base_branch, tip, policy_errors=errors)
         if policy is None:
             return Observation(None, empty, False)
@@ -104,6 +116,7 @@ class Observer:
         samples = self._probe(policy, overlays, live, one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
+        overlays = self._deep_histories(policy, overlays, tags)
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
@@ -132,6 +145,40 @@ class Observer:
     def last_good(self) -> Policy | None:
         """The last valid policy read from the base branch."""
         return self.desired.last_good
+
+    def _refuse_switch(self, wanted: str) -> str | None:
+        """Why the policy's ``settings.base_branch`` is not adopted yet; None to adopt it.
+
+        A branch is adopted only when it exists and its own policy is valid and names it:
+        one commit naming a missing or broken branch must not leave the daemon reading a
+        branch where the fix can never appear. A refusal is kept until that branch moves.
+        """
+        here = self.base_branch
+        tip = self.repo.tip(wanted)
+        if tip is None:
+            return (
+                f'settings.base_branch is "{wanted}", but the config repo has no such branch; '
+                f'staying on "{here}" (push the branch, or fix the setting)'
+            )
+        if self._refused is not None and self._refused[:2] == (wanted, tip):
+            return self._refused[2]
+        there = self.desired.read(tip, wanted)
+        problem = (
+            f"its promotions.toml is invalid ({there.errors[0]})"
+            if there.errors or there.policy is None
+            else None
+            if there.policy.settings.base_branch == wanted
+            else f'its promotions.toml names "{there.policy.settings.base_branch}"'
+        )
+        if problem is None:
+            self._refused = None
+            return None
+        reason = (
+            f'settings.base_branch is "{wanted}", but {problem}; staying on "{here}" until '
+            f'"{wanted}" holds a valid policy naming itself'
+        )
+        self._refused = (wanted, tip, reason)
+        return reason
 
     def _tip(self, branch: str) -> str:
         tip = self.repo.tip(branch)
@@ -270,6 +317,34 @@ class Observer:
         digests = {query: _exists(registry, *query) for query in sorted(digest_queries)}
         return tags, digests
 
+    def _deep_histories(
+        self,
+        policy: Policy,
+        overlays: Mapping[Key, OverlayState],
+        tags: Mapping[tuple[str, str], TagFact],
+    ) -> Mapping[Key, OverlayState]:
+        """Each target overlay with a pending candidate, its history walked back as far as
+        the manual-rollback rule needs to judge that candidate (DesiredReader.back_to)."""
+        deeper: dict[Key, OverlayState] = {}
+        for target in policy.environments.values():
+            if target.follows is None:
+                continue
+            for app in policy.apps_in(target.name):
+                src = overlays.get((app.name, target.follows))
+                tgt = overlays.get((app.name, target.name))
+                if src is None or src.pin is None or tgt is None or tgt.error:
+                    continue
+                fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
+                candidate = src.pin.digest or (fact.digest if fact else None)
+                if not candidate or (tgt.pin is not None and tgt.pin.digest == candidate):
+                    continue
+                history = self.desired.back_to(target, app, tgt, candidate)
+                if history is not tgt.history:
+                    deeper[(app.name, target.name)] = replace(tgt, history=history)
+        if not deeper:
+            return overlays
+        return MappingProxyType({**overlays, **deeper})
+
     # -- forge ---------------------------------------------------------------------------------
     def _requests(
         self, policy: Policy, overlays: Mapping[Key, OverlayState], tip: str
@@ -286,7 +361,15 @@ class Observer:
             if not request.head_commit:  # its head branch is gone: rebuild it
                 out[(app, env)] = RequestState(request, outdated=True)
                 continue
-            checked = self._check_head(policy, app, env, request, overlays, tip)
+            try:
+                checked = self._check_head(policy, app, env, request, overlays, tip)
+            except UnknownCommit as missing:
+                if missing.commit != request.head_commit:
+                    raise
+                # Pushed after this cycle's fetch (another replica, a person): judged next
+                # cycle, neither merged nor rebuilt now.
+                out[(app, env)] = RequestState(request, unfetched=True)
+                continue
             out[(app, env)] = RequestState(request, not checked.current, checked.problem)
         return out
 
@@ -314,12 +397,9 @@ class Observer:
         keep_tag = policy.settings.pin == "tag-and-digest"
         pin = promotions.target_pin(source.pin, marker.digest, keep_tag)
         edit = provenance.pin_edit(PinEdit(spec, target.format, overlay.path, pin))
-        try:
-            return provenance.check_head(
-                self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
-            )
-        except ReconcilerError as exc:  # the head's objects are missing or unreadable
-            return provenance.HeadCheck(f"its head cannot be read: {exc}")
+        return provenance.check_head(
+            self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
+        )
 
     def _codeowners_errors(self, owners: codeowners.CodeOwners) -> dict[int, str]:
         """The forge's own complaints about CODEOWNERS lines (GitHub's errors endpoint)."""

@@ -113,6 +113,15 @@ class _Planner:
                 f"request #{held.request.number} is not merged: {held.head_problem}; the "
                 "daemon rebuilds it as its own edit when the promotion can proceed",
             )
+        if held is not None and held.unfetched:
+            self.block(
+                app.name,
+                target.name,
+                "unverified-head",
+                f"request #{held.request.number}'s head {held.request.head_commit[:12]} "
+                "was pushed after this cycle fetched; it is checked next cycle",
+            )
+            return
         src = self.snap.overlays.get((app.name, source.name))
         tgt = self.snap.overlays.get(key)
         if src is None or tgt is None:

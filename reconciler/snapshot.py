@@ -47,6 +47,7 @@ class RequestState:
     request: Request
     outdated: bool = False  # merging the head now would not give the daemon's edit
     head_problem: str | None = None  # why the head is not the daemon's own edit
+    unfetched: bool = False  # the head is newer than this cycle's fetch: judged next cycle
 
 
 @dataclass(frozen=True)

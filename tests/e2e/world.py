@@ -11,6 +11,7 @@ fetch: git and the request records are the user-visible truth.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -210,6 +211,12 @@ class World:
         assert pushed.changed
         assert pushed.commit is not None
         return pushed.commit
+
+    def set_branch(self, branch: str, commit: str | None) -> None:
+        """Point (None: delete) ``branch`` on the remote, as a person's push would."""
+        ref = f"refs/heads/{branch}"
+        change = ["-d", ref] if commit is None else [ref, commit]
+        subprocess.run(["git", "-C", str(self.remote), "update-ref", *change], check=True)
 
     def forge_as(self, who: str) -> LocalForge:
         """The local forge as ``who`` uses it, from their own clone (`reconciler review`)."""

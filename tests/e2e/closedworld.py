@@ -150,6 +150,10 @@ class Flavour(Protocol):
         """A person's commit on top of the prod request's head branch, changing one file."""
         ...
 
+    def rewrite_request(self, files: dict[str, bytes], message: str) -> None:
+        """A person's force-push: the prod head becomes one commit on main's tip."""
+        ...
+
     def prod_pin(self) -> str | None:
         """The digest prod's overlay pins on main now."""
         ...
@@ -224,6 +228,21 @@ class LocalFlavour:
 
     def push(self, path: str, change: Callable[[bytes], bytes], message: str) -> None:
         self.world.push(path, change, message)
+
+    def rewrite_request(self, files: dict[str, bytes], message: str) -> None:
+        repo = Pygit2ConfigRepo.open(str(self.world.remote), self.world.root / "head-rewriter")
+        who = person("mallory")
+        branch = promotions.branch("prod", APP)
+        main, head = repo.tip("main"), repo.tip(branch)
+        assert main is not None
+
+        def edit(_: ReadView) -> dict[str, bytes | None]:
+            return dict(files)
+
+        pushed = repo.replace_branch(
+            branch, edit, base=main, expected_old=head, message=message, author=who, committer=who
+        )
+        assert pushed.changed
 
     def push_to_request(self, path: str, change: Callable[[bytes], bytes]) -> None:
         repo = Pygit2ConfigRepo.open(str(self.world.remote), self.world.root / "head-pusher")
@@ -373,6 +392,11 @@ class GitHubFlavour:
         data = self.sim.read(tip, path)
         assert data is not None
         self.sim.commit("main", {path: change(data)}, message + "\n")
+
+    def rewrite_request(self, files: dict[str, bytes], message: str) -> None:
+        main = self.sim.tip("main")
+        assert main is not None
+        self.sim.commit(promotions.branch("prod", APP), dict(files), message, parent=main)
 
     def push_to_request(self, path: str, change: Callable[[bytes], bytes]) -> None:
         branch = promotions.branch("prod", APP)

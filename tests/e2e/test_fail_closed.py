@@ -41,6 +41,8 @@ from tests.e2e.closedworld import (
 )
 from tests.e2e.world import NEW, OWNER, cycle_until, internal_errors, overlay
 
+ROGUE = "sha256:" + "e" * 64  # a digest no gate ever saw
+OTHER = "sha256:" + "f" * 64  # a digest a person pins by hand
 EXTRA = 3  # cycles after the block first shows: each would have merged an approval that counted
 Vanish = Callable[[], None] | None
 Attack = Callable[[Flavour, int, Vanish], None]
@@ -87,12 +89,41 @@ def unown_prod(flavour: Flavour, number: int, vanish: Vanish) -> None:
 
 
 def move_the_base(flavour: Flavour, number: int, vanish: Vanish) -> None:
-    # main changes prod's overlay: the daemon rebuilds the request on a new head, so the
-    # owner's approval is now on an older head (GitHub, without "dismiss stale", still
-    # counts it).
+    # main changes another line of prod's overlay: the reviewed edit still merges cleanly
+    # and gives exactly the pin on the new base (as GitHub merges it), so the approval
+    # stands and nothing is rebuilt.
     flavour.push(
         overlay("prod"), lambda d: d.replace(b"value: 10", b"value: 12"), "prod: 12 replicas"
     )
+
+
+def repin_by_hand(flavour: Flavour, number: int, vanish: Vanish) -> None:
+    # main changes prod's own image line: merging the head would no longer give the
+    # daemon's edit, so it rebuilds the request on a new head, and the owner's approval is
+    # now on an older head (GitHub, without "dismiss stale", still counts it).
+    pinned = flavour.prod_pin()
+    assert pinned is not None
+    flavour.push(
+        overlay("prod"), lambda d: d.replace(pinned.encode(), OTHER.encode()), "prod: by hand"
+    )
+
+
+def rewrite_head(flavour: Flavour, number: int, vanish: Vanish) -> None:
+    """Mallory force-pushes the head as one commit on main's tip (a digest no gate saw, 50
+    replicas, an edit under base/, the daemon's trailers copied); the owner approves it."""
+    prod, deployment, pinned = (
+        flavour.on_main(overlay("prod")),
+        flavour.on_main("base/deployment.yaml"),
+        flavour.prod_pin(),
+    )
+    assert prod is not None
+    assert deployment is not None
+    assert pinned is not None
+    rogue = prod.replace(pinned.encode(), ROGUE.encode()).replace(b"value: 10", b"value: 50")
+    message = f"Promote\n\nPromoted-From: staging\nImage-Digest: {NEW}\n"
+    files = {overlay("prod"): rogue, "base/deployment.yaml": deployment + b"# mallory\n"}
+    flavour.rewrite_request(files, message)
+    flavour.approve(number, OWNER)
 
 
 def author_approves(flavour: Flavour, number: int, vanish: Vanish) -> None:
@@ -173,7 +204,15 @@ CASES = (
         protection="classic",
     ),
     Case("CODEOWNERS edited to drop prod", unown_prod, "codeowners-gap", "would merge"),
-    Case("approval on an older head", move_the_base, "awaiting-review", "would merge"),
+    Case("main changes another line of prod's overlay", move_the_base, None, ""),
+    Case("approval on an older head", repin_by_hand, "awaiting-review", "would merge"),
+    Case(
+        "head rewritten by a person, then approved",
+        rewrite_head,
+        "awaiting-review",
+        "would merge",
+        owner_first=False,
+    ),
     Case(
         "approval by the request's author",
         author_approves,
@@ -237,6 +276,7 @@ def test_prod_is_not_reached_without_a_code_owner_review(
     if case.owner_first:
         flavour.approve(number, OWNER)
     case.attack(flavour, number, vanish)
+    attacked = flavour.prod_pin()  # a row may pin prod by hand: the daemon must not move it
 
     if case.blocked is None:
         results = cycle_until(
@@ -259,7 +299,8 @@ def test_prod_is_not_reached_without_a_code_owner_review(
         assert prod_blocks(result) == [case.blocked], result.plan.blocked
     assert merges(results) == []
     assert internal_errors(results) == []
-    assert flavour.prod_pin() == before
+    assert flavour.prod_pin() == attacked
+    assert attacked != flavour.image.digest
     assert flavour.merge_calls() == 0  # on GitHub: not even tried
     alone = flavour.forge_alone(number)
     if flavour.name == "github":

@@ -33,13 +33,13 @@ ROWS: list[tuple[str, bytes, bytes, bytes | None]] = [
         BASE.replace(b"A0", b"A1"),
         BASE.replace(b"A0", b"A1"),
         BASE.replace(b"A0", b"A1"),
-    ),  # fmt: skip
+    ),
     (
         "the same line changed two ways",
         BASE.replace(b"A0", b"A2"),
         BASE.replace(b"A0", b"A1"),
         None,
-    ),  # fmt: skip
+    ),
     (
         "adjacent lines changed: one hunk, a conflict",
         BASE.replace(b"- name: b", b"- name: bee"),

@@ -12,43 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import promotions
-from reconciler.gitrepo.port import ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.port import ReadView
+from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.planning import CommitDirect, Merge, Propose
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now
+from tests.e2e.sharedrepo import APPS, OLD, STAGING, WHO, kustomization, seed
 
-APPS = [f"app{i}" for i in range(22)]
-OLD = "sha256:" + "0" * 64
 D = "sha256:" + "d" * 64
-STAGING = "overlays/staging/kustomization.yaml"
-POLICY = (
-    "version = 1\n"
-    + "".join(f'[apps.{a}]\nimage = "r.io/{a}"\n' for a in APPS)
-    + (
-        '[environments.dev]\noverlay = "overlays/dev/{app}"\n'
-        '[environments.staging]\nfollows = "dev"\noverlay = "overlays/staging"\nauto_merge = true\n'
-    )
-)
-WHO = Signature("someone", "someone@example.com", utc_now().replace(microsecond=0))
-
-
-def kustomization(pins: dict[str, str]) -> bytes:
-    lines = ["images:"] + [f"- name: {a}\n  digest: {d}" for a, d in pins.items()]
-    return ("\n".join(lines) + "\n").encode()
 
 
 def test_a_rollback_in_a_shared_overlay_outlives_the_history_window(tmp_path: Path) -> None:
-    remote = tmp_path / "config.git"
     staging = dict.fromkeys(APPS, OLD)
-    files = {
-        "promotions.toml": POLICY.encode(),
-        STAGING: kustomization(staging),
-        **{f"overlays/dev/{a}/kustomization.yaml": kustomization({a: OLD}) for a in APPS},
-    }
-    files["overlays/dev/app0/kustomization.yaml"] = kustomization({"app0": D})
-    create_repository(remote, files, branch="main", message="seed", author=WHO)
+    remote = seed(tmp_path, dev={**dict.fromkeys(APPS, OLD), "app0": D}, staging=staging)
     person = Pygit2ConfigRepo.open(str(remote), tmp_path / "person")
 
     def commit(pins: dict[str, str], message: str, by_daemon: bool) -> None:

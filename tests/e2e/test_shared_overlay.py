@@ -1,0 +1,64 @@
+"""Promotions into one shared overlay merge one after another, not rebuilt after each.
+
+22 apps share one staging kustomization (one `images` entry each); CI pins new digests for
+21 of them in dev. Each merge changes the shared file, so before the fix every other open
+request was judged outdated and its merge refused ("the base branch changed ... will be
+rebuilt"): 21 promotions took 46 cycles and 212 failed merges. Now a request whose one-line
+edit still merges cleanly into the moved file (as GitHub merges it) is merged as it is: one
+cycle opens all 21, the next merges all 21, and no merge is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.gitrepo.port import ReadView
+from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.overlays.imageref import ImagePin
+from reconciler.overlays.pins import read_pin
+from reconciler.planning import Merge
+from reconciler.policy.model import App
+from reconciler.settings import Settings
+from reconciler.wiring import build, utc_now
+from tests.e2e.sharedrepo import APPS, OLD, STAGING, WHO, kustomization, seed
+
+GENEROUS = 10  # cycles; two are needed
+
+
+def test_twenty_one_promotions_into_one_shared_overlay(tmp_path: Path) -> None:
+    remote = seed(tmp_path, dev=dict.fromkeys(APPS, OLD), staging=dict.fromkeys(APPS, OLD))
+    ci = Pygit2ConfigRepo.open(str(remote), tmp_path / "ci")
+    new = {a: "sha256:" + f"{i + 1:x}".rjust(64, "c") for i, a in enumerate(APPS[1:])}
+
+    def edit(_: ReadView) -> dict[str, bytes | None]:
+        return {
+            f"overlays/dev/{a}/kustomization.yaml": kustomization({a: d}) for a, d in new.items()
+        }
+
+    ci.update_branch("main", edit, message="dev: 21 new builds", author=WHO, committer=WHO)
+    wired = build(Settings(repo=str(remote), cache_dir=tmp_path / "cache"), utc_now)
+
+    def staging_pins() -> dict[str, str]:
+        ci.fetch()
+        tip = ci.tip("main")
+        assert tip is not None
+        data = ci.read(tip, STAGING)
+        assert data is not None
+        found: dict[str, str] = {}
+        for app in APPS:
+            pin = read_pin("kustomize", data, STAGING, App(name=app, image=f"r.io/{app}"))
+            assert isinstance(pin, ImagePin)
+            found[app] = pin.digest
+        return found
+
+    cycles, refused, merged = 0, [], 0
+    while staging_pins() != {APPS[0]: OLD, **new} and cycles < GENEROUS:
+        result = wired.reconciler.cycle()
+        cycles += 1
+        refused += [o.detail for o in result.outcomes if not o.ok]
+        merged += sum(1 for o in result.outcomes if isinstance(o.action, Merge) and o.ok)
+    print(f"shared overlay: promotions=21 cycles={cycles} merges={merged} refused={len(refused)}")
+    assert staging_pins() == {APPS[0]: OLD, **new}
+    assert refused == []
+    assert merged == 21
+    assert cycles == 2

@@ -15,17 +15,16 @@ import re
 import shutil
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CredentialType, FetchPrune, FileMode, ObjectType
+from pygit2.enums import CredentialType, FetchPrune, FileMode
 
 from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
-from reconciler.gitrepo import history, paths, updating
+from reconciler.gitrepo import history, localpush, paths, updating
 from reconciler.gitrepo.credentials import (
     Credentials,
     HttpsToken,
@@ -64,7 +63,6 @@ _ZERO = pygit2.Oid(hex="0" * 40)
 _UNSHALLOW = 2147483647  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
 _DEEPEST_SHALLOW = 10_000  # past this, fetching all history is simpler than deepening
 _DEPTH_KEY = "reconciler.depth"
-_LOCK_TRIES = 5
 _KINDS = (
     (CredentialType.USERPASS_PLAINTEXT, "an HTTPS token"),
     (CredentialType.SSH_KEY, "an SSH key"),
@@ -511,7 +509,7 @@ class Pygit2ConfigRepo:
     def _push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
         ref = f"refs/heads/{branch}"
         if self._remote.local_path is not None:
-            _push_local(self._repo, self._remote.local_path, ref, commit, expected)
+            localpush.push(self._repo, self._remote.local_path, ref, commit, expected)
         else:
             lease = (ref, pygit2.Oid(hex=expected) if expected else _ZERO)
             callbacks = self._callbacks(lease)
@@ -786,60 +784,6 @@ def _write_tree(
     if where and len(builder) == 0:
         return None  # git stores no empty folders: drop it from its parent
     return builder.write()
-
-
-def _push_local(
-    repo: pygit2.Repository, remote_path: Path, ref: str, commit: str, expected: str | None
-) -> None:
-    # libgit2's local transport overwrites the remote ref without comparing it to the value
-    # it advertised, so local remotes are written here: copy the objects, then compare and
-    # set the ref under its lock file, the lock git itself takes.
-    where = str(remote_path)
-    try:
-        target = pygit2.Repository(where)
-    except (pygit2.GitError, KeyError) as error:
-        raise TransientError(f"pushing to {where} failed: {error}; check the path") from None
-    head = target.references.get("HEAD")
-    if not target.is_bare and head is not None and head.target == ref:
-        raise PermanentError(
-            f"the config repo {where} has {ref} checked out; point the daemon at a bare "
-            "repository (git clone --bare) to write that branch"
-        )
-    _copy_objects(repo, target, pygit2.Oid(hex=commit))
-    for attempt in range(_LOCK_TRIES):
-        try:
-            with target.transaction() as txn:
-                txn.lock_ref(ref)
-                current = target.references.get(ref)
-                actual = str(current.target) if current is not None else None
-                if actual != expected:
-                    raise updating.BranchMoved(actual)
-                txn.set_target(ref, commit, message="reconciler: update")
-            return
-        except pygit2.GitError as error:
-            if "lock" in str(error) and attempt + 1 < _LOCK_TRIES:
-                time.sleep(0.02 * (attempt + 1))  # another writer holds the ref briefly
-                continue
-            raise TransientError(f"pushing to {where} failed: {error}") from None
-    raise updating.BranchMoved(None)
-
-
-def _copy_objects(source: pygit2.Repository, target: pygit2.Repository, root: pygit2.Oid) -> None:
-    wanted = [root]
-    seen: set[pygit2.Oid] = set()
-    while wanted:
-        oid = wanted.pop()
-        if oid in seen or target.odb.exists(oid):
-            continue  # what the target has, it has with everything below it
-        seen.add(oid)
-        kind, data = source.odb.read(oid)
-        target.odb.write(kind, data)
-        if kind == ObjectType.COMMIT:
-            found = source[oid].peel(pygit2.Commit)
-            wanted.extend([found.tree_id, *found.parent_ids])
-        elif kind == ObjectType.TREE:
-            tree = source[oid].peel(pygit2.Tree)
-            wanted.extend(child.id for child in tree if child.filemode != FileMode.COMMIT)
 
 
 def _info(commit: pygit2.Commit) -> CommitInfo:

@@ -80,6 +80,7 @@ class Observer:
         self.shard = shard
         self.desired = DesiredReader(repo, shard.narrow)
         self._chain = provenance.BaseChain(repo)
+        self._checked: dict[tuple[str, ...], provenance.HeadCheck] = {}
         self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
         self._probed_at: dict[tuple[str, str, str], datetime] = {}
 
@@ -397,9 +398,27 @@ class Observer:
         keep_tag = policy.settings.pin == "tag-and-digest"
         pin = promotions.target_pin(source.pin, marker.digest, keep_tag)
         edit = provenance.pin_edit(PinEdit(spec, target.format, overlay.path, pin))
-        return provenance.check_head(
-            self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
+        # Idle cycles ask the same question of the same heads: the answer depends only on
+        # the head, the edit, the base's version of the file and the chain being the same.
+        key = (
+            request.head_commit,
+            overlay.path,
+            target.format,
+            spec.image_name,
+            repr(spec.helm),
+            repr(pin),
+            self.repo.blob_id(tip, overlay.path) or "",
+            str(self._chain.generation),
         )
+        found = self._checked.get(key)
+        if found is None:
+            found = provenance.check_head(
+                self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
+            )
+            if len(self._checked) >= 10_000:
+                self._checked.clear()  # bounded; a miss costs one check
+            self._checked[key] = found
+        return found
 
     def _codeowners_errors(self, owners: codeowners.CodeOwners) -> dict[int, str]:
         """The forge's own complaints about CODEOWNERS lines (GitHub's errors endpoint)."""

@@ -61,6 +61,7 @@ class BaseChain:
         self._tip: str | None = None
         self._known: set[str] = set()
         self._bottom: str | None = None  # the next commit to walk down to, None at the root
+        self.generation = 0  # bumped when the branch was rewritten: answers may differ
 
     def move_to(self, tip: str) -> None:
         """Follow the branch to ``tip``; a rewritten branch starts the walk again."""
@@ -78,6 +79,7 @@ class BaseChain:
         else:
             self._known = set(walked)
             self._bottom = commit
+            self.generation += 1
         self._tip = tip
 
     def holds(self, commit: str) -> bool:

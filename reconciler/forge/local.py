@@ -24,8 +24,14 @@ listed on the base branch in ``.reconciler/teams.toml``::
 
 A team that file does not list (or no file) has unknown members: only named users count.
 
-Reads use the clone as of its last fetch (the daemon fetches once a cycle); ``merge`` and
-``review`` fetch first, so they judge the current head.
+Reads use the clone as of its last fetch: the daemon fetches once at the start of a cycle,
+and a cycle that merges many requests must not fetch again per merge (a fetch costs every
+branch of the repo, so a cycle would grow with the square of its requests). ``merge`` reads
+the one thing that must be current, the head branch, from the remote itself, and refuses
+when it moved; the base is written under a lease, so a base that moved is read again then.
+Reviews are judged as of the cycle's fetch, as its plan was. ``review`` (a person's command)
+fetches first. A damaged record fails only what needs it (ledger.py); ``damaged()`` lists
+them, so that the plan can block their promotions with the reason.
 """
 
 from __future__ import annotations
@@ -35,28 +41,30 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import get_args
 
-from reconciler import codeowners
 from reconciler.errors import PermanentError, PolicyError, TransientError
-from reconciler.forge import ledger, records
-from reconciler.forge.ledger import Ledger, require_tip
-from reconciler.forge.port import Enforcement, MergeRefused, Request, Review, ReviewState
-from reconciler.forge.records import Comment, RequestRecord
-from reconciler.gitrepo.port import (
-    CommitInfo,
-    ConfigRepo,
-    FileChange,
-    ReadView,
-    Signature,
+from reconciler.forge import ledger, merging, records
+from reconciler.forge.ledger import Book, Ledger, require_tip
+from reconciler.forge.merging import PROMOTION_REQUEST, REVIEWED_BY, short
+from reconciler.forge.port import (
+    DamagedRequest,
+    Enforcement,
+    MergeRefused,
+    Request,
+    Review,
+    ReviewState,
 )
-from reconciler.gitrepo.trailers import Trailer
+from reconciler.forge.records import Comment, RequestRecord
+from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange, Signature
 from reconciler.promotions import BRANCH_PREFIX, branch, parse_marker
 
 REQUESTS_BRANCH = ledger.BRANCH
-PROMOTION_REQUEST = "Promotion-Request"  # trailer: which request a base commit merged
-REVIEWED_BY = "Reviewed-by"
+__all__ = ["PROMOTION_REQUEST", "REQUESTS_BRANCH", "REVIEWED_BY", "LocalForge"]
 SEARCH_DEPTH = 20  # commits per changed file searched for a merge the record missed
 _ATTEMPTS = 5
 _CACHE_LIMIT = 20_000
+
+
+_Head = tuple[str | None, tuple[FileChange, ...]]
 
 
 class _Renumbered(Exception):
@@ -65,10 +73,6 @@ class _Renumbered(Exception):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "nothing"
 
 
 class LocalForge:
@@ -93,22 +97,33 @@ class LocalForge:
         self._email = email
         self._clock = clock
         self._ledger = Ledger(repo, base_branch, self._signature)
-        self._changes: dict[str, tuple[FileChange, ...]] = {}  # head commit -> its changes
+        self._owners = merging.Owners(repo)
+        self._heads: dict[str, _Head] = {}  # head commit -> its parent and changes
         self._teams: dict[str, dict[str, frozenset[str]]] = {}  # blob id -> teams
 
     # -- reads ---------------------------------------------------------------------------
 
     def requests(self) -> tuple[Request, ...]:
-        """Open requests whose head branch starts with ``promote/``, by number."""
-        heads = self._repo.branches(BRANCH_PREFIX)
+        """Open requests whose head branch starts with ``promote/``, by number.
+
+        Requests with a damaged record are not among them: ``damaged()`` lists those.
+        """
+        book = self._ledger.book()
         found = []
-        for stored in self._ledger.all().values():
-            if stored.state == "open" and stored.head_branch.startswith(BRANCH_PREFIX):
-                tip = heads.get(stored.head_branch)
-                record = self._landed(stored, tip)
-                if record.state == "open":
-                    found.append(record.to_request(tip))
-        return tuple(found)
+        for head_branch, numbers in book.opened.items():
+            if head_branch.startswith(BRANCH_PREFIX):
+                tip = self._repo.tip(head_branch)
+                for number in numbers:
+                    record = self._landed(book.records[number], tip)
+                    if record.state == "open":
+                        found.append(record.to_request(tip))
+        return tuple(sorted(found, key=lambda request: request.number))
+
+    def damaged(self) -> tuple[DamagedRequest, ...]:
+        """Requests whose record cannot be read, by number; each names its file and what
+        it blocks (its head branch's promotions, when the record still names it)."""
+        damaged = self._ledger.book().damaged
+        return tuple(damaged[n] for n in sorted(damaged))
 
     def request(self, number: int) -> Request:
         """One request, whatever its state."""
@@ -117,9 +132,8 @@ class LocalForge:
         return self._landed(record, tip).to_request(tip)
 
     def records(self) -> tuple[RequestRecord, ...]:
-        """Every request ever made, by number, with its conversation and ``live_at``."""
-        stored = self._ledger.all().values()
-        return tuple(self._landed(r, self._repo.tip(r.head_branch)) for r in stored)
+        """Every readable request record, by number, with its conversation and ``live_at``."""
+        return tuple(self._current(r) for r in self._ledger.book().sorted())
 
     def awaiting_live(self) -> tuple[Request, ...]:
         """Merged requests with no ``live_at`` yet, by number."""
@@ -146,7 +160,7 @@ class LocalForge:
         """Open a request for ``head_branch``, or return the open one it already has."""
         head = require_tip(self._repo, head_branch)
         base = require_tip(self._repo, base_branch)
-        paths = [c.path for c in self._head_changes(head)]
+        paths = [c.path for c in self._head(head)[1]]
         for _ in range(_ATTEMPTS):
             try:
                 return self._open_once(head_branch, base_branch, title, body, labels, paths, base)
@@ -212,7 +226,7 @@ class LocalForge:
 
         verb = state.replace("_", " ")
         record = self._ledger.change(
-            number, change, f"review #{number} {verb} by {reviewer} on {_short(given.commit)}"
+            number, change, f"review #{number} {verb} by {reviewer} on {short(given.commit)}"
         )
         return record.to_request(request.head_commit)
 
@@ -312,54 +326,39 @@ class LocalForge:
         return self.request(number)
 
     def merge(self, number: int, expected_head: str, message: str) -> str:
-        """Merge if the head is still ``expected_head`` and code owners approved it."""
-        self._repo.fetch()
+        """Merge if the head is still ``expected_head`` and code owners approved it.
+
+        The head is read from the remote now (no fetch: see the module's docstring).
+        """
         record = self._ledger.get(number)
         if record.state == "merged" and record.merged_commit:
             return record.merged_commit
         if record.state != "open":
             raise MergeRefused(f"request #{number} is {record.state}; it cannot be merged")
-        head = self._repo.tip(record.head_branch)
+        head = self._repo.remote_tip(record.head_branch)
         if head != expected_head:
             raise MergeRefused(
-                f"request #{number}'s head is {_short(head)}, not {_short(expected_head)}: "
+                f"request #{number}'s head is {short(head)}, not {short(expected_head)}: "
                 "it changed since it was planned"
             )
-        changes = self._head_changes(head)
+        parent, changes = self._head(head)
         if not changes:
-            raise MergeRefused(f"request #{number}'s head {_short(head)} changes no file")
+            raise MergeRefused(f"request #{number}'s head {short(head)} changes no file")
         base = require_tip(self._repo, record.base_branch)
         landed = self._landed(record, head)
         if landed.state == "merged" and landed.merged_commit:
             return self._record_merge(number, landed.merged_commit, landed.merged_at, head)
         request = record.to_request(head)
-        approvers = self._approvers(request, changes, base)
-        trailers = [
-            t for t in self._repo.commit_info(head).trailers
-            if t.key.lower() not in (PROMOTION_REQUEST.lower(), REVIEWED_BY.lower())
-        ]  # fmt: skip
-        trailers.append(Trailer(PROMOTION_REQUEST, str(number)))
-        trailers += [Trailer(REVIEWED_BY, who) for who in approvers]
-
-        def edit(view: ReadView) -> dict[str, bytes | None] | None:
-            writes: dict[str, bytes | None] = {}
-            for change in changes:
-                now_id = view.blob_id(change.path)
-                if now_id == change.new_id:
-                    continue  # the base already has the head's version
-                if now_id != change.old_id:
-                    raise MergeRefused(
-                        f"conflict: the base branch changed {change.path} since request "
-                        f"#{number} was built; the request will be rebuilt"
-                    )
-                writes[change.path] = (
-                    self._repo.read(head, change.path) if change.new_id is not None else None
-                )
-            return writes or None
-
+        counted = merging.approvers(request, changes, self._owners.at(base), self._teams_at(base))
+        info = self._repo.commit_info(head)
         who = self._signature()
         outcome = self._repo.update_branch(
-            record.base_branch, edit, message=message, author=who, committer=who, trailers=trailers
+            record.base_branch,
+            merging.base_edit(self._repo, number, head, parent, changes),
+            message=message,
+            author=who,
+            committer=who,
+            trailers=merging.trailers(info.trailers, number, counted),
         )
         if outcome.changed and outcome.commit:
             return self._record_merge(number, outcome.commit, who.time, head)
@@ -384,8 +383,9 @@ class LocalForge:
         base: str,
     ) -> Request:
         """One attempt at opening; _Renumbered when another writer took the number."""
-        stored = self._ledger.all()
-        existing = _open_for(stored, head_branch)
+        stored = self._ledger.book()
+        _refuse_damaged(stored, head_branch)
+        existing = stored.open_for(head_branch)
         # A request whose merge landed on the base without being recorded is not the open
         # one: it is recorded merged in the same commit that opens the next.
         landed: dict[int, CommitInfo] = {}
@@ -396,55 +396,29 @@ class LocalForge:
             landed[existing.number] = found
         now = self._clock()
         new = RequestRecord(
-            max(stored, default=0) + 1, head_branch, base_branch, title, body, self.handle,
+            stored.top + 1, head_branch, base_branch, title, body, self.handle,
             tuple(labels), "open", now, now,
         )  # fmt: skip
         result: list[RequestRecord] = []
 
-        def edit(view: ReadView) -> dict[str, bytes] | None:
-            current = self._ledger.at(view)
-            changes: dict[str, bytes] = {}
-            other = _open_for(current, head_branch)
+        def edit(current: Book) -> dict[int, RequestRecord] | None:
+            _refuse_damaged(current, head_branch)
+            changes: dict[int, RequestRecord] = {}
+            other = current.open_for(head_branch)
             if other is not None:
                 found = landed.get(other.number)
                 if found is None:  # another writer opened it first
                     result[:] = [other]
                     return None
-                merged = other.merged(found.id, found.time, None)
-                changes[records.path_of(other.number)] = records.encode(merged)
-            if max(current, default=0) + 1 != new.number:
+                changes[other.number] = other.merged(found.id, found.time, None)
+            if current.top + 1 != new.number:
                 raise _Renumbered
-            changes[records.path_of(new.number)] = records.encode(new)
+            changes[new.number] = new
             result[:] = [new]
             return changes
 
         self._ledger.write(edit, f"open #{new.number} {head_branch}")
         return result[0].to_request(self._repo.tip(head_branch))
-
-    def _approvers(
-        self, request: Request, changes: tuple[FileChange, ...], base: str
-    ) -> tuple[str, ...]:
-        """The approvers counted for the merge; MergeRefused when a file lacks its owner's."""
-        owners_file = codeowners.find(lambda path: self._repo.read(base, path))
-        teams = self._teams_at(base)
-        approvals = request.approvals()
-        counted: set[str] = set()
-        owned = False
-        for change in changes:
-            owners = owners_file.owners_of(change.path)
-            if not owners:
-                continue
-            owned = True
-            qualifying = {who for who in approvals if _owns(who, owners, teams)}
-            if not qualifying:
-                others = f"; approvals on it so far: {', '.join(sorted(approvals))}"
-                raise MergeRefused(
-                    f"request #{request.number} needs an approval on its head "
-                    f"{_short(request.head_commit)} from a code owner of {change.path} "
-                    f"({' '.join(owners)}){others if approvals else ''}"
-                )
-            counted |= qualifying
-        return tuple(sorted(counted if owned else approvals))
 
     def _record_merge(self, number: int, commit: str, at: datetime | None, head: str) -> str:
         when = at or self._clock()
@@ -452,19 +426,25 @@ class LocalForge:
         def change(record: RequestRecord) -> RequestRecord:
             return record if record.state == "merged" else record.merged(commit, when, head)
 
-        record = self._ledger.change(number, change, f"merge #{number} as {_short(commit)}")
+        record = self._ledger.change(number, change, f"merge #{number} as {short(commit)}")
         return record.merged_commit or commit
+
+    def _current(self, record: RequestRecord) -> RequestRecord:
+        """``record``, or merged when it is open and its merge landed unrecorded."""
+        if record.state != "open":
+            return record
+        return self._landed(record, self._repo.tip(record.head_branch))
 
     def _landed(self, record: RequestRecord, tip: str | None) -> RequestRecord:
         """``record``, merged if the base holds its head's change in a commit naming it."""
         if record.state != "open" or tip is None:
             return record
         base = self._repo.tip(record.base_branch)
-        changes = self._head_changes(tip)
+        parent, changes = self._head(tip)
         if base is None or not changes:
             return record
-        if any(self._repo.blob_id(base, c.path) != c.new_id for c in changes):
-            return record  # cheap test first: the base does not have the head's files
+        if not merging.holds_change(self._repo, tip, parent, base, changes):
+            return record  # cheap tests first: the base does not have the head's change
         found = self._merge_commit(record, [c.path for c in changes], base)
         return record.merged(found.id, found.time, tip) if found else record
 
@@ -479,14 +459,15 @@ class LocalForge:
                     return info
         return None
 
-    def _head_changes(self, head: str) -> tuple[FileChange, ...]:
-        """What the head commit changed relative to its (first) parent."""
-        if head not in self._changes:
+    def _head(self, head: str) -> _Head:
+        """The head commit's (first) parent, and what it changed relative to it."""
+        if head not in self._heads:
             parents = self._repo.commit_info(head).parents
-            if len(self._changes) > _CACHE_LIMIT:
-                self._changes.clear()
-            self._changes[head] = self._repo.changed_paths(parents[0] if parents else None, head)
-        return self._changes[head]
+            parent = parents[0] if parents else None
+            if len(self._heads) > _CACHE_LIMIT:
+                self._heads.clear()
+            self._heads[head] = (parent, self._repo.changed_paths(parent, head))
+        return self._heads[head]
 
     def _teams_at(self, commit: str) -> Mapping[str, frozenset[str]]:
         blob = self._repo.blob_id(commit, records.TEAMS_PATH)
@@ -502,19 +483,9 @@ class LocalForge:
         return Signature(self._name, self._email, self._clock())
 
 
-def _open_for(stored: Mapping[int, RequestRecord], head_branch: str) -> RequestRecord | None:
-    for record in stored.values():
-        if record.state == "open" and record.head_branch == head_branch:
-            return record
-    return None
-
-
-def _owns(who: str, owners: tuple[str, ...], teams: Mapping[str, frozenset[str]]) -> bool:
-    """GitHub handles are case-insensitive; an owner is a user or a team listed in teams."""
-    me = who.casefold()
-    for owner in owners:
-        if owner.casefold() == me:
-            return True
-        if any(member.casefold() == me for member in teams.get(owner, ())):
-            return True
-    return False
+def _refuse_damaged(book: Book, head_branch: str) -> None:
+    """PermanentError when a damaged record names ``head_branch``: it may be its open
+    request, and a second one would fork the branch's history of requests."""
+    damage = book.damaged_for(head_branch)
+    if damage is not None:
+        raise PermanentError(damage.problem)

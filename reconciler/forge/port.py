@@ -75,6 +75,20 @@ class Enforcement:
     reason: str  # why (not), said so a person can fix it
 
 
+@dataclass(frozen=True)
+class DamagedRequest:
+    """A request whose stored record cannot be read (the local forge's ``damaged()``).
+
+    It blocks only what needs it: the promotion of ``head_branch``, when the damaged record
+    still names one (None: not even that is readable). ``problem`` names the file, what is
+    wrong and how to repair it.
+    """
+
+    number: int
+    head_branch: str | None
+    problem: str
+
+
 class MergeRefused(TransientError):
     """The forge would not merge now (head moved, conflict, review missing): re-plan."""
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from reconciler.errors import PermanentError, PolicyError
-from reconciler.forge.port import Request, RequestState, Review, ReviewState
+from reconciler.forge.port import DamagedRequest, Request, RequestState, Review, ReviewState
 
 VERSION = 1
 REQUESTS_DIR = ".reconciler/requests"
@@ -24,6 +24,9 @@ TEAMS_PATH = ".reconciler/teams.toml"
 _NAME = re.compile(r"^([1-9][0-9]{0,8})\.json$")
 _USER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 _TEAM = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
+# The head branch of a record too damaged to parse as JSON (say, cut short): its key is
+# written third, so a truncated file still names it.
+_HEAD_KEY = re.compile(rb'"head_branch"\s*:\s*("(?:[^"\\\n]|\\.)*")')
 _STATES: tuple[str, ...] = get_args(RequestState)
 _REVIEW_STATES: tuple[str, ...] = get_args(ReviewState)
 
@@ -193,6 +196,37 @@ def decode(data: bytes, source: str, number: int | None = None) -> RequestRecord
     if record.state == "merged" and (record.merged_commit is None or record.merged_at is None):
         raise _damaged(source, "it is merged but has no merged_commit or merged_at")
     return record
+
+
+def damaged(number: int, data: bytes, problem: str) -> DamagedRequest:
+    """Request ``number``'s record that ``decode`` refused with ``problem``: what it still
+    says of its head branch, and what the damage blocks until it is repaired."""
+    head = _named_head(data)
+    if head is None:
+        blocked = (
+            "its head branch cannot be read either, so no promotion is blocked by it; "
+            "the request is left out until it is repaired"
+        )
+    else:
+        blocked = f"until it is repaired, {head} gets no new promotion request"
+    return DamagedRequest(number, head, f"{problem}; {blocked}")
+
+
+def _named_head(data: bytes) -> str | None:
+    """The head branch a damaged record names, when that much of it is readable."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        found = _HEAD_KEY.search(data)
+        try:
+            value = json.loads(found[1].decode("utf-8")) if found else None
+        except (UnicodeDecodeError, ValueError):
+            value = None
+    else:
+        value = raw.get("head_branch") if isinstance(raw, dict) else None
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return None
+    return value
 
 
 def parse_teams(data: bytes, source: str) -> dict[str, frozenset[str]]:

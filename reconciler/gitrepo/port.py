@@ -249,6 +249,15 @@ class ConfigRepo(Protocol):
         """
         ...
 
+    def remote_tip(self, branch: str) -> str | None:
+        """The commit ``branch`` points to on the remote now, or None if it does not exist.
+
+        Asked of the remote without a fetch (one ref read, or one listing of the remote's
+        refs, and no objects), so a caller that must judge one branch as it is now does
+        not pay for every branch; the clone's own view (``tip``) is left as it is.
+        """
+        ...
+
 
 def check_writable(signature: Signature) -> None:
     """ValueError unless git can write ``signature``: a name, an email, no angle brackets."""

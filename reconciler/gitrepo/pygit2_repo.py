@@ -365,6 +365,21 @@ class Pygit2ConfigRepo:
                 except history.Truncated as truncated:
                     self._deepen(truncated.walked)
 
+    def remote_tip(self, branch: str) -> str | None:
+        """The remote's ``branch`` now, without a fetch: the ref itself for a remote on
+        this machine, else the remote's list of refs."""
+        ref = f"refs/heads/{_branch_name(branch)}"
+        with self._lock:
+            local = self._remote.local_path
+            if local is not None:
+                return _local_ref(local, ref)
+            callbacks = self._callbacks()
+            try:
+                heads = self._repo.remotes["origin"].list_heads(callbacks=callbacks)
+            except (pygit2.GitError, OSError, _AuthRejected, _AuthMissing) as error:
+                raise self._failure("reading a branch of", error, callbacks) from None
+            return next((str(head.oid) for head in heads if head.name == ref), None)
+
     # -- writes --------------------------------------------------------------------------
 
     def update_branch(
@@ -663,6 +678,16 @@ def _reusable(path: Path, remote: RemoteUrl) -> pygit2.Repository | None:
         pass
     shutil.rmtree(path, ignore_errors=True)  # a half-made or foreign clone: start again
     return None
+
+
+def _local_ref(path: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in the repository at ``path`` (a remote on this machine)."""
+    try:
+        found = pygit2.Repository(str(path)).references.get(ref)
+    except (pygit2.GitError, KeyError) as error:
+        raise TransientError(f"reading {ref} of {path} failed: {error}; check the path") from None
+    target = found.resolve().target if found is not None else None
+    return str(target) if isinstance(target, pygit2.Oid) else None
 
 
 def _branch_name(branch: str) -> str:

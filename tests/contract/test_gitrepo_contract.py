@@ -541,6 +541,22 @@ def test_fetch_follows_new_and_deleted_branches(world: World) -> None:
     assert repo.branches() == {"main": tip, "promote/prod/web": tip, "promote/staging/app": tip}
 
 
+def test_remote_tip_reads_one_branch_now_and_leaves_the_clone_as_fetched(world: World) -> None:
+    tip = world.seed(BASE)
+    world.set_branch("promote/prod/app", tip)
+    repo = world.client()
+    moved = world.seed({**BASE, PROD: b"moved\n"}, branch="promote/prod/app")
+    world.set_branch("promote/staging/app", tip)
+
+    assert repo.remote_tip("promote/prod/app") == moved
+    assert repo.remote_tip("promote/staging/app") == tip
+    assert repo.remote_tip("promote/prod/gone") is None
+    assert repo.tip("promote/prod/app") == tip  # the clone's view: still as fetched
+    assert repo.tip("promote/staging/app") is None
+    with pytest.raises(PolicyError, match="not a valid git branch name"):
+        repo.remote_tip("bad..name")
+
+
 @pytest.mark.parametrize(
     "who",
     [

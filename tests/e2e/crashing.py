@@ -81,6 +81,9 @@ class CrashingRepo:
     ) -> FileHistories:
         return self.inner.file_histories(commit, files, limit, stop)
 
+    def remote_tip(self, branch: str) -> str | None:
+        return self.inner.remote_tip(branch)
+
     # -- writes are counted ----------------------------------------------------------------
     def update_branch(
         self,

@@ -163,6 +163,7 @@ class FakeConfigRepo:
         self.remote = remote
         self.max_attempts = max_attempts
         self.fetches = 0
+        self.remote_reads = 0  # remote_tip calls
         self._tracking: dict[str, str] = {}
         self._writer = _FakeWriter(self)
         self.fetch()
@@ -305,6 +306,13 @@ class FakeConfigRepo:
             committer=committer,
             trailers=trailers,
         )
+
+    def remote_tip(self, branch: str) -> str | None:
+        if not self.remote.reachable:
+            raise TransientError("reading the fake remote failed: it is unreachable")
+        self.remote_reads += 1
+        with self.remote.lock:
+            return self.remote.refs.get(_branch_name(branch))
 
     def _commit(self, commit: str) -> FakeCommit:
         found = self.remote.commits.get(commit)

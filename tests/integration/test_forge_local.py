@@ -241,6 +241,7 @@ def test_a_merge_lands_on_a_base_that_moved_elsewhere(env: LocalForgeWorld) -> N
     world = world_of(env)
     request, head = open_prod(env)
     reviewer(env, "@lead").review(request.number, "@lead", "approved")
+    env.repo.fetch()  # the daemon's cycle starts: merges judge reviews as of its fetch
     moved = world.seed({**BASE, STAGING: b"changed by someone\n"})
 
     merged = env.forge.merge(request.number, head, "merge")
@@ -253,6 +254,7 @@ def test_a_conflicting_base_change_refuses_the_merge(env: LocalForgeWorld) -> No
     world = world_of(env)
     request, head = open_prod(env)
     reviewer(env, "@lead").review(request.number, "@lead", "approved")
+    env.repo.fetch()  # the daemon's cycle starts: merges judge reviews as of its fetch
     moved = world.seed({**BASE, PROD: NEWER})
 
     with pytest.raises(MergeRefused, match=f"conflict: the base branch changed {PROD}"):
@@ -268,6 +270,7 @@ def test_a_second_daemon_merging_the_same_request_gets_the_same_commit(
     world = world_of(env)
     request, head = open_prod(env)
     reviewer(env, "@lead").review(request.number, "@lead", "approved")
+    env.repo.fetch()  # the daemon's cycle starts: merges judge reviews as of its fetch
     other_daemon = LocalForge(env.world.client(), "main", clock=env.clock)
 
     merged = env.forge.merge(request.number, head, "merge")
@@ -361,8 +364,9 @@ def test_a_damaged_record_is_reported_by_file(env: LocalForgeWorld) -> None:
     open_prod(env)
     seeded_on(REQUESTS_BRANCH, {RECORD: b'{"v": 1, "number": 1}\n'})(env)
 
+    assert env.forge.requests() == ()  # the others still read: test_forge_local_damaged.py
     with pytest.raises(PermanentError, match=r"\.reconciler/requests/1\.json on branch"):
-        env.forge.requests()
+        env.forge.request(1)
 
 
 def test_a_damaged_team_list_is_reported_by_file(env: LocalForgeWorld) -> None:
@@ -395,6 +399,7 @@ def test_a_rollback_by_hand_is_noted_on_the_merged_request_once(env: LocalForgeW
     head = env.push_head(HEAD, NEW)
     request = env.forge.open(HEAD, "main", "prod: promote app", body(marker, "p", "r", "e", ()), ())
     reviewer(env, "@lead").review(request.number, "@lead", "approved")
+    env.repo.fetch()  # the daemon's cycle starts: merges judge reviews as of its fetch
     env.forge.merge(request.number, head, "prod: promote app")
 
     assert env.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is True

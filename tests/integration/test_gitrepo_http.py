@@ -122,6 +122,24 @@ def test_a_rotated_token_file_is_read_at_each_connection(
     update(repo, {PROD: b"x\n"})
 
 
+def test_reading_one_remote_branch_with_a_revoked_token_names_the_file_only(
+    tmp_path: Path, world: GitWorld, token_file: Path
+) -> None:
+    repo = Pygit2ConfigRepo.open(
+        world.url, tmp_path / "cache", credentials=HttpsToken(file=token_file)
+    )
+    assert repo.remote_tip("main") == world.remote_tip("main")
+    token_file.write_text("revoked-value\n")
+
+    with pytest.raises(TransientError) as failed:
+        repo.remote_tip("main")
+
+    message = str(failed.value)
+    assert message.startswith(f"reading a branch of {world.url}: the remote refused the token")
+    assert "revoked-value" not in message
+    assert TOKEN not in message
+
+
 def test_a_token_from_an_environment_variable(tmp_path: Path, world: GitWorld) -> None:
     token = HttpsToken(env="RECONCILER_GIT_TOKEN")
 
@@ -253,6 +271,7 @@ def test_two_writers_racing_over_http_both_land(tmp_path: Path) -> None:
         contract.test_replace_branch_with_a_stale_lease_is_refused,
         contract.test_a_force_pushed_branch_is_followed,
         contract.test_fetch_follows_new_and_deleted_branches,
+        contract.test_remote_tip_reads_one_branch_now_and_leaves_the_clone_as_fetched,
     ],
     ids=lambda case: case.__name__.removeprefix("test_"),
 )

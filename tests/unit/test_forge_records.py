@@ -14,6 +14,7 @@ from reconciler.forge.port import Review
 from reconciler.forge.records import (
     Comment,
     RequestRecord,
+    damaged,
     decode,
     encode,
     is_user,
@@ -235,3 +236,29 @@ def test_bad_team_files_are_policy_errors(text: bytes, problem: str) -> None:
 
     assert str(caught.value).startswith(".reconciler/teams.toml on main: ")
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "head"),
+    [
+        (encode(MINIMAL).replace(b'"v": 1', b'"v": 9'), "promote/prod/gw"),  # valid JSON
+        (encode(MINIMAL)[:70], "promote/prod/gw"),  # cut short after the head branch
+        (b'{"head_branch": "promote/prod/a\\u00e9", "v": [', "promote/prod/aé"),  # escapes
+        (encode(MINIMAL)[:40], None),  # cut short before it
+        (b'{"head_branch": 5}', None),
+        (b'{"head_branch": "two words"}', None),
+        (b'{"head_branch": ""}', None),
+        (b'["promote/prod/gw"]', None),
+        (b"\xff\xfe", None),
+        (b"", None),
+    ],
+)
+def test_a_damaged_record_still_names_its_head_branch_when_it_can(
+    data: bytes, head: str | None
+) -> None:
+    found = damaged(42, data, "the record X is damaged: it is broken")
+
+    assert (found.number, found.head_branch) == (42, head)
+    assert found.problem.startswith("the record X is damaged: it is broken; ")
+    blocked = f"until it is repaired, {head} gets no new promotion request"
+    assert found.problem.endswith(blocked if head else "left out until it is repaired")

@@ -20,6 +20,7 @@ from benchmarks import (
     overlay_reads,
     probe_fanout,
     promotion_write,
+    server_burst,
 )
 
 
@@ -40,6 +41,7 @@ def main() -> None:
         ("forge requests", lambda: forge_requests.run(apps, (1,) if quick else (1, 5))),
         ("probe fan-out", lambda: probe_fanout.run(apps, rounds=3 if quick else 5)),
         ("memory", lambda: memory.run(apps, cycles=20 if quick else 100)),
+        ("server burst", lambda: server_burst.run(500 if quick else 2000)),
     ]
     for title, measure in benchmarks:
         print(f"\n## {title}", flush=True)

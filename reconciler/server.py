@@ -7,6 +7,7 @@ length is checked before a byte of it is read, then ``reconciler.webhooks`` deci
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ GET_PATHS = ("/metrics", "/healthz", "/readyz")
 WEBHOOK_PATH = "/webhook"
 # A client that stops sending mid-request must not hold a server thread for ever.
 READ_TIMEOUT_SECONDS = 30.0
+# Connections the kernel may queue before the server accepts them. The stdlib's 5 drops
+# connections in a burst of scrapes, probes and webhooks (a dropped SYN is retried after
+# 1s, 3s...: seconds of latency, then failures); the kernel caps it at net.core.somaxconn.
+BACKLOG = 1024
 _DELIVERY_HEADERS = (
     "X-GitHub-Event",
     "X-GitHub-Delivery",
@@ -46,6 +51,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6  # dual-stack for "::" where the system allows it
+
+
 class StatusServer:
     """Serves metrics, probes and (given ``webhook``) /webhook on a background thread."""
 
@@ -55,11 +68,25 @@ class StatusServer:
         metrics: Metrics,
         status: Callable[[], Status],
         webhook: WebhookConfig | None = None,
+        *,
+        backlog: int = BACKLOG,
     ) -> None:
+        """Binds at once; PolicyError when ``listen`` is malformed or cannot be bound."""
         host, port = parse_listen(listen)
         handler = _handler(metrics, status, webhook)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        kind = _Server6 if ":" in host else _Server
+        self._server: ThreadingHTTPServer = kind((host, port), handler, bind_and_activate=False)
+        self._server.request_queue_size = backlog  # read by listen() in server_activate
+        try:
+            self._server.server_bind()
+            self._server.server_activate()
+        except OSError as exc:
+            self._server.server_close()
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise PolicyError(
+                f'--listen "{listen}": cannot listen there ({reason}); pick a free port or '
+                "another address (RECONCILER_LISTEN)"
+            ) from None
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -67,7 +94,7 @@ class StatusServer:
         """``host:port`` actually bound (the port is chosen by the OS when 0 was asked)."""
         host, port = self._server.server_address[:2]
         shown = host.decode() if isinstance(host, bytes) else str(host)
-        return f"{shown}:{port}"
+        return f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
 
     def start(self) -> StatusServer:
         """Start serving; returns self."""
@@ -76,9 +103,12 @@ class StatusServer:
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
+        started = self._thread.ident is not None
+        if started:  # shutdown() of a server never started would wait for ever
+            self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=5)
+        if started:
+            self._thread.join(timeout=5)
 
 
 def _handler(

@@ -29,6 +29,7 @@ SECTIONS = [
     "forge requests",
     "probe fan-out",
     "memory",
+    "server burst",
 ]
 
 

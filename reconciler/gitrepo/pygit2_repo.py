@@ -10,13 +10,15 @@ config never hold a secret, and error messages name where a secret comes from, n
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import os
 import re
 import shutil
 import sys
 import threading
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,7 +26,8 @@ import pygit2
 from pygit2.enums import CredentialType, FetchPrune, FileMode
 
 from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
-from reconciler.gitrepo import history, localpush, paths, updating
+from reconciler.gitrepo import cacherepair, history, localpush, paths, updating
+from reconciler.gitrepo.cacherepair import ClonePlace as _Cache
 from reconciler.gitrepo.credentials import (
     Credentials,
     HttpsToken,
@@ -56,6 +59,8 @@ from reconciler.policy.tree import EntryKind
 pygit2.settings.cache_max_size(32 * 1024 * 1024)
 pygit2.settings.mwindow_mapped_limit = 128 * 1024 * 1024
 pygit2.settings.mwindow_file_limit = 64
+
+log = logging.getLogger("reconciler.gitrepo")
 
 _TRACKING = "refs/remotes/origin/"
 _COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
@@ -167,6 +172,7 @@ class Pygit2ConfigRepo:
         credentials: Credentials | None,
         environ: Mapping[str, str],
         max_attempts: int,
+        cache: _Cache | None = None,
     ) -> None:
         self._repo = repo
         self._remote = remote
@@ -175,6 +181,8 @@ class Pygit2ConfigRepo:
         self._max_attempts = max_attempts
         self._lock = threading.RLock()
         self._writer = _Writer(self)
+        self._cache = cache
+        self._repairs = 0
 
     @classmethod
     def open(
@@ -200,36 +208,56 @@ class Pygit2ConfigRepo:
             pygit2.settings.server_connect_timeout = int(timeout * 1000)
             pygit2.settings.server_timeout = int(timeout * 1000)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        path = cache_dir / remote.cache_name()
+        cache = _Cache(
+            cache_dir / remote.cache_name(),
+            cacherepair.CacheFolder(cache_dir),
+            0 if remote.is_local else depth,
+        )
         env = os.environ if environ is None else environ
-        existing = _reusable(path, remote)
-        if existing is not None:
-            adapter = cls(existing, remote, credentials, env, max_attempts)
-            adapter.fetch()
+        make = functools.partial(
+            cls,
+            remote=remote,
+            credentials=credentials,
+            environ=env,
+            max_attempts=max_attempts,
+            cache=cache,
+        )
+        cleared = cache.clear_leftover_locks()
+        if not (cache.path.exists() or cache.path.is_symlink()):
+            cache.install(_clone(make, remote, cache), None)
+            return make(pygit2.Repository(str(cache.path)))
+        damage = cacherepair.damage(cache.path, remote.url, _DEPTH_KEY)
+        if damage is not None:
+            repaired = cache.install(_clone(make, remote, cache), damage)
+            adapter = make(pygit2.Repository(str(cache.path)))
+            adapter._repaired(repaired or damage)
             return adapter
-        scratch = cache_dir / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        try:
-            repo = pygit2.init_repository(str(scratch), bare=True)
-            repo.remotes.create("origin", remote.url)
-            adapter = cls(repo, remote, credentials, env, max_attempts)
-            adapter._first_fetch(0 if remote.is_local else depth)
-            repo.free()
-            try:
-                scratch.rename(path)
-            except OSError:  # another process finished the same clone first: use theirs
-                shutil.rmtree(scratch, ignore_errors=True)
-        finally:
-            if scratch.exists():
-                shutil.rmtree(scratch, ignore_errors=True)
-        adapter._repo = pygit2.Repository(str(path))
+        adapter = make(pygit2.Repository(str(cache.path)))
+        if cleared:
+            adapter._repaired(cleared)
+        adapter.fetch()
         return adapter
+
+    @property
+    def cache_repairs(self) -> int:
+        """How many times this adapter found its clone damaged and repaired it (lock files a
+        killed process left removed, or a damaged clone set aside and cloned again)."""
+        return self._repairs
 
     # -- reads ---------------------------------------------------------------------------
 
     def fetch(self) -> None:
-        """Bring every remote branch up to date (pruning deleted ones)."""
+        """Bring every remote branch up to date (pruning deleted ones).
+
+        A fetch that fails because the clone is damaged (not because the remote cannot be
+        reached) repairs the clone and fetches again."""
         with self._lock:
-            self._fetch(0, "fetching from")
+            try:
+                self._fetch(0, "fetching from")
+            except TransientError:
+                if not self._repair():
+                    raise  # the remote's failure, not the clone's
+                self._fetch(0, "fetching from")
 
     def tip(self, branch: str) -> str | None:
         """The commit ``branch`` pointed to at the last fetch, or None."""
@@ -454,11 +482,44 @@ class Pygit2ConfigRepo:
             )
         callbacks = self._callbacks()
         try:
-            self._repo.remotes["origin"].fetch(
-                callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
-            )
+            with self._writing():
+                self._repo.remotes["origin"].fetch(
+                    callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
+                )
         except (pygit2.GitError, OSError, _AuthRejected, _AuthMissing) as error:
             raise self._failure(action, error, callbacks) from None
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while libgit2 may have lock files in the clone: no one else clears them."""
+        return self._cache.folder.writing() if self._cache else contextlib.nullcontext()
+
+    def _repair(self) -> bool:
+        """Repair the clone if it is damaged; False when it is whole."""
+        cache = self._cache
+        if cache is None:
+            return False
+        cleared = cache.clear_leftover_locks()
+        if cleared:
+            self._repaired(cleared)
+            return True
+        damage = cacherepair.damage(cache.path, self._remote.url, _DEPTH_KEY)
+        if damage is None:
+            return False
+        make = functools.partial(
+            type(self),
+            remote=self._remote,
+            credentials=self._credentials,
+            environ=self._environ,
+            max_attempts=self._max_attempts,
+        )
+        repaired = cache.install(_clone(make, self._remote, cache), damage)
+        self._repo = pygit2.Repository(str(cache.path))
+        self._repaired(repaired or damage)
+        return True
+
+    def _repaired(self, what: str) -> None:
+        self._repairs += 1
+        log.warning("repaired the cache of %s: %s", self._remote.display, what)
 
     def _first_fetch(self, depth: int) -> None:
         try:
@@ -486,7 +547,8 @@ class Pygit2ConfigRepo:
         if target == 0 or target > _DEEPEST_SHALLOW or depth == _UNSHALLOW:
             target = _UNSHALLOW
         self._fetch(target, "deepening the history from")
-        self._repo.config[_DEPTH_KEY] = str(target)
+        with self._writing():
+            self._repo.config[_DEPTH_KEY] = str(target)
         # libgit2 keeps boundary commits parsed without parents in its object cache
         self._repo = pygit2.Repository(self._repo.path)
         if target == _UNSHALLOW and self._shallow_roots():
@@ -543,7 +605,8 @@ class Pygit2ConfigRepo:
                     f"{branch!r}: {refusal}; check branch protection and the credential's "
                     "write access"
                 )
-        self._repo.references.create(_TRACKING + branch, commit, force=True)
+        with self._writing():
+            self._repo.references.create(_TRACKING + branch, commit, force=True)
 
 
 class _Writer:
@@ -667,19 +730,6 @@ class _TreeView:
         return paths.Entry("blob")
 
 
-def _reusable(path: Path, remote: RemoteUrl) -> pygit2.Repository | None:
-    if not path.exists():
-        return None
-    try:
-        repo = pygit2.Repository(str(path))
-        if repo.remotes["origin"].url == remote.url and _DEPTH_KEY in repo.config:
-            return repo
-    except (pygit2.GitError, KeyError, ValueError):
-        pass
-    shutil.rmtree(path, ignore_errors=True)  # a half-made or foreign clone: start again
-    return None
-
-
 def _local_ref(path: Path, ref: str) -> str | None:
     """The commit ``ref`` names in the repository at ``path`` (a remote on this machine)."""
     try:
@@ -688,6 +738,22 @@ def _local_ref(path: Path, ref: str) -> str | None:
         raise TransientError(f"reading {ref} of {path} failed: {error}; check the path") from None
     target = found.resolve().target if found is not None else None
     return str(target) if isinstance(target, pygit2.Oid) else None
+
+
+def _clone(
+    make: Callable[[pygit2.Repository], Pygit2ConfigRepo], remote: RemoteUrl, place: _Cache
+) -> Path:
+    """A new full clone of ``remote`` in a scratch folder next to its place in the cache."""
+    scratch = place.scratch()
+    try:
+        repo = pygit2.init_repository(str(scratch), bare=True)
+        repo.remotes.create("origin", remote.url)
+        make(repo)._first_fetch(place.depth)
+        repo.free()
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return scratch
 
 
 def _branch_name(branch: str) -> str:

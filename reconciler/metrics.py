@@ -8,11 +8,11 @@ Counters and the cycle histogram accumulate for the life of the process.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -55,6 +55,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._report = CycleReport()
         self._forge_budget: float | None = None
+        self._cache_repairs: Callable[[], int] = lambda: 0
         self.promotions = Counter(
             "reconciler_promotions_total",
             "Promotions by target environment and result.",
@@ -92,6 +93,19 @@ class Metrics:
         """The forge's remaining rate-limit budget, as its last answer said."""
         with self._lock:
             self._forge_budget = remaining
+
+    def count_cache_repairs(self, repairs: Callable[[], int]) -> None:
+        """Serve ``repairs()`` as reconciler_cache_repairs_total: the git adapter counts its
+        own repairs (``Pygit2ConfigRepo.cache_repairs``, from its first open), read here."""
+        with self._lock:
+            self._cache_repairs = repairs
+
+    @property
+    def cache_repairs(self) -> int:
+        """Repairs of the config repo's clone in the cache folder, so far."""
+        with self._lock:
+            source = self._cache_repairs
+        return source()
 
     def publish(self, report: CycleReport) -> None:
         """Replace the per-cycle state shown by the gauges."""
@@ -184,6 +198,12 @@ class _ReportCollector(Collector):
                 "Unix time of the last completed cycle.",
                 value=report.last_success,
             )
+        yield CounterMetricFamily(
+            "reconciler_cache_repairs",
+            "Times the config repo's clone in the cache folder was found damaged and "
+            "repaired (lock files a killed process left removed, or cloned again).",
+            value=self._metrics.cache_repairs,
+        )
         if report.forge_rate_limit_remaining is not None:
             yield GaugeMetricFamily(
                 "reconciler_forge_rate_limit_remaining",

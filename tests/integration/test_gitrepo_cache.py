@@ -18,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.errors import TransientError
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.metrics import Metrics
 from tests.contract.gitworld import GitWorld
 from tests.integration.test_gitrepo import BASE, PROD, STAGING, update
 
@@ -276,3 +278,29 @@ def test_a_lock_file_is_removed_only_once_its_writer_is_gone(tmp_path: Path) -> 
     assert repo.tip("main") == newest
     assert not lock.exists()
     assert repo.cache_repairs == 1
+
+
+def test_repairs_are_counted_in_reconciler_cache_repairs_total(tmp_path: Path) -> None:
+    world, cache, _, _ = damaged_cache(tmp_path, "garbage HEAD")
+    metrics = Metrics()
+    assert _counted(metrics) == 0  # served from the start, before any repair
+
+    repo = Pygit2ConfigRepo.open(world.url, cache)  # repaired as it opens
+    metrics.count_cache_repairs(lambda: repo.cache_repairs)  # the line wiring.build adds
+    assert _counted(metrics) == 1
+    (clone,) = [p for p in cache.iterdir() if p.suffix == ".git"]
+    (clone / "refs/remotes/origin/main").write_text("")
+    world.seed({**BASE, PROD: b"digest: sha256:ff\n"})
+    repo.fetch()  # and as it fetches
+    assert _counted(metrics) == 2
+
+
+def _counted(metrics: Metrics) -> float:
+    text = metrics.exposition().decode()
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "reconciler_cache_repairs"
+    ]
+    assert family.type == "counter"
+    (sample,) = family.samples
+    assert sample.name == "reconciler_cache_repairs_total"
+    return float(sample.value)

@@ -310,19 +310,31 @@ class Pygit2ConfigRepo:
             return _info(self._commit(commit))
 
     def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
-        """``path`` in libgit2's three-way merge of the two commits' trees."""
+        """``path`` in libgit2's three-way merge of the two commits' trees.
+
+        Only the file's folder is merged (the same trees git would recurse into there): a
+        whole 3,000-overlay tree costs milliseconds a merge, the folder microseconds.
+        """
         path = paths.clean_path(path)
+        folder, _, name = path.rpartition("/")
         with self._lock:
-            merged = self._repo.merge_trees(
-                self._commit(ancestor).tree, self._commit(ours).tree, self._commit(theirs).tree
+            base, mine, other = (
+                _entry(self._commit(c).tree, folder) for c in (ancestor, ours, theirs)
             )
+            if not (
+                isinstance(base, pygit2.Tree)
+                and isinstance(mine, pygit2.Tree)
+                and isinstance(other, pygit2.Tree)
+            ):
+                return None  # the folder is gone or not a folder on a side: not a clean edit
+            merged = self._repo.merge_trees(base, mine, other)
             conflicts = merged.conflicts
             if conflicts is not None and any(
-                entry is not None and entry.path == path for sides in conflicts for entry in sides
+                entry is not None and entry.path == name for sides in conflicts for entry in sides
             ):
                 return None
             try:
-                entry = merged[path]
+                entry = merged[name]
             except KeyError:
                 return None
             return bytes(self._repo[entry.id].peel(pygit2.Blob).data)

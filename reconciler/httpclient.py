@@ -7,9 +7,11 @@ body (a peer that trickles bytes cannot hold it past its timeout), reads at most
 
 Requests run on httpx's asyncio client: ``send_all`` runs a batch in at most
 ``concurrency`` lanes on one event loop, and each request is cancelled at its own
-deadline, which threads cannot do to a blocked read. ``send`` is a batch of one. Both
-are synchronous and safe to call from several threads at once (each call runs its own
-event loop); they must not be called from inside a running event loop.
+deadline, which threads cannot do to a blocked read. ``send`` is a batch of one.
+``send_within`` also bounds the whole batch: a request starts only when its timeout ends
+by the batch's deadline, and a stop cancels the requests in flight. All are synchronous
+and safe to call from several threads at once (each call runs its own event loop); they
+must not be called from inside a running event loop.
 
 A request with ``private_redirects = "deny"`` follows a redirect off its own host only
 when every address the new host resolves to is public (``reconciler.addresses``), and then
@@ -54,6 +56,7 @@ from reconciler.errors import PermanentError, ReconcilerError, TransientError
 RedirectPolicy = Literal["none", "same-host", "any"]
 
 MAX_REDIRECTS = 5
+STOP_POLL = 0.1  # seconds between looks at a batch's stop flag
 DEFAULT_TIMEOUT = timedelta(seconds=10)
 DEFAULT_MAX_BODY = 1_048_576
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -199,15 +202,37 @@ class HttpClient:
         Each request's deadline starts when it starts, not while it waits for a slot, so a
         hanging endpoint costs the others nothing beyond the slot it holds.
         """
+        # Without a deadline or a stop every request gets an outcome.
+        outcomes = self.send_within(requests, concurrency=concurrency)
+        return cast(list[HttpResponse | HttpError], outcomes)
+
+    def send_within(
+        self,
+        requests: Sequence[HttpRequest],
+        *,
+        concurrency: int = 32,
+        deadline: float | None = None,
+        stopping: Callable[[], bool] | None = None,
+    ) -> list[HttpResponse | HttpError | None]:
+        """``send_all``, bounded: None for each request not sent or cut short.
+
+        A request starts only if its own timeout ends by ``deadline`` (``time.monotonic()``
+        seconds), so the batch ends by then; once ``stopping()`` is true, none starts and
+        those in flight are cancelled (within ``STOP_POLL`` seconds).
+        """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if not requests:
             return []
-        return asyncio.run(self._send_all(requests, concurrency))
+        return asyncio.run(self._send_all(requests, concurrency, deadline, stopping))
 
     async def _send_all(
-        self, requests: Sequence[HttpRequest], concurrency: int
-    ) -> list[HttpResponse | HttpError]:
+        self,
+        requests: Sequence[HttpRequest],
+        concurrency: int,
+        deadline: float | None,
+        stopping: Callable[[], bool] | None,
+    ) -> list[HttpResponse | HttpError | None]:
         # One client with a one-connection pool per lane: httpcore's pool does work in
         # proportion to its size on every request, so many small pools beat one large one
         # (measured on loopback: about 0.6 ms of CPU per request this way, 2-5 ms through
@@ -228,12 +253,18 @@ class HttpClient:
                     verify=self._verify, trust_env=self._trust_env, limits=fresh, timeout=None
                 ) as pinning,
             ):
-                while pending:
+                while pending and not (stopping is not None and stopping()):
                     index, request = pending.pop()
-                    outcomes[index] = await self._exchange((client, pinning), request)
+                    ends = time.monotonic() + request.timeout.total_seconds()
+                    if deadline is None or ends <= deadline:
+                        outcomes[index] = await self._exchange((client, pinning), request)
 
-        await asyncio.gather(*(lane() for _ in range(min(concurrency, len(requests)))))
-        return cast(list[HttpResponse | HttpError], outcomes)  # every lane filled its own
+        lanes = asyncio.gather(*(lane() for _ in range(min(concurrency, len(requests)))))
+        if stopping is None:
+            await lanes
+        else:
+            await _until_stopped(lanes, stopping)
+        return outcomes
 
     async def _exchange(
         self, clients: tuple[httpx.AsyncClient, httpx.AsyncClient], request: HttpRequest
@@ -333,6 +364,23 @@ class HttpClient:
                 request.url,
             )
         return found
+
+
+async def _until_stopped(lanes: asyncio.Future[list[None]], stopping: Callable[[], bool]) -> None:
+    """Await ``lanes``, cancelling them once ``stopping()`` is true.
+
+    Polled, not awaited on: the stop is usually a signal handler's flag, and a signal
+    caught by another thread runs its Python handler only when this thread next runs
+    bytecode, which a loop asleep in select() until its next timer would not do soon.
+    """
+    while not lanes.done():
+        if stopping():
+            lanes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lanes
+            return
+        await asyncio.wait([lanes], timeout=STOP_POLL)
+    await lanes
 
 
 async def _send_pinned(

@@ -6,6 +6,11 @@ client's asyncio loop with a bound on requests in flight: each probe is cancelle
 own timeout, so one hanging endpoint holds one slot for its timeout and delays no other
 probe (threads could not interrupt a blocked read, and would cost a thread per slot).
 
+A round is also bounded as a whole: a probe starts only when its timeout ends within the
+round's budget, and a stop (the daemon's SIGTERM, SIGINT, SIGHUP) cancels the probes in
+flight. A probe not taken gets no sample, not a failed one: it is probed next round, and
+the observer puts the least recently probed first, so every probe gets its turn.
+
 Header values from ``headers_from_env`` and ``headers_from_file`` are read at probe time
 (a rotated secret is picked up by the next round) and never appear in a Sample.
 """
@@ -13,29 +18,37 @@ Header values from ``headers_from_env`` and ``headers_from_file`` are read at pr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.addresses import PrivateRedirects
 from reconciler.gates import Sample
 from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
-from reconciler.policy.model import HttpGate
+from reconciler.policy.model import MAX_GATE_TIMEOUT, HttpGate
 from reconciler.policy.values import fill
 
 _SHOWN = 40  # longest JSON value quoted in a sample's detail
+# A round of probes ends within this, so a cycle does too however many endpoints hang. Twice
+# the longest gate timeout: every probe fits when it starts first, and a round still takes
+# probes that wait for a free slot while the first ones hang.
+PROBE_BUDGET = 2 * MAX_GATE_TIMEOUT
+
+log = logging.getLogger("reconciler.probes")
 
 
 @dataclass(frozen=True)
 class ProbeRequest:
     """Probe ``gate`` for ``app`` in ``env``, which runs ``live_digest`` (None: unknown).
 
-    The observer reads ``live_digest`` just before the round; reading it again after and
-    passing None when the two disagree keeps a sample from binding across a rollout.
+    The observer reads ``live_digest`` just before the round and again after it, and drops
+    a sample when the two disagree, so no sample is bound across a rollout.
     ``private_redirects`` is the policy's setting of that name.
     """
 
@@ -47,10 +60,11 @@ class ProbeRequest:
 
 
 class Prober(Protocol):
-    """Takes one sample per request, in the order given."""
+    """Takes one sample per request it runs, in the order given."""
 
     def probe(self, requests: Sequence[ProbeRequest]) -> list[Sample]:
-        """One Sample per request; a probe that fails to run is a failed Sample."""
+        """A Sample per request run (a probe that fails to run is a failed Sample); none
+        for a request left out of a bounded round, which is probed next round."""
         ...
 
 
@@ -68,21 +82,30 @@ class HttpProber:
         concurrency: int = 32,
         clock: Callable[[], datetime] = _utc_now,
         environ: Mapping[str, str] | None = None,
+        budget: timedelta = PROBE_BUDGET,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``environ`` is where ``headers_from_env`` look (default: the process's)."""
+        """``environ`` is where ``headers_from_env`` look (default: the process's);
+        ``budget`` bounds a round; once ``stopping()`` is true, a round ends at once."""
         self._client = client
         self._concurrency = concurrency
         self._clock = clock
         self._environ = os.environ if environ is None else environ
+        self._budget = budget
+        self._stopping = stopping
 
     def probe(self, requests: Sequence[ProbeRequest]) -> list[Sample]:
-        """Probe all ``requests`` concurrently (bounded); samples carry the round's start time."""
+        """Probe ``requests`` concurrently within the budget; samples carry the round's
+        start time, and requests left out get none (see the module docstring)."""
         taken_at = self._clock()
+        deadline = time.monotonic() + self._budget.total_seconds()
         prepared = [self._prepare(r) for r in requests]
         outcomes = iter(
-            self._client.send_all(
+            self._client.send_within(
                 [p for p in prepared if isinstance(p, HttpRequest)],
                 concurrency=self._concurrency,
+                deadline=deadline,
+                stopping=self._stopping,
             )
         )
         samples = []
@@ -90,7 +113,10 @@ class HttpProber:
             if isinstance(ready, str):
                 ok, detail, status = False, ready, None
             else:
-                ok, detail, status = judge(request.gate, next(outcomes))
+                outcome = next(outcomes)
+                if outcome is None:
+                    continue
+                ok, detail, status = judge(request.gate, outcome)
             samples.append(
                 Sample(
                     gate=request.gate.name,
@@ -103,7 +129,29 @@ class HttpProber:
                     status=status,
                 )
             )
+        self._report(len(requests) - len(samples), len(requests))
         return samples
+
+    def _report(self, left: int, total: int) -> None:
+        if not left:
+            return
+        if self._stopping():
+            log.info(
+                "probing stopped: the daemon is stopping; %d of %d probes not taken "
+                "(no sample, none failed)",
+                left,
+                total,
+                extra={"event": "probes-stopped", "not_taken": left},
+            )
+            return
+        log.warning(
+            "%d of %d probes did not fit in this cycle's probing budget of %gs and are "
+            "taken next cycle (endpoints that hang, or long gate timeouts, use it up)",
+            left,
+            total,
+            self._budget.total_seconds(),
+            extra={"event": "probes-deferred", "not_taken": left},
+        )
 
     def _prepare(self, request: ProbeRequest) -> HttpRequest | str:
         """The HTTP request for ``request``, or why it cannot be sent."""

@@ -53,6 +53,17 @@ class Wired:
     metrics: Metrics
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` checks and builds without touching the network or the cache."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    metrics: Metrics
+    credentials: Credentials | None
+    github: Forge | None  # the GitHub forge; None: the local forge, built on the clone
+
+
 def repo_url(settings: Settings) -> str:
     """``--repo``, or with ``--forge github`` the repository's HTTPS clone URL."""
     if settings.repo:
@@ -149,16 +160,31 @@ def github_forge(
     )
 
 
-def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
+def build(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Wired:
     """Open the config repo (clone or fetch) and build every adapter around it."""
+    return connect(prepare(settings, clock), stopping)
+
+
+def prepare(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Prepared:
+    """Check the settings (PolicyError) and build what needs no network."""
     app = github_app(settings, clock) if settings.forge == "github" else None
-    repo = open_repo(settings, app)
     metrics = Metrics((settings.shard.index, settings.shard.count))
-    forge: Forge = (
-        github_forge(settings, clock, metrics, app)
-        if settings.forge == "github"
-        else LocalForge(repo, settings.base_branch, clock=clock)
+    github = github_forge(settings, clock, metrics, app) if settings.forge == "github" else None
+    return Prepared(settings, clock, metrics, credentials(settings, app), github)
+
+
+def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) -> Wired:
+    """Open the config repo (clone or fetch: a TransientError when it cannot be reached)
+    and build every adapter around it; ``stopping()`` true cuts a probe round short."""
+    settings, clock, metrics = prepared.settings, prepared.clock, prepared.metrics
+    repo = Pygit2ConfigRepo.open(
+        repo_url(settings), settings.cache_dir, credentials=prepared.credentials
     )
+    forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
     readers: dict[LiveSource, LiveReader] = {}
 
@@ -202,7 +228,7 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wired:
     observer = Observer(
         repo,
         forge,
-        HttpProber(client, clock=clock),
+        HttpProber(client, clock=clock, stopping=stopping),
         live_reader,
         clock,
         settings.base_branch,

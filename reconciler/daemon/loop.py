@@ -3,8 +3,8 @@
 Cycles run only on the thread that called ``run()``, so two can never overlap; triggers
 that arrive while a cycle runs collapse into one follow-up cycle. ``stop()`` and
 ``trigger()`` take no lock (they set a flag or append to a deque, then notify the waiter),
-which keeps ``stop()`` safe in a signal handler. The running cycle is never interrupted; it
-may read ``stop_requested`` to end early between two actions.
+which keeps ``stop()`` safe in a signal handler. The loop never interrupts the running
+cycle; the cycle reads ``stop_requested`` to cut its probing short and end early.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Daemon:
         jitter: float = 0.1,
         max_backoff: timedelta = timedelta(minutes=5),
         stuck_after: timedelta | None = None,
+        probing_budget: timedelta = timedelta(0),
         watch_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         random_draw: Callable[[], float] = random.random,
@@ -60,7 +61,8 @@ class Daemon:
         watch_debounce_ms: int = 1600,
         trigger_limit: int = DEFAULT_TRIGGER_LIMIT,
     ) -> None:
-        """``trigger_limit``: triggered cycles that may start per minute (0: no limit)."""
+        """``trigger_limit``: triggered cycles that may start per minute (0: no limit);
+        ``probing_budget``: how long a cycle may probe gates, on top of the stuck limit."""
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], got {jitter}")
         if trigger_limit < 0:
@@ -75,6 +77,7 @@ class Daemon:
         self._jitter = jitter
         self._max_backoff = max_backoff.total_seconds()
         self._stuck_after = stuck_after
+        self._probing_budget = probing_budget
         self._watch_path = watch_path
         self._watch_debounce_ms = watch_debounce_ms
         self._clock = clock
@@ -354,9 +357,12 @@ class Daemon:
         return interval.total_seconds()
 
     def _stuck_limit(self, interval: timedelta) -> float:
-        if self._stuck_after is not None:
-            return self._stuck_after.total_seconds()
-        return max(10 * interval, timedelta(minutes=5)).total_seconds()
+        # A cycle may spend its whole probing budget waiting on hanging endpoints: that
+        # time is bounded and expected, so it never counts towards looking stuck.
+        base = self._stuck_after
+        if base is None:
+            base = max(10 * interval, timedelta(minutes=5))
+        return (base + self._probing_budget).total_seconds()
 
     def _start_watcher(self) -> FileWatcher | None:
         if self._watch_path is None:

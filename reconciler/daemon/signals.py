@@ -1,4 +1,10 @@
-"""SIGTERM and SIGINT end the daemon after its running cycle (DESIGN.md section 9)."""
+"""SIGTERM, SIGINT and SIGHUP end the daemon after its running cycle (DESIGN.md section 9).
+
+SIGHUP comes when the terminal that started the daemon closes (an SSH session ends,
+``nohup`` forgotten): its default action kills the process wherever it is, mid-push
+included, so it is handled like SIGTERM. Nothing is reloaded on it: the policy is re-read
+from git every cycle anyway.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from types import FrameType
 
 from reconciler.daemon.loop import Daemon
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def install_signal_handlers(

@@ -285,6 +285,11 @@ class Environment:
 # -- gates ----------------------------------------------------------------------------------
 
 
+# The longest an http gate's probe may take: a probe holds one of the daemon's probing slots
+# for its whole timeout, and a cycle's probing is bounded (twice this, reconciler.probes).
+MAX_GATE_TIMEOUT = timedelta(seconds=30)
+
+
 @dataclasses.dataclass(frozen=True)
 class HttpGate:
     """Probe an endpoint of the source environment; samples count only on the candidate."""
@@ -372,7 +377,7 @@ class HttpGate:
     )
     timeout: timedelta = spec(
         timedelta(seconds=2),
-        doc="Give up on one sample after this long (counts as a failure).",
+        doc="Give up on one sample after this long (counts as a failure); at most 30s.",
         example="2s",
         parse=_duration_at_least(timedelta(milliseconds=10)),
         schema=_DURATION_SCHEMA,

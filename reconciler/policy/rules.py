@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.model import is_repository
 from reconciler.policy.diagnostics import Problems, suggest
 from reconciler.policy.model import (
+    MAX_GATE_TIMEOUT,
     ArgoCDGate,
     ArgoCDLive,
     HttpGate,
@@ -12,6 +13,7 @@ from reconciler.policy.model import (
     RegistryTagLive,
     WindowGate,
 )
+from reconciler.policy.values import format_duration
 
 
 def check(policy: Policy, problems: Problems) -> None:
@@ -193,6 +195,19 @@ def _check_gates(policy: Policy, problems: Problems) -> None:
                         "variable name",
                         "invalid-value",
                     )
+        if (
+            isinstance(gate, HttpGate)
+            and gate.timeout > MAX_GATE_TIMEOUT
+            and not problems.is_bad((*here, "timeout"))
+        ):
+            cap = format_duration(MAX_GATE_TIMEOUT)
+            problems.add(
+                (*here, "timeout"),
+                f'gates.{name}.timeout: "{format_duration(gate.timeout)}" is longer than the '
+                f"{cap} a probe may take; set it to {cap} or less (an endpoint slower than that "
+                "is better fixed, or made to answer from a cached check)",
+                "too-long",
+            )
         if isinstance(gate, HttpGate):
             both = set(gate.headers) & (set(gate.headers_from_env) | set(gate.headers_from_file))
             both |= set(gate.headers_from_env) & set(gate.headers_from_file)

@@ -1,4 +1,10 @@
-"""`reconciler plan`, `once`, `status` and `run`: cycles against a config repo."""
+"""`reconciler plan`, `once`, `status` and `run`: cycles against a config repo.
+
+`run` and `once` hold the cache folder (reconciler.daemon.cachelock): they open requests,
+and two of them on one cache would open each one twice. `plan` and `status` write nothing
+but the clone's fetched refs, which git lets processes share, so they run beside a daemon
+on its cache, as an operator does with `kubectl exec`.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,23 @@ from pathlib import Path
 
 from reconciler import presenting
 from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
+from reconciler.daemon.cachelock import CacheInUse, CacheLock, lock_cache
+from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
+from reconciler.probes import PROBE_BUDGET
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.webhooks import WebhookConfig, load_secret
-from reconciler.wiring import Wired, build, utc_now
+from reconciler.wiring import Wired, build, connect, prepare, utc_now
 
 log = logging.getLogger("reconciler")
+
+# Until the config repo is first fetched there is no policy, so no poll interval: the
+# fetch is retried on this one, with the loop's backoff (10s, 20s ... 5 min).
+CONNECT_INTERVAL = timedelta(seconds=5)
+# With a policy that does not load and no last good one.
+DEFAULT_INTERVAL = timedelta(seconds=30)
 
 
 def _settings(args: argparse.Namespace, verb: str) -> Settings | None:
@@ -41,10 +56,22 @@ def plan(args: argparse.Namespace) -> int:
     return EXIT_OK if result.observation.policy is not None else EXIT_INVALID
 
 
+def _hold(settings: Settings, verb: str) -> CacheLock | None:
+    """The cache folder, held for the rest of the process; None after saying who has it."""
+    try:
+        return lock_cache(settings.cache_dir)
+    except CacheInUse as exc:
+        fail(verb, str(exc), EXIT_USAGE)
+        return None
+
+
 def once(args: argparse.Namespace) -> int:
     """Run one cycle and print what it did."""
     settings = _settings(args, "once")
     if settings is None:
+        return EXIT_USAGE
+    held = _hold(settings, "once")
+    if held is None:
         return EXIT_USAGE
     wired = build(settings)
     result = wired.reconciler.cycle(one_shot=True)
@@ -84,23 +111,33 @@ def local_path(repo: str | None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def built(args: argparse.Namespace, verb: str) -> Wired | None:
-    """Settings checked and adapters built, or None after printing why not."""
-    settings = _settings(args, verb)
-    return build(settings) if settings is not None else None
-
-
 def run(args: argparse.Namespace) -> int:
     """The daemon: cycles on the poll interval and on changes, /metrics on --listen."""
     configure_logging(args.log_format)
-    wired = built(args, "run")
-    if wired is None:
+    settings = _settings(args, "run")
+    if settings is None:
         return EXIT_USAGE
-    reconciler = wired.reconciler
-    metrics = wired.metrics
+    held = _hold(settings, "run")
+    if held is None:
+        return EXIT_USAGE
+    prepared = prepare(settings)  # settings mistakes end here, before anything is served
+    wired: Wired | None = None
 
     def cycle() -> CycleOutcome:
-        result = reconciler.cycle()
+        nonlocal wired
+        if wired is None:
+            # The first fetch is retried by the loop like any failed cycle: a config repo
+            # that cannot be reached yet is no reason to exit (and be restarted in a loop).
+            try:
+                wired = connect(prepared, lambda: daemon.stop_requested)
+            except ReconcilerError as exc:
+                prepared.metrics.errors.labels(component="observe").inc()
+                return CycleOutcome(
+                    ok=False,
+                    policy_valid=False,
+                    summary=f"cannot open the config repo yet, retrying with backoff: {exc}",
+                )
+        result = wired.reconciler.cycle()
         valid = result.observation.policy_valid
         return CycleOutcome(
             ok=True,
@@ -111,21 +148,28 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def interval() -> timedelta:
-        policy = reconciler.observer.last_good
-        return policy.settings.poll_interval if policy else timedelta(seconds=30)
+        if wired is None:
+            return CONNECT_INTERVAL
+        policy = wired.reconciler.observer.last_good
+        return policy.settings.poll_interval if policy else DEFAULT_INTERVAL
 
-    daemon = Daemon(cycle, interval=interval, watch_path=local_path(args.repo))
+    daemon = Daemon(
+        cycle, interval=interval, watch_path=local_path(args.repo), probing_budget=PROBE_BUDGET
+    )
     secret_file = args.webhook_secret_file
     webhook = (
         WebhookConfig(secret=load_secret(secret_file), trigger=daemon.trigger)
         if secret_file is not None
         else None
     )
-    server = StatusServer(args.listen, metrics, daemon.status, webhook=webhook).start()
+    server = StatusServer(args.listen, prepared.metrics, daemon.status, webhook=webhook).start()
     restore = install_signal_handlers(daemon)
     served = ", /webhook" if webhook else ""
     log.info(
-        "reconciler serving /metrics, /healthz, /readyz%s on http://%s", served, server.address
+        "reconciler serving /metrics, /healthz, /readyz%s on http://%s (cache %s held)",
+        served,
+        server.address,
+        held.path.parent,
     )
     try:
         return daemon.run()

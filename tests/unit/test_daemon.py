@@ -75,6 +75,7 @@ class Scripted:
     jitter: float = 0.0
     max_backoff: timedelta = timedelta(minutes=5)
     stuck_after: timedelta | None = None
+    probing_budget: timedelta = timedelta(0)
     time: FakeTime = field(default_factory=FakeTime)
     starts: list[float] = field(default_factory=list)
     records: list[CycleRecord] = field(default_factory=list)
@@ -88,6 +89,7 @@ class Scripted:
             jitter=self.jitter,
             max_backoff=self.max_backoff,
             stuck_after=self.stuck_after,
+            probing_budget=self.probing_budget,
             clock=self.time.clock,
             random_draw=lambda: next(draws, 0.0),
             waiter=self.time,
@@ -375,6 +377,29 @@ def test_healthy_unless_a_cycle_runs_longer_than_the_limit(
     ).run()
     assert seen[0][0] is healthy
     assert ("looks stuck" in seen[0][1]) is not healthy
+
+
+@pytest.mark.parametrize(
+    ("stuck_after", "running_for", "healthy"),
+    [
+        (None, 359, True),  # limit: 5 min + the 60s probing budget
+        (None, 361, False),
+        (timedelta(seconds=30), 89, True),  # an explicit limit + the budget
+        (timedelta(seconds=30), 91, False),
+    ],
+)
+def test_a_cycle_within_its_probing_budget_is_never_called_stuck(
+    stuck_after: timedelta | None, running_for: float, healthy: bool
+) -> None:
+    seen: list[tuple[bool, str]] = []
+
+    def probing(s: Scripted) -> CycleOutcome:
+        s.time.now += running_for
+        seen.append(s.daemon.status().healthy)
+        return OK
+
+    Scripted([probing], stuck_after=stuck_after, probing_budget=timedelta(seconds=60)).run()
+    assert seen[0][0] is healthy, seen
 
 
 def test_status_is_served_on_healthz_and_readyz() -> None:

@@ -383,6 +383,26 @@ CASES: list[tuple[str, str, list[str]]] = [
             "it; remove merge_delay"
         ],
     ),
+    (
+        "http gate timeout over the cap",
+        BASE + '[gates.h]\nkind = "http"\nurl = "https://dev.example/healthz"\ntimeout = "1m"\n',
+        [
+            '15:11: gates.h.timeout: "1m" is longer than the 30s a probe may take; set it to 30s '
+            "or less (an endpoint slower than that is better fixed, or made to answer from a "
+            "cached check)"
+        ],
+    ),
+    (
+        "http gate timeout at the cap is fine, 30.001s is not",
+        BASE
+        + '[gates.a]\nkind = "http"\nurl = "https://dev.example/a"\ntimeout = "30s"\n'
+        + '[gates.b]\nkind = "http"\nurl = "https://dev.example/b"\ntimeout = "30s1ms"\n',
+        [
+            '19:11: gates.b.timeout: "30s1ms" is longer than the 30s a probe may take; set it '
+            "to 30s or less (an endpoint slower than that is better fixed, or made to answer "
+            "from a cached check)"
+        ],
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -20,7 +20,7 @@ from reconciler import codeowners, promotions, provenance
 from reconciler.actions import PinEdit
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
-from reconciler.forge.port import Forge, Request
+from reconciler.forge.port import DamagedRequest, Forge, Request
 from reconciler.gates import Sample
 from reconciler.gitrepo.port import ConfigRepo, UnknownCommit
 from reconciler.live.port import ApplicationReader, LiveReader
@@ -139,6 +139,7 @@ class Observer:
             codeowners_errors=MappingProxyType(owner_errors),
             tags=MappingProxyType(tags),
             digests=MappingProxyType(digests),
+            damaged=MappingProxyType(self._damaged()),
         )
         return Observation(policy, snapshot, not errors)
 
@@ -224,6 +225,8 @@ class Observer:
         live: Mapping[Key, LiveState],
         one_shot: bool,
     ) -> tuple[Sample, ...]:
+        """Probe the gates that are due, least recently probed first, and keep the samples
+        still bound to what ran; a probe the round left out is due again next cycle."""
         gates = list(self._http_gates(policy))
         # A daemon samples one round per cycle and keeps samples across cycles. A one-shot
         # process (`once`, `plan`) has no earlier cycles: it takes as many rounds as the
@@ -234,22 +237,49 @@ class Observer:
                 self.wait(min(g.interval for g, _, _ in gates).total_seconds())
             now = self.clock()
             due: list[ProbeRequest] = []
-            for gate, app, source in gates:
-                key = (gate.name, app, source)
-                last = self._probed_at.get(key)
+            # A round is bounded (reconciler.probes): what it leaves out goes first next
+            # time, or a few hanging endpoints would starve every gate behind them.
+            for gate, app, source in sorted(gates, key=self._stalest_first):
+                last = self._probed_at.get((gate.name, app, source))
                 if round_number == 0 and last is not None and now - last < gate.interval:
                     continue
                 digest = self._running(policy, app, source, overlays, live)
                 due.append(
                     ProbeRequest(gate, app, source, digest, policy.settings.private_redirects)
                 )
+            taken = self.prober.probe(due) if due else []
+            moved = self._moved(policy, due, taken)
+            for sample in taken:
+                if (sample.app, sample.env) in moved:
+                    continue  # of either digest: dropped, and probed again next cycle
+                key = (sample.gate, sample.app, sample.env)
                 self._probed_at[key] = now
-            for sample in self.prober.probe(due) if due else ():
-                bucket = self._samples.setdefault(
-                    (sample.gate, sample.app, sample.env), deque(maxlen=SAMPLES_KEPT)
-                )
-                bucket.append(sample)
+                self._samples.setdefault(key, deque(maxlen=SAMPLES_KEPT)).append(sample)
         return tuple(s for bucket in self._samples.values() for s in bucket)
+
+    def _stalest_first(self, entry: tuple[HttpGate, str, str]) -> tuple[int, datetime] | tuple[int]:
+        last = self._probed_at.get((entry[0].name, entry[1], entry[2]))
+        return (0,) if last is None else (1, last)
+
+    def _moved(
+        self, policy: Policy, due: Sequence[ProbeRequest], taken: Sequence[Sample]
+    ) -> set[Key]:
+        """The (app, env) pairs whose live digest after the round is not the one read before
+        it: a rollout ran meanwhile, so their samples may be of either digest. One read per
+        environment with a live source; an overlay pin cannot move within a cycle."""
+        before = {(r.app, r.env): r.live_digest for r in due}
+        probed: dict[str, set[str]] = {}
+        for sample in taken:
+            if sample.env in policy.live:
+                probed.setdefault(sample.env, set()).add(sample.app)
+        moved: set[Key] = set()
+        for env, apps in probed.items():
+            reader = self.live_reader(policy, env)
+            if reader is None:
+                continue  # none before either: the samples are bound to no digest
+            after = reader.read(sorted((app, env) for app in apps))
+            moved.update(pair for pair, state in after.items() if _steady(state) != before[pair])
+        return moved
 
     @staticmethod
     def _http_gates(policy: Policy) -> Iterable[tuple[HttpGate, str, str]]:
@@ -277,8 +307,7 @@ class Observer:
     ) -> str | None:
         """What ``env`` runs for ``app`` as far as this cycle knows, for sample binding."""
         if env in policy.live:
-            state = live.get((app, env))
-            return state.digest if state and not state.rolling else None
+            return _steady(live.get((app, env)))
         overlay = overlays.get((app, env))
         return (overlay.pin.digest or None) if overlay and overlay.pin else None
 
@@ -420,6 +449,18 @@ class Observer:
             self._checked[key] = found
         return found
 
+    def _damaged(self) -> dict[Key, str]:
+        """Unreadable request records (the local forge's ``damaged()``), by the promotion
+        each one's head branch names: only that promotion waits for the repair."""
+        ask = getattr(self.forge, "damaged", None)
+        found: dict[Key, str] = {}
+        for record in ask() if callable(ask) else ():
+            parsed = promotions.parse_branch(record.head_branch or "")
+            if isinstance(record, DamagedRequest) and parsed is not None:
+                env, app = parsed
+                found.setdefault((app, env), f"request #{record.number}: {record.problem}")
+        return found
+
     def _codeowners_errors(self, owners: codeowners.CodeOwners) -> dict[int, str]:
         """The forge's own complaints about CODEOWNERS lines (GitHub's errors endpoint)."""
         ask = getattr(self.forge, "codeowners_errors", None)
@@ -451,6 +492,11 @@ class Observer:
                     if members is not None:
                         teams[owner] = members
         return MappingProxyType(teams)
+
+
+def _steady(state: LiveState | None) -> str | None:
+    """The digest a live state binds samples to: None while unknown or rolling out."""
+    return state.digest if state and not state.rolling else None
 
 
 def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:

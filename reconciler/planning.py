@@ -113,6 +113,10 @@ class _Planner:
                 f"request #{held.request.number} is not merged: {held.head_problem}; the "
                 "daemon rebuilds it as its own edit when the promotion can proceed",
             )
+        damaged = self.snap.damaged.get(key)
+        if damaged is not None:
+            self.block(app.name, target.name, "request-damaged", damaged)
+            return
         if held is not None and held.unfetched:
             self.block(
                 app.name,

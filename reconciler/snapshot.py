@@ -98,3 +98,4 @@ class Snapshot:
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
     codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
+    damaged: Mapping[Key, str] = field(default_factory=dict)  # unreadable request records

@@ -62,3 +62,49 @@ def test_twenty_one_promotions_into_one_shared_overlay(tmp_path: Path) -> None:
     assert refused == []
     assert merged == 21
     assert cycles == 2
+
+
+def test_a_damaged_request_record_stops_only_its_own_promotion(tmp_path: Path) -> None:
+    """Request #1's record (app1, long merged) is cut short by a bad hand edit. Before the
+    fix the ledger failed whole and no app was promoted; now app1 waits, blocked with the
+    file named, and app3 is promoted as usual."""
+    remote = seed(tmp_path, dev=dict.fromkeys(APPS, OLD), staging=dict.fromkeys(APPS, OLD))
+    ci = Pygit2ConfigRepo.open(str(remote), tmp_path / "ci")
+    wired = build(Settings(repo=str(remote), cache_dir=tmp_path / "cache"), utc_now)
+
+    def dev(pins: dict[str, str]) -> None:
+        def edit(_: ReadView) -> dict[str, bytes | None]:
+            return {
+                f"overlays/dev/{a}/kustomization.yaml": kustomization({a: d})
+                for a, d in pins.items()
+            }
+
+        ci.update_branch("main", edit, message="dev: builds", author=WHO, committer=WHO)
+
+    dev({"app1": "sha256:" + "1" * 64})
+    for _ in range(2):
+        wired.reconciler.cycle()
+    ci.fetch()
+    record = ".reconciler/requests/1.json"
+    ledger = ci.tip("reconciler/requests")
+    assert ledger is not None
+    assert b'"state": "merged"' in (ci.read(ledger, record) or b"")
+
+    def damage(view: ReadView) -> dict[str, bytes | None]:
+        data = view.read(record)
+        assert data is not None
+        return {record: data[: len(data) // 2]}
+
+    ci.update_branch("reconciler/requests", damage, message="oops", author=WHO, committer=WHO)
+    dev({"app1": "sha256:" + "2" * 64, "app3": "sha256:" + "3" * 64})
+    results = [wired.reconciler.cycle() for _ in range(3)]
+
+    ci.fetch()
+    tip = ci.tip("main")
+    assert tip is not None
+    staging = ci.read(tip, STAGING) or b""
+    assert b"3" * 64 in staging  # app3 promoted
+    assert b"2" * 64 not in staging  # app1 waits for the repair
+    blocks = [b for b in results[-1].plan.blocked if b.app == "app1"]
+    assert [b.code for b in blocks] == ["request-damaged"]
+    assert record in blocks[0].reason

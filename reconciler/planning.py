@@ -105,26 +105,7 @@ class _Planner:
         self.planned.add(key)
         held = self.snap.requests.get(key)
         request = held.request if held else None
-        if held is not None and held.head_problem:
-            self.block(
-                app.name,
-                target.name,
-                "unverified-head",
-                f"request #{held.request.number} is not merged: {held.head_problem}; the "
-                "daemon rebuilds it as its own edit when the promotion can proceed",
-            )
-        damaged = self.snap.damaged.get(key)
-        if damaged is not None:
-            self.block(app.name, target.name, "request-damaged", damaged)
-            return
-        if held is not None and held.unfetched:
-            self.block(
-                app.name,
-                target.name,
-                "unverified-head",
-                f"request #{held.request.number}'s head {held.request.head_commit[:12]} "
-                "was pushed after this cycle fetched; it is checked next cycle",
-            )
+        if self._request_waits(app.name, target.name, held):
             return
         src = self.snap.overlays.get((app.name, source.name))
         tgt = self.snap.overlays.get(key)
@@ -228,6 +209,32 @@ class _Planner:
         self._merge(
             app, target, tgt, request, owners, marker, PinEdit(app, target.format, tgt.path, pin)
         )
+
+    def _request_waits(self, app: str, env: str, held: RequestState | None) -> bool:
+        """Block what the open request's record or head does not allow; True when nothing
+        else may be planned for the pair this cycle."""
+        if held is not None and held.head_problem:
+            self.block(
+                app,
+                env,
+                "unverified-head",
+                f"request #{held.request.number} is not merged: {held.head_problem}; the "
+                "daemon rebuilds it as its own edit when the promotion can proceed",
+            )
+        damaged = self.snap.damaged.get((app, env))
+        if damaged is not None:
+            self.block(app, env, "request-damaged", damaged)
+            return True
+        if held is not None and held.unfetched:
+            self.block(
+                app,
+                env,
+                "unverified-head",
+                f"request #{held.request.number}'s head {held.request.head_commit[:12]} "
+                "was pushed after this cycle fetched; it is checked next cycle",
+            )
+            return True
+        return False
 
     def _candidate(
         self, app: App, source: Environment, target: Environment, src: OverlayState

@@ -137,7 +137,9 @@ def _repo_verbs(verbs: Verbs) -> None:
         help="the daemon: reconcile on an interval and on changes",
         description="Run cycles on settings.poll_interval (with jitter), at once on file "
         "changes when --repo is a local path; serve /metrics, /healthz and /readyz on "
-        "--listen. SIGTERM finishes the current cycle and exits 0.",
+        "--listen. A config repo that cannot be reached yet is retried with backoff. "
+        "SIGTERM, SIGINT and SIGHUP cancel probes in flight, finish the current cycle and "
+        "exit 0. Holds --cache-dir: a second run or once on it exits 2.",
     )
     add_repo_options(run, listen=True)
     run.set_defaults(handler="reconciler.verbs.reconcile:run", verb="run")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import platform
 from collections.abc import Callable
+from datetime import timedelta
 
 from benchmarks import (
     changed_overlay,
@@ -18,10 +19,14 @@ from benchmarks import (
     idle_cycle,
     memory,
     overlay_reads,
+    probe_budget,
     probe_fanout,
     promotion_write,
     server_burst,
 )
+
+# Quick mode: 320 probes hanging 0.5s each against a 2s budget (a few seconds, not minutes).
+QUICK_BUDGET = timedelta(seconds=2)
 
 
 def main() -> None:
@@ -40,6 +45,10 @@ def main() -> None:
         ("cold start", lambda: cold_start.run(apps, repeat=1 if quick else 3)),
         ("forge requests", lambda: forge_requests.run(apps, (1,) if quick else (1, 5))),
         ("probe fan-out", lambda: probe_fanout.run(apps, rounds=3 if quick else 5)),
+        (
+            "probe budget",
+            lambda: probe_budget.run(320, 0.5, QUICK_BUDGET) if quick else probe_budget.run(),
+        ),
         ("memory", lambda: memory.run(apps, cycles=20 if quick else 100)),
         ("server burst", lambda: server_burst.run(500 if quick else 2000)),
     ]

@@ -60,7 +60,7 @@ class Prepared:
     settings: Settings
     clock: Callable[[], datetime]
     metrics: Metrics
-    credentials: Credentials | None
+    app: InstallationTokens | None
     github: Forge | None  # the GitHub forge; None: the local forge, built on the clone
 
 
@@ -174,16 +174,15 @@ def prepare(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Prep
     app = github_app(settings, clock) if settings.forge == "github" else None
     metrics = Metrics((settings.shard.index, settings.shard.count))
     github = github_forge(settings, clock, metrics, app) if settings.forge == "github" else None
-    return Prepared(settings, clock, metrics, credentials(settings, app), github)
+    credentials(settings, app)  # checked now: a mistake here is no reason to retry
+    return Prepared(settings, clock, metrics, app, github)
 
 
 def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) -> Wired:
     """Open the config repo (clone or fetch: a TransientError when it cannot be reached)
     and build every adapter around it; ``stopping()`` true cuts a probe round short."""
     settings, clock, metrics = prepared.settings, prepared.clock, prepared.metrics
-    repo = Pygit2ConfigRepo.open(
-        repo_url(settings), settings.cache_dir, credentials=prepared.credentials
-    )
+    repo = open_repo(settings, prepared.app)
     forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
     readers: dict[LiveSource, LiveReader] = {}

@@ -28,6 +28,7 @@ SECTIONS = [
     "cold start",
     "forge requests",
     "probe fan-out",
+    "probe budget",
     "memory",
     "server burst",
 ]

@@ -90,18 +90,25 @@ class ClonePlace:
         """A folder name to clone into before the clone takes its place."""
         return self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
 
-    def clear_leftover_locks(self) -> str | None:
-        """Remove lock files no live process holds; what was done, or None."""
+    def examine(self, url: str, settings_key: str) -> tuple[str | None, str | None]:
+        """Remove lock files no live process holds, then look for damage: (what was
+        cleared, what is damaged), each None when there is nothing to say.
+
+        Both only while no other process writes in the cache folder: its lock files are
+        live, and a clone read in the middle of its fetch may look damaged. Then nothing
+        is judged, (None, None)."""
         with self.folder.alone() as alone:
             if not alone:
-                return None  # another process is writing: its lock files are live
+                return None, None
             found = leftover_locks(self.path)
             for lock in found:
                 lock.unlink(missing_ok=True)
-        if not found:
-            return None
-        names = ", ".join(str(lock.relative_to(self.path)) for lock in found)
-        return f"removed the lock files a killed process left in {self.path} ({names})"
+            damaged = damage(self.path, url, settings_key)
+        cleared = None
+        if found:
+            names = ", ".join(str(lock.relative_to(self.path)) for lock in found)
+            cleared = f"removed the lock files a killed process left in {self.path} ({names})"
+        return cleared, damaged
 
     def install(self, scratch: Path, damage: str | None) -> str | None:
         """Put the clone in ``scratch`` in its place, setting a damaged one aside first;

@@ -222,15 +222,14 @@ class Pygit2ConfigRepo:
             max_attempts=max_attempts,
             cache=cache,
         )
-        cleared = cache.clear_leftover_locks()
         if not (cache.path.exists() or cache.path.is_symlink()):
             cache.install(_clone(make, remote, cache), None)
             return make(pygit2.Repository(str(cache.path)))
-        damage = cacherepair.damage(cache.path, remote.url, _DEPTH_KEY)
+        cleared, damage = cache.examine(remote.url, _DEPTH_KEY)
         if damage is not None:
-            repaired = cache.install(_clone(make, remote, cache), damage)
+            repaired = _reclone(make, remote, cache, damage)
             adapter = make(pygit2.Repository(str(cache.path)))
-            adapter._repaired(repaired or damage)
+            adapter._repaired(repaired)
             return adapter
         adapter = make(pygit2.Repository(str(cache.path)))
         if cleared:
@@ -510,13 +509,11 @@ class Pygit2ConfigRepo:
         cache = self._cache
         if cache is None:
             return False
-        cleared = cache.clear_leftover_locks()
+        cleared, damage = cache.examine(self._remote.url, _DEPTH_KEY)
         if cleared:
             self._repaired(cleared)
-            return True
-        damage = cacherepair.damage(cache.path, self._remote.url, _DEPTH_KEY)
         if damage is None:
-            return False
+            return cleared is not None
         make = functools.partial(
             type(self),
             remote=self._remote,
@@ -524,9 +521,9 @@ class Pygit2ConfigRepo:
             environ=self._environ,
             max_attempts=self._max_attempts,
         )
-        repaired = cache.install(_clone(make, self._remote, cache), damage)
+        repaired = _reclone(make, self._remote, cache, damage)
         self._repo = pygit2.Repository(str(cache.path))
-        self._repaired(repaired or damage)
+        self._repaired(repaired)
         return True
 
     def _repaired(self, what: str) -> None:
@@ -766,6 +763,20 @@ def _clone(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return scratch
+
+
+def _reclone(
+    make: Callable[[pygit2.Repository], Pygit2ConfigRepo],
+    remote: RemoteUrl,
+    place: _Cache,
+    damage: str,
+) -> str:
+    """Clone again in place of a damaged clone (kept aside); what was repaired."""
+    try:
+        scratch = _clone(make, remote, place)
+    except TransientError as error:  # the damaged clone stays until a new one is made
+        raise TransientError(f"the clone in {place.path} is damaged ({damage}); {error}") from None
+    return place.install(scratch, damage) or damage
 
 
 def _branch_name(branch: str) -> str:

@@ -8,6 +8,7 @@ it with SIGKILL (a crash) or SIGTERM (a clean stop, exit 0 expected).
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -16,9 +17,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.e2e.killpoints import MARKER
 from tests.servers.github_sim import webhooks
 
 SECRET = b"fault-suite-webhook-secret"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -42,6 +45,10 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
+        # (SPEC, remote): started under tests/e2e/killpoints.py, the process kills itself
+        # there (and writes SPEC to ``marker``); None: the installed command, as is.
+        self.killpoint: tuple[str, Path] | None = None
+        self.marker = folder / "killed-at"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "webhook-secret").write_bytes(SECRET + b"\n")
 
@@ -49,9 +56,14 @@ class DaemonProcess:
         """Start the process (a restart after a kill keeps the cache folder)."""
         assert not self.alive(), f"{self.name} is already running"
         self.port = free_port()
-        exe = Path(sys.executable).with_name("reconciler")
+        exe = [str(Path(sys.executable).with_name("reconciler"))]
+        env = dict(os.environ)
+        if self.killpoint is not None:
+            spec, remote = self.killpoint
+            exe = [sys.executable, "-m", "tests.e2e.killpoints", spec, str(remote), "reconciler"]
+            env[MARKER] = str(self.marker)
         command = [
-            str(exe),
+            *exe,
             "run",
             *self.options,
             "--cache-dir",
@@ -64,7 +76,9 @@ class DaemonProcess:
         with self.log.open("ab") as out:
             out.write(f"--- start {self.starts + 1}\n".encode())
             out.flush()
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT
+            )
         self.starts += 1
 
     def alive(self) -> bool:
@@ -73,6 +87,17 @@ class DaemonProcess:
     def exited(self) -> int | None:
         """The exit status of a process that ended on its own, else None."""
         return self.process.poll() if self.process is not None else None
+
+    def killed_itself(self) -> str | None:
+        """The SPEC of the kill point the ended process died at (once), else None."""
+        try:
+            spec = self.marker.read_text()
+        except FileNotFoundError:
+            return None
+        self.marker.unlink()
+        self.killpoint = None  # restarted as is: the kill point has done its work
+        self.kills += 1
+        return spec
 
     def nudge(self) -> bool:
         """Deliver a signed `push` webhook so the daemon cycles now; False if not listening."""

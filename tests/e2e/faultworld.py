@@ -5,7 +5,9 @@ test_processes.py).
   requires code-owner review, the code owner ``asha`` (team ``@acme/release-managers``)
   and the daemon's account ``reconciler-bot``.
 - git: the simulator's bare repository, served to the daemons over smart HTTP by git's own
-  ``http-backend``, with a pre-receive hook that can decline pushes.
+  ``http-backend``, with a pre-receive hook that can decline pushes; or (``transport =
+  "file"``) given to them as a ``file://`` URL, so that a daemon writes the objects and
+  takes the ref locks itself (where tests/e2e/killpoints.py can kill it).
 - the registry: Debian's docker-registry behind a fault proxy, holding two real images, OLD
   (what every environment runs at first) and NEW (what CI built).
 - environments: the demo's sample services (health, smoke, version) with injectable
@@ -24,6 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from reconciler.demo.flow import APP, example_dir
 from reconciler.demo.services import SampleServices
@@ -128,7 +131,9 @@ class Images:
         self._direct = open_registry("oci", plain_http=True)  # past the proxy: no faults
 
     def reset_tags(self) -> None:
-        """Every environment tag back on OLD, as before any promotion."""
+        """Every environment tag back on OLD, as before any promotion; a new run starts a
+        new request budget, as each daemon cycle does (the client is the session's)."""
+        self._direct.new_cycle()
         for tag in TAGS.values():
             self._direct.tag(f"{self.registry_host}/{REPOSITORY}", self.old, tag)
 
@@ -172,9 +177,16 @@ class FaultyServices(SampleServices):
 class FaultWorld:
     """One config repo on the simulated GitHub, its environments, registry and daemons."""
 
-    def __init__(self, root: Path, images: Images, registry_port: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        images: Images,
+        registry_port: int,
+        transport: Literal["http", "file"] = "http",
+    ) -> None:
         self.root = root
         self.images = images
+        self.transport = transport
         self._stack = contextlib.ExitStack()
         try:
             self._open(registry_port)
@@ -323,13 +335,18 @@ class FaultWorld:
             "--github-timeout",
             str(FORGE_TIMEOUT),
             "--repo",
-            self.git.url("config.git"),
+            self.git.url("config.git") if self.transport == "http" else self.remote_url,
             "--log-format",
             "json",
         ]
         made = DaemonProcess(name, self.root / name, options)
         self.daemons.append(made)
         return made
+
+    @property
+    def remote_url(self) -> str:
+        """The config repo as a ``file://`` URL (the simulator's bare repository itself)."""
+        return f"file://{self.sim.git_path}"
 
     def settled(self) -> bool:
         """NEW pinned and running everywhere, both pulls merged, tags moved, audit written."""

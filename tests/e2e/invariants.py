@@ -7,6 +7,9 @@ and where, so a failing run is explained by its message alone.
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 from reconciler.demo.flow import APP
 from tests.e2e.faultworld import ENVS, OWNER, TAGS, FaultWorld, overlay, pin_digest
 
@@ -172,3 +175,16 @@ def _clean_logs(logs: dict[str, str], token: str) -> list[str]:
         for line in text.splitlines()
         if any(word in line for word in bad)
     ]
+
+
+def whole_repository(world: FaultWorld) -> list[str]:
+    """git's own verdict on the config repo: nothing missing or broken (git fsck)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(world.root)}  # fmt: skip
+    done = subprocess.run(
+        ["git", "fsck", "--full", "--strict", "--no-dangling"],
+        cwd=world.sim.git_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode == 0:
+        return []
+    return [f"git fsck: {line}" for line in (done.stdout + done.stderr).splitlines()[:10]]

@@ -15,6 +15,7 @@ find it (no handler, no cleanup):
 
 COMMAND is ``reconciler ARGS...`` (the daemon, as the fault suite runs it) or ``push CACHE
 PLAN`` (the pushes in the JSON file PLAN, through the adapter, as the crash test runs them).
+With ``RECONCILER_KILLPOINT_MARKER`` set, the process writes SPEC to that file as it dies.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ import pygit2
 from pygit2 import transaction
 
 LOCK_STEPS = ("claimed", "taken", "set", "committed")
+MARKER = "RECONCILER_KILLPOINT_MARKER"  # a file the process writes its SPEC to, as it dies
 Changes = dict[str, bytes | None]
 WRITES = [0]
 
 
-def _die() -> None:
+def _die(spec: str) -> None:
+    marker = os.environ.get(MARKER)
+    if marker:  # tell the harness where this process died (it saw only a SIGKILL)
+        Path(marker).write_text(spec)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -58,7 +63,7 @@ def install(spec: str, remote: Path) -> None:
         def write(self, kind: int, data: bytes) -> pygit2.Oid:
             WRITES[0] += 1
             if WRITES[0] == at_write:
-                _die()
+                _die(spec)
             return self._inner.write(kind, data)
 
         def __getattr__(self, name: str) -> Any:
@@ -78,7 +83,7 @@ def install(spec: str, remote: Path) -> None:
 
     def at(this: Any, name: str) -> None:
         if kind == "lock" and step == name and updates[0] == at_update and ours(this._repository):
-            _die()
+            _die(spec)
 
     def locking(this: Any, refname: str) -> None:
         if ours(this._repository):

@@ -18,9 +18,20 @@ served (the daemon died after sending it) or dropped (it died before). Kills are
 - ``anytime``: after a seeded random delay, wherever the daemon is (a fetch, a cycle, a wait).
 
 Run r's first kill is placed by r modulo 5 (the first five windows), so the default run
-covers each of them; a second kill, ``write k`` or ``anytime``, is added at random. After
-each run, invariants.py checks every promise; the suite prints
-``runs=N faults=N kills=N violations=0``.
+covers each of them; a second kill, ``write k`` or ``anytime``, is added at random.
+
+Some runs give the daemon the config repo as a ``file://`` URL instead of smart HTTP: run 4
+and every fifth run after it, and from run 5 on the runs whose window is ``merge`` (both
+windows work on either transport). The daemon then writes the objects and moves the ref
+itself, and it runs under tests/e2e/killpoints.py, which SIGKILLs it from inside:
+
+- ``object write``: at its k-th object write to the remote (runs 4, 9, ...; k seeded);
+- ``ref lock``: in the lock window of its first ref update (runs 7, 12, ...): before git's
+  lock is taken, with it held, with the new value queued, or just after the ref moved. A
+  lock it dies holding is cleared by the restarted daemon once past its bound (10s).
+
+After each run, invariants.py checks every promise (and the remote passes ``git fsck``);
+the suite prints ``runs=N faults=N kills=N violations=0``.
 
 ``RECONCILER_FAULT_RUNS`` sets the number of runs (default 5); ``RECONCILER_FAULT_SEED``
 the seed.
@@ -38,11 +49,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from tests.e2e import invariants
 from tests.e2e.faultworld import BOT, FORGE_TIMEOUT, FaultWorld, Images
+from tests.e2e.killpoints import LOCK_STEPS
 from tests.servers.docker_registry import RunningRegistry
 
 RUNS = int(os.environ.get("RECONCILER_FAULT_RUNS", "5"))
@@ -141,6 +154,20 @@ def tripwires(
     return wires, anytime
 
 
+def transport(run: int) -> Literal["http", "file"]:
+    """How run ``run``'s daemon reaches the config repo (see the module's docstring)."""
+    window = run % len(WINDOWS)
+    return "file" if window == 4 or (run >= len(WINDOWS) and window == 2) else "http"
+
+
+def killpoint(run: int, rng: random.Random) -> str:
+    """Where a daemon writing a ``file://`` remote dies from inside (killpoints.py's SPEC)."""
+    # A process restarted after another kill counts again from 1: small numbers are reached.
+    if run % len(WINDOWS) == 4:
+        return f"object:{rng.randint(1, 6)}"
+    return f"lock:{rng.choice(LOCK_STEPS)}:1"
+
+
 def inject(kind: str, number: int, rng: random.Random, world: FaultWorld) -> None:
     """One fault of ``kind``, aimed at the daemon."""
     if kind == "forge-5xx":
@@ -168,9 +195,13 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
     rng = random.Random(f"{SEED}-{run}")
     report = RunReport()
     started = time.monotonic()
-    world = FaultWorld(root, images, registry.port)
+    world = FaultWorld(root, images, registry.port, transport(run))
     try:
         daemon = world.daemon("daemon")
+        faults: tuple[str, ...] = FAULTS
+        if world.transport == "file":
+            daemon.killpoint = (killpoint(run, rng), world.sim.git_path)
+            faults = tuple(f for f in FAULTS if f != "push-declined")  # no hook runs there
         lifecycle = threading.Lock()  # the server threads kill, the test's thread restarts
 
         def kill(name: str) -> None:
@@ -196,6 +227,10 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
                 anytime = None
             with lifecycle:
                 if not daemon.alive():
+                    inside = daemon.killed_itself()
+                    if inside is not None:
+                        where = "object write" if inside.startswith("object") else "ref lock"
+                        report.kills.append(f"{where} ({inside})")
                     if daemon.exited() not in (None, -9):
                         report.problems.append(f"the daemon exited by itself: {daemon.exited()}")
                     daemon.start()
@@ -203,7 +238,7 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
             world.approve_prod()
             report.problems += invariants.open_duplicates(world)
             if budget > 0 and rng.random() < 0.3:
-                kind = rng.choice(FAULTS)
+                kind = rng.choice(faults)
                 inject(kind, sum(report.faults.values()), rng, world)
                 report.faults[kind] += 1
                 budget -= 1
@@ -216,6 +251,7 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
             threading.Event().wait(TICK)
         world.sim.faults.pause = world.proxy.faults.pause = world.git.hooks.pause = None
         report.problems += invariants.after_run(world, {d.name: d.output() for d in world.daemons})
+        report.problems += invariants.whole_repository(world)
     finally:
         world.close()
     report.seconds = time.monotonic() - started

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import figures
 from tests.integration.runproc import GENEROUS, Reconciler, config_repo
 from tests.servers.endpoints import Endpoints, Route, hang, reply_json, serve
 
@@ -68,6 +69,10 @@ def test_a_first_fetch_that_fails_is_retried_while_healthz_and_readyz_tell_the_t
         assert daemon.finish() == 0
     finally:
         daemon.stop()
+    figures.line(
+        f"run, first fetch failing: kept running, /healthz 200, /readyz 503 until cycle "
+        f"{done['cycle']} ({done['trigger']}) ok, then 200; exit 0 on SIGTERM"
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,6 +108,10 @@ def test_a_stop_signal_during_a_hanging_probe_cancels_it_and_exits_0(
     assert [c["cycle"] for c in cycles] == [1]
     assert records[-1]["event"] == "stopped"
     assert records[-1]["reason"] == sig.name
+    figures.line(
+        f"run, {sig.name} during hanging 25s probes: exit 0, probes cancelled "
+        f"(not_taken={stopped[0]['not_taken']}, no failed sample), cycle 1 finished"
+    )
 
 
 def test_a_second_daemon_on_the_same_cache_exits_2_and_a_killed_one_leaves_no_lock(
@@ -135,6 +144,10 @@ def test_a_second_daemon_on_the_same_cache_exits_2_and_a_killed_one_leaves_no_lo
         again.wait_for(lambda r: r.get("event") == "cycle" and r["ok"], "a cycle after the kill")
         again.signal(signal.SIGTERM)
         assert again.finish() == 0
+        figures.line(
+            "run, two daemons on one cache: second run and once exit 2 naming the folder and "
+            "pid, status shares it, a run after SIGKILL starts (no stale lock)"
+        )
     finally:
         first.stop()
         for other in others:

@@ -2,32 +2,28 @@
 
 Read-only. What git says (the policy, overlays, CODEOWNERS) comes from reconciler.desired,
 which re-reads only what changed since the last cycle; when the policy is invalid, the last
-good one stays in force and the snapshot carries the errors. Gate endpoints are probed at
-each gate's own interval, and their samples are kept across cycles (they are observations,
-so a restart simply collects them again).
+good one stays in force and the snapshot carries the errors. Gate endpoints are probed by
+reconciler.sampling; open requests' heads are proven by reconciler.provenance.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 
 from reconciler import codeowners, promotions, provenance
-from reconciler.actions import PinEdit
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.forge.port import DamagedRequest, Forge, Request
-from reconciler.gates import Sample
-from reconciler.gitrepo.port import ConfigRepo, UnknownCommit
+from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.policy import Policy
-from reconciler.policy.model import HttpGate
-from reconciler.probes import Prober, ProbeRequest
+from reconciler.probes import Prober
 from reconciler.registry.port import ImageNotFound, ImageRegistry
+from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
     ApplicationStatus,
@@ -69,20 +65,16 @@ class Observer:
     ) -> None:
         self.repo = repo
         self.forge = forge
-        self.prober = prober
         self.live_reader = live_reader
         self.clock = clock
         self.base_branch = base_branch
         self._configured = base_branch  # where the daemon falls back if a switch goes away
         self._refused: tuple[str, str, str] | None = None  # (branch, its tip, why)
         self.registry_for = registry_for
-        self.wait = wait
         self.shard = shard
         self.desired = DesiredReader(repo, shard.narrow)
-        self._chain = provenance.BaseChain(repo)
-        self._checked: dict[tuple[str, ...], provenance.HeadCheck] = {}
-        self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
-        self._probed_at: dict[tuple[str, str, str], datetime] = {}
+        self._heads = provenance.HeadChecker(repo)
+        self.sampler = GateSampler(prober, live_reader, clock, wait)
 
     # -- the whole snapshot ------------------------------------------------------------------
     def observe(self, fetch: bool = True, one_shot: bool = False) -> Observation:
@@ -114,7 +106,7 @@ class Observer:
         overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
         live = self._live(policy, applications)
-        samples = self._probe(policy, overlays, live, one_shot)
+        samples = self.sampler.sample(policy, overlays, live, one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
         overlays = self._deep_histories(policy, overlays, tags)
@@ -142,6 +134,15 @@ class Observer:
             damaged=MappingProxyType(self._damaged()),
         )
         return Observation(policy, snapshot, not errors)
+
+    @property
+    def prober(self) -> Prober:
+        """What probes the HTTP gates (tests swap it)."""
+        return self.sampler.prober
+
+    @prober.setter
+    def prober(self, prober: Prober) -> None:
+        self.sampler.prober = prober
 
     @property
     def last_good(self) -> Policy | None:
@@ -191,7 +192,7 @@ class Observer:
             )
         return tip
 
-    # -- live sources and probes ---------------------------------------------------------------
+    # -- live sources ----------------------------------------------------------------------------
     def _live(
         self, policy: Policy, applications: dict[Key, ApplicationStatus]
     ) -> dict[Key, LiveState]:
@@ -217,99 +218,6 @@ class Observer:
                 continue
             out.update(reader.read(pairs))
         return out
-
-    def _probe(
-        self,
-        policy: Policy,
-        overlays: Mapping[Key, OverlayState],
-        live: Mapping[Key, LiveState],
-        one_shot: bool,
-    ) -> tuple[Sample, ...]:
-        """Probe the gates that are due, least recently probed first, and keep the samples
-        still bound to what ran; a probe the round left out is due again next cycle."""
-        gates = list(self._http_gates(policy))
-        # A daemon samples one round per cycle and keeps samples across cycles. A one-shot
-        # process (`once`, `plan`) has no earlier cycles: it takes as many rounds as the
-        # longest streak needs, each gate's interval apart, so it can reach a verdict too.
-        rounds = max((g.successes for g, _, _ in gates), default=1) if one_shot else 1
-        for round_number in range(rounds):
-            if round_number:
-                self.wait(min(g.interval for g, _, _ in gates).total_seconds())
-            now = self.clock()
-            due: list[ProbeRequest] = []
-            # A round is bounded (reconciler.probes): what it leaves out goes first next
-            # time, or a few hanging endpoints would starve every gate behind them.
-            for gate, app, source in sorted(gates, key=self._stalest_first):
-                last = self._probed_at.get((gate.name, app, source))
-                if round_number == 0 and last is not None and now - last < gate.interval:
-                    continue
-                digest = self._running(policy, app, source, overlays, live)
-                due.append(
-                    ProbeRequest(gate, app, source, digest, policy.settings.private_redirects)
-                )
-            taken = self.prober.probe(due) if due else []
-            moved = self._moved(policy, due, taken)
-            for sample in taken:
-                if (sample.app, sample.env) in moved:
-                    continue  # of either digest: dropped, and probed again next cycle
-                key = (sample.gate, sample.app, sample.env)
-                self._probed_at[key] = now
-                self._samples.setdefault(key, deque(maxlen=SAMPLES_KEPT)).append(sample)
-        return tuple(s for bucket in self._samples.values() for s in bucket)
-
-    def _stalest_first(self, entry: tuple[HttpGate, str, str]) -> tuple[int, datetime] | tuple[int]:
-        last = self._probed_at.get((entry[0].name, entry[1], entry[2]))
-        return (0,) if last is None else (1, last)
-
-    def _moved(
-        self, policy: Policy, due: Sequence[ProbeRequest], taken: Sequence[Sample]
-    ) -> set[Key]:
-        """The (app, env) pairs whose live digest after the round is not the one read before
-        it: a rollout ran meanwhile, so their samples may be of either digest. One read per
-        environment with a live source; an overlay pin cannot move within a cycle."""
-        before = {(r.app, r.env): r.live_digest for r in due}
-        probed: dict[str, set[str]] = {}
-        for sample in taken:
-            if sample.env in policy.live:
-                probed.setdefault(sample.env, set()).add(sample.app)
-        moved: set[Key] = set()
-        for env, apps in probed.items():
-            reader = self.live_reader(policy, env)
-            if reader is None:
-                continue  # none before either: the samples are bound to no digest
-            after = reader.read(sorted((app, env) for app in apps))
-            moved.update(pair for pair, state in after.items() if _steady(state) != before[pair])
-        return moved
-
-    @staticmethod
-    def _http_gates(policy: Policy) -> Iterable[tuple[HttpGate, str, str]]:
-        seen = set()
-        for target in policy.environments.values():
-            if target.follows is None:
-                continue
-            for name in target.gates:
-                gate = policy.gates.get(name)
-                if not isinstance(gate, HttpGate):
-                    continue
-                for app in policy.apps_in(target.name):
-                    key = (name, app.name, target.follows)
-                    if key not in seen:
-                        seen.add(key)
-                        yield gate, app.name, target.follows
-
-    @staticmethod
-    def _running(
-        policy: Policy,
-        app: str,
-        env: str,
-        overlays: Mapping[Key, OverlayState],
-        live: Mapping[Key, LiveState],
-    ) -> str | None:
-        """What ``env`` runs for ``app`` as far as this cycle knows, for sample binding."""
-        if env in policy.live:
-            return _steady(live.get((app, env)))
-        overlay = overlays.get((app, env))
-        return (overlay.pin.digest or None) if overlay and overlay.pin else None
 
     # -- registry ------------------------------------------------------------------------------
     def _registry(
@@ -380,74 +288,15 @@ class Observer:
         self, policy: Policy, overlays: Mapping[Key, OverlayState], tip: str
     ) -> dict[Key, RequestState]:
         out: dict[Key, RequestState] = {}
-        self._chain.move_to(tip)
+        self._heads.move_to(tip)
         for request in self.forge.requests():
             parsed = promotions.parse_branch(request.head_branch)
             if parsed is None or request.base_branch != self.base_branch:
                 continue
             env, app = parsed
-            if not self.shard.owns(app):
-                continue  # another replica's (it also closes it if the app is gone)
-            if not request.head_commit:  # its head branch is gone: rebuild it
-                out[(app, env)] = RequestState(request, outdated=True)
-                continue
-            try:
-                checked = self._check_head(policy, app, env, request, overlays, tip)
-            except UnknownCommit as missing:
-                if missing.commit != request.head_commit:
-                    raise
-                # Pushed after this cycle's fetch (another replica, a person): judged next
-                # cycle, neither merged nor rebuilt now.
-                out[(app, env)] = RequestState(request, unfetched=True)
-                continue
-            out[(app, env)] = RequestState(request, not checked.current, checked.problem)
+            if self.shard.owns(app):  # else another replica's (it closes it if the app is gone)
+                out[(app, env)] = self._heads.state(policy, app, env, request, overlays, tip)
         return out
-
-    def _check_head(
-        self,
-        policy: Policy,
-        app: str,
-        env: str,
-        request: Request,
-        overlays: Mapping[Key, OverlayState],
-        tip: str,
-    ) -> provenance.HeadCheck:
-        """Whether the request's head is exactly the daemon's edit (reconciler.provenance)."""
-        target = policy.environments.get(env)
-        spec = policy.apps.get(app)
-        if target is None or spec is None or target.follows is None:
-            return provenance.HeadCheck(f"{app} is not promoted into {env} by the policy")
-        overlay = overlays.get((app, env))
-        source = overlays.get((app, target.follows))
-        if overlay is None or overlay.error or source is None or source.pin is None:
-            return provenance.HeadCheck(f"the overlays of {app} cannot be read to check it")
-        marker = promotions.parse_marker(request.body)
-        if marker is None:
-            return provenance.HeadCheck("its body has no reconciler marker")
-        keep_tag = policy.settings.pin == "tag-and-digest"
-        pin = promotions.target_pin(source.pin, marker.digest, keep_tag)
-        edit = provenance.pin_edit(PinEdit(spec, target.format, overlay.path, pin))
-        # Idle cycles ask the same question of the same heads: the answer depends only on
-        # the head, the edit, the base's version of the file and the chain being the same.
-        key = (
-            request.head_commit,
-            overlay.path,
-            target.format,
-            spec.image_name,
-            repr(spec.helm),
-            repr(pin),
-            self.repo.blob_id(tip, overlay.path) or "",
-            str(self._chain.generation),
-        )
-        found = self._checked.get(key)
-        if found is None:
-            found = provenance.check_head(
-                self.repo, self._chain, request.head_commit, tip, overlay.path, marker.digest, edit
-            )
-            if len(self._checked) >= 10_000:
-                self._checked.clear()  # bounded; a miss costs one check
-            self._checked[key] = found
-        return found
 
     def _damaged(self) -> dict[Key, str]:
         """Unreadable request records (the local forge's ``damaged()``), by the promotion
@@ -492,11 +341,6 @@ class Observer:
                     if members is not None:
                         teams[owner] = members
         return MappingProxyType(teams)
-
-
-def _steady(state: LiveState | None) -> str | None:
-    """The digest a live state binds samples to: None while unknown or rolling out."""
-    return state.digest if state and not state.rolling else None
 
 
 def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:

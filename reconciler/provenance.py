@@ -14,15 +14,18 @@ another instead of being rebuilt after each.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler import promotions
 from reconciler.actions import PinEdit
 from reconciler.errors import ReconcilerError
-from reconciler.gitrepo.port import ConfigRepo
+from reconciler.forge.port import Request
+from reconciler.gitrepo.port import ConfigRepo, UnknownCommit
 from reconciler.model import short
 from reconciler.overlays import pins
+from reconciler.policy import Policy
+from reconciler.snapshot import Key, OverlayState, RequestState
 
 Edit = Callable[[bytes], bytes]  # the pin edit of one overlay's bytes
 
@@ -154,3 +157,83 @@ def _current(
     except ReconcilerError:
         return False
     return repo.merged_file(parent, tip, head, path) == ours
+
+
+class HeadChecker:
+    """Judges open requests' heads cycle after cycle (observing's side of the check)."""
+
+    def __init__(self, repo: ConfigRepo) -> None:
+        self.repo = repo
+        self.chain = BaseChain(repo)
+        self._checked: dict[tuple[str, ...], HeadCheck] = {}
+
+    def move_to(self, tip: str) -> None:
+        """This cycle's base branch tip."""
+        self.chain.move_to(tip)
+
+    def state(
+        self,
+        policy: Policy,
+        app: str,
+        env: str,
+        request: Request,
+        overlays: Mapping[Key, OverlayState],
+        tip: str,
+    ) -> RequestState:
+        """What planning needs to know of ``request``'s head."""
+        if not request.head_commit:  # its head branch is gone: rebuild it
+            return RequestState(request, outdated=True)
+        try:
+            checked = self._check(policy, app, env, request, overlays, tip)
+        except UnknownCommit as missing:
+            if missing.commit != request.head_commit:
+                raise
+            # Pushed after this cycle's fetch (another replica, a person): judged next
+            # cycle, neither merged nor rebuilt now.
+            return RequestState(request, unfetched=True)
+        return RequestState(request, not checked.current, checked.problem)
+
+    def _check(
+        self,
+        policy: Policy,
+        app: str,
+        env: str,
+        request: Request,
+        overlays: Mapping[Key, OverlayState],
+        tip: str,
+    ) -> HeadCheck:
+        target = policy.environments.get(env)
+        spec = policy.apps.get(app)
+        if target is None or spec is None or target.follows is None:
+            return HeadCheck(f"{app} is not promoted into {env} by the policy")
+        overlay = overlays.get((app, env))
+        source = overlays.get((app, target.follows))
+        if overlay is None or overlay.error or source is None or source.pin is None:
+            return HeadCheck(f"the overlays of {app} cannot be read to check it")
+        marker = promotions.parse_marker(request.body)
+        if marker is None:
+            return HeadCheck("its body has no reconciler marker")
+        keep_tag = policy.settings.pin == "tag-and-digest"
+        pin = promotions.target_pin(source.pin, marker.digest, keep_tag)
+        # Idle cycles ask the same question of the same heads: the answer depends only on
+        # the head, the edit, the base's version of the file and the chain being the same.
+        key = (
+            request.head_commit,
+            overlay.path,
+            target.format,
+            spec.image_name,
+            repr(spec.helm),
+            repr(pin),
+            self.repo.blob_id(tip, overlay.path) or "",
+            str(self.chain.generation),
+        )
+        found = self._checked.get(key)
+        if found is None:
+            edit = pin_edit(PinEdit(spec, target.format, overlay.path, pin))
+            found = check_head(
+                self.repo, self.chain, request.head_commit, tip, overlay.path, marker.digest, edit
+            )
+            if len(self._checked) >= 10_000:
+                self._checked.clear()  # bounded; a miss costs one check
+            self._checked[key] = found
+        return found

@@ -14,7 +14,7 @@ import gc
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from reconciler.errors import TransientError
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.metrics import Metrics
+from tests import figures
 from tests.contract.gitworld import GitWorld
 from tests.integration.test_gitrepo import BASE, PROD, STAGING, update
 
@@ -122,6 +123,19 @@ FETCH_FAILS = [
 ]
 
 
+REPAIRED: dict[str, set[str]] = {"open": set(), "fetch": set()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _figure() -> Iterator[None]:
+    yield
+    if REPAIRED["open"] or REPAIRED["fetch"]:
+        figures.line(
+            f"cache damage kinds={len(DAMAGE)} repaired_on_open={len(REPAIRED['open'])} "
+            f"repaired_on_fetch={len(REPAIRED['fetch'])}/{len(FETCH_FAILS)}"
+        )
+
+
 def damaged_cache(tmp_path: Path, kind: str) -> tuple[GitWorld, Path, Path, str]:
     """A remote with history, a cache whose clone holds a commit of its own (loose objects),
     the damage done, and a newer commit on the remote; (world, cache, clone, newest)."""
@@ -181,6 +195,7 @@ def test_the_next_open_repairs_a_damaged_clone(
     del repo
     gc.collect()
     assert Pygit2ConfigRepo.open(world.url, cache).cache_repairs == 0  # whole now
+    REPAIRED["open"].add(kind)
 
 
 @pytest.mark.parametrize("kind", FETCH_FAILS)
@@ -202,6 +217,7 @@ def test_a_fetch_that_fails_on_a_damaged_clone_repairs_it(
 
     assert_reads_the_remote(repo, world, newest)
     assert_repaired_once(cache, clone, kind, repo.cache_repairs, caplog.records)
+    REPAIRED["fetch"].add(kind)
 
 
 def test_an_unreachable_remote_is_no_reason_to_replace_a_clone(

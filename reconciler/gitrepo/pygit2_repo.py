@@ -1,8 +1,10 @@
 """The config repo through pygit2 (libgit2): the one module of the project that imports it.
 
 The clone is a bare repository in a cache folder, reused across restarts; nothing is ever
-checked out. Reads go straight to commit trees; writes build trees bottom-up from the
-parent's and push with a lease (docs/decisions/0003-git-push-lease.md).
+checked out. A damaged clone is set aside and cloned again (cacherepair.py). Reads go
+straight to commit trees; writes build trees bottom-up from the parent's and push with a
+lease (docs/decisions/0003-git-push-lease.md); a remote on this machine is written by
+localpush.py, crash-safe.
 
 Credentials travel only through libgit2's callbacks: the stored remote URL and the clone's
 config never hold a secret, and error messages name where a secret comes from, never it.

@@ -9,9 +9,11 @@ drops the flock when the process dies, however it dies, so a later daemon that g
 flock knows no daemon is inside that window any more.
 
 A lock file is cleared only when all of these hold: the flock is free (its owner is gone),
-the record names this very lock file (same inode), and the lock is older than a bound far
-above the milliseconds a push holds it. Any other lock belongs to someone else (a person's
-git, a live daemon) and is reported with what to do, never removed.
+the record names this very lock file (same inode; or no inode yet, the owner having died
+right after taking the lock), and the lock is older than a bound far above what a push
+holds it (10s against 0.4 ms median, 2 ms at most, measured over 200 pushes). Any other
+lock belongs to someone else (a person's git, a live daemon) and is reported with what to
+do, never removed.
 """
 
 from __future__ import annotations

@@ -183,6 +183,9 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     and build every adapter around it; ``stopping()`` true cuts a probe round short."""
     settings, clock, metrics = prepared.settings, prepared.clock, prepared.metrics
     repo = open_repo(settings, prepared.app)
+    # The adapter counts its own repairs, those made while opening included; a test's
+    # wrapper of it may not count any.
+    metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
     forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
     client = HttpClient()
     readers: dict[LiveSource, LiveReader] = {}

@@ -24,6 +24,8 @@ from reconciler.errors import TransientError
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.metrics import Metrics
+from reconciler.settings import Settings
+from reconciler.wiring import build, utc_now
 from tests import figures
 from tests.contract.gitworld import GitWorld
 from tests.integration.test_gitrepo import BASE, PROD, STAGING, update
@@ -298,12 +300,12 @@ def test_a_lock_file_is_removed_only_once_its_writer_is_gone(tmp_path: Path) -> 
 
 def test_repairs_are_counted_in_reconciler_cache_repairs_total(tmp_path: Path) -> None:
     world, cache, _, _ = damaged_cache(tmp_path, "garbage HEAD")
-    metrics = Metrics()
-    assert _counted(metrics) == 0  # served from the start, before any repair
+    assert _counted(Metrics()) == 0  # served from the start, before any repair
 
-    repo = Pygit2ConfigRepo.open(world.url, cache)  # repaired as it opens
-    metrics.count_cache_repairs(lambda: repo.cache_repairs)  # the line wiring.build adds
-    assert _counted(metrics) == 1
+    # The daemon as the `reconciler` command builds it, on the damaged cache.
+    wired = build(Settings(repo=world.url, cache_dir=cache), utc_now)
+    repo, metrics = wired.repo, wired.metrics
+    assert _counted(metrics) == 1  # repaired as it opened
     (clone,) = [p for p in cache.iterdir() if p.suffix == ".git"]
     (clone / "refs/remotes/origin/main").write_text("")
     world.seed({**BASE, PROD: b"digest: sha256:ff\n"})

@@ -447,7 +447,18 @@ class GitHubForge:
             "production_environment": False,
         }
         _, created = self._write("POST", f"{self._api}/deployments", fields)
-        return dict(created)
+        # GitHub has no create-if-absent: a replica recording the merge live may create one
+        # at the same moment. Ids rise, so the first one is the lowest and any list made
+        # after our creation shows it; a later duplicate is ours to remove.
+        first = self._deployment(pull)
+        if first is None or first["id"] == created["id"]:
+            return dict(created)
+        url = f"{self._api}/deployments/{created['id']}"
+        # Only an inactive deployment may be deleted when the repository has others.
+        note = {"state": "inactive", "description": f"duplicate of deployment {first['id']}"}
+        self._write("POST", f"{url}/statuses", note)
+        self._write("DELETE", url, {})
+        return first
 
     # -- internals -----------------------------------------------------------------------
 
@@ -565,7 +576,8 @@ class GitHubForge:
     def _deployment(self, pull: dict[str, Any]) -> dict[str, Any] | None:
         params = {"sha": str(pull["merge_commit_sha"]), "task": DEPLOY_TASK}
         found = self._list(f"{self._api}/deployments", params, pages=1)
-        return found[0] if found else None
+        # The first created (lowest id) is the merge's; a replica's duplicate is removed.
+        return min(found, key=lambda d: int(d["id"])) if found else None
 
     def _succeeded(self, deployment_id: int) -> bool:
         statuses = self._list(f"{self._api}/deployments/{deployment_id}/statuses", {})

@@ -20,12 +20,13 @@ from github import Auth
 
 from reconciler import wiring
 from reconciler.errors import PermanentError, TransientError
-from reconciler.forge.github import GitHubForge
+from reconciler.forge.github import DEPLOY_TASK, GitHubForge
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.metrics import Metrics
 from reconciler.promotions import Marker
 from reconciler.settings import Settings
 from tests.servers.github_sim import GitHubSim, serve_github
+from tests.servers.github_sim.state import Deployment
 
 HEAD = "promote/prod/app"
 PROD = "overlays/prod/app/kustomization.yaml"
@@ -368,6 +369,41 @@ def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> Non
     assert deployments[0].payload == {"request": number, "digest": "sha256:cc"}
     # in_progress when merged, success once seen live (earlier deployments go inactive)
     assert [s.state for s in deployments[0].statuses] == ["in_progress", "success"]
+
+
+def test_two_replicas_creating_the_deployment_at_once_leave_one(world: World) -> None:
+    """The merging replica and one recording the merge live both find no deployment and
+    both create one (GitHub has no create-if-absent; seen under load in the process test).
+    The later one sees the earlier one after creating its own, makes its own inactive and
+    deletes it, as GitHub allows: one deployment per merge, the earlier one."""
+    number, head = world.open()
+    world.review(number, "alice")
+    sim = world.sim.world
+    other: list[int] = []
+
+    def replica_first(method: str, path: str) -> bool:
+        if method == "POST" and path.endswith("/deployments") and not other:
+            # Another replica's create lands just before ours.
+            (pull,) = [p for p in sim.pulls.values() if p.number == number]
+            with sim.lock:
+                other.append(sim.next_id())
+                sim.deployments[other[0]] = Deployment(
+                    id=other[0], sha=str(pull.merge_commit_sha), ref=str(pull.merge_commit_sha),
+                    task=DEPLOY_TASK, environment="prod", description="promotion",
+                    payload={"request": number}, creator="reconciler", created_at=sim.clock(),
+                    transient_environment=False, production_environment=False,
+                )  # fmt: skip
+        return True
+
+    sim.faults.pause = replica_first
+    commit = world.forge.merge(number, head, "merge")
+    sim.faults.pause = None
+    world.forge.record_live(number, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+
+    assert other, "the race was not staged"
+    (deployment,) = sim.deployments.values()
+    assert (deployment.id, deployment.sha) == (other[0], commit)
+    assert [s.state for s in deployment.statuses] == ["in_progress", "success"]
 
 
 # -- HTTP behaviour -----------------------------------------------------------------------

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail, invalid, not_found, ok
+from tests.servers.github_sim.calls import (
+    Call,
+    Context,
+    Reply,
+    Route,
+    fail,
+    invalid,
+    not_found,
+    ok,
+)
 from tests.servers.github_sim.state import Deployment, DeploymentStatus, World
 
 _STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
@@ -63,6 +72,29 @@ def get_deployment(ctx: Context, call: Call) -> Reply:
     if deployment is None:
         return not_found()
     return ok(ctx.shapes.deployment(deployment))
+
+
+def delete_deployment(ctx: Context, call: Call) -> Reply:
+    """DELETE /repos/{owner}/{repo}/deployments/{deployment_id}
+
+    GitHub's rule ("Delete a deployment", REST docs): the only deployment of a repository
+    may be deleted whatever its status; otherwise only an inactive one, that is one whose
+    latest status is not ``success``, else 422.
+    """
+    world = ctx.world
+    deployment = _deployment(world, call.params["deployment_id"])
+    if deployment is None:
+        return not_found()
+    last = deployment.statuses[-1].state if deployment.statuses else None
+    active = last is None or last == "success"
+    if len(world.deployments) > 1 and active:
+        return fail(
+            422,
+            "We cannot delete an active deployment unless it is the only deployment in a "
+            "given environment.",
+        )
+    del world.deployments[deployment.id]
+    return Reply(204, None)
 
 
 def list_statuses(ctx: Context, call: Call) -> Reply:
@@ -123,6 +155,7 @@ ROUTES = [
     Route("GET", "/repos/{owner}/{repo}/deployments", list_deployments),
     Route("POST", "/repos/{owner}/{repo}/deployments", create_deployment),
     Route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}", get_deployment),
+    Route("DELETE", "/repos/{owner}/{repo}/deployments/{deployment_id}", delete_deployment),
     Route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", list_statuses),
     Route("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", create_status),
 ]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from reconciler.errors import PolicyError
-from reconciler.overlays import blocks
+from reconciler.overlays import blocks, yamlread
 from reconciler.overlays.textedit import Edit, apply
 from reconciler.overlays.yamldoc import Document, YMap, YScalar, YSeq, parse
 
@@ -144,7 +144,8 @@ def set_images(data: bytes, file: str, updates: list[Image]) -> bytes:
     if not edits:
         return data
     text = apply(doc.text, edits)
-    after = [image for image, _ in read_images(parse(doc.with_text(text), file), file)]
+    # Reading the result back needs values only: the fast reader (yamlread) does.
+    after = [image for image, _ in read_images(yamlread.parse(doc.with_text(text), file), file)]
     if after != result:  # the edit engine has a bug; refuse rather than write a wrong pin
         raise PolicyError(f"{file}: could not edit the images list safely; edit it by hand")
     return doc.with_text(text)

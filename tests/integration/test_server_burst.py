@@ -9,7 +9,9 @@ backlog of 5 drops dozens in such a burst). Latency is printed as a figure, not 
 
 from __future__ import annotations
 
+import socket
 import sys
+import urllib.request
 
 import pytest
 
@@ -57,3 +59,24 @@ def test_an_address_in_use_is_a_clear_error() -> None:
 
 def _ok() -> Status:
     return Status((True, "ok"), (True, "ok"))
+
+
+def test_slow_clients_holding_sockets_do_not_starve_the_probes() -> None:
+    """Slowloris: 200 sockets send half a request line and stall. Each is held by its own
+    thread until the read timeout, so /healthz and /metrics still answer at once."""
+    server = StatusServer("127.0.0.1:0", Metrics((0, 1)), _ok).start()
+    host, _, port = server.address.rpartition(":")
+    held: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            stalled = socket.create_connection((host, int(port)), timeout=10)
+            stalled.sendall(b"GET /metr")
+            held.append(stalled)
+        for path in ("/healthz", "/metrics"):
+            with urllib.request.urlopen(f"http://{server.address}{path}", timeout=10) as answer:
+                assert answer.status == 200
+        figures.line("server slowloris: stalled=200 probes_answered=2/2")
+    finally:
+        for stalled in held:
+            stalled.close()
+        server.stop()

@@ -18,6 +18,7 @@ from benchmarks import (
     forge_requests,
     idle_cycle,
     memory,
+    merge_cycle,
     overlay_reads,
     probe_budget,
     probe_fanout,
@@ -51,6 +52,8 @@ def main() -> None:
         ),
         ("memory", lambda: memory.run(apps, cycles=20 if quick else 100)),
         ("server burst", lambda: server_burst.run(500 if quick else 2000)),
+        # Quick: this tree alone (its baseline is an older commit, extracted and measured).
+        ("merge cycle", lambda: merge_cycle.run((apps,), None if quick else merge_cycle.BASELINE)),
     ]
     for title, measure in benchmarks:
         print(f"\n## {title}", flush=True)

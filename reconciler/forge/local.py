@@ -11,8 +11,9 @@ Reviews are bound to the head commit they were given on; a newer head makes earl
 approvals count for nothing. Merging needs, for every changed file that CODEOWNERS on the
 base branch gives owners (GitHub's semantics), an approval on the current head from one of
 them, never from the request's author. A merge is a real commit on the base branch: the
-head's version of the changed files, with the head's trailers plus ``Promotion-Request``
-and one ``Reviewed-by`` per approver counted. If the process dies after that commit but
+head's change to each file (merged three ways into a file the base changed meanwhile, as
+GitHub does; merging.py), with the head's trailers plus ``Promotion-Request`` and one
+``Reviewed-by`` per approver counted. If the process dies after that commit but
 before the record says merged, reads find the commit by its trailer and report the request
 merged; the next write for it (``merge``, or ``open`` of its branch) records it.
 

@@ -31,6 +31,7 @@ SECTIONS = [
     "probe budget",
     "memory",
     "server burst",
+    "merge cycle",
 ]
 
 

@@ -44,13 +44,20 @@ def push(
     ref: str,
     commit: str,
     expected: str | None,
+    complete: set[pygit2.Oid] | None = None,
     *,
     stale_after: float = reflock.STALE_AFTER,
 ) -> None:
     """Set ``ref`` of the repository at ``remote_path`` to ``commit`` if it is at ``expected``.
 
-    Raises BranchMoved when it is not, TransientError when the remote cannot be written now.
+    ``complete``, kept by the caller from push to push, holds commits the remote has whole:
+    when empty it is filled from both repositories' refs (the remote's tips, and what the
+    last fetch saw there), and each commit pushed is added. A commit once whole stays whole
+    (git removes only unreachable objects, and only after weeks), so a stale entry only
+    stops a walk where it could have stopped anyway. Raises BranchMoved when the ref is not
+    at ``expected``, TransientError when the remote cannot be written now.
     """
+    known = set() if complete is None else complete
     where = str(remote_path)
     try:
         target = pygit2.Repository(where)
@@ -64,9 +71,11 @@ def push(
         )
     new = pygit2.Oid(hex=commit)
     try:
-        remote_tips = _tips(target)
-        copy_objects(source, target, new, remote_tips)
-        check_connected(target, new, remote_tips)
+        if not known:
+            known.update(_tips(target) | _tips(source, prefix="refs/remotes/"))
+        whole = frozenset(known)
+        copy_objects(source, target, new, whole)
+        check_connected(target, new, whole)
     except _Missing as missing:
         raise TransientError(
             f"pushing to {where} failed: the remote still lacks {missing} after the copy, so "
@@ -76,18 +85,18 @@ def push(
     except pygit2.GitError as error:
         raise TransientError(f"pushing to {where} failed: {error}") from None
     _set_ref(target, where, ref, commit, expected, stale_after)
+    known.add(new)
 
 
 def copy_objects(
     source: pygit2.Repository,
     target: pygit2.Repository,
     new: pygit2.Oid,
-    remote_tips: frozenset[pygit2.Oid],
+    known: frozenset[pygit2.Oid],
 ) -> int:
     """Write into ``target`` what ``new`` needs and it lacks, children first; how many.
 
-    The walk stops at the remote's ref tips and at what the last fetch saw there."""
-    known = remote_tips | _tips(source, prefix="refs/remotes/")
+    The walk stops at ``known``: commits the remote holds whole."""
     written = 0
 
     def copy(oid: pygit2.Oid) -> None:
@@ -104,13 +113,13 @@ def copy_objects(
 
 
 def check_connected(
-    target: pygit2.Repository, new: pygit2.Oid, remote_tips: frozenset[pygit2.Oid]
+    target: pygit2.Repository, new: pygit2.Oid, known: frozenset[pygit2.Oid]
 ) -> None:
     """Raise _Missing unless every object reachable from ``new`` is in ``target``.
 
-    The walk stops at commits the target's refs reach: git keeps those complete (every
-    writer, this one included, checks before it moves a ref), so the cost is that of the
-    new commits' changed folders, not of the whole history.
+    The walk stops at ``known`` commits, which refs reach or reached: git keeps those
+    complete (every writer, this one included, checks before it moves a ref), so the cost
+    is that of the new commits' changed folders, not of the whole history.
     """
     if not target.odb.exists(new):
         raise _Missing(f"the commit {new}")
@@ -119,7 +128,7 @@ def check_connected(
         if not target.odb.exists(oid):
             raise _Missing(f"the object {oid}")
 
-    for commit in _new_commits(target, new, remote_tips):
+    for commit in _new_commits(target, new, known):
         _changed_objects(target, commit, present)
 
 

@@ -185,6 +185,10 @@ class Pygit2ConfigRepo:
         self._writer = _Writer(self)
         self._cache = cache
         self._repairs = 0
+        # Commits a local remote is known to hold whole (its refs' and our tracking refs'
+        # tips at the first push after a fetch, and every commit pushed since): listing
+        # every ref at each push made a cycle of N merges cost N x refs.
+        self._complete: set[pygit2.Oid] = set()
 
     @classmethod
     def open(
@@ -486,6 +490,7 @@ class Pygit2ConfigRepo:
         return _Callbacks(self._credentials, self._environ, lease)
 
     def _fetch(self, depth: int, action: str) -> None:
+        self._complete.clear()  # read again from the refs at the next push
         local = self._remote.local_path
         if local is not None and not local.is_dir():
             # libgit2 reports a missing path as an "unsupported URL protocol"
@@ -597,7 +602,9 @@ class Pygit2ConfigRepo:
     def _push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
         ref = f"refs/heads/{branch}"
         if self._remote.local_path is not None:
-            localpush.push(self._repo, self._remote.local_path, ref, commit, expected)
+            localpush.push(
+                self._repo, self._remote.local_path, ref, commit, expected, self._complete
+            )
         else:
             lease = (ref, pygit2.Oid(hex=expected) if expected else _ZERO)
             callbacks = self._callbacks(lease)

@@ -9,7 +9,7 @@ reconciler.sampling; open requests' heads are proven by reconciler.provenance.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -21,6 +21,7 @@ from reconciler.forge.port import DamagedRequest, Forge, Request
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.policy import Policy
+from reconciler.policy.model import App, Environment
 from reconciler.probes import Prober
 from reconciler.registry.port import ImageNotFound, ImageRegistry
 from reconciler.sampling import GateSampler
@@ -234,24 +235,19 @@ class Observer:
                     tag_queries.add((app.image, target.registry_tag))
         for query in sorted(tag_queries):
             tags[query] = _resolve(registry, *query)
-        for target in policy.environments.values():
-            if target.follows is None:
+        for _, app, src, tgt in _edges(policy, overlays):
+            if src is None or src.pin is None:
                 continue
-            for app in policy.apps_in(target.name):
-                src = overlays.get((app.name, target.follows))
-                tgt = overlays.get((app.name, target.name))
-                if src is None or src.pin is None:
-                    continue
-                repository = app.image  # the policy names the registry repository
-                digest = src.pin.digest
-                if not digest and src.pin.tag:
-                    key = (repository, src.pin.tag)
-                    if key not in tags:
-                        tags[key] = _resolve(registry, *key)
-                    digest = tags[key].digest or ""
-                current = tgt.pin.digest if tgt and tgt.pin else ""
-                if digest and digest != current:
-                    digest_queries.add((repository, digest))
+            repository = app.image  # the policy names the registry repository
+            digest = src.pin.digest
+            if not digest and src.pin.tag:
+                key = (repository, src.pin.tag)
+                if key not in tags:
+                    tags[key] = _resolve(registry, *key)
+                digest = tags[key].digest or ""
+            current = tgt.pin.digest if tgt and tgt.pin else ""
+            if digest and digest != current:
+                digest_queries.add((repository, digest))
         digests = {query: _exists(registry, *query) for query in sorted(digest_queries)}
         return tags, digests
 
@@ -264,21 +260,16 @@ class Observer:
         """Each target overlay with a pending candidate, its history walked back as far as
         the manual-rollback rule needs to judge that candidate (DesiredReader.back_to)."""
         deeper: dict[Key, OverlayState] = {}
-        for target in policy.environments.values():
-            if target.follows is None:
+        for target, app, src, tgt in _edges(policy, overlays):
+            if src is None or src.pin is None or tgt is None or tgt.error:
                 continue
-            for app in policy.apps_in(target.name):
-                src = overlays.get((app.name, target.follows))
-                tgt = overlays.get((app.name, target.name))
-                if src is None or src.pin is None or tgt is None or tgt.error:
-                    continue
-                fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
-                candidate = src.pin.digest or (fact.digest if fact else None)
-                if not candidate or (tgt.pin is not None and tgt.pin.digest == candidate):
-                    continue
-                history = self.desired.back_to(target, app, tgt, candidate)
-                if history is not tgt.history:
-                    deeper[(app.name, target.name)] = replace(tgt, history=history)
+            fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
+            candidate = src.pin.digest or (fact.digest if fact else None)
+            if not candidate or (tgt.pin is not None and tgt.pin.digest == candidate):
+                continue
+            history = self.desired.back_to(target, app, tgt, candidate)
+            if history is not tgt.history:
+                deeper[(app.name, target.name)] = replace(tgt, history=history)
         if not deeper:
             return overlays
         return MappingProxyType({**overlays, **deeper})
@@ -341,6 +332,18 @@ class Observer:
                     if members is not None:
                         teams[owner] = members
         return MappingProxyType(teams)
+
+
+def _edges(
+    policy: Policy, overlays: Mapping[Key, OverlayState]
+) -> Iterator[tuple[Environment, App, OverlayState | None, OverlayState | None]]:
+    """Each (target, app) that follows a source, with the source's and target's overlays."""
+    for target in policy.environments.values():
+        if target.follows is None:
+            continue
+        for app in policy.apps_in(target.name):
+            source = overlays.get((app.name, target.follows))
+            yield target, app, source, overlays.get((app.name, target.name))
 
 
 def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:

@@ -192,13 +192,17 @@ def _walk(
 
 
 def _read_commit(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Commit:
-    try:
-        found = repo.get(oid)
-    except pygit2.GitError:
-        found = None  # a damaged pack reads as a missing object
+    found = _read(repo, oid)
     if not isinstance(found, pygit2.Commit):
         raise _Missing(f"the commit {oid}")
     return found
+
+
+def _read(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Object | None:
+    try:
+        return repo.get(oid)
+    except pygit2.GitError:
+        return None  # a damaged pack reads as a missing object
 
 
 def _changed_objects(
@@ -271,10 +275,7 @@ def _tree(
 
 
 def _read_tree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree:
-    try:
-        found = repo.get(oid)
-    except pygit2.GitError:
-        found = None  # a damaged pack reads as a missing object
+    found = _read(repo, oid)
     if not isinstance(found, pygit2.Tree):
         raise _Missing(f"the tree {oid}")
     return found

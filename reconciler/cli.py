@@ -1,4 +1,4 @@
-"""The `reconciler` command (DESIGN.md section 10): argument parsing, then calls into the rest."""
+"""The `reconciler` command (the README lists its verbs): argument parsing, then the verb."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GitHub's CODEOWNERS semantics (DESIGN.md section 6), as a pure function of the file text.
+"""GitHub's documented CODEOWNERS semantics, as a pure function of the file text.
 
 Patterns follow gitignore with GitHub's exceptions: no `!` negation and no `[ ]` ranges
 (such lines are invalid and skipped, as GitHub does); `\\#` escapes a leading `#`; `*` does

@@ -1,4 +1,4 @@
-"""The three kinds of failure every part of the daemon reports (DESIGN.md section 3).
+"""The three kinds of failure every part of the daemon reports (docs/architecture.md).
 
 The cycle treats them differently: a PolicyError is the user's to fix and is shown with its
 position; a TransientError is retried on the next cycle; a PermanentError stops that one

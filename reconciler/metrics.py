@@ -1,4 +1,4 @@
-"""Every reconciler_* series (DESIGN.md section 8), in one place; the only prometheus_client user.
+"""Every reconciler_* series (docs/operations.md), in one place; the only prometheus_client user.
 
 Per-(app, env) state is published once per cycle as one frozen report and rendered from it
 at scrape time, so a scrape never sees half a cycle and series of removed apps disappear.

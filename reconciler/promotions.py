@@ -18,7 +18,7 @@ from reconciler.overlays.imageref import ImagePin
 BRANCH_PREFIX = "promote/"
 _MARKER = re.compile(r"<!-- reconciler:promotion (\{.*?\}) -->")
 
-# Commit trailers (DESIGN.md section 5), read back by `reconciler history`.
+# Commit trailers (docs/architecture.md, the audit), read back by `reconciler history`.
 PROMOTED_FROM = "Promoted-From"
 IMAGE_DIGEST = "Image-Digest"
 SOURCE_COMMIT = "Source-Commit"

@@ -49,7 +49,7 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> None:
-    """The options shared by the verbs that read a config repo (DESIGN.md section 10)."""
+    """The options shared by the verbs that read a config repo (README, Configuration)."""
     parser.add_argument(
         "--repo",
         default=_env("REPO"),

@@ -1,4 +1,4 @@
-"""SIGTERM, SIGINT and SIGHUP end the daemon after its running cycle (DESIGN.md section 9).
+"""SIGTERM, SIGINT and SIGHUP end the daemon after its running cycle (docs/operations.md, stopping).
 
 SIGHUP comes when the terminal that started the daemon closes (an SSH session ends,
 ``nohup`` forgotten): its default action kills the process wherever it is, mid-push

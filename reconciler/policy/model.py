@@ -1,4 +1,4 @@
-"""The typed `promotions.toml` (DESIGN.md section 4): frozen dataclasses.
+"""The typed `promotions.toml` (reference: docs/policy.md): frozen dataclasses.
 
 Every field carries its documentation, default and example in its metadata. The loader,
 the JSON Schema and the reference in docs/policy.md are all derived from these classes, so

@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 
 DASHBOARD = ROOT / "deploy/grafana/reconciler-dashboard.json"
 
-# DESIGN.md section 8: the names Grafana and scripts depend on.
+# docs/operations.md: the names Grafana and scripts depend on.
 CONTRACT = (
     "reconciler_drift",
     "reconciler_drift_seconds",

@@ -1,6 +1,6 @@
 """A small fake Kubernetes API server on 127.0.0.1, for the `kubernetes` live source tests.
 
-This is the one mock of a real component the tests allow (DESIGN.md section 11): no
+This is the one mock of a real component the tests allow (docs/architecture.md, tests): no
 Kubernetes API server can run here (no cluster, no etcd, no container runtime). It serves
 the read-only calls the live source makes, with objects in the real API's shape
 (apiVersion, kind, metadata, spec, status; lists without per-item kind), so the official

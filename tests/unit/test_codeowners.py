@@ -95,7 +95,7 @@ PATTERNS = [
     ("docs/*", "docs/getting-started.md", True),
     ("docs/*", "docs/build-app/troubleshooting.md", False),
     ("/overlays/prod/*", "overlays/prod/kustomization.yaml", True),
-    ("/overlays/prod/*", "overlays/prod/app/kustomization.yaml", False),  # DESIGN's trap
+    ("/overlays/prod/*", "overlays/prod/app/kustomization.yaml", False),  # * stops at /
     ("/overlays/prod/", "overlays/prod/app/kustomization.yaml", True),
     ("overlays/prod", "overlays/prod/app/kustomization.yaml", True),
     ("/overlays/prod/**", "overlays/prod/app/kustomization.yaml", True),

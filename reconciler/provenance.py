@@ -57,11 +57,6 @@ class HeadCheck:
     problem: str | None  # why the head is not the daemon's edit, said for the request
     current: bool = False  # the edit, rebased onto the base tip, is still exactly ours
 
-    @property
-    def built(self) -> bool:
-        """The head is the daemon's edit."""
-        return self.problem is None
-
 
 class BaseChain:
     """The base branch's first-parent chain, walked only as far as questions need.

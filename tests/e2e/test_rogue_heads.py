@@ -17,6 +17,7 @@ from reconciler import promotions
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.planning import Merge
+from tests.e2e.test_review import prod_request
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay, person
 
 ROGUE = "sha256:" + "e" * 64
@@ -78,11 +79,7 @@ def test_a_rewritten_prod_head_approved_by_the_owner_is_rebuilt_not_merged(
     world.ci_commit(NEW, "b7e2f90")
     world.sync()
     wired = world.daemon()
-    cycle_until(
-        lambda: world.step(wired),
-        lambda _: world.open_request("prod") is not None,
-        "the prod request",
-    )
+    prod_request(world, wired)
     rogue = rewrite_head(world, "prod", tmp_path)
     request = world.open_request("prod")
     assert request is not None

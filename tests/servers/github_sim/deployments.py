@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.servers.github_sim.calls import (
-    Call,
-    Context,
-    Reply,
-    Route,
-    fail,
-    invalid,
-    not_found,
-    ok,
-)
+from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail, invalid, not_found, ok
 from tests.servers.github_sim.state import Deployment, DeploymentStatus, World
 
 _STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")

@@ -24,11 +24,12 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.addresses import PrivateRedirects
+from reconciler.clock import utc_now
 from reconciler.gates import Sample
 from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
 from reconciler.policy.model import MAX_GATE_TIMEOUT, HttpGate
@@ -68,10 +69,6 @@ class Prober(Protocol):
         ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class HttpProber:
     """The real prober: HTTP requests built from each gate, judged by its expectations."""
 
@@ -80,7 +77,7 @@ class HttpProber:
         client: HttpClient,
         *,
         concurrency: int = 32,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         environ: Mapping[str, str] | None = None,
         budget: timedelta = PROBE_BUDGET,
         stopping: Callable[[], bool] = lambda: False,

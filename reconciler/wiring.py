@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from reconciler.applying import Applier
+from reconciler.clock import utc_now
 from reconciler.cycle import Reconciler
 from reconciler.errors import PolicyError
 from reconciler.forge.github import AppTokenEndpoint, GitHubForge
@@ -36,11 +37,6 @@ from reconciler.policy.model import ArgoCDLive, HttpLive, LiveSource, Registry, 
 from reconciler.probes import HttpProber
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC: the only clock the daemon reads."""
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import TextIO
 import reconciler
 from reconciler import presenting
 from reconciler.audit import trail
+from reconciler.clock import utc_now
 from reconciler.cycle import CycleResult
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
@@ -30,7 +31,7 @@ from reconciler.overlays import kustomize, pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings
 from reconciler.verbs.history import promotion_commits
-from reconciler.wiring import Wired, build, utc_now
+from reconciler.wiring import Wired, build
 
 APP = "order-gateway"
 IMAGE = "418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway"

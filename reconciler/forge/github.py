@@ -39,6 +39,7 @@ from urllib.parse import quote, urlencode
 import github
 from github.GithubException import GithubException, RateLimitExceededException
 
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
 from reconciler.forge.port import (
     Enforcement,
@@ -73,10 +74,6 @@ _HIDDEN_FIX = (
 for _handler in logging.getLogger("github").handlers[:]:
     if type(_handler) is logging.StreamHandler:
         logging.getLogger("github").removeHandler(_handler)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _TokenAuth(github.Auth.Auth):
@@ -140,7 +137,7 @@ class GitHubForge:
         *,
         token: str | Callable[[], str],
         base_url: str = DEFAULT_URL,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         on_request: Callable[[str, int], None] | None = None,
         on_rate_limit: Callable[[float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
 
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, PolicyError, TransientError
 from reconciler.gitrepo.credentials import Secret
 
@@ -31,10 +32,6 @@ REFRESH_MARGIN = timedelta(minutes=5)
 # a little ahead of GitHub's (their documented advice).
 JWT_BACKDATE = timedelta(seconds=60)
 JWT_LIFETIME = timedelta(minutes=10)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -116,8 +113,8 @@ class InstallationTokens:
         credentials: AppCredentials,
         access_tokens: AccessTokens,
         *,
-        clock: Callable[[], datetime] = _utc_now,
-        signing_clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
+        signing_clock: Callable[[], datetime] = utc_now,
         margin: timedelta = REFRESH_MARGIN,
     ) -> None:
         self.credentials = credentials

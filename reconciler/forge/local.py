@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import get_args
 
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, PolicyError, TransientError
 from reconciler.forge import ledger, merging, records
 from reconciler.forge.ledger import Book, Ledger, require_tip
@@ -72,10 +73,6 @@ class _Renumbered(Exception):
     """Another writer took the number this open was about to use."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class LocalForge:
     """The Forge port over a ConfigRepo; ``handle`` is who acts (the daemon or a reviewer)."""
 
@@ -87,7 +84,7 @@ class LocalForge:
         handle: str = "@reconciler",
         name: str = "reconciler",
         email: str = "reconciler@localhost",
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if not records.is_user(handle):
             raise PolicyError(f"{handle!r} is not a user handle like @alice")

@@ -24,12 +24,13 @@ import shutil
 import struct
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import ObjectType
 
+from reconciler.clock import utc_now
 from reconciler.errors import TransientError
 
 KEEP_DAMAGED = 2  # damaged clones kept for a person to look at; older ones are deleted
@@ -175,7 +176,7 @@ def damage(clone: Path, url: str, settings_key: str) -> str | None:
 
 def set_aside(clone: Path, stamp: datetime | None = None) -> Path:
     """Move the damaged clone to ``<name>.damaged-<UTC time>``; keep the newest few only."""
-    when = (stamp or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    when = (stamp or utc_now()).strftime("%Y%m%dT%H%M%S%fZ")
     aside = clone.with_name(f"{clone.name}.damaged-{when}")
     clone.rename(aside)
     older = sorted(clone.parent.glob(f"{clone.name}.damaged-*"), reverse=True)[KEEP_DAMAGED:]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from reconciler.clock import utc_now
 from reconciler.errors import PolicyError
 from reconciler.policy.model import Registry
 from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest, ManifestMismatch
@@ -37,10 +38,6 @@ __all__ = [
 DEFAULT_BUDGET = 1000
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def open_registry(
     source: Registry | Literal["ecr", "oci"],
     *,
@@ -51,7 +48,7 @@ def open_registry(
     environ: Mapping[str, str] | None = None,
     http: HttpClient | None = None,
     budget: int = DEFAULT_BUDGET,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     timeout: timedelta | None = None,
 ) -> ImageRegistry:

@@ -15,10 +15,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import urljoin, urlsplit
 
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
 from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
 from reconciler.registry.dockerconfig import DockerCredentials
@@ -49,10 +50,6 @@ _MAX_TAGS_BYTES = 16 * 1024 * 1024
 _API_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class OciRegistry:
     """An ``ImageRegistry`` over the OCI distribution API; one instance serves any host."""
 
@@ -68,7 +65,7 @@ class OciRegistry:
         max_wait: timedelta = timedelta(seconds=30),
         timeout: timedelta = DEFAULT_TIMEOUT,
         page_size: int = 1000,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``plain_http`` talks http:// (loopback, a private network); ``endpoint_url``

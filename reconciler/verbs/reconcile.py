@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler import presenting
+from reconciler.clock import utc_now
 from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheInUse, CacheLock, lock_cache
 from reconciler.errors import ReconcilerError
@@ -24,7 +25,7 @@ from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.webhooks import WebhookConfig, load_secret
-from reconciler.wiring import Wired, build, connect, prepare, utc_now
+from reconciler.wiring import Wired, build, connect, prepare
 
 log = logging.getLogger("reconciler")
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from reconciler.clock import utc_now
 from reconciler.demo.flow import APP, example_dir
 from reconciler.demo.services import SampleServices
 from reconciler.errors import TransientError
@@ -35,7 +36,6 @@ from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.registry import ImageNotFound, open_registry
-from reconciler.wiring import utc_now
 from tests.e2e.daemons import DaemonProcess
 from tests.servers.fault_proxy import RunningProxy, serve_proxy
 from tests.servers.git_http import serve_git

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.clock import utc_now
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_repo import create_repository
-from reconciler.wiring import utc_now
 
 APPS = [f"app{i}" for i in range(22)]
 OLD = "sha256:" + "0" * 64

@@ -19,6 +19,7 @@ import pytest
 from github import Auth
 
 from reconciler import wiring
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
 from reconciler.forge.github import DEPLOY_TASK, GitHubForge
 from reconciler.forge.port import MergeRefused, Request
@@ -601,7 +602,7 @@ def test_github_timeout_from_the_settings_gives_up_on_a_late_answer_and_asks_aga
         github_token_file=tmp_path / "token",
         github_timeout=1,
     )
-    forge = wiring.github_forge(settings, wiring.utc_now, Metrics())
+    forge = wiring.github_forge(settings, utc_now, Metrics())
     sim.faults.time_out(1, 3.0)  # the first answer comes 3s late; the default waits 30s
     assert forge.requests() == ()
     assert sim.counts["GET /repos/{owner}/{repo}/pulls"] == 2

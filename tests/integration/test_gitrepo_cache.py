@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from reconciler.clock import utc_now
 from reconciler.errors import TransientError
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.metrics import Metrics
 from reconciler.settings import Settings
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests import figures
 from tests.contract.gitworld import GitWorld
 from tests.integration.test_gitrepo import BASE, PROD, STAGING, update

@@ -11,10 +11,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from reconciler.clock import utc_now
 from reconciler.demo.flow import QUICK, seed_files
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_repo import create_repository
-from reconciler.wiring import utc_now
 from tests.servers.github_sim import webhooks
 
 

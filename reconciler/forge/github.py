@@ -45,7 +45,7 @@ from reconciler.forge.port import (
     Enforcement,
     MergeRefused,
     Request,
-    RequestState,
+    RequestStatus,
     Review,
     ReviewState,
 )
@@ -514,7 +514,7 @@ class GitHubForge:
         if reviews is None:
             reviews = self._list(f"{self._api}/pulls/{number}/reviews", {})
         merged_at = _time(pull.get("merged_at"))
-        state: RequestState = "merged" if merged_at else "closed"
+        state: RequestStatus = "merged" if merged_at else "closed"
         if pull["state"] == "open":
             state = "open"
         requested = [f"@{u['login']}" for u in pull.get("requested_reviewers") or ()]

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from reconciler.errors import TransientError
 
-RequestState = Literal["open", "merged", "closed"]
+RequestStatus = Literal["open", "merged", "closed"]
 ReviewState = Literal["approved", "changes_requested", "commented"]
 
 
@@ -40,7 +40,7 @@ class Request:
     body: str
     author: str
     labels: tuple[str, ...]
-    state: RequestState
+    state: RequestStatus
     created_at: datetime
     updated_at: datetime
     reviews: tuple[Review, ...] = ()

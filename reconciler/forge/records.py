@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from reconciler.errors import PermanentError, PolicyError
-from reconciler.forge.port import DamagedRequest, Request, RequestState, Review, ReviewState
+from reconciler.forge.port import DamagedRequest, Request, RequestStatus, Review, ReviewState
 
 VERSION = 1
 REQUESTS_DIR = ".reconciler/requests"
@@ -27,7 +27,7 @@ _TEAM = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$
 # The head branch of a record too damaged to parse as JSON (say, cut short): its key is
 # written third, so a truncated file still names it.
 _HEAD_KEY = re.compile(rb'"head_branch"\s*:\s*("(?:[^"\\\n]|\\.)*")')
-_STATES: tuple[str, ...] = get_args(RequestState)
+_STATES: tuple[str, ...] = get_args(RequestStatus)
 _REVIEW_STATES: tuple[str, ...] = get_args(ReviewState)
 
 
@@ -55,7 +55,7 @@ class RequestRecord:
     body: str
     author: str
     labels: tuple[str, ...]
-    state: RequestState
+    state: RequestStatus
     created_at: datetime
     updated_at: datetime
     requested_reviewers: tuple[str, ...] = ()
@@ -175,7 +175,7 @@ def decode(data: bytes, source: str, number: int | None = None) -> RequestRecord
         body=fields.text("body"),
         author=fields.text("author", nonempty=True),
         labels=fields.texts("labels"),
-        state=cast(RequestState, fields.choice("state", _STATES)),
+        state=cast(RequestStatus, fields.choice("state", _STATES)),
         created_at=fields.time("created_at"),
         updated_at=fields.time("updated_at"),
         requested_reviewers=fields.texts("requested_reviewers"),

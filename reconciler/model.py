@@ -1,8 +1,13 @@
-"""Frozen value types shared by every part of the daemon."""
+"""Small rules shared across layers: digest and repository names, kustomization file names,
+and the read-only view of a repo's files that policy checks, the git port and a work tree share.
+
+Everything here is pure and imports nothing of the daemon's, so any layer may use it.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal, Protocol
 
 # A repository path as the OCI distribution spec allows, optionally after a registry host
 # (with port). Tags and digests are not part of a repository.
@@ -24,3 +29,14 @@ def is_repository(text: str) -> bool:
 
 # The file names kustomize looks for in an overlay folder, in its order of preference.
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+EntryKind = Literal["dir", "file", "missing", "escapes"]
+
+
+class RepoTree(Protocol):
+    """Read-only view of a config repo's files (a folder on disk, or a commit's tree)."""
+
+    def kind(self, path: str) -> EntryKind:
+        """What ``path`` (relative, "/"-separated) is; "escapes" if a symlink leaves the repo."""
+        ...

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 
 
 class DiskTree:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.errors import PolicyError
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 
 # Like the kernel's limit on nested links (ELOOP): a loop resolves to "missing".
 MAX_LINK_HOPS = 40

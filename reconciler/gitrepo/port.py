@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from reconciler.errors import PermanentError, TransientError
 from reconciler.gitrepo.trailers import Trailer, trailer_values
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 
 ChangeStatus = Literal["added", "modified", "deleted"]
 

@@ -52,7 +52,7 @@ from reconciler.gitrepo.port import (
 )
 from reconciler.gitrepo.remote import RemoteUrl, parse_remote
 from reconciler.gitrepo.trailers import Trailer, parse_trailers
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 
 # libgit2's defaults suit a short-lived git command, not a daemon fetching every few
 # seconds for weeks: a 256 MB object cache, 8 GB of mapped pack windows, and every pack

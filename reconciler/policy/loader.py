@@ -6,12 +6,13 @@ import re
 import tomllib
 from dataclasses import dataclass
 
+from reconciler.model import RepoTree
 from reconciler.policy import bounds, rules
 from reconciler.policy.decode import decode
 from reconciler.policy.diagnostics import Diagnostic, Problems, table_name
 from reconciler.policy.model import POLICY_FILE, SUPPORTED_VERSIONS, Policy
 from reconciler.policy.positions import PositionIndex, Span, first_header, index_positions
-from reconciler.policy.tree import RepoTree, check_overlays
+from reconciler.policy.tree import check_overlays
 from reconciler.policy.values import describe
 
 MAX_BYTES = 1024 * 1024

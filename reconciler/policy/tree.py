@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
-
-from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.model import KUSTOMIZATION_FILES, RepoTree
 from reconciler.policy.diagnostics import Problems
 from reconciler.policy.model import Policy
 from reconciler.policy.values import fill
-
-EntryKind = Literal["dir", "file", "missing", "escapes"]
-
-
-class RepoTree(Protocol):
-    """Read-only view of a config repo's files (a folder on disk, or a commit's tree)."""
-
-    def kind(self, path: str) -> EntryKind:
-        """What ``path`` (relative, "/"-separated) is; "escapes" if a symlink leaves the repo."""
-        ...
 
 
 def check_overlays(policy: Policy, tree: RepoTree, problems: Problems) -> None:

@@ -20,7 +20,7 @@ from reconciler.gitrepo.port import (
     UnknownCommit,
 )
 from reconciler.gitrepo.trailers import Trailer
-from reconciler.policy.tree import RepoTree
+from reconciler.model import RepoTree
 from tests.contract.gitworld import FakeWorld, GitWorld, World
 
 AUTHOR = Signature("Ada Author", "ada@example.com", datetime(2024, 5, 1, 12, 30, tzinfo=UTC))

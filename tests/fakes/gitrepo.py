@@ -30,7 +30,7 @@ from reconciler.gitrepo.port import (
     check_writable,
 )
 from reconciler.gitrepo.trailers import Trailer, parse_trailers
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 
 # An entry of a flat tree: its mode ("file", "exec" or "link") and its bytes.
 Files = Mapping[str, tuple[str, bytes]]

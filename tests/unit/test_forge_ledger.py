@@ -20,7 +20,7 @@ from reconciler.forge.ledger import BRANCH, Book, Ledger
 from reconciler.forge.local import LocalForge
 from reconciler.forge.records import RequestRecord
 from reconciler.gitrepo.port import ReadView, Signature
-from reconciler.policy.tree import EntryKind
+from reconciler.model import EntryKind
 from tests.contract.forgeworld import BASE, HEAD_TRAILERS
 from tests.contract.gitworld import FakeWorld
 from tests.fakes.forge import START, stepping_clock

@@ -11,7 +11,7 @@ last matching line wins, and a line without owners leaves its paths unowned.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Where GitHub looks, in its order; the first file found is the only one used.
@@ -199,3 +199,18 @@ def _wildcard(
         else:
             return False
     return all(part is None for part in pattern[p:])
+
+
+def is_owner(who: str, owners: Sequence[str], teams: Mapping[str, frozenset[str]]) -> bool:
+    """Whether the handle ``who`` is one of ``owners``, itself or as a member of a listed team.
+
+    Handles are compared without regard to case, as GitHub compares logins. Every part that
+    decides whether an approval counts (planning, the local forge, the test fake) asks here.
+    """
+    me = who.casefold()
+    for owner in owners:
+        if owner.casefold() == me:
+            return True
+        if any(member.casefold() == me for member in teams.get(owner, ())):
+            return True
+    return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from reconciler import gates, holds, promotions
+from reconciler import codeowners, gates, holds, promotions
 from reconciler.actions import (
     Action,
     AddLabels,
@@ -471,7 +471,11 @@ class _Planner:
         approvals = request.approvals()
         approvers: tuple[str, ...] = ()
         if target.require_codeowners:
-            qualifying = {who: at for who, at in approvals.items() if self._owns(who, owners)}
+            qualifying = {
+                who: at
+                for who, at in approvals.items()
+                if codeowners.is_owner(who, owners, self.snap.teams)
+            }
             if not qualifying:
                 others = sorted(set(approvals))
                 extra = (
@@ -532,15 +536,6 @@ class _Planner:
                 edit=edit,
             )
         )
-
-    def _owns(self, who: str, owners: tuple[str, ...]) -> bool:
-        for owner in owners:
-            if owner == who:
-                return True
-            members = self.snap.teams.get(owner)
-            if members is not None and who in members:
-                return True
-        return False
 
     def move_tags(self) -> None:
         """Each environment's `registry_tag` follows the digest the environment runs."""

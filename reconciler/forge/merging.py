@@ -64,7 +64,7 @@ def approvers(
         if not owners:
             continue
         owned = True
-        qualifying = {who for who in approvals if owns(who, owners, teams)}
+        qualifying = {who for who in approvals if codeowners.is_owner(who, owners, teams)}
         if not qualifying:
             others = f"; approvals on it so far: {', '.join(sorted(approvals))}"
             raise MergeRefused(
@@ -74,17 +74,6 @@ def approvers(
             )
         counted |= qualifying
     return tuple(sorted(counted if owned else approvals))
-
-
-def owns(who: str, owners: tuple[str, ...], teams: Mapping[str, frozenset[str]]) -> bool:
-    """GitHub handles are case-insensitive; an owner is a user or a team listed in teams."""
-    me = who.casefold()
-    for owner in owners:
-        if owner.casefold() == me:
-            return True
-        if any(member.casefold() == me for member in teams.get(owner, ())):
-            return True
-    return False
 
 
 def trailers(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from reconciler.codeowners import NONE, CodeOwners
+from reconciler.codeowners import NONE, CodeOwners, is_owner
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import (
     Enforcement,
@@ -160,7 +160,7 @@ class FakeForge:
         approvals = request.approvals()
         for path in self.changed.get(request.head_commit, ()):
             owners = self.codeowners.owners_of(path)
-            if owners and not any(self._owns(who, owners) for who in approvals):
+            if owners and not any(is_owner(who, owners, self.teams) for who in approvals):
                 raise MergeRefused(f"request #{number} needs a code owner of {path}")
         text = f"{number} {request.head_commit} {message}"
         commit = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
@@ -212,13 +212,6 @@ class FakeForge:
         if request.state != "open":
             return request
         return replace(request, head_commit=self.heads.get(request.head_branch, ""))
-
-    def _owns(self, who: str, owners: tuple[str, ...]) -> bool:
-        me = who.casefold()
-        return any(
-            owner.casefold() == me or me in {m.casefold() for m in self.teams.get(owner, ())}
-            for owner in owners
-        )
 
 
 _: Forge = FakeForge()

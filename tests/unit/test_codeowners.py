@@ -151,3 +151,28 @@ def test_location_order_and_size_limit() -> None:
     assert found.owners_of("x") == ()  # too large: GitHub ignores it, nothing is owned
     assert "ignores 3 MB or more" in found.errors[0].message
     assert codeowners.find({}.get) == codeowners.NONE
+
+
+# -- is_owner: the one rule planning, the local forge and the fake use -------------------------
+# GitHub: "usernames are not case sensitive" (docs.github.com, "Creating an account on GitHub":
+# a login is unique without regard to case), so an approval by "Alice" counts for "@alice".
+TEAMS = {"@org/ops": frozenset({"@Carol", "@dave"})}
+
+
+@pytest.mark.parametrize(
+    ("who", "owners", "expected"),
+    [
+        ("@alice", ("@alice",), True),
+        ("@Alice", ("@alice",), True),  # logins: case does not matter
+        ("@alice", ("@ALICE", "@bob"), True),
+        ("@bob", ("@alice",), False),
+        ("@carol", ("@org/ops",), True),  # a member of a listed team, case aside
+        ("@DAVE", ("@org/ops",), True),
+        ("@erin", ("@org/ops",), False),  # not a member
+        ("@carol", ("@org/devs",), False),  # a team nobody told us the members of
+        ("@org/ops", ("@org/ops",), True),  # the team's own handle
+        ("@alice", (), False),  # no owners: nobody is an owner
+    ],
+)
+def test_is_owner(who: str, owners: tuple[str, ...], expected: bool) -> None:
+    assert codeowners.is_owner(who, owners, TEAMS) is expected

@@ -28,7 +28,7 @@ def run(apps: int, repeat: int = 10) -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         bare = settled_remote(work, apps)
-        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).reconciler
+        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
         for _ in range(2):
             reconciler.plan_only(one_shot=False)
         person = Upstream(bare, work / "person")

@@ -27,7 +27,7 @@ from reconciler.wiring import build
 def first_plan(bare: Path, cache: Path) -> float:
     """Seconds from build to the first plan."""
     start = time.perf_counter()
-    result = build(Settings(repo=str(bare), cache_dir=cache)).reconciler.plan_only()
+    result = build(Settings(repo=str(bare), cache_dir=cache)).runner.plan_only()
     seconds = time.perf_counter() - start
     assert result.observation.policy is not None
     return seconds

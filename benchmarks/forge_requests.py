@@ -23,12 +23,14 @@ from benchmarks.common import line
 from benchmarks.forge_sim import Forge, github
 from benchmarks.generate import app_name
 from benchmarks.settled import Upstream, settled_remote
-from reconciler.cycle import Reconciler
+from reconciler.cycle import CycleRunner
 
 LIST_PULLS = "GET /repos/{owner}/{repo}/pulls"
 
 
-def promote(forge: Forge, daemon: Reconciler, person: Upstream, apps: list[str]) -> tuple[int, int]:
+def promote(
+    forge: Forge, daemon: CycleRunner, person: Upstream, apps: list[str]
+) -> tuple[int, int]:
     """Rate-limited requests of the cycle that opens a prod PR for each of ``apps``, and of
     the cycle after it (the first to poll those PRs; it must find nothing to do)."""
     for app in apps:
@@ -62,7 +64,7 @@ def run(apps: int, sizes: tuple[int, ...] = (1, 5)) -> list[str]:
         work = Path(folder)
         bare = settled_remote(work, apps)
         with github(bare, work) as forge:
-            daemon = forge.wire().reconciler
+            daemon = forge.wire().runner
             for _ in range(2):
                 daemon.cycle()
             before = forge.spent()
@@ -86,7 +88,7 @@ def run(apps: int, sizes: tuple[int, ...] = (1, 5)) -> list[str]:
 
 def _measure(
     forge: Forge,
-    daemon: Reconciler,
+    daemon: CycleRunner,
     person: Upstream,
     names: list[str],
     idle_cost: int,

@@ -19,14 +19,14 @@ from pathlib import Path
 from benchmarks.common import line
 from benchmarks.forge_sim import github
 from benchmarks.settled import settled_remote
-from reconciler.cycle import Reconciler
+from reconciler.cycle import CycleRunner
 from reconciler.settings import Settings
 from reconciler.wiring import build
 
 WARM = 2  # cycles before measuring: the first one after start reads and parses everything
 
 
-def idle_cycles(reconciler: Reconciler, cycles: int) -> tuple[list[float], list[float]]:
+def idle_cycles(reconciler: CycleRunner, cycles: int) -> tuple[list[float], list[float]]:
     """CPU and wall seconds of ``cycles`` cycles; each must find nothing to do."""
     cpu, wall = [], []
     for _ in range(cycles):
@@ -43,12 +43,12 @@ def run(apps: int, cycles: int = 20) -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         bare = settled_remote(work, apps)
-        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).reconciler
+        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
         idle_cycles(reconciler, WARM)
         cpu, wall = idle_cycles(reconciler, cycles)
 
         with github(bare, work) as forge:
-            gh = forge.wire().reconciler
+            gh = forge.wire().runner
             idle_cycles(gh, WARM)
             spent, served = forge.spent(), sum(forge.served().values())
             gh_cpu, _ = idle_cycles(gh, cycles)

@@ -31,7 +31,7 @@ def run(apps: int, cycles: int = 100) -> list[str]:
         person = Upstream(bare, work / "person")
         gc.collect()
         start = rss_mb()
-        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).reconciler
+        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
         samples: dict[int, float] = {0: rss_mb()}
         marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
         for n in range(1, cycles + 1):

@@ -52,7 +52,7 @@ def measure(apps: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         bare = settled_remote(work, apps)
-        daemon = build(Settings(repo=str(bare), cache_dir=work / "cache")).reconciler
+        daemon = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
         idle = daemon.cycle()
         assert not idle.outcomes, idle.summary()
 

@@ -37,7 +37,7 @@ from reconciler.registry.port import ImageRegistry
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ActionOutcome:
     """What one action did: ``result`` is a short word for metrics, ``detail`` for logs."""
 
     action: Action
@@ -72,20 +72,22 @@ class Applier:
         self.registry = registry
         self._chain = provenance.BaseChain(repo)  # kept: merges walk only new base commits
 
-    def apply(self, plan: Plan, base_branch: str) -> list[Outcome]:
+    def apply(self, plan: Plan, base_branch: str) -> list[ActionOutcome]:
         """Run every action of ``plan``; errors become failed outcomes, never exceptions."""
         outcomes = []
         for action in plan.actions:
             try:
                 outcomes.append(self._one(action, base_branch))
             except ReconcilerError as exc:
-                outcomes.append(Outcome(action, False, "error", str(exc)))
+                outcomes.append(ActionOutcome(action, False, "error", str(exc)))
             except Exception as exc:  # one bad action must not stop the others
                 # Only the type and place: a library's message may quote a URL with a token.
-                outcomes.append(Outcome(action, False, "error", f"internal error: {_where(exc)}"))
+                outcomes.append(
+                    ActionOutcome(action, False, "error", f"internal error: {_where(exc)}")
+                )
         return outcomes
 
-    def _merge(self, action: Merge, base: str) -> Outcome:
+    def _merge(self, action: Merge, base: str) -> ActionOutcome:
         """Merge, after proving again what the plan relied on: the plan was made from what
         the cycle read when it began, and protection or labels may have changed since."""
         if action.owners_required:
@@ -104,7 +106,7 @@ class Applier:
         if problem:
             raise MergeRefused(f"not merging #{action.number}: {problem}")
         commit = self.forge.merge(action.number, action.expected_head, action.message)
-        return Outcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        return ActionOutcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
 
     def _unbuilt(self, action: Merge, base: str) -> str | None:
         """Why the head about to be merged is not the daemon's own edit; None when it is.
@@ -140,7 +142,7 @@ class Applier:
         now = self.clock().replace(microsecond=0)
         return Signature(self.identity.name, self.identity.email, now)
 
-    def _one(self, action: Action, base: str) -> Outcome:
+    def _one(self, action: Action, base: str) -> ActionOutcome:
         if isinstance(action, Propose):
             return self._propose(action, base)
         if isinstance(action, CommitDirect):
@@ -150,24 +152,26 @@ class Applier:
         if isinstance(action, RecordRollback):
             wrote = self.forge.record_rollback(action.env, action.app, action.digest, action.commit)
             word = "recorded" if wrote else "already recorded"
-            return Outcome(action, True, "rollback", f"rollback of {action.digest[:15]} {word}")
+            return ActionOutcome(
+                action, True, "rollback", f"rollback of {action.digest[:15]} {word}"
+            )
         if isinstance(action, RequestReviews):
             self.forge.request_reviews(action.number, action.reviewers)
             who = " ".join(action.reviewers)
-            return Outcome(
+            return ActionOutcome(
                 action, True, "reviews-requested", f"asked {who} to review #{action.number}"
             )
         if isinstance(action, AddLabels):
             self.forge.add_labels(action.number, action.labels)
             what = " ".join(action.labels)
-            return Outcome(action, True, "labelled", f"labelled #{action.number} {what}")
+            return ActionOutcome(action, True, "labelled", f"labelled #{action.number} {what}")
         if isinstance(action, MoveTag):
             registry = self.registry()
             if registry is None:
-                return Outcome(action, False, "error", "no registry is configured")
+                return ActionOutcome(action, False, "error", "no registry is configured")
             moved = registry.tag(action.repository, action.digest, action.tag)
             word = "moved" if moved else "already"
-            return Outcome(
+            return ActionOutcome(
                 action,
                 True,
                 "tagged",
@@ -175,20 +179,20 @@ class Applier:
             )
         if isinstance(action, RecordLive):
             self.forge.record_live(action.number, action.at)
-            return Outcome(
+            return ActionOutcome(
                 action,
                 True,
                 "live",
                 f"#{action.number} seen live since {action.at:%Y-%m-%dT%H:%M:%SZ}",
             )
         self.forge.close(action.number, action.comment)
-        return Outcome(action, True, "closed", f"closed #{action.number}")
+        return ActionOutcome(action, True, "closed", f"closed #{action.number}")
 
-    def _propose(self, action: Propose, base: str) -> Outcome:
+    def _propose(self, action: Propose, base: str) -> ActionOutcome:
         head = promotions.branch(action.env, action.app.name)
         base_tip = self.repo.tip(base)
         if base_tip is None:
-            return Outcome(action, False, "error", f"base branch {base} is gone")
+            return ActionOutcome(action, False, "error", f"base branch {base} is gone")
         # A request whose head branch vanished has no head: then the branch must not exist.
         expected = (
             (action.expected_head or None) if action.number is not None else self.repo.tip(head)
@@ -208,14 +212,14 @@ class Applier:
             request = self.forge.open(head, base, action.title, action.body, action.labels)
             if action.reviewers:
                 self.forge.request_reviews(request.number, action.reviewers)
-            return Outcome(action, True, "opened", f"opened #{request.number} {action.title}")
+            return ActionOutcome(action, True, "opened", f"opened #{request.number} {action.title}")
         self.forge.update(action.number, action.title, action.body, action.comment)
         if action.reviewers:
             self.forge.request_reviews(action.number, action.reviewers)
         moved = "pushed" if pushed.changed else "unchanged"
-        return Outcome(action, True, "updated", f"updated #{action.number} ({moved} head)")
+        return ActionOutcome(action, True, "updated", f"updated #{action.number} ({moved} head)")
 
-    def _commit(self, action: CommitDirect, base: str) -> Outcome:
+    def _commit(self, action: CommitDirect, base: str) -> ActionOutcome:
         signature = self._signature()
         pushed = self.repo.update_branch(
             base,
@@ -226,9 +230,11 @@ class Applier:
             trailers=_trailers(action.trailers),
         )
         if not pushed.changed:
-            return Outcome(action, True, "unchanged", f"{action.path} already pins the digest")
+            return ActionOutcome(
+                action, True, "unchanged", f"{action.path} already pins the digest"
+            )
         commit = (pushed.commit or "")[:12]
-        return Outcome(action, True, "committed", f"committed {commit} to {base}")
+        return ActionOutcome(action, True, "committed", f"committed {commit} to {base}")
 
 
 def _pin_edit(

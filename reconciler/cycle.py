@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler import drift
-from reconciler.applying import Applier, Outcome
-from reconciler.metrics import CycleReport, EnvReport, Metrics
+from reconciler.applying import ActionOutcome, Applier
+from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.observing import Observation, Observer
 from reconciler.planning import Close, CommitDirect, Merge, Plan, Propose, action_key, plan
 from reconciler.policy import Policy
@@ -20,12 +20,12 @@ log = logging.getLogger("reconciler.cycle")
 
 
 @dataclass(frozen=True)
-class CycleResult:
+class CycleReport:
     """What a cycle saw, decided and did."""
 
     observation: Observation
     plan: Plan
-    outcomes: tuple[Outcome, ...] = ()
+    outcomes: tuple[ActionOutcome, ...] = ()
     started: datetime | None = None
     seconds: float = 0.0
     errors: tuple[str, ...] = field(default=())
@@ -49,7 +49,7 @@ class CycleResult:
         )
 
 
-class Reconciler:
+class CycleRunner:
     """Runs cycles with one observer, one applier and one metrics registry."""
 
     def __init__(
@@ -67,11 +67,11 @@ class Reconciler:
         self._blocked: set[tuple[str, str, str]] = set()
         self._last: _Memo | None = None
 
-    def plan_only(self, one_shot: bool = True) -> CycleResult:
+    def plan_only(self, one_shot: bool = True) -> CycleReport:
         """Observe and plan; write nothing (`reconciler plan`, `status`)."""
         started = self.clock()
         observation = self.observer.observe(one_shot=one_shot)
-        return CycleResult(observation, self._plan(observation, self.clock()), started=started)
+        return CycleReport(observation, self._plan(observation, self.clock()), started=started)
 
     def _plan(self, observation: Observation, now: datetime) -> Plan:
         """The plan; an idle cycle (same policy, equal snapshot) reuses the last one when
@@ -91,7 +91,7 @@ class Reconciler:
         self._last = _Memo(observation.policy, observation.snapshot, made)
         return made
 
-    def cycle(self, one_shot: bool = False) -> CycleResult:
+    def cycle(self, one_shot: bool = False) -> CycleReport:
         """One whole cycle; errors in one action never stop the others.
 
         ``one_shot`` for a process that runs a single cycle (`reconciler once`): gates then
@@ -121,11 +121,11 @@ class Reconciler:
         seconds = time.monotonic() - begin
         self.metrics.duration.observe(seconds)
         self.last_success = time.time()
-        result = CycleResult(observation, result_plan, outcomes, started, seconds)
+        result = CycleReport(observation, result_plan, outcomes, started, seconds)
         self.metrics.publish(self._report(result))
         return result
 
-    def _report(self, result: CycleResult) -> CycleReport:
+    def _report(self, result: CycleReport) -> Gauges:
         """The gauges; per-pair figures are reused while plan and snapshot stay the same
         and none of them grows with time."""
         last = self._last
@@ -135,7 +135,7 @@ class Reconciler:
             envs, timed = env_reports(result, self.clock())
             if last is not None and last.plan is result.plan and not timed:
                 self._last = replace(last, envs=envs)
-        return CycleReport(envs, result.observation.policy_valid, self.last_success)
+        return Gauges(envs, result.observation.policy_valid, self.last_success)
 
     def _log_blocked(self, current: Plan) -> None:
         """Say when a promotion becomes blocked, and when it stops being: not every cycle."""
@@ -156,10 +156,10 @@ class _Memo:
     policy: Policy | None
     snapshot: Snapshot
     plan: Plan
-    envs: tuple[EnvReport, ...] | None = None
+    envs: tuple[PairGauges, ...] | None = None
 
 
-def action_fields(outcome: Outcome) -> dict[str, object]:
+def action_fields(outcome: ActionOutcome) -> dict[str, object]:
     """Stable keys of an action's log line, for JSON logs: app, env, digest, pr, action."""
     action = outcome.action
     app, env = action_key(action)
@@ -175,7 +175,7 @@ def action_fields(outcome: Outcome) -> dict[str, object]:
     }
 
 
-def env_reports(result: CycleResult, now: datetime) -> tuple[tuple[EnvReport, ...], bool]:
+def env_reports(result: CycleReport, now: datetime) -> tuple[tuple[PairGauges, ...], bool]:
     """Each (app, env)'s gauges after a cycle (drift, lag, gates, pending, blocked), and
     whether any of them grows with ``now``."""
     observation = result.observation
@@ -217,7 +217,7 @@ def env_reports(result: CycleResult, now: datetime) -> tuple[tuple[EnvReport, ..
                     trailing = source.digest is not None and desired != source.digest
                     timed = timed or (trailing and source.since is not None)
                 envs.append(
-                    EnvReport(
+                    PairGauges(
                         app.name,
                         env.name,
                         desired,

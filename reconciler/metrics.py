@@ -20,7 +20,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True)
-class EnvReport:
+class PairGauges:
     """What one (app, env) looks like after a cycle."""
 
     app: str
@@ -37,10 +37,10 @@ class EnvReport:
 
 
 @dataclass(frozen=True)
-class CycleReport:
+class Gauges:
     """Everything the gauges show, replaced whole after each cycle."""
 
-    envs: tuple[EnvReport, ...] = ()
+    envs: tuple[PairGauges, ...] = ()
     policy_valid: bool = True
     last_success: float | None = None  # unix time of the last cycle that completed
     forge_rate_limit_remaining: float | None = None
@@ -53,7 +53,7 @@ class Metrics:
         """``shard``: this replica's (INDEX, COUNT) of ``--shard``, shown as reconciler_shards."""
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
-        self._report = CycleReport()
+        self._report = Gauges()
         self._forge_budget: float | None = None
         self._cache_repairs: Callable[[], int] = lambda: 0
         self.promotions = Counter(
@@ -107,13 +107,13 @@ class Metrics:
             source = self._cache_repairs
         return source()
 
-    def publish(self, report: CycleReport) -> None:
+    def publish(self, report: Gauges) -> None:
         """Replace the per-cycle state shown by the gauges."""
         with self._lock:
             self._report = report
 
     @property
-    def report(self) -> CycleReport:
+    def report(self) -> Gauges:
         """The state last published (with the forge budget last seen)."""
         with self._lock:
             if self._forge_budget is None or self._report.forge_rate_limit_remaining is not None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import drift
-from reconciler.applying import Outcome
+from reconciler.applying import ActionOutcome
 from reconciler.gates.results import stamp
 from reconciler.model import short as short_digest
 from reconciler.planning import (
@@ -126,7 +126,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def outcomes_text(outcomes: Sequence[Outcome]) -> str:
+def outcomes_text(outcomes: Sequence[ActionOutcome]) -> str:
     """What a cycle did."""
     if not outcomes:
         return "nothing to do\n"

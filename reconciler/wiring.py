@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from reconciler.applying import Applier
 from reconciler.clock import utc_now
-from reconciler.cycle import Reconciler
+from reconciler.cycle import CycleRunner
 from reconciler.errors import PolicyError
 from reconciler.forge.github import AppTokenEndpoint, GitHubForge
 from reconciler.forge.github_app import AppCredentials, InstallationTokens
@@ -45,7 +45,7 @@ class Wired:
 
     repo: Pygit2ConfigRepo
     forge: Forge
-    reconciler: Reconciler
+    runner: CycleRunner
     metrics: Metrics
 
 
@@ -234,5 +234,5 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         shard=settings.shard,
     )
     applier = Applier(repo, forge, clock, registry=current_registry)
-    reconciler = Reconciler(observer, applier, metrics, clock)
-    return Wired(repo, forge, reconciler, metrics)
+    runner = CycleRunner(observer, applier, metrics, clock)
+    return Wired(repo, forge, runner, metrics)

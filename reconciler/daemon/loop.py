@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 
-from reconciler.daemon.outcome import (
-    CycleOutcome,
-    CycleRecord,
+from reconciler.daemon.schedule import next_delay, trigger_wait
+from reconciler.daemon.status import (
+    CycleRun,
+    CycleStatus,
     DaemonStats,
     describe_error,
     readiness,
 )
-from reconciler.daemon.schedule import next_delay, trigger_wait
 from reconciler.daemon.waiter import SocketWaiter, Waiter
 from reconciler.filewatch import FileWatcher
 from reconciler.server import Status
@@ -45,7 +45,7 @@ class Daemon:
 
     def __init__(
         self,
-        cycle: Callable[[], CycleOutcome],
+        cycle: Callable[[], CycleStatus],
         *,
         interval: Callable[[], timedelta] | timedelta,
         jitter: float = 0.1,
@@ -56,7 +56,7 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         random_draw: Callable[[], float] = random.random,
         waiter: Waiter | None = None,
-        on_cycle: Callable[[CycleRecord], None] | None = None,
+        on_cycle: Callable[[CycleRun], None] | None = None,
         logger: logging.Logger | None = None,
         watch_debounce_ms: int = 1600,
         trigger_limit: int = DEFAULT_TRIGGER_LIMIT,
@@ -266,7 +266,7 @@ class Daemon:
         with self._lock:
             number = self._stats.cycles + 1
             self._phase, self._running = "running", (number, started)
-        outcome: CycleOutcome | None = None
+        outcome: CycleStatus | None = None
         error: str | None = None
         try:
             outcome = self._cycle()
@@ -277,11 +277,11 @@ class Daemon:
         self._log_cycle(number, trigger, duration, outcome, error)
         if self._on_cycle is not None:
             try:
-                self._on_cycle(CycleRecord(number, trigger, duration, outcome, error))
+                self._on_cycle(CycleRun(number, trigger, duration, outcome, error))
             except Exception as exc:
                 self._log.error("the on_cycle hook failed: %s", describe_error(exc))
 
-    def _record(self, number: int, outcome: CycleOutcome | None, error: str | None) -> None:
+    def _record(self, number: int, outcome: CycleStatus | None, error: str | None) -> None:
         failed = outcome is None or not outcome.ok
         with self._lock:
             s = self._stats
@@ -301,7 +301,7 @@ class Daemon:
         number: int,
         trigger: str,
         duration: float,
-        outcome: CycleOutcome | None,
+        outcome: CycleStatus | None,
         error: str | None,
     ) -> None:
         extra: dict[str, object] = {

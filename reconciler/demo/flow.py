@@ -21,7 +21,7 @@ import reconciler
 from reconciler import presenting
 from reconciler.audit import trail
 from reconciler.clock import utc_now
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
@@ -155,10 +155,10 @@ class Demo:
         ci.update_branch("main", edit, message=f"dev: {tag}", author=signature, committer=signature)
         return argument
 
-    def cycle(self) -> CycleResult:
+    def cycle(self) -> CycleReport:
         """One daemon cycle, then the sample environments deploy what it merged."""
         assert self.wired is not None
-        result = self.wired.reconciler.cycle()
+        result = self.wired.runner.cycle()
         for outcome in result.outcomes:
             self.say(f"    daemon: {outcome.detail}")
         for env in self.sync():
@@ -166,8 +166,8 @@ class Demo:
         return result
 
     def until(
-        self, done: Callable[[CycleResult], bool], what: str, limit: timedelta
-    ) -> CycleResult:
+        self, done: Callable[[CycleReport], bool], what: str, limit: timedelta
+    ) -> CycleReport:
         """Cycle until ``done``; PermanentError after ``limit``."""
         deadline = self._now() + limit
         while True:
@@ -219,7 +219,7 @@ def _short(digest: str | None) -> str:
     return digest[:15] if digest else "nothing"
 
 
-def _blocked(result: CycleResult, env: str) -> list[str]:
+def _blocked(result: CycleReport, env: str) -> list[str]:
     return [f"[{b.code}] {b.reason}" for b in result.plan.blocked if b.env == env]
 
 
@@ -278,7 +278,7 @@ def story(demo: Demo) -> None:
     forge = wired.forge
     assert isinstance(forge, LocalForge)  # the demo runs on the embedded forge
     commits = promotion_commits(
-        wired.reconciler.observer, result.observation.snapshot.base_commit, policy
+        wired.runner.observer, result.observation.snapshot.base_commit, policy
     )
     for entry in trail(forge.records(), commits):
         approvals = ", ".join(who for who, _ in entry.approvals) or "-"

@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
+from reconciler.daemon import CycleStatus, Daemon, install_signal_handlers
 from reconciler.demo import flow
 from reconciler.server import StatusServer
 from reconciler.verbs import EXIT_OK
@@ -25,9 +25,9 @@ def demo(args: argparse.Namespace) -> int:
         wired = finished.wired
         assert wired is not None
 
-        def cycle() -> CycleOutcome:
+        def cycle() -> CycleStatus:
             result = finished.cycle()
-            return CycleOutcome(True, result.observation.policy_valid, result.summary())
+            return CycleStatus(True, result.observation.policy_valid, result.summary())
 
         daemon = Daemon(cycle, interval=timedelta(seconds=2))
         server = StatusServer(args.listen, wired.metrics, daemon.status).start()

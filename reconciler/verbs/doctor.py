@@ -35,7 +35,7 @@ def doctor(args: argparse.Namespace) -> int:
     checks: list[Check] = []
     try:
         wired = build(settings)
-        observation = wired.reconciler.observer.observe(one_shot=False)
+        observation = wired.runner.observer.observe(one_shot=False)
     except ReconcilerError as exc:
         checks.append(Check("config repo can be read", False, str(exc), _read_fix(settings.forge)))
         return _print(checks)
@@ -146,7 +146,7 @@ def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[
 def _registry(policy: Policy, wired: Wired) -> list[Check]:
     if policy.registry is None:
         return []
-    registry = wired.reconciler.observer.registry_for(policy)
+    registry = wired.runner.observer.registry_for(policy)
     if registry is None:
         return [Check("the registry answers", False, "no adapter for the [registry]")]
     checks = []

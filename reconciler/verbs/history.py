@@ -25,7 +25,7 @@ def history(args: argparse.Namespace) -> int:
     if not has_repo(args):
         return fail("history", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
     wired = build(from_args(args))
-    observer = wired.reconciler.observer
+    observer = wired.runner.observer
     observation = observer.observe(fetch=False)
     commits = promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
     forge = wired.forge

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler import presenting
 from reconciler.clock import utc_now
-from reconciler.daemon import CycleOutcome, Daemon, install_signal_handlers
+from reconciler.daemon import CycleStatus, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheInUse, CacheLock, lock_cache
 from reconciler.errors import ReconcilerError
 from reconciler.logs import configure_logging
@@ -49,7 +49,7 @@ def plan(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     wired = build(settings)
-    result = wired.reconciler.plan_only()
+    result = wired.runner.plan_only()
     if args.json:
         print(json.dumps(presenting.plan_json(result.plan), indent=2))
     else:
@@ -75,7 +75,7 @@ def once(args: argparse.Namespace) -> int:
     if held is None:
         return EXIT_USAGE
     wired = build(settings)
-    result = wired.reconciler.cycle(one_shot=True)
+    result = wired.runner.cycle(one_shot=True)
     # The notes say why nothing happened when the policy on main is refused (FILE:LINE:COL).
     print("".join(f"note: {note}\n" for note in result.plan.notes), end="")
     print(presenting.outcomes_text(result.outcomes), end="")
@@ -90,7 +90,7 @@ def status(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     wired = build(settings)
-    result = wired.reconciler.plan_only()
+    result = wired.runner.plan_only()
     policy = result.observation.policy
     if policy is None:
         for error in result.observation.snapshot.policy_errors:
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare(settings)  # settings mistakes end here, before anything is served
     wired: Wired | None = None
 
-    def cycle() -> CycleOutcome:
+    def cycle() -> CycleStatus:
         nonlocal wired
         if wired is None:
             # The first fetch is retried by the loop like any failed cycle: a config repo
@@ -133,14 +133,14 @@ def run(args: argparse.Namespace) -> int:
                 wired = connect(prepared, lambda: daemon.stop_requested)
             except ReconcilerError as exc:
                 prepared.metrics.errors.labels(component="observe").inc()
-                return CycleOutcome(
+                return CycleStatus(
                     ok=False,
                     policy_valid=False,
                     summary=f"cannot open the config repo yet, retrying with backoff: {exc}",
                 )
-        result = wired.reconciler.cycle()
+        result = wired.runner.cycle()
         valid = result.observation.policy_valid
-        return CycleOutcome(
+        return CycleStatus(
             ok=True,
             policy_valid=valid,
             summary=result.summary(),
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     def interval() -> timedelta:
         if wired is None:
             return CONNECT_INTERVAL
-        policy = wired.reconciler.observer.last_good
+        policy = wired.runner.observer.last_good
         return policy.settings.poll_interval if policy else DEFAULT_INTERVAL
 
     daemon = Daemon(

@@ -28,7 +28,7 @@ import github
 from github import Auth
 
 from reconciler import promotions
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PolicyError
@@ -117,7 +117,7 @@ class Flavour(Protocol):
     name: str
     image: Image
 
-    def step(self) -> CycleResult:
+    def step(self) -> CycleReport:
         """One daemon cycle; then the environments deploy what main pins."""
         ...
 
@@ -184,7 +184,7 @@ class LocalFlavour:
     def stop(self) -> None:
         self.world.stop()
 
-    def step(self) -> CycleResult:
+    def step(self) -> CycleReport:
         return self.world.step(self.wired)
 
     def prod_request(self) -> int:
@@ -333,8 +333,8 @@ class GitHubFlavour:
         for env in ("dev", "staging", "prod"):
             self.services.deploy(env, APP, pin_of(self.sim.read(tip, overlay(env)), overlay(env)))
 
-    def step(self) -> CycleResult:
-        result = self.wired.reconciler.cycle()
+    def step(self) -> CycleReport:
+        result = self.wired.runner.cycle()
         self.sync()
         return result
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP
 from reconciler.errors import ReconcilerError
 from tests.conftest import need
@@ -80,7 +80,7 @@ class Places:
             text = text.decode("utf-8", "replace")
         self.texts[where] = text
 
-    def failure(self, where: str, attempt: Callable[[], CycleResult]) -> str:
+    def failure(self, where: str, attempt: Callable[[], CycleReport]) -> str:
         """Run a cycle expected to fail; keep what it said (message and traceback)."""
         try:
             result = attempt()

@@ -48,7 +48,7 @@ def crashing_daemon(
         patch.setattr(wiring, "open_repo", open_crashing)
         wired = world.daemon("one")
     assert len(made) == 1, "wiring.build no longer opens the config repo with open_repo"
-    assert wired.reconciler.applier.repo is made[0]
+    assert wired.runner.applier.repo is made[0]
     return wired, made[0]
 
 

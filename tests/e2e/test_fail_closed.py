@@ -24,7 +24,7 @@ from typing import Literal
 
 import pytest
 
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.forge.local import REVIEWED_BY
 from reconciler.planning import Merge
 from tests.e2e.closedworld import (
@@ -239,11 +239,11 @@ CASES = (
 )
 
 
-def prod_blocks(result: CycleResult) -> list[str]:
+def prod_blocks(result: CycleReport) -> list[str]:
     return [b.code for b in result.plan.blocked if b.env == "prod"]
 
 
-def merges(results: list[CycleResult]) -> list[Merge]:
+def merges(results: list[CycleReport]) -> list[Merge]:
     return [a for r in results for a in r.plan.actions if isinstance(a, Merge)]
 
 
@@ -332,7 +332,7 @@ def test_a_commit_pushed_onto_an_approved_request_never_reaches_prod(
         flavour.approve(number, OWNER)
         flavour.push_to_request(overlay("prod"), lambda d: d.replace(b"value: 10", b"value: 50"))
 
-        def settled(result: CycleResult) -> bool:
+        def settled(result: CycleReport) -> bool:
             return flavour.prod_pin() == NEW or "awaiting-review" in prod_blocks(result)
 
         results = cycle_until(flavour.step, settled, "a merge or a wait for review")

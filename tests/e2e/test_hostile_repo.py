@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.actions import action_key
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.settings import Settings
@@ -47,7 +47,7 @@ def record(what: str, count: int = 1) -> None:
     figures.LINES[_FIGURE[0]] = text
 
 
-def counted(cycle: Callable[[], CycleResult]) -> CycleResult:
+def counted(cycle: Callable[[], CycleReport]) -> CycleReport:
     """One cycle; an exception out of it is a crash, counted and re-raised."""
     record("cycles")
     try:
@@ -57,7 +57,7 @@ def counted(cycle: Callable[[], CycleResult]) -> CycleResult:
         raise
 
 
-def reports(result: CycleResult) -> list[str]:
+def reports(result: CycleReport) -> list[str]:
     """What a cycle tells people: its notes and every blocked promotion's reason."""
     return [*result.plan.notes, *(f"{b.app}: {b.reason}" for b in result.plan.blocked)]
 
@@ -68,13 +68,13 @@ def test_a_hostile_repo_never_crashes_a_cycle_nor_escapes_it(row: Row, tmp_path:
     record("repos")
     before = repo.outside_state()
     wired = build(Settings(repo=repo.url, cache_dir=repo.work / "daemon"))
-    healthy = counted(wired.reconciler.cycle)
+    healthy = counted(wired.runner.cycle)
     assert healthy.observation.policy_valid
     assert healthy.outcomes == ()
 
     tree = repo.turn_hostile(row)
-    result = counted(wired.reconciler.cycle)
-    again = counted(wired.reconciler.cycle)
+    result = counted(wired.runner.cycle)
+    again = counted(wired.runner.cycle)
 
     assert internal_errors([result, again]) == []
     assert result.ok, [o.detail for o in result.outcomes if not o.ok]

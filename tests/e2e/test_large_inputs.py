@@ -43,7 +43,7 @@ def test_one_promotion_in_a_5000_image_overlay_changes_one_line(tmp_path: Path) 
 
     ci.update_branch("main", dev, message="dev: app0", author=WHO, committer=WHO)
     wired = build(Settings(repo=str(remote), cache_dir=tmp_path / "cache"), utc_now)
-    results = [wired.reconciler.cycle() for _ in range(3)]
+    results = [wired.runner.cycle() for _ in range(3)]
 
     assert [o.detail for r in results for o in r.outcomes if not o.ok] == []
     assert sum(isinstance(o.action, Merge) for r in results for o in r.outcomes) == 1

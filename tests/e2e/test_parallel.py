@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.errors import ReconcilerError
 from reconciler.wiring import Wired
 from tests.e2e.conftest import MakeWorld
@@ -48,14 +48,14 @@ def test_three_daemons_at_once_promote_once_and_end_as_one_daemon_would(
     world.sync()
     replicas = {f"replica-{i}": world.daemon(f"replica-{i}") for i in range(REPLICAS)}
     stop = threading.Event()
-    results: dict[str, list[CycleResult]] = {name: [] for name in replicas}
+    results: dict[str, list[CycleReport]] = {name: [] for name in replicas}
     refused: list[str] = []  # cycles a replica could not complete (it retries, as run does)
     crashed: list[BaseException] = []
 
     def loop(name: str, wired: Wired) -> None:
         while not stop.is_set():
             try:
-                results[name].append(wired.reconciler.cycle())
+                results[name].append(wired.runner.cycle())
             except ReconcilerError as error:
                 refused.append(f"{name}: {error}")
             except BaseException as error:  # reported by the test's thread

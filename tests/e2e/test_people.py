@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from reconciler import promotions
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.planning import Merge
 from reconciler.policy import POLICY_FILE
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay
@@ -90,7 +90,7 @@ def test_what_a_person_does_mid_flight(world: World, row: Row) -> None:
     world.ci_commit(NEW, "b7e2f90")
     world.sync()
     wired = world.daemon()
-    results: list[CycleResult] = cycle_until(
+    results: list[CycleReport] = cycle_until(
         lambda: world.step(wired),
         lambda _: world.open_request("prod") is not None,
         "the prod request",

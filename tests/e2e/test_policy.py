@@ -21,7 +21,7 @@ def valid_gauge(exposition: bytes) -> str:
 
 def test_an_invalid_policy_keeps_the_last_good_one_running_and_says_so(world: World) -> None:
     wired = world.daemon()
-    assert wired.reconciler.cycle().observation.policy_valid
+    assert wired.runner.cycle().observation.policy_valid
     assert valid_gauge(wired.metrics.exposition()) == "1.0"
 
     world.push(
@@ -53,7 +53,7 @@ def test_an_invalid_policy_keeps_the_last_good_one_running_and_says_so(world: Wo
     # A daemon started now has no last good policy: it fails closed, writes nothing, says why.
     branches = world.branches()
     fresh = world.daemon("started-later")
-    result = fresh.reconciler.cycle()
+    result = fresh.runner.cycle()
     assert result.observation.policy is None
     assert result.plan.actions == ()
     assert any(TYPO in note for note in result.plan.notes)
@@ -79,7 +79,7 @@ def test_a_base_branch_typo_does_not_wedge_the_daemon(world: World) -> None:
     missing branch (a cycle that raises is a failed cycle) and the fix pushed to main was
     never read."""
     wired = world.daemon()
-    assert wired.reconciler.cycle().observation.policy_valid
+    assert wired.runner.cycle().observation.policy_valid
     world.push(POLICY_FILE, _set_base_branch("mian"), "settings: a typo in base_branch")
     for _ in range(2):
         result = world.step(wired)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.metrics import CycleReport, EnvReport, Metrics
+from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.server import Status, StatusServer
 from tests.integration.test_dashboard import (
     load_dashboard,
@@ -44,7 +44,7 @@ class Daemon:
     server: StatusServer
     serving: bool = True
 
-    def cycle(self, report: CycleReport) -> None:
+    def cycle(self, report: Gauges) -> None:
         """Record one completed cycle: its duration, then its report."""
         self.metrics.duration.observe(0.05)
         self.metrics.publish(report)
@@ -75,12 +75,12 @@ def prometheus(daemon: Daemon, tmp_path: Path) -> Iterator[PromAPI]:
         yield api
 
 
-def env(app: str, name: str, desired: str, live: str, **more: Any) -> EnvReport:
+def env(app: str, name: str, desired: str, live: str, **more: Any) -> PairGauges:
     """One (app, env) as a cycle reports it; drift follows from desired and live."""
-    return EnvReport(app, name, desired, live, desired != live, **more)
+    return PairGauges(app, name, desired, live, desired != live, **more)
 
 
-def story(prod_live: str, *, policy_valid: bool, budget: float, payments: bool) -> CycleReport:
+def story(prod_live: str, *, policy_valid: bool, budget: float, payments: bool) -> Gauges:
     """The demo's order-gateway, its dev digest waiting for review into prod, plus payments."""
     prod: dict[str, Any] = {
         "lag_seconds": 900.0,
@@ -96,7 +96,7 @@ def story(prod_live: str, *, policy_valid: bool, budget: float, payments: bool) 
     ]
     if payments:
         envs += [env("payments", e, D_OLD, D_OLD) for e in ("dev", "staging", "prod")]
-    return CycleReport(tuple(envs), policy_valid, time.time(), budget)
+    return Gauges(tuple(envs), policy_valid, time.time(), budget)
 
 
 def test_prometheus_sees_the_dashboard_series_drift_and_alerts(

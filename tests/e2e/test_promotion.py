@@ -54,7 +54,7 @@ def test_a_full_promotion_then_the_next_cycles_plan_nothing_and_write_nothing(
 
     branches, tip = world.branches(), world.tip()
     for daemon in (wired, world.daemon("restarted")):
-        result = daemon.reconciler.cycle()
+        result = daemon.runner.cycle()
         assert result.plan.actions == ()
         assert result.plan.blocked == ()
         assert result.outcomes == ()

@@ -90,7 +90,7 @@ def test_tag_only_dev_pin_is_promoted_as_a_digest_and_the_env_tag_follows(
         daemon = build(Settings(repo=str(remote), cache_dir=tmp_path / "daemon"), utc_now)
 
         def step() -> str | None:
-            daemon.reconciler.cycle()
+            daemon.runner.cycle()
             sync()
             try:
                 return adapter.resolve(image, "staging")

@@ -13,7 +13,7 @@ import threading
 from datetime import datetime
 
 from reconciler import promotions
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.forge.port import Request
 from reconciler.planning import Merge
 from reconciler.wiring import Wired
@@ -42,12 +42,12 @@ def prod_request(world: World, wired: Wired) -> Request:
     return request
 
 
-def prod_blocks(result: CycleResult) -> list[str]:
+def prod_blocks(result: CycleReport) -> list[str]:
     """The reason codes of the prod promotion's blocks in a cycle's plan."""
     return [b.code for b in result.plan.blocked if b.env == "prod"]
 
 
-def cycles_past(world: World, wired: Wired, moment: datetime, extra: int = 3) -> list[CycleResult]:
+def cycles_past(world: World, wired: Wired, moment: datetime, extra: int = 3) -> list[CycleReport]:
     """Cycles until merge_delay after ``moment`` has passed, and ``extra`` more.
 
     Long enough that an approval given at ``moment``, had it counted, would have merged.
@@ -64,7 +64,7 @@ def cycles_past(world: World, wired: Wired, moment: datetime, extra: int = 3) ->
     return results
 
 
-def assert_still_waiting(world: World, results: list[CycleResult], number: int) -> None:
+def assert_still_waiting(world: World, results: list[CycleReport], number: int) -> None:
     """No cycle merged or planned to merge the prod request; each said awaiting-review."""
     for result in results:
         assert prod_blocks(result) == ["awaiting-review"], result.plan.blocked

@@ -45,7 +45,7 @@ def test_a_rollback_in_a_shared_overlay_outlives_the_history_window(tmp_path: Pa
         commit(staging, f"promote {app}", by_daemon=True)
 
     wired = build(Settings(repo=str(remote), cache_dir=tmp_path / "cache"), utc_now)
-    result = wired.reconciler.plan_only()
+    result = wired.runner.plan_only()
 
     writes = [
         a

@@ -43,7 +43,7 @@ import pytest
 from github import Auth
 
 from reconciler import wiring
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, TEAM, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.forge.github import GitHubForge
@@ -131,7 +131,7 @@ def test_in_process_flow_with_a_token_and_its_errors(
             api_only = replace(
                 world.settings, repo=str(world.sim.git_path), cache_dir=tmp_path / "api"
             )
-            said = places.failure("API with a wrong token", build(api_only).reconciler.cycle)
+            said = places.failure("API with a wrong token", build(api_only).runner.cycle)
             assert "rejected the token" in said, said
             token_file.write_text(TOKEN + "\n")
             # 2. GitHub answers 502 past the retries.
@@ -145,7 +145,7 @@ def test_in_process_flow_with_a_token_and_its_errors(
             monkeypatch.setenv("DOCKER_CONFIG", str(wrong))
             other = build(replace(world.settings, cache_dir=tmp_path / "other"), utc_now)
             results += cycle_until(
-                other.reconciler.cycle,
+                other.runner.cycle,
                 lambda r: any(b.code == "registry-unreachable" for b in r.plan.blocked),
                 "the registry's refusal",
             )
@@ -164,8 +164,8 @@ def test_in_process_flow_with_a_token_and_its_errors(
                 github_installation_id=1,
             )
 
-            def as_unknown_app() -> CycleResult:
-                return build(app).reconciler.cycle()  # building it may fail too
+            def as_unknown_app() -> CycleReport:
+                return build(app).runner.cycle()  # building it may fail too
 
             said = places.failure("cycle as an unknown App", as_unknown_app)
             assert "401" in said or "rejected" in said, said
@@ -180,7 +180,7 @@ def test_in_process_flow_with_a_token_and_its_errors(
                 github_app_key_file=tmp_path / "app.pem",
                 github_installation_id=installation,
             )
-            results.append(build(known).reconciler.cycle())
+            results.append(build(known).runner.cycle())
             minted = [t for t, held in world.sim.world.tokens.items() if held.installation]
             assert minted
 

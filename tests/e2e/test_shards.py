@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import promotions
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
@@ -64,11 +64,11 @@ def open_requests(remote: Path, root: Path, digest: str) -> Counter[str]:
     return Counter(m.app for r, m in marked if m is not None and m.digest == digest)
 
 
-def proposed(result: CycleResult) -> set[str]:
+def proposed(result: CycleReport) -> set[str]:
     return {o.action.app.name for o in result.outcomes if isinstance(o.action, Propose) and o.ok}
 
 
-def closed(results: list[CycleResult]) -> list[str]:
+def closed(results: list[CycleReport]) -> list[str]:
     return [o.action.app for r in results for o in r.outcomes if isinstance(o.action, Close)]
 
 
@@ -92,14 +92,14 @@ def test_three_shards_reconcile_every_app_once_and_four_shards_take_over_cleanly
     seed(remote)
 
     three = daemons(remote, tmp_path, 3)
-    firsts = [wired.reconciler.cycle() for wired in three]
+    firsts = [wired.runner.cycle() for wired in three]
     owned = [proposed(result) for result in firsts]
     assert [set(r.observation.policy.apps) for r in firsts if r.observation.policy] == [
         {a for a in APPS if bucket(a, 3) == i} for i in range(3)
     ]
     assert owned == [{a for a in APPS if bucket(a, 3) == i} for i in range(3)]
     assert sorted(a for apps in owned for a in apps) == APPS  # each app by exactly one
-    seconds = [wired.reconciler.cycle() for wired in three]
+    seconds = [wired.runner.cycle() for wired in three]
     assert all(not r.outcomes for r in seconds), [r.summary() for r in seconds]
     assert open_requests(remote, tmp_path, NEW) == Counter(APPS)
 
@@ -107,7 +107,7 @@ def test_three_shards_reconcile_every_app_once_and_four_shards_take_over_cleanly
     # every app on: each request is updated in place by its new owner, none duplicated.
     four = daemons(remote, tmp_path, 4)
     repin_dev(remote, tmp_path, NEWER)
-    mixed = [wired.reconciler.cycle() for wired in [*four, *three]]
+    mixed = [wired.runner.cycle() for wired in [*four, *three]]
     assert closed(mixed) == []
     assert open_requests(remote, tmp_path, NEWER) == Counter(APPS)
     updated = [proposed(result) for result in mixed[:4]]
@@ -115,6 +115,6 @@ def test_three_shards_reconcile_every_app_once_and_four_shards_take_over_cleanly
     moved = {a for a in APPS if bucket(a, 3) != bucket(a, 4)}
     assert moved
     assert all(bucket(a, 4) == 3 for a in moved)
-    settled = [wired.reconciler.cycle() for wired in four]
+    settled = [wired.runner.cycle() for wired in four]
     assert all(not r.outcomes for r in settled), [r.summary() for r in settled]
     assert open_requests(remote, tmp_path, NEWER) == Counter(APPS)

@@ -53,7 +53,7 @@ def test_twenty_one_promotions_into_one_shared_overlay(tmp_path: Path) -> None:
 
     cycles, refused, merged = 0, [], 0
     while staging_pins() != {APPS[0]: OLD, **new} and cycles < GENEROUS:
-        result = wired.reconciler.cycle()
+        result = wired.runner.cycle()
         cycles += 1
         refused += [o.detail for o in result.outcomes if not o.ok]
         merged += sum(1 for o in result.outcomes if isinstance(o.action, Merge) and o.ok)
@@ -83,7 +83,7 @@ def test_a_damaged_request_record_stops_only_its_own_promotion(tmp_path: Path) -
 
     dev({"app1": "sha256:" + "1" * 64})
     for _ in range(2):
-        wired.reconciler.cycle()
+        wired.runner.cycle()
     ci.fetch()
     record = ".reconciler/requests/1.json"
     ledger = ci.tip("reconciler/requests")
@@ -97,7 +97,7 @@ def test_a_damaged_request_record_stops_only_its_own_promotion(tmp_path: Path) -
 
     ci.update_branch("reconciler/requests", damage, message="oops", author=WHO, committer=WHO)
     dev({"app1": "sha256:" + "2" * 64, "app3": "sha256:" + "3" * 64})
-    results = [wired.reconciler.cycle() for _ in range(3)]
+    results = [wired.runner.cycle() for _ in range(3)]
 
     ci.fetch()
     tip = ci.tip("main")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler import promotions
-from reconciler.cycle import CycleResult
+from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY, LocalForge
@@ -105,7 +105,7 @@ def cycle_until(
         threading.Event().wait(pause)
 
 
-def internal_errors(results: list[CycleResult]) -> list[str]:
+def internal_errors(results: list[CycleReport]) -> list[str]:
     """Failed actions that were bugs (exceptions other than ReconcilerError), not races."""
     return [o.detail for r in results for o in r.outcomes if "internal error" in o.detail]
 
@@ -155,9 +155,9 @@ class World:
         """A daemon built as the `reconciler` command builds it; same name, same cache."""
         return build(self.settings(name), self.clock)
 
-    def step(self, wired: Wired, approve: str | None = None, sync: bool = True) -> CycleResult:
+    def step(self, wired: Wired, approve: str | None = None, sync: bool = True) -> CycleReport:
         """One cycle; then the environments deploy main and, if asked, ``approve`` reviews."""
-        result = wired.reconciler.cycle()
+        result = wired.runner.cycle()
         if sync:
             self.sync()
         if approve is not None:

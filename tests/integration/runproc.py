@@ -41,7 +41,7 @@ def config_repo(path: Path, base_url: str, edit: Callable[[str], str] = lambda p
     return path
 
 
-class Reconciler:
+class DaemonProcess:
     """One `reconciler VERB ...` process, its output read as it comes."""
 
     def __init__(self, verb: str, repo: Path, cache: Path, *extra: str) -> None:

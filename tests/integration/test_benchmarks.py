@@ -60,7 +60,7 @@ def test_the_generator_makes_repos_the_daemon_reads_whole(
     envs: tuple[str, ...], fmt: str, tmp_path: Path
 ) -> None:
     bare = generate(tmp_path / "remote.git", 7, envs, fmt)
-    result = build(Settings(repo=str(bare), cache_dir=tmp_path / "cache")).reconciler.plan_only()
+    result = build(Settings(repo=str(bare), cache_dir=tmp_path / "cache")).runner.plan_only()
     assert result.observation.policy_valid
     overlays = result.observation.snapshot.overlays
     assert len(overlays) == 7 * len(envs)

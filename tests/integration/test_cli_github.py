@@ -87,7 +87,7 @@ def test_once_opens_then_merges_a_pull_request(tmp_path: Path) -> None:
             github_token_file=tmp_path / "token",
         )
         wired = build(settings)
-        wired.reconciler.plan_only()
+        wired.runner.plan_only()
         exposition = wired.metrics.exposition().decode()
         assert 'reconciler_forge_requests_total{method="GET",status="200"}' in exposition
         assert "reconciler_forge_rate_limit_remaining" in exposition

@@ -23,7 +23,7 @@ import sys
 import threading
 from datetime import timedelta
 
-from reconciler.daemon import CycleOutcome, Daemon, SocketWaiter, install_signal_handlers
+from reconciler.daemon import CycleStatus, Daemon, SocketWaiter, install_signal_handlers
 from reconciler.logs import configure_logging
 
 configure_logging("json", "INFO")
@@ -53,7 +53,7 @@ def cycle():
         line = sys.stdin.readline().strip()
     elif mode == "other-thread":
         threading.Thread(target=signal_this_thread_once_the_loop_waits, daemon=True).start()
-    return CycleOutcome(ok=True, policy_valid=True, summary=f"finished ({line})")
+    return CycleStatus(ok=True, policy_valid=True, summary=f"finished ({line})")
 
 
 daemon = Daemon(cycle, interval=timedelta(hours=1), waiter=waiter)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.metrics import CycleReport, EnvReport, Metrics
+from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.server import Status, StatusServer
 from tests.conftest import ROOT
 
@@ -50,12 +50,12 @@ D_OLD = "sha256:" + "1" * 64
 D_NEW = "sha256:" + "2" * 64
 
 
-def full_report(now: float) -> CycleReport:
+def full_report(now: float) -> Gauges:
     """A cycle report in which every per-(app, env) and daemon-wide series has a value."""
-    return CycleReport(
+    return Gauges(
         envs=(
-            EnvReport("order-gateway", "staging", D_NEW, D_NEW, False, 0.0, 0.0),
-            EnvReport(
+            PairGauges("order-gateway", "staging", D_NEW, D_NEW, False, 0.0, 0.0),
+            PairGauges(
                 "order-gateway",
                 "prod",
                 D_OLD,

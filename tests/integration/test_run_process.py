@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests import figures
-from tests.integration.runproc import GENEROUS, Reconciler, config_repo
+from tests.integration.runproc import GENEROUS, DaemonProcess, config_repo
 from tests.servers.endpoints import Endpoints, Route, hang, reply_json, serve
 
 DIGEST = "sha256:" + "ab" * 32
@@ -49,7 +49,7 @@ def test_a_first_fetch_that_fails_is_retried_while_healthz_and_readyz_tell_the_t
     tmp_path: Path, endpoints: Endpoints
 ) -> None:
     repo = tmp_path / "config.git"  # not there yet: the first fetch fails
-    daemon = Reconciler("run", repo, tmp_path / "cache")
+    daemon = DaemonProcess("run", repo, tmp_path / "cache")
     try:
         first = daemon.wait_for(lambda r: r.get("event") == "cycle", "cycle 1")
         assert first["ok"] is False
@@ -91,7 +91,7 @@ def test_a_stop_signal_during_a_hanging_probe_cancels_it_and_exits_0(
         endpoints.url(""),
         lambda policy: policy.replace("successes = 2\n", 'successes = 2\ntimeout = "25s"\n'),
     )
-    daemon = Reconciler("run", repo, tmp_path / "cache")
+    daemon = DaemonProcess("run", repo, tmp_path / "cache")
     try:
         assert arrived.wait(GENEROUS), daemon.text()
         daemon.signal(sig)
@@ -119,12 +119,12 @@ def test_a_second_daemon_on_the_same_cache_exits_2_and_a_killed_one_leaves_no_lo
 ) -> None:
     repo = config_repo(tmp_path / "config.git", endpoints.url(""))
     cache = tmp_path / "cache"
-    first = Reconciler("run", repo, cache)
-    others: list[Reconciler] = []
+    first = DaemonProcess("run", repo, cache)
+    others: list[DaemonProcess] = []
     try:
         first.wait_for(lambda r: r.get("event") == "cycle", "cycle 1")
         for verb in ("run", "once"):
-            other = Reconciler(verb, repo, cache)
+            other = DaemonProcess(verb, repo, cache)
             others.append(other)
             assert other.finish() == 2, other.text()
             said = other.text()
@@ -133,13 +133,13 @@ def test_a_second_daemon_on_the_same_cache_exits_2_and_a_killed_one_leaves_no_lo
             assert "give this one its own --cache-dir" in said
             assert "Traceback" not in said
         # A read-only verb shares the cache with the daemon.
-        status = Reconciler("status", repo, cache)
+        status = DaemonProcess("status", repo, cache)
         others.append(status)
         assert status.finish() == 0, status.text()
 
         first.process.kill()  # SIGKILL: no handler runs, the OS releases the lock
         first.finish()
-        again = Reconciler("run", repo, cache)
+        again = DaemonProcess("run", repo, cache)
         others.append(again)
         again.wait_for(lambda r: r.get("event") == "cycle" and r["ok"], "a cycle after the kill")
         again.signal(signal.SIGTERM)

@@ -48,7 +48,7 @@ def daemon_parts(tmp_path: Path, endpoints: Endpoints, timeout: str = "2s") -> W
 
 
 def samples(wired: Wired) -> list[Sample]:
-    return list(wired.reconciler.observer.observe().snapshot.samples)
+    return list(wired.runner.observer.observe().snapshot.samples)
 
 
 def version(running: dict[str, str], env: str) -> Any:
@@ -102,7 +102,7 @@ def test_rounds_left_short_by_their_budget_take_the_stalest_probes_first(
     wired = daemon_parts(tmp_path, endpoints, timeout="1s")
     # One lane and a budget of 1.5 timeouts: a hanging probe holds the lane for its whole
     # second, after which no other fits, so each round takes exactly one probe.
-    observer = wired.reconciler.observer
+    observer = wired.runner.observer
     observer.prober = HttpProber(HttpClient(), concurrency=1, budget=timedelta(seconds=1.5))
 
     seen: Counter[tuple[str, str]] = Counter()

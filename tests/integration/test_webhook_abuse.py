@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.daemon import CycleOutcome, CycleRecord, Daemon
+from reconciler.daemon import CycleRun, CycleStatus, Daemon
 from reconciler.metrics import Metrics
 from reconciler.server import StatusServer
 from reconciler.webhooks import WebhookConfig
@@ -30,7 +30,7 @@ SECRET = b"abuse secret 41c9"
 PUSH = webhooks.example("push")
 LIMIT = 2
 GENEROUS = 30.0  # seconds: reached only when the behaviour under test is broken
-OK = CycleOutcome(ok=True, policy_valid=True, summary="nothing to promote")
+OK = CycleStatus(ok=True, policy_valid=True, summary="nothing to promote")
 
 
 @dataclass
@@ -38,7 +38,7 @@ class World:
     daemon: Daemon
     server: StatusServer
     waiter: SignallingWaiter
-    records: list[CycleRecord]
+    records: list[CycleRun]
     triggered: list[str]
     now: list[float]
 
@@ -49,7 +49,7 @@ class World:
 @pytest.fixture
 def world() -> Iterator[World]:
     now = [5000.0]
-    records: list[CycleRecord] = []
+    records: list[CycleRun] = []
     triggered: list[str] = []
     waiter = SignallingWaiter()
     daemon = Daemon(

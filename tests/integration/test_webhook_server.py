@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.daemon import CycleOutcome, CycleRecord, Daemon
+from reconciler.daemon import CycleRun, CycleStatus, Daemon
 from reconciler.metrics import Metrics
 from reconciler.server import Status, StatusServer
 from reconciler.webhooks import WebhookConfig
@@ -200,16 +200,16 @@ def test_a_delivery_whose_trigger_failed_is_taken_on_redelivery(
 
 
 def test_a_webhook_runs_a_cycle_of_a_real_daemon() -> None:
-    records: list[CycleRecord] = []
+    records: list[CycleRun] = []
     cycled = threading.Condition()
 
-    def on_cycle(record: CycleRecord) -> None:
+    def on_cycle(record: CycleRun) -> None:
         with cycled:
             records.append(record)
             cycled.notify_all()
 
     daemon = Daemon(
-        lambda: CycleOutcome(ok=True, policy_valid=True, summary="nothing to do"),
+        lambda: CycleStatus(ok=True, policy_valid=True, summary="nothing to do"),
         interval=timedelta(hours=1),
         jitter=0.0,
         on_cycle=on_cycle,

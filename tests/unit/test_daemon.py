@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 
 from reconciler.daemon import (
-    CycleOutcome,
-    CycleRecord,
+    CycleRun,
+    CycleStatus,
     Daemon,
     Waiter,
     backoff_delay,
@@ -29,8 +29,8 @@ from reconciler.errors import TransientError
 from reconciler.metrics import Metrics
 from reconciler.server import StatusServer
 
-OK = CycleOutcome(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
-INCOMPLETE = CycleOutcome(ok=False, policy_valid=True, summary="fetch failed: remote hung up")
+OK = CycleStatus(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
+INCOMPLETE = CycleStatus(ok=False, policy_valid=True, summary="fetch failed: remote hung up")
 SECRET = "ghp_s3cr3tTokenValue"
 
 
@@ -62,7 +62,7 @@ class FakeTime:
 _: Waiter = FakeTime()
 
 
-Step = Callable[["Scripted"], CycleOutcome]
+Step = Callable[["Scripted"], CycleStatus]
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Scripted:
     probing_budget: timedelta = timedelta(0)
     time: FakeTime = field(default_factory=FakeTime)
     starts: list[float] = field(default_factory=list)
-    records: list[CycleRecord] = field(default_factory=list)
+    records: list[CycleRun] = field(default_factory=list)
     daemon: Daemon = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +96,7 @@ class Scripted:
             on_cycle=self.records.append,
         )
 
-    def _cycle(self) -> CycleOutcome:
+    def _cycle(self) -> CycleStatus:
         n = len(self.starts)
         self.starts.append(self.time.now)
         try:
@@ -110,20 +110,20 @@ class Scripted:
         return self
 
 
-def ok(_s: Scripted) -> CycleOutcome:
+def ok(_s: Scripted) -> CycleStatus:
     return OK
 
 
-def incomplete(_s: Scripted) -> CycleOutcome:
+def incomplete(_s: Scripted) -> CycleStatus:
     return INCOMPLETE
 
 
-def raises(_s: Scripted) -> CycleOutcome:
+def raises(_s: Scripted) -> CycleStatus:
     raise TransientError("github.example: 502 Bad Gateway; retrying next cycle")
 
 
 def takes(seconds: float, then: Step = ok) -> Step:
-    def step(s: Scripted) -> CycleOutcome:
+    def step(s: Scripted) -> CycleStatus:
         s.time.now += seconds
         return then(s)
 
@@ -131,7 +131,7 @@ def takes(seconds: float, then: Step = ok) -> Step:
 
 
 def triggered(then: Step = ok) -> Step:
-    def step(s: Scripted) -> CycleOutcome:
+    def step(s: Scripted) -> CycleStatus:
         s.daemon.trigger("webhook push")
         return then(s)
 
@@ -233,7 +233,7 @@ def test_a_zero_interval_does_not_spin() -> None:
 def test_a_raising_cycle_is_logged_counted_and_the_next_cycle_runs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def leaks(_s: Scripted) -> CycleOutcome:
+    def leaks(_s: Scripted) -> CycleStatus:
         raise ValueError(f"https://x-access-token:{SECRET}@github.example/org/repo.git")
 
     caplog.set_level(logging.INFO, logger="reconciler")
@@ -246,7 +246,7 @@ def test_a_raising_cycle_is_logged_counted_and_the_next_cycle_runs(
         2,
         0,
     )
-    assert [r.outcome for r in script.records] == [None, None, OK]
+    assert [r.status for r in script.records] == [None, None, OK]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2
     assert "TransientError: github.example: 502 Bad Gateway" in errors[0].getMessage()
@@ -285,14 +285,14 @@ def test_a_trigger_cuts_a_backoff_down_to_the_interval() -> None:
 def test_a_failing_on_cycle_hook_does_not_stop_the_loop(caplog: pytest.LogCaptureFixture) -> None:
     seen: list[int] = []
 
-    def hook(record: CycleRecord) -> None:
+    def hook(record: CycleRun) -> None:
         seen.append(record.number)
         raise RuntimeError(SECRET)
 
     time = FakeTime()
     daemon: Daemon
 
-    def cycle() -> CycleOutcome:
+    def cycle() -> CycleStatus:
         if len(seen) == 1:
             daemon.stop()
         return OK
@@ -309,19 +309,19 @@ def test_a_failing_on_cycle_hook_does_not_stop_the_loop(caplog: pytest.LogCaptur
 # -- health and readiness -----------------------------------------------------------------
 
 
-def returns(outcome: CycleOutcome) -> Step:
+def returns(outcome: CycleStatus) -> Step:
     return lambda _s: outcome
 
 
-def status_after(outcomes: list[CycleOutcome | None]) -> tuple[bool, str]:
-    def step(outcome: CycleOutcome | None) -> Step:
+def status_after(outcomes: list[CycleStatus | None]) -> tuple[bool, str]:
+    def step(outcome: CycleStatus | None) -> Step:
         return raises if outcome is None else returns(outcome)
 
     return Scripted([step(o) for o in outcomes]).run().daemon.status().ready
 
 
-INVALID = CycleOutcome(ok=True, policy_valid=False, summary="promotions.toml invalid")
-LAST_GOOD = CycleOutcome(
+INVALID = CycleStatus(ok=True, policy_valid=False, summary="promotions.toml invalid")
+LAST_GOOD = CycleStatus(
     ok=True, policy_valid=False, last_good_policy=True, summary="on last good policy"
 )
 
@@ -339,7 +339,7 @@ LAST_GOOD = CycleOutcome(
         pytest.param([INVALID, INCOMPLETE, OK], True, "cycle 3 ok", id="ready-once-ok"),
     ],
 )
-def test_readiness(outcomes: list[CycleOutcome | None], ready: bool, reason: str) -> None:
+def test_readiness(outcomes: list[CycleStatus | None], ready: bool, reason: str) -> None:
     got_ready, got_reason = status_after(outcomes)
     assert got_ready is ready
     assert reason in got_reason
@@ -367,7 +367,7 @@ def test_healthy_unless_a_cycle_runs_longer_than_the_limit(
 ) -> None:
     seen: list[tuple[bool, str]] = []
 
-    def stuck(s: Scripted) -> CycleOutcome:
+    def stuck(s: Scripted) -> CycleStatus:
         s.time.now += running_for
         seen.append(s.daemon.status().healthy)
         return OK
@@ -393,7 +393,7 @@ def test_a_cycle_within_its_probing_budget_is_never_called_stuck(
 ) -> None:
     seen: list[tuple[bool, str]] = []
 
-    def probing(s: Scripted) -> CycleOutcome:
+    def probing(s: Scripted) -> CycleStatus:
         s.time.now += running_for
         seen.append(s.daemon.status().healthy)
         return OK
@@ -412,7 +412,7 @@ def test_status_is_served_on_healthz_and_readyz() -> None:
         except urllib.error.HTTPError as error:
             return error.code
 
-    def cycle(s: Scripted) -> CycleOutcome:
+    def cycle(s: Scripted) -> CycleStatus:
         served.append((get(server, "/healthz"), get(server, "/readyz")))
         return OK
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemon import CycleOutcome, CycleRecord, Daemon
+from reconciler.daemon import CycleRun, CycleStatus, Daemon
 from reconciler.filewatch import FileWatcher, WatchScope, describe, scope_for
 
-OK = CycleOutcome(ok=True, policy_valid=True, summary="nothing to do")
+OK = CycleStatus(ok=True, policy_valid=True, summary="nothing to do")
 GENEROUS = 30.0
 
 
@@ -149,18 +149,18 @@ class Cycles:
     """A cycle that counts its runs and lets a test wait for the n-th one."""
 
     def __init__(self) -> None:
-        self.records: list[CycleRecord] = []
+        self.records: list[CycleRun] = []
         self._done = threading.Condition()
 
-    def __call__(self) -> CycleOutcome:
+    def __call__(self) -> CycleStatus:
         return OK
 
-    def record(self, record: CycleRecord) -> None:
+    def record(self, record: CycleRun) -> None:
         with self._done:
             self.records.append(record)
             self._done.notify_all()
 
-    def wait_for(self, count: int) -> list[CycleRecord]:
+    def wait_for(self, count: int) -> list[CycleRun]:
         with self._done:
             assert self._done.wait_for(lambda: len(self.records) >= count, GENEROUS)
             return list(self.records)

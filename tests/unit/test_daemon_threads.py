@@ -16,15 +16,15 @@ from datetime import timedelta
 import pytest
 
 from reconciler.daemon import (
-    CycleOutcome,
-    CycleRecord,
+    CycleRun,
+    CycleStatus,
     Daemon,
     SocketWaiter,
     Waiter,
     install_signal_handlers,
 )
 
-OK = CycleOutcome(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
+OK = CycleStatus(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
 GENEROUS = 30.0  # seconds: only reached when the behaviour under test is broken
 
 
@@ -56,9 +56,9 @@ _w: Waiter = SignallingWaiter()
 class Threaded:
     """A daemon on its own thread with a one-hour interval: only triggers start cycles."""
 
-    cycle: Callable[[], CycleOutcome]
+    cycle: Callable[[], CycleStatus]
     waiter: SignallingWaiter = field(default_factory=SignallingWaiter)
-    records: list[CycleRecord] = field(default_factory=list)
+    records: list[CycleRun] = field(default_factory=list)
     result: list[int] = field(default_factory=list)
     # Unlimited unless a test is about the limit: the others trigger cycles back to back.
     trigger_limit: int = 0
@@ -103,7 +103,7 @@ def test_triggers_during_a_cycle_collapse_into_one_follow_up(threaded: list[Thre
     started, release = threading.Event(), threading.Event()
     calls: list[int] = []
 
-    def cycle() -> CycleOutcome:
+    def cycle() -> CycleStatus:
         calls.append(1)
         if len(calls) == 1:
             started.set()
@@ -157,7 +157,7 @@ def test_no_two_cycles_ever_overlap(threaded: list[Threaded]) -> None:
     active, most = [0], [0]
     done = threading.Event()
 
-    def cycle() -> CycleOutcome:
+    def cycle() -> CycleStatus:
         with lock:
             active[0] += 1
             most[0] = max(most[0], active[0])
@@ -192,7 +192,7 @@ def test_no_two_cycles_ever_overlap(threaded: list[Threaded]) -> None:
 def test_stop_during_a_cycle_lets_it_finish(threaded: list[Threaded]) -> None:
     started, release = threading.Event(), threading.Event()
 
-    def cycle() -> CycleOutcome:
+    def cycle() -> CycleStatus:
         started.set()
         assert release.wait(GENEROUS)
         return OK
@@ -209,7 +209,7 @@ def test_stop_during_a_cycle_lets_it_finish(threaded: list[Threaded]) -> None:
     t.thread.join(GENEROUS)
     assert not t.thread.is_alive()
     assert t.result == [0]
-    assert [r.outcome for r in t.records] == [OK]
+    assert [r.status for r in t.records] == [OK]
 
 
 def test_stop_while_waiting_returns_promptly(threaded: list[Threaded]) -> None:

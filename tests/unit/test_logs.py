@@ -133,7 +133,7 @@ def test_action_lines_carry_stable_keys_in_json() -> None:
     import json
     import logging
 
-    from reconciler.applying import Outcome
+    from reconciler.applying import ActionOutcome
     from reconciler.cycle import action_fields
     from reconciler.logs import configure_logging
     from reconciler.planning import Merge
@@ -141,7 +141,7 @@ def test_action_lines_carry_stable_keys_in_json() -> None:
     stream = io.StringIO()
     handler = configure_logging("json", "INFO", stream=stream)
     try:
-        outcome = Outcome(Merge("gw", "prod", 7, "abc", "m"), True, "merged", "merged #7")
+        outcome = ActionOutcome(Merge("gw", "prod", 7, "abc", "m"), True, "merged", "merged #7")
         logging.getLogger("reconciler.cycle").info(
             "%s", outcome.detail, extra=action_fields(outcome)
         )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.metrics import CycleReport, EnvReport, Metrics
+from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.server import Status, StatusServer
 
 D = "sha256:" + "a" * 64
@@ -42,9 +42,9 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_contract_series_are_served(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
     metrics, server, _ = served
     metrics.publish(
-        CycleReport(
+        Gauges(
             envs=(
-                EnvReport(
+                PairGauges(
                     "gw",
                     "prod",
                     D,
@@ -98,9 +98,9 @@ def test_series_of_removed_apps_disappear(
     served: tuple[Metrics, StatusServer, list[Status]],
 ) -> None:
     metrics, server, _ = served
-    metrics.publish(CycleReport(envs=(EnvReport("old", "prod", D),)))
+    metrics.publish(Gauges(envs=(PairGauges("old", "prod", D),)))
     assert 'app="old"' in _get(server, "/metrics")[1]
-    metrics.publish(CycleReport(envs=(EnvReport("new", "prod", D),)))
+    metrics.publish(Gauges(envs=(PairGauges("new", "prod", D),)))
     body = _get(server, "/metrics")[1]
     assert 'app="old"' not in body
     assert 'app="new"' in body
@@ -110,7 +110,7 @@ def test_unknown_drift_is_not_reported_as_zero(
     served: tuple[Metrics, StatusServer, list[Status]],
 ) -> None:
     metrics, server, _ = served
-    metrics.publish(CycleReport(envs=(EnvReport("gw", "dev", D, drift=None),)))
+    metrics.publish(Gauges(envs=(PairGauges("gw", "dev", D, drift=None),)))
     samples = _samples(_get(server, "/metrics")[1])
     assert ("reconciler_drift", (("app", "gw"), ("env", "dev"))) not in samples
 
@@ -127,7 +127,7 @@ def test_probes(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
 
 def test_drift_kinds(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
     metrics, server, _ = served
-    metrics.publish(CycleReport(envs=(EnvReport("gw", "prod", D, D, drift=False, tag_drift=True),)))
+    metrics.publish(Gauges(envs=(PairGauges("gw", "prod", D, D, drift=False, tag_drift=True),)))
     samples = _samples(_get(server, "/metrics")[1])
     labels = (("app", "gw"), ("env", "prod"))
     assert samples[("reconciler_drift_kind", (*labels, ("kind", "live")))] == 0

@@ -14,7 +14,7 @@ _LOOP = _OUR_CODE + "daemon/"  # the loop calling the cycle: never the interesti
 
 
 @dataclass(frozen=True)
-class CycleOutcome:
+class CycleStatus:
     """What one cycle reports back to the loop.
 
     ``ok``: the cycle completed, even if some apps failed (False: it could not, e.g. the fetch
@@ -36,13 +36,13 @@ class CycleOutcome:
 
 
 @dataclass(frozen=True)
-class CycleRecord:
+class CycleRun:
     """One finished cycle, as handed to the ``on_cycle`` hook (metrics)."""
 
     number: int
     trigger: str  # why it ran: "start", "poll", "retry 2", or the reasons given to trigger()
     duration: float  # seconds, by the daemon's clock
-    outcome: CycleOutcome | None  # None: the cycle raised
+    status: CycleStatus | None  # None: the cycle raised
     error: str | None = None  # the exception, as describe_error() puts it
 
 
@@ -75,7 +75,7 @@ def describe_error(exc: BaseException) -> str:
     return f"{name}{place} (message withheld: not a reconciler error)"
 
 
-def readiness(number: int, outcome: CycleOutcome | None, error: str | None, *, ready: bool) -> str:
+def readiness(number: int, outcome: CycleStatus | None, error: str | None, *, ready: bool) -> str:
     """The /readyz reason after cycle ``number``: ready or not, and how that cycle went."""
     if outcome is None:
         last = f"cycle {number} failed: {error}"

@@ -1,8 +1,12 @@
-"""The three kinds of failure every part of the daemon reports (docs/architecture.md).
+"""The errors the daemon raises on purpose; every message is safe to show (no secrets).
 
-The cycle treats them differently: a PolicyError is the user's to fix and is shown with its
-position; a TransientError is retried on the next cycle; a PermanentError stops that one
-(app, env) until its input changes.
+How they are handled today: the CLI shows any of them as a message with no traceback
+(exit 1); a cycle turns one raised by an action into that action's failed outcome and the
+next cycle plans it again; observing records one raised by a registry as an unknown fact
+(fail closed). TransientError and PermanentError differ in what they tell the reader, and
+in one adapter: a fetch failing with TransientError makes the git adapter check its cache
+clone and, if the clone is damaged, repair it and fetch again. No part of the cycle stops
+retrying an (app, env) because of a PermanentError: the next cycle tries again.
 """
 
 from __future__ import annotations
@@ -21,4 +25,4 @@ class TransientError(ReconcilerError):
 
 
 class PermanentError(ReconcilerError):
-    """Retrying will not help until something outside the daemon changes."""
+    """Retrying will not help until something outside the daemon changes (a person must act)."""

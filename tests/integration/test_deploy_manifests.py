@@ -1,8 +1,8 @@
 """The Kubernetes manifests of the daemon (deploy/kustomize/) and the dogfood config repo.
 
-No kustomize binary is installed in CI, so ``render`` (kustomize_subset.py) builds the
-subset these kustomizations use and refuses any other key. Every rendered object of a core
-kind goes through the real ``kubernetes-validate --strict`` on the oldest and newest
+Each folder is rendered by the real ``kustomize build`` (tests/kustomize.py: the binary
+tools/package-lock.json pins; .ci/run installs it). Every rendered object of a core kind
+goes through the real ``kubernetes-validate --strict`` on the oldest and newest
 Kubernetes versions checked. ServiceMonitor and PrometheusRule are CRDs that
 kubernetes-validate has no schema for: their shape is checked against the minimal JSON
 Schemas written here (apiVersion, kind, the spec fields the Prometheus Operator needs).
@@ -23,13 +23,13 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT, need
-from tests.integration.kustomize_subset import (
+from tests.kustomize import (
+    build,
     containers,
     env_of,
     image_name,
     one,
     referenced_files,
-    render,
     workload,
 )
 
@@ -171,7 +171,7 @@ def kubernetes_validate(files: list[Path], version: str) -> subprocess.Completed
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("name", RENDERS)
 def test_every_rendered_object_validates(name: str, version: str, tmp_path: Path) -> None:
-    objects = render(RENDERS[name])
+    objects = build(RENDERS[name])
     core = [o for o in objects if o["kind"] not in CRD_SCHEMAS]
     files = []
     for index, obj in enumerate(core):
@@ -190,7 +190,7 @@ def test_every_rendered_object_validates(name: str, version: str, tmp_path: Path
 
 
 def test_kubernetes_validate_rejects_what_strict_mode_should(tmp_path: Path) -> None:
-    deployment = copy.deepcopy(one(render(EXAMPLE), "Deployment"))
+    deployment = copy.deepcopy(one(build(EXAMPLE), "Deployment"))
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["pth"] = (
         "/healthz"
     )
@@ -211,7 +211,7 @@ def test_kubernetes_validate_rejects_what_strict_mode_should(tmp_path: Path) -> 
     ],
 )
 def test_crd_schemas_reject_broken_shapes(kind: str, breakage: Any) -> None:
-    obj = copy.deepcopy(one(render(BASE), kind))
+    obj = copy.deepcopy(one(build(BASE), kind))
     jsonschema.validate(obj, CRD_SCHEMAS[kind])
     breakage(obj)
     with pytest.raises(jsonschema.ValidationError):
@@ -227,7 +227,7 @@ def test_every_manifest_is_rendered_somewhere(tree: Path) -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_security_context_promises(name: str) -> None:
-    deployment = workload(render(RENDERS[name]))
+    deployment = workload(build(RENDERS[name]))
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -246,7 +246,7 @@ def test_security_context_promises(name: str) -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_writable_paths_are_volumes_and_the_secret_is_read_only(name: str) -> None:
-    objects = render(RENDERS[name])
+    objects = build(RENDERS[name])
     assert not [o for o in objects if o["kind"] == "Secret"], "the Secret is never committed"
     deployment = workload(objects)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -264,7 +264,7 @@ def test_writable_paths_are_volumes_and_the_secret_is_read_only(name: str) -> No
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
-    objects = render(RENDERS[name])
+    objects = build(RENDERS[name])
     deployment = workload(objects)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -292,7 +292,7 @@ def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_daemon_settings(name: str) -> None:
-    deployment = workload(render(RENDERS[name]))
+    deployment = workload(build(RENDERS[name]))
     # A StatefulSet runs shards, with its own replica count (test_deploy_sharded.py).
     assert deployment["kind"] == "StatefulSet" or deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
@@ -308,8 +308,8 @@ def test_daemon_settings(name: str) -> None:
 
 
 def test_example_overlay_patches_only_the_config_repo() -> None:
-    base_env = env_of(one(render(BASE), "Deployment")["spec"]["template"]["spec"]["containers"][0])
-    example = one(render(EXAMPLE), "Deployment")
+    base_env = env_of(one(build(BASE), "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    example = one(build(EXAMPLE), "Deployment")
     example_env = env_of(example["spec"]["template"]["spec"]["containers"][0])
     changed = {k for k in base_env if example_env[k] != base_env[k]}
     assert changed == {"RECONCILER_REPO", "RECONCILER_GITHUB_REPO"}
@@ -319,7 +319,7 @@ def test_example_overlay_patches_only_the_config_repo() -> None:
 
 @pytest.mark.parametrize("name", RENDERS)
 def test_image_is_pinned_by_digest(name: str) -> None:
-    deployment = workload(render(RENDERS[name]))
+    deployment = workload(build(RENDERS[name]))
     for container in containers(deployment):
         repository, _, digest = container["image"].partition("@")
         assert image_name(repository) == IMAGE
@@ -342,7 +342,7 @@ def test_set_image_moves_the_overlay_pin(name: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    (container,) = containers(workload(render(overlay)))
+    (container,) = containers(workload(build(overlay)))
     assert container["image"] == f"{IMAGE}:v2@{digest}"
 
 
@@ -353,7 +353,7 @@ def rbac_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", ["base", "example", "sharded", "dogfood-prod"])
 def test_rbac_is_read_only_and_bound_to_the_daemon(name: str) -> None:
-    objects = render(RENDERS[name])
+    objects = build(RENDERS[name])
     rules = rbac_rules(objects)
     granted = {
         (group, resource, verb)
@@ -377,21 +377,21 @@ def test_rbac_is_read_only_and_bound_to_the_daemon(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["dogfood-dev", "dogfood-staging"])
 def test_dogfood_canaries_get_no_cluster_access(name: str) -> None:
-    objects = render(RENDERS[name])
+    objects = build(RENDERS[name])
     assert not [o for o in objects if "Role" in o["kind"]]
 
 
 def test_dogfood_instances_do_not_collide() -> None:
     seen: dict[tuple[str, str, str], str] = {}
     for name in ("dogfood-dev", "dogfood-staging", "dogfood-prod"):
-        for obj in render(RENDERS[name]):
+        for obj in build(RENDERS[name]):
             key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             assert key not in seen, f"{name} and {seen.get(key)} both define {key}"
             seen[key] = name
 
 
 def test_network_policy_admits_only_the_daemon_port() -> None:
-    objects = render(EXAMPLE)
+    objects = build(EXAMPLE)
     policy = one(objects, "NetworkPolicy")
     pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()

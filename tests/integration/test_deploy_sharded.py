@@ -3,26 +3,19 @@
 test_deploy_manifests.py renders and validates it with the other overlays (kubernetes-
 validate, security context, probes, image pin). Here: what sharding adds. COUNT equals the
 replica count, each pod's INDEX comes from the downward API before RECONCILER_SHARD uses
-it, the pod is the Deployment's pod apart from those variables, every shard is scraped
-once, and the renderer used for all of this agrees with kubectl's kustomize where it exists.
+it, the pod is the Deployment's pod apart from those variables, and every shard is scraped
+once: all of it on what the real ``kustomize build`` renders (tests/kustomize.py).
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
-
-import pytest
-from ruamel.yaml import YAML
 
 from reconciler.shards import parse_shard
 from tests.conftest import ROOT
-from tests.integration.kustomize_subset import CLUSTER_SCOPED, one, render
-from tests.integration.test_deploy_manifests import RENDERS
+from tests.kustomize import CLUSTER_SCOPED, build, one
 
 KUSTOMIZE = ROOT / "deploy/kustomize"
 SHARDED = KUSTOMIZE / "overlays/sharded"
@@ -34,7 +27,7 @@ _REFERENCE = re.compile(r"\$\((\w+)\)")
 
 
 def statefulset() -> dict[str, Any]:
-    objects = render(SHARDED)
+    objects = build(SHARDED)
     assert not [o for o in objects if o["kind"] == "Deployment"], "the Deployment is replaced"
     return one(objects, "StatefulSet")
 
@@ -73,7 +66,7 @@ def test_shard_expands_a_downward_api_index_defined_before_it() -> None:
 
 
 def test_statefulset_shape() -> None:
-    objects = render(SHARDED)
+    objects = build(SHARDED)
     sts = one(objects, "StatefulSet")
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     pod_labels = sts["spec"]["template"]["metadata"]["labels"]
@@ -97,20 +90,20 @@ def pod_without_sharding(obj: dict[str, Any]) -> dict[str, Any]:
 
 def test_pod_is_the_deployments_apart_from_the_shard_variables() -> None:
     sts = statefulset()
-    deployment = one(render(EXAMPLE), "Deployment")
+    deployment = one(build(EXAMPLE), "Deployment")
     assert pod_without_sharding(sts) == deployment["spec"]["template"]
     assert sts["metadata"]["namespace"] == deployment["metadata"]["namespace"]
 
 
 def test_every_namespaced_object_is_in_the_overlays_namespace() -> None:
-    objects = render(SHARDED)
+    objects = build(SHARDED)
     namespaced = [o for o in objects if o["kind"] not in CLUSTER_SCOPED]
     namespaces = {o["metadata"].get("namespace") for o in namespaced}
     assert namespaces == {"reconciler"}
 
 
 def test_every_shard_is_scraped_once() -> None:
-    objects = render(SHARDED)
+    objects = build(SHARDED)
     pod_labels = one(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
     (monitor,) = [o for o in objects if o["kind"] == "ServiceMonitor"]
     selector = monitor["spec"]["selector"]["matchLabels"]
@@ -123,27 +116,3 @@ def test_every_shard_is_scraped_once() -> None:
     # one target per shard. A second matching Service would scrape each shard twice.
     assert len(scraped) == 1
     assert scraped[0]["spec"]["selector"].items() <= pod_labels.items()
-
-
-# -- the renderer against the real kustomize, where kubectl is installed ----------------------
-
-
-def kubectl_kustomize(folder: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        # Not a CI dependency: the renders above are the checks; this only cross-checks them.
-        pytest.skip("kubectl is not installed here")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return [d for d in YAML(typ="safe").load_all(done.stdout) if d]
-
-
-def keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
-
-
-@pytest.mark.parametrize("name", RENDERS)
-def test_renderer_agrees_with_kubectl_kustomize(name: str) -> None:
-    assert keyed(render(RENDERS[name])) == keyed(kubectl_kustomize(RENDERS[name]))

@@ -38,6 +38,11 @@ def _yaml() -> YAML:
     return loader
 
 
+def parse(text: str) -> Any:
+    """One YAML document, read as kustomize reads a kustomization (YAML 1.1)."""
+    return _yaml().load(text)
+
+
 @functools.cache
 def _build(exe: Path, folder: Path) -> str:
     # About a second a build (kustomize 4.5 loads its OpenAPI schema): each folder once a run.

@@ -28,8 +28,7 @@ import pygit2
 from pygit2.enums import CredentialType, FetchPrune, FileMode
 
 from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
-from reconciler.gitrepo import cacherepair, history, localpush, paths, updating
-from reconciler.gitrepo.cacherepair import ClonePlace as _Cache
+from reconciler.gitrepo import history, paths, updating
 from reconciler.gitrepo.credentials import (
     Credentials,
     HttpsToken,
@@ -50,6 +49,8 @@ from reconciler.gitrepo.port import (
     UnknownCommit,
     check_writable,
 )
+from reconciler.gitrepo.pygit2_adapter import cacherepair, localpush
+from reconciler.gitrepo.pygit2_adapter.cacherepair import ClonePlace as _Cache
 from reconciler.gitrepo.remote import RemoteUrl, parse_remote
 from reconciler.gitrepo.trailers import Trailer, parse_trailers
 from reconciler.model import EntryKind

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import TransientError
-from reconciler.gitrepo import reflock
 from reconciler.gitrepo.port import Signature
+from reconciler.gitrepo.pygit2_adapter import reflock
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from tests import figures
 from tests.contract.gitcli import GitCli

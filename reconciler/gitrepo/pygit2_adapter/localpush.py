@@ -25,7 +25,8 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileMode, SortMode
 
 from reconciler.errors import PermanentError, TransientError
-from reconciler.gitrepo import reflock, updating
+from reconciler.gitrepo import updating
+from reconciler.gitrepo.pygit2_adapter import reflock
 
 _TRIES = 5  # another writer holds the ref for milliseconds; give it a few chances
 _SHORT_WALK = 16  # new commits followed by hand before libgit2's walk takes over

@@ -12,8 +12,9 @@ from reconciler.applying import Applier
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleRunner
 from reconciler.errors import PolicyError
-from reconciler.forge.github import AppTokenEndpoint, GitHubForge
-from reconciler.forge.github_app import AppCredentials, InstallationTokens
+from reconciler.forge.github.app import AppCredentials, InstallationTokens
+from reconciler.forge.github.client import AppTokenEndpoint
+from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Forge
 from reconciler.gitrepo.credentials import (

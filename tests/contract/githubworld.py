@@ -16,7 +16,7 @@ import github
 from github import Auth
 
 from reconciler.errors import PolicyError
-from reconciler.forge.github import GitHubForge
+from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.port import Request, ReviewState
 from reconciler.forge.records import is_user
 from tests.contract.forgeworld import BASE, HEAD_TRAILERS, PROD

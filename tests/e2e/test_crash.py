@@ -17,7 +17,7 @@ import pytest
 
 from reconciler import promotions, wiring
 from reconciler.demo.flow import Timing
-from reconciler.forge.github_app import InstallationTokens
+from reconciler.forge.github.app import InstallationTokens
 from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
 from reconciler.settings import Settings
 from reconciler.wiring import Wired

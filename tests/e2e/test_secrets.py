@@ -46,7 +46,7 @@ from reconciler import wiring
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, TEAM, seed_files
 from reconciler.demo.services import SampleServices
-from reconciler.forge.github import GitHubForge
+from reconciler.forge.github.forge import GitHubForge
 from reconciler.logs import JsonFormatter, configure_logging
 from reconciler.wiring import build, utc_now
 from tests.e2e.closedworld import AUTHOR, LOGIN, ORG, TIMING, GitHubFlavour, prepare
@@ -389,7 +389,7 @@ def test_the_daemon_process_as_a_github_app_with_webhooks(tmp_path: Path) -> Non
 
 def test_pygithub_has_no_handler_of_its_own_past_the_daemons() -> None:
     """Regression: PyGithub's import-time StreamHandler printed its records raw on stderr."""
-    import reconciler.forge.github  # noqa: F401 - importing it is the point
+    import reconciler.forge.github.client  # noqa: F401 - importing it is the point
 
     assert [
         h for h in logging.getLogger("github").handlers if type(h) is logging.StreamHandler

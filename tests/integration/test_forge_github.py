@@ -21,7 +21,8 @@ from github import Auth
 from reconciler import wiring
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
-from reconciler.forge.github import DEPLOY_TASK, GitHubForge
+from reconciler.forge.github.deployments import DEPLOY_TASK
+from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.metrics import Metrics
 from reconciler.promotions import Marker

@@ -19,13 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
-from reconciler.forge.github import AppTokenEndpoint, GitHubForge
-from reconciler.forge.github_app import (
+from reconciler.forge.github.app import (
     AccessTokens,
     AppCredentials,
     InstallationTokens,
     app_jwt,
 )
+from reconciler.forge.github.client import AppTokenEndpoint
+from reconciler.forge.github.forge import GitHubForge
 from reconciler.gitrepo.credentials import Secret
 from tests.servers.github_sim import GitHubSim, serve_github
 

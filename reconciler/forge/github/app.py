@@ -6,8 +6,8 @@ installation token (``ghs_...``, one hour) at ``POST /app/installations/{id}/acc
 expires, so a request never leaves with a token about to lapse. The same token serves the
 REST API and git over HTTPS (user ``x-access-token``).
 
-PyGithub stays in ``reconciler.forge.github``: the HTTP call comes in as an ``AccessTokens``
-callable (``reconciler.forge.github.AppTokenEndpoint``). The key is read from its file at
+PyGithub stays in ``reconciler.forge.github.client``: the HTTP call comes in as an
+``AccessTokens`` callable (``client.AppTokenEndpoint``). The key is read from its file at
 each mint (a rotated key is picked up); neither it, the JWT nor a token appears in a repr
 or a message.
 """

@@ -21,7 +21,7 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 
 from benchmarks.common import line
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import PROBE_BUDGET, HttpProber, ProbeRequest
 

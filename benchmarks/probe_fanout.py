@@ -27,7 +27,7 @@ from typing import Literal
 
 from benchmarks.common import line, median_ms, timed
 from benchmarks.generate import app_name
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber, ProbeRequest
 

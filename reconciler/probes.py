@@ -28,10 +28,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.addresses import PrivateRedirects
 from reconciler.clock import utc_now
 from reconciler.gates import Sample
-from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
+from reconciler.httpclient.addresses import PrivateRedirects
+from reconciler.httpclient.client import HttpClient
+from reconciler.httpclient.errors import HttpError
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.policy.model import MAX_GATE_TIMEOUT, HttpGate
 from reconciler.policy.values import fill
 

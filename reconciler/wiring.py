@@ -26,7 +26,7 @@ from reconciler.gitrepo.credentials import (
     read_token,
 )
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
 from reconciler.live.http import HttpLiveReader
 from reconciler.live.port import LiveReader

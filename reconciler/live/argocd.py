@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from reconciler.addresses import safe_url
 from reconciler.errors import PolicyError
-from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
+from reconciler.httpclient.addresses import safe_url
+from reconciler.httpclient.client import HttpClient
+from reconciler.httpclient.errors import HttpError
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.live.port import LiveReader
 from reconciler.overlays.imageref import parse_reference
 from reconciler.policy.model import ArgoCDLive

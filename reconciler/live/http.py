@@ -6,7 +6,9 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
+from reconciler.httpclient.client import HttpClient
+from reconciler.httpclient.errors import HttpError
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.policy.model import HttpLive
 from reconciler.policy.values import fill
 from reconciler.probes import lookup

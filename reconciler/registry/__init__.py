@@ -22,7 +22,7 @@ from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest, Man
 from reconciler.registry.references import ImageName, parse_image, parse_repository
 
 if TYPE_CHECKING:
-    from reconciler.httpclient import HttpClient
+    from reconciler.httpclient.client import HttpClient
 
 __all__ = [
     "ImageName",
@@ -78,7 +78,7 @@ def open_registry(
             read_timeout=timeout.total_seconds(),
         )
     if kind == "oci":
-        from reconciler.httpclient import HttpClient  # noqa: PLC0415 - see the docstring
+        from reconciler.httpclient.client import HttpClient  # noqa: PLC0415 - see the docstring
         from reconciler.registry.dockerconfig import DockerCredentials  # noqa: PLC0415
         from reconciler.registry.oci import OciRegistry  # noqa: PLC0415
 

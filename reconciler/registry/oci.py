@@ -21,7 +21,9 @@ from urllib.parse import urljoin, urlsplit
 
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
-from reconciler.httpclient import HttpClient, HttpError, HttpRequest, HttpResponse
+from reconciler.httpclient.client import HttpClient
+from reconciler.httpclient.errors import HttpError
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.registry.dockerconfig import DockerCredentials
 from reconciler.registry.headers import next_link, parse_challenge, parse_retry_after
 from reconciler.registry.manifests import (

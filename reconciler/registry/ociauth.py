@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
-from reconciler.addresses import safe_url
 from reconciler.errors import PermanentError
-from reconciler.httpclient import HttpRequest, HttpResponse
+from reconciler.httpclient.addresses import safe_url
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.registry.dockerconfig import DockerCredentials
 from reconciler.registry.headers import Challenge
 

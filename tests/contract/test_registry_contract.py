@@ -16,7 +16,7 @@ from typing import Protocol
 import pytest
 
 from reconciler.errors import PolicyError, TransientError
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.registry import ImageNotFound, ImageRegistry
 from reconciler.registry.oci import OciRegistry
 from tests.conftest import need

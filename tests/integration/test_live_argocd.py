@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler.gates.argocd import evaluate_argocd
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import ArgoCDLive

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.demo.services import SampleServices
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.live.http import HttpLiveReader
 from reconciler.policy.model import HttpLive
 

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from reconciler.addresses import Address, PrivateRedirects, non_public
 from reconciler.gates import Sample
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.addresses import Address, PrivateRedirects, non_public
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber, ProbeRequest
 from tests.servers.endpoints import Endpoints, redirect, reply, serve

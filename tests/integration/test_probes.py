@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.gates import Sample
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber, ProbeRequest
 from tests.servers.endpoints import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.policy.values import parse_json_expectations
 from reconciler.probes import HttpProber, ProbeRequest, lookup, same_json

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.gates import Candidate, evaluate
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber, Prober, ProbeRequest
 from tests.fakes.probes import FakeProber

@@ -8,19 +8,17 @@ from datetime import timedelta
 import pytest
 
 from reconciler import __version__
-from reconciler.addresses import safe_url, same_host
 from reconciler.errors import PermanentError, TransientError
-from reconciler.httpclient import (
+from reconciler.httpclient.addresses import safe_url, same_host
+from reconciler.httpclient.client import HttpClient
+from reconciler.httpclient.errors import (
     BodyTooLarge,
-    HttpClient,
     HttpConnectionError,
-    HttpRequest,
-    HttpResponse,
     HttpTimeout,
     InvalidRequest,
-    RedirectPolicy,
     RedirectRefused,
 )
+from reconciler.httpclient.messages import HttpRequest, HttpResponse, RedirectPolicy
 from tests.servers.endpoints import Endpoints, free_port, hang, huge, redirect, reply, serve
 
 SECRET = "s3cr3t-token-value"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from reconciler.errors import PermanentError, TransientError
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import Registry
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.registry.oci import OciRegistry

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import PermanentError, TransientError
-from reconciler.httpclient import HttpClient
+from reconciler.httpclient.client import HttpClient
 from reconciler.registry import ImageNotFound, ManifestMismatch
 from reconciler.registry.dockerconfig import BasicCredentials, DockerCredentials
 from reconciler.registry.oci import OciRegistry

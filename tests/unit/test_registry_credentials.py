@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import PermanentError, PolicyError
-from reconciler.httpclient import HttpRequest, HttpResponse
+from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.registry.dockerconfig import BasicCredentials, DockerCredentials, parse_auths
 from reconciler.registry.headers import parse_challenge
 from reconciler.registry.ociauth import Authenticator

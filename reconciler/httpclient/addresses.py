@@ -1,23 +1,23 @@
-"""Where outbound HTTP goes: URL rules, name resolution and the non-public address check.
+"""Where outbound HTTP may go: URL rules, name resolution and the non-public address check.
 
-``reconciler.httpclient`` uses these to decide whether a redirect may be followed. Under
-``settings.private_redirects = "deny"`` a redirect that leaves the configured host is
-followed only when every address its host resolves to is a global unicast address, and the
-next request connects to one of exactly those addresses (no second lookup that a
-rebinding DNS server could answer differently). Standard library only.
+Standard library only: callers that need no HTTP client (messages, logs) can use it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Sequence
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 PrivateRedirects = Literal["allow", "deny"]
+# Looks up a host and port; tests replace it to play a rebinding DNS server.
+Resolver = Callable[[str, int], Sequence[Address]]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEMES = frozenset({"http", "https"})
 
 
 def safe_url(url: str) -> str:
@@ -31,12 +31,18 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")) + query
 
 
-def same_host(origin: str, target: str) -> bool:
-    """Whether a redirect from ``origin`` to ``target`` stays on the same host and port.
+def is_http(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL; one that does not parse is not."""
+    try:
+        return urlsplit(url).scheme in _SCHEMES
+    except ValueError:
+        return False
 
-    Moving from http to https on the default ports of the same host counts as the same
-    host; moving from https to http never does.
-    """
+
+def same_host(origin: str, target: str) -> bool:
+    """Whether a redirect from ``origin`` to ``target`` stays on the same host and port."""
+    # http to https on the default ports of the same host counts as the same host (an
+    # upgrade); https to http never does (a downgrade).
     try:
         a, b = urlsplit(origin), urlsplit(target)
         port_a = a.port or _DEFAULT_PORTS.get(a.scheme)
@@ -59,14 +65,12 @@ def host_and_port(url: str) -> tuple[str, int]:
 
 
 def non_public(address: Address) -> bool:
-    """Whether ``address`` is anything but a global unicast address.
-
-    True for loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, where cloud metadata
-    services answer, and fe80::/10), private (RFC 1918, fc00::/7), shared address space
-    (100.64.0.0/10, where some clouds put their metadata service), unspecified, reserved,
-    documentation and multicast addresses. An IPv4-mapped IPv6 address (::ffff:127.0.0.1)
-    is judged as the IPv4 address it carries.
-    """
+    """Whether ``address`` is anything but a global unicast address."""
+    # True for loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, where cloud metadata
+    # services answer, and fe80::/10), private (RFC 1918, fc00::/7), shared address space
+    # (100.64.0.0/10, where some clouds put their metadata service), unspecified, reserved,
+    # documentation and multicast addresses. An IPv4-mapped IPv6 address (::ffff:127.0.0.1)
+    # is judged as the IPv4 address it carries.
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_multicast or not address.is_global

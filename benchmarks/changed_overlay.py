@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.common import line, median_ms
 from benchmarks.generate import app_name
 from benchmarks.settled import Upstream, settled_remote
-from reconciler.planning import Propose
+from reconciler.actions import Propose
 from reconciler.settings import Settings
 from reconciler.wiring import build
 

@@ -14,12 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler import promotions, provenance
-from reconciler.errors import ReconcilerError
-from reconciler.forge.port import Forge, MergeRefused
-from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
-from reconciler.gitrepo.trailers import Trailer
-from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import (
+from reconciler.actions import (
     Action,
     AddLabels,
     CommitDirect,
@@ -32,6 +27,11 @@ from reconciler.planning import (
     RecordRollback,
     RequestReviews,
 )
+from reconciler.errors import ReconcilerError
+from reconciler.forge.port import Forge, MergeRefused
+from reconciler.gitrepo.port import ConfigRepo, ReadView, Signature
+from reconciler.gitrepo.trailers import Trailer
+from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App
 from reconciler.registry.port import ImageRegistry
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler import drift
+from reconciler.actions import Close, CommitDirect, Merge, Plan, Propose, action_key
 from reconciler.applying import ActionOutcome, Applier
 from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.observing import Observation, Observer
-from reconciler.planning import Close, CommitDirect, Merge, Plan, Propose, action_key, plan
+from reconciler.planning import plan
 from reconciler.policy import Policy
 from reconciler.snapshot import Snapshot
 

@@ -26,7 +26,6 @@ from reconciler.actions import (
     RecordLive,
     RecordRollback,
     RequestReviews,
-    action_key,
 )
 from reconciler.forge.port import Request
 from reconciler.gates import Candidate, GateResult
@@ -35,24 +34,6 @@ from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, ArgoCDGate, Environment, Policy
 from reconciler.snapshot import OverlayState, RequestState, Snapshot
-
-__all__ = [
-    "Action",
-    "AddLabels",
-    "Blocked",
-    "Close",
-    "CommitDirect",
-    "Merge",
-    "MoveTag",
-    "PinEdit",
-    "Plan",
-    "Propose",
-    "RecordLive",
-    "RecordRollback",
-    "RequestReviews",
-    "action_key",
-    "plan",
-]
 
 
 def plan(policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:

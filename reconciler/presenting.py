@@ -7,10 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import drift
-from reconciler.applying import ActionOutcome
-from reconciler.gates.results import stamp
-from reconciler.model import short as short_digest
-from reconciler.planning import (
+from reconciler.actions import (
     AddLabels,
     Blocked,
     Close,
@@ -24,6 +21,9 @@ from reconciler.planning import (
     RequestReviews,
     action_key,
 )
+from reconciler.applying import ActionOutcome
+from reconciler.gates.results import stamp
+from reconciler.model import short as short_digest
 from reconciler.policy import Policy
 from reconciler.snapshot import Snapshot
 

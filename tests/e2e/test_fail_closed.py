@@ -24,9 +24,9 @@ from typing import Literal
 
 import pytest
 
+from reconciler.actions import Merge
 from reconciler.cycle import CycleReport
 from reconciler.forge.local import REVIEWED_BY
-from reconciler.planning import Merge
 from tests.e2e.closedworld import (
     OUTSIDER,
     OWNERS_FILE,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import codeowners
+from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
-from reconciler.planning import Merge
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now
 from tests.e2e.sharedrepo import OLD, STAGING, WHO, kustomization

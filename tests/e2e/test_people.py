@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 
 from reconciler import promotions
+from reconciler.actions import Merge
 from reconciler.cycle import CycleReport
-from reconciler.planning import Merge
 from reconciler.policy import POLICY_FILE
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay
 

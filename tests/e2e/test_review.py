@@ -13,9 +13,9 @@ import threading
 from datetime import datetime
 
 from reconciler import promotions
+from reconciler.actions import Merge
 from reconciler.cycle import CycleReport
 from reconciler.forge.port import Request
-from reconciler.planning import Merge
 from reconciler.wiring import Wired
 from tests.e2e.world import (
     CYCLE_PAUSE,

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import promotions
+from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
-from reconciler.planning import Merge
 from tests.e2e.test_review import prod_request
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay, person
 

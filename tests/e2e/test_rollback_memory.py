@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler import promotions
+from reconciler.actions import CommitDirect, Merge, Propose
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
-from reconciler.planning import CommitDirect, Merge, Propose
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now
 from tests.e2e.sharedrepo import APPS, OLD, STAGING, WHO, kustomization, seed

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
 from reconciler.overlays.imageref import ImagePin
 from reconciler.overlays.pins import read_pin
-from reconciler.planning import Merge
 from reconciler.policy.model import App
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now

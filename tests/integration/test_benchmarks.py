@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import generate
-from reconciler.planning import CommitDirect, Propose
+from reconciler.actions import CommitDirect, Propose
 from reconciler.settings import Settings
 from reconciler.wiring import build
 

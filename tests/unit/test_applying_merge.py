@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from reconciler.actions import Merge, Plan
 from reconciler.applying import Applier
 from reconciler.forge.port import Enforcement
-from reconciler.planning import Merge, Plan
 from tests.fakes.forge import FakeForge
 from tests.fakes.gitrepo import FakeConfigRepo, FakeRemote
 from tests.unit.test_provenance import BASE, GOOD_MESSAGE, GW, NEW, ROGUE, edited, pin

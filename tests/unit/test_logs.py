@@ -133,10 +133,10 @@ def test_action_lines_carry_stable_keys_in_json() -> None:
     import json
     import logging
 
+    from reconciler.actions import Merge
     from reconciler.applying import ActionOutcome
     from reconciler.cycle import action_fields
     from reconciler.logs import configure_logging
-    from reconciler.planning import Merge
 
     stream = io.StringIO()
     handler = configure_logging("json", "INFO", stream=stream)

@@ -9,10 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from reconciler import codeowners, promotions
-from reconciler.forge.port import Enforcement, Request, Review
-from reconciler.gates import PinFact, Sample
-from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import (
+from reconciler.actions import (
     Action,
     AddLabels,
     Blocked,
@@ -25,8 +22,11 @@ from reconciler.planning import (
     RecordLive,
     RecordRollback,
     RequestReviews,
-    plan,
 )
+from reconciler.forge.port import Enforcement, Request, Review
+from reconciler.gates import PinFact, Sample
+from reconciler.overlays.imageref import ImagePin
+from reconciler.planning import plan
 from reconciler.policy import Policy, load_policy
 from reconciler.snapshot import (
     ApplicationStatus,

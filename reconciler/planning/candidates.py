@@ -1,0 +1,70 @@
+"""The candidate a source offers (the digest its overlay pins, and since when) and each
+gate's verdict on it."""
+
+from __future__ import annotations
+
+from reconciler import gates
+from reconciler.gates import Candidate, GateResult
+from reconciler.gates.argocd import evaluate_argocd
+from reconciler.planning import registry
+from reconciler.planning.draft import Draft
+from reconciler.policy.model import App, ArgoCDGate, Environment
+from reconciler.snapshot import OverlayState
+
+
+def candidate(
+    draft: Draft, app: App, source: Environment, target: Environment, src: OverlayState
+) -> Candidate | None:
+    """The digest the source overlay pins (a tag resolved); None when blocked."""
+    if src.pin is None:
+        draft.block(
+            app.name,
+            target.name,
+            "no-pin",
+            f"the {source.name} overlay ({src.path}) pins no image for {app.name}",
+        )
+        return None
+    digest = src.pin.digest or registry.resolved(draft, app, source, target, src.pin)
+    if not digest:
+        return None
+    if source.name in draft.policy.live:
+        live = draft.snap.live.get((app.name, source.name))
+        since = live.since if live and live.digest == digest and not live.rolling else None
+        return Candidate(app.name, source.name, digest, since, "live")
+    return Candidate(
+        app.name,
+        source.name,
+        digest,
+        gates.pinned_since(src.history, digest) or src.changed_at,
+        "overlay",
+    )
+
+
+def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
+    """The verdict of the policy's gate ``name`` on ``candidate`` at the plan's time."""
+    policy_gate = draft.policy.gates[name]
+    if not isinstance(policy_gate, ArgoCDGate):
+        return gates.evaluate(policy_gate, draft.snap.samples, candidate, draft.now)
+    status = draft.snap.applications.get((candidate.app, candidate.source_env))
+    if status is None:
+        return evaluate_argocd(
+            name,
+            None,
+            None,
+            (),
+            candidate.digest,
+            draft.now,
+            error=f"no Argo CD status for {candidate.app} in {candidate.source_env}",
+        )
+    return evaluate_argocd(
+        name,
+        status.sync,
+        status.health,
+        status.images,
+        candidate.digest,
+        draft.now,
+        application=status.application,
+        synced_at=status.synced_at,
+        operation=status.operation,
+        error=status.error,
+    )

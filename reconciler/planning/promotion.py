@@ -1,0 +1,147 @@
+"""The decision for one app on one edge: promote the source's candidate into the target, or
+say what blocks it."""
+
+from __future__ import annotations
+
+from reconciler import gates, holds, promotions
+from reconciler.actions import (
+    AddLabels,
+    Close,
+    CommitDirect,
+    PinEdit,
+    RecordRollback,
+    RequestReviews,
+)
+from reconciler.model import short as short_digest
+from reconciler.overlays.imageref import ImagePin
+from reconciler.planning import candidates, registry, requests, reviews
+from reconciler.planning.draft import Draft
+from reconciler.policy.model import App, Environment
+from reconciler.snapshot import OverlayState
+
+
+def edge(draft: Draft, app: App, source: Environment, target: Environment) -> None:
+    """Plan ``app`` on the edge ``source`` -> ``target``."""
+    key = (app.name, target.name)
+    draft.planned.add(key)
+    held = draft.snap.requests.get(key)
+    request = held.request if held else None
+    if requests.waits(draft, app.name, target.name, held):
+        return
+    src = draft.snap.overlays.get((app.name, source.name))
+    tgt = draft.snap.overlays.get(key)
+    if src is None or tgt is None:
+        missing = source.name if src is None else target.name
+        draft.block(
+            app.name, target.name, "overlay-missing", f"no overlay for {app.name} in {missing}"
+        )
+        return
+    for env, state in ((source.name, src), (target.name, tgt)):
+        if state.error:
+            draft.block(app.name, target.name, "overlay-invalid", f"{env}: {state.error}")
+            return
+    candidate = candidates.candidate(draft, app, source, target, src)
+    if candidate is None:
+        return
+    current = tgt.pin.digest if tgt.pin else None
+    if candidate.digest == current:
+        if request is not None:
+            draft.actions.append(
+                Close(
+                    app.name,
+                    target.name,
+                    request.number,
+                    f"{target.name} already pins {short_digest(candidate.digest)}; "
+                    "this request is no longer needed.",
+                )
+            )
+        return
+    stop = holds.holds(draft.policy, app.name, target.name, request.labels if request else ())
+    rollback = holds.rollback_hold(tgt.history, candidate.digest, target.name)
+    for hold in (*stop, *([rollback] if rollback else [])):
+        draft.block(app.name, target.name, "hold", hold.reason, since=hold.since)
+    manual = holds.manual_rollback(tgt.history, candidate.digest) if rollback else None
+    if manual is not None:
+        draft.actions.append(
+            RecordRollback(app.name, target.name, manual.digest, manual.commit, manual.committed_at)
+        )
+    if stop or rollback:
+        return
+    results = [candidates.gate(draft, name, candidate) for name in target.gates]
+    draft.results += [(app.name, target.name, r) for r in results]
+    failing = [r for r in results if not r.passed]
+    for result in failing:
+        draft.block(
+            app.name,
+            target.name,
+            f"gate:{result.code}",
+            f"gate {result.gate}: {result.reason}",
+            since=result.since,
+            until=result.until,
+        )
+    owners = reviews.owners(draft, app, target, tgt)
+    if failing or owners is None:
+        return
+    marker = promotions.Marker(
+        app.name, target.name, source.name, candidate.digest, src.commit or ""
+    )
+    pin = _pin(src, candidate.digest, draft.policy.settings.pin == "tag-and-digest")
+    if not registry.proven(draft, app, target, pin):
+        return
+    message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))
+    trailer_pairs = tuple((t.key, t.value) for t in trailers)
+    if target.mode == "commit":
+        draft.actions.append(
+            CommitDirect(
+                app,
+                target.name,
+                source.name,
+                target.format,
+                tgt.path,
+                pin,
+                marker,
+                message,
+                trailer_pairs,
+            )
+        )
+        return
+    if (
+        request is None
+        or held is None
+        or requests.stale(request, marker)
+        or held.outdated
+        or held.head_problem
+    ):
+        requests.propose(
+            draft,
+            app,
+            source,
+            target,
+            tgt,
+            pin,
+            marker,
+            message,
+            trailer_pairs,
+            results,
+            owners,
+            held,
+        )
+        return
+    unasked = tuple(o for o in owners if o not in request.requested_reviewers)
+    if unasked:
+        # Asked right after opening; a crash in between must not leave owners unasked.
+        draft.actions.append(RequestReviews(app.name, target.name, request.number, unasked))
+    unlabelled = tuple(x for x in draft.policy.settings.labels if x not in request.labels)
+    if unlabelled:
+        # Labelled right after opening (on GitHub, a second write): a crash in between, or
+        # a label added to the policy since, must not leave the request without them.
+        draft.actions.append(AddLabels(app.name, target.name, request.number, unlabelled))
+    reviews.merge(
+        draft, app, target, tgt, request, owners, marker, PinEdit(app, target.format, tgt.path, pin)
+    )
+
+
+def _pin(src: OverlayState, digest: str, keep_tag: bool) -> ImagePin:
+    """What the target will pin: the source's repository and digest (and tag, if kept)."""
+    assert src.pin is not None
+    return promotions.target_pin(src.pin, digest, keep_tag)

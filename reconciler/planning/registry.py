@@ -1,0 +1,93 @@
+"""What the registry's facts decide: a tag-only pin's digest, whether a digest is proven to
+exist, and which environments' registry tags move."""
+
+from __future__ import annotations
+
+from reconciler.actions import MoveTag
+from reconciler.model import short as short_digest
+from reconciler.overlays.imageref import ImagePin
+from reconciler.planning.draft import Draft
+from reconciler.policy.model import App, Environment
+
+
+def resolved(
+    draft: Draft, app: App, source: Environment, target: Environment, pin: ImagePin
+) -> str:
+    """The digest a tag-only source pin points to in the registry; "" when blocked."""
+    if draft.policy.registry is None or not pin.tag:
+        draft.block(
+            app.name,
+            target.name,
+            "tag-only",
+            f"the {source.name} overlay pins {app.name} by tag ({pin.tag or 'none'}) "
+            "only; promotions move digests: pin the digest in "
+            f"{source.name} (reconciler set-image {app.image_name}@sha256:...), or "
+            "configure [registry] to resolve tags",
+        )
+        return ""
+    repository = app.image
+    fact = draft.snap.tags.get((repository, pin.tag))
+    if fact is None or fact.error:
+        why = fact.error if fact else "it was not asked this cycle"
+        draft.block(
+            app.name,
+            target.name,
+            "registry-unreachable",
+            f"cannot resolve {repository}:{pin.tag} to a digest: {why}",
+        )
+        return ""
+    if fact.digest is None:
+        draft.block(
+            app.name,
+            target.name,
+            "unknown-tag",
+            f"the registry has no tag {pin.tag} in {repository}; push it, or pin a digest",
+        )
+        return ""
+    return fact.digest
+
+
+def proven(draft: Draft, app: App, target: Environment, pin: ImagePin) -> bool:
+    """Fail closed: with a registry configured, the digest must be shown to exist."""
+    if draft.policy.registry is None:
+        return True
+    repository = app.image
+    fact = draft.snap.digests.get((repository, pin.digest))
+    if fact is not None and fact.exists:
+        return True
+    if fact is not None and fact.exists is False:
+        draft.block(
+            app.name,
+            target.name,
+            "unknown-digest",
+            f"the registry does not know {short_digest(pin.digest)} in {repository}; "
+            "push the image, or pin a digest that exists",
+        )
+    else:
+        why = fact.error if fact and fact.error else "it was not asked this cycle"
+        draft.block(
+            app.name,
+            target.name,
+            "registry-unreachable",
+            f"cannot prove {short_digest(pin.digest)} exists in {repository}: {why}",
+        )
+    return False
+
+
+def move_tags(draft: Draft) -> None:
+    """Each environment's `registry_tag` follows the digest the environment runs."""
+    for env in draft.policy.ordered():
+        if not env.registry_tag or draft.policy.registry is None:
+            continue
+        for app in draft.policy.apps_in(env.name):
+            key = (app.name, env.name)
+            if env.name in draft.policy.live:
+                live = draft.snap.live.get(key)
+                running = live.digest if live and not live.rolling else None
+            else:
+                overlay = draft.snap.overlays.get(key)
+                running = overlay.pin.digest if overlay and overlay.pin else None
+            fact = draft.snap.tags.get((app.image, env.registry_tag))
+            if not running or fact is None or fact.error or fact.digest == running:
+                continue
+            draft.actions.append(MoveTag(app.name, env.name, app.image, running, env.registry_tag))

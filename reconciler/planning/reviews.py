@@ -1,0 +1,130 @@
+"""Code-owner reviews and merges: who must approve a target's request, and whether the open
+request is merged now, left to a person, or still waits."""
+
+from __future__ import annotations
+
+from reconciler import codeowners, gates, promotions
+from reconciler.actions import Merge, PinEdit
+from reconciler.forge.port import Request
+from reconciler.planning.draft import Draft
+from reconciler.policy.model import App, Environment
+from reconciler.snapshot import OverlayState
+
+
+def owners(
+    draft: Draft, app: App, target: Environment, tgt: OverlayState
+) -> tuple[str, ...] | None:
+    """The overlay's code owners; () when none are required; None when blocked."""
+    if not target.require_codeowners:
+        return ()
+    enforcement = draft.snap.enforcement
+    if enforcement is None or not enforcement.enforced:
+        reason = (
+            enforcement.reason if enforcement else "the forge's protection settings are unknown"
+        )
+        draft.block(app.name, target.name, "codeowners-not-enforced", reason)
+        return None
+    found = draft.snap.codeowners.owners_of(tgt.path)
+    if not found:
+        where = draft.snap.codeowners.source or "no CODEOWNERS file"
+        draft.block(
+            app.name,
+            target.name,
+            "codeowners-gap",
+            f"{tgt.path} has no code owner ({where}); add a line such as "
+            f"/{tgt.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+        )
+        return None
+    rule = draft.snap.codeowners.rule_for(tgt.path)
+    problem = draft.snap.codeowners_errors.get(rule.line) if rule else None
+    if rule is not None and problem:
+        draft.block(
+            app.name,
+            target.name,
+            "codeowners-error",
+            f"{draft.snap.codeowners.source}:{rule.line}, the line that owns {tgt.path}, "
+            f"has an error the forge reports: {problem}; fix that line",
+        )
+        return None
+    return found
+
+
+def merge(
+    draft: Draft,
+    app: App,
+    target: Environment,
+    tgt: OverlayState,
+    request: Request,
+    owners: tuple[str, ...],
+    marker: promotions.Marker,
+    edit: PinEdit,
+) -> None:
+    """Merge the open ``request`` when its approvals and the target's settings allow."""
+    approvals = request.approvals()
+    approvers: tuple[str, ...] = ()
+    if target.require_codeowners:
+        qualifying = {
+            who: at
+            for who, at in approvals.items()
+            if codeowners.is_owner(who, owners, draft.snap.teams)
+        }
+        if not qualifying:
+            others = sorted(set(approvals))
+            extra = (
+                f" (approvals from {', '.join(others)} do not count: not code owners)"
+                if others
+                else ""
+            )
+            draft.block(
+                app.name,
+                target.name,
+                "awaiting-review",
+                f"request #{request.number} waits for approval from a code owner of "
+                f"{tgt.path}: {' '.join(owners)}{extra}",
+                since=request.updated_at,
+            )
+            return
+        approvers = tuple(sorted(qualifying))
+        delay = gates.merge_delay(target.merge_delay, min(qualifying.values()), draft.now)
+        if not delay.passed:
+            draft.block(
+                app.name,
+                target.name,
+                "merge-delay",
+                delay.reason,
+                since=delay.since,
+                until=delay.until,
+            )
+            return
+        if not target.merge_when_approved:
+            draft.block(
+                app.name,
+                target.name,
+                "manual-merge",
+                f"request #{request.number} is approved by {', '.join(approvers)}; "
+                f"merge_when_approved is off for {target.name}, so a person merges it",
+            )
+            return
+    elif not target.auto_merge:
+        draft.block(
+            app.name,
+            target.name,
+            "manual-merge",
+            f"request #{request.number} is ready; auto_merge is off for {target.name}, "
+            "so a person merges it",
+        )
+        return
+    draft.actions.append(
+        Merge(
+            app.name,
+            target.name,
+            request.number,
+            request.head_commit,
+            # The daemon's own title: a person may have edited the request's.
+            f"{promotions.title(marker)} (#{request.number})",
+            approvers,
+            owners_required=target.require_codeowners,
+            hold_label=draft.policy.settings.hold_label,
+            edit=edit,
+        )
+    )

@@ -3,27 +3,16 @@
 A request is its head branch (``promote/<env>/<app>``) plus a JSON record on the branch
 ``reconciler/requests`` (``.reconciler/requests/<number>.json``, format in records.py).
 Every change to a record is a commit on that branch whose message says what happened, so
-its history is part of the audit trail. Writes re-read the record on the branch's current
-tip (the ConfigRepo port re-runs an edit after a lost race), so two daemons, or a daemon
-and ``reconciler review``, never lose each other's updates or share a number.
+its history is part of the audit trail; two writers never lose each other's updates or
+share a number (ledger.py, opening.py).
 
 Reviews are bound to the head commit they were given on; a newer head makes earlier
-approvals count for nothing. Merging needs, for every changed file that CODEOWNERS on the
-base branch gives owners (GitHub's semantics), an approval on the current head from one of
-them, never from the request's author. A merge is a real commit on the base branch: the
-head's change to each file (merged three ways into a file the base changed meanwhile, as
-GitHub does; merging.py), with the head's trailers plus ``Promotion-Request`` and one
-``Reviewed-by`` per approver counted. If the process dies after that commit but
-before the record says merged, reads find the commit by its trailer and report the request
-merged; the next write for it (``merge``, or ``open`` of its branch) records it.
+approvals count for nothing. Merging needs a code owner's approval of every owned file and
+is a real commit on the base branch (merging.py); a merge commit the record does not say
+yet (the process died between the two) is found by its trailer (landing.py).
 
-Teams: the local forge has no user directory. The members of ``@org/team`` owners are
-listed on the base branch in ``.reconciler/teams.toml``::
-
-    [teams]
-    "@org/release" = ["@alice", "@bob"]
-
-A team that file does not list (or no file) has unknown members: only named users count.
+The local forge has no user directory: teams are listed on the base branch
+(``.reconciler/teams.toml``, merging.Teams).
 
 Reads use the clone as of its last fetch: the daemon fetches once at the start of a cycle,
 and a cycle that merges many requests must not fetch again per merge (a fetch costs every
@@ -37,16 +26,18 @@ them, so that the plan can block their promotions with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import get_args
 
 from reconciler.clock import utc_now
-from reconciler.errors import PermanentError, PolicyError, TransientError
+from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge import ledger, merging, records
-from reconciler.forge.ledger import Book, Ledger, require_tip
+from reconciler.forge.landing import Landings
+from reconciler.forge.ledger import Ledger, require_tip
 from reconciler.forge.merging import PROMOTION_REQUEST, REVIEWED_BY, short
+from reconciler.forge.opening import Opener
 from reconciler.forge.port import (
     DamagedRequest,
     Enforcement,
@@ -56,21 +47,11 @@ from reconciler.forge.port import (
     ReviewState,
 )
 from reconciler.forge.records import Comment, RequestRecord
-from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange, Signature
+from reconciler.gitrepo.port import ConfigRepo, Signature
 from reconciler.promotions import BRANCH_PREFIX, branch, parse_marker
 
 REQUESTS_BRANCH = ledger.BRANCH
 __all__ = ["PROMOTION_REQUEST", "REQUESTS_BRANCH", "REVIEWED_BY", "LocalForge"]
-SEARCH_DEPTH = 20  # commits per changed file searched for a merge the record missed
-_ATTEMPTS = 5
-_CACHE_LIMIT = 20_000
-
-
-_Head = tuple[str | None, tuple[FileChange, ...]]
-
-
-class _Renumbered(Exception):
-    """Another writer took the number this open was about to use."""
 
 
 class LocalForge:
@@ -96,8 +77,9 @@ class LocalForge:
         self._clock = clock
         self._ledger = Ledger(repo, base_branch, self._signature)
         self._owners = merging.Owners(repo)
-        self._heads: dict[str, _Head] = {}  # head commit -> its parent and changes
-        self._teams: dict[str, dict[str, frozenset[str]]] = {}  # blob id -> teams
+        self._teams = merging.Teams(repo, base_branch)
+        self._landings = Landings(repo)
+        self._opener = Opener(repo, self._ledger, self._landings, handle, clock)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -112,7 +94,7 @@ class LocalForge:
             if head_branch.startswith(BRANCH_PREFIX):
                 tip = self._repo.tip(head_branch)
                 for number in numbers:
-                    record = self._landed(book.records[number], tip)
+                    record = self._landings.landed(book.records[number], tip)
                     if record.state == "open":
                         found.append(record.to_request(tip))
         return tuple(sorted(found, key=lambda request: request.number))
@@ -127,11 +109,11 @@ class LocalForge:
         """One request, whatever its state."""
         record = self._ledger.get(number)
         tip = self._repo.tip(record.head_branch)
-        return self._landed(record, tip).to_request(tip)
+        return self._landings.landed(record, tip).to_request(tip)
 
     def records(self) -> tuple[RequestRecord, ...]:
         """Every readable request record, by number, with its conversation and ``live_at``."""
-        return tuple(self._current(r) for r in self._ledger.book().sorted())
+        return tuple(self._landings.current(r) for r in self._ledger.book().sorted())
 
     def awaiting_live(self) -> tuple[Request, ...]:
         """Merged requests with no ``live_at`` yet, by number."""
@@ -142,7 +124,7 @@ class LocalForge:
     def members(self, team: str) -> frozenset[str] | None:
         """The handles ``.reconciler/teams.toml`` on the base branch lists for ``team``."""
         base = self._repo.tip(self.base_branch)
-        return self._teams_at(base).get(team) if base else None
+        return self._teams.at(base).get(team) if base else None
 
     def codeowner_enforcement(self, base_branch: str) -> Enforcement:
         """Always enforced: the daemon itself checks code owners before it merges."""
@@ -156,18 +138,7 @@ class LocalForge:
         self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]
     ) -> Request:
         """Open a request for ``head_branch``, or return the open one it already has."""
-        head = require_tip(self._repo, head_branch)
-        base = require_tip(self._repo, base_branch)
-        paths = [c.path for c in self._head(head)[1]]
-        for _ in range(_ATTEMPTS):
-            try:
-                return self._open_once(head_branch, base_branch, title, body, labels, paths, base)
-            except _Renumbered:
-                continue
-        raise TransientError(
-            f"could not open a request for {head_branch}: other writers took every new number "
-            f"in {_ATTEMPTS} attempts; it will be tried again next cycle"
-        )
+        return self._opener.open(head_branch, base_branch, title, body, labels)
 
     def update(self, number: int, title: str, body: str, comment: str | None) -> Request:
         """Rewrite title and body, and add ``comment`` to the conversation when given."""
@@ -181,7 +152,7 @@ class LocalForge:
 
         record = self._ledger.change(number, change, f"update #{number}")
         tip = self._repo.tip(record.head_branch)
-        return self._landed(record, tip).to_request(tip)
+        return self._landings.landed(record, tip).to_request(tip)
 
     def request_reviews(self, number: int, reviewers: tuple[str, ...]) -> None:
         """Ask ``reviewers`` to review (recorded; ``reconciler review list`` shows it)."""
@@ -339,15 +310,15 @@ class LocalForge:
                 f"request #{number}'s head is {short(head)}, not {short(expected_head)}: "
                 "it changed since it was planned"
             )
-        parent, changes = self._head(head)
+        parent, changes = self._landings.head(head)
         if not changes:
             raise MergeRefused(f"request #{number}'s head {short(head)} changes no file")
         base = require_tip(self._repo, record.base_branch)
-        landed = self._landed(record, head)
+        landed = self._landings.landed(record, head)
         if landed.state == "merged" and landed.merged_commit:
             return self._record_merge(number, landed.merged_commit, landed.merged_at, head)
         request = record.to_request(head)
-        counted = merging.approvers(request, changes, self._owners.at(base), self._teams_at(base))
+        counted = merging.approvers(request, changes, self._owners.at(base), self._teams.at(base))
         info = self._repo.commit_info(head)
         who = self._signature()
         outcome = self._repo.update_branch(
@@ -360,7 +331,9 @@ class LocalForge:
         )
         if outcome.changed and outcome.commit:
             return self._record_merge(number, outcome.commit, who.time, head)
-        found = self._merge_commit(record, [c.path for c in changes], outcome.commit or base)
+        found = self._landings.merge_commit(
+            record, [c.path for c in changes], outcome.commit or base
+        )
         if found is None:
             raise MergeRefused(
                 f"the base branch already holds request #{number}'s change, made by another "
@@ -369,54 +342,6 @@ class LocalForge:
         return self._record_merge(number, found.id, found.time, head)
 
     # -- internals -----------------------------------------------------------------------
-
-    def _open_once(
-        self,
-        head_branch: str,
-        base_branch: str,
-        title: str,
-        body: str,
-        labels: tuple[str, ...],
-        paths: list[str],
-        base: str,
-    ) -> Request:
-        """One attempt at opening; _Renumbered when another writer took the number."""
-        stored = self._ledger.book()
-        _refuse_damaged(stored, head_branch)
-        existing = stored.open_for(head_branch)
-        # A request whose merge landed on the base without being recorded is not the open
-        # one: it is recorded merged in the same commit that opens the next.
-        landed: dict[int, CommitInfo] = {}
-        if existing is not None:
-            found = self._merge_commit(existing, paths, base)
-            if found is None:
-                return existing.to_request(self._repo.tip(head_branch))
-            landed[existing.number] = found
-        now = self._clock()
-        new = RequestRecord(
-            stored.top + 1, head_branch, base_branch, title, body, self.handle,
-            tuple(labels), "open", now, now,
-        )  # fmt: skip
-        result: list[RequestRecord] = []
-
-        def edit(current: Book) -> dict[int, RequestRecord] | None:
-            _refuse_damaged(current, head_branch)
-            changes: dict[int, RequestRecord] = {}
-            other = current.open_for(head_branch)
-            if other is not None:
-                found = landed.get(other.number)
-                if found is None:  # another writer opened it first
-                    result[:] = [other]
-                    return None
-                changes[other.number] = other.merged(found.id, found.time, None)
-            if current.top + 1 != new.number:
-                raise _Renumbered
-            changes[new.number] = new
-            result[:] = [new]
-            return changes
-
-        self._ledger.write(edit, f"open #{new.number} {head_branch}")
-        return result[0].to_request(self._repo.tip(head_branch))
 
     def _record_merge(self, number: int, commit: str, at: datetime | None, head: str) -> str:
         when = at or self._clock()
@@ -427,63 +352,5 @@ class LocalForge:
         record = self._ledger.change(number, change, f"merge #{number} as {short(commit)}")
         return record.merged_commit or commit
 
-    def _current(self, record: RequestRecord) -> RequestRecord:
-        """``record``, or merged when it is open and its merge landed unrecorded."""
-        if record.state != "open":
-            return record
-        return self._landed(record, self._repo.tip(record.head_branch))
-
-    def _landed(self, record: RequestRecord, tip: str | None) -> RequestRecord:
-        """``record``, merged if the base holds its head's change in a commit naming it."""
-        if record.state != "open" or tip is None:
-            return record
-        base = self._repo.tip(record.base_branch)
-        parent, changes = self._head(tip)
-        if base is None or not changes:
-            return record
-        if not merging.holds_change(self._repo, tip, parent, base, changes):
-            return record  # cheap tests first: the base does not have the head's change
-        found = self._merge_commit(record, [c.path for c in changes], base)
-        return record.merged(found.id, found.time, tip) if found else record
-
-    def _merge_commit(
-        self, record: RequestRecord, paths: list[str], base: str
-    ) -> CommitInfo | None:
-        """The base commit that merged ``record`` (by its trailer), among recent ones."""
-        since = record.created_at.replace(microsecond=0)
-        for path in paths:
-            for info in self._repo.history(base, path, limit=SEARCH_DEPTH):
-                if info.trailer(PROMOTION_REQUEST) == str(record.number) and info.time >= since:
-                    return info
-        return None
-
-    def _head(self, head: str) -> _Head:
-        """The head commit's (first) parent, and what it changed relative to it."""
-        if head not in self._heads:
-            parents = self._repo.commit_info(head).parents
-            parent = parents[0] if parents else None
-            if len(self._heads) > _CACHE_LIMIT:
-                self._heads.clear()
-            self._heads[head] = (parent, self._repo.changed_paths(parent, head))
-        return self._heads[head]
-
-    def _teams_at(self, commit: str) -> Mapping[str, frozenset[str]]:
-        blob = self._repo.blob_id(commit, records.TEAMS_PATH)
-        if blob is None:
-            return {}
-        if blob not in self._teams:
-            data = self._repo.read(commit, records.TEAMS_PATH) or b""
-            source = f"{records.TEAMS_PATH} on {self.base_branch}"
-            self._teams[blob] = records.parse_teams(data, source)
-        return self._teams[blob]
-
     def _signature(self) -> Signature:
         return Signature(self._name, self._email, self._clock())
-
-
-def _refuse_damaged(book: Book, head_branch: str) -> None:
-    """PermanentError when a damaged record names ``head_branch``: it may be its open
-    request, and a second one would fork the branch's history of requests."""
-    damage = book.damaged_for(head_branch)
-    if damage is not None:
-        raise PermanentError(damage.problem)

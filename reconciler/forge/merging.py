@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from reconciler import codeowners
+from reconciler.forge import records
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.gitrepo.port import ConfigRepo, Edit, FileChange, ReadView
 from reconciler.gitrepo.trailers import Trailer
@@ -47,6 +48,35 @@ class Owners:
                 self._parsed.clear()
             self._parsed[key] = codeowners.find(view.read)
         return self._parsed[key]
+
+
+class Teams:
+    """The team lists of base commits, parsed once per version of the file.
+
+    The members of ``@org/team`` owners are listed on the base branch in
+    ``.reconciler/teams.toml``::
+
+        [teams]
+        "@org/release" = ["@alice", "@bob"]
+
+    A team that file does not list (or no file) has unknown members: only named users count.
+    """
+
+    def __init__(self, repo: ConfigRepo, base_branch: str) -> None:
+        self._repo = repo
+        self._base_branch = base_branch
+        self._parsed: dict[str, dict[str, frozenset[str]]] = {}  # blob id -> teams
+
+    def at(self, commit: str) -> Mapping[str, frozenset[str]]:
+        """Each listed team's handles as the file on ``commit`` has them; {} without one."""
+        blob = self._repo.blob_id(commit, records.TEAMS_PATH)
+        if blob is None:
+            return {}
+        if blob not in self._parsed:
+            data = self._repo.read(commit, records.TEAMS_PATH) or b""
+            source = f"{records.TEAMS_PATH} on {self._base_branch}"
+            self._parsed[blob] = records.parse_teams(data, source)
+        return self._parsed[blob]
 
 
 def approvers(
@@ -111,22 +141,6 @@ def base_edit(
         return writes or None
 
     return edit
-
-
-def holds_change(
-    repo: ConfigRepo, head: str, parent: str | None, base: str, changes: Sequence[FileChange]
-) -> bool:
-    """Whether ``base`` already has every change ``head`` makes (merged, maybe three ways)."""
-    for change in changes:
-        now_id = repo.blob_id(base, change.path)
-        if now_id == change.new_id:
-            continue
-        if now_id == change.old_id or now_id is None or change.new_id is None or not parent:
-            return False
-        merged = repo.merged_file(parent, base, head, change.path)
-        if merged is None or merged != repo.read(base, change.path):
-            return False
-    return True
 
 
 def _merged(

@@ -35,7 +35,7 @@ from benchmarks.generate import app_name, digest
 from benchmarks.settled import overlay_path, push, settled_remote
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.settings import Settings
 from reconciler.wiring import build
 

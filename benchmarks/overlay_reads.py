@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks.common import line, median_ms, remote, timed
 from benchmarks.generate import ENVS, app_name
 from reconciler.gitrepo.blobcache import BlobCache, read_parsed
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App

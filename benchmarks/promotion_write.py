@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.common import line, median_ms, remote, timed
 from benchmarks.generate import _GIT_ENV, app_name, digest
 from reconciler.gitrepo.port import ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin

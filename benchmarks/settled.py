@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks.common import remote
 from benchmarks.generate import ENVS, app_name, digest
 from reconciler.gitrepo.port import Edit, ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 
 PUSHER = Signature("pusher", "pusher@example.com", datetime(2026, 11, 26, tzinfo=UTC))
 CODEOWNERS = ".github/CODEOWNERS"

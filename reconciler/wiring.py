@@ -25,7 +25,7 @@ from reconciler.gitrepo.credentials import (
     SshKey,
     read_token,
 )
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.httpclient.client import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
 from reconciler.live.http import HttpLiveReader

@@ -26,7 +26,7 @@ from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.overlays import kustomize, pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings

@@ -1,7 +1,7 @@
 """The config repo: a port (port.py), its pure helpers, and the pygit2 adapter.
 
-Only ``pygit2_repo`` imports pygit2; everything the rest of the daemon needs to type against
-is re-exported here.
+Only the ``pygit2_adapter`` package imports pygit2; everything the rest of the daemon needs to
+type against is re-exported here.
 """
 
 from reconciler.gitrepo.blobcache import BlobCache, read_parsed

@@ -8,7 +8,7 @@ from reconciler import promotions
 from reconciler.errors import PolicyError
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.policy import POLICY_FILE, load_policy
 from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail

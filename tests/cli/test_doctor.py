@@ -7,7 +7,7 @@ from pathlib import Path
 from reconciler.clock import utc_now
 from reconciler.demo.flow import QUICK, seed_files
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_repo import create_repository
+from reconciler.gitrepo.pygit2_adapter import create_repository
 from tests.cli.test_validate import run
 from tests.servers.github_sim import serve_github
 

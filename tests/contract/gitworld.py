@@ -16,7 +16,7 @@ import pygit2
 
 from reconciler.gitrepo.credentials import Credentials
 from reconciler.gitrepo.port import ConfigRepo, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.fakes.gitrepo import FakeConfigRepo, FakeRemote
 
 EPOCH = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

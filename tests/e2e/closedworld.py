@@ -35,7 +35,7 @@ from reconciler.errors import PolicyError
 from reconciler.forge.ledger import Ledger
 from reconciler.forge.port import Review
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays import kustomize
 from reconciler.settings import Settings
 from reconciler.wiring import Wired, build, utc_now

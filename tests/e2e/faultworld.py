@@ -32,7 +32,7 @@ from reconciler.clock import utc_now
 from reconciler.demo.flow import APP, example_dir
 from reconciler.demo.services import SampleServices
 from reconciler.errors import TransientError
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.registry import ImageNotFound, open_registry

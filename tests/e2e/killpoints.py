@@ -108,7 +108,7 @@ def push(remote: str, cache: Path, plan_file: Path) -> None:
     """The pushes of the plan, in order; deterministic commits (fixed signatures), so a run
     after a kill builds the very objects the killed run had started to write."""
     from reconciler.gitrepo.port import ReadView, Signature  # after install
-    from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+    from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 
     plan = json.loads(plan_file.read_text())
     who = Signature("Reconciler", "bot@example.com", datetime(2024, 6, 1, 12, 0, tzinfo=UTC))

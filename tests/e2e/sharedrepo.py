@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.clock import utc_now
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_repo import create_repository
+from reconciler.gitrepo.pygit2_adapter import create_repository
 
 APPS = [f"app{i}" for i in range(22)]
 OLD = "sha256:" + "0" * 64

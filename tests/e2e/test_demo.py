@@ -10,7 +10,7 @@ from pathlib import Path
 from reconciler import promotions
 from reconciler.demo.flow import NEW_DIGEST, OUTSIDER
 from reconciler.forge.local import REVIEWED_BY, LocalForge
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.e2e.world import OWNER, TEAM, overlay, pin_of
 
 

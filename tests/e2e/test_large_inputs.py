@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler import codeowners
 from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now
 from tests.e2e.sharedrepo import OLD, STAGING, WHO, kustomization

@@ -12,7 +12,7 @@ import pytest
 from reconciler.demo.flow import APP, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.registry import ImageNotFound, open_registry

@@ -16,7 +16,7 @@ from pathlib import Path
 from reconciler import promotions
 from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.e2e.test_review import prod_request
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay, person
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from reconciler import promotions
 from reconciler.actions import CommitDirect, Merge, Propose
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.settings import Settings
 from reconciler.wiring import build, utc_now

@@ -17,7 +17,7 @@ from reconciler.actions import Close, Propose
 from reconciler.cycle import CycleReport
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.settings import Settings
 from reconciler.shards import Shard, bucket
 from reconciler.wiring import Wired, build

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays.imageref import ImagePin
 from reconciler.overlays.pins import read_pin
 from reconciler.policy.model import App

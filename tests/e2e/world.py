@@ -27,7 +27,7 @@ from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY, LocalForge
 from reconciler.forge.port import Request
 from reconciler.forge.records import RequestRecord
 from reconciler.gitrepo.port import CommitInfo, ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.settings import Settings

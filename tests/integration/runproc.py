@@ -21,7 +21,7 @@ from typing import Any
 from reconciler.clock import utc_now
 from reconciler.demo.flow import QUICK, seed_files
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_repo import create_repository
+from reconciler.gitrepo.pygit2_adapter import create_repository
 
 GENEROUS = 60.0  # seconds: only bounds a wait so that a broken build fails instead of hanging
 EXE = Path(sys.executable).with_name("reconciler")

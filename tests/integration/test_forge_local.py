@@ -19,7 +19,7 @@ from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.local import REQUESTS_BRANCH, LocalForge
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.gitrepo.port import Edit, PushOutcome, ReadView, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.promotions import Marker, body
 from tests.contract.forgeworld import BASE, PROD, STAGING, LocalForgeWorld

@@ -15,7 +15,7 @@ import pytest
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import MergeRefused
 from reconciler.gitrepo.port import ConfigRepo, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from tests.contract.forgeworld import BASE, HEAD_TRAILERS, LocalForgeWorld
 from tests.contract.gitworld import GitWorld

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.errors import PermanentError, TransientError
 from reconciler.gitrepo.port import ConfigRepo, Signature, UnknownCommit
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.contract.gitcli import GitCli
 from tests.contract.gitworld import GitWorld
 from tests.contract.races import race_two_writers

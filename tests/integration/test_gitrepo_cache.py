@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler.clock import utc_now
 from reconciler.errors import TransientError
 from reconciler.gitrepo.port import ConfigRepo
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.metrics import Metrics
 from reconciler.settings import Settings
 from reconciler.wiring import build

@@ -27,8 +27,7 @@ import pytest
 
 from reconciler.errors import TransientError
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_adapter import reflock
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, reflock
 from tests import figures
 from tests.contract.gitcli import GitCli
 from tests.e2e.killpoints import LOCK_STEPS

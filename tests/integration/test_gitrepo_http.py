@@ -13,7 +13,7 @@ import pytest
 from reconciler.errors import PermanentError, PolicyError, TransientError
 from reconciler.gitrepo.credentials import HttpsToken
 from reconciler.gitrepo.port import ConfigRepo, LeaseRejected, Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.contract import test_gitrepo_contract as contract
 from tests.contract.gitcli import GitCli
 from tests.contract.gitworld import EPOCH, GitWorld, World

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitrepo.port import Signature
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 
 WHO = Signature("seed", "seed@example.com", datetime(2026, 11, 1, tzinfo=UTC))
 CALLS = 5000

@@ -18,7 +18,7 @@ from reconciler.gitrepo.credentials import (
     read_passphrase,
     read_token,
 )
-from reconciler.gitrepo.pygit2_repo import _Callbacks
+from reconciler.gitrepo.pygit2_adapter.callbacks import Callbacks as _Callbacks
 from reconciler.gitrepo.remote import parse_remote
 
 

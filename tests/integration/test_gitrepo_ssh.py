@@ -22,7 +22,7 @@ import pytest
 
 from reconciler.errors import TransientError
 from reconciler.gitrepo.credentials import SshKey
-from reconciler.gitrepo.pygit2_repo import Pygit2ConfigRepo
+from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.conftest import need
 from tests.contract.gitworld import GitWorld
 from tests.contract.races import BOT

@@ -1,0 +1,148 @@
+"""libgit2's callbacks for one network operation: credentials, host verdicts, the push lease.
+
+Credentials travel only through them: the stored remote URL and the clone's config never
+hold a secret, and a failure names where a secret comes from, never the secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import CredentialType
+
+from reconciler.errors import ReconcilerError, TransientError
+from reconciler.gitrepo import updating
+from reconciler.gitrepo.credentials import (
+    Credentials,
+    HttpsToken,
+    HttpsTokenSource,
+    SshAgent,
+    SshKey,
+    read_passphrase,
+    read_token,
+)
+
+ZERO = pygit2.Oid(hex="0" * 40)  # libgit2's id for "no commit": a ref that does not exist
+_KINDS = (
+    (CredentialType.USERPASS_PLAINTEXT, "an HTTPS token"),
+    (CredentialType.SSH_KEY, "an SSH key"),
+)
+
+
+class AuthRejected(Exception):
+    """The remote asked again after we sent the configured credential: it was refused."""
+
+
+class AuthMissing(Exception):
+    """The remote asks for a kind of credential that is not configured."""
+
+    def __init__(self, allowed: CredentialType) -> None:
+        super().__init__(str(allowed))
+        self.allowed = allowed
+
+
+# What a network operation raises: libgit2's errors, and the callbacks' own.
+NETWORK_ERRORS = (pygit2.GitError, OSError, AuthRejected, AuthMissing)
+
+
+class Callbacks(pygit2.RemoteCallbacks):
+    """Credentials, certificate checks, and the push lease, for one network operation."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        environ: Mapping[str, str],
+        lease: tuple[str, pygit2.Oid] | None = None,
+    ) -> None:
+        super().__init__()
+        self._credentials = credentials
+        self._environ = environ
+        self._sent = 0
+        self._lease = lease
+        self.secrets: list[str] = []
+        self.rejected: dict[str, str] = {}
+
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> pygit2.UserPass | pygit2.Username | pygit2.Keypair:
+        cred = self._credentials
+        if (
+            isinstance(cred, HttpsToken | HttpsTokenSource)
+            and allowed_types & CredentialType.USERPASS_PLAINTEXT
+        ):
+            self._count_attempt()
+            secret = read_token(cred, self._environ).reveal()
+            self.secrets.append(secret)
+            return pygit2.UserPass(cred.username, secret)
+        if isinstance(cred, SshKey | SshAgent):
+            user = username_from_url or cred.username
+            if allowed_types & CredentialType.SSH_KEY:
+                self._count_attempt()
+                return _keypair(cred, user, self.secrets)
+            if allowed_types & CredentialType.USERNAME:
+                return pygit2.Username(user)
+        raise AuthMissing(allowed_types)
+
+    def _count_attempt(self) -> None:
+        self._sent += 1
+        if self._sent > 1:  # libgit2 asks again only after a refusal; never loop on it
+            raise AuthRejected
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        # pygit2's default accepts any SSH host key; trust libgit2's known_hosts and TLS
+        # verdicts instead, so an unknown host fails closed.
+        return valid
+
+    def push_negotiation(self, updates: list[pygit2.remotes.PushUpdate]) -> None:
+        for update in updates:
+            lease = self._lease
+            if lease and update.dst_refname == lease[0] and update.src != lease[1]:
+                raise updating.BranchMoved(None if update.src == ZERO else str(update.src))
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.rejected[refname] = message
+
+    def failure(self, action: str, where: str, error: BaseException) -> ReconcilerError:
+        """``error`` of the operation ``action`` on ``where``, said with what to check and
+        with every secret these callbacks sent masked."""
+        if isinstance(error, ReconcilerError):
+            return error
+        if isinstance(error, AuthRejected) and self._credentials is not None:
+            return TransientError(
+                f"{action} {where}: the remote refused {self._credentials.describe()}; check "
+                "that it is current and has access to this repository"
+            )
+        if isinstance(error, AuthMissing):
+            kinds = " or ".join(t for f, t in _KINDS if error.allowed & f) or "credentials"
+            have = self._credentials.describe() if self._credentials else "none"
+            return TransientError(
+                f"{action} {where}: the remote asks for {kinds}, and {have} is configured; "
+                "set an HTTPS token (file or variable) for https remotes, an SSH key for ssh"
+            )
+        text = str(error) or type(error).__name__
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        hint = "check the address, the network and the remote"
+        if "hostkey" in text:
+            hint = "add the server's host key to ~/.ssh/known_hosts of the daemon's user"
+        return TransientError(
+            f"{action} {where} failed: {text}; {hint} (it will be retried next cycle)"
+        )
+
+
+def _keypair(cred: SshKey | SshAgent, user: str, secrets: list[str]) -> pygit2.Keypair:
+    if isinstance(cred, SshAgent):
+        return pygit2.KeypairFromAgent(user)
+    public = cred.public_key or Path(f"{cred.private_key}.pub")
+    passphrase = read_passphrase(cred)
+    if passphrase is not None:
+        secrets.append(passphrase.reveal())
+    return pygit2.Keypair(
+        user,
+        str(public) if public.exists() else None,
+        str(cred.private_key),
+        passphrase.reveal() if passphrase else "",
+    )

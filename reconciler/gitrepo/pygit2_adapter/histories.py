@@ -1,0 +1,111 @@
+"""History walks over the clone: one file's commits, or many files' first-parent commits in
+one walk; a shallow clone is deepened as far as a walk needs (history.py decides the walk)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pygit2
+
+from reconciler.gitrepo import history, paths
+from reconciler.gitrepo.port import CommitInfo, FileHistories
+from reconciler.gitrepo.pygit2_adapter.clone import Clone
+from reconciler.gitrepo.pygit2_adapter.commits import info
+from reconciler.gitrepo.pygit2_adapter.trees import entry
+
+
+def file_history(
+    clone: Clone, commit: str, path: str, limit: int, first_parent: bool
+) -> tuple[CommitInfo, ...]:
+    """Commits from ``commit`` that changed ``path``, newest first, deepening if shallow."""
+    path = paths.clean_path(path)
+    start = str(clone.commit(commit).id)
+    while True:
+        roots = clone.shallow_roots()
+        try:
+            ids = history.touching(
+                start,
+                entry=lambda c: _entry_id(clone.commit(c), path),
+                parents=lambda c: [str(p) for p in clone.commit(c).parent_ids],
+                time=lambda c: clone.commit(c).commit_time,
+                limit=limit,
+                first_parent=first_parent,
+                boundary=roots.__contains__,
+            )
+            return tuple(info(clone.commit(c)) for c in ids)
+        except history.Truncated as truncated:
+            clone.deepen(truncated.walked)
+
+
+def file_histories(
+    clone: Clone, commit: str, files: Iterable[str], limit: int, stop: str | None
+) -> FileHistories:
+    """Many files' first-parent histories in one walk, deepening if shallow."""
+    wanted = frozenset(paths.clean_path(f) for f in files)
+    folders = frozenset(
+        path.rsplit("/", depth)[0] for path in wanted for depth in range(1, path.count("/") + 1)
+    )
+    infos: dict[str, CommitInfo] = {}
+
+    def changed(commit_id: str, parent: str | None, pending: frozenset[str]) -> list[str]:
+        new_tree = clone.commit(commit_id).tree
+        old_tree = clone.commit(parent).tree if parent is not None else None
+        out: list[str] = []
+        _changed_files("", old_tree, new_tree, pending, folders, out)
+        return out
+
+    def info_of(commit_id: str) -> CommitInfo:
+        if commit_id not in infos:
+            infos[commit_id] = info(clone.commit(commit_id))
+        return infos[commit_id]
+
+    start = str(clone.commit(commit).id)
+    while True:
+        roots = clone.shallow_roots()
+        try:
+            found, stopped = history.first_parent_touching(
+                start,
+                wanted,
+                changed=changed,
+                parents=lambda c: [str(p) for p in clone.commit(c).parent_ids],
+                limit=limit,
+                stop=stop,
+                boundary=roots.__contains__,
+            )
+            return FileHistories(
+                {path: tuple(info_of(c) for c in ids) for path, ids in found.items()},
+                stopped,
+            )
+        except history.Truncated as truncated:
+            clone.deepen(truncated.walked)
+
+
+def _entry_id(commit: pygit2.Commit, path: str) -> str | None:
+    found = entry(commit.tree, path)
+    return None if found is None else f"{found.id}:{getattr(found, 'filemode', 0)}"
+
+
+def _changed_files(
+    path: str,
+    old: pygit2.Object | None,
+    new: pygit2.Object | None,
+    wanted: frozenset[str],
+    folders: frozenset[str],
+    out: list[str],
+) -> None:
+    """The wanted paths whose entries differ, descending only into folders that lead to one."""
+    same_id = old is not None and new is not None and old.id == new.id
+    if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
+        return
+    if path in wanted:
+        out.append(path)
+    if path and path not in folders:
+        return
+    old_children = {str(c.name): c for c in old} if isinstance(old, pygit2.Tree) else {}
+    new_children = {str(c.name): c for c in new} if isinstance(new, pygit2.Tree) else {}
+    for name in old_children.keys() | new_children.keys():
+        child = f"{path}/{name}" if path else name
+        if child in wanted or child in folders:
+            _changed_files(
+                child, old_children.get(name), new_children.get(name), wanted, folders, out
+            )

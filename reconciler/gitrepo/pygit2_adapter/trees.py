@@ -1,0 +1,103 @@
+"""Trees: an entry found by path, the files two trees differ in, and a tree built from changes.
+
+Comparisons descend only where subtree ids differ; writes rebuild only the folders a change
+is in, bottom-up from the parent's tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pygit2
+from pygit2.enums import FileMode
+
+from reconciler.errors import PolicyError
+from reconciler.gitrepo import paths
+from reconciler.gitrepo.port import FileChange
+from reconciler.gitrepo.pygit2_adapter.refs import held
+
+
+def entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
+    """The object at ``path`` under ``tree`` (``tree`` itself for ""), or None."""
+    if tree is None or not path:
+        return tree
+    try:
+        return tree[held(path)]
+    except KeyError:
+        return None
+
+
+def file_changes(
+    old: pygit2.Tree | None, new: pygit2.Tree, prefixes: Sequence[str] | None
+) -> tuple[FileChange, ...]:
+    """Files that differ between two trees under ``prefixes``, sorted by path."""
+    found: list[FileChange] = []
+    for prefix in paths.clean_prefixes(prefixes):
+        _diff(prefix, entry(old, prefix), entry(new, prefix), found)
+    return tuple(sorted(found, key=lambda change: change.path))
+
+
+def _diff(
+    path: str, old: pygit2.Object | None, new: pygit2.Object | None, out: list[FileChange]
+) -> None:
+    same_id = old is not None and new is not None and old.id == new.id
+    if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
+        return
+    old_tree = old if isinstance(old, pygit2.Tree) else None
+    new_tree = new if isinstance(new, pygit2.Tree) else None
+    if old_tree is not None or new_tree is not None:
+        old_children = {str(c.name): c for c in old_tree} if old_tree is not None else {}
+        new_children = {str(c.name): c for c in new_tree} if new_tree is not None else {}
+        for name in sorted(old_children.keys() | new_children.keys()):
+            _diff(paths.join(path, name), old_children.get(name), new_children.get(name), out)
+    old_file = old if old is not None and old_tree is None else None
+    new_file = new if new is not None and new_tree is None else None
+    if old_file is not None or new_file is not None:
+        out.append(
+            FileChange(
+                path,
+                str(old_file.id) if old_file is not None else None,
+                str(new_file.id) if new_file is not None else None,
+            )
+        )
+
+
+def write_tree(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, changes: paths.Nested, where: str
+) -> pygit2.Oid | None:
+    """``tree`` (None: an empty one) with ``changes`` applied, written to ``repo``; None
+    when a folder below the root ends up empty."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    for name, change in changes.items():
+        path = paths.join(where, name)
+        existing = entry(tree, name)
+        mode = getattr(existing, "filemode", None)
+        if change is None or (
+            isinstance(change, dict)
+            and not isinstance(existing, pygit2.Tree)
+            and paths.only_deletions(change)
+        ):
+            if change is None and existing is not None:
+                builder.remove(name)
+            continue
+        if mode == FileMode.LINK:
+            raise PolicyError(f"{path} is a symlink in the repo; write the file it points to")
+        if isinstance(change, dict):
+            if existing is not None and not isinstance(existing, pygit2.Tree):
+                raise PolicyError(f"cannot write under {path}: it is a file in the repo")
+            sub = write_tree(repo, existing, change, path)
+            if sub is None:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, sub, FileMode.TREE)
+            continue
+        if isinstance(existing, pygit2.Tree):
+            raise PolicyError(f"cannot write the file {path}: it is a folder in the repo")
+        keep_exec = mode == FileMode.BLOB_EXECUTABLE
+        builder.insert(
+            name, repo.create_blob(change), FileMode.BLOB_EXECUTABLE if keep_exec else FileMode.BLOB
+        )
+    if where and len(builder) == 0:
+        return None  # git stores no empty folders: drop it from its parent
+    return builder.write()

@@ -1,4 +1,8 @@
-"""The one place that builds real adapters from settings."""
+"""The composition root: the one place that builds real adapters from settings.
+
+What reaches outside the process (the config repo's clone, the GitHub API, the HTTP client)
+is made by the ``Factories`` passed in, so a test hands in its own instead of patching here.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from reconciler.gitrepo.credentials import (
     SshKey,
     read_token,
 )
+from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.httpclient.client import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
@@ -44,7 +49,7 @@ from reconciler.settings import Settings
 class Wired:
     """The built parts, for the verbs that need more than a cycle."""
 
-    repo: Pygit2ConfigRepo
+    repo: ConfigRepo
     forge: Forge
     runner: CycleRunner
     metrics: Metrics
@@ -59,6 +64,7 @@ class Prepared:
     metrics: Metrics
     app: InstallationTokens | None
     github: Forge | None  # the GitHub forge; None: the local forge, built on the clone
+    factories: Factories
 
 
 def repo_url(settings: Settings) -> str:
@@ -126,8 +132,9 @@ def github_forge(
     clock: Callable[[], datetime],
     metrics: Metrics,
     app: InstallationTokens | None = None,
+    make: Callable[..., Forge] = GitHubForge,
 ) -> Forge:
-    """The GitHub forge, counting its requests and budget into ``metrics``."""
+    """The GitHub forge ``make`` builds, counting its requests and budget into ``metrics``."""
     if not settings.github_repo or "/" not in settings.github_repo:
         raise PolicyError("--forge github needs --github-repo OWNER/NAME")
     if settings.github_token_file is None and app is None:
@@ -146,7 +153,7 @@ def github_forge(
     def counted(method: str, status: int) -> None:
         metrics.forge_requests.labels(method=method, status=str(status)).inc()
 
-    return GitHubForge(
+    return make(
         settings.github_repo,
         token=read,
         base_url=settings.github_url,
@@ -157,34 +164,55 @@ def github_forge(
     )
 
 
+@dataclass(frozen=True)
+class Factories:
+    """How the parts that reach outside the process are made; tests pass their own."""
+
+    open_repo: Callable[[Settings, InstallationTokens | None], ConfigRepo] = open_repo
+    github_forge: Callable[..., Forge] = GitHubForge  # called as GitHubForge is
+    http_client: Callable[[], HttpClient] = HttpClient
+
+
+REAL = Factories()
+
+
 def build(
     settings: Settings,
     clock: Callable[[], datetime] = utc_now,
     stopping: Callable[[], bool] = lambda: False,
+    factories: Factories = REAL,
 ) -> Wired:
     """Open the config repo (clone or fetch) and build every adapter around it."""
-    return connect(prepare(settings, clock), stopping)
+    return connect(prepare(settings, clock, factories), stopping)
 
 
-def prepare(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Prepared:
+def prepare(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    factories: Factories = REAL,
+) -> Prepared:
     """Check the settings (PolicyError) and build what needs no network."""
     app = github_app(settings, clock) if settings.forge == "github" else None
     metrics = Metrics((settings.shard.index, settings.shard.count))
-    github = github_forge(settings, clock, metrics, app) if settings.forge == "github" else None
+    github = (
+        github_forge(settings, clock, metrics, app, factories.github_forge)
+        if settings.forge == "github"
+        else None
+    )
     credentials(settings, app)  # checked now: a mistake here is no reason to retry
-    return Prepared(settings, clock, metrics, app, github)
+    return Prepared(settings, clock, metrics, app, github, factories)
 
 
 def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) -> Wired:
     """Open the config repo (clone or fetch: a TransientError when it cannot be reached)
     and build every adapter around it; ``stopping()`` true cuts a probe round short."""
     settings, clock, metrics = prepared.settings, prepared.clock, prepared.metrics
-    repo = open_repo(settings, prepared.app)
+    repo = prepared.factories.open_repo(settings, prepared.app)
     # The adapter counts its own repairs, those made while opening included; a test's
     # wrapper of it may not count any.
     metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
     forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
-    client = HttpClient()
+    client = prepared.factories.http_client()
     readers: dict[LiveSource, LiveReader] = {}
 
     def live_reader(policy: Policy, env: str) -> LiveReader | None:

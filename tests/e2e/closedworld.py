@@ -28,6 +28,7 @@ import github
 from github import Auth
 
 from reconciler import promotions
+from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
@@ -38,7 +39,7 @@ from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays import kustomize
 from reconciler.settings import Settings
-from reconciler.wiring import Wired, build, utc_now
+from reconciler.wiring import REAL, Factories, Wired, build
 from tests.conftest import need
 from tests.e2e.world import NEW, World, cycle_until, overlay, person, pin_of
 from tests.servers.docker_registry import DOCKER_REGISTRY, run_registry
@@ -283,9 +284,11 @@ class GitHubFlavour:
         protection: Protection = "ruleset",
         token: str | None = None,
         repo: str | None = None,
+        factories: Factories = REAL,
     ) -> None:
         """``token``: the daemon's token, when a test needs to know its value; ``repo``:
-        the git remote the daemon uses (default: the simulator's bare repo, root/config.git)."""
+        the git remote the daemon uses (default: the simulator's bare repo, root/config.git);
+        ``factories``: how the daemon makes its outside parts (a test may wrap them)."""
         self.image = image
         self._stack = ExitStack()
         self.services = SampleServices(utc_now).start()
@@ -320,7 +323,7 @@ class GitHubFlavour:
             github_url=self.sim.url,
             github_token_file=root / "token",
         )
-        self.wired = build(self.settings, utc_now)
+        self.wired = build(self.settings, utc_now, factories=factories)
         self.sync()
 
     def stop(self) -> None:

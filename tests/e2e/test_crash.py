@@ -11,6 +11,7 @@ per environment on main, head branches holding the one-file change.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -33,33 +34,28 @@ WRITES = 11
 NO_WAIT = Timing(FAST.interval, soak=timedelta(0), merge_delay=timedelta(0))
 
 
-def crashing_daemon(
-    world: World, monkeypatch: pytest.MonkeyPatch, at: int
-) -> tuple[Wired, CrashingRepo]:
+def crashing_daemon(world: World, at: int) -> tuple[Wired, CrashingRepo]:
     """The daemon ``world.daemon()`` builds, over a config repo that dies at write ``at``."""
-    real = wiring.open_repo
     made: list[CrashingRepo] = []
 
     def open_crashing(settings: Settings, app: InstallationTokens | None = None) -> CrashingRepo:
-        made.append(CrashingRepo(real(settings, app), at))
+        made.append(CrashingRepo(wiring.open_repo(settings, app), at))
         return made[-1]
 
-    with monkeypatch.context() as patch:
-        patch.setattr(wiring, "open_repo", open_crashing)
-        wired = world.daemon("one")
-    assert len(made) == 1, "wiring.build no longer opens the config repo with open_repo"
+    wired = world.daemon("one", replace(wiring.REAL, open_repo=open_crashing))
+    assert len(made) == 1, "wiring.build no longer opens the config repo with its factory"
     assert wired.runner.applier.repo is made[0]
     return wired, made[0]
 
 
 @pytest.mark.parametrize("k", range(1, WRITES + 2))
 def test_a_crash_at_any_write_then_a_restart_promotes_exactly_once(
-    make_world: MakeWorld, monkeypatch: pytest.MonkeyPatch, k: int
+    make_world: MakeWorld, k: int
 ) -> None:
     world = make_world(timing=NO_WAIT)  # the merge delay is not what this is about
     world.ci_commit(NEW, "b7e2f90")
     world.sync()
-    doomed, repo = crashing_daemon(world, monkeypatch, k)
+    doomed, repo = crashing_daemon(world, k)
 
     with pytest.raises(Crash) if k <= WRITES else contextlib.nullcontext():
         cycle_until(

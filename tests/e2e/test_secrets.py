@@ -43,12 +43,13 @@ import pytest
 from github import Auth
 
 from reconciler import wiring
+from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, TEAM, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.forge.github.forge import GitHubForge
 from reconciler.logs import JsonFormatter, configure_logging
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests.e2e.closedworld import AUTHOR, LOGIN, ORG, TIMING, GitHubFlavour, prepare
 from tests.e2e.secretworld import (
     REGISTRY_PASSWORD,
@@ -112,11 +113,15 @@ def test_in_process_flow_with_a_token_and_its_errors(
         # The forge's retries wait on a recorder, not the clock: a cycle failing on 502s
         # would otherwise spend the whole backoff (about 15 s) asleep.
         slept: list[float] = []
-        monkeypatch.setattr(wiring, "GitHubForge", partial(GitHubForge, sleep=slept.append))
+        factories = replace(wiring.REAL, github_forge=partial(GitHubForge, sleep=slept.append))
         # git over smart HTTP with the same token (basic auth), as github.com is reached
         git = stack.enter_context(serve_git(tmp_path / "gh", token=TOKEN))
         world = GitHubFlavour(
-            tmp_path / "gh", registry.image, token=TOKEN, repo=git.url("config.git")
+            tmp_path / "gh",
+            registry.image,
+            token=TOKEN,
+            repo=git.url("config.git"),
+            factories=factories,
         )
         try:
             results = [world.step()]
@@ -257,7 +262,7 @@ def run_verbs(world: GitHubFlavour, root: Path) -> dict[str, str]:
     (root / "wrong-token").write_text(WRONG_TOKEN + "\n")
     wrong = [*options[:6], "--github-token-file", str(root / "wrong-token"), *options[8:]]
     exe = Path(sys.executable).with_name("reconciler")
-    outputs = {}
+    outputs: dict[str, str] = {}
     for verb, given in (
         (["status"], options),
         (["status", "--json"], options),

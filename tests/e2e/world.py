@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler import promotions
+from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
@@ -31,7 +32,7 @@ from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repositor
 from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.settings import Settings
-from reconciler.wiring import Wired, build, utc_now
+from reconciler.wiring import REAL, Factories, Wired, build
 
 __all__ = [
     "APP",
@@ -151,9 +152,9 @@ class World:
         """What a daemon process called ``name`` is started with (its own cache folder)."""
         return Settings(repo=str(self.remote), cache_dir=self.root / f"daemon-{name}")
 
-    def daemon(self, name: str = "one") -> Wired:
+    def daemon(self, name: str = "one", factories: Factories = REAL) -> Wired:
         """A daemon built as the `reconciler` command builds it; same name, same cache."""
-        return build(self.settings(name), self.clock)
+        return build(self.settings(name), self.clock, factories=factories)
 
     def step(self, wired: Wired, approve: str | None = None, sync: bool = True) -> CycleReport:
         """One cycle; then the environments deploy main and, if asked, ``approve`` reviews."""

@@ -21,9 +21,10 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 
 from benchmarks.common import line
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import PROBE_BUDGET, HttpProber, ProbeRequest
+from reconciler.probes import PROBE_BUDGET, HttpProber
 
 UNBOUNDED = timedelta(days=1)
 

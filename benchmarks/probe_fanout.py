@@ -27,9 +27,10 @@ from typing import Literal
 
 from benchmarks.common import line, median_ms, timed
 from benchmarks.generate import app_name
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import HttpProber, ProbeRequest
+from reconciler.probes import HttpProber
 
 
 class Healthy(BaseHTTPRequestHandler):

@@ -18,11 +18,11 @@ from reconciler import codeowners, promotions, provenance
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.forge.port import DamagedRequest, Forge, Request
+from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
-from reconciler.probes import Prober
 from reconciler.registry.port import ImageNotFound, ImageRegistry
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard

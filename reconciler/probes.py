@@ -1,6 +1,6 @@
 """Probes of the source environment's endpoints for HTTP gates: requests in, Samples out.
 
-``Prober`` is the port the observer uses; ``HttpProber`` implements it over
+``HttpProber`` implements the port ``reconciler.gates.port.Prober`` over
 ``reconciler.httpclient``. A round of probes for many apps is sent as one batch on the
 client's asyncio loop with a bound on requests in flight: each probe is cancelled at its
 own timeout, so one hanging endpoint holds one slot for its timeout and delays no other
@@ -23,14 +23,13 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.clock import utc_now
 from reconciler.gates import Sample
-from reconciler.httpclient.addresses import PrivateRedirects
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
@@ -44,31 +43,6 @@ _SHOWN = 40  # longest JSON value quoted in a sample's detail
 PROBE_BUDGET = 2 * MAX_GATE_TIMEOUT
 
 log = logging.getLogger("reconciler.probes")
-
-
-@dataclass(frozen=True)
-class ProbeRequest:
-    """Probe ``gate`` for ``app`` in ``env``, which runs ``live_digest`` (None: unknown).
-
-    The observer reads ``live_digest`` just before the round and again after it, and drops
-    a sample when the two disagree, so no sample is bound across a rollout.
-    ``private_redirects`` is the policy's setting of that name.
-    """
-
-    gate: HttpGate
-    app: str
-    env: str
-    live_digest: str | None
-    private_redirects: PrivateRedirects = "allow"
-
-
-class Prober(Protocol):
-    """Takes one sample per request it runs, in the order given."""
-
-    def probe(self, requests: Sequence[ProbeRequest]) -> list[Sample]:
-        """A Sample per request run (a probe that fails to run is a failed Sample); none
-        for a request left out of a bounded round, which is probed next round."""
-        ...
 
 
 class HttpProber:

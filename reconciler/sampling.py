@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.gates import Sample
+from reconciler.gates.port import Prober, ProbeRequest
 from reconciler.live.port import LiveReader
 from reconciler.policy import Policy
 from reconciler.policy.model import HttpGate
-from reconciler.probes import Prober, ProbeRequest
 from reconciler.snapshot import Key, LiveState, OverlayState
 
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.gates import Sample
-from reconciler.probes import Prober, ProbeRequest
+from reconciler.gates.port import Prober, ProbeRequest
 
 
 class FakeProber:

@@ -24,10 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from reconciler.gates import Sample
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.addresses import Address, PrivateRedirects, non_public
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import HttpProber, ProbeRequest
+from reconciler.probes import HttpProber
 from tests.servers.endpoints import Endpoints, redirect, reply, serve
 
 PRETEND_PUBLIC = ipaddress.ip_address("127.0.0.1")  # what the stub resolver's names "are"

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from reconciler.gates import Sample
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import HttpProber, ProbeRequest
+from reconciler.probes import HttpProber
 from tests.servers.endpoints import (
     Endpoints,
     free_port,

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.policy.values import parse_json_expectations
-from reconciler.probes import HttpProber, ProbeRequest, lookup, same_json
+from reconciler.probes import HttpProber, lookup, same_json
 from tests.servers.endpoints import Endpoints, reply, serve
 
 HEALTHY = {"status": "ok", "version": 3, "checks": [{"name": "db", "ok": True}], "ratio": 1.0}

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from reconciler.gates import Sample
+from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import HttpProber, ProbeRequest
+from reconciler.probes import HttpProber
 from reconciler.settings import Settings
 from reconciler.wiring import Wired, build
 from tests.integration.runproc import config_repo

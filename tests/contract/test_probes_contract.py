@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.gates import Candidate, evaluate
+from reconciler.gates.port import Prober, ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
-from reconciler.probes import HttpProber, Prober, ProbeRequest
+from reconciler.probes import HttpProber
 from tests.fakes.probes import FakeProber
 from tests.servers.endpoints import Endpoints, reply, serve
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler import promotions
-from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
-from reconciler.forge.records import RequestRecord
+from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY, RequestRecord
 from reconciler.gitrepo.port import CommitInfo
 from reconciler.gitrepo.trailers import trailer_values
 

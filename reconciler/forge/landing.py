@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.forge.merging import PROMOTION_REQUEST
-from reconciler.forge.records import RequestRecord
+from reconciler.forge.records import PROMOTION_REQUEST, RequestRecord
 from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange
 
 SEARCH_DEPTH = 20  # commits per changed file searched for a merge the record missed

@@ -36,7 +36,7 @@ from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge import ledger, merging, records
 from reconciler.forge.landing import Landings
 from reconciler.forge.ledger import Ledger, require_tip
-from reconciler.forge.merging import PROMOTION_REQUEST, REVIEWED_BY, short
+from reconciler.forge.merging import short
 from reconciler.forge.opening import Opener
 from reconciler.forge.port import (
     DamagedRequest,
@@ -51,7 +51,7 @@ from reconciler.gitrepo.port import ConfigRepo, Signature
 from reconciler.promotions import BRANCH_PREFIX, branch, parse_marker
 
 REQUESTS_BRANCH = ledger.BRANCH
-__all__ = ["PROMOTION_REQUEST", "REQUESTS_BRANCH", "REVIEWED_BY", "LocalForge"]
+__all__ = ["REQUESTS_BRANCH", "LocalForge"]
 
 
 class LocalForge:

@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from reconciler import codeowners
 from reconciler.forge import records
 from reconciler.forge.port import MergeRefused, Request
+from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY
 from reconciler.gitrepo.port import ConfigRepo, Edit, FileChange, ReadView
 from reconciler.gitrepo.trailers import Trailer
 
-PROMOTION_REQUEST = "Promotion-Request"  # trailer: which request a base commit merged
-REVIEWED_BY = "Reviewed-by"
 _CACHE_LIMIT = 64
 
 

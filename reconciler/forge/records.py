@@ -21,6 +21,9 @@ from reconciler.forge.port import DamagedRequest, Request, RequestStatus, Review
 VERSION = 1
 REQUESTS_DIR = ".reconciler/requests"
 TEAMS_PATH = ".reconciler/teams.toml"
+# Trailers of a merge commit on the base branch: which request it merged, who approved.
+PROMOTION_REQUEST = "Promotion-Request"
+REVIEWED_BY = "Reviewed-by"
 _NAME = re.compile(r"^([1-9][0-9]{0,8})\.json$")
 _USER = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 _TEAM = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")

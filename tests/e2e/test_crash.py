@@ -19,7 +19,7 @@ import pytest
 from reconciler import promotions, wiring
 from reconciler.demo.flow import Timing
 from reconciler.forge.github.app import InstallationTokens
-from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
+from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY
 from reconciler.settings import Settings
 from reconciler.wiring import Wired
 from tests.e2e.conftest import MakeWorld

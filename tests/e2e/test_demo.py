@@ -9,7 +9,8 @@ from pathlib import Path
 
 from reconciler import promotions
 from reconciler.demo.flow import NEW_DIGEST, OUTSIDER
-from reconciler.forge.local import REVIEWED_BY, LocalForge
+from reconciler.forge.local import LocalForge
+from reconciler.forge.records import REVIEWED_BY
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.e2e.world import OWNER, TEAM, overlay, pin_of
 

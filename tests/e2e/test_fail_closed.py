@@ -26,7 +26,7 @@ import pytest
 
 from reconciler.actions import Merge
 from reconciler.cycle import CycleReport
-from reconciler.forge.local import REVIEWED_BY
+from reconciler.forge.records import REVIEWED_BY
 from tests.e2e.closedworld import (
     OUTSIDER,
     OWNERS_FILE,

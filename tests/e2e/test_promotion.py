@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler import promotions
-from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY
+from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY
 from tests.e2e.world import (
     ENVS,
     NEW,

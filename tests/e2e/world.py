@@ -24,9 +24,9 @@ from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
 from reconciler.demo.services import SampleServices
-from reconciler.forge.local import PROMOTION_REQUEST, REVIEWED_BY, LocalForge
+from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request
-from reconciler.forge.records import RequestRecord
+from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY, RequestRecord
 from reconciler.gitrepo.port import CommitInfo, ReadView, Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.overlays import kustomize, pins

@@ -1,28 +1,14 @@
-"""The `kubernetes` live source: a workload's image spec and its pods' image digests.
-
-Read-only: ``get`` on the workload (apps/v1 deployments, statefulsets, daemonsets) and
-``list`` on pods in its namespace, through the official ``kubernetes`` client (the only
-module that imports it). Credentials: an explicit kubeconfig, else the policy's
-``context`` in the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``), else ``KUBECONFIG``
-when set, else the pod's service account (in-cluster), else ``~/.kube/config``.
-
-What runs is what the pods' ``imageID`` say, not the spec, which may name a tag. "Since"
-is the earliest start of the container among the pods on the digest, a fact the cluster
-keeps, so a restarted daemon reports the same time; a rollout that replaces every pod (even
-one that keeps the image) starts it again, which can only make soak longer.
-"""
+"""The reader of a `kubernetes` live source: credentials, the API client and its errors, and
+each app's workload and pods read through them."""
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,7 +20,6 @@ from kubernetes.client import (
     CoreV1Api,
     V1DaemonSet,
     V1Deployment,
-    V1LabelSelector,
     V1PodList,
     V1StatefulSet,
 )
@@ -44,52 +29,21 @@ from kubernetes.config.incluster_config import load_incluster_config
 from kubernetes.config.kube_config import load_kube_config
 
 from reconciler.errors import PolicyError
+from reconciler.live.kubernetes.workloads import (
+    Failure,
+    Running,
+    Workload,
+    image_digest,
+    judge,
+    parse_workload,
+    workload_of,
+)
 from reconciler.live.port import LiveReader
 from reconciler.overlays.imageref import parse_reference
 from reconciler.policy.model import KubernetesLive
 from reconciler.policy.values import fill
 from reconciler.registry.references import parse_image
 from reconciler.snapshot import LiveState
-
-NO_DIGEST_YET = "no running pod reports an image digest yet"
-# kubectl's names for the kinds this source reads.
-_KINDS = {
-    alias: kind
-    for kind, aliases in {
-        "deployment": ("deployment", "deployments", "deploy"),
-        "statefulset": ("statefulset", "statefulsets", "sts"),
-        "daemonset": ("daemonset", "daemonsets", "ds"),
-    }.items()
-    for alias in aliases
-}
-# Only a repository digest (``repo@sha256:...``, with or without ``docker-pullable://``)
-# names what a registry holds; ``docker://sha256:...`` is a local image ID, another hash.
-_IMAGE_ID_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
-_OPERATORS = {"In": "{key} in ({values})", "NotIn": "{key} notin ({values})"}
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-class _Failure(Exception):
-    """One (app, env) cannot be read; the message is for the user and holds no secret."""
-
-
-@dataclass(frozen=True)
-class Workload:
-    """What the reader needs of a Deployment, StatefulSet or DaemonSet."""
-
-    kind: str  # "deployment", "statefulset" or "daemonset"
-    name: str
-    containers: tuple[tuple[str, str], ...]  # (name, image) from the pod template
-    selector: str  # the label selector of its pods
-    settled: bool  # the controller has rolled the current spec out to every replica
-
-
-@dataclass(frozen=True)
-class Running:
-    """One pod's container: the digest it runs (None before its image is pulled) and since."""
-
-    digest: str | None
-    started_at: datetime | None
 
 
 class KubernetesLiveReader:
@@ -122,7 +76,7 @@ class KubernetesLiveReader:
             return {}
         try:
             api = self._client()
-        except _Failure as failure:
+        except Failure as failure:
             return {pair: LiveState(None, error=str(failure)) for pair in pairs}
         with ThreadPoolExecutor(min(self._concurrency, len(pairs))) as pool:
             states = list(pool.map(lambda pair: self._read_one(api, *pair), pairs))
@@ -159,7 +113,7 @@ class KubernetesLiveReader:
                 return configuration
         path = path or str(Path("~/.kube/config").expanduser())
         if not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
-            raise _Failure(
+            raise Failure(
                 f"no Kubernetes credentials: not running in a cluster and no kubeconfig at "
                 f"{path}; set KUBECONFIG or run the daemon in a pod with a service account"
             )
@@ -172,18 +126,18 @@ class KubernetesLiveReader:
             )
         except (ConfigException, OSError, ValueError) as exc:
             where = f"{path} (context {context!r})" if context else path
-            raise _Failure(f"cannot use the kubeconfig {where}: {_why(exc)}") from None
+            raise Failure(f"cannot use the kubeconfig {where}: {_why(exc)}") from None
         return configuration
 
     # -- one workload --------------------------------------------------------------------------
     def _read_one(self, api: ApiClient, app: str, env: str) -> LiveState:
         try:
             namespace = fill(self._source.namespace, app=app, env=env)
-            kind, name = _parse_workload(fill(self._source.workload, app=app, env=env))
+            kind, name = parse_workload(fill(self._source.workload, app=app, env=env))
             workload = self._workload(api, kind, name, namespace)
             container = self._container(workload, app, env)
             pods = self._pods(api, workload, container, namespace)
-        except _Failure as failure:
+        except Failure as failure:
             return LiveState(None, error=str(failure))
         except Exception as exc:  # one odd answer must not stop the other apps
             return LiveState(None, error=f"unexpected {type(exc).__name__} reading {app} in {env}")
@@ -206,20 +160,20 @@ class KubernetesLiveReader:
         where = f"{workload.kind}/{workload.name}"
         if self._source.container is not None:
             if self._source.container not in names:
-                raise _Failure(
+                raise Failure(
                     f"{where} has no container {self._source.container!r} "
                     f"(it has {', '.join(names)}); fix container in [live.{env}]"
                 )
             return self._source.container
         repository = self._images.get(app)
         if repository is None:
-            raise _Failure(f"no image is known for {app}")
+            raise Failure(f"no image is known for {app}")
         wanted = _repository(repository)
         for name, image in workload.containers:
             if _repository(image) == wanted:
                 return name
         listed = ", ".join(f"{name}={image}" for name, image in workload.containers)
-        raise _Failure(
+        raise Failure(
             f"no container of {where} runs {repository} ({listed}); "
             f"set container in [live.{env}] to the one to read"
         )
@@ -258,57 +212,22 @@ class KubernetesLiveReader:
             yield
         except ApiException as exc:
             message = _status_message(exc.status, what, kind, namespace, subject, host)
-            raise _Failure(message) from None
+            raise Failure(message) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
             # NewConnectionError is a ConnectTimeoutError to urllib3, but a refusal here.
             if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
                 reason, urllib3.exceptions.NewConnectionError
             ):
-                raise _Failure(
+                raise Failure(
                     f"no answer from the Kubernetes API at {host} within {self._timeout:g}s"
                 ) from None
-            raise _Failure(f"cannot reach the Kubernetes API at {host}") from None
+            raise Failure(f"cannot reach the Kubernetes API at {host}") from None
         except ValueError:  # the client's models rejected the object
-            raise _Failure(
+            raise Failure(
                 f"the Kubernetes API at {host} answered {subject} in a shape this client "
                 "cannot read"
             ) from None
-
-
-def judge(workload: Workload, container: str, pods: Sequence[Running]) -> LiveState:
-    """What the workload runs, from its spec and its pods' container ``container``.
-
-    One digest on every pod and a settled spec: steady. Two digests, a spec pinned to
-    another digest, or a rollout the controller has not finished: rolling, with the
-    spec's digest when it pins one, else the digest most pods run.
-    """
-    counts = Counter(p.digest for p in pods if p.digest is not None)
-    if not counts:
-        return LiveState(None, error=NO_DIGEST_YET)
-    pinned = parse_reference(dict(workload.containers)[container]).digest or None
-    rolling = (
-        len(counts) > 1 or not workload.settled or (pinned is not None and pinned not in counts)
-    )
-    if rolling and pinned is not None:
-        digest = pinned
-    else:
-        digest = max(counts, key=lambda d: (counts[d], _latest_start(pods, d)))
-    starts = [p.started_at for p in pods if p.digest == digest and p.started_at is not None]
-    return LiveState(digest, min(starts, default=None), rolling=rolling)
-
-
-def image_digest(image_id: str | None) -> str | None:
-    """The registry digest in a pod's ``imageID``; None when it names none (yet)."""
-    found = _IMAGE_ID_DIGEST.search(image_id or "")
-    return found.group(1) if found else None
-
-
-def _latest_start(pods: Sequence[Running], digest: str) -> datetime:
-    # Breaks a tie between digests in favour of the newer pods: the rollout's target.
-    return max(
-        (p.started_at for p in pods if p.digest == digest and p.started_at), default=_EARLIEST
-    )
 
 
 def _status_message(
@@ -333,62 +252,6 @@ def _status_message(
     if not status:
         return f"TLS with the Kubernetes API at {host} failed"
     return f"the Kubernetes API at {host} answered {status} to {what} in namespace {namespace!r}"
-
-
-def _parse_workload(text: str) -> tuple[str, str]:
-    kind, slash, name = text.partition("/")
-    if not slash or not name or kind.lower() not in _KINDS:
-        raise _Failure(
-            f"workload {text!r} is not KIND/NAME with KIND deployment, statefulset or daemonset"
-        )
-    return _KINDS[kind.lower()], name
-
-
-def _selector(selector: V1LabelSelector, where: str) -> str:
-    # matchLabels and matchExpressions in label selector syntax, as kubectl sends them.
-    terms = [f"{key}={value}" for key, value in sorted((selector.match_labels or {}).items())]
-    for expression in selector.match_expressions or ():
-        values = ",".join(expression.values or ())
-        if expression.operator in _OPERATORS:
-            terms.append(_OPERATORS[expression.operator].format(key=expression.key, values=values))
-        elif expression.operator in ("Exists", "DoesNotExist"):
-            terms.append(("" if expression.operator == "Exists" else "!") + expression.key)
-        else:
-            raise _Failure(f"{where}: unknown selector operator {expression.operator!r}")
-    if not terms:
-        raise _Failure(f"{where} has an empty pod selector")
-    return ",".join(terms)
-
-
-def workload_of(obj: V1Deployment | V1StatefulSet | V1DaemonSet) -> Workload:
-    """The pod template, selector and rollout progress of a workload object."""
-    generation = obj.metadata.generation if obj.metadata is not None else None
-    observed = obj.status.observed_generation if obj.status is not None else None
-    settled = generation is None or (observed is not None and observed >= generation)
-    # As `kubectl rollout status` judges it: every replica runs the current template.
-    if isinstance(obj, V1Deployment):
-        kind, status, desired = "deployment", obj.status, obj.spec.replicas
-        settled = settled and (
-            status is not None
-            and (status.updated_replicas or 0) >= (1 if desired is None else desired)
-            and (status.replicas or 0) <= (status.updated_replicas or 0)
-        )
-    elif isinstance(obj, V1StatefulSet):
-        kind, sts, desired = "statefulset", obj.status, obj.spec.replicas
-        settled = settled and (
-            sts is not None
-            and (sts.updated_replicas or 0) >= (1 if desired is None else desired)
-            and sts.current_revision == sts.update_revision
-        )
-    else:
-        kind, ds = "daemonset", obj.status
-        settled = settled and (
-            ds is not None and (ds.updated_number_scheduled or 0) >= ds.desired_number_scheduled
-        )
-    name = (obj.metadata.name if obj.metadata is not None else None) or ""
-    spec = obj.spec.template.spec
-    containers = tuple((c.name, c.image or "") for c in (spec.containers if spec else ()))
-    return Workload(kind, name, containers, _selector(obj.spec.selector, f"{kind}/{name}"), settled)
 
 
 def _repository(image: str) -> str:

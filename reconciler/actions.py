@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from reconciler import promotions
 from reconciler.gates import GateResult
+from reconciler.gates.results import GateCode
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App
+from reconciler.reasons import BlockedCode
+
+
+def gate_blocked(code: GateCode) -> BlockedCode:
+    """``gate:<code>``: the blocked code of a gate of the policy that does not pass."""
+    # Such a gate's code is a GateFailure; typing cannot spell the prefixed literal, so
+    # tests/docs/test_blocked_reasons.py checks BlockedCode has `gate:` and each of them.
+    return cast(BlockedCode, f"gate:{code}")
 
 
 @dataclass(frozen=True)
@@ -17,7 +27,7 @@ class Blocked:
 
     app: str
     env: str
-    code: str
+    code: BlockedCode
     reason: str
     since: datetime | None = None
     until: datetime | None = None

@@ -15,6 +15,7 @@ from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.observing import Observation, Observer
 from reconciler.planning import plan
 from reconciler.policy import Policy
+from reconciler.reasons import BlockedCode
 from reconciler.snapshot import Snapshot
 
 log = logging.getLogger("reconciler.cycle")
@@ -190,7 +191,7 @@ def env_reports(result: CycleReport, now: datetime) -> tuple[tuple[PairGauges, .
         gate_results: dict[tuple[str, str], list[tuple[str, bool]]] = {}
         for a, e, r in result.plan.gates:
             gate_results.setdefault((a, e), []).append((r.gate, r.passed))
-        blocked_codes: dict[tuple[str, str], set[str]] = {}
+        blocked_codes: dict[tuple[str, str], set[BlockedCode]] = {}
         for b in result.plan.blocked:
             blocked_codes.setdefault((b.app, b.env), set()).add(b.code)
         for env in policy.ordered():

@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from reconciler.reasons import BlockedCode
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -32,7 +34,7 @@ class PairGauges:
     lag_seconds: float = 0.0
     pending: bool = False
     gates: tuple[tuple[str, bool], ...] = ()
-    blocked: tuple[str, ...] = ()  # reason codes
+    blocked: tuple[BlockedCode, ...] = ()  # reconciler_blocked's reasons
     tag_drift: bool | None = None  # the env's registry tag points elsewhere than git pins
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.gates.results import GateKind, GateResult, require_aware, stamp
+from reconciler.gates.results import GateCode, GateKind, GateResult, require_aware, stamp
 from reconciler.model import short
 
 ARGOCD: GateKind = "argocd"
@@ -39,7 +39,7 @@ def evaluate_argocd(
     digest = short(candidate_digest)
     state = f"{sync_status or 'unknown'}, {health_status or 'unknown'}"
 
-    def verdict(code: str, reason: str, evidence: str) -> GateResult:
+    def verdict(code: GateCode, reason: str, evidence: str) -> GateResult:
         passed = code == "passed"
         return GateResult(
             gate=gate,

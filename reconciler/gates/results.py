@@ -13,6 +13,26 @@ from typing import Literal
 from reconciler.policy.values import format_duration
 
 GateKind = Literal["http", "soak", "window", "argocd", "merge-delay"]
+# Why a gate of the policy's [gates] does not pass; planning blocks on it as `gate:<code>`.
+# http: not-live, no-samples, failing, streak-short; soak: not-live, soaking; window:
+# outside-window, denied, frozen; argocd: unknown, out-of-sync, progressing, not-live, unhealthy.
+GateFailure = Literal[
+    "not-live",
+    "no-samples",
+    "failing",
+    "streak-short",
+    "soaking",
+    "outside-window",
+    "denied",
+    "frozen",
+    "unknown",
+    "out-of-sync",
+    "progressing",
+    "unhealthy",
+]
+# Every code a gate result carries; merge_delay's (not-approved, merge-delay) are not
+# `gate:` blocks: planning reports a merge delay as `merge-delay`.
+GateCode = Literal["passed", "not-approved", "merge-delay"] | GateFailure
 
 
 @dataclass(frozen=True)
@@ -21,9 +41,7 @@ class GateResult:
 
     ``reason`` is the full sentence for plans and logs; ``evidence`` the short form for the
     PR body and the ``Gate-Evidence:`` trailer. ``code`` is a stable, low-cardinality word
-    for metric labels and JSON: ``passed``, or why not: ``not-live``, ``no-samples``,
-    ``failing``, ``streak-short`` (http), ``soaking`` (soak), ``outside-window``,
-    ``denied``, ``frozen`` (window), ``not-approved``, ``merge-delay`` (merge_delay).
+    for metric labels and JSON: ``passed``, or why not (GateCode).
     ``since`` is when the current verdict started to hold, ``until`` when it is expected
     to change, each when known. ``weak_binding`` says the verdict rests on the source
     overlay's commit time because no live source tells what the source environment runs.
@@ -32,7 +50,7 @@ class GateResult:
     gate: str
     kind: GateKind
     passed: bool
-    code: str
+    code: GateCode
     reason: str
     evidence: str
     since: datetime | None = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.gates.candidates import Candidate
-from reconciler.gates.results import GateResult, stamp
+from reconciler.gates.results import GateFailure, GateResult, stamp
 from reconciler.model import short
 from reconciler.policy.model import HttpGate
 
@@ -141,6 +141,7 @@ def evaluate_http(
             since=state.passed_at,
             weak_binding=weak,
         )
+    code: GateFailure
     if not bound:
         detail, code = "no samples yet", "no-samples"
     elif not bound[-1].ok:

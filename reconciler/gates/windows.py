@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from reconciler.gates.results import GateResult, stamp
+from reconciler.gates.results import GateCode, GateResult, stamp
 from reconciler.policy.model import WindowGate
 from reconciler.policy.values import WeeklyWindow
 
@@ -71,7 +71,7 @@ def occurrences(
 @dataclass(frozen=True)
 class _Verdict:
     open: bool
-    code: str  # "passed" | "frozen" | "denied" | "outside-window"
+    code: GateCode  # "passed", "frozen", "denied" or "outside-window"
     culprit: str  # the window or freeze that decided, as the policy spells it; "" if none
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from reconciler.actions import Action, Blocked
 from reconciler.gates import GateResult
 from reconciler.policy.model import Policy
+from reconciler.reasons import BlockedCode
 from reconciler.snapshot import Snapshot
 
 
@@ -29,6 +30,8 @@ class Draft:
         self.timed = True
         return self._now
 
-    def block(self, app: str, env: str, code: str, reason: str, **when: datetime | None) -> None:
+    def block(
+        self, app: str, env: str, code: BlockedCode, reason: str, **when: datetime | None
+    ) -> None:
         """Record that ``app`` is not promoted into ``env`` now, and why."""
         self.blocked.append(Blocked(app, env, code, reason, when.get("since"), when.get("until")))

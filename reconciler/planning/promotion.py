@@ -11,6 +11,7 @@ from reconciler.actions import (
     PinEdit,
     RecordRollback,
     RequestReviews,
+    gate_blocked,
 )
 from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
@@ -74,7 +75,7 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
         draft.block(
             app.name,
             target.name,
-            f"gate:{result.code}",
+            gate_blocked(result.code),
             f"gate {result.gate}: {result.reason}",
             since=result.since,
             until=result.until,

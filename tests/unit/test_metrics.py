@@ -54,7 +54,7 @@ def test_contract_series_are_served(served: tuple[Metrics, StatusServer, list[St
                     300.0,
                     True,
                     (("soak", False),),
-                    ("gate",),
+                    ("gate:soaking",),
                 ),
             ),
             policy_valid=True,
@@ -83,7 +83,10 @@ def test_contract_series_are_served(served: tuple[Metrics, StatusServer, list[St
     )
     assert samples[("reconciler_promotion_pending", pair)] == 1
     assert (
-        samples[("reconciler_blocked", (("app", "gw"), ("env", "prod"), ("reason", "gate")))] == 1
+        samples[
+            ("reconciler_blocked", (("app", "gw"), ("env", "prod"), ("reason", "gate:soaking")))
+        ]
+        == 1
     )
     assert samples[("reconciler_promotions_total", (("env", "prod"), ("result", "merged")))] == 1
     assert samples[("reconciler_reconcile_errors_total", (("component", "forge"),))] == 1

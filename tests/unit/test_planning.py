@@ -28,6 +28,7 @@ from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import plan
 from reconciler.policy import Policy, load_policy
+from reconciler.reasons import BlockedCode
 from reconciler.snapshot import (
     ApplicationStatus,
     DigestFact,
@@ -159,7 +160,7 @@ def approve(who: str, head: str = "head-1", minutes_ago: int = 10) -> Review:
     return Review(who, "approved", head, NOW - timedelta(minutes=minutes_ago))
 
 
-def prod_only(result: Plan) -> tuple[list[Action], list[tuple[str, str]]]:
+def prod_only(result: Plan) -> tuple[list[Action], list[tuple[BlockedCode, str]]]:
     actions: list[Action] = [a for a in result.actions if a.env == "prod"]
     blocked = [(b.code, b.reason) for b in result.blocked if b.env == "prod"]
     return actions, blocked

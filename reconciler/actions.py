@@ -21,7 +21,7 @@ def gate_blocked(code: GateCode) -> BlockedCode:
     return cast(BlockedCode, f"gate:{code}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Blocked:
     """A promotion that does not happen now: ``code`` for metrics, ``reason`` for people."""
 
@@ -33,7 +33,7 @@ class Blocked:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PinEdit:
     """The one edit a promotion makes: pin ``app`` to ``pin`` in the overlay ``path``."""
 
@@ -43,7 +43,7 @@ class PinEdit:
     pin: ImagePin
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Propose:
     """Open the promotion request, or update the open one (``number``) to this candidate."""
 
@@ -65,7 +65,7 @@ class Propose:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommitDirect:
     """`mode = "commit"`: push the one-file promotion commit straight to the base branch."""
 
@@ -80,7 +80,7 @@ class CommitDirect:
     trailers: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Merge:
     """Merge request ``number`` if its head is still ``expected_head``."""
 
@@ -138,7 +138,7 @@ class AddLabels:
     labels: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RecordRollback:
     """Record in the forge's audit that ``digest`` was rolled back by hand in ``env``."""
 
@@ -149,7 +149,7 @@ class RecordRollback:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MoveTag:
     """Point the environment's registry tag at the digest it runs (re-put, no rebuild)."""
 

@@ -241,7 +241,7 @@ def _pin_edit(
     fmt: str, path: str, app: App, pin: ImagePin
 ) -> Callable[[ReadView], dict[str, bytes | None] | None]:
     """The one-file edit, computed on whatever tip the port hands it (re-run after a race)."""
-    write = provenance.pin_edit(PinEdit(app, fmt, path, pin))
+    write = provenance.pin_edit(PinEdit(app=app, format=fmt, path=path, pin=pin))
 
     def edit(view: ReadView) -> dict[str, bytes | None] | None:
         data = view.read(path)

@@ -226,11 +226,15 @@ class DesiredReader:
                 path = overlay_path(env, app, view)
                 pin = self.pin(env.format, app, view, path)
             except ReconcilerError as exc:
-                out[key] = _Read(OverlayState(where, None, error=str(exc)), frozenset({where}))
+                out[key] = _Read(
+                    OverlayState(path=where, pin=None, error=str(exc)), frozenset({where})
+                )
                 continue
             except Exception as exc:  # one app's overlay must not stop the others
                 error = f"internal error reading it ({type(exc).__name__})"
-                out[key] = _Read(OverlayState(where, None, error=error), frozenset({where}))
+                out[key] = _Read(
+                    OverlayState(path=where, pin=None, error=error), frozenset({where})
+                )
                 continue
             paths = {where, path, view.real_path(where), view.real_path(path)}
             found[key] = (path, pin, frozenset(p for p in paths if p is not None))
@@ -258,11 +262,11 @@ class DesiredReader:
                 history = self._facts(env, app, path, whole.get(path, ()), views)
             newest = history[-1] if history else None
             state = OverlayState(
-                path,
-                pin,
-                newest.commit if newest else None,
-                newest.committed_at if newest else None,
-                history,
+                path=path,
+                pin=pin,
+                commit=newest.commit if newest else None,
+                changed_at=newest.committed_at if newest else None,
+                history=history,
             )
             out[key] = _Read(state, depends)
         return out

@@ -101,7 +101,7 @@ class Observer:
             desired = self.desired.read(tip, self.base_branch)
         policy = desired.policy
         errors = notes + desired.errors
-        empty = Snapshot(self.base_branch, tip, policy_errors=errors)
+        empty = Snapshot(base_branch=self.base_branch, base_commit=tip, policy_errors=errors)
         if policy is None:
             return Observation(None, empty, False)
         overlays = desired.overlays

@@ -235,7 +235,7 @@ class HeadChecker:
         )
         found = self._checked.get(key)
         if found is None:
-            edit = pin_edit(PinEdit(spec, target.format, overlay.path, pin))
+            edit = pin_edit(PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin))
             found = check_head(
                 self.repo, self.chain, request.head_commit, tip, overlay.path, marker.digest, edit
             )

@@ -18,7 +18,7 @@ from reconciler.overlays.imageref import ImagePin
 Key = tuple[str, str]  # (app, env)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OverlayState:
     """What an environment's overlay pins for an app, on the base branch."""
 
@@ -50,7 +50,7 @@ class RequestState:
     unfetched: bool = False  # the head is newer than this cycle's fetch: judged next cycle
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ApplicationStatus:
     """What Argo CD says of one Application; ``error`` when it could not be read."""
 
@@ -79,7 +79,7 @@ class DigestFact:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     """Everything a plan may depend on besides the policy and ``now``."""
 

@@ -186,7 +186,9 @@ class LocalForge:
                 "ask a code owner of the changed files"
             )
         now = self._clock()
-        given = Review(reviewer, state, request.head_commit, now, comment)
+        given = Review(
+            reviewer=reviewer, state=state, commit=request.head_commit, at=now, comment=comment
+        )
 
         def change(record: RequestRecord) -> RequestRecord:
             if record.state != "open":

@@ -17,7 +17,7 @@ RequestStatus = Literal["open", "merged", "closed"]
 ReviewState = Literal["approved", "changes_requested", "commented"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Review:
     """One review, bound to the head commit it was given on."""
 
@@ -28,7 +28,7 @@ class Review:
     comment: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Request:
     """A promotion request (a pull request from ``promote/<env>/<app>``)."""
 

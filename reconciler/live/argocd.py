@@ -76,7 +76,10 @@ class ArgoCDLiveReader:
         try:
             headers = self._headers()
         except _Failure as failure:
-            return {pair: ApplicationStatus(names[pair], error=str(failure)) for pair in pairs}
+            return {
+                pair: ApplicationStatus(application=names[pair], error=str(failure))
+                for pair in pairs
+            }
         requests = [
             HttpRequest("GET", self._url(names[pair]), headers, timeout=self._source.timeout)
             for pair in pairs
@@ -157,16 +160,19 @@ class ArgoCDLiveReader:
 
     def _status(self, name: str, env: str, outcome: HttpResponse | HttpError) -> ApplicationStatus:
         if isinstance(outcome, HttpError):
-            return ApplicationStatus(name, error=str(outcome))
+            return ApplicationStatus(application=name, error=str(outcome))
         server = safe_url(self._source.server)
         if outcome.status != 200:
-            return ApplicationStatus(name, error=_refusal(outcome.status, server, name, env))
+            return ApplicationStatus(
+                application=name, error=_refusal(outcome.status, server, name, env)
+            )
         try:
             document = json.loads(outcome.body)
             return parse_application(name, document)
         except (ValueError, TypeError, AttributeError):
             return ApplicationStatus(
-                name, error=f"Argo CD at {server} answered application {name!r} in an unknown shape"
+                application=name,
+                error=f"Argo CD at {server} answered application {name!r} in an unknown shape",
             )
 
 

@@ -34,4 +34,13 @@ class Draft:
         self, app: str, env: str, code: BlockedCode, reason: str, **when: datetime | None
     ) -> None:
         """Record that ``app`` is not promoted into ``env`` now, and why."""
-        self.blocked.append(Blocked(app, env, code, reason, when.get("since"), when.get("until")))
+        self.blocked.append(
+            Blocked(
+                app=app,
+                env=env,
+                code=code,
+                reason=reason,
+                since=when.get("since"),
+                until=when.get("until"),
+            )
+        )

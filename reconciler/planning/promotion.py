@@ -64,7 +64,13 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     manual = holds.manual_rollback(tgt.history, candidate.digest) if rollback else None
     if manual is not None:
         draft.actions.append(
-            RecordRollback(app.name, target.name, manual.digest, manual.commit, manual.committed_at)
+            RecordRollback(
+                app=app.name,
+                env=target.name,
+                digest=manual.digest,
+                commit=manual.commit,
+                at=manual.committed_at,
+            )
         )
     if stop or rollback:
         return
@@ -94,15 +100,15 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     if target.mode == "commit":
         draft.actions.append(
             CommitDirect(
-                app,
-                target.name,
-                source.name,
-                target.format,
-                tgt.path,
-                pin,
-                marker,
-                message,
-                trailer_pairs,
+                app=app,
+                env=target.name,
+                source=source.name,
+                format=target.format,
+                path=tgt.path,
+                pin=pin,
+                marker=marker,
+                message=message,
+                trailers=trailer_pairs,
             )
         )
         return
@@ -138,7 +144,14 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
         # a label added to the policy since, must not leave the request without them.
         draft.actions.append(AddLabels(app.name, target.name, request.number, unlabelled))
     reviews.merge(
-        draft, app, target, tgt, request, owners, marker, PinEdit(app, target.format, tgt.path, pin)
+        draft,
+        app,
+        target,
+        tgt,
+        request,
+        owners,
+        marker,
+        PinEdit(app=app, format=target.format, path=tgt.path, pin=pin),
     )
 
 

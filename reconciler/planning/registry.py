@@ -90,4 +90,12 @@ def move_tags(draft: Draft) -> None:
             fact = draft.snap.tags.get((app.image, env.registry_tag))
             if not running or fact is None or fact.error or fact.digest == running:
                 continue
-            draft.actions.append(MoveTag(app.name, env.name, app.image, running, env.registry_tag))
+            draft.actions.append(
+                MoveTag(
+                    app=app.name,
+                    env=env.name,
+                    repository=app.image,
+                    digest=running,
+                    tag=env.registry_tag,
+                )
+            )

@@ -92,22 +92,22 @@ def propose(
             )
     draft.actions.append(
         Propose(
-            app,
-            target.name,
-            source.name,
-            target.format,
-            tgt.path,
-            pin,
-            marker,
-            promotions.title(marker),
-            body,
-            message,
-            trailers,
-            tuple(draft.policy.settings.labels),
-            owners,
-            number,
-            expected,
-            comment,
+            app=app,
+            env=target.name,
+            source=source.name,
+            format=target.format,
+            path=tgt.path,
+            pin=pin,
+            marker=marker,
+            title=promotions.title(marker),
+            body=body,
+            message=message,
+            trailers=trailers,
+            labels=tuple(draft.policy.settings.labels),
+            reviewers=owners,
+            number=number,
+            expected_head=expected,
+            comment=comment,
         )
     )
 

@@ -116,13 +116,13 @@ def merge(
         return
     draft.actions.append(
         Merge(
-            app.name,
-            target.name,
-            request.number,
-            request.head_commit,
+            app=app.name,
+            env=target.name,
+            number=request.number,
+            expected_head=request.head_commit,
             # The daemon's own title: a person may have edited the request's.
-            f"{promotions.title(marker)} (#{request.number})",
-            approvers,
+            message=f"{promotions.title(marker)} (#{request.number})",
+            approvers=approvers,
             owners_required=target.require_codeowners,
             hold_label=draft.policy.settings.hold_label,
             edit=edit,

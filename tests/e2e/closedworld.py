@@ -220,7 +220,7 @@ class LocalFlavour:
         assert request is not None
         repo = Pygit2ConfigRepo.open(str(self.world.remote), self.world.root / "hand-editor")
         ledger = Ledger(repo, "main", lambda: person("someone"))
-        forged = Review(author, "approved", request.head_commit, utc_now())
+        forged = Review(reviewer=author, state="approved", commit=request.head_commit, at=utc_now())
         ledger.change(number, lambda r: replace(r, reviews=(*r.reviews, forged)), "review by hand")
         return said
 

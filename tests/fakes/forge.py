@@ -112,9 +112,18 @@ class FakeForge:
         number = max(self.stored, default=0) + 1
         now = self.clock()
         self.stored[number] = Request(
-            number, head_branch, "", base_branch, title, body, self.handle, tuple(labels),
-            "open", now, now,
-        )  # fmt: skip
+            number=number,
+            head_branch=head_branch,
+            head_commit="",
+            base_branch=base_branch,
+            title=title,
+            body=body,
+            author=self.handle,
+            labels=tuple(labels),
+            state="open",
+            created_at=now,
+            updated_at=now,
+        )
         self.comments[number] = []
         self.writes.append(f"open #{number}")
         return self.request(number)
@@ -196,7 +205,9 @@ class FakeForge:
         if state != "commented" and reviewer.casefold() == request.author.casefold():
             raise PolicyError(f"{reviewer} cannot review their own request")
         now = self.clock()
-        given = Review(reviewer, state, request.head_commit, now, comment)
+        given = Review(
+            reviewer=reviewer, state=state, commit=request.head_commit, at=now, comment=comment
+        )
         self.stored[number] = replace(
             self.stored[number], reviews=(*request.reviews, given), updated_at=now
         )

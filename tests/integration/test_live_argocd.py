@@ -247,7 +247,12 @@ def test_statuses_feed_the_gate(argocd: FakeArgoCD) -> None:
     argocd.add(application("gw-staging", [f"{REPO}@{D2}"], finished_at=T0))
     status = reader(argocd).statuses([PAIR])[PAIR]
     assert status == ApplicationStatus(
-        "gw-staging", "Synced", "Healthy", (f"{REPO}@{D2}",), "Succeeded", T0
+        application="gw-staging",
+        sync="Synced",
+        health="Healthy",
+        images=(f"{REPO}@{D2}",),
+        operation="Succeeded",
+        synced_at=T0,
     )
     result = evaluate_argocd(
         "staging-argocd",

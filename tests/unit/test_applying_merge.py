@@ -34,9 +34,16 @@ def world(digest: str = NEW) -> tuple[FakeRemote, str]:
 
 def merge_action(number: int, head: str, owners_required: bool, hold_label: str) -> Merge:
     return Merge(
-        "gw", "prod", number, head, "Promote gw (#1)", ("@asha",),
-        owners_required=owners_required, hold_label=hold_label, edit=pin(GW, NEW),
-    )  # fmt: skip
+        app="gw",
+        env="prod",
+        number=number,
+        expected_head=head,
+        message="Promote gw (#1)",
+        approvers=("@asha",),
+        owners_required=owners_required,
+        hold_label=hold_label,
+        edit=pin(GW, NEW),
+    )
 
 
 @pytest.mark.parametrize(

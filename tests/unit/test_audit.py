@@ -49,9 +49,13 @@ def test_requests_and_direct_commits_in_order() -> None:
         merged_at=T0 + timedelta(hours=1),
         live_at=T0 + timedelta(hours=2),
         reviews=(
-            Review("@mallory", "approved", "h2", T0 + timedelta(minutes=30)),
-            Review("@asha", "approved", "h1", T0 + timedelta(minutes=20)),  # an older head
-            Review("@asha", "approved", "h2", T0 + timedelta(minutes=40)),
+            Review(
+                reviewer="@mallory", state="approved", commit="h2", at=T0 + timedelta(minutes=30)
+            ),
+            Review(
+                reviewer="@asha", state="approved", commit="h1", at=T0 + timedelta(minutes=20)
+            ),  # an older head
+            Review(reviewer="@asha", state="approved", commit="h2", at=T0 + timedelta(minutes=40)),
         ),
     )
     closed = record(1, "staging", "dev", "closed", head_commit="h1")

@@ -47,9 +47,20 @@ FULL = replace(
     updated_at=T0 + timedelta(hours=2),
     requested_reviewers=("@acme/release", "@lead"),
     reviews=(
-        Review("@alice", "changes_requested", HEAD, T0 + timedelta(minutes=5), "wrong digest"),
-        Review("@alice", "approved", HEAD, datetime(2024, 7, 1, 15, 0, 30, 123456, tzinfo=IST)),
-        Review("@bob", "commented", HEAD, T0 + timedelta(minutes=7)),
+        Review(
+            reviewer="@alice",
+            state="changes_requested",
+            commit=HEAD,
+            at=T0 + timedelta(minutes=5),
+            comment="wrong digest",
+        ),
+        Review(
+            reviewer="@alice",
+            state="approved",
+            commit=HEAD,
+            at=datetime(2024, 7, 1, 15, 0, 30, 123456, tzinfo=IST),
+        ),
+        Review(reviewer="@bob", state="commented", commit=HEAD, at=T0 + timedelta(minutes=7)),
     ),
     comments=(Comment("@reconciler", T0 + timedelta(minutes=1), "Updated to sha256:cc"),),
     head_commit=HEAD,

@@ -141,7 +141,12 @@ def test_action_lines_carry_stable_keys_in_json() -> None:
     stream = io.StringIO()
     handler = configure_logging("json", "INFO", stream=stream)
     try:
-        outcome = ActionOutcome(Merge("gw", "prod", 7, "abc", "m"), True, "merged", "merged #7")
+        outcome = ActionOutcome(
+            Merge(app="gw", env="prod", number=7, expected_head="abc", message="m"),
+            True,
+            "merged",
+            "merged #7",
+        )
         logging.getLogger("reconciler.cycle").info(
             "%s", outcome.detail, extra=action_fields(outcome)
         )

@@ -90,7 +90,13 @@ def overlay(
 ) -> OverlayState:
     history = (PinFact("c-" + env, at, digest, by_reconciler),) if digest else ()
     pin = ImagePin(REPO, tag, digest or "") if (digest or tag) else None
-    return OverlayState(f"overlays/{env}/kustomization.yaml", pin, "c-" + env, at, history)
+    return OverlayState(
+        path=f"overlays/{env}/kustomization.yaml",
+        pin=pin,
+        commit="c-" + env,
+        changed_at=at,
+        history=history,
+    )
 
 
 OWNERS = codeowners.parse("/overlays/prod/ @alice @org/release\n", ".github/CODEOWNERS")
@@ -157,7 +163,9 @@ def request(
 
 
 def approve(who: str, head: str = "head-1", minutes_ago: int = 10) -> Review:
-    return Review(who, "approved", head, NOW - timedelta(minutes=minutes_ago))
+    return Review(
+        reviewer=who, state="approved", commit=head, at=NOW - timedelta(minutes=minutes_ago)
+    )
 
 
 def prod_only(result: Plan) -> tuple[list[Action], list[tuple[BlockedCode, str]]]:
@@ -218,7 +226,7 @@ BLOCKED_CASES = [
         {
             "overlays": {
                 ("gw", "staging"): overlay("staging", NEW),
-                ("gw", "prod"): OverlayState("p", None, error="p:3:1: invalid YAML"),
+                ("gw", "prod"): OverlayState(path="p", pin=None, error="p:3:1: invalid YAML"),
             }
         },
         "overlay-invalid",
@@ -275,7 +283,12 @@ BLOCKED_CASES = [
                     NEW,
                     reviews=(
                         approve("@alice", minutes_ago=20),
-                        Review("@alice", "changes_requested", "head-1", NOW - timedelta(minutes=5)),
+                        Review(
+                            reviewer="@alice",
+                            state="changes_requested",
+                            commit="head-1",
+                            at=NOW - timedelta(minutes=5),
+                        ),
                     ),
                 )
             }
@@ -328,9 +341,15 @@ def test_owner_approval_after_the_delay_merges(who: str) -> None:
     assert isinstance(action, Merge)
     assert action.edit is not None
     assert replace(action, edit=None) == Merge(
-        "gw", "prod", 7, "head-1", f"{state.request.title} (#7)", (who,),
-        owners_required=True, hold_label="promotion-hold",
-    )  # fmt: skip
+        app="gw",
+        env="prod",
+        number=7,
+        expected_head="head-1",
+        message=f"{state.request.title} (#7)",
+        approvers=(who,),
+        owners_required=True,
+        hold_label="promotion-hold",
+    )
     # The head is proven against exactly the edit the daemon would make.
     assert (action.edit.path, action.edit.pin.digest) == ("overlays/prod/kustomization.yaml", NEW)
 
@@ -452,7 +471,9 @@ def test_manual_rollback_is_not_undone() -> None:
     assert [code for code, _ in blocked] == ["hold"]
     assert "replaced by hand" in blocked[0][1]
     # ... and the forge's audit hears of it (a failed deployment on GitHub)
-    assert actions == [RecordRollback("gw", "prod", NEW, "c2", NOW - timedelta(hours=2))]
+    assert actions == [
+        RecordRollback(app="gw", env="prod", digest=NEW, commit="c2", at=NOW - timedelta(hours=2))
+    ]
 
 
 def test_commit_mode_pushes_directly() -> None:
@@ -605,7 +626,9 @@ def test_env_tag_follows_what_the_environment_runs() -> None:
         snapshot(overlays=overlays, tags={(REPO, "production"): TagFact(OLD)}),
         NOW,
     )
-    assert moved.actions == (MoveTag("gw", "prod", REPO, NEW, "production"),)
+    assert moved.actions == (
+        MoveTag(app="gw", env="prod", repository=REPO, digest=NEW, tag="production"),
+    )
     settled = plan(
         policy(REGISTRY_POLICY),
         snapshot(overlays=overlays, tags={(REPO, "production"): TagFact(NEW)}),
@@ -660,14 +683,34 @@ ARGO_POLICY = (
 @pytest.mark.parametrize(
     ("status", "code"),
     [
-        (ApplicationStatus("gw-staging", "Synced", "Healthy", (f"{REPO}@{NEW}",)), None),
         (
-            ApplicationStatus("gw-staging", "OutOfSync", "Healthy", (f"{REPO}@{NEW}",)),
+            ApplicationStatus(
+                application="gw-staging", sync="Synced", health="Healthy", images=(f"{REPO}@{NEW}",)
+            ),
+            None,
+        ),
+        (
+            ApplicationStatus(
+                application="gw-staging",
+                sync="OutOfSync",
+                health="Healthy",
+                images=(f"{REPO}@{NEW}",),
+            ),
             "gate:out-of-sync",
         ),
-        (ApplicationStatus("gw-staging", "Synced", "Healthy", (f"{REPO}@{OLD}",)), "gate:not-live"),
         (
-            ApplicationStatus("gw-staging", "Synced", "Degraded", (f"{REPO}@{NEW}",)),
+            ApplicationStatus(
+                application="gw-staging", sync="Synced", health="Healthy", images=(f"{REPO}@{OLD}",)
+            ),
+            "gate:not-live",
+        ),
+        (
+            ApplicationStatus(
+                application="gw-staging",
+                sync="Synced",
+                health="Degraded",
+                images=(f"{REPO}@{NEW}",),
+            ),
             "gate:unhealthy",
         ),
         (None, "gate:unknown"),

@@ -38,7 +38,9 @@ BASE = {OVERLAY: kustomization(OLD), "base/deploy.yaml": b"kind: Deployment\n"}
 
 
 def pin(app: App, digest: str) -> PinEdit:
-    return PinEdit(app, "kustomize", OVERLAY, ImagePin(app.image_name, "", digest))
+    return PinEdit(
+        app=app, format="kustomize", path=OVERLAY, pin=ImagePin(app.image_name, "", digest)
+    )
 
 
 def edited(files: dict[str, bytes], app: App, digest: str) -> dict[str, bytes]:

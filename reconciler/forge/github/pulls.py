@@ -44,11 +44,11 @@ def to_request(
         updated_at=_time(pull["updated_at"]) or clock(),
         reviews=tuple(
             Review(
-                f"@{r['user']['login']}",
-                _REVIEW_STATES[r["state"]],
-                str(r["commit_id"]),
-                _time(r.get("submitted_at")) or clock(),
-                str(r.get("body") or ""),
+                reviewer=f"@{r['user']['login']}",
+                state=_REVIEW_STATES[r["state"]],
+                commit=str(r["commit_id"]),
+                at=_time(r.get("submitted_at")) or clock(),
+                comment=str(r.get("body") or ""),
             )
             for r in reviews
             if r.get("state") in _REVIEW_STATES and r.get("user")

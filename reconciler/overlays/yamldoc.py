@@ -120,6 +120,10 @@ def parse(data: bytes, file: str) -> Document:
     text, bom, newline = decode(data, file)
     yaml = YAML(typ="rt", pure=True)
     yaml.max_depth = MAX_DEPTH
+    # YAML 1.2 lets an anchor be defined again (an alias means the latest), and kustomize
+    # reads such files; ruamel would also print a ReusedAnchorWarning on stderr, outside
+    # the daemon's logs.
+    yaml.composer.warn_double_anchors = False
     try:
         roots = list(yaml.compose_all(io.StringIO(text)))
     except MaxDepthExceededError as exc:
@@ -145,10 +149,10 @@ def parse(data: bytes, file: str) -> Document:
                 f"U+{ord(text[position]):04X} is not allowed in YAML"
             ) from None
         raise PolicyError(f"{file}: invalid YAML: {exc}") from None
-    return document(text, bom, newline, roots, file)
+    return document(text, bom=bom, newline=newline, roots=roots, file=file)
 
 
-def document(text: str, bom: bool, newline: str, roots: Sequence[Any], file: str) -> Document:
+def document(text: str, *, bom: bool, newline: str, roots: Sequence[Any], file: str) -> Document:
     """The Document of composed ``roots``: exactly one, or none (an empty file).
 
     Nodes are duck-typed (value, tag, style, flow_style, marks), so the composer of

@@ -225,7 +225,7 @@ class LocalFlavour:
         return said
 
     def hold(self, number: int) -> None:
-        self.world.forge_as(OWNER).label(number, HOLD, True)
+        self.world.forge_as(OWNER).label(number, HOLD, present=True)
 
     def push(self, path: str, change: Callable[[bytes], bytes], message: str) -> None:
         self.world.push(path, change, message)

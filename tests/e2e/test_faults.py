@@ -258,6 +258,10 @@ def one_run(root: Path, run: int, registry: RunningRegistry, images: Images) -> 
     return report
 
 
+# Beyond the default timeout: RUNS runs of 15-30 s each (100 s in all, measured), each
+# allowed RUN_SECONDS to settle before it counts as lost, plus a minute for its start and
+# close; RECONCILER_FAULT_RUNS scales the bound with the work.
+@pytest.mark.timeout(RUNS * (RUN_SECONDS + 60))
 def test_random_faults_and_kills_never_duplicate_or_lose_a_promotion(
     tmp_path: Path,
     app_registry: tuple[RunningRegistry, Images],

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from reconciler import codeowners
 from reconciler.actions import Merge
+from reconciler.clock import utc_now
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
 from reconciler.settings import Settings
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests.e2e.sharedrepo import OLD, STAGING, WHO, kustomization
 
 NEW = "sha256:" + "a" * 64

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.clock import utc_now
 from reconciler.demo.flow import APP, seed_files
 from reconciler.demo.services import SampleServices
 from reconciler.gitrepo.port import ReadView
@@ -17,7 +18,7 @@ from reconciler.overlays import kustomize, pins
 from reconciler.policy.model import App
 from reconciler.registry import ImageNotFound, open_registry
 from reconciler.settings import Settings
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests.conftest import need
 from tests.e2e.world import FAST, cycle_until, overlay, person
 from tests.servers.docker_registry import DOCKER_REGISTRY, RunningRegistry, run_registry

@@ -16,6 +16,7 @@ from reconciler import promotions
 from reconciler.actions import Merge
 from reconciler.cycle import CycleReport
 from reconciler.forge.port import Request
+from reconciler.model import short
 from reconciler.wiring import Wired
 from tests.e2e.world import (
     CYCLE_PAUSE,
@@ -108,17 +109,15 @@ def test_a_newer_digest_replaces_the_waiting_prod_request_and_resets_its_approva
     marker = promotions.parse_marker(updated.body)
     assert marker is not None
     assert marker.digest == NEWER
-    assert promotions.short(NEWER) in updated.title
-    assert promotions.short(NEW) not in updated.title
+    assert short(NEWER) in updated.title
+    assert short(NEW) not in updated.title
     changed, digest, _ = world.head_change("prod")
     assert (changed, digest) == ([overlay("prod")], NEWER)
     assert updated.approvals() == {}
     assert updated.requested_reviewers == (TEAM,)
     (record,) = world.records_for("prod")
     said = [c.text for c in record.comments]
-    assert any(
-        f"{promotions.short(NEWER)} replaces {promotions.short(NEW)}" in text for text in said
-    ), said
+    assert any(f"{short(NEWER)} replaces {short(NEW)}" in text for text in said), said
 
     # The approval given on the old head does not merge the new one, however long.
     assert_still_waiting(world, cycles_past(world, wired, approval.updated_at), first.number)

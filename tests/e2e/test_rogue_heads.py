@@ -17,6 +17,7 @@ from reconciler import promotions
 from reconciler.actions import Merge
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
+from reconciler.model import short
 from tests.e2e.test_review import prod_request
 from tests.e2e.world import APP, NEW, OWNER, World, cycle_until, internal_errors, overlay, person
 
@@ -117,7 +118,7 @@ def test_a_rewritten_prod_head_approved_by_the_owner_is_rebuilt_not_merged(
     assert_never_merged(world, rogue)
     (merge,) = world.promotion_commits("prod")
     assert merge.trailer(promotions.IMAGE_DIGEST) == NEW
-    assert promotions.short(NEW) in merge.title
+    assert short(NEW) in merge.title
     assert internal_errors(results) == []
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from reconciler import promotions
 from reconciler.actions import CommitDirect, Merge, Propose
+from reconciler.clock import utc_now
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.settings import Settings
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests.e2e.sharedrepo import APPS, OLD, STAGING, WHO, kustomization, seed
 
 D = "sha256:" + "d" * 64

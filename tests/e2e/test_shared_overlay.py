@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.actions import Merge
+from reconciler.clock import utc_now
 from reconciler.gitrepo.port import ReadView
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.overlays.imageref import ImagePin
 from reconciler.overlays.pins import read_pin
 from reconciler.policy.model import App
 from reconciler.settings import Settings
-from reconciler.wiring import build, utc_now
+from reconciler.wiring import build
 from tests.e2e.sharedrepo import APPS, OLD, STAGING, WHO, kustomization, seed
 
 GENEROUS = 10  # cycles; two are needed

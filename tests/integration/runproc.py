@@ -59,10 +59,11 @@ class DaemonProcess:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for text in self.process.stdout:
-            with self._changed:
-                self.lines.append(text.rstrip("\n"))
-                self._changed.notify_all()
+        with self.process.stdout:  # this thread owns the pipe: closed at end of output
+            for text in self.process.stdout:
+                with self._changed:
+                    self.lines.append(text.rstrip("\n"))
+                    self._changed.notify_all()
         with self._changed:
             self._ended = True
             self._changed.notify_all()
@@ -80,7 +81,10 @@ class DaemonProcess:
         with self._changed:
             while True:
                 for text in self.lines[seen:]:
-                    if text.startswith("{") and wanted(record := json.loads(text)):
+                    if not text.startswith("{"):
+                        continue
+                    record: Line = json.loads(text)
+                    if wanted(record):
                         return record
                 seen = len(self.lines)
                 if self._ended:

@@ -63,7 +63,10 @@ def corrupt(path: Path) -> None:
 
 
 def write(relative: str, data: str) -> Damage:
-    return lambda clone, _ours: (clone / relative).write_text(data)
+    def damage(clone: Path, _ours: str) -> None:
+        (clone / relative).write_text(data)
+
+    return damage
 
 
 def packed(damage: Damage) -> Damage:

@@ -99,8 +99,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         host_key = (root / "host_key.pub").read_text().split()[:2]
         yield SshServer(port, getpass.getuser(), f"[127.0.0.1]:{port} {' '.join(host_key)}", keys)
     finally:
-        server.terminate()
-        server.wait()
+        with server:  # on leaving: its stderr pipe closed, then waited for
+            server.terminate()
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def kustomizations(draw: st.DrawFn) -> tuple[str, dict[str, dict[str, str]]]:
         entries.append(styled)
     lines = ["apiVersion: kustomize.config.k8s.io/v1beta1" + comment, "resources:"]
     lines.append(" " * dash + "- ../../base" + comment)
-    if names or draw(st.booleans()):
+    if bool(names) or draw(st.booleans()):
         if flow:
             body = ", ".join("{" + ", ".join(f"{k}: {v}" for k, v in e) + "}" for e in entries)
             lines.append(f"images: [{body}]" + comment)

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.servers.httpserve import ClosingHTTPServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -81,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status, headers, payload = self._forward(body)
         if faults.take("timeouts"):
-            threading.Event().wait(faults.timeout_delay)  # the injected timeout itself
+            self.server.stopping.wait(faults.timeout_delay)  # the injected timeout itself
         self._answer(status, headers, payload)
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -108,9 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(ClosingHTTPServer):
     def __init__(self, upstream_port: int, faults: ProxyFaults) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream_port = upstream_port

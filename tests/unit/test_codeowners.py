@@ -150,7 +150,8 @@ def test_location_order_and_size_limit() -> None:
     found = codeowners.find(files.get)
     assert found.owners_of("x") == ()  # too large: GitHub ignores it, nothing is owned
     assert "ignores 3 MB or more" in found.errors[0].message
-    assert codeowners.find({}.get) == codeowners.NONE
+    nothing: dict[str, bytes] = {}
+    assert codeowners.find(nothing.get) == codeowners.NONE
 
 
 # -- is_owner: the one rule planning, the local forge and the fake use -------------------------

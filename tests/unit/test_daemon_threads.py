@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -45,8 +46,12 @@ class SignallingWaiter:
     def wake_on_signals(self) -> Callable[[], None]:
         return self.inner.wake_on_signals()
 
+    def close(self) -> None:
+        self.inner.close()
 
-_w: Waiter = SignallingWaiter()
+
+if TYPE_CHECKING:  # mypy checks the fit; at run time it would open a socket pair for nothing
+    _w: Waiter = SignallingWaiter()
 
 
 # -- triggers, overlap and stop, on real threads ------------------------------------------
@@ -97,6 +102,7 @@ def threaded() -> Iterator[list[Threaded]]:
     for t in made:  # never leave a loop running after a failed test
         t.daemon.stop()
         t.thread.join(GENEROUS)
+        t.waiter.close()  # an injected waiter is the caller's to close
 
 
 def test_triggers_during_a_cycle_collapse_into_one_follow_up(threaded: list[Threaded]) -> None:
@@ -274,3 +280,5 @@ def test_signal_handlers_are_not_installed_off_the_main_thread() -> None:
     thread.start()
     thread.join()
     assert seen == [before]
+    daemon.stop()
+    assert daemon.run() == 0  # run() closes the waiter the daemon made for itself

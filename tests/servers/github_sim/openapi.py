@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-# No type stubs are installed for jsonschema (types-jsonschema would remove these ignores).
-from jsonschema import Draft7Validator, FormatChecker  # type: ignore[import-untyped]
-from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import best_match
 
 SUBSET = Path(__file__).resolve().parents[2] / "data" / "github" / "openapi-subset.json"
 _METHODS = ("get", "put", "post", "patch", "delete")

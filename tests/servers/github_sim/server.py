@@ -34,6 +34,7 @@ from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail
 from tests.servers.github_sim.openapi import OpenApi, Violation, template_regex
 from tests.servers.github_sim.shapes import Shapes
 from tests.servers.github_sim.state import App, Exchange, World
+from tests.servers.httpserve import ClosingHTTPServer
 
 ROUTES: list[Route] = [*repository.ROUTES, *pulls.ROUTES, *accounts.ROUTES, *deployments.ROUTES]
 _DOCS = "https://docs.github.com/rest"
@@ -357,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if response.delay > 0:
-            threading.Event().wait(response.delay)  # the injected timeout itself
+            self.server.stopping.wait(response.delay)  # the injected timeout itself
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -366,8 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(ClosingHTTPServer):
     request_queue_size = 64
     dispatcher: Dispatcher
 

@@ -87,3 +87,15 @@ def test_deep_nesting_is_refused_by_either_parser(depth: int) -> None:
         yamlread.parse(data, "f")
     with pytest.raises(PolicyError, match="nests more than 64 levels"):
         yamldoc.parse(data, "f")
+
+
+def test_a_redefined_anchor_reads_the_same_and_an_alias_means_the_latest() -> None:
+    # YAML 1.2 allows it and kustomize reads it; libyaml refuses, so yamlread hands the file
+    # to ruamel, which must not print a ReusedAnchorWarning (the warnings filter makes it
+    # an error here).
+    data = b"a: &x one\nb: &x two\nc: *x\n"
+    fast, exact = both(data)
+    assert fast == exact
+    root = yamldoc.parse(data, "f").root
+    assert isinstance(root, YMap)
+    assert [v.value for _, v in root.pairs if isinstance(v, YScalar)] == ["one", "two", "two"]

@@ -27,4 +27,4 @@ def parse(data: bytes, file: str) -> yamldoc.Document:
         roots = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.YAMLError:
         return yamldoc.parse(data, file)  # ruamel words the error (or reads what it can)
-    return yamldoc.document(text, bom, newline, roots, file)
+    return yamldoc.document(text, bom=bom, newline=newline, roots=roots, file=file)

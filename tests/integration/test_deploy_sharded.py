@@ -82,7 +82,7 @@ def test_statefulset_shape() -> None:
 
 
 def pod_without_sharding(obj: dict[str, Any]) -> dict[str, Any]:
-    template = copy.deepcopy(obj["spec"]["template"])
+    template: dict[str, Any] = copy.deepcopy(obj["spec"]["template"])
     for container in template["spec"]["containers"]:
         container["env"] = [e for e in container["env"] if e["name"] not in SHARD_VARIABLES]
     return template

@@ -132,14 +132,14 @@ class HttpGate:
         parse=_positive_int,
         schema={"type": "integer", "minimum": 1},
     )
-    interval: timedelta = spec(  # noqa: RUF009
+    interval: timedelta = spec(
         timedelta(seconds=10),
         doc="Time between samples.",
         example="10s",
         parse=duration_at_least(timedelta(milliseconds=100)),
         schema=DURATION_SCHEMA,
     )
-    timeout: timedelta = spec(  # noqa: RUF009
+    timeout: timedelta = spec(
         timedelta(seconds=2),
         doc="Give up on one sample after this long (counts as a failure); at most 30s.",
         example="2s",
@@ -163,7 +163,7 @@ class SoakGate:
 
     name: str = spec(doc="The gate's name (the table's key).", from_key=True)
     kind: Literal["soak"] = spec(doc='"soak"')
-    duration: timedelta = spec(  # noqa: RUF009
+    duration: timedelta = spec(
         doc="Minimum time live in the source environment.",
         example="30m",
         parse=duration_at_least(timedelta(0)),

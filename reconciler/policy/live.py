@@ -51,7 +51,7 @@ class HttpLive:
         "reports it; without it, soak counts from when the daemon first saw the digest.",
         example="started_at",
     )
-    timeout: timedelta = spec(  # noqa: RUF009
+    timeout: timedelta = spec(
         timedelta(seconds=2),
         doc="Request timeout.",
         example="2s",
@@ -99,7 +99,7 @@ class ArgoCDLive:
     token_env: str | None = spec(
         None, doc="Environment variable holding the API token.", example="ARGOCD_TOKEN"
     )
-    timeout: timedelta = spec(  # noqa: RUF009
+    timeout: timedelta = spec(
         timedelta(seconds=5),
         doc="Request timeout.",
         example="5s",

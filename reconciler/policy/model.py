@@ -74,7 +74,7 @@ class Settings:
     base_branch: str = spec(
         "main", doc="The protected branch that holds the overlays and this policy.", example="main"
     )
-    poll_interval: timedelta = spec(  # noqa: RUF009
+    poll_interval: timedelta = spec(
         timedelta(seconds=30),
         doc="How often a cycle runs when no webhook or file change triggers one.",
         example="30s",
@@ -126,7 +126,7 @@ class Registry:
     plain_http: bool = spec(
         False, doc="OCI only: talk plain HTTP (a registry on loopback or a private network)."
     )
-    timeout: timedelta = spec(  # noqa: RUF009
+    timeout: timedelta = spec(
         timedelta(seconds=30),
         doc="Give up on one registry request after this long (then: retried next cycle).",
         example="30s",
@@ -166,7 +166,7 @@ class App:
         doc="The `images[].name` to match in kustomization files; defaults to the app name.",
         example="order-gateway",
     )
-    helm: HelmKeys = spec(  # noqa: RUF009
+    helm: HelmKeys = spec(
         HelmKeys(), doc="Key paths of the image in Helm values overlays.", example=None
     )
     environments: tuple[str, ...] | None = spec(
@@ -222,7 +222,7 @@ class Environment:
         doc="Names of gates (from [gates]) that must pass, evaluated on the source env.",
         example=["staging-health", "soak"],
     )
-    merge_delay: timedelta = spec(  # noqa: RUF009
+    merge_delay: timedelta = spec(
         timedelta(0),
         doc="An approved PR still waits this long before it is merged (a wait timer).",
         example="5m",
@@ -245,8 +245,8 @@ class Policy:
     """A whole, valid `promotions.toml`."""
 
     version: int = spec(doc="Format version; 1.", example=1)
-    settings: Settings = spec(Settings(), doc="Daemon settings.", example=None)  # noqa: RUF009
-    registry: Registry | None = spec(None, doc="The image registry.", example=None)  # noqa: RUF009
+    settings: Settings = spec(Settings(), doc="Daemon settings.", example=None)
+    registry: Registry | None = spec(None, doc="The image registry.", example=None)
     apps: Mapping[str, App] = spec(EMPTY, doc="Apps by name.", example=None)
     environments: Mapping[str, Environment] = spec(EMPTY, doc="Environments by name.", example=None)
     gates: Mapping[str, Gate] = spec(EMPTY, doc="Gates by name.", example=None)

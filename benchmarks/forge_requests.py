@@ -81,7 +81,7 @@ def run(apps: int, sizes: tuple[int, ...] = (1, 5)) -> list[str]:
                 for size in sizes:
                     names = [app_name((start + i) % apps) for i in range(size)]
                     start += size
-                    out += _measure(forge, daemon, person, names, idle_cost, later)
+                    out += _measure(forge, daemon, person, names, idle_cost, later=later)
     out.insert(0, line(f"forge requests, idle cycle ({apps} apps)", f"{idle_cost}", "baseline"))
     return out
 
@@ -92,6 +92,7 @@ def _measure(
     person: Upstream,
     names: list[str],
     idle_cost: int,
+    *,
     later: bool,
 ) -> list[str]:
     seen = len(forge.sim.exchanges)

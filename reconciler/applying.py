@@ -79,11 +79,13 @@ class Applier:
             try:
                 outcomes.append(self._one(action, base_branch))
             except ReconcilerError as exc:
-                outcomes.append(ActionOutcome(action, False, "error", str(exc)))
+                outcomes.append(ActionOutcome(action, ok=False, result="error", detail=str(exc)))
             except Exception as exc:  # one bad action must not stop the others
                 # Only the type and place: a library's message may quote a URL with a token.
                 outcomes.append(
-                    ActionOutcome(action, False, "error", f"internal error: {_where(exc)}")
+                    ActionOutcome(
+                        action, ok=False, result="error", detail=f"internal error: {_where(exc)}"
+                    )
                 )
         return outcomes
 
@@ -106,7 +108,9 @@ class Applier:
         if problem:
             raise MergeRefused(f"not merging #{action.number}: {problem}")
         commit = self.forge.merge(action.number, action.expected_head, action.message)
-        return ActionOutcome(action, True, "merged", f"merged #{action.number} as {commit[:12]}")
+        return ActionOutcome(
+            action, ok=True, result="merged", detail=f"merged #{action.number} as {commit[:12]}"
+        )
 
     def _unbuilt(self, action: Merge, base: str) -> str | None:
         """Why the head about to be merged is not the daemon's own edit; None when it is.
@@ -153,46 +157,58 @@ class Applier:
             wrote = self.forge.record_rollback(action.env, action.app, action.digest, action.commit)
             word = "recorded" if wrote else "already recorded"
             return ActionOutcome(
-                action, True, "rollback", f"rollback of {action.digest[:15]} {word}"
+                action,
+                ok=True,
+                result="rollback",
+                detail=f"rollback of {action.digest[:15]} {word}",
             )
         if isinstance(action, RequestReviews):
             self.forge.request_reviews(action.number, action.reviewers)
             who = " ".join(action.reviewers)
             return ActionOutcome(
-                action, True, "reviews-requested", f"asked {who} to review #{action.number}"
+                action,
+                ok=True,
+                result="reviews-requested",
+                detail=f"asked {who} to review #{action.number}",
             )
         if isinstance(action, AddLabels):
             self.forge.add_labels(action.number, action.labels)
             what = " ".join(action.labels)
-            return ActionOutcome(action, True, "labelled", f"labelled #{action.number} {what}")
+            return ActionOutcome(
+                action, ok=True, result="labelled", detail=f"labelled #{action.number} {what}"
+            )
         if isinstance(action, MoveTag):
             registry = self.registry()
             if registry is None:
-                return ActionOutcome(action, False, "error", "no registry is configured")
+                return ActionOutcome(
+                    action, ok=False, result="error", detail="no registry is configured"
+                )
             moved = registry.tag(action.repository, action.digest, action.tag)
             word = "moved" if moved else "already"
             return ActionOutcome(
                 action,
-                True,
-                "tagged",
-                f"{action.repository}:{action.tag} {word} at {action.digest[:15]}",
+                ok=True,
+                result="tagged",
+                detail=f"{action.repository}:{action.tag} {word} at {action.digest[:15]}",
             )
         if isinstance(action, RecordLive):
             self.forge.record_live(action.number, action.at)
             return ActionOutcome(
                 action,
-                True,
-                "live",
-                f"#{action.number} seen live since {action.at:%Y-%m-%dT%H:%M:%SZ}",
+                ok=True,
+                result="live",
+                detail=f"#{action.number} seen live since {action.at:%Y-%m-%dT%H:%M:%SZ}",
             )
         self.forge.close(action.number, action.comment)
-        return ActionOutcome(action, True, "closed", f"closed #{action.number}")
+        return ActionOutcome(action, ok=True, result="closed", detail=f"closed #{action.number}")
 
     def _propose(self, action: Propose, base: str) -> ActionOutcome:
         head = promotions.branch(action.env, action.app.name)
         base_tip = self.repo.tip(base)
         if base_tip is None:
-            return ActionOutcome(action, False, "error", f"base branch {base} is gone")
+            return ActionOutcome(
+                action, ok=False, result="error", detail=f"base branch {base} is gone"
+            )
         # A request whose head branch vanished has no head: then the branch must not exist.
         expected = (
             (action.expected_head or None) if action.number is not None else self.repo.tip(head)
@@ -212,12 +228,16 @@ class Applier:
             request = self.forge.open(head, base, action.title, action.body, action.labels)
             if action.reviewers:
                 self.forge.request_reviews(request.number, action.reviewers)
-            return ActionOutcome(action, True, "opened", f"opened #{request.number} {action.title}")
+            return ActionOutcome(
+                action, ok=True, result="opened", detail=f"opened #{request.number} {action.title}"
+            )
         self.forge.update(action.number, action.title, action.body, action.comment)
         if action.reviewers:
             self.forge.request_reviews(action.number, action.reviewers)
         moved = "pushed" if pushed.changed else "unchanged"
-        return ActionOutcome(action, True, "updated", f"updated #{action.number} ({moved} head)")
+        return ActionOutcome(
+            action, ok=True, result="updated", detail=f"updated #{action.number} ({moved} head)"
+        )
 
     def _commit(self, action: CommitDirect, base: str) -> ActionOutcome:
         signature = self._signature()
@@ -231,10 +251,12 @@ class Applier:
         )
         if not pushed.changed:
             return ActionOutcome(
-                action, True, "unchanged", f"{action.path} already pins the digest"
+                action, ok=True, result="unchanged", detail=f"{action.path} already pins the digest"
             )
         commit = (pushed.commit or "")[:12]
-        return ActionOutcome(action, True, "committed", f"committed {commit} to {base}")
+        return ActionOutcome(
+            action, ok=True, result="committed", detail=f"committed {commit} to {base}"
+        )
 
 
 def _pin_edit(

@@ -69,7 +69,7 @@ class CycleRunner:
         self._blocked: set[tuple[str, str, str]] = set()
         self._last: _Memo | None = None
 
-    def plan_only(self, one_shot: bool = True) -> CycleReport:
+    def plan_only(self, *, one_shot: bool = True) -> CycleReport:
         """Observe and plan; write nothing (`reconciler plan`, `status`)."""
         started = self.clock()
         observation = self.observer.observe(one_shot=one_shot)
@@ -93,7 +93,7 @@ class CycleRunner:
         self._last = _Memo(observation.policy, observation.snapshot, made)
         return made
 
-    def cycle(self, one_shot: bool = False) -> CycleReport:
+    def cycle(self, *, one_shot: bool = False) -> CycleReport:
         """One whole cycle; errors in one action never stop the others.
 
         ``one_shot`` for a process that runs a single cycle (`reconciler once`): gates then
@@ -220,17 +220,17 @@ def env_reports(result: CycleReport, now: datetime) -> tuple[tuple[PairGauges, .
                     timed = timed or (trailing and source.since is not None)
                 envs.append(
                     PairGauges(
-                        app.name,
-                        env.name,
-                        desired,
-                        live_state.digest if live_state else None,
-                        judged.drifted if judged.known else None,
-                        judged.seconds(now),
-                        lag,
-                        key in pending,
-                        tuple(gate_results.get(key, ())),
-                        tuple(sorted(blocked_codes.get(key, ()))),
-                        _tag_drift(snap, app.image, env.registry_tag, desired),
+                        app=app.name,
+                        env=env.name,
+                        desired_digest=desired,
+                        live_digest=live_state.digest if live_state else None,
+                        drift=judged.drifted if judged.known else None,
+                        drift_seconds=judged.seconds(now),
+                        lag_seconds=lag,
+                        pending=key in pending,
+                        gates=tuple(gate_results.get(key, ())),
+                        blocked=tuple(sorted(blocked_codes.get(key, ()))),
+                        tag_drift=_tag_drift(snap, app.image, env.registry_tag, desired),
                     )
                 )
     return tuple(envs), timed

@@ -53,13 +53,13 @@ def drift(desired: Pinned, live: Running | None) -> Drift:
     a hand-made change to what runs.
     """
     if live is None or live.digest is None or desired.digest is None:
-        return Drift(False, False, None, False)
+        return Drift(drifted=False, known=False, since=None, rolling=False)
     if live.rolling:
-        return Drift(False, True, None, True)
+        return Drift(drifted=False, known=True, since=None, rolling=True)
     if live.digest == desired.digest:
-        return Drift(False, True, None, False)
+        return Drift(drifted=False, known=True, since=None, rolling=False)
     moments = [t for t in (desired.since, live.since) if t is not None]
-    return Drift(True, True, max(moments) if moments else None, False)
+    return Drift(drifted=True, known=True, since=max(moments) if moments else None, rolling=False)
 
 
 def lag_seconds(target: Pinned, source: Pinned, now: datetime) -> float:

@@ -78,7 +78,7 @@ class Observer:
         self.sampler = GateSampler(prober, live_reader, clock, wait)
 
     # -- the whole snapshot ------------------------------------------------------------------
-    def observe(self, fetch: bool = True, one_shot: bool = False) -> Observation:
+    def observe(self, *, fetch: bool = True, one_shot: bool = False) -> Observation:
         """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles)."""
         if fetch:
             self.repo.fetch()
@@ -103,11 +103,11 @@ class Observer:
         errors = notes + desired.errors
         empty = Snapshot(base_branch=self.base_branch, base_commit=tip, policy_errors=errors)
         if policy is None:
-            return Observation(None, empty, False)
+            return Observation(None, empty, policy_valid=False)
         overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
         live = self._live(policy, applications)
-        samples = self.sampler.sample(policy, overlays, live, one_shot)
+        samples = self.sampler.sample(policy, overlays, live, one_shot=one_shot)
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
         overlays = self._deep_histories(policy, overlays, tags)

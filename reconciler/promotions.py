@@ -27,7 +27,7 @@ PROMOTION_APP = "Promotion-App"
 PROMOTION_ENV = "Promotion-Env"
 
 
-def target_pin(source: ImagePin, digest: str, keep_tag: bool) -> ImagePin:
+def target_pin(source: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
     """What a promotion pins in the target: the source's repository and ``digest`` (and its
     tag, with `pin = "tag-and-digest"`)."""
     return ImagePin(source.repository, source.tag if keep_tag else "", digest)

@@ -44,6 +44,7 @@ class GateSampler:
         policy: Policy,
         overlays: Mapping[Key, OverlayState],
         live: Mapping[Key, LiveState],
+        *,
         one_shot: bool,
     ) -> tuple[Sample, ...]:
         """Probe the gates that are due, least recently probed first, and keep the samples

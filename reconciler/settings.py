@@ -48,7 +48,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"RECONCILER_{name}", default)
 
 
-def add_repo_options(parser: argparse.ArgumentParser, listen: bool = False) -> None:
+def add_repo_options(parser: argparse.ArgumentParser, *, listen: bool = False) -> None:
     """The options shared by the verbs that read a config repo (README, Configuration)."""
     parser.add_argument(
         "--repo",

@@ -229,11 +229,11 @@ class Daemon:
             triggers.extend(self._drain_triggers())
             failures = self.stats().consecutive_failures
             now = self._clock()
-            remaining = ended + self._delay(interval, failures, False, draw) - now
+            remaining = ended + self._delay(interval, failures, triggered=False, draw=draw) - now
             brought_forward = False
             if triggers:
                 # A trigger brings the cycle forward, but no earlier than the limit allows.
-                early = ended + self._delay(interval, failures, True, draw) - now
+                early = ended + self._delay(interval, failures, triggered=True, draw=draw) - now
                 early = max(early, self._trigger_room())
                 brought_forward = early < remaining
                 remaining = min(remaining, early)
@@ -243,7 +243,7 @@ class Daemon:
                 return (["poll"] if failures == 0 else [f"retry {failures}"]), False
             self._waiter.wait(remaining)
 
-    def _delay(self, interval: float, failures: int, triggered: bool, draw: float) -> float:
+    def _delay(self, interval: float, failures: int, *, triggered: bool, draw: float) -> float:
         return next_delay(
             interval,
             failures=failures,

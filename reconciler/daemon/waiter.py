@@ -47,8 +47,8 @@ class SocketWaiter:
 
     def __init__(self) -> None:
         self._receive, self._send = socket.socketpair()
-        self._receive.setblocking(False)
-        self._send.setblocking(False)
+        self._receive.setblocking(False)  # noqa: FBT003 - socket's own API, positional-only
+        self._send.setblocking(False)  # noqa: FBT003 - socket's own API, positional-only
         self._undo: Callable[[], None] | None = None
 
     def wait(self, timeout: float) -> None:

@@ -301,7 +301,7 @@ def story(demo: Demo) -> None:
             say(line)
 
 
-def run(quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:
+def run(*, quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:
     """Run the story in ``workdir`` (a temporary folder when None); returns the finished demo."""
     folder = workdir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
     demo = Demo(folder, QUICK if quick else NORMAL, out)

@@ -129,7 +129,8 @@ class LocalForge:
     def codeowner_enforcement(self, base_branch: str) -> Enforcement:
         """Always enforced: the daemon itself checks code owners before it merges."""
         return Enforcement(
-            True, "the local forge requires an approval from a code owner of every changed file"
+            enforced=True,
+            reason="the local forge requires an approval from a code owner of every changed file",
         )
 
     # -- writes --------------------------------------------------------------------------
@@ -275,7 +276,7 @@ class LocalForge:
 
         self._ledger.change(number, change, f"label #{number} {' '.join(labels)}")
 
-    def label(self, number: int, label: str, present: bool) -> Request:
+    def label(self, number: int, label: str, *, present: bool) -> Request:
         """Add (``present``) or remove a label, such as the hold label; LocalForge only."""
         now = self._clock()
 

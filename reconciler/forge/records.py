@@ -311,7 +311,7 @@ class _Fields:
             raise self._problem(key, "must be a whole number")
         return value
 
-    def text(self, key: str, nonempty: bool = False) -> str:
+    def text(self, key: str, *, nonempty: bool = False) -> str:
         value = self._get(key)
         if not isinstance(value, str):
             raise self._problem(key, "must be a string")

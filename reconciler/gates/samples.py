@@ -24,7 +24,7 @@ from reconciler.model import short
 from reconciler.policy.model import HttpGate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sample:
     """One probe of one gate for one app in the source environment.
 

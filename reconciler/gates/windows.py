@@ -93,16 +93,16 @@ class _Timeline:
     def verdict(self, moment: datetime) -> _Verdict:
         for freeze in self.gate.freeze:
             if freeze.start <= moment < freeze.end:
-                return _Verdict(False, "frozen", freeze.text)
+                return _Verdict(open=False, code="frozen", culprit=freeze.text)
         for start, end, text in self.deny:
             if start <= moment < end:
-                return _Verdict(False, "denied", text)
+                return _Verdict(open=False, code="denied", culprit=text)
         if not self.gate.allow:
-            return _Verdict(True, "passed", "")
+            return _Verdict(open=True, code="passed", culprit="")
         for start, end, text in self.allow:
             if start <= moment < end:
-                return _Verdict(True, "passed", text)
-        return _Verdict(False, "outside-window", "")
+                return _Verdict(open=True, code="passed", culprit=text)
+        return _Verdict(open=False, code="outside-window", culprit="")
 
     def boundaries(self, lo: datetime, hi: datetime) -> list[datetime]:
         points = {p for s, e, _ in (*self.allow, *self.deny) for p in (s, e)}

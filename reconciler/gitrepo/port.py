@@ -186,7 +186,7 @@ class ConfigRepo(Protocol):
         ...
 
     def history(
-        self, commit: str, path: str, limit: int = 20, first_parent: bool = False
+        self, commit: str, path: str, limit: int = 20, *, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:
         """Commits reachable from ``commit`` that changed ``path``, newest first.
 

@@ -53,7 +53,7 @@ class Writer(Protocol):
         """True when both commits have the same parents and the same tree."""
         ...
 
-    def push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
+    def push(self, branch: str, commit: str, expected: str | None, *, force: bool) -> None:
         """Set the remote ``branch`` to ``commit`` only if it is at ``expected``.
 
         Raises BranchMoved(actual) when it is not; updates the remote-tracking value on

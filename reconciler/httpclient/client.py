@@ -66,7 +66,7 @@ class HttpClient:
         # ``resolver`` and ``refused`` are how a private_redirects = "deny" request looks up
         # a redirect's host and which of its addresses it refuses (tests replace them to
         # play a rebinding DNS server).
-        self._verify = tls_context(ca_file, verify)
+        self._verify = tls_context(ca_file, verify=verify)
         self._trust_env = trust_env
         self._user_agent = user_agent
         self._resolver = resolver

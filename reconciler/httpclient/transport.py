@@ -23,7 +23,7 @@ Clients = tuple[httpx.AsyncClient, httpx.AsyncClient]
 Exchange = Callable[[Clients, HttpRequest], Awaitable[HttpResponse | HttpError]]
 
 
-def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext | bool:
+def tls_context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext | bool:
     """The TLS setting for httpx: ``ca_file`` (else certifi's bundle) trusted, or no check."""
     return ssl.create_default_context(cafile=ca_file or certifi.where()) if verify else False
 

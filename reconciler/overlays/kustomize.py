@@ -56,7 +56,7 @@ def parse_argument(arg: str) -> Image:
     return Image(name, "", tag, digest)
 
 
-def _overwrite(text: str, allow_bare: bool, arg: str) -> tuple[str, str, str]:
+def _overwrite(text: str, *, allow_bare: bool, arg: str) -> tuple[str, str, str]:
     if "@" in text:
         before, digest = text.split("@", 1)
         tagged = _TAG.match(before)

@@ -92,7 +92,7 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     marker = promotions.Marker(
         app.name, target.name, source.name, candidate.digest, src.commit or ""
     )
-    pin = _pin(src, candidate.digest, draft.policy.settings.pin == "tag-and-digest")
+    pin = _pin(src, candidate.digest, keep_tag=draft.policy.settings.pin == "tag-and-digest")
     if not registry.proven(draft, app, target, pin):
         return
     message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))
@@ -155,7 +155,7 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     )
 
 
-def _pin(src: OverlayState, digest: str, keep_tag: bool) -> ImagePin:
+def _pin(src: OverlayState, digest: str, *, keep_tag: bool) -> ImagePin:
     """What the target will pin: the source's repository and digest (and tag, if kept)."""
     assert src.pin is not None
-    return promotions.target_pin(src.pin, digest, keep_tag)
+    return promotions.target_pin(src.pin, digest, keep_tag=keep_tag)

@@ -88,7 +88,7 @@ class Problems:
         return sorted(out)
 
 
-def suggest(name: str, candidates: Iterable[str], listing: bool = True) -> str:
+def suggest(name: str, candidates: Iterable[str], *, listing: bool = True) -> str:
     """``'; did you mean "x"?'`` for the closest candidate, else (``listing``) a short list."""
     pool = sorted(set(candidates))
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)

@@ -97,7 +97,7 @@ class _Scanner:
         j = self.i + k
         return self.text[j] if j < self.n else ""
 
-    def skip_blank(self, newlines: bool) -> None:
+    def skip_blank(self, *, newlines: bool) -> None:
         while self.i < self.n:
             ch = self.text[self.i]
             if ch in " \t" or (newlines and ch in "\r\n"):

@@ -18,7 +18,7 @@ def demo(args: argparse.Namespace) -> int:
     workdir = Path(args.dir) if args.dir else None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    finished = flow.run(args.quick, sys.stdout, workdir)
+    finished = flow.run(quick=args.quick, out=sys.stdout, workdir=workdir)
     try:
         if not args.serve:
             return EXIT_OK
@@ -27,7 +27,9 @@ def demo(args: argparse.Namespace) -> int:
 
         def cycle() -> CycleStatus:
             result = finished.cycle()
-            return CycleStatus(True, result.observation.policy_valid, result.summary())
+            return CycleStatus(
+                ok=True, policy_valid=result.observation.policy_valid, summary=result.summary()
+            )
 
         daemon = Daemon(cycle, interval=timedelta(seconds=2))
         server = StatusServer(args.listen, wired.metrics, daemon.status).start()

@@ -37,9 +37,13 @@ def doctor(args: argparse.Namespace) -> int:
         wired = build(settings)
         observation = wired.runner.observer.observe(one_shot=False)
     except ReconcilerError as exc:
-        checks.append(Check("config repo can be read", False, str(exc), _read_fix(settings.forge)))
+        checks.append(
+            Check(
+                "config repo can be read", ok=False, detail=str(exc), fix=_read_fix(settings.forge)
+            )
+        )
         return _print(checks)
-    checks.append(Check("config repo can be read", True, repo_url(settings)))
+    checks.append(Check("config repo can be read", ok=True, detail=repo_url(settings)))
     checks.append(_push(repo_url(settings), wired))
     checks.append(_policy(observation))
     policy = observation.policy
@@ -77,8 +81,8 @@ def _push(url: str, wired: Wired) -> Check:
         )
     return Check(
         "the daemon's identity can push",
-        True,
-        "not checked for this remote without pushing; the first promotion will tell",
+        ok=True,
+        detail="not checked for this remote without pushing; the first promotion will tell",
         required=False,
     )
 
@@ -86,12 +90,12 @@ def _push(url: str, wired: Wired) -> Check:
 def _policy(observation: Observation) -> Check:
     errors = observation.snapshot.policy_errors
     if not errors:
-        return Check("promotions.toml on the base branch is valid", True, "valid")
+        return Check("promotions.toml on the base branch is valid", ok=True, detail="valid")
     return Check(
         "promotions.toml on the base branch is valid",
-        False,
-        f"{len(errors)} error(s), first: {errors[0]}",
-        "run `reconciler validate` on the config repo and fix what it reports",
+        ok=False,
+        detail=f"{len(errors)} error(s), first: {errors[0]}",
+        fix="run `reconciler validate` on the config repo and fix what it reports",
     )
 
 
@@ -116,7 +120,9 @@ def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[
             overlay = snap.overlays.get((app.name, env.name))
             if overlay is None or overlay.error:
                 why = overlay.error if overlay else "no overlay"
-                checks.append(Check(f"{env.name}/{app.name} overlay readable", False, str(why)))
+                checks.append(
+                    Check(f"{env.name}/{app.name} overlay readable", ok=False, detail=str(why))
+                )
                 continue
             owners = snap.codeowners.owners_of(overlay.path)
             checks.append(
@@ -148,7 +154,7 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
         return []
     registry = wired.runner.observer.registry_for(policy)
     if registry is None:
-        return [Check("the registry answers", False, "no adapter for the [registry]")]
+        return [Check("the registry answers", ok=False, detail="no adapter for the [registry]")]
     checks = []
     for app in policy.apps.values():
         try:
@@ -157,14 +163,16 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
             checks.append(
                 Check(
                     f"the registry answers for {app.image}",
-                    False,
-                    str(exc),
-                    "check [registry] and the registry credentials (AWS chain or docker "
+                    ok=False,
+                    detail=str(exc),
+                    fix="check [registry] and the registry credentials (AWS chain or docker "
                     "config.json)",
                 )
             )
             continue
-        checks.append(Check(f"the registry answers for {app.image}", True, f"{len(tags)} tags"))
+        checks.append(
+            Check(f"the registry answers for {app.image}", ok=True, detail=f"{len(tags)} tags")
+        )
     return checks
 
 
@@ -175,14 +183,16 @@ def _live(policy: Policy, observation: Observation) -> list[Check]:
             checks.append(
                 Check(
                     f"live source answers for {key[0]} in {key[1]}",
-                    False,
-                    state.error,
-                    f"check [live.{key[1]}] in promotions.toml and its credentials",
+                    ok=False,
+                    detail=state.error,
+                    fix=f"check [live.{key[1]}] in promotions.toml and its credentials",
                     required=False,
                 )
             )
     if policy.live and not checks:
-        checks.append(Check("live sources answer", True, f"{len(observation.snapshot.live)} read"))
+        checks.append(
+            Check("live sources answer", ok=True, detail=f"{len(observation.snapshot.live)} read")
+        )
     return checks
 
 

@@ -74,7 +74,7 @@ class CrashingRepo:
     def history(
         self, commit: str, path: str, limit: int = 20, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:
-        return self.inner.history(commit, path, limit, first_parent)
+        return self.inner.history(commit, path, limit, first_parent=first_parent)
 
     def file_histories(
         self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None

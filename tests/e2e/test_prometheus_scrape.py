@@ -77,7 +77,9 @@ def prometheus(daemon: Daemon, tmp_path: Path) -> Iterator[PromAPI]:
 
 def env(app: str, name: str, desired: str, live: str, **more: Any) -> PairGauges:
     """One (app, env) as a cycle reports it; drift follows from desired and live."""
-    return PairGauges(app, name, desired, live, desired != live, **more)
+    return PairGauges(
+        app=app, env=name, desired_digest=desired, live_digest=live, drift=desired != live, **more
+    )
 
 
 def story(prod_live: str, *, policy_valid: bool, budget: float, payments: bool) -> Gauges:

@@ -52,7 +52,9 @@ class FakeForge:
         self.handle = handle
         self.codeowners = codeowners
         self.teams = dict(teams or {})
-        self.enforcement = enforcement or Enforcement(True, "the fake forge enforces code owners")
+        self.enforcement = enforcement or Enforcement(
+            enforced=True, reason="the fake forge enforces code owners"
+        )
         self.clock = clock or stepping_clock()
         self.heads: dict[str, str] = {}  # head branch -> commit
         self.changed: dict[str, tuple[str, ...]] = {}  # head commit -> paths it changes

@@ -229,7 +229,7 @@ class FakeConfigRepo:
         )
 
     def history(
-        self, commit: str, path: str, limit: int = 20, first_parent: bool = False
+        self, commit: str, path: str, limit: int = 20, *, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:
         path = paths.clean_path(path)
         ids = history.touching(
@@ -371,7 +371,7 @@ class _FakeWriter:
             return False
         return first.files == second.files and first.parents == second.parents
 
-    def push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
+    def push(self, branch: str, commit: str, expected: str | None, *, force: bool) -> None:
         self._owner._push(branch, commit, expected)
 
 

@@ -32,7 +32,7 @@ def world(digest: str = NEW) -> tuple[FakeRemote, str]:
     return remote, head
 
 
-def merge_action(number: int, head: str, owners_required: bool, hold_label: str) -> Merge:
+def merge_action(number: int, head: str, *, owners_required: bool, hold_label: str) -> Merge:
     return Merge(
         app="gw",
         env="prod",
@@ -69,7 +69,14 @@ def test_what_changed_since_the_plan_stops_the_merge(
     applier = Applier(FakeConfigRepo(remote), forge, lambda: NOW)
 
     [outcome] = applier.apply(
-        Plan(actions=(merge_action(number, head, owners_required, "promotion-hold"),)), "main"
+        Plan(
+            actions=(
+                merge_action(
+                    number, head, owners_required=owners_required, hold_label="promotion-hold"
+                ),
+            )
+        ),
+        "main",
     )
 
     assert outcome.ok is merged
@@ -86,7 +93,9 @@ def test_a_head_pushed_by_a_person_is_not_merged_even_when_planned() -> None:
     number = forge.open(HEAD, "main", "Promote gw", "body", ("promotion",)).number
     applier = Applier(FakeConfigRepo(remote), forge, lambda: NOW)
 
-    [outcome] = applier.apply(Plan(actions=(merge_action(number, head, False, ""),)), "main")
+    [outcome] = applier.apply(
+        Plan(actions=(merge_action(number, head, owners_required=False, hold_label=""),)), "main"
+    )
 
     assert not outcome.ok
     assert f"merge #{number}" not in forge.writes

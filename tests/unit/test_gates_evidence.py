@@ -40,13 +40,13 @@ def results(binding: str = "live", health_ok: bool = True) -> list[GateResult]:
     )
     samples = [
         Sample(
-            "staging-health",
-            "order-gateway",
-            "staging",
-            NOW - timedelta(seconds=s),
-            health_ok or s != 10,
-            "status 200" if health_ok or s != 10 else "status 503, expected 200",
-            NEW,
+            gate="staging-health",
+            app="order-gateway",
+            env="staging",
+            taken_at=NOW - timedelta(seconds=s),
+            ok=health_ok or s != 10,
+            detail="status 200" if health_ok or s != 10 else "status 503, expected 200",
+            live_digest=NEW,
         )
         for s in (40, 30, 20, 10)
     ]

@@ -43,20 +43,27 @@ def candidate(live_since: datetime | None = T0, binding: str = "live") -> Candid
 
 def ok(seconds: int, digest: str | None = NEW) -> Sample:
     return Sample(
-        "staging-health", "order-gateway", "staging", at(seconds), True, "status 200", digest, 200
+        gate="staging-health",
+        app="order-gateway",
+        env="staging",
+        taken_at=at(seconds),
+        ok=True,
+        detail="status 200",
+        live_digest=digest,
+        status=200,
     )
 
 
 def bad(seconds: int, digest: str | None = NEW) -> Sample:
     return Sample(
-        "staging-health",
-        "order-gateway",
-        "staging",
-        at(seconds),
-        False,
-        "status 503, expected 200",
-        digest,
-        503,
+        gate="staging-health",
+        app="order-gateway",
+        env="staging",
+        taken_at=at(seconds),
+        ok=False,
+        detail="status 503, expected 200",
+        live_digest=digest,
+        status=503,
     )
 
 
@@ -226,9 +233,33 @@ def test_samples_from_before_the_candidate_went_live_again_do_not_count() -> Non
 
 def test_samples_of_other_gates_apps_and_envs_are_ignored() -> None:
     others = [
-        Sample("staging-smoke", "order-gateway", "staging", at(10), True, "status 200", NEW),
-        Sample("staging-health", "payments", "staging", at(20), True, "status 200", NEW),
-        Sample("staging-health", "order-gateway", "dev", at(30), True, "status 200", NEW),
+        Sample(
+            gate="staging-smoke",
+            app="order-gateway",
+            env="staging",
+            taken_at=at(10),
+            ok=True,
+            detail="status 200",
+            live_digest=NEW,
+        ),
+        Sample(
+            gate="staging-health",
+            app="payments",
+            env="staging",
+            taken_at=at(20),
+            ok=True,
+            detail="status 200",
+            live_digest=NEW,
+        ),
+        Sample(
+            gate="staging-health",
+            app="order-gateway",
+            env="dev",
+            taken_at=at(30),
+            ok=True,
+            detail="status 200",
+            live_digest=NEW,
+        ),
     ]
     result = evaluate(gate(1), others, candidate(), NOW)
     assert (result.passed, result.code) == (False, "no-samples")

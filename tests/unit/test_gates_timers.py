@@ -119,16 +119,24 @@ def test_weak_soak_says_so_in_the_evidence() -> None:
 
 # The source overlay's history on the base branch, oldest first.
 HISTORY = [
-    PinFact("c1", ago(hours=3), OLD, True),
-    PinFact("c2", ago(minutes=45), NEW, True),
-    PinFact("c3", ago(minutes=20), NEW, False),  # touched the overlay, same pin
+    PinFact("c1", ago(hours=3), OLD, by_reconciler=True),
+    PinFact("c2", ago(minutes=45), NEW, by_reconciler=True),
+    PinFact("c3", ago(minutes=20), NEW, by_reconciler=False),  # touched the overlay, same pin
 ]
 
 
 def test_soak_after_a_restart_is_recomputed_from_durable_facts() -> None:
     # Before the restart the daemon had samples in memory; after it, only git history.
     samples = [
-        Sample("staging-health", "order-gateway", "staging", ago(minutes=m), True, "ok", NEW)
+        Sample(
+            gate="staging-health",
+            app="order-gateway",
+            env="staging",
+            taken_at=ago(minutes=m),
+            ok=True,
+            detail="ok",
+            live_digest=NEW,
+        )
         for m in (40, 30, 20)
     ]
     before = evaluate(SOAK, samples, live(ago(minutes=45), weak=True), NOW)
@@ -147,16 +155,19 @@ PINNED = [
     (
         "rollback and re-pin restarts the clock",
         [
-            PinFact("c1", ago(hours=3), NEW, True),
-            PinFact("c2", ago(hours=2), OLD, False),
-            PinFact("c3", ago(minutes=10), NEW, True),
+            PinFact("c1", ago(hours=3), NEW, by_reconciler=True),
+            PinFact("c2", ago(hours=2), OLD, by_reconciler=False),
+            PinFact("c3", ago(minutes=10), NEW, by_reconciler=True),
         ],
         NEW,
         ago(minutes=10),
     ),
     (
         "first-parent order wins over commit times",
-        [PinFact("c1", ago(minutes=5), OLD, True), PinFact("c2", ago(hours=1), NEW, True)],
+        [
+            PinFact("c1", ago(minutes=5), OLD, by_reconciler=True),
+            PinFact("c2", ago(hours=1), NEW, by_reconciler=True),
+        ],
         NEW,
         ago(hours=1),
     ),

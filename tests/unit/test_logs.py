@@ -143,9 +143,9 @@ def test_action_lines_carry_stable_keys_in_json() -> None:
     try:
         outcome = ActionOutcome(
             Merge(app="gw", env="prod", number=7, expected_head="abc", message="m"),
-            True,
-            "merged",
-            "merged #7",
+            ok=True,
+            result="merged",
+            detail="merged #7",
         )
         logging.getLogger("reconciler.cycle").info(
             "%s", outcome.detail, extra=action_fields(outcome)

@@ -45,16 +45,16 @@ def test_contract_series_are_served(served: tuple[Metrics, StatusServer, list[St
         Gauges(
             envs=(
                 PairGauges(
-                    "gw",
-                    "prod",
-                    D,
-                    "sha256:" + "b" * 64,
-                    True,
-                    120.0,
-                    300.0,
-                    True,
-                    (("soak", False),),
-                    ("gate:soaking",),
+                    app="gw",
+                    env="prod",
+                    desired_digest=D,
+                    live_digest="sha256:" + "b" * 64,
+                    drift=True,
+                    drift_seconds=120.0,
+                    lag_seconds=300.0,
+                    pending=True,
+                    gates=(("soak", False),),
+                    blocked=("gate:soaking",),
                 ),
             ),
             policy_valid=True,
@@ -101,9 +101,9 @@ def test_series_of_removed_apps_disappear(
     served: tuple[Metrics, StatusServer, list[Status]],
 ) -> None:
     metrics, server, _ = served
-    metrics.publish(Gauges(envs=(PairGauges("old", "prod", D),)))
+    metrics.publish(Gauges(envs=(PairGauges(app="old", env="prod", desired_digest=D),)))
     assert 'app="old"' in _get(server, "/metrics")[1]
-    metrics.publish(Gauges(envs=(PairGauges("new", "prod", D),)))
+    metrics.publish(Gauges(envs=(PairGauges(app="new", env="prod", desired_digest=D),)))
     body = _get(server, "/metrics")[1]
     assert 'app="old"' not in body
     assert 'app="new"' in body
@@ -113,7 +113,7 @@ def test_unknown_drift_is_not_reported_as_zero(
     served: tuple[Metrics, StatusServer, list[Status]],
 ) -> None:
     metrics, server, _ = served
-    metrics.publish(Gauges(envs=(PairGauges("gw", "dev", D, drift=None),)))
+    metrics.publish(Gauges(envs=(PairGauges(app="gw", env="dev", desired_digest=D, drift=None),)))
     samples = _samples(_get(server, "/metrics")[1])
     assert ("reconciler_drift", (("app", "gw"), ("env", "dev"))) not in samples
 
@@ -130,7 +130,20 @@ def test_probes(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
 
 def test_drift_kinds(served: tuple[Metrics, StatusServer, list[Status]]) -> None:
     metrics, server, _ = served
-    metrics.publish(Gauges(envs=(PairGauges("gw", "prod", D, D, drift=False, tag_drift=True),)))
+    metrics.publish(
+        Gauges(
+            envs=(
+                PairGauges(
+                    app="gw",
+                    env="prod",
+                    desired_digest=D,
+                    live_digest=D,
+                    drift=False,
+                    tag_drift=True,
+                ),
+            )
+        )
+    )
     samples = _samples(_get(server, "/metrics")[1])
     labels = (("app", "gw"), ("env", "prod"))
     assert samples[("reconciler_drift_kind", (*labels, ("kind", "live")))] == 0

@@ -100,13 +100,19 @@ def overlay(
 
 
 OWNERS = codeowners.parse("/overlays/prod/ @alice @org/release\n", ".github/CODEOWNERS")
-ENFORCED = Enforcement(True, "branch protection requires code owner review")
+ENFORCED = Enforcement(enforced=True, reason="branch protection requires code owner review")
 
 
 def samples(digest: str, count: int, ok: bool = True) -> tuple[Sample, ...]:
     return tuple(
         Sample(
-            "health", "gw", "staging", NOW - timedelta(minutes=count - i), ok, "status 200", digest
+            gate="health",
+            app="gw",
+            env="staging",
+            taken_at=NOW - timedelta(minutes=count - i),
+            ok=ok,
+            detail="status 200",
+            live_digest=digest,
         )
         for i in range(count)
     )
@@ -240,13 +246,26 @@ BLOCKED_CASES = [
     ("samples of the old digest do not count", {"samples": samples(OLD, 5)}, "gate:no-samples"),
     (
         "a failure resets the streak",
-        {"samples": (*samples(NEW, 2), Sample("health", "gw", "staging", NOW, False, "503", NEW))},
+        {
+            "samples": (
+                *samples(NEW, 2),
+                Sample(
+                    gate="health",
+                    app="gw",
+                    env="staging",
+                    taken_at=NOW,
+                    ok=False,
+                    detail="503",
+                    live_digest=NEW,
+                ),
+            )
+        },
         "gate:failing",
     ),
     ("protection unknown", {"enforcement": None}, "codeowners-not-enforced"),
     (
         "protection off",
-        {"enforcement": Enforcement(False, "main is not protected")},
+        {"enforcement": Enforcement(enforced=False, reason="main is not protected")},
         "codeowners-not-enforced",
     ),
     (
@@ -459,8 +478,8 @@ def test_soak_counts_from_the_source_overlay_commit_without_a_live_source() -> N
 
 def test_manual_rollback_is_not_undone() -> None:
     history = (
-        PinFact("c1", NOW - timedelta(hours=3), NEW, True),
-        PinFact("c2", NOW - timedelta(hours=2), OLD, False),
+        PinFact("c1", NOW - timedelta(hours=3), NEW, by_reconciler=True),
+        PinFact("c2", NOW - timedelta(hours=2), OLD, by_reconciler=False),
     )
     overlays = {
         ("gw", "dev"): overlay("dev", NEW),
@@ -545,7 +564,7 @@ def test_first_sighting_live_is_recorded_for_the_audit() -> None:
 REGISTRY_POLICY = POLICY.replace("[apps.gw]", '[registry]\nkind = "oci"\n\n[apps.gw]').replace(
     "require_codeowners = true\n", 'require_codeowners = true\nregistry_tag = "production"\n'
 )
-KNOWN = {(REPO, NEW): DigestFact(True)}
+KNOWN = {(REPO, NEW): DigestFact(exists=True)}
 
 
 def test_registry_proves_the_digest_before_a_request() -> None:
@@ -557,7 +576,7 @@ def test_registry_proves_the_digest_before_a_request() -> None:
 REGISTRY_BLOCKS = [
     (
         "digest unknown to the registry",
-        {"digests": {(REPO, NEW): DigestFact(False)}},
+        {"digests": {(REPO, NEW): DigestFact(exists=False)}},
         "unknown-digest",
     ),
     (
@@ -580,7 +599,7 @@ def test_registry_fails_closed(overrides: dict[str, object], code: str) -> None:
 
 def test_a_vanished_digest_blocks_the_merge_too() -> None:
     state = request(NEW, reviews=(approve("@alice", minutes_ago=6),))
-    gone = {(REPO, NEW): DigestFact(False)}
+    gone = {(REPO, NEW): DigestFact(exists=False)}
     actions, blocked = prod_only(
         plan(policy(REGISTRY_POLICY), snapshot(requests={("gw", "prod"): state}, digests=gone), NOW)
     )

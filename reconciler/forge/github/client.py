@@ -83,7 +83,12 @@ class _Retry(github.GithubRetry):
         kw.update(observe=self._observe, pause=self._pause)
         return super().new(**kw)
 
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+    def is_retry(
+        self,
+        method: str,
+        status_code: int,
+        has_retry_after: bool = False,  # noqa: FBT001, FBT002 - urllib3's Retry.is_retry signature
+    ) -> bool:
         # urllib3 asks this of every response it receives: the one place that sees them all.
         self._observe(method, status_code)
         return bool(super().is_retry(method, status_code, has_retry_after))
@@ -193,13 +198,13 @@ class Client:
             next_url, query = _next_link(link), None
         return items
 
-    def get(self, url: str, params: dict[str, str], conditional: bool = True) -> Any:
+    def get(self, url: str, params: dict[str, str], *, conditional: bool = True) -> Any:
         """One GET's JSON body, conditional (the last 200's body on a 304) unless told."""
-        body, _ = self._get_page(url, params, conditional)
+        body, _ = self._get_page(url, params, conditional=conditional)
         return body
 
     def _get_page(
-        self, url: str, params: dict[str, str] | None, conditional: bool = True
+        self, url: str, params: dict[str, str] | None, *, conditional: bool = True
     ) -> tuple[Any, str]:
         key = url + ("?" + urlencode(sorted(params.items())) if params else "")
         cached = self._etags.get(key) if conditional else None

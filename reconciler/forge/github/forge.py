@@ -280,7 +280,7 @@ class GitHubForge:
             reviews = self._client.list(f"{self._api}/pulls/{number}/reviews", {})
         return to_request(pull, reviews, self.owner, self._clock)
 
-    def _pull(self, number: int, fresh: bool = False) -> dict[str, Any]:
+    def _pull(self, number: int, *, fresh: bool = False) -> dict[str, Any]:
         url = f"{self._api}/pulls/{number}"
         try:
             pull: dict[str, Any] = self._client.get(url, {}, conditional=not fresh)

@@ -26,8 +26,8 @@ def codeowner_enforcement(client: Client, base_branch: str) -> Enforcement:
             parameters = rule.get("parameters") or {}
             if rule.get("type") == "pull_request" and parameters.get("require_code_owner_review"):
                 return Enforcement(
-                    True,
-                    f"ruleset {rule.get('ruleset_id')} requires review from code owners to "
+                    enforced=True,
+                    reason=f"ruleset {rule.get('ruleset_id')} requires review from code owners to "
                     f"merge into {base_branch} (check who may bypass it)",
                 )
         try:
@@ -37,14 +37,14 @@ def codeowner_enforcement(client: Client, base_branch: str) -> Enforcement:
                 raise
             if reason(refused) == "Branch not protected":
                 return Enforcement(
-                    False,
-                    f"{base_branch} is not protected and no active ruleset requires review "
+                    enforced=False,
+                    reason=f"{base_branch} is not protected and no active ruleset requires review "
                     f"from code owners: turn on 'Require review from Code Owners' in its "
                     "branch protection, or add a ruleset with that pull_request rule",
                 )
             return Enforcement(
-                False,
-                f"cannot read the branch protection of {base_branch} (GitHub answered "
+                enforced=False,
+                reason=f"cannot read the branch protection of {base_branch} (GitHub answered "
                 f"{refused.status}) and no active ruleset requires review from code "
                 f"owners: {_HIDDEN_FIX}",
             )
@@ -71,17 +71,18 @@ def _classic(branch: str, protection: dict[str, Any]) -> Enforcement:
     reviews = protection.get("required_pull_request_reviews") or {}
     if not reviews.get("require_code_owner_reviews"):
         return Enforcement(
-            False,
-            f"the branch protection of {branch} does not require review from code owners: "
+            enforced=False,
+            reason=f"the branch protection of {branch} does not require review from code owners: "
             "turn on 'Require review from Code Owners', or add a ruleset with that "
             "pull_request rule",
         )
     if (protection.get("enforce_admins") or {}).get("enabled"):
         return Enforcement(
-            True, f"the branch protection of {branch} requires review from code owners"
+            enforced=True,
+            reason=f"the branch protection of {branch} requires review from code owners",
         )
     return Enforcement(
-        True,
-        f"the branch protection of {branch} requires review from code owners, but "
+        enforced=True,
+        reason=f"the branch protection of {branch} requires review from code owners, but "
         "administrators can bypass it: turn on 'Do not allow bypassing the above settings'",
     )

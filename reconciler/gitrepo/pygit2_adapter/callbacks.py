@@ -90,7 +90,12 @@ class Callbacks(pygit2.RemoteCallbacks):
         if self._sent > 1:  # libgit2 asks again only after a refusal; never loop on it
             raise AuthRejected
 
-    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+    def certificate_check(
+        self,
+        certificate: None,
+        valid: bool,  # noqa: FBT001 - pygit2's RemoteCallbacks signature; pygit2 calls it positionally
+        host: bytes,
+    ) -> bool:
         # pygit2's default accepts any SSH host key; trust libgit2's known_hosts and TLS
         # verdicts instead, so an unknown host fails closed.
         return valid

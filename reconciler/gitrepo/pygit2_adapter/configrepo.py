@@ -185,11 +185,13 @@ class Pygit2ConfigRepo:
             return merge.merged_file(self._clone, ancestor, ours, theirs, path)
 
     def history(
-        self, commit: str, path: str, limit: int = 20, first_parent: bool = False
+        self, commit: str, path: str, limit: int = 20, *, first_parent: bool = False
     ) -> tuple[CommitInfo, ...]:
         """Commits from ``commit`` that changed ``path``, newest first, deepening if shallow."""
         with self._lock:
-            return histories.file_history(self._clone, commit, path, limit, first_parent)
+            return histories.file_history(
+                self._clone, commit, path, limit, first_parent=first_parent
+            )
 
     def file_histories(
         self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None

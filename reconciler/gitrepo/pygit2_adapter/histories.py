@@ -15,7 +15,7 @@ from reconciler.gitrepo.pygit2_adapter.trees import entry
 
 
 def file_history(
-    clone: Clone, commit: str, path: str, limit: int, first_parent: bool
+    clone: Clone, commit: str, path: str, limit: int, *, first_parent: bool
 ) -> tuple[CommitInfo, ...]:
     """Commits from ``commit`` that changed ``path``, newest first, deepening if shallow."""
     path = paths.clean_path(path)

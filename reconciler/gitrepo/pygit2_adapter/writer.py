@@ -70,11 +70,11 @@ class Writer:
             return False
         return first.tree_id == second.tree_id and first.parent_ids == second.parent_ids
 
-    def push(self, branch: str, commit: str, expected: str | None, force: bool) -> None:
-        push(self._clone, branch, commit, expected, force)
+    def push(self, branch: str, commit: str, expected: str | None, *, force: bool) -> None:
+        push(self._clone, branch, commit, expected, force=force)
 
 
-def push(clone: Clone, branch: str, commit: str, expected: str | None, force: bool) -> None:
+def push(clone: Clone, branch: str, commit: str, expected: str | None, *, force: bool) -> None:
     """Set the remote's ``branch`` to ``commit`` if it is at ``expected`` (BranchMoved if
     not), then the tracking ref; ``force`` pushes a commit that does not descend from it."""
     ref = f"refs/heads/{branch}"

@@ -114,4 +114,4 @@ def test_status_list() -> None:
     assert values.parse_status_list(204) == (204,)
     assert values.parse_status_list([200, 301]) == (200, 301)
     with pytest.raises(ValueError, match="HTTP status"):
-        values.parse_status_list(True)
+        values.parse_status_list(True)  # noqa: FBT003 - a bool is the invalid input under test

@@ -130,10 +130,10 @@ class Applier:
             self.repo,
             self._chain,
             action.expected_head,
-            tip,
-            edit.path,
-            edit.pin.digest,
-            provenance.pin_edit(edit),
+            base_tip=tip,
+            path=edit.path,
+            digest=edit.pin.digest,
+            edit=provenance.pin_edit(edit),
         )
         if checked.problem is None and not checked.current:
             return (

@@ -52,10 +52,11 @@ class Observation:
 class Observer:
     """Builds snapshots; keeps the last good policy, parsed overlays and gate samples."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the observer's ports, all but repo and forge keyword-only
         self,
         repo: ConfigRepo,
         forge: Forge,
+        *,
         prober: Prober,
         live_reader: Callable[[Policy, str], LiveReader | None],
         clock: Callable[[], datetime],
@@ -286,7 +287,9 @@ class Observer:
                 continue
             env, app = parsed
             if self.shard.owns(app):  # else another replica's (it closes it if the app is gone)
-                out[(app, env)] = self._heads.state(policy, app, env, request, overlays, tip)
+                out[(app, env)] = self._heads.state(
+                    policy, app, env, request=request, overlays=overlays, tip=tip
+                )
         return out
 
     def _damaged(self) -> dict[Key, str]:

@@ -107,6 +107,7 @@ def check_head(
     repo: ConfigRepo,
     chain: BaseChain,
     head: str,
+    *,
     base_tip: str,
     path: str,
     digest: str,
@@ -144,11 +145,13 @@ def check_head(
         return HeadCheck(
             f"its head {short(head)} changes {path} other than by pinning {short(digest)}"
         )
-    return HeadCheck(None, _current(repo, parent, base_tip, head, path, old, edit))
+    return HeadCheck(
+        None, _current(repo, parent, base_tip, head=head, path=path, old=old, edit=edit)
+    )
 
 
 def _current(
-    repo: ConfigRepo, parent: str, tip: str, head: str, path: str, old: bytes, edit: Edit
+    repo: ConfigRepo, parent: str, tip: str, *, head: str, path: str, old: bytes, edit: Edit
 ) -> bool:
     """Whether merging the head now gives exactly the daemon's edit of the base's file."""
     if parent == tip:
@@ -182,6 +185,7 @@ class HeadChecker:
         policy: Policy,
         app: str,
         env: str,
+        *,
         request: Request,
         overlays: Mapping[Key, OverlayState],
         tip: str,
@@ -190,7 +194,7 @@ class HeadChecker:
         if not request.head_commit:  # its head branch is gone: rebuild it
             return RequestState(request, outdated=True)
         try:
-            checked = self._check(policy, app, env, request, overlays, tip)
+            checked = self._check(policy, app, env, request=request, overlays=overlays, tip=tip)
         except UnknownCommit as missing:
             if missing.commit != request.head_commit:
                 raise
@@ -204,6 +208,7 @@ class HeadChecker:
         policy: Policy,
         app: str,
         env: str,
+        *,
         request: Request,
         overlays: Mapping[Key, OverlayState],
         tip: str,
@@ -237,7 +242,13 @@ class HeadChecker:
         if found is None:
             edit = pin_edit(PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin))
             found = check_head(
-                self.repo, self.chain, request.head_commit, tip, overlay.path, marker.digest, edit
+                self.repo,
+                self.chain,
+                request.head_commit,
+                base_tip=tip,
+                path=overlay.path,
+                digest=marker.digest,
+                edit=edit,
             )
             if len(self._checked) >= 10_000:
                 self._checked.clear()  # bounded; a miss costs one check

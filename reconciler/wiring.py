@@ -255,10 +255,10 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     observer = Observer(
         repo,
         forge,
-        HttpProber(client, clock=clock, stopping=stopping),
-        live_reader,
-        clock,
-        settings.base_branch,
+        prober=HttpProber(client, clock=clock, stopping=stopping),
+        live_reader=live_reader,
+        clock=clock,
+        base_branch=settings.base_branch,
         registry_for=registry_for,
         shard=settings.shard,
     )

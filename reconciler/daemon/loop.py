@@ -43,7 +43,7 @@ TRIGGER_WINDOW = timedelta(minutes=1)
 class Daemon:
     """Runs ``cycle`` on a cadence and on triggers, one at a time, until ``stop()``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the loop's settings and hooks, all keyword-only with defaults
         self,
         cycle: Callable[[], CycleStatus],
         *,

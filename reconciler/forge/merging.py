@@ -136,7 +136,9 @@ def base_edit(
                     repo.read(head, change.path) if change.new_id is not None else None
                 )
                 continue
-            writes[change.path] = _merged(repo, number, head, parent, view.commit, change, now_id)
+            writes[change.path] = _merged(
+                repo, number, head, parent=parent, base=view.commit, change=change, now_id=now_id
+            )
         return writes or None
 
     return edit
@@ -146,6 +148,7 @@ def _merged(
     repo: ConfigRepo,
     number: int,
     head: str,
+    *,
     parent: str | None,
     base: str,
     change: FileChange,

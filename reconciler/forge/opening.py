@@ -46,7 +46,15 @@ class Opener:
         paths = [c.path for c in self._landings.head(head)[1]]
         for _ in range(_ATTEMPTS):
             try:
-                return self._open_once(head_branch, base_branch, title, body, labels, paths, base)
+                return self._open_once(
+                    head_branch,
+                    base_branch,
+                    title,
+                    body=body,
+                    labels=labels,
+                    paths=paths,
+                    base=base,
+                )
             except _Renumbered:
                 continue
         raise TransientError(
@@ -59,6 +67,7 @@ class Opener:
         head_branch: str,
         base_branch: str,
         title: str,
+        *,
         body: str,
         labels: tuple[str, ...],
         paths: list[str],

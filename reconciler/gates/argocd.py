@@ -15,14 +15,14 @@ from reconciler.model import short
 ARGOCD: GateKind = "argocd"
 
 
-def evaluate_argocd(
+def evaluate_argocd(  # noqa: PLR0913 one Application's status fields, all but three keyword-only
     gate: str,
     sync_status: str | None,
     health_status: str | None,
+    *,
     images: Sequence[str],
     candidate_digest: str,
     now: datetime,
-    *,
     application: str | None = None,
     synced_at: datetime | None = None,
     operation: str | None = None,

@@ -229,7 +229,7 @@ class ConfigRepo(Protocol):
         """
         ...
 
-    def replace_branch(
+    def replace_branch(  # noqa: PLR0913 a commit's parts, all keyword-only
         self,
         branch: str,
         edit: Edit,

@@ -62,7 +62,7 @@ class Writer(Protocol):
         ...
 
 
-def update_branch(
+def update_branch(  # noqa: PLR0913 a commit's parts, all keyword-only
     writer: Writer,
     branch: str,
     edit: Edit,
@@ -102,7 +102,7 @@ def update_branch(
     )
 
 
-def replace_branch(
+def replace_branch(  # noqa: PLR0913 a commit's parts, all keyword-only
     writer: Writer,
     branch: str,
     edit: Edit,

@@ -168,7 +168,7 @@ def document(text: str, *, bom: bool, newline: str, roots: Sequence[Any], file: 
     counts: Counter[int] = Counter()
     _count(roots[0], counts, set(), file)
     budget = _Budget(len(counts) + MAX_ALIAS_NODES)
-    return Document(text, _convert(roots[0], counts, file, budget), bom, newline)
+    return Document(text, _convert(roots[0], counts, file, budget=budget), bom, newline)
 
 
 @dataclass
@@ -216,6 +216,7 @@ def _convert(
     node: Any,
     counts: Counter[int],
     file: str,
+    *,
     budget: _Budget,
     path: frozenset[int] = frozenset(),
     depth: int = 0,
@@ -250,13 +251,16 @@ def _convert(
     if kind == "scalar":
         return YScalar(str(node.value), node.style or "", str(node.tag), _span(node), aliased)
     if kind == "sequence":
-        items = tuple(_convert(child, counts, file, budget, path, depth) for child in node.value)
+        items = tuple(
+            _convert(child, counts, file, budget=budget, path=path, depth=depth)
+            for child in node.value
+        )
         return YSeq(items, bool(node.flow_style), _span(node), aliased)
     if kind == "mapping":
         pairs = []
         seen: dict[str, int] = {}
         for key, value in node.value:
-            converted_key = _convert(key, counts, file, budget, path, depth)
+            converted_key = _convert(key, counts, file, budget=budget, path=path, depth=depth)
             if not isinstance(converted_key, YScalar):
                 where = f"{file}:{converted_key.span.line}:{converted_key.span.column}"
                 raise PolicyError(f"{where}: a mapping key that is not a scalar is not supported")
@@ -267,7 +271,12 @@ def _convert(
                     f"{seen[converted_key.value]}); YAML tools disagree on which one counts"
                 )
             seen[converted_key.value] = converted_key.span.line
-            pairs.append((converted_key, _convert(value, counts, file, budget, path, depth)))
+            pairs.append(
+                (
+                    converted_key,
+                    _convert(value, counts, file, budget=budget, path=path, depth=depth),
+                )
+            )
         return YMap(tuple(pairs), bool(node.flow_style), _span(node), aliased)
     raise PolicyError(f"{file}: unsupported YAML node {type(node).__name__}")  # pragma: no cover
 

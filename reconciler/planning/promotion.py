@@ -122,16 +122,16 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
         requests.propose(
             draft,
             app,
-            source,
-            target,
-            tgt,
-            pin,
-            marker,
-            message,
-            trailer_pairs,
-            results,
-            owners,
-            held,
+            source=source,
+            target=target,
+            tgt=tgt,
+            pin=pin,
+            marker=marker,
+            message=message,
+            trailers=trailer_pairs,
+            results=results,
+            owners=owners,
+            held=held,
         )
         return
     unasked = tuple(o for o in owners if o not in request.requested_reviewers)
@@ -146,12 +146,12 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     reviews.merge(
         draft,
         app,
-        target,
-        tgt,
-        request,
-        owners,
-        marker,
-        PinEdit(app=app, format=target.format, path=tgt.path, pin=pin),
+        target=target,
+        tgt=tgt,
+        request=request,
+        owners=owners,
+        marker=marker,
+        edit=PinEdit(app=app, format=target.format, path=tgt.path, pin=pin),
     )
 
 

@@ -48,9 +48,10 @@ def stale(request: Request, marker: promotions.Marker) -> bool:
     return found is None or found.digest != marker.digest
 
 
-def propose(
+def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-only
     draft: Draft,
     app: App,
+    *,
     source: Environment,
     target: Environment,
     tgt: OverlayState,

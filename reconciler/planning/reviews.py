@@ -49,9 +49,10 @@ def owners(
     return found
 
 
-def merge(
+def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-only
     draft: Draft,
     app: App,
+    *,
     target: Environment,
     tgt: OverlayState,
     request: Request,

@@ -38,7 +38,7 @@ __all__ = [
 DEFAULT_BUDGET = 1000
 
 
-def open_registry(
+def open_registry(  # noqa: PLR0913 the registry's settings, all keyword-only with defaults
     source: Registry | Literal["ecr", "oci"],
     *,
     endpoint_url: str | None = None,

@@ -55,7 +55,7 @@ _API_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}
 class OciRegistry:
     """An ``ImageRegistry`` over the OCI distribution API; one instance serves any host."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the adapter's settings, all keyword-only with defaults
         self,
         http: HttpClient,
         *,

@@ -69,7 +69,7 @@ class Authenticator:
         if challenge.scheme == "bearer":
             # The remembered challenge was for another request: ask for this one's scope.
             token = self._cached(challenge, scope) or self._fetch(
-                host, repository, challenge, scope, scope, send
+                host, repository, challenge, scope=scope, asked=scope, send=send
             )
             return f"Bearer {token}"
         return None
@@ -94,7 +94,7 @@ class Authenticator:
         if challenge.scheme == "bearer":
             asked = challenge.params.get("scope") or scope
             token = self._cached(challenge, scope) or self._fetch(
-                host, repository, challenge, scope, asked, send
+                host, repository, challenge, scope=scope, asked=asked, send=send
             )
             return f"Bearer {token}"
         raise PermanentError(
@@ -133,6 +133,7 @@ class Authenticator:
         host: str,
         repository: str,
         challenge: Challenge,
+        *,
         scope: str,
         asked: str,
         send: Send,

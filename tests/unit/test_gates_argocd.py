@@ -199,9 +199,9 @@ def test_argocd_gate(
         "staging-synced",
         sync,
         health,
-        images,
-        NEW,
-        NOW,
+        images=images,
+        candidate_digest=NEW,
+        now=NOW,
         application="gw-staging",
         synced_at=SYNCED_AT,
         operation=operation,
@@ -218,11 +218,15 @@ def test_argocd_gate(
 
 
 def test_without_an_application_name_or_sync_time() -> None:
-    result = evaluate_argocd("g", "Synced", "Healthy", [f"{REPO}@{NEW}"], NEW, NOW)
+    result = evaluate_argocd(
+        "g", "Synced", "Healthy", images=[f"{REPO}@{NEW}"], candidate_digest=NEW, now=NOW
+    )
     assert (result.passed, result.since) == (True, None)
     assert result.reason == "the Argo CD application is Synced and Healthy on sha256:bbbbbbbb"
 
 
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        evaluate_argocd("g", "Synced", "Healthy", [], NEW, NOW.replace(tzinfo=None))
+        evaluate_argocd(
+            "g", "Synced", "Healthy", images=[], candidate_digest=NEW, now=NOW.replace(tzinfo=None)
+        )

@@ -148,7 +148,9 @@ def test_only_the_daemons_own_edit_is_built(
     chain.move_to(world.tip)
     edit = provenance.pin_edit(pin(GW, NEW))
 
-    found = provenance.check_head(repo, chain, head, world.tip, OVERLAY, NEW, edit)
+    found = provenance.check_head(
+        repo, chain, head, base_tip=world.tip, path=OVERLAY, digest=NEW, edit=edit
+    )
 
     if problem is None:
         assert found.problem is None, case

@@ -103,7 +103,7 @@ class _Retry(github.GithubRetry):
 class Client:
     """The REST API of the repository ``owner/name`` (``api`` is its path), as JSON."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 one repository's API settings, all keyword-only
         self,
         owner: str,
         name: str,

@@ -35,7 +35,7 @@ _CACHE_LIMIT = 2_000
 class GitHubForge:
     """The Forge port over the GitHub REST API for the repository ``owner/name``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the forge's settings, all keyword-only with defaults
         self,
         repo_full_name: str,
         *,

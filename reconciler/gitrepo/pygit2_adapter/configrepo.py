@@ -52,6 +52,7 @@ class Pygit2ConfigRepo:
     def __init__(
         self,
         repo: pygit2.Repository,
+        *,
         remote: RemoteUrl,
         credentials: Credentials | None,
         environ: Mapping[str, str],
@@ -243,7 +244,7 @@ class Pygit2ConfigRepo:
                 max_attempts=self._max_attempts,
             )
 
-    def replace_branch(
+    def replace_branch(  # noqa: PLR0913 the port's signature (gitrepo.port.ConfigRepo)
         self,
         branch: str,
         edit: Edit,

@@ -51,7 +51,7 @@ def file_histories(
         new_tree = clone.commit(commit_id).tree
         old_tree = clone.commit(parent).tree if parent is not None else None
         out: list[str] = []
-        _changed_files("", old_tree, new_tree, pending, folders, out)
+        _changed_files("", old_tree, new_tree, wanted=pending, folders=folders, out=out)
         return out
 
     def info_of(commit_id: str) -> CommitInfo:
@@ -89,6 +89,7 @@ def _changed_files(
     path: str,
     old: pygit2.Object | None,
     new: pygit2.Object | None,
+    *,
     wanted: frozenset[str],
     folders: frozenset[str],
     out: list[str],
@@ -107,5 +108,10 @@ def _changed_files(
         child = f"{path}/{name}" if path else name
         if child in wanted or child in folders:
             _changed_files(
-                child, old_children.get(name), new_children.get(name), wanted, folders, out
+                child,
+                old_children.get(name),
+                new_children.get(name),
+                wanted=wanted,
+                folders=folders,
+                out=out,
             )

@@ -43,10 +43,10 @@ def push(
     source: pygit2.Repository,
     remote_path: Path,
     ref: str,
+    *,
     commit: str,
     expected: str | None,
     complete: set[pygit2.Oid] | None = None,
-    *,
     stale_after: float = reflock.STALE_AFTER,
 ) -> None:
     """Set ``ref`` of the repository at ``remote_path`` to ``commit`` if it is at ``expected``.
@@ -85,7 +85,7 @@ def push(
         ) from None
     except pygit2.GitError as error:
         raise TransientError(f"pushing to {where} failed: {error}") from None
-    _set_ref(target, where, ref, commit, expected, stale_after)
+    _set_ref(target, where, ref, commit=commit, expected=expected, stale_after=stale_after)
     known.add(new)
 
 
@@ -286,6 +286,7 @@ def _set_ref(
     target: pygit2.Repository,
     where: str,
     ref: str,
+    *,
     commit: str,
     expected: str | None,
     stale_after: float,

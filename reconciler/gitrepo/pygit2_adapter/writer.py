@@ -80,7 +80,14 @@ def push(clone: Clone, branch: str, commit: str, expected: str | None, *, force:
     ref = f"refs/heads/{branch}"
     remote = clone.remote
     if remote.local_path is not None:
-        localpush.push(clone.repo, remote.local_path, ref, commit, expected, clone.complete)
+        localpush.push(
+            clone.repo,
+            remote.local_path,
+            ref,
+            commit=commit,
+            expected=expected,
+            complete=clone.complete,
+        )
     else:
         lease = (ref, pygit2.Oid(hex=expected) if expected else ZERO)
         callbacks = clone.callbacks(lease)

@@ -211,7 +211,9 @@ class KubernetesLiveReader:
         try:
             yield
         except ApiException as exc:
-            message = _status_message(exc.status, what, kind, namespace, subject, host)
+            message = _status_message(
+                exc.status, what, kind=kind, namespace=namespace, subject=subject, host=host
+            )
             raise Failure(message) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
@@ -231,7 +233,7 @@ class KubernetesLiveReader:
 
 
 def _status_message(
-    status: int | None, what: str, kind: str, namespace: str, subject: str, host: str
+    status: int | None, what: str, *, kind: str, namespace: str, subject: str, host: str
 ) -> str:
     if status == 403:
         return (

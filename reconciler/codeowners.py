@@ -1,11 +1,14 @@
 """GitHub's documented CODEOWNERS semantics, as a pure function of the file text.
 
 Patterns follow gitignore with GitHub's exceptions: no `!` negation and no `[ ]` ranges
-(such lines are invalid and skipped, as GitHub does); `\\#` escapes a leading `#`; `*` does
-not cross `/` and `**` does; a `/` at the start or in the middle anchors the pattern to the
-repo root; a trailing `/` means a folder and everything below it; a pattern whose last part
-has a wildcard (`docs/*`) matches those entries only, not what is nested below them. The
-last matching line wins, and a line without owners leaves its paths unowned.
+(such lines are invalid and skipped, as GitHub does). A backslash makes the next character
+literal (`\\#`, `\\ `, `\\*`, `\\?`, `\\[`). `*` does not cross `/` and `**` does; a `/` at
+the start or in the middle anchors the pattern to the repo root, otherwise it matches a name
+at any depth. Paths are files: a pattern owns a file when it matches the file itself or
+any folder above it, so a folder's pattern owns everything below; a trailing `/` matches
+folders only, never a file of that name; a pattern ending in `/*` (`docs/*`) owns the
+entries directly in that folder, not what is nested deeper. The last matching line wins,
+and a line without owners leaves its paths unowned.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 # Where GitHub looks, in its order; the first file found is the only one used.
 LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -27,8 +31,11 @@ _OWNER = re.compile(
 # segments (zero included). Matching is the greedy wildcard algorithm with one resume
 # point, at both levels: time is bounded by pattern length x path length, whatever the
 # pattern (a regex of many "*" or "**" backtracks exponentially on a near miss).
+_T = TypeVar("_T")
 ANY = None
-Glob = tuple[str | None, ...]
+ONE = ""  # in a segment's glob: "?", any one character (literal characters are 1 long)
+Segment = tuple[str | None, ...]  # one path segment's glob: characters, ONE, ANY ("*")
+Glob = tuple[Segment | None, ...]  # segments, ANY ("**") standing for any number of them
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,18 @@ class Rule:
     pattern: str
     owners: tuple[str, ...]
     glob: Glob
+    folders_only: bool = False  # a trailing "/": matches folders, never a file itself
+    direct_only: bool = False  # a trailing "/*": the folder's own entries, nothing deeper
 
     def matches(self, path: str) -> bool:
-        """True when this rule's pattern covers ``path`` (repo-relative, no leading /)."""
-        return _matches(self.glob, path)
+        """True when this rule's pattern covers the file ``path`` (repo-relative)."""
+        parts = path.split("/")
+        if not self.folders_only and _wildcard(self.glob, parts, _segment):
+            return True
+        if self.direct_only:
+            return False
+        # A folder above the file matched: its pattern owns everything below it.
+        return any(_wildcard(self.glob, parts[:depth], _segment) for depth in range(1, len(parts)))
 
 
 @dataclass(frozen=True)
@@ -104,18 +119,20 @@ def parse(text: str, source: str = "CODEOWNERS") -> CodeOwners:
         if problem:
             errors.append(LineError(number, problem))
             continue
-        rules.append(Rule(number, pattern, owners, _compile(pattern)))
+        rules.append(_rule(number, pattern, owners))
     return CodeOwners(source, tuple(rules), tuple(errors))
 
 
 def _tokens(line: str) -> list[str]:
-    """Whitespace-separated tokens up to a comment; ``\\#`` and ``\\ `` are literal."""
+    """Whitespace-separated tokens up to a comment. A backslash and the character after it
+    stay in the token (the pattern compiler reads them as a literal): ``\\ `` does not
+    split, ``\\#`` does not start a comment."""
     tokens: list[str] = []
     current = ""
     escaped = False
     for ch in line.strip():
         if escaped:
-            current += ch
+            current += "\\" + ch
             escaped = False
         elif ch == "\\":
             escaped = True
@@ -135,9 +152,22 @@ def _tokens(line: str) -> list[str]:
 def _pattern_problem(pattern: str) -> str | None:
     if pattern.startswith("!"):
         return f'"{pattern}": negation with ! is not supported in CODEOWNERS'
-    if "[" in pattern or "]" in pattern:
+    if any(c in "[]" for c in _unescaped(pattern)):
         return f'"{pattern}": character ranges with [ ] are not supported in CODEOWNERS'
     return None
+
+
+def _unescaped(pattern: str) -> str:
+    """The pattern's characters that are not escaped by a backslash."""
+    out, escaped = [], False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _owner_problem(owners: tuple[str, ...]) -> str | None:
@@ -147,48 +177,69 @@ def _owner_problem(owners: tuple[str, ...]) -> str | None:
     return None
 
 
-def _compile(pattern: str) -> Glob:
-    folder_only = pattern.endswith("/")
-    body = pattern.strip("/")
-    anchored = "/" in pattern.rstrip("/")
-    segments = body.split("/") if body else ["**"]
-    parts: list[str | None] = [] if anchored else [ANY]
+def _rule(line: int, pattern: str, owners: tuple[str, ...]) -> Rule:
+    segments = _split(pattern)
+    folders_only = len(segments) > 1 and segments[-1] == ()  # a trailing "/"
+    if folders_only:
+        segments = segments[:-1]
+    anchored = len(segments) > 1  # a "/" at the start or in the middle
+    if segments and segments[0] == ():
+        segments = segments[1:]  # the leading "/"
+    # "/" alone names no file or folder: it matches nothing.
+    glob: list[Segment | None] = [] if anchored or not segments else [ANY]
     for index, segment in enumerate(segments):
-        if segment != "**":
-            parts.append(segment)
-        elif index == len(segments) - 1 and index > 0:
-            parts.extend(("*", ANY))  # a trailing "/**": one segment or more below
+        if segment != _DOUBLE:
+            glob.append(segment)
+        elif index == len(segments) - 1 and index > 0 and not folders_only:
+            glob.extend(((ANY,), ANY))  # a trailing "/**": one segment or more below
         else:
-            parts.append(ANY)
-    last_segment = segments[-1]
-    wildcard_tail = last_segment != "**" and ("*" in last_segment or "?" in last_segment)
-    if folder_only or not wildcard_tail:
-        parts.append(ANY)  # a folder covers everything below it
-    return tuple(parts)
+            glob.append(ANY)
+    direct_only = anchored and not folders_only and segments[-1:] == [(ANY,)]
+    return Rule(line, pattern, owners, tuple(glob), folders_only, direct_only)
 
 
-def _matches(glob: Glob, path: str) -> bool:
-    return _wildcard(glob, path.split("/"), _fnmatch)
+_DOUBLE: Segment = (ANY, ANY)  # "**" as one segment's glob
 
 
-def _fnmatch(glob: str | None, segment: str) -> bool:
-    """One segment against one glob, where ``*`` is any run of characters, ``?`` one."""
-    assert glob is not None  # ANY is handled by _wildcard
-    return _wildcard(tuple(None if c == "*" else c for c in glob), segment, _char)
+def _split(pattern: str) -> list[Segment]:
+    """The pattern's segments at unescaped "/", each compiled: ``*`` is ANY, ``?`` is ONE,
+    an escaped character is itself. ``**`` alone is _DOUBLE."""
+    segments: list[Segment] = []
+    current: list[str | None] = []
+    escaped = False
+    for ch in pattern:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "/":
+            segments.append(tuple(current))
+            current = []
+        else:
+            current.append(ANY if ch == "*" else ONE if ch == "?" else ch)
+    segments.append(tuple(current))
+    return segments
 
 
-def _char(glob: str | None, char: str) -> bool:
-    return glob in ("?", char)
+def _segment(glob: Segment, name: str) -> bool:
+    """One path segment against one segment's glob."""
+    return _wildcard(glob, name, _char)
+
+
+def _char(glob: str, char: str) -> bool:
+    return glob in (ONE, char)
 
 
 def _wildcard(
-    pattern: Sequence[str | None], items: Sequence[str], one: Callable[[str | None, str], bool]
+    pattern: Sequence[_T | None], items: Sequence[str], one: Callable[[_T, str], bool]
 ) -> bool:
     """Whether ``items`` match ``pattern``: None is any run of items, others match one."""
     p = i = 0
     resume: tuple[int, int] | None = None  # after the last None: (pattern, item) to retry
     while i < len(items):
-        if p < len(pattern) and pattern[p] is not None and one(pattern[p], items[i]):
+        part = pattern[p] if p < len(pattern) else None
+        if part is not None and one(part, items[i]):
             p, i = p + 1, i + 1
         elif p < len(pattern) and pattern[p] is None:
             resume = (p + 1, i)

@@ -108,29 +108,64 @@ _patterns = st.lists(_pattern_parts, min_size=1, max_size=12).map("".join)
 _paths = st.lists(st.sampled_from(["a", "b", "ab", "docs", "x.y", ""]), min_size=1, max_size=8)
 
 
-def _old_regex(pattern: str) -> re.Pattern[str]:
-    """The regex translation matching used before (exponential on a near miss); the
-    oracle for the new matcher on inputs short enough for it."""
+def _regex_owns(pattern: str, path: str) -> bool:
+    """Whether ``pattern`` owns the file ``path``, by a regex translation of the documented
+    rules (exponential on a near miss, so only an oracle for short inputs): the pattern
+    matches the file itself (unless it ends in "/") or a folder above it (unless it ends in
+    "/*"); "**" is any number of folders, a trailing "/**" one or more."""
+
+    def split(text: str) -> list[str]:
+        parts: list[str] = []
+        current, escaped = "", False
+        for ch in text:
+            if escaped:
+                current, escaped = current + "\\" + ch, False
+            elif ch == "\\":
+                escaped = True
+            elif ch == "/":
+                parts, current = [*parts, current], ""
+            else:
+                current += ch
+        return [*parts, current]
 
     def segment(text: str) -> str:
-        return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in text)
+        out, escaped = "", False
+        for ch in text:
+            if escaped:
+                out, escaped = out + re.escape(ch), False
+            elif ch == "\\":
+                escaped = True
+            else:
+                out += "[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch)
+        return out
 
-    folder_only = pattern.endswith("/")
-    body = pattern.strip("/")
-    anchored = "/" in pattern.rstrip("/")
-    segments = body.split("/") if body else ["**"]
-    parts = []
+    segments = split(pattern)
+    folders_only = len(segments) > 1 and segments[-1] == ""
+    segments = segments[:-1] if folders_only else segments
+    anchored = len(segments) > 1
+    segments = segments[1:] if segments and segments[0] == "" else segments
+    if not segments:
+        return False  # "/" alone names nothing
+    regex = "" if anchored else "(?:.*/)?"
     for index, part in enumerate(segments):
         last = index == len(segments) - 1
-        if part == "**":
-            parts.append(".*" if last else "(?:.*/)?")
+        if part != "**":
+            regex += segment(part) + ("" if last else "/")
+        elif not last:
+            regex += "(?:.*/)?"
+        elif index > 0 and not folders_only:
+            regex += ".+"
+        elif index > 0:
+            regex = regex[:-1] + "(?:/.*)?"
         else:
-            parts.append(segment(part) + ("" if last else "/"))
-    regex = ("" if anchored else "(?:.*/)?") + "".join(parts)
-    tail = segments[-1]
-    if folder_only or not (tail != "**" and ("*" in tail or "?" in tail)):
-        regex += "(?:/.*)?"
-    return re.compile(regex)
+            regex += ".*"
+    matcher = re.compile(regex)
+    names = path.split("/")
+    if not folders_only and matcher.fullmatch(path):
+        return True
+    if anchored and not folders_only and segments[-1:] == ["*"]:
+        return False
+    return any(matcher.fullmatch("/".join(names[:depth])) for depth in range(1, len(names)))
 
 
 @FUZZ
@@ -140,7 +175,7 @@ def test_codeowners_matching_agrees_with_the_glob_semantics(pattern: str, path: 
     if not parsed.rules:
         return
     clean = path.strip("/")  # as rule_for() hands it to matches()
-    expected = _old_regex(parsed.rules[0].pattern).fullmatch(clean) is not None
+    expected = _regex_owns(parsed.rules[0].pattern, clean)
     assert figures.fuzz("codeowners parser", lambda: parsed.rules[0].matches(clean), ()) == (
         expected
     )

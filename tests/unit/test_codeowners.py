@@ -177,3 +177,242 @@ TEAMS = {"@org/ops": frozenset({"@Carol", "@dave"})}
 )
 def test_is_owner(who: str, owners: tuple[str, ...], expected: bool) -> None:
     assert codeowners.is_owner(who, owners, TEAMS) is expected
+
+
+# -- gitignore matching as GitHub applies it to files ------------------------------------------
+# Each row: (source, pattern, path, owned). Paths are files, as in a pull request's diff.
+# HMARR: the pattern table of hmarr/codeowners (testdata/patterns.json), a CODEOWNERS
+# implementation whose cases are checked against GitHub; its one directory-path case
+# ("foo/bar/") is left out, since CODEOWNERS decides files. GITIGNORE: git's gitignore(5)
+# documentation, PATTERN FORMAT. GITHUB: docs.github.com "About code owners", example file.
+# ISSUE: the families the fidelity review found (each also follows from gitignore(5)).
+HMARR = "hmarr/codeowners testdata/patterns.json"
+GITIGNORE = "gitignore(5), PATTERN FORMAT"
+GITHUB = "docs.github.com, About code owners"
+ISSUE = "fidelity review (trailing-slash folders, unanchored wildcards, escapes)"
+
+TABLE: list[tuple[str, str, str, bool]] = [
+    *(
+        (HMARR, pattern, path, owned)
+        for pattern, cases in {
+            "foo": {
+                "foo": True,
+                "foo.txt": False,
+                "foo/bar": True,
+                "bar/foo": True,
+                "bar/foo.txt": False,
+                "bar/baz": False,
+                "bar/foo/baz": True,
+            },
+            "/foo": {
+                "foo": True,
+                "fool.txt": False,
+                "foo/bar": True,
+                "bar/foo": False,
+                "bar/baz": False,
+                "foo/bar/baz": True,
+                "bar/foo/baz": False,
+            },
+            "foo/": {
+                "foo": False,
+                "foo/bar": True,
+                "foo/bar/baz": True,
+                "bar/foo": False,
+                "bar/baz": False,
+                "bar/foo/baz": True,
+                "bar/foo/baz/qux": True,
+            },
+            "/foo/": {
+                "foo": False,
+                "foo/bar": True,
+                "foo/bar/baz": True,
+                "bar/foo": False,
+                "bar/baz": False,
+                "bar/foo/baz": False,
+                "bar/foo/baz/qux": False,
+            },
+            "foo/bar": {
+                "foo/bar": True,
+                "foo/bart": False,
+                "foo/bar/baz": True,
+                "baz/foo/bar": False,
+                "baz/foo/bar/qux": False,
+            },
+            "/foo/bar": {
+                "foo/bar": True,
+                "foo/bart": False,
+                "foo/bar/baz": True,
+                "baz/foo/bar": False,
+                "baz/foo/bar/qux": False,
+            },
+            "foo/bar/": {
+                "foo/bar": False,
+                "foo/bart": False,
+                "foo/bar/baz": True,
+                "baz/foo/bar": False,
+                "baz/foo/bar/qux": False,
+            },
+            "/foo/bar/": {
+                "foo/bar": False,
+                "foo/bart": False,
+                "foo/bar/baz": True,
+                "foo/bar/baz/qux": True,
+                "baz/foo/bar": False,
+                "baz/foo/bar/qux": False,
+            },
+            "*": {
+                "foo": True,
+                "foo/bar": True,
+                "bar/foo": True,
+                "bar/foo/baz": True,
+                "bar/baz": True,
+                "xfoo": True,
+            },
+            "f*": {
+                "foo": True,
+                "foo/bar": True,
+                "foo/bar/baz": True,
+                "bar/foo": True,
+                "bar/foo/baz": True,
+                "bar/baz": False,
+                "xfoo": False,
+            },
+            "/*": {"foo": True, "bar": True, "foo/bar": False, "foo/bar/baz": False},
+            "/f*": {
+                "foo": True,
+                "foo/bar": True,
+                "foo/bar/baz": True,
+                "bar/foo": False,
+                "bar/foo/baz": False,
+                "bar/baz": False,
+                "xfoo": False,
+            },
+            "f*/": {
+                "foo": False,
+                "foo/bar": True,
+                "bar/foo": False,
+                "bar/foo/baz": True,
+                "bar/baz": False,
+                "xfoo": False,
+            },
+            "/*/": {"foo": False, "foo/bar": True, "bar/foo": True, "bar/foo/baz": True},
+            "/f*/": {
+                "foo": False,
+                "foo/bar": True,
+                "bar/foo": False,
+                "bar/foo/baz": False,
+                "bar/baz": False,
+                "xfoo": False,
+            },
+            "f\\*o": {"foo": False, "f*o": True},
+            "foo/*": {
+                "foo": False,
+                "foo/bar": True,
+                "foo/bar/baz": False,
+                "bar/foo": False,
+                "bar/foo/baz": False,
+                "bar/baz": False,
+                "xfoo": False,
+            },
+            "foo/*.txt": {
+                "foo": False,
+                "foo/bar.txt": True,
+                "foo/bar/baz.txt": False,
+                "qux/foo/bar.txt": False,
+                "qux/foo/bar/baz.txt": False,
+            },
+            "foo/*/baz": {
+                "foo": False,
+                "foo/bar": False,
+                "foo/baz": False,
+                "foo/bar/baz": True,
+                "foo/bar/baz/qux": True,
+            },
+            "f?o": {"foo": True, "fo": False, "fooo": False},
+            "f\\?o": {"foo": False, "f?o": True},
+            "**/foo/bar": {
+                "foo/bar": True,
+                "qux/foo/bar": True,
+                "qux/foo/bar/baz": True,
+                "foo/baz/bar": False,
+                "qux/foo/baz/bar": False,
+            },
+            "**/*bar*": {
+                "bar": True,
+                "foo/bar": True,
+                "foo/rebar": True,
+                "foo/barrio": True,
+                "foo/qux/bar": True,
+            },
+            "foo/bar/**": {
+                "foo/bar": False,
+                "foo/bar/baz": True,
+                "foo/bar/baz/qux": True,
+                "qux/foo/bar": False,
+                "qux/foo/bar/baz": False,
+            },
+            "foo/**/bar": {
+                "foo/bar": True,
+                "foo/bar/baz": True,
+                "foo/qux/bar/baz": True,
+                "foo/qux/quux/bar/baz": True,
+                "foo/bar/baz/qux": True,
+                "qux/foo/bar": False,
+                "qux/foo/bar/baz": False,
+            },
+            "foo/**/": {"foo": False, "foo/bar": True, "foo/bar/baz": True},
+            "foo/**/bar/b*": {
+                "foo/bar": False,
+                "foo/bar/baz": True,
+                "foo/bar/qux": False,
+                "foo/qux/bar": False,
+                "foo/qux/bar/baz": True,
+                "foo/qux/bar/qux": False,
+            },
+        }.items()
+        for path, owned in cases.items()
+    ),
+    # "frotz/" matches a directory frotz and a/frotz, never a file named frotz.
+    (GITIGNORE, "frotz/", "frotz/x", True),
+    (GITIGNORE, "frotz/", "a/frotz/x", True),
+    (GITIGNORE, "frotz/", "frotz", False),
+    # "doc/frotz/" (a slash in the middle) is relative to the root: not a/doc/frotz.
+    (GITIGNORE, "doc/frotz/", "doc/frotz/x", True),
+    (GITIGNORE, "doc/frotz/", "a/doc/frotz/x", False),
+    # "foo/*" matches foo/test.json, not foo/bar/hello.c.
+    (GITIGNORE, "foo/*", "foo/test.json", True),
+    (GITIGNORE, "foo/*", "foo/bar/hello.c", False),
+    # "docs/*" owns docs/getting-started.md, not docs/build-app/troubleshooting.md.
+    (GITHUB, "docs/*", "docs/getting-started.md", True),
+    (GITHUB, "docs/*", "docs/build-app/troubleshooting.md", False),
+    # The families a trailing slash, an unanchored wildcard or an escape decides.
+    (ISSUE, "/fish/*/", "fish/salmon", False),
+    (ISSUE, "/fish/*/", "fish/salmon/roe.txt", True),
+    (ISSUE, "src/parser/*/", "src/parser/main.go", False),
+    (ISSUE, "src/parser/*/", "src/parser/lexer/scan.go", True),
+    (ISSUE, "/overlays/prod/", "overlays/prod", False),
+    (ISSUE, "/overlays/prod/", "overlays/prod/kustomization.yaml", True),
+    (ISSUE, "f*", "bar/foo/x.yaml", True),
+    (ISSUE, "/pages/\\[id\\].js", "pages/[id].js", True),
+    (ISSUE, "my\\ file.txt", "docs/my file.txt", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "pattern", "path", "owned"),
+    TABLE,
+    ids=[f"{pattern}|{path}" for _, pattern, path, _ in TABLE],
+)
+def test_pattern_owns_a_file_as_github_reads_it(
+    source: str, pattern: str, path: str, owned: bool
+) -> None:
+    parsed = codeowners.parse(f"{pattern} @owner\n")
+    assert not parsed.errors, (source, parsed.errors)
+    assert bool(parsed.owners_of(path)) is owned, source
+
+
+def test_an_unescaped_range_is_still_refused_and_an_escaped_one_is_literal() -> None:
+    refused = codeowners.parse("/pages/[id].js @owner\n")
+    assert [e.line for e in refused.errors] == [1]
+    assert refused.owners_of("pages/[id].js") == ()
+    assert codeowners.parse("/pages/\\[id\\].js @owner\n").owners_of("pages/[id].js")

@@ -40,14 +40,14 @@ def overlay(app: str, digest: str) -> bytes:
 BASE = {
     "promotions.toml": POLICY,
     ".github/CODEOWNERS": b"/overlays/prod/ @acme/release\n",
-    "shared/db/kustomization.yaml": overlay("db", "1"),
+    "common/db/kustomization.yaml": overlay("db", "1"),
     **{
         f"overlays/{env}/{app}/kustomization.yaml": overlay(app, "0")
         for env in ("dev", "prod")
         for app in ("web", "api")
     },
 }
-LINKS = {"overlays/dev/db": "../../shared/db", "overlays/prod/db": "../../shared/db"}
+LINKS = {"overlays/dev/db": "../../common/db", "overlays/prod/db": "../../common/db"}
 
 Files = dict[str, bytes]
 # Each step turns the tip's files (and links) into the next commit's.
@@ -60,7 +60,7 @@ STEPS: list[tuple[str, Callable[[Files], Files]]] = [
     ("a file elsewhere", lambda f: {**f, "README.md": b"hello\n"}),
     (
         "the symlinked target edited",
-        lambda f: {**f, "shared/db/kustomization.yaml": overlay("db", "3")},
+        lambda f: {**f, "common/db/kustomization.yaml": overlay("db", "3")},
     ),
     (
         "two overlays at once",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 # Where GitHub looks, in its order; the first file found is the only one used.
 LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -60,12 +60,41 @@ class Rule:
         return any(_wildcard(self.glob, parts[:depth], _segment) for depth in range(1, len(parts)))
 
 
+# GitHub's kinds; "Unknown owner" needs the forge's knowledge of accounts (its errors endpoint).
+ErrorKind = Literal["Invalid pattern", "Invalid owner", "Unknown owner", "File too large"]
+
+
 @dataclass(frozen=True)
 class LineError:
-    """A line GitHub would reject and skip."""
+    """A line GitHub would reject and skip, in the terms of its CODEOWNERS errors endpoint:
+    ``kind`` at ``line`` and ``column`` (1-based), ``message`` the detail and
+    ``suggestion`` GitHub's advice where it gives one."""
 
     line: int
     message: str
+    kind: ErrorKind = "Invalid pattern"
+    column: int = 1
+    source: str = ""  # the line as written
+    suggestion: str | None = None
+
+    def pointed(self) -> str:
+        """The line as written with a caret under the column, as GitHub shows it."""
+        return f"  {self.source}\n  {' ' * (self.column - 1)}^" if self.source else ""
+
+    def as_github(self, path: str) -> dict[str, object]:
+        """This error as one item of GitHub's ``GET /repos/{o}/{r}/codeowners/errors``."""
+        head = f"{self.kind} on line {self.line}:" + (
+            f" {self.suggestion}" if self.suggestion else ""
+        )
+        return {
+            "line": self.line,
+            "column": self.column,
+            "kind": self.kind,
+            "source": self.source,
+            "suggestion": self.suggestion,
+            "message": f"{head}\n\n{self.pointed()}" if self.source else head,
+            "path": path,
+        }
 
 
 @dataclass(frozen=True)
@@ -100,7 +129,11 @@ def find(read: Callable[[str], bytes | None]) -> CodeOwners:
         if data is None:
             continue
         if len(data) >= MAX_BYTES:
-            error = LineError(0, f"{location} is {len(data):,} bytes; GitHub ignores 3 MB or more")
+            error = LineError(
+                0,
+                f"{location} is {len(data):,} bytes; GitHub ignores 3 MB or more",
+                kind="File too large",
+            )
             return CodeOwners(location, (), (error,))
         return parse(data.decode("utf-8", errors="replace"), location)
     return NONE
@@ -115,9 +148,9 @@ def parse(text: str, source: str = "CODEOWNERS") -> CodeOwners:
         if not tokens:
             continue
         pattern, owners = tokens[0], tuple(tokens[1:])
-        problem = _pattern_problem(pattern) or _owner_problem(owners)
+        problem = _pattern_problem(number, raw, pattern) or _owner_problem(number, raw, owners)
         if problem:
-            errors.append(LineError(number, problem))
+            errors.append(problem)
             continue
         rules.append(_rule(number, pattern, owners))
     return CodeOwners(source, tuple(rules), tuple(errors))
@@ -149,12 +182,25 @@ def _tokens(line: str) -> list[str]:
     return tokens
 
 
-def _pattern_problem(pattern: str) -> str | None:
+def _pattern_problem(number: int, raw: str, pattern: str) -> LineError | None:
+    column = len(raw) - len(raw.lstrip()) + 1
+    source = raw.rstrip()
     if pattern.startswith("!"):
-        return f'"{pattern}": negation with ! is not supported in CODEOWNERS'
-    if any(c in "[]" for c in _unescaped(pattern)):
-        return f'"{pattern}": character ranges with [ ] are not supported in CODEOWNERS'
-    return None
+        detail = f'"{pattern}": negation with ! is not supported in CODEOWNERS'
+    elif any(c in "[]" for c in _unescaped(pattern)):
+        detail = f'"{pattern}": character ranges with [ ] are not supported in CODEOWNERS'
+    elif pattern == "/":
+        # GitHub's own example of a suggestion (REST "List CODEOWNERS errors").
+        return LineError(
+            number,
+            '"/" names no file or folder',
+            column=column,
+            source=source,
+            suggestion="The pattern `/` will never match anything, did you mean `*` instead?",
+        )
+    else:
+        return None
+    return LineError(number, detail, column=column, source=source)
 
 
 def _unescaped(pattern: str) -> str:
@@ -170,11 +216,25 @@ def _unescaped(pattern: str) -> str:
     return "".join(out)
 
 
-def _owner_problem(owners: tuple[str, ...]) -> str | None:
+def _owner_problem(number: int, raw: str, owners: tuple[str, ...]) -> LineError | None:
     for owner in owners:
         if not _OWNER.match(owner):
-            return f'"{owner}" is not an owner (@user, @org/team or an email address)'
+            return LineError(
+                number,
+                f'"{owner}" is not an owner (@user, @org/team or an email address)',
+                kind="Invalid owner",
+                column=_column_of(raw, owner),
+                source=raw.rstrip(),
+            )
     return None
+
+
+def _column_of(raw: str, owner: str) -> int:
+    """The 1-based column of ``owner`` among the line's owners (never inside the pattern)."""
+    gap = re.search(r"(?<!\\)\s", raw.lstrip())  # the first unescaped blank ends the pattern
+    start = len(raw) - len(raw.lstrip()) + (gap.start() if gap else 0)
+    found = raw.find(owner, start)
+    return found + 1 if found >= 0 else 1
 
 
 def _rule(line: int, pattern: str, owners: tuple[str, ...]) -> Rule:

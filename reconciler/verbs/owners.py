@@ -1,4 +1,6 @@
-"""`reconciler codeowners`: PATH<TAB>owners, as GitHub reads CODEOWNERS."""
+"""`reconciler codeowners`: PATH<TAB>owners, as GitHub reads CODEOWNERS; ``--json`` gives
+each path's owners and deciding line, and the skipped lines as GitHub's errors endpoint
+reports them."""
 
 from __future__ import annotations
 
@@ -25,9 +27,12 @@ def owners(args: argparse.Namespace) -> int:
         found = replace(found, source=args.file)
     else:
         found = codeowners.find(DiskTree(Path(args.repo)).read)
-    for error in found.errors:
-        where = f"{found.source}:{error.line}" if error.line else str(found.source)
-        print(f"{where}: {error.message} (line skipped)", file=sys.stderr)
+    path_shown = found.source or "CODEOWNERS"
+    if not args.json:
+        for error in found.errors:
+            where = f"{path_shown}:{error.line}:{error.column}" if error.line else path_shown
+            said = f"{where}: {error.kind}: {error.suggestion or error.message} (line skipped)"
+            print(f"{said}\n{error.pointed()}".rstrip(), file=sys.stderr)
     if found.source is None:
         print("reconciler codeowners: no CODEOWNERS file; nothing is owned", file=sys.stderr)
     rows = []
@@ -37,12 +42,12 @@ def owners(args: argparse.Namespace) -> int:
             {
                 "path": path,
                 "owners": list(rule.owners) if rule else [],
-                "file": found.source,
                 "line": rule.line if rule else None,
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        errors = [error.as_github(path_shown) for error in found.errors]
+        print(json.dumps({"file": found.source, "paths": rows, "errors": errors}, indent=2))
     else:
         for row in rows:
             print(f"{row['path']}\t{' '.join(row['owners'])}")

@@ -125,47 +125,25 @@ def codeowners_errors(ctx: Context, call: Call) -> Reply:
         return not_found()
     data = world.git.read(commit, parsed.source) or b""
     lines = data.decode("utf-8", errors="replace").splitlines()
-    errors = [_syntax_error(parsed.source, lines, e) for e in parsed.errors]
+    errors = list(parsed.errors)
     for rule in parsed.rules:
         for owner in rule.owners:
             if not enforcement.valid_owner(world, owner):
-                errors.append(_unknown_owner(parsed.source, lines, rule.line, owner))
-    errors.sort(key=lambda e: (e["line"], e["column"]))
-    return ok(ctx.shapes.codeowners_errors(errors))
+                errors.append(_unknown_owner(lines, rule.line, owner))
+    errors.sort(key=lambda e: (e.line, e.column))
+    return ok(ctx.shapes.codeowners_errors([e.as_github(parsed.source) for e in errors]))
 
 
-def _syntax_error(path: str, lines: list[str], problem: codeowners.LineError) -> dict[str, Any]:
-    number = max(problem.line, 1)
-    source = lines[number - 1] if number <= len(lines) else ""
-    if "is not an owner" in problem.message:
-        owner = problem.message.split('"')[1]
-        kind, column = "Invalid owner", source.find(owner) + 1
-    else:
-        kind, column = "Invalid pattern", 1
-    return _error(path, number, max(column, 1), kind, source, None)
-
-
-def _unknown_owner(path: str, lines: list[str], number: int, owner: str) -> dict[str, Any]:
-    source = lines[number - 1]
-    column = source.find(owner) + 1
-    suggestion = f"make sure {owner} exists and has write access to the repository"
-    return _error(path, number, column, "Unknown owner", source, suggestion)
-
-
-def _error(
-    path: str, line: int, column: int, kind: str, source: str, suggestion: str | None
-) -> dict[str, Any]:
-    caret = " " * (column - 1) + "^"
-    head = f"{kind} on line {line}" + (f": {suggestion}" if suggestion else "")
-    return {
-        "line": line,
-        "column": column,
-        "kind": kind,
-        "source": source,
-        "suggestion": suggestion,
-        "message": f"{head}\n\n  {source}\n  {caret}",
-        "path": path,
-    }
+def _unknown_owner(lines: list[str], number: int, owner: str) -> codeowners.LineError:
+    source = lines[number - 1].rstrip()
+    return codeowners.LineError(
+        number,
+        f"{owner} does not exist or cannot write",
+        kind="Unknown owner",
+        column=source.find(owner) + 1,
+        source=source,
+        suggestion=f"make sure {owner} exists and has write access to the repository",
+    )
 
 
 ROUTES = [

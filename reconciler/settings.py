@@ -111,8 +111,9 @@ def add_repo_options(parser: argparse.ArgumentParser, *, listen: bool = False) -
     parser.add_argument(
         "--github-url",
         default=_env("GITHUB_URL", DEFAULT_GITHUB_URL),
-        help="GitHub API root: https://api.github.com, or https://HOST/api/v3 for GitHub "
-        "Enterprise Server (RECONCILER_GITHUB_URL)",
+        help="GitHub API root: https://api.github.com, https://HOST/api/v3 for GitHub "
+        "Enterprise Server, or https://api.SUBDOMAIN.ghe.com for GitHub Enterprise Cloud "
+        "with data residency (RECONCILER_GITHUB_URL)",
     )
     parser.add_argument(
         "--github-token-file",

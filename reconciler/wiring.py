@@ -55,6 +55,18 @@ class Wired:
     metrics: Metrics
 
 
+class PolicyInForce:
+    """The policy the cycles run on, for adapters built before the first cycle reads it."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], Policy | None] = lambda: None  # connect points it at the observer
+
+    def is_production(self, env: str) -> bool:
+        """Whether the policy in force says ``env`` is production; False before one is read."""
+        policy = self.read()
+        return policy is not None and policy.is_production(env)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """What ``prepare`` checks and builds without touching the network or the cache."""
@@ -65,6 +77,7 @@ class Prepared:
     app: InstallationTokens | None
     github: Forge | None  # the GitHub forge; None: the local forge, built on the clone
     factories: Factories
+    in_force: PolicyInForce  # the GitHub forge asks it which environments are production
 
 
 def repo_url(settings: Settings) -> str:
@@ -72,10 +85,21 @@ def repo_url(settings: Settings) -> str:
     if settings.repo:
         return settings.repo
     if settings.forge == "github" and settings.github_repo:
-        api = urlsplit(settings.github_url)
-        host = "github.com" if api.hostname == "api.github.com" else api.netloc
-        return f"{api.scheme}://{host}/{settings.github_repo}.git"
+        return clone_url(settings.github_url, settings.github_repo)
     raise PolicyError("--repo is required (a config repo path or URL, or RECONCILER_REPO)")
+
+
+def clone_url(api_root: str, repository: str) -> str:
+    """The HTTPS clone URL of ``repository`` (OWNER/NAME) on the GitHub whose API root is
+    ``api_root``: its scheme, host and port, without the API's path."""
+    api = urlsplit(api_root)
+    host = api.netloc.rpartition("@")[2]  # never credentials written into the URL
+    name = (api.hostname or "").lower()
+    # github.com and GHE.com (data residency) serve the API on the host's api. subdomain and
+    # git on the host itself; GitHub Enterprise Server serves both on one host (/api/v3).
+    if name == "api.github.com" or (name.startswith("api.") and name.endswith(".ghe.com")):
+        host = host[len("api.") :]
+    return f"{api.scheme}://{host}/{repository}.git"
 
 
 def open_repo(settings: Settings, app: InstallationTokens | None = None) -> Pygit2ConfigRepo:
@@ -133,8 +157,11 @@ def github_forge(
     metrics: Metrics,
     app: InstallationTokens | None = None,
     make: Callable[..., Forge] = GitHubForge,
+    *,
+    production: Callable[[str], bool] = lambda env: False,
 ) -> Forge:
-    """The GitHub forge ``make`` builds, counting its requests and budget into ``metrics``."""
+    """The GitHub forge ``make`` builds, counting its requests and budget into ``metrics``;
+    ``production(env)`` says which environments' Deployments are production."""
     if not settings.github_repo or "/" not in settings.github_repo:
         raise PolicyError("--forge github needs --github-repo OWNER/NAME")
     if settings.github_token_file is None and app is None:
@@ -161,6 +188,7 @@ def github_forge(
         on_request=counted,
         on_rate_limit=metrics.set_forge_budget,
         timeout=settings.github_timeout,
+        production=production,
     )
 
 
@@ -194,13 +222,16 @@ def prepare(
     """Check the settings (PolicyError) and build what needs no network."""
     app = github_app(settings, clock) if settings.forge == "github" else None
     metrics = Metrics((settings.shard.index, settings.shard.count))
+    in_force = PolicyInForce()
     github = (
-        github_forge(settings, clock, metrics, app, factories.github_forge)
+        github_forge(
+            settings, clock, metrics, app, factories.github_forge, production=in_force.is_production
+        )
         if settings.forge == "github"
         else None
     )
     credentials(settings, app)  # checked now: a mistake here is no reason to retry
-    return Prepared(settings, clock, metrics, app, github, factories)
+    return Prepared(settings, clock, metrics, app, github, factories, in_force)
 
 
 def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) -> Wired:
@@ -262,6 +293,7 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         registry_for=registry_for,
         shard=settings.shard,
     )
+    prepared.in_force.read = lambda: observer.last_good
     applier = Applier(repo, forge, clock, registry=current_registry)
     runner = CycleRunner(observer, applier, metrics, clock)
     return Wired(repo, forge, runner, metrics)

@@ -235,6 +235,12 @@ class Environment:
         example="production",
     )
     hold: bool = spec(False, doc="Stop all automation into this environment.")
+    production: bool | None = spec(
+        None,
+        doc="Whether end users are served from here; the GitHub forge sets its Deployments' "
+        "production_environment to it. Absent: true when no environment follows this one.",
+        example=True,
+    )
 
 
 # -- the policy -----------------------------------------------------------------------------
@@ -272,6 +278,16 @@ class Policy:
             if not ready:
                 break
         return done
+
+    def is_production(self, env: str) -> bool:
+        """Whether ``env`` serves end users: its ``production`` key, else whether it ends
+        the chain (no environment follows it); False for an environment not in the policy."""
+        environment = self.environments.get(env)
+        if environment is None:
+            return False
+        if environment.production is not None:
+            return environment.production
+        return not any(other.follows == env for other in self.environments.values())
 
     def apps_in(self, env: str) -> list[App]:
         """The apps promoted through ``env``."""

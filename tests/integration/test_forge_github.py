@@ -25,6 +25,7 @@ from reconciler.forge.github.deployments import DEPLOY_TASK
 from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.metrics import Metrics
+from reconciler.policy import Policy, load_policy
 from reconciler.promotions import Marker
 from reconciler.settings import Settings
 from tests.servers.github_sim import GitHubSim, serve_github
@@ -609,3 +610,109 @@ def test_github_timeout_from_the_settings_gives_up_on_a_late_answer_and_asks_aga
     assert sim.counts["GET /repos/{owner}/{repo}/pulls"] == 2
     exchanges = [e.status for e in sim.exchanges if e.path.endswith("/pulls")]
     assert exchanges == [200, 200]  # both answered: the first only too late for the client
+
+
+# -- production_environment (issue 17, item 7) ----------------------------------------------
+
+# dev -> staging -> prod: prod ends the chain, so it is production; staging is not.
+CHAIN_POLICY = b"""\
+version = 1
+
+[apps.app]
+image = "registry.example.com/team/app"
+
+[environments.dev]
+overlay = "overlays/dev/{app}"
+
+[environments.staging]
+follows = "dev"
+overlay = "overlays/staging/{app}"
+
+[environments.prod]
+follows = "staging"
+overlay = "overlays/prod/{app}"
+"""
+STAGING_HEAD = "promote/staging/app"
+STAGING_BODY = "the table\n" + Marker("app", "staging", "dev", "sha256:cc", "abc").render()
+
+
+def chain_policy() -> Policy:
+    policy = load_policy(CHAIN_POLICY).policy
+    assert policy is not None
+    return policy
+
+
+def merge_promotion(forge: GitHubForge, world: World, branch: str, path: str, body: str) -> str:
+    head = world.sim.commit(branch, {path: b"digest: sha256:cc\n"}, parent=world.sim.tip("main"))
+    number = forge.open(branch, "main", f"promote {branch}", body, ()).number
+    return forge.merge(number, head, "merge")
+
+
+def deployment_of(world: World, commit: str) -> Deployment:
+    (deployment,) = [d for d in world.sim.world.deployments.values() if d.sha == commit]
+    return deployment
+
+
+def test_a_prod_deployment_is_production_and_a_staging_one_is_not(world: World) -> None:
+    forge = GitHubForge(
+        "acme/config", base_url=world.sim.url, token=world.tokens["reconciler"],
+        production=chain_policy().is_production, sleep=world.slept.append,
+    )  # fmt: skip
+
+    prod = merge_promotion(forge, world, HEAD, PROD, BODY)
+    staging = merge_promotion(forge, world, STAGING_HEAD, STAGING, STAGING_BODY)
+
+    shown = [deployment_of(world, commit) for commit in (prod, staging)]
+    assert [(d.environment, d.production_environment) for d in shown] == [
+        ("prod", True),
+        ("staging", False),
+    ]
+
+
+def test_a_merge_by_a_person_is_recorded_live_as_production(world: World) -> None:
+    """With merge_when_approved off a person merges prod on GitHub: the deployment is then
+    created when the digest is first seen live, and it is production too."""
+    forge = GitHubForge(
+        "acme/config", base_url=world.sim.url, token=world.tokens["reconciler"],
+        production=chain_policy().is_production, sleep=world.slept.append,
+    )  # fmt: skip
+    number, _ = world.open()
+    gh = github.Github(
+        base_url=world.sim.url,
+        auth=Auth.Token(world.tokens["root"]),
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+    )
+    gh.get_repo("acme/config").get_pull(number).merge(merge_method="merge")
+    commit = str(world.sim.pull(number).merge_commit_sha)
+
+    forge.record_live(number, T0)
+
+    deployment = deployment_of(world, commit)
+    assert (deployment.environment, deployment.production_environment) == ("prod", True)
+    assert [s.state for s in deployment.statuses] == ["success"]
+
+
+def test_the_wired_forge_follows_the_policy_in_force(world: World, tmp_path: Path) -> None:
+    """Built before any policy is read, the forge asks the policy the cycle read: nothing
+    is production before the first cycle, prod after it."""
+    world.sim.commit(
+        "main",
+        {"promotions.toml": CHAIN_POLICY, "overlays/dev/app/kustomization.yaml": b"{}\n"},
+        parent=world.sim.tip("main"),
+    )
+    (tmp_path / "token").write_text(world.tokens["reconciler"] + "\n")
+    settings = Settings(
+        repo=str(world.sim.git_path), forge="github", github_repo="acme/config",
+        github_url=world.sim.url, github_token_file=tmp_path / "token",
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    prepared = wiring.prepare(settings)
+    assert not prepared.in_force.is_production("prod")  # no policy read yet
+
+    wired = wiring.connect(prepared)
+    assert wired.runner.cycle().observation.policy_valid
+    assert isinstance(wired.forge, GitHubForge)
+    commit = merge_promotion(wired.forge, world, HEAD, PROD, BODY)
+
+    assert deployment_of(world, commit).production_environment is True

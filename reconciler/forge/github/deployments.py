@@ -2,12 +2,13 @@
 seen live, ``failure`` when a person rolled the digest back.
 
 A Deployment is of the merge commit, environment ``<env>``, task ``DEPLOY_TASK``, with the
-request's number and digest in its payload; the first one created for a merge is the one
-that counts.
+request's number and digest in its payload, and ``production_environment`` as the policy
+says (``production(env)``); the first one created for a merge is the one that counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +21,9 @@ DEPLOY_TASK = "reconciler:promotion"
 class Deployments:
     """The Deployments of the repository ``client`` speaks to."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, production: Callable[[str], bool]) -> None:
         self._client = client
+        self._production = production
 
     def of(self, pull: dict[str, Any]) -> dict[str, Any] | None:
         """The Deployment of a merged pull's merge commit; None when there is none yet."""
@@ -79,15 +81,17 @@ class Deployments:
             return deployment
         target = parse_branch(pull["head"]["ref"])
         marker = parse_marker(pull.get("body") or "")
+        environment = target[0] if target else "production"
         fields = {
             "ref": pull["merge_commit_sha"],
             "task": DEPLOY_TASK,
-            "environment": target[0] if target else "production",
+            "environment": environment,
             "auto_merge": False,
             "required_contexts": [],
             "payload": {"request": number, "digest": marker.digest if marker else ""},
             "description": f"promotion #{number}",
-            "production_environment": False,
+            # Sent always: GitHub's default is true only for an environment named production.
+            "production_environment": self._production(environment),
         }
         _, created = self._client.write("POST", f"{self._client.api}/deployments", fields)
         # GitHub has no create-if-absent: a replica recording the merge live may create one

@@ -48,6 +48,7 @@ class GitHubForge:
         retries: int = 4,
         max_wait: float = 300.0,
         timeout: int = 30,
+        production: Callable[[str], bool] = lambda env: False,
     ) -> None:
         owner, _, name = repo_full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -69,7 +70,9 @@ class GitHubForge:
             timeout=timeout,
         )
         self._api = self._client.api
-        self._deployments = Deployments(self._client)
+        # Asked per deployment: the policy that says which environments are production is
+        # read each cycle, after the forge is built.
+        self._deployments = Deployments(self._client, production)
         # number -> GitHub's latest answer about that pull (a read's or a write's): who wrote
         # it (never changes) and whom it asks to review, so asking needs no read first.
         self._pulls: dict[int, dict[str, Any]] = {}

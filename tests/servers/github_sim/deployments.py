@@ -26,6 +26,10 @@ def create_deployment(ctx: Context, call: Call) -> Reply:
     if sha is None:
         return fail(422, f"No ref found for: {ref}")
     environment = str(call.field("environment", "production"))
+    # GitHub's default ("Create a deployment"): true for "production", false otherwise.
+    production = call.field("production_environment", environment == "production")
+    if not isinstance(production, bool):
+        return invalid("Deployment", "invalid", "production_environment")
     payload: Any = call.field("payload", {})
     deployment = Deployment(
         id=world.next_id(),
@@ -38,9 +42,7 @@ def create_deployment(ctx: Context, call: Call) -> Reply:
         creator=world.user(call.who).login,
         created_at=world.clock(),
         transient_environment=bool(call.field("transient_environment", False)),
-        production_environment=bool(
-            call.field("production_environment", environment == "production")
-        ),
+        production_environment=production,
     )
     world.deployments[deployment.id] = deployment
     return ok(ctx.shapes.deployment(deployment), status=201)

@@ -7,9 +7,13 @@ next cycle plans it again; observing records one raised by a registry as an unkn
 in one adapter: a fetch failing with TransientError makes the git adapter check its cache
 clone and, if the clone is damaged, repair it and fetch again. No part of the cycle stops
 retrying an (app, env) because of a PermanentError: the next cycle tries again.
+RateLimited, a TransientError, also says when the limit resets: the daemon loop waits until
+then rather than on its failure backoff.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class ReconcilerError(Exception):
@@ -26,3 +30,13 @@ class TransientError(ReconcilerError):
 
 class PermanentError(ReconcilerError):
     """Retrying will not help until something outside the daemon changes (a person must act)."""
+
+
+class RateLimited(TransientError):
+    """``service``'s rate limit is spent until ``until`` (UTC): asking sooner would be refused,
+    so the daemon loop waits until then instead of retrying on its failure backoff."""
+
+    def __init__(self, message: str, *, until: datetime, service: str) -> None:
+        super().__init__(message)
+        self.until = until
+        self.service = service

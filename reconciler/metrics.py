@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -57,6 +58,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._report = Gauges()
         self._forge_budget: float | None = None
+        self._limit_resets: float | None = None  # unix time, while the daemon waits for it
         self._cache_repairs: Callable[[], int] = lambda: 0
         self.promotions = Counter(
             "reconciler_promotions_total",
@@ -82,6 +84,11 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.rate_limit_waits = Counter(
+            "reconciler_forge_rate_limit_waits",
+            "Times the daemon waited for the forge's spent rate limit to reset.",
+            registry=self.registry,
+        )
         self.shards = Gauge(
             "reconciler_shards",
             "How many shards the apps are split into; one series per replica, by its index.",
@@ -95,6 +102,19 @@ class Metrics:
         """The forge's remaining rate-limit budget, as its last answer said."""
         with self._lock:
             self._forge_budget = remaining
+
+    def forge_rate_limited(self, until: datetime | None) -> None:
+        """The daemon waits for the forge's rate limit, spent until ``until``; None: no more."""
+        with self._lock:
+            self._limit_resets = None if until is None else until.timestamp()
+        if until is not None:
+            self.rate_limit_waits.inc()
+
+    @property
+    def forge_limit_resets(self) -> float | None:
+        """Unix time the forge's spent rate limit resets, while the daemon waits for it."""
+        with self._lock:
+            return self._limit_resets
 
     def count_cache_repairs(self, repairs: Callable[[], int]) -> None:
         """Serve ``repairs()`` as reconciler_cache_repairs_total: the git adapter counts its
@@ -211,4 +231,16 @@ class _ReportCollector(Collector):
                 "reconciler_forge_rate_limit_remaining",
                 "Requests left in the forge's rate-limit window.",
                 value=report.forge_rate_limit_remaining,
+            )
+        resets = self._metrics.forge_limit_resets
+        yield GaugeMetricFamily(
+            "reconciler_forge_rate_limited",
+            "1 while the daemon waits, sending nothing, for the forge's rate limit to reset.",
+            value=0.0 if resets is None else 1.0,
+        )
+        if resets is not None:
+            yield GaugeMetricFamily(
+                "reconciler_forge_rate_limit_reset_timestamp_seconds",
+                "Unix time the forge's spent rate limit resets (while the daemon waits).",
+                value=resets,
             )

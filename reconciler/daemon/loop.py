@@ -4,7 +4,9 @@ Cycles run only on the thread that called ``run()``, so two can never overlap; t
 that arrive while a cycle runs collapse into one follow-up cycle. ``stop()`` and
 ``trigger()`` take no lock (they set a flag or append to a deque, then notify the waiter),
 which keeps ``stop()`` safe in a signal handler. The loop never interrupts the running
-cycle; the cycle reads ``stop_requested`` to cut its probing short and end early.
+cycle; the cycle reads ``stop_requested`` to cut its probing short and end early. A cycle
+that raises RateLimited holds the next one until the limit resets (bounded): no trigger
+cuts that wait short, only ``stop()``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from reconciler.clock import utc_now
 from reconciler.daemon.schedule import next_delay, trigger_wait
 from reconciler.daemon.status import (
     CycleRun,
@@ -26,7 +29,8 @@ from reconciler.daemon.status import (
     describe_error,
     readiness,
 )
-from reconciler.daemon.waiter import SocketWaiter, Waiter
+from reconciler.daemon.waiter import RateLimitHold, SocketWaiter, Waiter
+from reconciler.errors import RateLimited
 from reconciler.filewatch import FileWatcher
 from reconciler.server import Status
 
@@ -60,9 +64,12 @@ class Daemon:
         logger: logging.Logger | None = None,
         watch_debounce_ms: int = 1600,
         trigger_limit: int = DEFAULT_TRIGGER_LIMIT,
+        wall_clock: Callable[[], datetime] = utc_now,
+        on_rate_limit: Callable[[datetime | None], None] | None = None,
     ) -> None:
         """``trigger_limit``: triggered cycles that may start per minute (0: no limit);
-        ``probing_budget``: how long a cycle may probe gates, on top of the stuck limit."""
+        ``probing_budget``: how long a cycle may probe gates, on top of the stuck limit;
+        ``on_rate_limit``: told a spent limit's reset when a wait for it starts, None at its end."""
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], got {jitter}")
         if trigger_limit < 0:
@@ -89,6 +96,7 @@ class Daemon:
         self._waiter = waiter
         self._on_cycle = on_cycle
         self._log = logger or logging.getLogger("reconciler.daemon")
+        self._hold = RateLimitHold(clock, wall_clock, on_rate_limit, self._log)
         # Written by stop()/trigger() without a lock (see the module docstring).
         self._stop_requested = False
         self._stop_reason = ""
@@ -186,6 +194,7 @@ class Daemon:
         try:
             self._loop()
         finally:
+            self._hold.release()
             if watcher is not None:
                 watcher.stop()
             with self._lock:
@@ -229,6 +238,14 @@ class Daemon:
             triggers.extend(self._drain_triggers())
             failures = self.stats().consecutive_failures
             now = self._clock()
+            held = self._hold.left()
+            if held is not None:
+                # Triggers wait as well: a cycle before the reset would be refused again.
+                if held > 0:
+                    self._waiter.wait(held)
+                    continue
+                self._hold.release()
+                return [*triggers, "rate limit reset"], False
             remaining = ended + self._delay(interval, failures, triggered=False, draw=draw) - now
             brought_forward = False
             if triggers:
@@ -268,10 +285,12 @@ class Daemon:
             self._phase, self._running = "running", (number, started)
         outcome: CycleStatus | None = None
         error: str | None = None
+        limited: RateLimited | None = None
         try:
             outcome = self._cycle()
         except Exception as exc:
             error = describe_error(exc)
+            limited = exc if isinstance(exc, RateLimited) else None
         duration = self._clock() - started
         self._record(number, outcome, error)
         self._log_cycle(number, trigger, duration, outcome, error)
@@ -280,6 +299,8 @@ class Daemon:
                 self._on_cycle(CycleRun(number, trigger, duration, outcome, error))
             except Exception as exc:
                 self._log.error("the on_cycle hook failed: %s", describe_error(exc))
+        if limited is not None:
+            self._hold.start(limited)
 
     def _record(self, number: int, outcome: CycleStatus | None, error: str | None) -> None:
         failed = outcome is None or not outcome.ok

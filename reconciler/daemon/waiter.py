@@ -9,17 +9,30 @@ then runs the handler on the main thread only when that thread next executes byt
 which a thread blocked in select() does not. wake_on_signals() hands the socket to
 signal.set_wakeup_fd, whose C-level handler writes to it from whichever thread caught the
 signal, so select() returns and the Python handler runs.
+
+After a cycle that found a rate limit spent, the loop waits on a RateLimitHold: until the
+reset, bounded, with no trigger cutting it short (only stop() does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from reconciler.daemon.status import describe_error
+from reconciler.errors import RateLimited
+
+# A spent rate limit is waited for at most this long (GitHub's windows last an hour), plus a
+# margin: resets are given to the second, and the service's clock is not ours.
+MAX_RATE_LIMIT_WAIT = timedelta(hours=1)
+RATE_LIMIT_MARGIN = timedelta(seconds=5)
 
 
 class Waiter(Protocol):
@@ -87,3 +100,53 @@ class SocketWaiter:
             self._undo()
         self._receive.close()
         self._send.close()
+
+
+class RateLimitHold:
+    """Until when no cycle may start because a rate limit is spent (by the loop's clock)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        on_change: Callable[[datetime | None], None] | None,
+        log: logging.Logger,
+    ) -> None:
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._on_change = on_change
+        self._log = log
+        self._until: float | None = None
+
+    def start(self, limited: RateLimited) -> None:
+        """Hold until ``limited`` resets, at most MAX_RATE_LIMIT_WAIT away; say so once."""
+        ahead = (limited.until - self._wall_clock()).total_seconds()
+        cap = MAX_RATE_LIMIT_WAIT.total_seconds()
+        wait = min(max(ahead, 0.0), cap) + RATE_LIMIT_MARGIN.total_seconds()
+        self._until = self._clock() + wait
+        ends = self._wall_clock() + timedelta(seconds=wait)
+        self._log.warning(
+            "%s's rate limit is spent; waiting until %s (%.0f s)",
+            limited.service,
+            f"{ends:%Y-%m-%dT%H:%M:%SZ}",
+            wait,
+            extra={"event": "rate-limited", "service": limited.service, "wait_seconds": wait},
+        )
+        self._tell(limited.until)
+
+    def left(self) -> float | None:
+        """Seconds the hold has left (0 or less: over), or None when there is none."""
+        return None if self._until is None else self._until - self._clock()
+
+    def release(self) -> None:
+        """End the hold, if any (its time is up, or the loop stops)."""
+        if self._until is not None:
+            self._until = None
+            self._tell(None)
+
+    def _tell(self, until: datetime | None) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change(until)
+            except Exception as exc:
+                self._log.error("the on_rate_limit hook failed: %s", describe_error(exc))

@@ -20,10 +20,12 @@ from github import Auth
 
 from reconciler import wiring
 from reconciler.clock import utc_now
-from reconciler.errors import PermanentError, TransientError
+from reconciler.errors import PermanentError, RateLimited, TransientError
+from reconciler.forge.github.client import API_VERSION, USER_AGENT, AppTokenEndpoint, Client
 from reconciler.forge.github.deployments import DEPLOY_TASK
 from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.port import MergeRefused, Request
+from reconciler.gitrepo.credentials import Secret
 from reconciler.metrics import Metrics
 from reconciler.policy import Policy, load_policy
 from reconciler.promotions import Marker
@@ -100,6 +102,8 @@ class World:
 def sim(tmp_path: Path) -> Iterator[GitHubSim]:
     with serve_github(tmp_path / "config.git") as running:
         yield running
+        # In every test here, each request the forge sent named GitHub's media type and version.
+        assert [e for e in running.unversioned if e.user_agent == USER_AGENT] == []
 
 
 @pytest.fixture
@@ -557,12 +561,148 @@ def test_server_errors_past_the_retries_are_transient(world: World) -> None:
     assert forge.requests() == ()
 
 
-def test_a_spent_primary_limit_far_from_reset_is_transient(world: World) -> None:
-    world.sim.set_rate_limit("reconciler", limit=1, used=1)
+@pytest.mark.parametrize("status", [403, 429])  # GitHub answers a spent limit with either
+def test_a_spent_primary_limit_is_rate_limited_until_its_reset_and_not_asked_again(
+    world: World, status: int
+) -> None:
+    world.sim.set_rate_limit("reconciler", limit=1, used=1, status=status)
+    resets = world.sim.rate_limit_reset("reconciler")
+    world.sim.reset_counters()
 
-    with pytest.raises(TransientError, match="rate limit"):
+    with pytest.raises(RateLimited) as first:
         world.forge.requests()
+    refused = [(e.method, e.status) for e in world.sim.exchanges]
+    with pytest.raises(RateLimited) as again:
+        world.forge.request(1)
+    with pytest.raises(RateLimited):
+        world.forge.open(HEAD, "main", "prod: promote app", BODY, ("promotion",))
+
+    assert refused == [("GET", status)]  # neither retried nor waited for in the request
+    assert len(world.sim.exchanges) == 1  # nothing sent after it
     assert world.slept == []
+    assert first.value.until == again.value.until == resets
+    assert resets > utc_now() + timedelta(minutes=59)  # the simulator's hour-long window
+    assert isinstance(first.value, TransientError)
+    assert first.value.service == "GitHub"
+    assert str(first.value) == (
+        "could not list the open pull requests: GitHub's rate limit is spent until "
+        f"{resets:%Y-%m-%dT%H:%M:%SZ}, sending nothing before"
+    )
+
+
+def test_the_last_request_a_limit_allows_stops_the_next_one(world: World) -> None:
+    world.sim.set_rate_limit("reconciler", limit=2, used=1)
+    world.sim.reset_counters()
+
+    assert world.forge.requests() == ()  # answered 200 with X-RateLimit-Remaining: 0
+    with pytest.raises(RateLimited) as caught:
+        world.forge.request(1)
+
+    assert [e.status for e in world.sim.exchanges] == [200]
+    assert caught.value.until == world.sim.rate_limit_reset("reconciler")
+
+
+def test_requests_flow_again_once_the_limit_resets(tmp_path: Path) -> None:
+    now = [T0]  # one clock for the simulator and the client
+    with serve_github(tmp_path / "c.git", clock=lambda: now[0]) as sim:
+        token = sim.add_user("reconciler")
+        sim.set_rate_limit("reconciler", limit=1, used=1)
+        resets = sim.rate_limit_reset("reconciler")
+        client = Client(
+            "acme",
+            "config",
+            token=token,
+            base_url=sim.url,
+            on_request=None,
+            on_rate_limit=None,
+            sleep=lambda _: None,
+            retries=4,
+            max_wait=300.0,
+            timeout=30,
+            clock=lambda: now[0],
+        )
+
+        def ask() -> object:
+            with client.guard("list the open pull requests"):
+                return client.get(f"{client.api}/pulls", {"state": "open"})
+
+        with pytest.raises(RateLimited) as caught:
+            ask()
+        now[0] = resets - timedelta(seconds=1)
+        with pytest.raises(RateLimited):
+            ask()
+        sent_while_spent = [e.status for e in sim.exchanges]
+        now[0] = resets
+        answered = ask()
+        statuses = [e.status for e in sim.exchanges]
+
+    assert caught.value.until == resets == T0 + timedelta(hours=1)
+    assert sent_while_spent == [403]
+    assert answered == []
+    assert statuses == [403, 200]
+
+
+def test_a_secondary_limit_answered_429_waits_its_retry_after(world: World) -> None:
+    world.open()
+    world.sim.faults.secondary_limit(1, retry_after=17, status=429)
+    world.seen.clear()
+
+    listed = world.forge.requests()
+
+    assert [r.head_branch for r in listed] == [HEAD]
+    assert world.slept == [17.0]
+    assert world.seen[:2] == [("GET", 429), ("GET", 200)]
+
+
+def test_a_secondary_limit_past_the_retries_is_waited_for_without_asking(world: World) -> None:
+    forge = world.forge_as("reconciler", retries=1)
+    world.sim.faults.secondary_limit(2, retry_after=30)
+    world.sim.reset_counters()
+
+    before = utc_now()
+    with pytest.raises(RateLimited) as caught:
+        forge.requests()
+    after = utc_now()
+    with pytest.raises(RateLimited):
+        forge.requests()
+
+    assert [e.status for e in world.sim.exchanges] == [403, 403]  # the retry, then no more
+    assert world.slept == [30.0]
+    wait = timedelta(seconds=30)
+    assert before + wait <= caught.value.until <= after + wait
+
+
+def test_every_request_names_the_api_version_and_media_type(world: World) -> None:
+    world.sim.reset_counters()
+    number, head = world.open()
+    world.forge.request_reviews(number, ("@bob",))
+    world.forge.requests()
+    world.forge.request(number)
+    world.forge.members("@acme/prod-owners")
+    world.review(number, "alice")  # PyGithub as a person: not the forge
+    world.forge.merge(number, head, "merge")
+    world.forge.record_live(number, T0)
+    world.forge.awaiting_live()
+
+    ours = [e for e in world.sim.exchanges if e.login == "reconciler"]
+    assert len(ours) >= 10
+    said = {(e.accept, e.api_version, e.user_agent) for e in ours}
+    assert said == {("application/vnd.github+json", API_VERSION, USER_AGENT)}
+    assert all(e.versioned for e in ours)
+    assert not any(e.versioned for e in world.sim.exchanges if e.login == "alice")
+
+
+def test_the_app_token_endpoint_names_them_too(sim: GitHubSim) -> None:
+    status, _ = AppTokenEndpoint(sim.url)(Secret("not.a.jwt"), 1)
+
+    (exchange,) = sim.exchanges
+    assert status == 401
+    assert exchange.operation == "POST /app/installations/{installation_id}/access_tokens"
+    assert (exchange.accept, exchange.api_version, exchange.user_agent) == (
+        "application/vnd.github+json",
+        API_VERSION,
+        USER_AGENT,
+    )
 
 
 def test_the_token_never_shows(world: World) -> None:

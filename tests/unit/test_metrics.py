@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -157,3 +158,29 @@ def test_each_replica_says_its_shard_and_the_shard_count(
     families = text_string_to_metric_families(Metrics(shard).exposition().decode())
     [family] = [f for f in families if f.name == "reconciler_shards"]
     assert [(s.labels["index"], s.value) for s in family.samples] == [expected]
+
+
+def test_a_wait_for_the_forge_rate_limit_is_served(
+    served: tuple[Metrics, StatusServer, list[Status]],
+) -> None:
+    metrics, server, _ = served
+    resets = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    names = (
+        "reconciler_forge_rate_limited",
+        "reconciler_forge_rate_limit_reset_timestamp_seconds",
+        "reconciler_forge_rate_limit_waits_total",
+    )
+
+    def scrape() -> dict[str, float]:
+        samples = _samples(_get(server, "/metrics")[1])
+        return {name: value for (name, _), value in samples.items() if name in names}
+
+    before = scrape()
+    metrics.forge_rate_limited(resets)
+    waiting = scrape()
+    metrics.forge_rate_limited(None)
+    after = scrape()
+
+    assert before == {names[0]: 0.0, names[2]: 0.0}
+    assert waiting == {names[0]: 1.0, names[1]: resets.timestamp(), names[2]: 1.0}
+    assert after == {names[0]: 0.0, names[2]: 1.0}

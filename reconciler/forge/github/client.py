@@ -10,28 +10,46 @@ endpoint. What this adds:
   ``If-None-Match``; GitHub answers 304 without spending rate limit, so an idle cycle is
   free.
 - Retries in one urllib3 ``Retry`` (PyGithub's ``GithubRetry``): 5xx with exponential
-  backoff; a secondary rate limit waits its ``Retry-After``; a spent primary limit waits
-  for its reset, unless that is longer than ``max_wait`` (then: TransientError, next cycle).
-  The same object sees every response, so it reports each one to ``on_request``.
+  backoff; a secondary rate limit waits its ``Retry-After`` (or a minute without one, unless
+  that is longer than ``max_wait``). The same object sees every response, so it reports
+  each one to ``on_request``.
+- A spent rate limit is never asked again (GitHub's "Rate limits for the REST API"): an
+  answer's ``x-ratelimit-remaining: 0`` with its ``x-ratelimit-reset``, or a 403/429 refusal's
+  ``retry-after``, is kept, and until then every request raises ``RateLimited`` (with the
+  time) without being sent; the daemon loop waits for it, interruptibly, between cycles.
+- Every request names the media type and API version GitHub's "Getting started with the
+  REST API" asks for (``REST_HEADERS``) and says it is the reconciler (``User-Agent``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import github
 from github.GithubException import GithubException, RateLimitExceededException
+from urllib3.exceptions import MaxRetryError
 
-from reconciler.errors import PermanentError, TransientError
+from reconciler import __version__
+from reconciler.clock import utc_now
+from reconciler.errors import PermanentError, RateLimited, TransientError
 from reconciler.gitrepo.credentials import Secret
 
 DEFAULT_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+# Sent with every request: without them GitHub answers its default version, whatever that
+# becomes, and requests says Accept: */*.
+REST_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+USER_AGENT = f"reconciler/{__version__}"
 _CACHE_LIMIT = 2_000
+# GitHub's docs, for a rate-limit refusal that says neither when nor how long: wait a minute.
+_UNSAID_WAIT = timedelta(minutes=1)
+_REFUSED = (403, 429)  # GitHub answers a spent rate limit with either
 
 
 # PyGithub adds a StreamHandler of its own to the "github" logger when imported, so its
@@ -93,6 +111,22 @@ class _Retry(github.GithubRetry):
         self._observe(method, status_code)
         return bool(super().is_retry(method, status_code, has_retry_after))
 
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Any:
+        spent = response is not None and response.status in _REFUSED
+        if spent and str(response.headers.get("X-RateLimit-Remaining", "")) == "0":
+            # GithubRetry would sleep here until the reset, maybe an hour, where no stop()
+            # reaches it. Giving up hands the refusal back: the client raises RateLimited.
+            raise MaxRetryError(_pool, url or "", None)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
     def sleep(self, response: Any = None) -> None:
         after = self.get_retry_after(response) if response is not None else None
         wait = after if after is not None else self.get_backoff_time()
@@ -116,11 +150,14 @@ class Client:
         retries: int,
         max_wait: float,
         timeout: int,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.full_name = f"{owner}/{name}"
         self.base_url = base_url
         self._on_request = on_request
         self._on_rate_limit = on_rate_limit
+        self._clock = clock
+        self._spent_until: datetime | None = None  # no request before then: GitHub said so
         read = (lambda: token) if isinstance(token, str) else token
         retry = _Retry(
             observe=self._observed,
@@ -136,6 +173,7 @@ class Client:
             timeout=timeout,
             retry=retry,
             per_page=100,
+            user_agent=USER_AGENT,
             seconds_between_requests=0,
             seconds_between_writes=0,
         )
@@ -151,7 +189,17 @@ class Client:
         """Turn what GitHub or the network says into the project's errors, secret-free."""
         try:
             yield
+        except _Spent as limited:
+            raise RateLimited(
+                f"could not {what}: {limited}", until=limited.until, service="GitHub"
+            ) from None
         except RateLimitExceededException as limited:
+            until = spent_until(limited.status, limited.headers or {}, limited.data, self._clock())
+            if until is not None:
+                self._spent_until = until
+                raise RateLimited(
+                    f"could not {what}: {_spent_text(until)}", until=until, service="GitHub"
+                ) from None
             raise TransientError(
                 f"could not {what}: GitHub's rate limit is spent ({reason(limited)}); "
                 "it will be tried again next cycle"
@@ -209,12 +257,9 @@ class Client:
         key = url + ("?" + urlencode(sorted(params.items())) if params else "")
         cached = self._etags.get(key) if conditional else None
         headers = {"If-None-Match": cached[0]} if cached else {}
-        status, answer, output = self._gh.requester.requestJson("GET", url, params, headers)
+        status, answer, data = self._request("GET", url, params, headers)
         if status == 304 and cached is not None:
             return cached[1][0], cached[1][1]
-        data = _json(output)
-        if status >= 400:
-            raise github.Requester.Requester.createException(status, answer, data)
         link = str(answer.get("link", ""))
         if "etag" in answer:
             if len(self._etags) > _CACHE_LIMIT:
@@ -224,7 +269,33 @@ class Client:
 
     def write(self, verb: str, url: str, fields: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """One write (POST, PATCH, PUT, DELETE): GitHub's headers and JSON answer."""
-        return self._gh.requester.requestJsonAndCheck(verb, url, input=fields)
+        _, answer, data = self._request(verb, url, None, {}, fields)
+        return answer, data
+
+    def _request(
+        self,
+        verb: str,
+        url: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
+        fields: dict[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any], Any]:
+        """Send one request, unless the rate limit is spent; a refusal raises GithubException."""
+        if self._spent_until is not None:
+            if self._clock() < self._spent_until:
+                raise _Spent(_spent_text(self._spent_until), until=self._spent_until)
+            self._spent_until = None
+        sent = {**REST_HEADERS, **headers}
+        status, answer, output = self._gh.requester.requestJson(verb, url, params, sent, fields)
+        data = _json(output)
+        # The last answer's word on the limit stands: one saying it is spent stops the next
+        # request (even a 200, the last one allowed), any other lifts the stop.
+        self._spent_until = spent_until(status, answer, data, self._clock())
+        if status >= 400:
+            if self._spent_until is not None:
+                raise _Spent(_spent_text(self._spent_until), until=self._spent_until)
+            raise github.Requester.Requester.createException(status, answer, data)
+        return status, answer, data
 
 
 class _JwtAuth(_TokenAuth):
@@ -257,13 +328,50 @@ class AppTokenEndpoint:
             auth=_JwtAuth(app_jwt.reveal),
             timeout=self._timeout,
             retry=None,
+            user_agent=USER_AGENT,
             seconds_between_requests=0,
             seconds_between_writes=0,
         )
         url = f"/app/installations/{installation_id}/access_tokens"
-        status, _, output = gh.requester.requestJson("POST", url, input={})
+        headers = dict(REST_HEADERS)
+        status, _, output = gh.requester.requestJson("POST", url, headers=headers, input={})
         data = _json(output)
         return status, data if isinstance(data, dict) else {}
+
+
+class _Spent(RateLimited):
+    """A spent limit as a request finds it; the guard around it says what was being done."""
+
+    def __init__(self, message: str, *, until: datetime) -> None:
+        super().__init__(message, until=until, service="GitHub")
+
+
+def spent_until(
+    status: int, headers: Mapping[str, Any], body: Any, now: datetime
+) -> datetime | None:
+    """Until when an answer says no request may be sent, or None (GitHub's "Rate limits for
+    the REST API": ``x-ratelimit-remaining: 0`` until ``x-ratelimit-reset``, epoch seconds;
+    a 403/429 refusal's ``retry-after`` seconds; a rate-limit refusal saying neither, 1 min)."""
+    said = {str(key).lower(): str(value).strip() for key, value in headers.items()}
+    refused = status in _REFUSED
+    waits: list[datetime] = []
+    reset = said.get("x-ratelimit-reset", "")
+    if said.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        at = datetime.fromtimestamp(int(reset), UTC)
+        if at > now:
+            waits.append(at)
+    after = said.get("retry-after", "")
+    if refused and after.isdigit():
+        waits.append(now + timedelta(seconds=int(after)))
+    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    limited = said.get("x-ratelimit-remaining") == "0" or "rate limit" in message.lower()
+    if refused and not waits and limited:
+        waits.append(now + _UNSAID_WAIT)  # a reset already past by our clock, or none said
+    return max(waits) if waits else None
+
+
+def _spent_text(until: datetime) -> str:
+    return f"GitHub's rate limit is spent until {until:%Y-%m-%dT%H:%M:%SZ}, sending nothing before"
 
 
 def reason(refused: GithubException) -> str:

@@ -4,12 +4,15 @@ check of every response against GitHub's OpenAPI description.
 An injected ``pause`` is asked first, outside the lock (a test may hold the request there,
 kill its client, then serve or drop it). Each request is handled whole under the world's
 lock, in this order: authenticate (401),
-injected faults (5xx, secondary rate limit), route (404), primary rate limit (403), the
+injected faults (5xx, secondary rate limit), route (404), primary rate limit (403 or 429, with
+``X-RateLimit-Remaining: 0`` and the reset, as GitHub's "Rate limits for the REST API"), the
 request body check (422 "Invalid request", as GitHub), the
 handler, paging (``per_page``/``page`` and a ``Link`` header), conditional GET (304 on a
 matching ``If-None-Match``, which costs nothing, as on GitHub), then the response is
 checked against the description and counted. An injected timeout then holds the answer
 back past the client's timeout (the effect has happened; the client does not know it).
+Each exchange records the client's ``Accept``, ``X-GitHub-Api-Version`` and ``User-Agent``;
+those without GitHub's media type and version are also kept in ``unversioned`` for good.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Dispatcher:
         self.context = Context(world, Shapes(world, api))
         self.description = description
         self.violations: list[Violation] = []
+        self.unversioned: list[Exchange] = []  # kept across reset_counters, as violations
         compiled = [(route, template_regex(route.template)) for route in ROUTES]
         self.routes = sorted(
             compiled,
@@ -104,7 +108,19 @@ class Dispatcher:
                 )
             self.world.counts[operation] += 1
             login = caller.login if caller else None
-            self.world.exchanges.append(Exchange(method, path, operation, response.status, login))
+            exchange = Exchange(
+                method,
+                path,
+                operation,
+                response.status,
+                login,
+                accept=headers.get("accept", ""),
+                api_version=headers.get("x-github-api-version", ""),
+                user_agent=headers.get("user-agent", ""),
+            )
+            self.world.exchanges.append(exchange)
+            if not exchange.versioned:
+                self.unversioned.append(exchange)
             faults = self.world.faults
             if faults.timeouts > 0 and faults.aimed_at(login):
                 faults.timeouts -= 1
@@ -146,11 +162,9 @@ class Dispatcher:
                 world.rate_limited += 1
                 kind = "installation" if caller.installation else "user"
                 number = _caller_id(world, caller)
-                return (
-                    fail(403, f"API rate limit exceeded for {kind} ID {number}."),
-                    operation,
-                    caller,
-                )
+                reply = fail(bucket.status, f"API rate limit exceeded for {kind} ID {number}.")
+                reply.body["documentation_url"] = f"{_DOCS}/overview/rate-limits-for-the-rest-api"
+                return reply, operation, caller
         try:
             parsed = json.loads(body) if body else None
         except ValueError:

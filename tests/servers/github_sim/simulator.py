@@ -258,11 +258,24 @@ class GitHubSim:
         with self.world.lock:
             self.world.git.set_branch(branch, commit)
 
-    def set_rate_limit(self, identity: str, limit: int, used: int = 0) -> None:
-        """Give ``identity`` (a login) a primary limit of ``limit`` with ``used`` spent."""
+    def set_rate_limit(self, identity: str, limit: int, used: int = 0, status: int = 403) -> None:
+        """Give ``identity`` (a login) a primary limit of ``limit`` with ``used`` spent; once
+        spent, it is refused with ``status`` (GitHub: 403 or 429) until the window's reset."""
         with self.world.lock:
             bucket = self.world.bucket(identity)
-            bucket.limit, bucket.used = limit, used
+            bucket.limit, bucket.used, bucket.status = limit, used, status
+
+    def rate_limit_reset(self, identity: str) -> datetime:
+        """When the primary limit window of ``identity`` restarts (X-RateLimit-Reset)."""
+        with self.world.lock:
+            return datetime.fromtimestamp(self.world.bucket(identity).reset, UTC)
+
+    @property
+    def unversioned(self) -> list[Exchange]:
+        """Every request so far (reset_counters keeps them) that lacked GitHub's media type
+        (``Accept: application/vnd.github+json``) or ``X-GitHub-Api-Version: 2022-11-28``."""
+        with self.world.lock:
+            return list(self._dispatcher.unversioned)
 
 
 @contextmanager

@@ -225,6 +225,12 @@ class RateBucket:
     limit: int
     used: int = 0
     reset: int = 0  # epoch seconds when the window restarts
+    status: int = 403  # GitHub answers a spent primary limit with 403 or 429
+
+
+# GitHub's "Getting started with the REST API": what a client should send with every request.
+API_VERSION = "2022-11-28"
+MEDIA_TYPE = "application/vnd.github+json"
 
 
 @dataclass
@@ -236,6 +242,17 @@ class Exchange:
     operation: str  # "GET /repos/{owner}/{repo}/pulls", or the raw path when unknown
     status: int
     login: str | None
+    # What the client said of itself: GitHub accepts requests without these, so they are
+    # recorded (Dispatcher.unversioned), not refused.
+    accept: str = ""
+    api_version: str = ""
+    user_agent: str = ""
+
+    @property
+    def versioned(self) -> bool:
+        """The request named GitHub's media type and the API version, as GitHub asks."""
+        types = {part.split(";")[0].strip() for part in self.accept.split(",")}
+        return MEDIA_TYPE in types and self.api_version == API_VERSION
 
 
 @dataclass

@@ -315,13 +315,23 @@ def _wildcard(
 def is_owner(who: str, owners: Sequence[str], teams: Mapping[str, frozenset[str]]) -> bool:
     """Whether the handle ``who`` is one of ``owners``, itself or as a member of a listed team.
 
-    Handles are compared without regard to case, as GitHub compares logins. Every part that
-    decides whether an approval counts (planning, the local forge, the test fake) asks here.
+    Handles are compared without regard to case, as GitHub compares logins and team slugs.
+    Every part that decides whether an approval counts (planning, the local forge, the test
+    fake) asks here.
     """
     me = who.casefold()
     for owner in owners:
         if owner.casefold() == me:
             return True
-        if any(member.casefold() == me for member in teams.get(owner, ())):
+        if any(member.casefold() == me for member in team_members(teams, owner) or ()):
             return True
     return False
+
+
+def team_members(teams: Mapping[str, frozenset[str]], team: str) -> frozenset[str] | None:
+    """The members ``teams`` lists for ``team``, its handle compared without regard to case
+    (GitHub's org names and team slugs are case-insensitive); None when not listed."""
+    if team in teams:
+        return teams[team]
+    wanted = team.casefold()
+    return next((m for name, m in teams.items() if name.casefold() == wanted), None)

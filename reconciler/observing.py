@@ -17,7 +17,7 @@ from types import MappingProxyType
 from reconciler import codeowners, promotions, provenance
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, ReconcilerError
-from reconciler.forge.port import DamagedRequest, Forge, Request
+from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
@@ -115,8 +115,13 @@ class Observer:
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
-        enforcement = self.forge.codeowner_enforcement(self.base_branch) if needs_owners else None
+        # An auto_merge environment needs it too: owned and enforced, the daemon cannot merge.
+        merges = needs_owners or any(
+            e.auto_merge and e.mode == "pull-request" for e in policy.environments.values()
+        )
+        enforcement = self.forge.codeowner_enforcement(self.base_branch) if merges else None
         owner_errors = self._codeowners_errors(owners) if needs_owners else {}
+        teams, unreadable_teams = self._teams(owners)
         snapshot = Snapshot(
             base_branch=self.base_branch,
             base_commit=tip,
@@ -126,7 +131,8 @@ class Observer:
             samples=samples,
             codeowners=owners,
             enforcement=enforcement,
-            teams=self._teams(owners),
+            teams=teams,
+            unreadable_teams=unreadable_teams,
             policy_errors=errors,
             awaiting_live=self._awaiting_live(),
             applications=MappingProxyType(applications),
@@ -326,15 +332,26 @@ class Observer:
                 latest[(app, env)] = request  # numbers rise: the last one is the newest
         return MappingProxyType(latest)
 
-    def _teams(self, owners: codeowners.CodeOwners) -> Mapping[str, frozenset[str]]:
+    def _teams(
+        self, owners: codeowners.CodeOwners
+    ) -> tuple[Mapping[str, frozenset[str]], Mapping[str, str]]:
+        """Members of every team CODEOWNERS names, and the teams the forge would not list."""
         teams: dict[str, frozenset[str]] = {}
+        unreadable: dict[str, str] = {}
+        asked: set[str] = set()
         for rule in owners.rules:
             for owner in rule.owners:
-                if owner.startswith("@") and "/" in owner and owner not in teams:
+                if not (owner.startswith("@") and "/" in owner) or owner.casefold() in asked:
+                    continue
+                asked.add(owner.casefold())
+                try:
                     members = self.forge.members(owner)
-                    if members is not None:
-                        teams[owner] = members
-        return MappingProxyType(teams)
+                except TeamUnreadable as refused:
+                    unreadable[owner] = str(refused)
+                    continue
+                if members is not None:
+                    teams[owner] = members
+        return MappingProxyType(teams), MappingProxyType(unreadable)
 
 
 def _edges(

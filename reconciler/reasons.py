@@ -14,6 +14,7 @@ BlockedCode = Literal[
     "codeowners-not-enforced",
     "codeowners-gap",
     "codeowners-error",
+    "codeowners-team-unreadable",
     "no-pin",
     "tag-only",
     "unknown-tag",

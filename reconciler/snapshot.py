@@ -92,6 +92,8 @@ class Snapshot:
     codeowners: CodeOwners = NONE
     enforcement: Enforcement | None = None
     teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Owning teams whose members the forge would not list: why, and what to grant.
+    unreadable_teams: Mapping[str, str] = field(default_factory=dict)
     policy_errors: tuple[str, ...] = ()  # the base branch's policy is invalid: its errors
     awaiting_live: Mapping[Key, Request] = field(default_factory=dict)  # merged, not yet seen live
     tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)

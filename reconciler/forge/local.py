@@ -31,6 +31,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import get_args
 
+from reconciler import codeowners
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge import ledger, merging, records
@@ -124,7 +125,7 @@ class LocalForge:
     def members(self, team: str) -> frozenset[str] | None:
         """The handles ``.reconciler/teams.toml`` on the base branch lists for ``team``."""
         base = self._repo.tip(self.base_branch)
-        return self._teams.at(base).get(team) if base else None
+        return codeowners.team_members(self._teams.at(base), team) if base else None
 
     def codeowner_enforcement(self, base_branch: str) -> Enforcement:
         """Always enforced: the daemon itself checks code owners before it merges."""

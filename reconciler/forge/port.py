@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from reconciler.errors import TransientError
+from reconciler.errors import PermanentError, TransientError
 
 RequestStatus = Literal["open", "merged", "closed"]
 ReviewState = Literal["approved", "changes_requested", "commented"]
@@ -73,6 +73,7 @@ class Enforcement:
 
     enforced: bool
     reason: str  # why (not), said so a person can fix it
+    note: str = ""  # what could not be read and was decided without (`doctor` shows it)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class DamagedRequest:
     number: int
     head_branch: str | None
     problem: str
+
+
+class TeamUnreadable(PermanentError):
+    """The forge will not list a team's members to the daemon (a permission it lacks): who
+    is in the team cannot be told, which is never the same as "not in it"."""
 
 
 class MergeRefused(TransientError):
@@ -138,7 +144,10 @@ class Forge(Protocol):
         ...
 
     def members(self, team: str) -> frozenset[str] | None:
-        """``@user`` handles in ``@org/team``; None when the forge cannot tell."""
+        """``@user`` handles in ``@org/team``; None when the forge has no such team.
+
+        TeamUnreadable when the forge will not say (its message names what to grant).
+        """
         ...
 
     def awaiting_live(self) -> tuple[Request, ...]:

@@ -3,7 +3,7 @@ say what blocks it."""
 
 from __future__ import annotations
 
-from reconciler import gates, holds, promotions
+from reconciler import codeowners, gates, holds, promotions
 from reconciler.actions import (
     AddLabels,
     Close,
@@ -134,7 +134,17 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
             held=held,
         )
         return
-    unasked = tuple(o for o in owners if o not in request.requested_reviewers)
+    asked = {r.casefold() for r in request.requested_reviewers}
+    # GitHub drops a reviewer from the requested list once they review: asking again would
+    # re-request a review already given. Handles compare without regard to case.
+    unasked = tuple(
+        o
+        for o in owners
+        if o.casefold() not in asked
+        and not any(
+            codeowners.is_owner(r.reviewer, (o,), draft.snap.teams) for r in request.reviews
+        )
+    )
     if unasked:
         # Asked right after opening; a crash in between must not leave owners unasked.
         draft.actions.append(RequestReviews(app.name, target.name, request.number, unasked))

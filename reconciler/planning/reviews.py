@@ -3,7 +3,7 @@ request is merged now, left to a person, or still waits."""
 
 from __future__ import annotations
 
-from reconciler import codeowners, gates, promotions
+from reconciler import codeowners, gates, ownership, promotions
 from reconciler.actions import Merge, PinEdit
 from reconciler.forge.port import Request
 from reconciler.planning.draft import Draft
@@ -70,20 +70,7 @@ def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-
             if codeowners.is_owner(who, owners, draft.snap.teams)
         }
         if not qualifying:
-            others = sorted(set(approvals))
-            extra = (
-                f" (approvals from {', '.join(others)} do not count: not code owners)"
-                if others
-                else ""
-            )
-            draft.block(
-                app.name,
-                target.name,
-                "awaiting-review",
-                f"request #{request.number} waits for approval from a code owner of "
-                f"{tgt.path}: {' '.join(owners)}{extra}",
-                since=request.updated_at,
-            )
+            _await_owner(draft, app, target, tgt, request=request, owners=owners)
             return
         approvers = tuple(sorted(qualifying))
         delay = gates.merge_delay(target.merge_delay, min(qualifying.values()), draft.now)
@@ -115,6 +102,8 @@ def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-
             "so a person merges it",
         )
         return
+    elif _owners_stand_in_the_way(draft, app, target, tgt, request):
+        return
     draft.actions.append(
         Merge(
             app=app.name,
@@ -129,3 +118,73 @@ def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-
             edit=edit,
         )
     )
+
+
+def _await_owner(
+    draft: Draft,
+    app: App,
+    target: Environment,
+    tgt: OverlayState,
+    *,
+    request: Request,
+    owners: tuple[str, ...],
+) -> None:
+    """Block on a code owner's approval, saying whose approvals do not count and why."""
+    unreadable = [
+        draft.snap.unreadable_teams[o] for o in owners if o in draft.snap.unreadable_teams
+    ]
+    others = sorted(set(request.approvals()))
+    waits = (
+        f"request #{request.number} waits for approval from a code owner of {tgt.path}: "
+        f"{' '.join(owners)}"
+    )
+    if unreadable:
+        # Never "not a code owner": the forge did not say who is in the team.
+        said = f" (approvals from {', '.join(others)} may count)" if others else ""
+        draft.block(
+            app.name,
+            target.name,
+            "codeowners-team-unreadable",
+            f"{waits}{said}; {'; '.join(unreadable)}",
+            since=request.updated_at,
+        )
+        return
+    extra = f" (approvals from {', '.join(others)} do not count: not code owners)" if others else ""
+    draft.block(
+        app.name,
+        target.name,
+        "awaiting-review",
+        f"{waits}{extra}",
+        since=request.updated_at,
+    )
+
+
+def _owners_stand_in_the_way(
+    draft: Draft, app: App, target: Environment, tgt: OverlayState, request: Request
+) -> bool:
+    """An ``auto_merge`` target whose overlay CODEOWNERS owns, on a base branch that requires
+    a code owner's review: the forge refuses the daemon's merge until an owner approves, so
+    the plan waits for one (and says how to let the daemon merge alone) instead of failing."""
+    enforcement = draft.snap.enforcement
+    rule = draft.snap.codeowners.rule_for(tgt.path)
+    if enforcement is None or not enforcement.enforced or rule is None or not rule.owners:
+        return False
+    if any(codeowners.is_owner(who, rule.owners, draft.snap.teams) for who in request.approvals()):
+        return False
+    owned = ownership.OwnedAutoMerge(
+        target.name,
+        app.name,
+        tgt.path,
+        rule.owners,
+        draft.snap.codeowners.source or "CODEOWNERS",
+        rule.line,
+    )
+    draft.block(
+        app.name,
+        target.name,
+        "awaiting-review",
+        f"request #{request.number} needs a code owner's approval before the forge lets it "
+        f"merge: {owned.owned()} and {enforcement.reason}; {owned.fix()}",
+        since=request.updated_at,
+    )
+    return True

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler import ownership
 from reconciler.errors import ReconcilerError
+from reconciler.forge.port import TeamUnreadable
 from reconciler.observing import Observation
 from reconciler.policy import Policy
+from reconciler.policy.model import App, Environment
 from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import Wired, build, repo_url
@@ -48,7 +51,7 @@ def doctor(args: argparse.Namespace) -> int:
     checks.append(_policy(observation))
     policy = observation.policy
     if policy is not None:
-        checks += _codeowners(policy, observation, wired)
+        checks += _codeowners(policy, observation, wired, github=settings.forge == "github")
         checks += _registry(policy, wired)
         checks += _live(policy, observation)
     return _print(checks)
@@ -99,22 +102,28 @@ def _policy(observation: Observation) -> Check:
     )
 
 
-def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[Check]:
+def _codeowners(
+    policy: Policy, observation: Observation, wired: Wired, *, github: bool
+) -> list[Check]:
     snap = observation.snapshot
     checks: list[Check] = []
     guarded = [e for e in policy.environments.values() if e.require_codeowners]
-    if not guarded:
-        return checks
-    enforcement = wired.forge.codeowner_enforcement(snap.base_branch)
-    checks.append(
-        Check(
-            f"{snap.base_branch} enforces code-owner review",
-            enforcement.enforced,
-            enforcement.reason,
-            "require review from code owners in branch protection, or in an active ruleset "
-            f"that targets {snap.base_branch}",
+    enforcement = snap.enforcement
+    if guarded and enforcement is not None:
+        # The plan's own words: the reason names the setting or permission to change.
+        checks.append(
+            Check(
+                f"{snap.base_branch} enforces code-owner review on the daemon",
+                enforcement.enforced,
+                enforcement.reason,
+            )
         )
-    )
+    if enforcement is not None and enforcement.note:
+        checks.append(
+            Check(
+                "the forge shows all its rules", ok=False, detail=enforcement.note, required=False
+            )
+        )
     for env in guarded:
         for app in policy.apps_in(env.name):
             overlay = snap.overlays.get((app.name, env.name))
@@ -133,10 +142,26 @@ def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[
                     f"add /{overlay.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
                 )
             )
+    path_of = _overlay_paths(observation)
+    checks += [
+        _team(team, paths, wired, github=github)
+        for team, paths in ownership.owning_teams(policy, snap.codeowners, path_of).items()
+    ]
+    if enforcement is not None and enforcement.enforced:
+        for owned in ownership.owned_auto_merges(policy, snap.codeowners, path_of):
+            checks.append(
+                Check(
+                    f"{owned.env} (auto_merge) can merge {owned.app} by itself",
+                    ok=False,
+                    detail=f"{owned.owned()}, and {enforcement.reason}",
+                    fix=owned.fix(),
+                    required=False,
+                )
+            )
     errors: Callable[[str], tuple[str, ...]] | None = getattr(
         wired.forge, "codeowners_errors", None
     )
-    if errors is not None:
+    if errors is not None and guarded:
         found = errors(snap.base_branch)
         checks.append(
             Check(
@@ -147,6 +172,46 @@ def _codeowners(policy: Policy, observation: Observation, wired: Wired) -> list[
             )
         )
     return checks
+
+
+def _overlay_paths(observation: Observation) -> ownership.PathOf:
+    overlays = observation.snapshot.overlays
+
+    def path_of(env: Environment, app: App) -> str | None:
+        found = overlays.get((app.name, env.name))
+        return found.path if found is not None and not found.error else None
+
+    return path_of
+
+
+def _team(team: str, paths: list[str], wired: Wired, *, github: bool) -> Check:
+    """An owning team can be read and has members: else nobody's approval counts for it."""
+    name = f"team {team} (owns {paths[0]}{' ...' if len(paths) > 1 else ''}) can be read"
+    try:
+        members = wired.forge.members(team)
+    except TeamUnreadable as refused:
+        return Check(name, ok=False, detail=str(refused))
+    if members is None:
+        where = (
+            "GitHub has no such team (or it is secret and the daemon cannot see it)"
+            if github
+            else ".reconciler/teams.toml on the base branch does not list it"
+        )
+        return Check(
+            name,
+            ok=False,
+            detail=f"{where}: no approval counts for {team}",
+            fix=f"create {team} and give it write access, or list its members in "
+            ".reconciler/teams.toml (local forge)",
+        )
+    if not members:
+        return Check(
+            name,
+            ok=False,
+            detail=f"{team} has no members: nobody can approve for it",
+            fix=f"add the people who approve these promotions to {team}",
+        )
+    return Check(name, ok=True, detail=f"{len(members)} member(s)")
 
 
 def _registry(policy: Policy, wired: Wired) -> list[Check]:

@@ -7,10 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from reconciler import codeowners, ownership
+from reconciler.errors import PolicyError
+from reconciler.forge.records import TEAMS_PATH, parse_teams
+from reconciler.model import KUSTOMIZATION_FILES
 from reconciler.policy import POLICY_FILE, LoadResult, Policy, load_policy
 from reconciler.policy.diagnostics import Diagnostic
+from reconciler.policy.model import App, Environment
 from reconciler.policy.reference import reference_markdown
 from reconciler.policy.schema import schema_text
+from reconciler.policy.values import fill
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, display_path, fail
 from reconciler.worktree import DiskTree
 
@@ -35,17 +41,75 @@ def validate(args: argparse.Namespace) -> int:
             print(workflow_command("error", message, {"title": ANNOTATION_TITLE}))
         return fail("validate", message, EXIT_USAGE)
     result = load_policy(data, display, tree)
+    warnings = _warnings(result.policy, tree, target.parent) if tree else []
     if args.format == "json":
-        print(json.dumps([d.as_json() for d in result.diagnostics], indent=2))
+        found = [d.as_json() for d in result.diagnostics]
+        found += [{**w.as_json(), "severity": "warning"} for w in warnings]
+        print(json.dumps(found, indent=2))
     elif args.format == "github":
         for diagnostic in result.diagnostics:
             print(github_annotation(diagnostic))
+        for warning in warnings:
+            print(github_annotation(warning, "warning"))
         _print_verdict(display, result)
     else:
         for diagnostic in result.diagnostics:
             print(diagnostic)
+        for warning in warnings:
+            print(f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.message}")
         _print_verdict(display, result)
     return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _warnings(policy: Policy | None, tree: DiskTree, root: Path) -> list[Diagnostic]:
+    """What CODEOWNERS means for the policy and the forge cannot be asked here: an
+    ``auto_merge`` overlay with owners; an owning team ``.reconciler/teams.toml`` lacks."""
+    owners = codeowners.find(tree.read)
+    if policy is None or owners.source is None:
+        return []
+    source = display_path(root / owners.source)
+
+    def path_of(env: Environment, app: App) -> str | None:
+        where = fill(env.overlay, app=app.name)
+        if env.format == "helm":
+            return where
+        names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
+        return next((path for path in names if tree.kind(path) == "file"), None)
+
+    found = [
+        Diagnostic(
+            source,
+            owned.line,
+            1,
+            f"{owned.owned()}: when the base branch requires review from code owners, the "
+            f"forge refuses the daemon's merge into {owned.env} (auto_merge) until an owner "
+            f"approves; {owned.fix()}",
+            "auto-merge-owned",
+        )
+        for owned in ownership.owned_auto_merges(policy, owners, path_of)
+    ]
+    listed = tree.read(TEAMS_PATH)
+    if listed is None:
+        return found
+    try:
+        teams = parse_teams(listed, TEAMS_PATH)
+    except PolicyError as invalid:
+        return [*found, Diagnostic(display_path(root / TEAMS_PATH), 1, 1, str(invalid), "teams")]
+    for team, paths in ownership.owning_teams(policy, owners, path_of).items():
+        if codeowners.team_members(teams, team) is None:
+            line = next((r.line for r in owners.rules if team in r.owners), 1)
+            found.append(
+                Diagnostic(
+                    source,
+                    line,
+                    1,
+                    f"{team} owns {paths[0]} but {TEAMS_PATH} does not list its members: on the "
+                    "local forge no approval counts for it; add "
+                    f'"{team}" = ["@someone", ...] under [teams]',
+                    "team-unlisted",
+                )
+            )
+    return found
 
 
 def _print_verdict(display: str, result: LoadResult) -> None:
@@ -56,7 +120,7 @@ def _print_verdict(display: str, result: LoadResult) -> None:
         print(f"{display}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
 
 
-def github_annotation(diagnostic: Diagnostic) -> str:
+def github_annotation(diagnostic: Diagnostic, level: str = "error") -> str:
     """``::error file=F,line=L,col=C,title=...::message``: an annotation on the failing line."""
     properties = {
         "file": diagnostic.file,
@@ -64,7 +128,7 @@ def github_annotation(diagnostic: Diagnostic) -> str:
         "col": str(diagnostic.column),
         "title": ANNOTATION_TITLE,
     }
-    return workflow_command("error", diagnostic.message, properties)
+    return workflow_command(level, diagnostic.message, properties)
 
 
 def workflow_command(name: str, message: str, properties: dict[str, str]) -> str:

@@ -155,7 +155,11 @@ def run(args: argparse.Namespace) -> int:
         return policy.settings.poll_interval if policy else DEFAULT_INTERVAL
 
     daemon = Daemon(
-        cycle, interval=interval, watch_path=local_path(args.repo), probing_budget=PROBE_BUDGET
+        cycle,
+        interval=interval,
+        watch_path=local_path(args.repo),
+        probing_budget=PROBE_BUDGET,
+        on_rate_limit=prepared.metrics.forge_rate_limited,
     )
     secret_file = args.webhook_secret_file
     webhook = (

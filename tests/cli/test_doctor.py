@@ -57,8 +57,11 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
         ]
         before = run("doctor", *options)
         assert before.returncode == 1
-        assert "[FAIL] main enforces code-owner review" in before.stdout
-        assert "fix: require review from code owners in branch protection" in before.stdout
+        assert (
+            "[FAIL] main enforces code-owner review on the daemon: main is not protected and no "
+            "active ruleset requires review from code owners: turn on 'Require review from Code "
+            "Owners' in its branch protection"
+        ) in before.stdout
         assert "[FAIL] the forge reports no CODEOWNERS errors: .github/CODEOWNERS:2:" in (
             before.stdout
         )  # the example's teams do not exist yet
@@ -67,7 +70,7 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
         sim.add_team("platform", ("reconciler-bot",))
         after = run("doctor", *options)
         assert after.returncode == 0, after.stdout
-        assert "[ok  ] main enforces code-owner review" in after.stdout
+        assert "[ok  ] main enforces code-owner review on the daemon" in after.stdout
         assert "[ok  ] the forge reports no CODEOWNERS errors" in after.stdout
         assert "[ok  ] the daemon's identity can push: the forge grants push" in after.stdout
         assert token not in before.stdout + after.stdout + before.stderr + after.stderr

@@ -159,3 +159,54 @@ def test_folder_without_policy_exits_2(tmp_path: Path) -> None:
 def test_in_process_main_matches_the_script(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(repo)]) == 0
     assert "valid:" in capsys.readouterr().out
+
+
+# -- what CODEOWNERS means for the environments (issue 17, items 4 and 5) ----------------------
+
+ORDER_GATEWAY = ROOT / "promotion-policies/examples/order-gateway"
+
+
+def _config_repo(tmp_path: Path, owners: str, teams: str | None = None) -> Path:
+    repo = tmp_path / "config"
+    shutil.copytree(ORDER_GATEWAY, repo)
+    (repo / ".github/CODEOWNERS").write_text(owners)
+    if teams is not None:
+        (repo / ".reconciler").mkdir()
+        (repo / ".reconciler/teams.toml").write_text(teams)
+    return repo
+
+
+def test_a_catch_all_owner_over_an_auto_merge_overlay_is_a_warning_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    repo = _config_repo(tmp_path, "* @acme/sre\n/overlays/prod/ @acme/release\n")
+
+    result = run("validate", str(repo))
+
+    assert result.returncode == 0, result.stdout  # a warning: GitHub may not require it
+    assert (
+        f"{repo}/.github/CODEOWNERS:1:1: warning: overlays/staging/kustomization.yaml is owned by "
+        "@acme/sre (.github/CODEOWNERS:1): when the base branch requires review from code "
+        "owners, the forge refuses the daemon's merge into staging (auto_merge) until an owner "
+        "approves; for staging to merge by itself, add a line with no owners, "
+        "/overlays/staging/, below line 1 of .github/CODEOWNERS\n"
+    ) in result.stdout
+    fixed = _config_repo(
+        tmp_path / "fixed", "* @acme/sre\n/overlays/staging/\n/overlays/prod/ @acme/release\n"
+    )
+    assert "warning" not in run("validate", str(fixed)).stdout
+
+
+def test_an_owning_team_the_local_teams_file_lacks_is_a_warning(tmp_path: Path) -> None:
+    owners = "/overlays/prod/ @acme/Release @acme/other\n"
+    repo = _config_repo(tmp_path, owners, teams='[teams]\n"@acme/release" = ["@rita"]\n')
+
+    result = run("validate", "--format", "json", str(repo))
+
+    assert result.returncode == 0
+    warnings = [d for d in json.loads(result.stdout) if d.get("severity") == "warning"]
+    assert [(w["line"], w["rule"]) for w in warnings] == [(1, "team-unlisted")]
+    assert warnings[0]["message"].startswith(
+        "@acme/other owns overlays/prod/kustomization.yaml but .reconciler/teams.toml does not "
+        "list its members"
+    )

@@ -236,8 +236,16 @@ def test_unknown_requests_are_reported(world: ForgeWorld) -> None:
 
 def test_team_members_and_enforcement(world: ForgeWorld) -> None:
     assert world.forge.members("@acme/release") == frozenset({"@rita", "@ron"})
+    assert world.forge.members("@ACME/Release") == frozenset({"@rita", "@ron"})  # slugs: any case
     assert world.forge.members("@acme/nobody") is None
     assert world.forge.codeowner_enforcement("main").enforced
+
+
+@pytest.mark.parametrize("who", ["@LEAD", "@Ron"], ids=["owner", "team member"])
+def test_an_approval_counts_whatever_the_case_of_the_login(world: ForgeWorld, who: str) -> None:
+    number, head = open_prod(world)
+    world.forge.review(number, who, "approved")
+    assert world.forge.merge(number, head, "merge") is not None
 
 
 def test_reviewer_handles_must_be_users(world: ForgeWorld) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from reconciler.codeowners import NONE, CodeOwners, is_owner
+from reconciler.codeowners import NONE, CodeOwners, is_owner, team_members
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import (
     Enforcement,
@@ -193,7 +193,7 @@ class FakeForge:
         return self.enforcement
 
     def members(self, team: str) -> frozenset[str] | None:
-        return self.teams.get(team)
+        return team_members(self.teams, team)
 
     # -- what `reconciler review` does on the local forge --------------------------------
 

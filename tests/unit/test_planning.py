@@ -669,6 +669,49 @@ def test_owners_not_yet_asked_are_asked() -> None:
     assert [b[0] for b in blocked] == ["awaiting-review"]
 
 
+# GitHub compares logins and team slugs without regard to case, and drops a reviewer from a
+# pull's requested reviewers once they review: neither may make the daemon ask again.
+@pytest.mark.parametrize(
+    ("asked", "reviews", "teams", "expected"),
+    [
+        (("@ALICE", "@Org/Release"), (), None, ()),
+        (("@alice",), (Review(reviewer="@Bob", state="commented", commit="h", at=NOW),), None, ()),
+        (("@org/release",), (approve("@Alice", head="old"),), None, ()),
+        (("@alice",), (), {"@ORG/release": frozenset({"@bob"})}, ("@org/release",)),
+        ((), (approve("@BOB"),), {"@ORG/Release": frozenset({"@bob"})}, ("@alice",)),
+    ],
+    ids=[
+        "asked in another case",
+        "a team member reviewed",
+        "an owner reviewed an older head",
+        "team not asked",
+        "team member approved in another case",
+    ],
+)
+def test_owners_are_not_asked_again_because_of_case_or_a_given_review(
+    asked: tuple[str, ...],
+    reviews: tuple[Review, ...],
+    teams: dict[str, frozenset[str]] | None,
+    expected: tuple[str, ...],
+) -> None:
+    state = request(NEW, asked=asked, reviews=reviews)
+    snap = snapshot(requests={("gw", "prod"): state}, **({"teams": teams} if teams else {}))
+    actions, _ = prod_only(plan(policy(), snap, NOW))
+    asks = [a for a in actions if isinstance(a, RequestReviews)]
+    assert asks == ([RequestReviews("gw", "prod", 7, expected)] if expected else [])
+
+
+@pytest.mark.parametrize("who", ["@ALICE", "@Bob"], ids=["user owner", "team member"])
+def test_an_approval_counts_whatever_the_case_of_login_or_team(who: str) -> None:
+    teams = {"@ORG/Release": frozenset({"@BOB"})}  # as .reconciler/teams.toml may spell it
+    state = request(NEW, reviews=(approve(who, minutes_ago=6),))
+    snap = snapshot(requests={("gw", "prod"): state}, teams=teams)
+    (action,), blocked = prod_only(plan(policy(), snap, NOW))
+    assert blocked == []
+    assert isinstance(action, Merge)
+    assert action.approvers == (who,)
+
+
 @pytest.mark.parametrize(
     ("labels", "settings", "added"),
     [
@@ -771,3 +814,85 @@ def test_an_error_on_the_owning_codeowners_line_blocks() -> None:
     ]
     _, elsewhere = prod_only(plan(policy(), snapshot(codeowners_errors={7: "x"}), NOW))
     assert elsewhere == []
+
+
+# -- an auto_merge environment whose overlay CODEOWNERS owns (issue 17, item 5) --------------
+
+CATCH_ALL = codeowners.parse(
+    "* @org/sre\n/overlays/prod/ @alice @org/release\n", ".github/CODEOWNERS"
+)
+
+
+def staging_request_state(reviews: tuple[Review, ...] = ()) -> dict[str, object]:
+    overlays = {
+        ("gw", "dev"): overlay("dev", NEWER, at=NOW - timedelta(minutes=30)),
+        ("gw", "staging"): overlay("staging", NEW),
+        ("gw", "prod"): overlay("prod", NEW),
+    }
+    state = request(NEWER, env="staging", source="dev", reviews=reviews)
+    return {"overlays": overlays, "requests": {("gw", "staging"): state}}
+
+
+def test_an_owned_auto_merge_overlay_waits_for_an_owner_with_the_fix_never_a_failing_merge() -> (
+    None
+):
+    result = plan(policy(), snapshot(codeowners=CATCH_ALL, **staging_request_state()), NOW)
+
+    assert [a for a in result.actions if a.env == "staging"] == []
+    ((code, reason),) = [(b.code, b.reason) for b in result.blocked if b.env == "staging"]
+    assert code == "awaiting-review"
+    assert reason == (
+        "request #7 needs a code owner's approval before the forge lets it merge: "
+        "overlays/staging/kustomization.yaml is owned by @org/sre (.github/CODEOWNERS:1) and "
+        "branch protection requires code owner review; for staging to merge by itself, add a "
+        "line with no owners, /overlays/staging/, below line 1 of .github/CODEOWNERS"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reviews"),
+    [
+        ({"codeowners": CATCH_ALL, "enforcement": None}, ()),  # the forge does not require it
+        (
+            {
+                "codeowners": CATCH_ALL,
+                "enforcement": Enforcement(enforced=False, reason="bypassable"),
+            },
+            (),
+        ),
+        ({"codeowners": codeowners.parse("* @org/sre\n/overlays/staging/\n")}, ()),  # unowned
+        (
+            {"codeowners": CATCH_ALL, "teams": {"@org/SRE": frozenset({"@carol"})}},
+            (approve("@Carol"),),
+        ),  # an owner approved: the forge will merge
+    ],
+    ids=["not enforced", "bypassable", "ownerless line", "owner approved"],
+)
+def test_an_auto_merge_overlay_merges_when_the_forge_will(
+    overrides: dict[str, object], reviews: tuple[Review, ...]
+) -> None:
+    snap = snapshot(**{**staging_request_state(reviews), **overrides})
+    result = plan(policy(), snap, NOW)
+    assert [type(a) for a in result.actions if a.env == "staging"] == [Merge]
+
+
+# -- a team whose members the forge will not list (issue 17, item 4) --------------------------
+
+
+def test_an_unreadable_owning_team_is_cannot_tell_never_not_a_code_owner() -> None:
+    unreadable = {"@org/release": "cannot tell who is in @org/release: give 'Members: read'"}
+    state = request(NEW, reviews=(approve("@bob"),))
+    snap = snapshot(requests={("gw", "prod"): state}, teams={}, unreadable_teams=unreadable)
+
+    actions, blocked = prod_only(plan(policy(), snap, NOW))
+
+    assert not [a for a in actions if isinstance(a, Merge)]
+    assert blocked == [
+        (
+            "codeowners-team-unreadable",
+            "request #7 waits for approval from a code owner of overlays/prod/kustomization.yaml: "
+            "@alice @org/release (approvals from @bob may count); cannot tell who is in "
+            "@org/release: give 'Members: read'",
+        )
+    ]
+    assert "not code owners" not in blocked[0][1]

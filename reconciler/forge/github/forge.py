@@ -26,7 +26,7 @@ from reconciler.forge.github import protection
 from reconciler.forge.github.client import DEFAULT_URL, Client, reason
 from reconciler.forge.github.deployments import Deployments
 from reconciler.forge.github.pulls import is_promotion, to_request
-from reconciler.forge.port import Enforcement, MergeRefused, Request
+from reconciler.forge.port import Enforcement, MergeRefused, Request, TeamUnreadable
 
 LOOK_BACK = 30  # closed pulls searched for merges not yet seen live
 _CACHE_LIMIT = 2_000
@@ -111,17 +111,26 @@ class GitHubForge:
             return tuple(found)
 
     def members(self, team: str) -> frozenset[str] | None:
-        """``@user`` handles of ``@org/team``; None when GitHub will not say (403/404)."""
+        """``@user`` handles of ``@org/team``; None when GitHub has no such team (404);
+        TeamUnreadable when it will not list them to this identity (403)."""
         org, _, slug = team.removeprefix("@").partition("/")
         if not org or not slug:
             return None
-        url = f"/orgs/{quote(org)}/teams/{quote(slug)}/members"
+        # Slugs are lowercase on GitHub; CODEOWNERS may write them in any case.
+        url = f"/orgs/{quote(org)}/teams/{quote(slug.lower())}/members"
         with self._client.guard(f"list the members of {team}"):
             try:
                 people = self._client.list(url, {})
             except GithubException as refused:
-                if refused.status in (403, 404):
+                if refused.status == 404:
                     return None
+                if refused.status == 403:
+                    raise TeamUnreadable(
+                        f"cannot tell who is in {team}: GitHub will not list its members to the "
+                        f"daemon ({reason(refused)}); give the App the organization permission "
+                        "'Members: read' (a fine-grained token: 'Members' read on the "
+                        "organization; a classic token: read:org)"
+                    ) from None
                 raise
             return frozenset(f"@{person['login']}" for person in people)
 

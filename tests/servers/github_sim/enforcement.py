@@ -101,8 +101,7 @@ def refusal(world: World, pull: Pull, merger: str | None) -> str | None:
     With no ``merger``, nobody's bypass applies (what ``mergeable_state`` reports).
     """
     for requirement in requirements(world, pull.base):
-        bypass = merger is not None and _bypasses(world, pull.base, merger)
-        if requirement.source == "protection" and bypass:
+        if merger is not None and _bypassed(world, requirement, pull.base, merger):
             continue
         message = _unmet(world, pull, requirement.rules)
         if message is None:
@@ -166,10 +165,57 @@ def _unmet(world: World, pull: Pull, rules: ReviewRules) -> str | None:
     return None
 
 
+def _bypassed(world: World, requirement: Requirement, branch: str, merger: str) -> bool:
+    if requirement.ruleset is not None:
+        # Merging a pull request: every bypass mode lets the actor past the rule.
+        return can_bypass(world, requirement.ruleset, merger) != "never"
+    return _bypasses(world, branch, merger)
+
+
 def _bypasses(world: World, branch: str, merger: str) -> bool:
-    # Admins merge past classic protection unless it is enforced for administrators too.
+    """Whether ``merger`` merges past the branch's classic protection.
+
+    Admins do unless it is enforced for administrators too ("Do not allow bypassing the
+    above settings"); actors in "Allow specified actors to bypass required pull requests"
+    do in any case.
+    """
     protection = world.protection.get(branch)
-    return protection is not None and not protection.enforce_admins and world.is_admin(merger)
+    if protection is None:
+        return False
+    if not protection.enforce_admins and world.is_admin(merger):
+        return True
+    me = merger.lower()
+    if me in (u.lower() for u in protection.bypass_users):
+        return True
+    if me in (f"{a.lower()}[bot]" for a in protection.bypass_apps):
+        return True
+    teams = (world.team(slug) for slug in protection.bypass_teams)
+    return any(t is not None and me in (m.lower() for m in t.members) for t in teams)
+
+
+_ROLES = {2: "admin", 4: "write", 5: "admin"}  # GitHub's built-in roles: maintain, write, admin
+
+
+def can_bypass(world: World, ruleset: Ruleset, login: str) -> str:
+    """``current_user_can_bypass`` of ``login`` (a user, or an App's ``slug[bot]``)."""
+    user = world.find_user(login)
+    app = next((a for a in world.apps.values() if a.bot.login.lower() == login.lower()), None)
+    for actor in ruleset.bypass:
+        if actor.actor_type == "User":
+            hit = user is not None and user.id == actor.actor_id
+        elif actor.actor_type == "Team":
+            team = next((t for t in world.teams.values() if t.id == actor.actor_id), None)
+            hit = team is not None and login.lower() in (m.lower() for m in team.members)
+        elif actor.actor_type == "Integration":
+            hit = app is not None and app.id == actor.actor_id
+        elif actor.actor_type == "RepositoryRole":
+            role = _ROLES.get(actor.actor_id or 0)
+            hit = world.is_admin(login) if role == "admin" else world.can_write(login)
+        else:  # OrganizationAdmin: the simulator's admins stand for the organization's owners
+            hit = world.is_admin(login)
+        if hit:
+            return {"pull_request": "pull_requests_only"}.get(actor.bypass_mode, actor.bypass_mode)
+    return "never"
 
 
 def valid_owner(world: World, owner: str) -> bool:

@@ -73,6 +73,8 @@ def _protection(ctx: Context, call: Call) -> Reply | tuple[str, Any]:
 
 def branch_rules(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/rules/branches/{branch}"""
+    if ctx.world.faults.no_rulesets:
+        return not_found()
     branch = unquote(call.params["branch"])
     rules = [
         ctx.shapes.rule(ruleset, detailed=True)
@@ -84,6 +86,8 @@ def branch_rules(ctx: Context, call: Call) -> Reply:
 
 def list_rulesets(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/rulesets"""
+    if ctx.world.faults.no_rulesets:
+        return not_found()
     rulesets = sorted(ctx.world.rulesets.values(), key=lambda r: r.id)
     return ok([ctx.shapes.ruleset(r, full=False) for r in rulesets], paged=True)
 
@@ -92,9 +96,14 @@ def get_ruleset(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"""
     ruleset_id = call.params["ruleset_id"]
     ruleset = ctx.world.rulesets.get(int(ruleset_id)) if ruleset_id.isdigit() else None
-    if ruleset is None:
+    if ruleset is None or ctx.world.faults.no_rulesets:
         return not_found()
-    return ok(ctx.shapes.ruleset(ruleset, full=True))
+    if ctx.world.faults.hide_rulesets:
+        return fail(403, "Resource not accessible by personal access token")
+    shape = ctx.shapes.ruleset(ruleset, full=True, viewer=call.who)
+    if ctx.world.faults.omit_bypass:
+        del shape["current_user_can_bypass"]
+    return ok(shape)
 
 
 def get_content(ctx: Context, call: Call) -> Reply:

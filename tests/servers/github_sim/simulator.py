@@ -24,6 +24,7 @@ from tests.servers.github_sim.openapi import Violation, description
 from tests.servers.github_sim.server import Dispatcher, start
 from tests.servers.github_sim.state import (
     App,
+    BypassActor,
     Exchange,
     Faults,
     Permission,
@@ -186,13 +187,28 @@ class GitHubSim:
         dismiss_stale_reviews: bool = False,
         enforce_admins: bool = False,
         reviews: bool = True,
+        bypass: tuple[str, ...] = (),
     ) -> None:
-        """Turn on classic branch protection of ``branch`` (``reviews=False``: no review rules)."""
+        """Turn on classic branch protection of ``branch`` (``reviews=False``: no review rules).
+
+        ``bypass``: who may bypass required pull requests: ``login``, ``team:slug`` or
+        ``app:slug``.
+        """
         rules = ReviewRules(
             required_approving_review_count, require_code_owner_reviews, dismiss_stale_reviews
         )
+        kinds: dict[str, list[str]] = {"user": [], "team": [], "app": []}
+        for who in bypass:
+            kind, _, name = who.rpartition(":")
+            kinds[kind or "user"].append(name)
         with self.world.lock:
-            self.world.protection[branch] = Protection(rules if reviews else None, enforce_admins)
+            self.world.protection[branch] = Protection(
+                rules if reviews else None,
+                enforce_admins,
+                bypass_users=kinds["user"],
+                bypass_teams=kinds["team"],
+                bypass_apps=kinds["app"],
+            )
 
     def unprotect(self, branch: str) -> None:
         with self.world.lock:
@@ -209,6 +225,7 @@ class GitHubSim:
         require_code_owner_review: bool = False,
         dismiss_stale_reviews_on_push: bool = False,
         pull_request_rule: bool = True,
+        bypass: tuple[BypassActor, ...] = (),
     ) -> int:
         """Add a branch ruleset (with a ``pull_request`` rule unless told not to); its id."""
         rules = ReviewRules(
@@ -225,9 +242,21 @@ class GitHubSim:
                 list(exclude),
                 rules if pull_request_rule else None,
                 self.world.clock(),
+                list(bypass),
             )
             self.world.rulesets[ruleset.id] = ruleset
             return ruleset.id
+
+    def actor_id(self, kind: str, name: str) -> int:
+        """The id a bypass list names ``name`` by: a user's, a team's (slug) or an App's."""
+        with self.world.lock:
+            if kind == "User":
+                return self.world.user(name).id
+            if kind == "Team":
+                team = self.world.team(name)
+                assert team is not None, name
+                return team.id
+            return next(a.id for a in self.world.apps.values() if a.slug == name)
 
     def set_ruleset(
         self,

@@ -76,10 +76,34 @@ class ReviewRules:
 
 @dataclass
 class Protection:
-    """Classic branch protection of one branch (only what this project reads)."""
+    """Classic branch protection of one branch (only what this project reads).
+
+    ``bypass_*``: "Allow specified actors to bypass required pull requests" (logins, team
+    slugs, app slugs), GitHub's ``bypass_pull_request_allowances``.
+    """
 
     reviews: ReviewRules | None = field(default_factory=ReviewRules)
     enforce_admins: bool = False
+    bypass_users: list[str] = field(default_factory=list)
+    bypass_teams: list[str] = field(default_factory=list)
+    bypass_apps: list[str] = field(default_factory=list)
+
+
+BypassMode = Literal["always", "pull_request", "exempt"]
+ActorType = Literal["Integration", "OrganizationAdmin", "RepositoryRole", "Team", "User"]
+
+
+@dataclass
+class BypassActor:
+    """One entry of a ruleset's bypass list (GitHub's ``repository-ruleset-bypass-actor``).
+
+    ``actor_id``: the App's id, the team's or user's id, or the repository role's id (GitHub's
+    built-in roles: 2 maintain, 4 write, 5 admin); ignored for OrganizationAdmin.
+    """
+
+    actor_type: ActorType
+    actor_id: int | None
+    bypass_mode: BypassMode = "always"
 
 
 @dataclass
@@ -93,6 +117,7 @@ class Ruleset:
     exclude: list[str]
     reviews: ReviewRules | None
     created_at: datetime
+    bypass: list[BypassActor] = field(default_factory=list)
 
 
 @dataclass
@@ -189,6 +214,12 @@ class Faults:
     retry_after: int = 60
     secondary_status: int = 403
     hide_protection: bool = False
+    # A ruleset's detail answers 403 (a token without "Metadata: read" on it).
+    hide_rulesets: bool = False
+    # A ruleset's detail leaves out current_user_can_bypass (an older GitHub Enterprise Server).
+    omit_bypass: bool = False
+    # No rulesets at all: the rules and rulesets endpoints are 404 (GHES before rulesets).
+    no_rulesets: bool = False
     mergeable_unknown: int = 0
     # Ask a new pull's code owners for review after answering its creation, as github.com
     # may (in the background): the create answer names none; the next request finds them.

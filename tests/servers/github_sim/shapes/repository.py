@@ -6,6 +6,7 @@ import base64
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from tests.servers.github_sim import enforcement
 from tests.servers.github_sim.gitstore import CommitInfo, Entry
 from tests.servers.github_sim.shapes.common import (
     HTML,
@@ -209,10 +210,24 @@ class RepositoryShapes(People):
             "require_code_owner_reviews": rules.require_code_owner_reviews,
             "required_approving_review_count": rules.required_approving_review_count,
             "require_last_push_approval": False,
+            "bypass_pull_request_allowances": {
+                "users": [self.user(login) for login in protection.bypass_users],
+                "teams": [
+                    self.team(team)
+                    for slug in protection.bypass_teams
+                    if (team := self.world.team(slug)) is not None
+                ],
+                "apps": [
+                    self.app(app)
+                    for app in self.world.apps.values()
+                    if app.slug in protection.bypass_apps
+                ],
+            },
         }
 
-    def ruleset(self, ruleset: Ruleset, full: bool) -> Json:
-        """``repository-ruleset``: the list shows a summary, the single GET everything."""
+    def ruleset(self, ruleset: Ruleset, full: bool, viewer: str | None = None) -> Json:
+        """``repository-ruleset``: the list shows a summary, the single GET everything,
+        with whether ``viewer`` may bypass it (and the bypass list, to an admin)."""
         shape: Json = {
             "id": ruleset.id,
             "name": ruleset.name,
@@ -229,8 +244,20 @@ class RepositoryShapes(People):
             "updated_at": timestamp(ruleset.created_at),
         }
         if full:
-            shape["bypass_actors"] = []
-            shape["current_user_can_bypass"] = "never"
+            # "bypass_actors is only returned if the user making the API request has write
+            # access to the ruleset" (REST docs, "Get a repository ruleset").
+            if viewer is not None and self.world.is_admin(viewer):
+                shape["bypass_actors"] = [
+                    {
+                        "actor_id": a.actor_id,
+                        "actor_type": a.actor_type,
+                        "bypass_mode": a.bypass_mode,
+                    }
+                    for a in ruleset.bypass
+                ]
+            shape["current_user_can_bypass"] = (
+                enforcement.can_bypass(self.world, ruleset, viewer) if viewer else "never"
+            )
             shape["conditions"] = {
                 "ref_name": {"include": list(ruleset.include), "exclude": list(ruleset.exclude)}
             }

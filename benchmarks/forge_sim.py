@@ -45,12 +45,13 @@ class Forge:
 @contextmanager
 def github(bare: Path, work: Path) -> Iterator[Forge]:
     """Serve ``bare`` as acme/config: a bot with admin rights, team @acme/release owning prod
-    and branch protection that enforces code-owner reviews on main."""
+    and branch protection that enforces code-owner reviews on main, administrators included
+    (without that the admin bot could bypass it, and prod would be blocked)."""
     with serve_github(bare, validate=False) as sim:
         token = sim.add_user(BOT, permission="admin")
         sim.add_user("alice")
         sim.add_team("release", ("alice",))
-        sim.protect("main", require_code_owner_reviews=True)
+        sim.protect("main", require_code_owner_reviews=True, enforce_admins=True)
         (work / "token").write_text(token + "\n")
         settings = Settings(
             repo=str(sim.git_path),

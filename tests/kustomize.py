@@ -1,6 +1,6 @@
 """The real kustomize, for tests that render Kustomize folders, and readers of what it prints.
 
-``build`` runs ``kustomize build FOLDER`` with the binary that tools/install-kustomize pins
+``build`` runs ``kustomize build FOLDER`` with the binary that tools/install-renderers pins
 (version and sha512 in tools/package-lock.json; .ci/run and scripts/bootstrap install it), or
 the one RECONCILER_KUSTOMIZE names. Without it a test skips, and fails under CI=true.
 """

@@ -89,4 +89,7 @@ def test_a_crash_at_any_write_then_a_restart_promotes_exactly_once(
     (merge,) = world.promotion_commits("prod")
     assert [t.value for t in merge.trailers if t.key == REVIEWED_BY] == [OWNER]
     (prod,) = world.records_for("prod")
-    assert prod.requested_reviewers == (TEAM,), "the code owners were never asked to review"
+    # Asked, unless a code owner reviewed before the (crashed) ask was made again: asking then
+    # would only re-request a review already given.
+    reviewed = any(r.reviewer == OWNER for r in prod.reviews)
+    assert prod.requested_reviewers == (TEAM,) or reviewed, "the code owners were never asked"

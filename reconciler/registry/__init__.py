@@ -53,7 +53,8 @@ def open_registry(  # noqa: PLR0913 the registry's settings, all keyword-only wi
     timeout: timedelta | None = None,
 ) -> ImageRegistry:
     """The adapter for a policy's registry or a kind; options given here override the
-    policy's values. ``docker_config`` is a config.json (default: $DOCKER_CONFIG, ~/.docker)."""
+    policy's values. ``docker_config`` is a config.json (default: $DOCKER_CONFIG, ~/.docker);
+    its credential helpers run with ``environ`` and stop after ``timeout``, as requests do."""
     if isinstance(source, Registry):
         kind = source.kind
         endpoint_url = endpoint_url if endpoint_url is not None else source.endpoint_url
@@ -87,7 +88,7 @@ def open_registry(  # noqa: PLR0913 the registry's settings, all keyword-only wi
             http or HttpClient(),
             plain_http=bool(plain_http),
             endpoint_url=endpoint_url,
-            credentials=DockerCredentials.load(docker_config, env),
+            credentials=DockerCredentials.load(docker_config, env, helper_timeout=timeout),
             budget=budget,
             timeout=timeout,
             clock=clock,

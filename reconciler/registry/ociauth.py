@@ -4,7 +4,8 @@ The token flow is Docker's (the distribution spec's token authentication): GET t
 challenge's realm with ``service`` and ``scope``, with the registry's basic credentials
 when the docker config has them, and use the ``token`` (or ``access_token``) of the answer
 as a Bearer token until it expires. Tokens are cached by (realm, service, scope). Neither
-credentials nor tokens ever reach a message, a log line or a repr.
+credentials nor tokens ever reach a message, a log line or a repr; messages say where the
+credentials came from (``dockerconfig.Resolution``: a helper, ``auths``, or none and why).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 from reconciler.errors import PermanentError
 from reconciler.httpclient.addresses import safe_url
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
-from reconciler.registry.dockerconfig import DockerCredentials
+from reconciler.registry.dockerconfig import DockerCredentials, Resolution
 from reconciler.registry.headers import Challenge
 
 DEFAULT_TOKEN_LIFETIME = timedelta(seconds=60)  # the spec's default for a missing expires_in
@@ -103,19 +104,26 @@ class Authenticator:
         )
 
     def refused(self, host: str, repository: str) -> PermanentError:
-        """The error for credentials the registry still refuses after a challenge."""
-        if self._credentials.for_host(host) is None:
-            return PermanentError(self._no_credentials(host, repository))
+        """The error for credentials the registry still refuses after a challenge; the
+        helper that gave them is asked again on the next request (``forget``)."""
+        found = self._credentials.resolve(host)
+        self._credentials.forget(host)
+        if found.credentials is None:
+            return PermanentError(self._no_credentials(host, repository, found))
         return PermanentError(
-            f"registry {host} refused the credentials for {host} in {self._credentials.source} "
-            f"for {repository}: check them and their permissions on the repository"
+            f"registry {host} refused the credentials for {host} from {found.source} "
+            f"for {repository}: {found.fix} on the repository"
         )
 
-    def _no_credentials(self, host: str, repository: str) -> str:
+    def source(self, host: str) -> Resolution:
+        """Where the credentials for ``host`` come from (a helper may be run to know)."""
+        return self._credentials.resolve(host)
+
+    def _no_credentials(self, host: str, repository: str, found: Resolution | None = None) -> str:
+        found = found or self._credentials.resolve(host)
         return (
-            f"registry {host} requires credentials for {repository} and the docker config "
-            f"({self._credentials.source}) has none for {host}: run `docker login {host}` "
-            "or add an 'auths' entry"
+            f"registry {host} requires credentials for {repository} and the daemon has none: "
+            f"{found.detail}; {found.fix}"
         )
 
     def _key(self, challenge: Challenge, scope: str) -> tuple[str, str, str]:

@@ -215,12 +215,27 @@ def _team(team: str, paths: list[str], wired: Wired, *, github: bool) -> Check:
 
 
 def _registry(policy: Policy, wired: Wired) -> list[Check]:
+    from reconciler.registry import parse_repository  # noqa: PLC0415 - doctor's alone
+    from reconciler.registry.oci import OciRegistry  # noqa: PLC0415
+
     if policy.registry is None:
         return []
-    registry = wired.runner.observer.registry_for(policy)
+    try:
+        registry = wired.runner.observer.registry_for(policy)
+    except ReconcilerError as exc:  # e.g. a docker config.json that cannot be read
+        return [Check("the registry can be opened", ok=False, detail=str(exc))]
     if registry is None:
         return [Check("the registry answers", ok=False, detail="no adapter for the [registry]")]
     checks = []
+    hosts = sorted({parse_repository(app.image).host for app in policy.apps.values()})
+    for host in hosts:
+        # Where the credentials come from, as the daemon logs it (a helper is run to know).
+        if isinstance(registry, OciRegistry):
+            found = registry.auth.source(host)
+            detail, fix, ok = found.detail, found.fix, not found.failed
+        else:
+            detail, fix, ok = "AWS's default credential chain (ECR)", "", True
+        checks.append(Check(f"registry {host}", ok=ok, detail=detail, fix=fix, required=False))
     for app in policy.apps.values():
         try:
             tags = registry.tags(app.image)
@@ -230,8 +245,8 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
                     f"the registry answers for {app.image}",
                     ok=False,
                     detail=str(exc),
-                    fix="check [registry] and the registry credentials (AWS chain or docker "
-                    "config.json)",
+                    fix="check [registry] and the registry credentials (AWS chain, or docker "
+                    "config.json: credHelpers, credsStore, auths)",
                 )
             )
             continue

@@ -40,7 +40,7 @@ def _auth(user: str, password: str) -> str:
 )
 def test_auths(auths: dict[str, object], expected: dict[str, tuple[str, str]]) -> None:
     found = parse_auths(json.dumps({"auths": auths}), "config.json")
-    assert {host: (c.username, c.password) for host, c in found.items()} == expected
+    assert {host: (c.username, c.password.reveal()) for host, c in found.items()} == expected
 
 
 @pytest.mark.parametrize(

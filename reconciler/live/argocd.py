@@ -21,16 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from reconciler.errors import PolicyError
 from reconciler.httpclient.addresses import safe_url
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
+from reconciler.imagerefs import parse_image, repository_of
 from reconciler.live.port import LiveReader
-from reconciler.overlays.imageref import parse_reference
 from reconciler.policy.model import ArgoCDLive
 from reconciler.policy.values import fill
-from reconciler.registry.references import parse_image
 from reconciler.snapshot import ApplicationStatus, LiveState
 
 Pair = tuple[str, str]  # (app, env)
@@ -204,9 +202,9 @@ def app_digests(images: Sequence[str], repository: str) -> list[str]:
     Raises ValueError when the repository is absent, or present by tag only: a tag does
     not say which digest runs.
     """
-    wanted = _repository(repository)
-    mine = [image for image in images if _repository(image) == wanted]
-    digests = list(dict.fromkeys(d for d in (parse_reference(i).digest for i in mine) if d))
+    wanted = repository_of(repository)  # normalised: docker.io/nginx is library/nginx
+    mine = [image for image in images if wanted is not None and repository_of(image) == wanted]
+    digests = list(dict.fromkeys(d for d in (parse_image(i).digest for i in mine) if d))
     if digests:
         return digests
     if mine:
@@ -235,13 +233,6 @@ def _refusal(status: int, server: str, name: str, env: str) -> str:
             f"(and app_namespace) in [live.{env}]"
         )
     return f"Argo CD at {server} answered {status} for application {name!r}"
-
-
-def _repository(image: str) -> str:
-    try:
-        return parse_image(image).repository
-    except PolicyError:
-        return parse_reference(image).repository
 
 
 def _time(value: Any) -> datetime | None:

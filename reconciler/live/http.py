@@ -9,12 +9,11 @@ from datetime import datetime
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
+from reconciler.imagerefs import DIGEST_FORMS, digest_problem
 from reconciler.policy.model import HttpLive
 from reconciler.policy.values import fill
 from reconciler.probes import lookup
 from reconciler.snapshot import LiveState
-
-_DIGEST_PREFIX = "sha256:"
 
 
 class HttpLiveReader:
@@ -70,8 +69,15 @@ class HttpLiveReader:
         except ValueError:
             return LiveState(None, error="version endpoint did not answer JSON")
         found, digest = lookup(document, self._source.field)
-        if not found or not isinstance(digest, str) or not digest.startswith(_DIGEST_PREFIX):
+        if not found or not isinstance(digest, str):
             return LiveState(None, error=f"no digest at {self._source.field!r} in the answer")
+        problem = digest_problem(digest)
+        if problem is not None:
+            return LiveState(
+                None,
+                error=f"{self._source.field!r} in the answer is no digest: {problem} "
+                f"(accepted: {DIGEST_FORMS})",
+            )
         seen = self._first_seen.get(pair)
         if seen is None or seen[0] != digest:
             seen = self._first_seen[pair] = (digest, now)

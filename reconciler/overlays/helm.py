@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.errors import PolicyError
-from reconciler.overlays import blocks, yamlread
+from reconciler.overlays import blocks, pincheck, yamlread
 from reconciler.overlays.imageref import ImagePin, parse_reference
 from reconciler.overlays.textedit import Edit, apply
 from reconciler.overlays.yamldoc import Document, YMap, YNode, YScalar, parse
@@ -36,13 +36,13 @@ def read_pin(data: bytes, file: str, keys: HelmKeys) -> ImagePin | None:
 def _read(doc: Document, file: str, keys: HelmKeys) -> ImagePin | None:
     if keys.image is not None:
         node = _lookup(doc, file, keys.image)
-        return parse_reference(node.value) if node is not None else None
+        return pincheck.reference_at(file, node, keys.image) if node is not None else None
     repository = _lookup(doc, file, keys.repository)
     if repository is None:
         return None
     tag = _lookup(doc, file, keys.tag)
     digest = _lookup(doc, file, keys.digest)
-    return ImagePin(repository.value, tag.value if tag else "", digest.value if digest else "")
+    return pincheck.helm_values(file, keys, repository, tag, digest)
 
 
 def write_pin(data: bytes, file: str, keys: HelmKeys, pin: ImagePin) -> bytes:

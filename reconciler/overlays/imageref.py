@@ -1,13 +1,16 @@
-"""Image references as CI and Helm charts write them: ``host:port/repo:tag@sha256:...``."""
+"""What an overlay pins (``ImagePin``), and the single-string form CI and Helm charts write:
+``host:port/repo:tag@sha256:...``, split by the one grammar (``reconciler.imagerefs``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.imagerefs import split_reference
+
 
 @dataclass(frozen=True)
 class ImagePin:
-    """What an overlay pins: repository, tag and digest ("" where absent)."""
+    """What an overlay pins: repository, tag and digest ("" where absent), as written."""
 
     repository: str
     tag: str = ""
@@ -24,10 +27,6 @@ class ImagePin:
 
 
 def parse_reference(text: str) -> ImagePin:
-    """Split ``repo[:tag][@digest]``; a ``:`` before the last ``/`` is a registry port."""
-    rest, _, digest = text.partition("@")
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > slash:
-        return ImagePin(rest[:colon], rest[colon + 1 :], digest)
-    return ImagePin(rest, "", digest)
+    """Split ``repo[:tag][@digest]`` as written; PolicyError when ``text`` is not a valid
+    reference (a malformed digest, tag or name)."""
+    return ImagePin(*split_reference(text))

@@ -3,7 +3,11 @@
 Semantics follow kustomize v5.4+: an argument replaces the whole entry of the same name,
 `*` keeps that field's current value, a missing `images:` list is created. Unlike kustomize,
 the file is edited in place (see yamldoc): existing entries keep their position and style,
-new entries are appended, and nothing else in the file changes.
+new entries are appended, and nothing else in the file changes. Also unlike kustomize, which
+compares names as strings, names are the same when they name one repository in the
+normalised form (``nginx``, ``docker.io/nginx``, ``docker.io/library/nginx``); an entry
+matched so keeps its name as written. A digest, tag or new name that the image grammar
+(``reconciler.imagerefs``) refuses is an error, and nothing is written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 
 from reconciler.errors import PolicyError
+from reconciler.imagerefs import check_digest, check_tag, parse_repository, same_repository
 from reconciler.overlays import blocks, yamlread
 from reconciler.overlays.textedit import Edit, apply
 from reconciler.overlays.yamldoc import Document, YMap, YScalar, YSeq, parse
@@ -46,14 +51,35 @@ class Image:
 
 
 def parse_argument(arg: str) -> Image:
-    """One `set image` argument -> the entry it asks for (kustomize's own parsing rules)."""
+    """One `set image` argument -> the entry it asks for (kustomize's own parsing rules),
+    its new name, tag and digest checked by the image grammar."""
     parts = arg.split("=")
     if len(parts) == 2:
         name, rest = parts
         new_name, tag, digest = _overwrite(rest, allow_bare=True, arg=arg)
-        return Image(name, new_name, tag, digest)
+        return _checked(Image(name, new_name, tag, digest), arg)
     name, tag, digest = _overwrite(arg, allow_bare=False, arg=arg)
-    return Image(name, "", tag, digest)
+    return _checked(Image(name, "", tag, digest), arg)
+
+
+def _checked(image: Image, arg: str) -> Image:
+    where = f'"{arg}"'
+    if image.newName not in ("", KEEP):
+        try:
+            parse_repository(image.newName)
+        except PolicyError as exc:
+            raise PolicyError(f"{where}: invalid image name: {exc}") from None
+    if image.newTag not in ("", KEEP):
+        check_tag(image.newTag, where=where)
+    if image.digest != KEEP and (image.digest or "@" in arg.rpartition("=")[2]):
+        check_digest(image.digest, where=where)
+    return image
+
+
+def same_name(entry: str, name: str) -> bool:
+    """Whether an `images` entry named ``entry`` is the one ``name`` selects: the same text,
+    or the same repository in the normalised form."""
+    return entry == name or same_repository(entry, name)
 
 
 def _overwrite(text: str, *, allow_bare: bool, arg: str) -> tuple[str, str, str]:
@@ -110,18 +136,25 @@ def _images_node(doc: Document, file: str) -> YSeq | YScalar | None:
 
 
 def resolve(current: list[Image], updates: list[Image]) -> list[Image]:
-    """The `images` list after `set image` with ``updates``, in file order then new ones."""
-    wanted: dict[str, Image] = {}
+    """The `images` list after `set image` with ``updates``, in file order then new ones.
+
+    An update replaces every entry of the same name (``same_name``), which keeps its name as
+    written; a later update for the same name wins.
+    """
+    chosen: dict[int, Image] = {}
+    added: list[Image] = []
     for update in updates:
-        wanted[update.name] = update  # a later argument for the same name wins
-    existing = {image.name: image for image in current}
-    result: list[Image] = []
-    for image in current:
-        result.append(_merge(wanted.get(image.name, image), image))
-    for name, update in wanted.items():
-        if name not in existing:
-            result.append(_merge(update, None))
-    return result
+        hits = [i for i, image in enumerate(current) if same_name(image.name, update.name)]
+        for index in hits:
+            chosen[index] = replace(update, name=current[index].name)
+        if not hits:
+            twin = next((i for i, a in enumerate(added) if same_name(a.name, update.name)), None)
+            if twin is None:
+                added.append(update)
+            else:
+                added[twin] = replace(update, name=added[twin].name)
+    result = [_merge(chosen.get(i, image), image) for i, image in enumerate(current)]
+    return result + [_merge(update, None) for update in added]
 
 
 def _merge(update: Image, old: Image | None) -> Image:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from reconciler import gates
 from reconciler.gates import Candidate, GateResult
 from reconciler.gates.argocd import evaluate_argocd
+from reconciler.imagerefs import same_repository
 from reconciler.planning import registry
 from reconciler.planning.draft import Draft
 from reconciler.policy.model import App, ArgoCDGate, Environment
@@ -56,11 +57,14 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
             now=draft.now,
             error=f"no Argo CD status for {candidate.app} in {candidate.source_env}",
         )
+    # Only the app's own images count, names compared in the normalised form.
+    app = draft.policy.apps.get(candidate.app)
+    mine = tuple(i for i in status.images if app is not None and same_repository(i, app.image))
     return evaluate_argocd(
         name,
         status.sync,
         status.health,
-        images=status.images,
+        images=mine,
         candidate_digest=candidate.digest,
         now=draft.now,
         application=status.application,

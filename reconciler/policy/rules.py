@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.model import is_repository
+from reconciler.errors import PolicyError
+from reconciler.imagerefs import parse_image
 from reconciler.policy.diagnostics import Problems, suggest
 from reconciler.policy.model import (
     MAX_GATE_TIMEOUT,
@@ -29,11 +30,15 @@ def _check_apps(policy: Policy, problems: Problems) -> None:
     envs = policy.environments
     for name, app in policy.apps.items():
         here = ("apps", name)
-        if not problems.is_bad((*here, "image")) and app.image and not is_repository(app.image):
+        problem = None
+        if not problems.is_bad((*here, "image")) and app.image:
+            problem = _repository_problem(app.image)
+        if problem is not None:
             problems.add(
                 (*here, "image"),
-                f'apps.{name}.image: "{app.image}" is not an image repository; give it without '
-                "a tag or digest, in lower case (such as registry.example.com/team/app)",
+                f'apps.{name}.image: "{app.image}" is not an image repository{problem}; give '
+                "it without a tag or digest, in lower case (such as "
+                "registry.example.com/team/app)",
                 "invalid-value",
             )
         for index, env in enumerate(app.environments or ()):
@@ -58,6 +63,15 @@ def _check_apps(policy: Policy, problems: Problems) -> None:
             )
     if not policy.apps and not problems.touches(("apps",)):
         problems.add(("apps",), 'no apps: add at least one [apps.NAME] with an "image"', "empty")
+
+
+def _repository_problem(image: str) -> str | None:
+    """None for a repository the image grammar accepts; else what to add to the message."""
+    try:
+        name = parse_image(image)
+    except PolicyError as exc:
+        return f" ({exc})"
+    return "" if name.tag is not None or name.digest is not None else None
 
 
 def _check_environment_graph(policy: Policy, problems: Problems) -> None:

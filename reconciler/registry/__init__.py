@@ -1,9 +1,9 @@
 """Image registries: resolve tags to digests, prove digests exist, move environment tags.
 
 ``open_registry`` builds the adapter a policy's ``[registry]`` (or a CLI option) names.
-Importing this package loads only the pure parts (port, references): each adapter, and
-with it httpx or boto3, is imported when it is opened, so pure code that parses image
-references pays for neither.
+Importing this package loads only the pure parts (the port, and the image references of
+``reconciler.imagerefs``): each adapter, and with it httpx or boto3, is imported when it is
+opened, so pure code that parses image references pays for neither.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Literal
 
 from reconciler.clock import utc_now
 from reconciler.errors import PolicyError
+from reconciler.imagerefs import ImageName, parse_image, parse_repository
 from reconciler.policy.model import Registry
 from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest, ManifestMismatch
-from reconciler.registry.references import ImageName, parse_image, parse_repository
 
 if TYPE_CHECKING:
     from reconciler.httpclient.client import HttpClient

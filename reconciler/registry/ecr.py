@@ -28,15 +28,16 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 
 from reconciler import __version__
 from reconciler.errors import PermanentError, PolicyError, TransientError
-from reconciler.registry.manifests import MEDIA_TYPES, media_type_of, verified
-from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
-from reconciler.registry.references import (
+from reconciler.imagerefs import (
     ImageName,
     check_digest,
     check_tag,
-    ecr_host,
+    is_digest,
     parse_repository,
 )
+from reconciler.registry.manifests import MEDIA_TYPES, media_type_of, verified
+from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
+from reconciler.registry.references import ecr_host
 
 DEFAULT_BUDGET = 1000
 DEFAULT_MAX_ATTEMPTS = 5
@@ -116,6 +117,11 @@ class EcrRegistry:
             for detail in page.get("imageDetails", []):
                 digest = detail.get("imageDigest")
                 if isinstance(digest, str):
+                    if not is_digest(digest):
+                        raise ManifestMismatch(
+                            f"ECR answered {digest!r} for {name.repository}:{tag}: not a "
+                            "digest the daemon accepts; refused"
+                        )
                     return digest
         raise ImageNotFound(f"ECR repository {name.repository} has no tag {tag!r}")
 

@@ -24,27 +24,28 @@ from reconciler.errors import PermanentError, TransientError
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
+from reconciler.imagerefs import (
+    DOCKER_HUB,
+    ImageName,
+    check_digest,
+    check_tag,
+    is_digest,
+    parse_repository,
+)
 from reconciler.registry.dockerconfig import DockerCredentials
 from reconciler.registry.headers import next_link, parse_challenge, parse_retry_after
 from reconciler.registry.manifests import (
     ACCEPT,
     MAX_MANIFEST_BYTES,
+    hashes_to,
     media_type_of,
     verified,
 )
 from reconciler.registry.ociauth import Authenticator
 from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
-from reconciler.registry.references import (
-    DOCKER_HUB,
-    ImageName,
-    check_digest,
-    check_tag,
-    parse_repository,
-)
 
 DEFAULT_BUDGET = 1000
 DEFAULT_TIMEOUT = timedelta(seconds=30)
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ERROR_CODE = re.compile(r"[A-Z_]{1,64}")
 _MAX_PAGES = 1000
 _MAX_TAGS_BYTES = 16 * 1024 * 1024
@@ -96,7 +97,7 @@ class OciRegistry:
         head = self._manifest_call(name, "HEAD", tag)
         if head.status == 200:
             claimed = head.header("docker-content-digest")
-            if claimed is not None and _DIGEST.fullmatch(claimed):
+            if claimed is not None and is_digest(claimed):
                 return self._manifest(name, claimed).digest
         elif head.status != 404:
             self._fail(name, head, f"resolving tag {tag!r}")
@@ -155,7 +156,7 @@ class OciRegistry:
     def _manifest(self, name: ImageName, reference: str, *, explain: bool = False) -> Manifest:
         """The manifest ``reference`` (a tag or digest) names, checked; with ``explain``, a
         missing one costs a request more to tell an unknown repository from a missing tag."""
-        by_digest = bool(_DIGEST.fullmatch(reference))
+        by_digest = is_digest(reference)
         what = f"image {reference}" if by_digest else f"tag {reference!r}"
         response = self._manifest_call(name, "GET", reference)
         if response.status == 404:
@@ -181,7 +182,7 @@ class OciRegistry:
         if head.status != 200:
             self._fail(name, head, f"reading tag {tag!r}")
         claimed = head.header("docker-content-digest")
-        if claimed is not None and _DIGEST.fullmatch(claimed):
+        if claimed is not None and is_digest(claimed):
             return claimed
         try:
             return self._manifest(name, tag).digest
@@ -203,7 +204,7 @@ class OciRegistry:
         if not 200 <= response.status < 300:
             self._fail(name, response, f"putting {manifest.digest} under tag {tag!r}")
         stored = response.header("docker-content-digest") or self._current(name, tag)
-        if stored != manifest.digest:
+        if stored is None or not hashes_to(manifest.body, stored):  # sha256 for a sha512 pin
             raise ManifestMismatch(
                 f"registry {name.host} stored the manifest {manifest.digest} under "
                 f"{name.repository}:{tag} as {stored or 'nothing'}: the tag does not name "

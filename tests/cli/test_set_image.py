@@ -44,6 +44,21 @@ def test_defaults_to_the_current_folder(tmp_path: Path) -> None:
     [
         (["bad"], "invalid format of image, use one of the following options:"),
         ([], "no image specified"),
+        # issue 18: a malformed digest is refused, as kustomize refuses a malformed argument
+        (
+            ["order-gateway=reg/app:v3@not-a-digest"],
+            'reconciler set-image: "order-gateway=reg/app:v3@not-a-digest": invalid digest '
+            "'not-a-digest': it is not ALGORITHM:ENCODED; write sha256:<64 lower-case hex "
+            "digits> or sha512:<128 lower-case hex digits>",
+        ),
+        (["order-gateway=reg/app:v3@sha256:abc"], "sha256 takes 64 lower-case hex digits, not 3"),
+        (["order-gateway@sha256:abc"], "invalid digest 'sha256:abc'"),
+        (["order-gateway@"], "invalid digest ''"),
+        ([f"order-gateway@blake3:{D[7:]}"], "the algorithm 'blake3' is not accepted"),
+        ([f"order-gateway=Reg/App@{D}"], "invalid image name: image reference 'Reg/App'"),
+        (["order-gateway:-v1"], "tag '-v1' is not valid"),
+        # every argument is checked before anything is written
+        ([f"order-gateway@{D}", "other@sha256:abc"], "invalid digest 'sha256:abc'"),
     ],
 )
 def test_bad_arguments_leave_the_file_alone(tmp_path: Path, args: list[str], message: str) -> None:

@@ -206,7 +206,7 @@ def test_tagging_an_unknown_digest_writes_nothing(
     [
         (lambda r, repo: r.resolve(repo + ":v1", "v1"), "names an image, not a repository"),
         (lambda r, repo: r.resolve(repo, "-v1"), "tag '-v1' is not valid"),
-        (lambda r, repo: r.exists(repo, "sha256:abc"), "digest 'sha256:abc' is not valid"),
+        (lambda r, repo: r.exists(repo, "sha256:abc"), "invalid digest 'sha256:abc'"),
         (lambda r, repo: r.tag(repo, UNKNOWN, "a/b"), "tag 'a/b' is not valid"),
         (lambda r, repo: r.tags(repo.upper()), "must be lower case"),
     ],

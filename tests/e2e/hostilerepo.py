@@ -150,6 +150,22 @@ ROWS = [
     Row("non-UTF-8 bytes", _evil_dev(_CRAFTED["non-UTF-8 bytes"]), EVIL_DEV + ":3"),
     Row("NUL byte", _evil_dev(_CRAFTED["NUL byte"]), EVIL_DEV + ":2:12"),
     Row("CODEOWNERS with a ReDoS pattern", _redos_codeowners, ".github/CODEOWNERS:3"),
+    # Malformed digests (issue 18): the overlay is invalid at the digest's line, never a
+    # candidate; without a [registry] nothing else would check the digest's form.
+    Row("malformed digest", _evil_dev(pinned("evil", "sha256:abc")), EVIL_DEV + ":6:11"),
+    Row("digest that is no digest", _evil_dev(pinned("evil", "not-a-digest")), EVIL_DEV + ":6:11"),
+    Row(
+        "digest algorithm not accepted",
+        _evil_dev(pinned("evil", "blake3:" + "2" * 64)),
+        EVIL_DEV + ":6:11",
+    ),
+    Row(
+        "malformed digest carried in newTag",
+        _evil_dev(
+            pinned("evil", NEW).replace(b"digest: " + NEW.encode(), b"newTag: v2@sha256:bad")
+        ),
+        EVIL_DEV + ":6:11",
+    ),
 ]
 
 

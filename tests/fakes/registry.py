@@ -11,8 +11,8 @@ import hashlib
 import json
 
 from reconciler.errors import TransientError
+from reconciler.imagerefs import check_digest, check_tag, parse_repository
 from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest
-from reconciler.registry.references import check_digest, check_tag, parse_repository
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.gates.argocd import evaluate_argocd
 from reconciler.httpclient.client import HttpClient
-from reconciler.live.argocd import ArgoCDLiveReader
+from reconciler.live.argocd import ArgoCDLiveReader, app_digests
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import ArgoCDLive
 from reconciler.snapshot import ApplicationStatus, LiveState
@@ -266,3 +266,21 @@ def test_statuses_feed_the_gate(argocd: FakeArgoCD) -> None:
         operation=status.operation,
     )
     assert (result.passed, result.code, result.since) == (True, "passed", T0)
+
+
+@pytest.mark.parametrize(
+    ("repository", "images", "digests"),
+    [
+        # issue 18: names compare in the normalised form
+        ("nginx", [f"docker.io/library/nginx@{D1}"], [D1]),
+        ("docker.io/nginx", [f"nginx:1.27@{D1}", f"ghcr.io/nginx@{D2}"], [D1]),
+        ("index.docker.io/library/nginx", [f"docker.io/nginx@{D1}"], [D1]),
+        (REPO, [f"{REPO}@sha512:{'5' * 128}"], [f"sha512:{'5' * 128}"]),
+        # an image that is no reference (here: a malformed digest) is nobody's image
+        (REPO, [f"{REPO}@sha256:abc", f"{REPO}@{D2}"], [D2]),
+    ],
+)
+def test_the_apps_images_are_found_by_their_normalised_name(
+    repository: str, images: list[str], digests: list[str]
+) -> None:
+    assert app_digests(images, repository) == digests

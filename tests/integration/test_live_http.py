@@ -110,3 +110,29 @@ def test_a_digest_running_again_counts_from_its_return(services: SampleServices)
     services.deploy("prod", "gw", D1)  # rolled back: D1's soak starts again
     back = live.read([("gw", "prod")])[("gw", "prod")]
     assert (back.digest, back.since) == (D1, T0 + timedelta(minutes=9))
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ("sha256:abc", "sha256 takes 64 lower-case hex digits, not 3"),
+        ("not-a-digest", "it is not ALGORITHM:ENCODED"),
+        ("blake3:" + "1" * 64, "the algorithm 'blake3' is not accepted"),
+    ],
+)
+def test_an_answer_that_is_no_digest_is_an_error(
+    services: SampleServices, answer: str, problem: str
+) -> None:
+    services.deploy("prod", "gw", answer)
+    state = reader(services, Clock()).read([("gw", "prod")])[("gw", "prod")]
+    assert state.digest is None
+    assert state.error == (
+        f"'digest' in the answer is no digest: {problem} (accepted: sha256:<64 lower-case "
+        "hex digits> or sha512:<128 lower-case hex digits>)"
+    )
+
+
+def test_a_sha512_digest_is_a_digest(services: SampleServices) -> None:
+    digest = "sha512:" + "5" * 128
+    services.deploy("prod", "gw", digest)
+    assert reader(services, Clock()).read([("gw", "prod")])[("gw", "prod")].digest == digest

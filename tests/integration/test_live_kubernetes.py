@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from reconciler.live.kubernetes import NO_DIGEST_YET, KubernetesLiveReader
+from reconciler.live.kubernetes.workloads import image_digest
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import KubernetesLive
 from reconciler.snapshot import LiveState
@@ -392,3 +393,57 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+S512 = "sha512:" + "5" * 128
+PROXY = "docker.io/envoyproxy/envoy:v1.31.0"
+
+
+@pytest.mark.parametrize(
+    ("policy_image", "spec_image"),
+    [
+        ("nginx", "docker.io/nginx:1.27"),
+        ("docker.io/library/nginx", "nginx:1.27"),
+        ("index.docker.io/nginx", f"docker.io/library/nginx@{S512}"),
+        ("docker.io/nginx", "index.docker.io/library/nginx:1.27"),
+    ],
+)
+def test_docker_hub_names_match_in_their_normalised_form(
+    cluster: FakeCluster, kubeconfig: Path, policy_image: str, spec_image: str
+) -> None:
+    # issue 18: docker.io/nginx is docker.io/library/nginx is nginx; the sidecar comes first
+    # so that only the name picks the container.
+    cluster.add(
+        deployment("web", NS, {"proxy": PROXY, "web": spec_image}, replicas=1),
+        pod(
+            "web-1",
+            NS,
+            {"app": "web"},
+            "web",
+            spec_image,
+            f"docker-pullable://docker.io/library/nginx@{S512}",
+            T0,
+            extra={"proxy": (PROXY, f"docker.io/envoyproxy/envoy@sha256:{'e' * 64}")},
+        ),
+    )
+    reader = KubernetesLiveReader(source(), {"web": policy_image}, kubeconfig=kubeconfig)
+    try:
+        assert reader.read([("web", "staging")])[("web", "staging")] == LiveState(S512, T0)
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize(
+    ("image_id", "digest"),
+    [
+        (f"{REPO}@{D1}", D1),
+        (f"docker-pullable://{REPO}@{D1}", D1),
+        (f"{REPO}@{S512}", S512),
+        (f"docker://{D1}", None),  # a local image ID, not what a registry holds
+        (f"{REPO}@sha256:abc", None),  # not a digest
+        (f"{REPO}@blake3:{'1' * 64}", None),  # an algorithm not accepted
+        ("", None),
+    ],
+)
+def test_the_digest_of_an_image_id(image_id: str, digest: str | None) -> None:
+    assert image_digest(image_id) == digest

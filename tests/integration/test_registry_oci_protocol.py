@@ -105,6 +105,36 @@ def test_without_a_digest_header_the_digest_is_the_bytes_hash(server: Endpoints)
     assert _methods(server) == ["HEAD", "GET"]
 
 
+# -- names and digests as the grammar has them (issue 18) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "repository", ["nginx", "docker.io/nginx", "index.docker.io/nginx", "docker.io/library/nginx"]
+)
+def test_a_docker_hub_name_is_asked_for_under_library(server: Endpoints, repository: str) -> None:
+    server.routes["/v2/library/nginx/manifests/v1"] = _manifest()
+    server.routes[f"/v2/library/nginx/manifests/{DIGEST}"] = _manifest()
+    registry = _adapter(endpoint_url=server.url(""))  # a mirror stands in for Docker Hub
+    assert registry.resolve(repository, "v1") == DIGEST
+    assert all(path.startswith("/v2/library/nginx/") for path in server.paths())
+
+
+def test_a_sha512_digest_is_checked_with_sha512(server: Endpoints) -> None:
+    sha512 = "sha512:" + hashlib.sha512(BODY).hexdigest()
+    server.routes[f"/v2/app/manifests/{sha512}"] = _manifest()  # the header says sha256
+    assert _adapter().exists(f"127.0.0.1:{server.port}/app", sha512)
+    lie = "sha512:" + "e" * 128
+    server.routes[f"/v2/app/manifests/{lie}"] = _manifest()
+    with pytest.raises(ManifestMismatch, match=f"not to the digest asked for {lie}"):
+        _adapter().exists(f"127.0.0.1:{server.port}/app", lie)
+
+
+def test_a_digest_header_that_is_no_digest_is_refused(server: Endpoints) -> None:
+    server.routes[f"/v2/app/manifests/{DIGEST}"] = _manifest(BODY, "blake3:" + "e" * 64)
+    with pytest.raises(ManifestMismatch, match="the algorithm 'blake3' is not accepted"):
+        _adapter().exists(f"127.0.0.1:{server.port}/app", DIGEST)
+
+
 # -- rate limits, budgets and errors -------------------------------------------------------------
 
 

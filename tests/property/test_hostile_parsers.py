@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from reconciler import codeowners
 from reconciler.errors import PolicyError
+from reconciler.imagerefs import parse_image
 from reconciler.overlays import helm, kustomize, yamldoc
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import load_policy
 from reconciler.policy.model import HelmKeys
-from reconciler.registry.references import parse_image
 from tests import figures
 from tests.property.hostile import HOSTILE_OVERLAYS, HOSTILE_POLICIES, yaml_texts
 

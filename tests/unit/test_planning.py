@@ -776,6 +776,25 @@ ARGO_POLICY = (
             "gate:unhealthy",
         ),
         (None, "gate:unknown"),
+        # Only the app's own images count, names compared in their normalised form (issue 18).
+        (
+            ApplicationStatus(
+                application="gw-staging",
+                sync="Synced",
+                health="Healthy",
+                images=(f"{REPO}@{OLD}", f"reg.example.com/team/proxy@{NEW}"),
+            ),
+            "gate:not-live",
+        ),
+        (
+            ApplicationStatus(
+                application="gw-staging",
+                sync="Synced",
+                health="Healthy",
+                images=(f"{REPO}:1.4@{NEW}", f"docker.io/library/nginx@{OLD}"),
+            ),
+            None,
+        ),
     ],
 )
 def test_argocd_gate(status: ApplicationStatus | None, code: str | None) -> None:

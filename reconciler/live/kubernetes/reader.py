@@ -28,7 +28,7 @@ from kubernetes.config import ConfigException
 from kubernetes.config.incluster_config import load_incluster_config
 from kubernetes.config.kube_config import load_kube_config
 
-from reconciler.errors import PolicyError
+from reconciler.imagerefs import repository_of
 from reconciler.live.kubernetes.workloads import (
     Failure,
     Running,
@@ -39,10 +39,8 @@ from reconciler.live.kubernetes.workloads import (
     workload_of,
 )
 from reconciler.live.port import LiveReader
-from reconciler.overlays.imageref import parse_reference
 from reconciler.policy.model import KubernetesLive
 from reconciler.policy.values import fill
-from reconciler.registry.references import parse_image
 from reconciler.snapshot import LiveState
 
 
@@ -168,9 +166,9 @@ class KubernetesLiveReader:
         repository = self._images.get(app)
         if repository is None:
             raise Failure(f"no image is known for {app}")
-        wanted = _repository(repository)
+        wanted = repository_of(repository)  # normalised: docker.io/nginx is library/nginx
         for name, image in workload.containers:
-            if _repository(image) == wanted:
+            if wanted is not None and repository_of(image) == wanted:
                 return name
         listed = ", ".join(f"{name}={image}" for name, image in workload.containers)
         raise Failure(
@@ -254,13 +252,6 @@ def _status_message(
     if not status:
         return f"TLS with the Kubernetes API at {host} failed"
     return f"the Kubernetes API at {host} answered {status} to {what} in namespace {namespace!r}"
-
-
-def _repository(image: str) -> str:
-    try:
-        return parse_image(image).repository
-    except PolicyError:
-        return parse_reference(image).repository
 
 
 def _safe_host(url: str) -> str:

@@ -3,7 +3,6 @@ a workload object, the digest in each pod's ``imageID``, and the verdict on both
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ from datetime import UTC, datetime
 
 from kubernetes.client import V1DaemonSet, V1Deployment, V1LabelSelector, V1StatefulSet
 
-from reconciler.overlays.imageref import parse_reference
+from reconciler.errors import PolicyError
+from reconciler.imagerefs import is_digest, parse_image
 from reconciler.snapshot import LiveState
 
 NO_DIGEST_YET = "no running pod reports an image digest yet"
@@ -25,9 +25,6 @@ _KINDS = {
     }.items()
     for alias in aliases
 }
-# Only a repository digest (``repo@sha256:...``, with or without ``docker-pullable://``)
-# names what a registry holds; ``docker://sha256:...`` is a local image ID, another hash.
-_IMAGE_ID_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 _OPERATORS = {"In": "{key} in ({values})", "NotIn": "{key} notin ({values})"}
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -65,7 +62,7 @@ def judge(workload: Workload, container: str, pods: Sequence[Running]) -> LiveSt
     counts = Counter(p.digest for p in pods if p.digest is not None)
     if not counts:
         return LiveState(None, error=NO_DIGEST_YET)
-    pinned = parse_reference(dict(workload.containers)[container]).digest or None
+    pinned = _pinned(dict(workload.containers)[container])
     rolling = (
         len(counts) > 1 or not workload.settled or (pinned is not None and pinned not in counts)
     )
@@ -78,9 +75,22 @@ def judge(workload: Workload, container: str, pods: Sequence[Running]) -> LiveSt
 
 
 def image_digest(image_id: str | None) -> str | None:
-    """The registry digest in a pod's ``imageID``; None when it names none (yet)."""
-    found = _IMAGE_ID_DIGEST.search(image_id or "")
-    return found.group(1) if found else None
+    """The registry digest in a pod's ``imageID``; None when it names none (yet).
+
+    Only a repository digest (``repo@sha256:...``, with or without ``docker-pullable://``)
+    names what a registry holds; ``docker://sha256:...`` is a local image ID, another hash.
+    """
+    before, at, digest = (image_id or "").rpartition("@")
+    return digest if at and before and is_digest(digest) else None
+
+
+def _pinned(image: str) -> str | None:
+    """The digest the pod template's image pins; None for a tag, or an image the grammar
+    refuses (then what the pods report decides)."""
+    try:
+        return parse_image(image).digest
+    except PolicyError:
+        return None
 
 
 def _latest_start(pods: Sequence[Running], digest: str) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.errors import PolicyError
 from reconciler.overlays.imageref import ImagePin, parse_reference
 from reconciler.overlays.pins import read_pin, write_pin
 from reconciler.policy.model import App, HelmKeys
@@ -62,3 +63,157 @@ def test_digest_only_pin_drops_a_stale_tag() -> None:
         "kustomize", kustomization, "k.yaml", APP, ImagePin("reg.io/team/gw", "", D)
     )
     assert written == f"images:\n- name: gw\n  newName: reg.io/team/gw\n  digest: {D}\n".encode()
+
+
+NGINX = App(name="web", image="nginx", kustomize_image="nginx")
+NEW = "sha256:" + "2" * 64
+S512 = "sha512:" + "5" * 128
+
+# Reading, as kustomize renders: a digest carried in newTag is the digest; names are matched
+# in the normalised form (issue 18), the exact name first.
+NORMALISED_READS = [
+    (
+        "images:\n- name: docker.io/library/nginx\n  newTag: v1\n",
+        NGINX,
+        ImagePin("docker.io/library/nginx", "v1"),
+    ),
+    (
+        "images:\n- name: index.docker.io/nginx\n  digest: " + D + "\n",
+        NGINX,
+        ImagePin("index.docker.io/nginx", "", D),
+    ),
+    (
+        "images:\n- name: docker.io/nginx\n  newTag: v1\n- name: nginx\n  newTag: v2\n",
+        NGINX,
+        ImagePin("nginx", "v2"),
+    ),
+    ("images:\n- name: ghcr.io/nginx\n  newTag: v1\n", NGINX, None),
+    ("images:\n- name: gw\n  newTag: v1@" + D + "\n", APP, ImagePin("gw", "v1", D)),
+    ("images:\n- name: gw\n  newTag: '@" + D + "'\n", APP, ImagePin("gw", "", D)),
+    ("images:\n- name: gw\n  digest: " + S512 + "\n", APP, ImagePin("gw", "", S512)),
+]
+
+
+@pytest.mark.parametrize(("text", "app", "pin"), NORMALISED_READS)
+def test_read_kustomize_pin_as_it_renders(text: str, app: App, pin: ImagePin | None) -> None:
+    assert read_pin("kustomize", text.encode(), "k.yaml", app) == pin
+
+
+def test_a_pin_is_written_into_the_entry_read() -> None:
+    kustomization = b"images:\n- name: docker.io/library/nginx\n  newTag: v1\n"
+    written = write_pin("kustomize", kustomization, "k.yaml", NGINX, ImagePin("nginx", "", NEW))
+    assert written == f"images:\n- name: docker.io/library/nginx\n  digest: {NEW}\n".encode()
+    assert read_pin("kustomize", written, "k.yaml", NGINX) == ImagePin(
+        "docker.io/library/nginx", "", NEW
+    )
+
+
+HELM_SINGLE = App(name="gw", image="reg.io/team/gw", helm=HelmKeys(image="image"))
+ANY_DIGEST = "write sha256:<64 lower-case hex digits> or sha512:<128 lower-case hex digits>"
+
+# An overlay pinning a malformed digest (or tag, or name) is refused at the value's
+# FILE:LINE:COL, so the environment is overlay-invalid and nothing in it is a candidate.
+INVALID = [
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  digest: sha256:abc\n",
+        "k.yaml:3:11: images[].digest: invalid digest 'sha256:abc': sha256 takes 64 "
+        "lower-case hex digits, not 3; " + ANY_DIGEST,
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  digest: not-a-digest\n",
+        "k.yaml:3:11: images[].digest: invalid digest 'not-a-digest': it is not ALGORITHM:ENCODED",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  digest: blake3:" + "2" * 64 + "\n",
+        "k.yaml:3:11: images[].digest: invalid digest 'blake3:",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  digest: sha256:" + "A" * 64 + "\n",
+        "not 64 with upper-case ones",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  newTag: v1@sha256:bad\n",
+        "k.yaml:3:11: images[].newTag: invalid digest 'sha256:bad'",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  newTag: v1@" + D + "\n  digest: " + D + "\n",
+        "k.yaml:3:11: images[].newTag carries a digest and images[].digest gives another",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  newTag: -v1\n",
+        "k.yaml:3:11: images[].newTag: tag '-v1' is not valid",
+    ),
+    (
+        "kustomize",
+        APP,
+        "images:\n- name: gw\n  newName: Reg.io/Team/gw\n",
+        "k.yaml:3:12: images[].newName: image reference 'Reg.io/Team/gw': repository path "
+        "component 'Team' must be lower case",
+    ),
+    (
+        "kustomize",
+        NGINX,
+        "images:\n- name: docker.io/nginx\n  digest: sha256:abc\n",
+        "k.yaml:3:11: images[].digest: invalid digest",
+    ),
+    (
+        "helm",
+        APP,
+        "image:\n  repository: reg.io/team/gw\n  digest: sha256:abc\n",
+        "v.yaml:3:11: image.digest: invalid digest 'sha256:abc'",
+    ),
+    (
+        "helm",
+        APP,
+        "image:\n  repository: reg.io/team/gw\n  tag: 1.0@sha256:abc\n",
+        "v.yaml:3:8: image.tag: invalid digest 'sha256:abc'",
+    ),
+    (
+        "helm",
+        APP,
+        "image:\n  repository: reg.io/Team/gw\n",
+        "v.yaml:2:15: image.repository: image reference 'reg.io/Team/gw'",
+    ),
+    (
+        "helm",
+        HELM_SINGLE,
+        "image: reg.io/team/gw:v1@sha256:abc\n",
+        "v.yaml:1:8: image: image reference 'reg.io/team/gw:v1@sha256:abc': invalid digest "
+        "'sha256:abc'",
+    ),
+    (
+        "helm",
+        HELM_SINGLE,
+        "image: reg.io/team/gw@sha1:" + "a" * 40 + "\n",
+        "the algorithm 'sha1' is not accepted",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fmt", "app", "text", "message"), INVALID)
+def test_a_malformed_pin_is_refused_at_its_line(
+    fmt: str, app: App, text: str, message: str
+) -> None:
+    file = "k.yaml" if fmt == "kustomize" else "v.yaml"
+    with pytest.raises(PolicyError) as caught:
+        read_pin(fmt, text.encode(), file, app)
+    assert message in str(caught.value)
+
+
+def test_another_apps_malformed_entry_does_not_matter() -> None:
+    text = f"images:\n- name: other\n  digest: sha256:abc\n- name: gw\n  digest: {D}\n"
+    assert read_pin("kustomize", text.encode(), "k.yaml", APP) == ImagePin("gw", "", D)

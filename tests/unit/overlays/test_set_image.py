@@ -34,6 +34,7 @@ ARGUMENTS = [
     ("image1=*:v2", Image("image1", "*", "v2")),
     ("image1=new:*@*", Image("image1", "new", "*", "*")),
     ("image1:", Image("image1", "", "")),
+    (f"image1@sha512:{'e' * 128}", Image("image1", "", "", f"sha512:{'e' * 128}")),
 ]
 
 
@@ -46,6 +47,33 @@ def test_argument_forms(arg: str, expected: Image) -> None:
 def test_invalid_arguments_give_kustomizes_error(arg: str) -> None:
     with pytest.raises(PolicyError, match="invalid format of image, use one of the following"):
         parse_argument(arg)
+
+
+# Unlike kustomize, which writes whatever follows `@`: a digest, tag or new name the image
+# grammar refuses is an error (issue 18), in kustomize's way of quoting the argument.
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        (
+            "app=reg/app:v3@not-a-digest",
+            "\"app=reg/app:v3@not-a-digest\": invalid digest 'not-a-digest': it is not "
+            "ALGORITHM:ENCODED; write sha256:<64 lower-case hex digits> or sha512:<128 "
+            "lower-case hex digits>",
+        ),
+        ("app=reg/app:v3@sha256:abc", "sha256 takes 64 lower-case hex digits, not 3"),
+        ("app@sha256:abc", "\"app@sha256:abc\": invalid digest 'sha256:abc'"),
+        (f"app@sha256:{'A' * 64}", "not 64 with upper-case ones"),
+        (f"app@blake3:{'a' * 64}", "the algorithm 'blake3' is not accepted"),
+        ("app=new@", "invalid digest ''"),
+        ("app:.v1", "tag '.v1' is not valid"),
+        (f"app=Reg.io/App@{D}", '"app=Reg.io/App@sha256:'),
+        (f"app=reg.io/App@{D}", "component 'App' must be lower case"),
+    ],
+)
+def test_a_malformed_digest_tag_or_name_is_refused(arg: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_argument(arg)
+    assert message in str(caught.value)
 
 
 def _images(data: bytes) -> list[dict[str, Any]]:
@@ -117,6 +145,42 @@ RESULTS: list[tuple[str, str, list[str], list[dict[str, str]]]] = [
             {"name": "mysql", "newName": "mariadb"},
             {"name": "node", "newTag": "8.15.0", "digest": D},
         ],
+    ),
+]
+
+
+# Unlike kustomize, which compares names as strings: an argument selects the entry that
+# names the same repository in the normalised form, which keeps its name as written.
+RESULTS += [
+    (
+        "a Docker Hub name selects its normalised twin",
+        "images:\n- name: docker.io/library/nginx\n  newTag: 1.26\n",
+        [f"nginx:1.27@{D}"],
+        [{"name": "docker.io/library/nginx", "newTag": "1.27", "digest": D}],
+    ),
+    (
+        "index.docker.io is docker.io",
+        "images:\n- name: nginx\n  newTag: 1.26\n",
+        ["index.docker.io/library/nginx:1.27"],
+        [{"name": "nginx", "newTag": "1.27"}],
+    ),
+    (
+        "every entry of the repository is set",
+        "images:\n- name: nginx\n  newTag: 1.26\n- name: docker.io/nginx\n  newTag: 1.25\n",
+        ["docker.io/library/nginx:1.27"],
+        [{"name": "docker.io/nginx", "newTag": "1.27"}, {"name": "nginx", "newTag": "1.27"}],
+    ),
+    (
+        "another registry is another repository",
+        "images:\n- name: nginx\n  newTag: 1.26\n",
+        ["ghcr.io/nginx:1.27"],
+        [{"name": "ghcr.io/nginx", "newTag": "1.27"}, {"name": "nginx", "newTag": "1.26"}],
+    ),
+    (
+        "twin arguments for a new entry: the later wins",
+        "resources: []\n",
+        ["nginx:1", "docker.io/nginx:2"],
+        [{"name": "nginx", "newTag": "2"}],
     ),
 ]
 

@@ -257,6 +257,16 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "image with a malformed name says why",
+        BASE.replace("team/gw", "Team/gw"),
+        [
+            '4:9: apps.gw.image: "registry.example.com/Team/gw" is not an image repository '
+            "(image reference 'registry.example.com/Team/gw': repository path component 'Team' "
+            "must be lower case); give it without a tag or digest, in lower case (such as "
+            "registry.example.com/team/app)"
+        ],
+    ),
+    (
         "gate kind missing",
         BASE + '[gates.h]\nurl = "https://x/"\n',
         ['12:1: [gates.h] needs a "kind": one of "http", "soak", "window", "argocd"'],

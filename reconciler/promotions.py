@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.model import short
 from reconciler.overlays.imageref import ImagePin
+from reconciler.policy.model import App, Environment, Policy
 
 BRANCH_PREFIX = "promote/"
 _MARKER = re.compile(r"<!-- reconciler:promotion (\{.*?\}) -->")
@@ -31,6 +32,15 @@ def target_pin(source: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
     """What a promotion pins in the target: the source's repository and ``digest`` (and its
     tag, with `pin = "tag-and-digest"`)."""
     return ImagePin(source.repository, source.tag if keep_tag else "", digest)
+
+
+def keeps_tag(policy: Policy, app: App, target: Environment) -> bool:
+    """Whether a promotion into ``target`` keeps the source's tag beside the digest: with
+    `pin = "tag-and-digest"`, and always for a Helm chart that renders repository:tag (the
+    "tag" layout), where the digest can only ride in the tag."""
+    if policy.settings.pin == "tag-and-digest":
+        return True
+    return target.format == "helm" and app.helm.kind == "tag"
 
 
 def branch(env: str, app: str) -> str:

@@ -224,7 +224,7 @@ class HeadChecker:
         marker = promotions.parse_marker(request.body)
         if marker is None:
             return HeadCheck("its body has no reconciler marker")
-        keep_tag = policy.settings.pin == "tag-and-digest"
+        keep_tag = promotions.keeps_tag(policy, spec, target)
         pin = promotions.target_pin(source.pin, marker.digest, keep_tag=keep_tag)
         # Idle cycles ask the same question of the same heads: the answer depends only on
         # the head, the edit, the base's version of the file and the chain being the same.

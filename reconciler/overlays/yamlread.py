@@ -28,3 +28,12 @@ def parse(data: bytes, file: str) -> yamldoc.Document:
     except yaml.YAMLError:
         return yamldoc.parse(data, file)  # ruamel words the error (or reads what it can)
     return yamldoc.document(text, bom=bom, newline=newline, roots=roots, file=file)
+
+
+def load_all(text: str) -> list[object]:
+    """Every document of a multi-document stream as plain data (what a renderer printed);
+    ValueError when it is not YAML."""
+    try:
+        return list(yaml.load_all(text, Loader=_LOADER or yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        raise ValueError(f"not YAML: {str(error).splitlines()[0]}") from None

@@ -92,7 +92,7 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     marker = promotions.Marker(
         app.name, target.name, source.name, candidate.digest, src.commit or ""
     )
-    pin = _pin(src, candidate.digest, keep_tag=draft.policy.settings.pin == "tag-and-digest")
+    pin = _pin(src, candidate.digest, keep_tag=promotions.keeps_tag(draft.policy, app, target))
     if not registry.proven(draft, app, target, pin):
         return
     message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))

@@ -138,18 +138,43 @@ class Registry:
 # -- apps ----------------------------------------------------------------------------------
 
 
+HelmLayout = Literal["tag", "digest", "registry", "image"]
+
+
 @dataclasses.dataclass(frozen=True)
 class HelmKeys:
-    """Where the image lives in a Helm values file (dotted key paths)."""
+    """Where the image lives in a Helm values file (dotted key paths; a number walks into a
+    list: `containers.0.image`), and how the chart renders it."""
 
+    layout: HelmLayout | None = spec(
+        None,
+        doc='How the chart renders the image, so that what is written is what runs: "tag" '
+        "(repository:tag, as `helm create` scaffolds; the digest is written into the tag, "
+        '`TAG@DIGEST`), "digest" (the chart reads a digest key: repository@digest), '
+        '"registry" (Bitnami: registry/repository@digest), "image" (one key holding '
+        '`repo:tag@digest`). Default: "image" when `image` is set, else "tag".',
+        example="tag",
+    )
     repository: str = spec("image.repository", doc="Key holding the image repository.")
     tag: str = spec("image.tag", doc="Key holding the tag.")
-    digest: str = spec("image.digest", doc="Key holding the digest.")
+    digest: str = spec("image.digest", doc='Key holding the digest (layouts "digest", "registry").')
+    registry: str = spec("image.registry", doc='Key holding the registry host (layout "registry").')
     image: str | None = spec(
         None,
-        doc="Single-key form: one key holding `repo:tag@digest`. Replaces the three above.",
+        doc='Key holding `repo:tag@digest` (layout "image"). Replaces the keys above.',
         example="image",
     )
+    chart: str | None = spec(
+        None,
+        doc="The chart's folder in the config repo; `reconciler doctor` renders it with each "
+        'environment\'s values (needs `helm`) and says which image would run. "{app}" is replaced.',
+        example="charts/{app}",
+    )
+
+    @property
+    def kind(self) -> HelmLayout:
+        """The layout in force."""
+        return self.layout or ("image" if self.image is not None else "tag")
 
 
 @dataclasses.dataclass(frozen=True)

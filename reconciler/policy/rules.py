@@ -9,6 +9,7 @@ from reconciler.policy.model import (
     MAX_GATE_TIMEOUT,
     ArgoCDGate,
     ArgoCDLive,
+    HelmKeys,
     HttpGate,
     Policy,
     RegistryTagLive,
@@ -48,21 +49,40 @@ def _check_apps(policy: Policy, problems: Problems) -> None:
                     f'apps.{name}.environments: no environment "{env}"{suggest(env, envs)}',
                     "unknown-reference",
                 )
-        helm = app.helm
-        defaults = type(helm)()
-        if helm.image is not None and (
-            helm.repository != defaults.repository
-            or helm.tag != defaults.tag
-            or helm.digest != defaults.digest
-        ):
-            problems.add(
-                (*here, "helm", "image"),
-                f"apps.{name}.helm: image is the single-key form; remove repository, tag and "
-                "digest, or remove image",
-                "conflict",
-            )
+        _helm_rules(problems, (*here, "helm"), name, app.helm)
     if not policy.apps and not problems.touches(("apps",)):
         problems.add(("apps",), 'no apps: add at least one [apps.NAME] with an "image"', "empty")
+
+
+def _helm_rules(problems: Problems, here: tuple[str, ...], name: str, helm: HelmKeys) -> None:
+    """The single-key form names its key and nothing else; the other layouts do not use it."""
+    defaults = type(helm)()
+    if helm.image is not None and (
+        helm.repository != defaults.repository
+        or helm.tag != defaults.tag
+        or helm.digest != defaults.digest
+        or helm.registry != defaults.registry
+    ):
+        problems.add(
+            (*here, "image"),
+            f"apps.{name}.helm: image is the single-key form; remove repository, tag, digest "
+            "and registry, or remove image",
+            "conflict",
+        )
+    elif helm.image is not None and helm.layout not in (None, "image"):
+        problems.add(
+            (*here, "layout"),
+            f'apps.{name}.helm: layout "{helm.layout}" reads repository and tag keys, but image '
+            'names one key holding repo:tag@digest; remove image, or set layout = "image"',
+            "conflict",
+        )
+    elif helm.image is None and helm.layout == "image":
+        problems.add(
+            (*here, "layout"),
+            f'apps.{name}.helm: layout "image" needs image, the key holding repo:tag@digest '
+            '(such as image = "image")',
+            "missing-key",
+        )
 
 
 def _repository_problem(image: str) -> str | None:

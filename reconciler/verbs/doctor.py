@@ -11,9 +11,12 @@ from pathlib import Path
 from reconciler import ownership
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import TeamUnreadable
+from reconciler.imagerefs import same_repository, split_reference
 from reconciler.observing import Observation
+from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
+from reconciler.policy.values import fill
 from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import Wired, build, repo_url
@@ -53,6 +56,7 @@ def doctor(args: argparse.Namespace) -> int:
     if policy is not None:
         checks += _codeowners(policy, observation, wired, github=settings.forge == "github")
         checks += _registry(policy, wired)
+        checks += _charts(policy, observation, wired)
         checks += _live(policy, observation)
     return _print(checks)
 
@@ -212,6 +216,76 @@ def _team(team: str, paths: list[str], wired: Wired, *, github: bool) -> Check:
             fix=f"add the people who approve these promotions to {team}",
         )
     return Check(name, ok=True, detail=f"{len(members)} member(s)")
+
+
+def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Check]:
+    """Each Helm environment's values rendered with the app's chart by the real engine: the
+    image that would run, and whether it is the one the values pin."""
+    from reconciler import charts  # noqa: PLC0415 - doctor's alone
+
+    wanted = [
+        (app, env)
+        for env in policy.ordered()
+        if env.format == "helm"
+        for app in policy.apps_in(env.name)
+        if app.helm.chart
+    ]
+    if not wanted:
+        return []
+    helm = charts.helm_binary()
+    if helm is None:
+        return [
+            Check(
+                "Helm charts render the pinned images",
+                ok=False,
+                detail="no helm on PATH (or RECONCILER_HELM): the charts were not rendered",
+                fix="install helm 3 to let doctor render the charts the policy names",
+                required=False,
+            )
+        ]
+    snap = observation.snapshot
+    view = wired.repo.tree(snap.base_commit)
+    checks = []
+    for app, env in wanted:
+        chart = fill(str(app.helm.chart), app=app.name)
+        name = f"{chart} renders {app.name}'s image in {env.name}"
+        overlay = snap.overlays.get((app.name, env.name))
+        values = view.read(overlay.path) if overlay is not None and not overlay.error else None
+        if overlay is None or overlay.pin is None or values is None:
+            checks.append(Check(name, ok=False, detail="the values file pins no image"))
+            continue
+        try:
+            ran = charts.rendered_images(helm, view, chart, values)
+        except ValueError as failed:
+            checks.append(Check(name, ok=False, detail=str(failed)))
+            continue
+        pinned = overlay.pin.reference()
+        runs = [image for image in ran if _names(image, overlay.pin)]
+        ok = any(_runs(image, overlay.pin) for image in runs)
+        shown = ", ".join(runs or ran) or "no workload"
+        checks.append(
+            Check(
+                name,
+                ok=ok,
+                detail=f"runs {shown}" + ("" if ok else f"; the values pin {pinned}"),
+                fix="set [apps.NAME.helm] layout to how the chart renders the image "
+                "(docs/policy.md, Helm layouts)",
+            )
+        )
+    return checks
+
+
+def _names(image: str, pin: ImagePin) -> bool:
+    return same_repository(image, pin.repository)
+
+
+def _runs(image: str, pin: ImagePin) -> bool:
+    """Whether ``image`` is the pinned image: same repository, and the pinned digest."""
+    try:
+        name, _, digest = split_reference(image)
+    except ReconcilerError:
+        return False
+    return same_repository(name, pin.repository) and (digest == pin.digest if pin.digest else True)
 
 
 def _registry(policy: Policy, wired: Wired) -> list[Check]:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconciler.clock import utc_now
 from reconciler.demo.flow import QUICK, seed_files
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import create_repository
 from tests.cli.test_validate import run
+from tests.conftest import ROOT
+from tests.helm import CHARTS
+from tests.helm import binary as helm_binary
 from tests.servers.github_sim import serve_github
 
 ME = Signature("platform", "platform@example.com", utc_now().replace(microsecond=0))
@@ -74,3 +79,80 @@ def test_on_github_missing_protection_is_reported_then_fixed(tmp_path: Path) -> 
         assert "[ok  ] the forge reports no CODEOWNERS errors" in after.stdout
         assert "[ok  ] the daemon's identity can push: the forge grants push" in after.stdout
         assert token not in before.stdout + after.stdout + before.stderr + after.stderr
+
+
+# -- Helm charts rendered by the real engine (issue 18, item 2) --------------------------------
+
+PAYMENTS = ROOT / "promotion-policies/examples/payments-helm"
+
+
+def _tree(folder: Path, prefix: str = "") -> dict[str, bytes]:
+    return {
+        prefix + str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_doctor_renders_each_helm_environment_and_names_the_image_that_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_HELM", str(helm_binary()))
+    files = _tree(PAYMENTS)
+    create_repository(tmp_path / "config.git", files, branch="main", message="seed", author=ME)
+
+    result = run(
+        "doctor", "--repo", str(tmp_path / "config.git"), "--cache-dir", str(tmp_path / "c")
+    )
+
+    assert (
+        "[ok  ] charts/payments renders payments-api's image in prod: runs "
+        "registry.example.com/payments/api@sha256:"
+    ) in result.stdout
+    assert "[ok  ] charts/payments renders payments-worker's image in dev: runs " in result.stdout
+
+
+def test_doctor_fails_a_layout_the_chart_does_not_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `helm create` chart with the "digest" layout: the digest is written, the tag runs."""
+    monkeypatch.setenv("RECONCILER_HELM", str(helm_binary()))
+    files = {**_tree(PAYMENTS), **_tree(CHARTS / "created", "charts/created/")}
+    policy = (
+        files["promotions.toml"]
+        .decode()
+        .replace(
+            'chart = "charts/payments" }\n\n[apps.payments-worker]',
+            'chart = "charts/created" }\n\n[apps.payments-worker]',
+        )
+    )
+    assert policy != files["promotions.toml"].decode()
+    files["promotions.toml"] = policy.encode()
+    create_repository(tmp_path / "config.git", files, branch="main", message="seed", author=ME)
+
+    result = run(
+        "doctor", "--repo", str(tmp_path / "config.git"), "--cache-dir", str(tmp_path / "c")
+    )
+
+    assert result.returncode == 1
+    assert (
+        "[FAIL] charts/created renders payments-api's image in dev: runs "
+        "registry.example.com/payments/api:2026.11.3; the values pin "
+        "registry.example.com/payments/api:2026.11.3@sha256:"
+    ) in result.stdout
+    assert "fix: set [apps.NAME.helm] layout to how the chart renders the image" in result.stdout
+
+
+def test_doctor_says_when_it_cannot_render_without_helm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_HELM", str(tmp_path / "no-helm"))
+    create_repository(
+        tmp_path / "config.git", _tree(PAYMENTS), branch="main", message="s", author=ME
+    )
+
+    result = run(
+        "doctor", "--repo", str(tmp_path / "config.git"), "--cache-dir", str(tmp_path / "c")
+    )
+
+    assert "[warn] Helm charts render the pinned images: no helm on PATH" in result.stdout

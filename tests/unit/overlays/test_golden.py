@@ -25,7 +25,12 @@ def _edit(case: Path, data: bytes) -> bytes:
         return kustomize.set_images(data, case.name, [kustomize.parse_argument(a) for a in args])
     spec = dict(line.split("=", 1) for line in (case / "spec").read_text().splitlines())
     keys = spec["keys"].split()
-    helm_keys = HelmKeys(image=keys[0]) if len(keys) == 1 else HelmKeys(*keys)
+    # Three keys: the "digest" layout (repository, tag and digest keys), as these were written.
+    helm_keys = (
+        HelmKeys(image=keys[0])
+        if len(keys) == 1
+        else HelmKeys(layout="digest", repository=keys[0], tag=keys[1], digest=keys[2])
+    )
     repository, tag, digest = shlex.split(spec["pin"])
     return helm.write_pin(data, case.name, helm_keys, ImagePin(repository, tag, digest))
 

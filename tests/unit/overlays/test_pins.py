@@ -109,6 +109,7 @@ def test_a_pin_is_written_into_the_entry_read() -> None:
 
 
 HELM_SINGLE = App(name="gw", image="reg.io/team/gw", helm=HelmKeys(image="image"))
+HELM_DIGEST = App(name="gw", image="reg.io/team/gw", helm=HelmKeys(layout="digest"))
 ANY_DIGEST = "write sha256:<64 lower-case hex digits> or sha512:<128 lower-case hex digits>"
 
 # An overlay pinning a malformed digest (or tag, or name) is refused at the value's
@@ -172,7 +173,7 @@ INVALID = [
     ),
     (
         "helm",
-        APP,
+        HELM_DIGEST,
         "image:\n  repository: reg.io/team/gw\n  digest: sha256:abc\n",
         "v.yaml:3:11: image.digest: invalid digest 'sha256:abc'",
     ),

@@ -373,8 +373,30 @@ CASES: list[tuple[str, str, list[str]]] = [
             'image = "registry.example.com/team/gw"\nhelm = { image = "img", tag = "t" }\n',
         ),
         [
-            "5:18: apps.gw.helm: image is the single-key form; remove repository, tag and "
-            "digest, or remove image"
+            "5:18: apps.gw.helm: image is the single-key form; remove repository, tag, digest "
+            "and registry, or remove image"
+        ],
+    ),
+    (
+        "helm single key with another layout",
+        BASE.replace(
+            'image = "registry.example.com/team/gw"\n',
+            'image = "registry.example.com/team/gw"\nhelm = { image = "img", layout = "tag" }\n',
+        ),
+        [
+            '5:34: apps.gw.helm: layout "tag" reads repository and tag keys, but image names '
+            'one key holding repo:tag@digest; remove image, or set layout = "image"'
+        ],
+    ),
+    (
+        "helm image layout without its key",
+        BASE.replace(
+            'image = "registry.example.com/team/gw"\n',
+            'image = "registry.example.com/team/gw"\nhelm = { layout = "image" }\n',
+        ),
+        [
+            '5:19: apps.gw.helm: layout "image" needs image, the key holding repo:tag@digest '
+            '(such as image = "image")'
         ],
     ),
     (

@@ -141,7 +141,7 @@ class Registry:
 HelmLayout = Literal["tag", "digest", "registry", "image"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class HelmKeys:
     """Where the image lives in a Helm values file (dotted key paths; a number walks into a
     list: `containers.0.image`), and how the chart renders it."""

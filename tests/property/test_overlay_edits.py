@@ -144,7 +144,12 @@ def test_helm_pin_changes_exactly_the_image(
     keys = (
         HelmKeys(image=prefix)
         if single
-        else HelmKeys(f"{prefix}.repository", f"{prefix}.tag", f"{prefix}.digest")
+        else HelmKeys(
+            layout="digest",
+            repository=f"{prefix}.repository",
+            tag=f"{prefix}.tag",
+            digest=f"{prefix}.digest",
+        )
     )
     text = "replicaCount: 3 # keep\nservice:\n  port: 80\n"
     if present and single:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from reconciler.gitrepo.trailers import Trailer
+from reconciler.imagerefs import is_digest
 from reconciler.model import short
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, Environment, Policy
@@ -86,7 +87,7 @@ def parse_marker(body: str) -> Marker | None:
         return None
     try:
         data = json.loads(found[1])
-        return Marker(
+        marker = Marker(
             str(data["app"]),
             str(data["env"]),
             str(data["source"]),
@@ -95,6 +96,9 @@ def parse_marker(body: str) -> Marker | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
+    # Anyone who can edit the body can edit the marker: a digest not of the image spec's
+    # form is a damaged marker, never a digest to compare or to pin.
+    return marker if is_digest(marker.digest) else None
 
 
 def title(marker: Marker) -> str:

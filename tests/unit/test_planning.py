@@ -915,3 +915,15 @@ def test_an_unreadable_owning_team_is_cannot_tell_never_not_a_code_owner() -> No
         )
     ]
     assert "not code owners" not in blocked[0][1]
+
+
+@pytest.mark.parametrize(
+    "digest", ["sha256:abc", "sha256:" + "A" * 64, "md5:" + "a" * 32, "not-a-digest"]
+)
+def test_a_marker_naming_a_malformed_digest_is_a_damaged_marker(digest: str) -> None:
+    """Anyone who can edit a request's body can edit its marker (issue 18: no comparison of
+    a malformed digest)."""
+    marker = promotions.Marker("gw", "prod", "staging", NEW, "c-staging")
+    good = promotions.body(marker, "p", "r", "e", ())
+    assert promotions.parse_marker(good) == marker
+    assert promotions.parse_marker(good.replace(NEW, digest)) is None

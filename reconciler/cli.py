@@ -11,7 +11,7 @@ from typing import TypeAlias
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
-from reconciler.settings import DEFAULT_LISTEN, add_repo_options
+from reconciler.settings import DEFAULT_LISTEN, add_git_options, add_repo_options
 from reconciler.verbs import EXIT_INVALID, EXIT_OK
 
 Handler = Callable[[argparse.Namespace], int]
@@ -54,7 +54,7 @@ Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _file_verbs(verbs: Verbs) -> None:
-    """Verbs that read files on disk: validate, schema, set-image, codeowners."""
+    """Verbs that read files on disk: validate, schema, set-image, pin, codeowners."""
 
     validate = verbs.add_parser(
         "validate",
@@ -100,6 +100,37 @@ def _file_verbs(verbs: Verbs) -> None:
         "--dir", default=".", help="folder holding the kustomization (default: current)"
     )
     set_image.set_defaults(handler="reconciler.verbs.overlays:set_image", verb="set-image")
+
+    pin = verbs.add_parser(
+        "pin",
+        help="pin an app's image in one environment's overlay (Kustomize or Helm values)",
+        description="Pin IMAGE[:TAG]@DIGEST for --app in --env: the overlay file the policy "
+        "names for that environment (the folder's kustomization, or the Helm values file) "
+        "gets the daemon's own minimal edit. The digest is required and the repository must "
+        "be the app's image. In a work tree (--repo DIR, default: current folder) the file "
+        "is rewritten in place; with --push the edit is committed on the config repo's base "
+        "branch and pushed as the daemon pushes (retried when another writer pushed first). "
+        "Exit 0 pinned (or already pinned), 1 refused (nothing written), 2 usage.",
+    )
+    pin.add_argument("image", metavar="IMAGE[:TAG]@DIGEST")
+    pin.add_argument("--app", required=True, help="the app, as promotions.toml names it")
+    pin.add_argument("--env", required=True, help="the environment whose overlay to pin")
+    pin.add_argument(
+        "--repo",
+        help="the config repo: a work tree folder (default: current folder); with --push, "
+        "its remote as the daemon takes it, a URL or a bare repo's path (RECONCILER_REPO)",
+    )
+    pin.add_argument(
+        "--dry-run", action="store_true", help="print the diff the edit would make; write nothing"
+    )
+    pin.add_argument(
+        "--push",
+        action="store_true",
+        help="commit the edit on the base branch and push it (author: GIT_AUTHOR_NAME and "
+        "GIT_AUTHOR_EMAIL)",
+    )
+    add_git_options(pin)
+    pin.set_defaults(handler="reconciler.verbs.pin:pin", verb="pin")
 
     owners = verbs.add_parser(
         "codeowners",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from reconciler import codeowners, promotions
 from reconciler.errors import PolicyError, ReconcilerError
@@ -358,7 +359,15 @@ class DesiredReader:
         return self._pins.get_or_parse(f"{blob}:{fmt}:{app.image_name}:{app.helm!r}", parse)
 
 
-def overlay_path(env: Environment, app: App, view: ReadView) -> str:
+class Folders(Protocol):
+    """What ``overlay_path`` reads of a tree: a commit's (``ReadView``) or a work tree's."""
+
+    def names(self, path: str) -> tuple[str, ...]:
+        """The entry names of the folder at ``path``; empty when it is no folder."""
+        ...
+
+
+def overlay_path(env: Environment, app: App, view: Folders) -> str:
     """The file that pins ``app`` in ``env``; PolicyError when there is none."""
     where = fill(env.overlay, app=app.name)
     if env.format == "helm":

@@ -61,6 +61,13 @@ def add_repo_options(parser: argparse.ArgumentParser, *, listen: bool = False) -
         default=_env("FORGE", "local"),
         help="where promotion requests live (RECONCILER_FORGE; default local)",
     )
+    add_git_options(parser)
+    _add_daemon_options(parser, listen=listen)
+
+
+def add_git_options(parser: argparse.ArgumentParser) -> None:
+    """How the config repo's remote is reached (all but ``--repo``): its clone's cache
+    folder, the base branch and the git credentials; `pin --push` takes these alone."""
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -72,12 +79,6 @@ def add_repo_options(parser: argparse.ArgumentParser, *, listen: bool = False) -
         default=_env("BASE_BRANCH", "main"),
         help="branch to read promotions.toml from first (RECONCILER_BASE_BRANCH; default "
         "main; settings.base_branch in the policy wins)",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default=_env("LOG_FORMAT", "text"),
-        help="log lines as text or one JSON object each (RECONCILER_LOG_FORMAT)",
     )
     parser.add_argument(
         "--git-token-file",
@@ -102,6 +103,15 @@ def add_repo_options(parser: argparse.ArgumentParser, *, listen: bool = False) -
         type=Path,
         default=_env("SSH_PASSPHRASE_FILE"),
         help="the SSH key's passphrase, if it has one (RECONCILER_SSH_PASSPHRASE_FILE)",
+    )
+
+
+def _add_daemon_options(parser: argparse.ArgumentParser, *, listen: bool) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=_env("LOG_FORMAT", "text"),
+        help="log lines as text or one JSON object each (RECONCILER_LOG_FORMAT)",
     )
     parser.add_argument(
         "--github-repo",
@@ -191,6 +201,24 @@ def _shard(raw: str) -> Shard:
 def has_repo(args: argparse.Namespace) -> bool:
     """True when a config repo is named: ``--repo``, or ``--forge github --github-repo``."""
     return bool(args.repo) or (args.forge == "github" and bool(args.github_repo))
+
+
+def env_repo() -> str | None:
+    """``RECONCILER_REPO``: the config repo when ``--repo`` is not given."""
+    return _env("REPO")
+
+
+def git_settings(args: argparse.Namespace, repo: str) -> Settings:
+    """Settings from ``add_git_options``'s options, for the config repo at ``repo``."""
+    return Settings(
+        repo=repo,
+        cache_dir=args.cache_dir,
+        base_branch=args.base_branch,
+        git_token_file=args.git_token_file,
+        git_token_env=args.git_token_env,
+        ssh_key=args.ssh_key,
+        ssh_passphrase_file=args.ssh_passphrase_file,
+    )
 
 
 def from_args(args: argparse.Namespace) -> Settings:

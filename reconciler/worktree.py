@@ -1,4 +1,5 @@
-"""A config repo checked out on disk: the RepoTree that `reconciler validate DIR` checks."""
+"""A config repo checked out on disk: the RepoTree that `reconciler validate DIR` checks and
+`reconciler pin` edits."""
 
 from __future__ import annotations
 
@@ -35,6 +36,20 @@ class DiskTree:
         if self.kind(path) != "file":
             return None
         return (self.root / path).read_bytes()
+
+    def names(self, path: str) -> tuple[str, ...]:
+        """The entry names of the folder at ``path``, sorted; empty when it is no folder
+        under the root (as ``gitrepo.port.ReadView.names``)."""
+        if self.kind(path) != "dir":
+            return ()
+        return tuple(sorted(entry.name for entry in (self.root / path).iterdir()))
+
+    def real_file(self, path: str) -> Path | None:
+        """Where the regular file at ``path`` really is (symlinks followed, inside the
+        root), to write it in place; None when ``path`` is no such file."""
+        if self.kind(path) != "file":
+            return None
+        return (self.root / path).resolve()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

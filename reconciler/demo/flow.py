@@ -1,7 +1,8 @@
 """The demo's story: dev -> staging -> prod for order-gateway, on this machine only.
 
 A bare "remote" config repo made from promotion-policies/examples/order-gateway, sample
-services on loopback playing the three environments, a CI commit with `set-image`, and the
+services on loopback playing the three environments, a CI commit as `reconciler pin --push`
+makes it, and the
 real daemon parts (local forge, observer, planner, applier) promoting the digest through
 staging to a prod request that only a code owner's approval can merge.
 """
@@ -18,16 +19,16 @@ from string import Template
 from typing import TextIO
 
 import reconciler
-from reconciler import presenting
+from reconciler import pinning, presenting
 from reconciler.audit import trail
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
-from reconciler.gitrepo.port import ReadView, Signature
+from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
-from reconciler.overlays import kustomize, pins
+from reconciler.overlays import pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings
 from reconciler.verbs.history import promotion_commits
@@ -141,19 +142,13 @@ class Demo:
         return changed
 
     def ci_commit(self, digest: str, tag: str) -> str:
-        """What the seed's CI job does: `set-image` on the dev overlay, commit, push."""
+        """What CI does once it built the image: `reconciler pin --push` in dev (the same
+        edit, commit and push); returns the command."""
         ci = Pygit2ConfigRepo.open(str(self.remote), self.workdir / "ci-cache")
-        path = "overlays/dev/kustomization.yaml"
-        argument = f"{APP}={IMAGE}:{tag}@{digest}"
-
-        def edit(view: ReadView) -> dict[str, bytes | None] | None:
-            data = view.read(path)
-            assert data is not None
-            return {path: kustomize.set_images(data, path, [kustomize.parse_argument(argument)])}
-
+        request = pinning.Request(app=APP, env="dev", reference=f"{IMAGE}:{tag}@{digest}")
         signature = Signature("ci-bot", "ci@example.com", self._now())
-        ci.update_branch("main", edit, message=f"dev: {tag}", author=signature, committer=signature)
-        return argument
+        pinning.push(ci, "main", request, signature)
+        return f"reconciler pin --app {APP} --env dev {request.reference}"
 
     def cycle(self) -> CycleReport:
         """One daemon cycle, then the sample environments deploy what it merged."""
@@ -233,8 +228,9 @@ def story(demo: Demo) -> None:
         f"{demo.services.base_url} run {_short(demo.services.running('prod', APP).digest)} "
         "everywhere"
     )
-    argument = demo.ci_commit(NEW_DIGEST, "b7e2f90")
-    say(f"2. CI pins the dev overlay: reconciler set-image {argument[:60]}...")
+    command = demo.ci_commit(NEW_DIGEST, "b7e2f90")
+    head, _, digest = command.rpartition("@")
+    say(f"2. CI pins the dev overlay: {head}@{digest[:19]}...")
     for env in demo.sync():
         say(f"    {env} now runs {_short(demo.services.running(env, APP).digest)}")
     say("3. the daemon sees dev healthy on the new digest and promotes it to staging")

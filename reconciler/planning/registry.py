@@ -3,11 +3,22 @@ exist, and which environments' registry tags move."""
 
 from __future__ import annotations
 
+import shlex
+
 from reconciler.actions import MoveTag
 from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning.draft import Draft
 from reconciler.policy.model import App, Environment
+
+
+def pin_command(app: App, env: str, tag: str = "") -> str:
+    """The command that pins ``app``'s digest in ``env``'s overlay, whatever its kind, as
+    hints print it: ``reconciler pin --app APP --env ENV IMAGE[:TAG]@sha256:...``, with the
+    app's own image (the one repository the command accepts) and the digest to fill in."""
+    image = app.image + (f":{tag}" if tag else "")
+    where = f"--app {shlex.quote(app.name)} --env {shlex.quote(env)}"
+    return f"reconciler pin {where} {image}@sha256:..."
 
 
 def resolved(
@@ -21,7 +32,7 @@ def resolved(
             "tag-only",
             f"the {source.name} overlay pins {app.name} by tag ({pin.tag or 'none'}) "
             "only; promotions move digests: pin the digest in "
-            f"{source.name} (reconciler set-image {app.image_name}@sha256:...), or "
+            f"{source.name} ({pin_command(app, source.name, pin.tag)}), or "
             "configure [registry] to resolve tags",
         )
         return ""

@@ -34,6 +34,7 @@ RUNNABLE_VERBS = frozenset(
         "schema",
         "codeowners",
         "set-image",
+        "pin",
         "plan",
         "once",
         "status",
@@ -64,7 +65,12 @@ NOT_RUNNABLE: dict[str, str] = {
     "reconciler history --repo PATH_OR_URL [--env prod]": _SYNOPSIS,
     "reconciler review approve --repo R --app APP --env prod --as @you": _SYNOPSIS,
     "reconciler review list --repo R": _SYNOPSIS,
+    "reconciler pin --app APP --env ENV [--repo DIR] [--push] IMAGE[:TAG]@DIGEST": _SYNOPSIS,
     "reconciler set-image [--dir D] NAME=NEWNAME:TAG@DIGEST ...": _SYNOPSIS,
+    "reconciler pin --push --repo https://github.com/your-org/config-repo.git --git-token-env "
+    'GITHUB_TOKEN --app order-gateway --env dev "$IMAGE@$DIGEST"': "needs a real GitHub "
+    "repository and a token; tests/cli/test_pin.py pushes to a bare repo on disk, a "
+    "concurrent push included",
     "reconciler codeowners [--file F | --repo D] PATH...": _SYNOPSIS,
     "reconciler doctor --repo R [--forge github ...]": _SYNOPSIS,
     "reconciler registry resolve IMAGE:TAG": _SYNOPSIS,

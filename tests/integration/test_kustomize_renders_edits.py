@@ -3,10 +3,12 @@
 The golden files (tests/unit/overlays/golden/k-*) and `reconciler set-image` are checked byte
 for byte elsewhere; here the question is what a cluster would run once Argo CD or
 ``kubectl apply -k`` renders the edited overlay: every container image exactly as the edit
-pinned it, and nothing else different.
+pinned it, and nothing else different. The daemon's own promotion edit
+(``overlays.pins.write_pin``, also what `reconciler pin` writes) is rendered before and
+after on every golden k-* case and every example overlay: the only change in the rendered
+objects is the app's image, now the promoted reference.
 
-Helm is out of scope: no Helm binary is installed here, so the golden/h-* cases and
-promotion-policies/examples/payments-helm have no renderer to check them against.
+Helm values edits are rendered by the real helm in test_helm_renders_values.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.overlays import pins
+from reconciler.overlays.imageref import ImagePin
+from reconciler.policy import load_policy
+from reconciler.policy.model import App
 from tests.cli.test_validate import run
 from tests.conftest import EXAMPLES, ROOT
 from tests.kustomize import build, containers, image_name, parse, workload
@@ -189,3 +195,81 @@ def test_set_image_changes_only_the_pinned_image(
                 replaced += 1
     assert replaced == 1
     assert after == expected
+
+
+# The promoted reference: the source's repository and digest, with the source's tag when the
+# policy keeps it (`pin = "tag-and-digest"`, or Helm's tag layout) and without it otherwise.
+PROMOTED = "mirror.example.net/promoted/app"
+PROMOTED_DIGEST = "sha256:" + hashlib.sha256(b"promoted").hexdigest()
+PROMOTIONS = [
+    pytest.param(ImagePin(PROMOTED, "rc-7", PROMOTED_DIGEST), id="tag-and-digest"),
+    pytest.param(ImagePin(PROMOTED, "", PROMOTED_DIGEST), id="digest"),
+]
+
+
+def promoted(before: list[dict[str, Any]], container: str, reference: str) -> list[dict[str, Any]]:
+    """``before`` with the workload's container ``container`` running ``reference``."""
+    expected = copy.deepcopy(before)
+    [found] = [c for c in containers(workload(expected)) if c["name"] == container]
+    assert found["image"] != reference
+    found["image"] = reference
+    return expected
+
+
+@pytest.mark.parametrize("pin", PROMOTIONS)
+@pytest.mark.parametrize("case", K_CASES, ids=[c.name for c in K_CASES])
+def test_a_promotion_into_a_golden_overlay_changes_only_the_apps_image(
+    case: Path, pin: ImagePin, tmp_path: Path
+) -> None:
+    """The daemon's promotion edit on each golden k-* overlay, for each app it names (each
+    `images:` entry in turn): rendered, the app's container runs exactly the promoted
+    reference, and every other field of every object is as before the edit."""
+    if not (case / "expected.yaml").exists():
+        pytest.skip(f"{case.name} has no expected.yaml: the edit is to be rejected")
+    folder, base, entries = lay_out(case, tmp_path / "before")
+    before = build(folder)
+    for i, name in enumerate(entries):
+        overlay, _, _ = lay_out(case, tmp_path / f"app-{i}")  # kustomize builds are cached
+        path = overlay / "kustomization.yaml"
+        app = App(name="app", image=PROMOTED, kustomize_image=name)
+        path.write_bytes(pins.write_pin("kustomize", path.read_bytes(), path.name, app, pin))
+        [container] = [c for c, ref in base.items() if image_name(ref) == name]
+        rendered = build(overlay)
+        assert rendered == promoted(before, container, pin.reference()), f"app image {name}"
+
+
+def example_promotions() -> Iterator[Any]:
+    """(example repo, app, overlay folder) of each example's kustomize environments."""
+    for example in EXAMPLES:
+        policy = load_policy((example / "promotions.toml").read_bytes()).policy
+        assert policy is not None, example
+        for env in policy.environments.values():
+            if env.format != "kustomize":
+                continue
+            for app in policy.apps_in(env.name):
+                overlay = env.overlay.replace("{app}", app.name)
+                yield pytest.param(example, app, overlay, id=f"{example.name}:{overlay}")
+
+
+@pytest.mark.parametrize("pin", PROMOTIONS)
+@pytest.mark.parametrize(("example", "app", "overlay"), list(example_promotions()))
+def test_a_promotion_into_an_example_overlay_changes_only_the_apps_image(
+    example: Path, app: App, overlay: str, pin: ImagePin, tmp_path: Path
+) -> None:
+    """The daemon's promotion edit of each example's overlays, with the app as its policy
+    says: rendered, the workload runs exactly the promoted reference (from the app's own
+    repository), and nothing else of any object changes."""
+    repo = tmp_path / example.name
+    shutil.copytree(example, repo)
+    path = repo / overlay / "kustomization.yaml"
+    promotion = ImagePin(app.image, pin.tag, pin.digest)
+    edited = pins.write_pin(
+        "kustomize", path.read_bytes(), f"{overlay}/kustomization.yaml", app, promotion
+    )
+    path.write_bytes(edited)
+
+    before = build(example / overlay)
+    after = build(repo / overlay)
+    [container] = [c["name"] for c in containers(workload(before))]
+    assert [c["image"] for c in containers(workload(after))] == [promotion.reference()]
+    assert after == promoted(before, container, promotion.reference())

@@ -124,7 +124,7 @@ def test_app_placeholder_is_checked_per_app(tmp_path: Path) -> None:
     result = run("validate", cwd=repo)
     assert result.returncode == 1
     assert result.stdout == (
-        'promotions.toml:37:11: environments.prod.overlay: "values/prod/payments-worker.yaml" '
+        'promotions.toml:38:11: environments.prod.overlay: "values/prod/payments-worker.yaml" '
         "does not exist in the repo\n"
     )
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from reconciler import codeowners, promotions, provenance
 from reconciler.desired import DesiredReader
-from reconciler.errors import PermanentError, ReconcilerError
+from reconciler.errors import PermanentError, PolicyError, ReconcilerError
 from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
@@ -346,7 +346,8 @@ class Observer:
                 asked.add(owner.casefold())
                 try:
                     members = self.forge.members(owner)
-                except TeamUnreadable as refused:
+                except (TeamUnreadable, PolicyError) as refused:
+                    # A damaged team list (local forge) stops only what needs the team.
                     unreadable[owner] = str(refused)
                     continue
                 if members is not None:

@@ -322,7 +322,9 @@ class LocalForge:
         if landed.state == "merged" and landed.merged_commit:
             return self._record_merge(number, landed.merged_commit, landed.merged_at, head)
         request = record.to_request(head)
-        counted = merging.approvers(request, changes, self._owners.at(base), self._teams.at(base))
+        counted = merging.approvers(
+            request, changes, self._owners.at(base), lambda: self._teams.at(base)
+        )
         info = self._repo.commit_info(head)
         who = self._signature()
         outcome = self._repo.update_branch(

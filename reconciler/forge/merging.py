@@ -15,7 +15,7 @@ to each other, which git cannot order either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reconciler import codeowners
 from reconciler.forge import records
@@ -82,9 +82,13 @@ def approvers(
     request: Request,
     changes: Sequence[FileChange],
     owners_file: codeowners.CodeOwners,
-    teams: Mapping[str, frozenset[str]],
+    teams: Callable[[], Mapping[str, frozenset[str]]],
 ) -> tuple[str, ...]:
-    """The approvers counted for the merge; MergeRefused when a file lacks its owner's."""
+    """The approvers counted for the merge; MergeRefused when a file lacks its owner's.
+
+    The team list is read only when a changed file has owners: a damaged one stops only the
+    merges that need it.
+    """
     approvals = request.approvals()
     counted: set[str] = set()
     owned = False
@@ -93,7 +97,8 @@ def approvers(
         if not owners:
             continue
         owned = True
-        qualifying = {who for who in approvals if codeowners.is_owner(who, owners, teams)}
+        listed = teams()
+        qualifying = {who for who in approvals if codeowners.is_owner(who, owners, listed)}
         if not qualifying:
             others = f"; approvals on it so far: {', '.join(sorted(approvals))}"
             raise MergeRefused(

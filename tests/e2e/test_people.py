@@ -126,3 +126,34 @@ def test_what_a_person_does_mid_flight(world: World, row: Row) -> None:
         ]
     assert internal_errors(results) == []
     print(f"people row={row.name!r} cycles={len(results)} prod-requests={len(prod)}")
+
+
+def test_a_damaged_team_list_blocks_only_prod_and_says_which_file(world: World) -> None:
+    """`.reconciler/teams.toml` broken on main: staging goes on, prod waits with the reason
+    (cannot tell who is in the owning team), never "not a code owner"; fixed, it merges."""
+    world.ci_commit(NEW, "b7e2f90")
+    world.sync()
+    wired = world.daemon()
+    good = world.read(".reconciler/teams.toml")
+    assert good is not None
+    world.push(".reconciler/teams.toml", lambda _: b"[teams\n", "a typo in the team list")
+    results = cycle_until(
+        lambda: world.step(wired),
+        lambda _: world.open_request("prod") is not None,
+        "the prod request",
+    )
+    request = world.open_request("prod")
+    assert request is not None
+    world.approve(request.number, OWNER)
+    report = world.step(wired)
+
+    blocked = {b.code: b.reason for b in report.plan.blocked if b.env == "prod"}
+    assert ".reconciler/teams.toml on main: not valid TOML" in blocked["codeowners-team-unreadable"]
+    assert world.pinned("staging") == NEW
+    assert world.pinned("prod") == world.original
+
+    world.push(".reconciler/teams.toml", lambda _: good, "the team list fixed")
+    results += cycle_until(
+        lambda: world.step(wired), lambda _: world.pinned("prod") == NEW, "the prod merge"
+    )
+    assert internal_errors([*results, report]) == []

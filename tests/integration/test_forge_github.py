@@ -33,6 +33,8 @@ from reconciler.settings import Settings
 from tests.servers.github_sim import GitHubSim, serve_github
 from tests.servers.github_sim.state import Deployment
 
+CC, DD = "sha256:" + "c" * 64, "sha256:" + "d" * 64  # candidate digests
+
 HEAD = "promote/prod/app"
 PROD = "overlays/prod/app/kustomization.yaml"
 STAGING = "overlays/staging/app/kustomization.yaml"
@@ -40,7 +42,7 @@ CODEOWNERS = b"""\
 /overlays/prod/ @acme/prod-owners @lead
 """
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-BODY = "the table\n" + Marker("app", "prod", "staging", "sha256:cc", "abc").render()
+BODY = "the table\n" + Marker("app", "prod", "staging", CC, "abc").render()
 
 
 class World:
@@ -374,7 +376,7 @@ def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> Non
     assert world.forge.awaiting_live() == ()
     deployments = list(world.sim.world.deployments.values())
     assert [(d.sha, d.environment) for d in deployments] == [(commit, "prod")]
-    assert deployments[0].payload == {"request": number, "digest": "sha256:cc"}
+    assert deployments[0].payload == {"request": number, "digest": CC}
     # in_progress when merged, success once seen live (earlier deployments go inactive)
     assert [s.state for s in deployments[0].statuses] == ["in_progress", "success"]
 
@@ -724,8 +726,8 @@ def test_a_rollback_by_hand_fails_the_deployment_once(world: World) -> None:
     world.forge.merge(number, head, "merge")
     world.forge.record_live(number, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
 
-    assert world.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is True
-    assert world.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is False
+    assert world.forge.record_rollback("prod", "app", CC, "0123456789abcdef") is True
+    assert world.forge.record_rollback("prod", "app", CC, "0123456789abcdef") is False
     assert world.forge.record_rollback("prod", "app", "sha256:other", "0123") is False
 
     (deployment,) = world.sim.world.deployments.values()
@@ -774,7 +776,7 @@ follows = "staging"
 overlay = "overlays/prod/{app}"
 """
 STAGING_HEAD = "promote/staging/app"
-STAGING_BODY = "the table\n" + Marker("app", "staging", "dev", "sha256:cc", "abc").render()
+STAGING_BODY = "the table\n" + Marker("app", "staging", "dev", CC, "abc").render()
 
 
 def chain_policy() -> Policy:

@@ -26,6 +26,8 @@ from tests.contract.forgeworld import BASE, PROD, STAGING, LocalForgeWorld
 from tests.contract.gitworld import GitWorld
 from tests.fakes.forge import START, stepping_clock
 
+CC, DD = "sha256:" + "c" * 64, "sha256:" + "d" * 64  # candidate digests
+
 HEAD = "promote/prod/app"
 NEW = b"images:\n- name: app\n  digest: sha256:cc\n"
 NEWER = b"images:\n- name: app\n  digest: sha256:dd\n"
@@ -395,16 +397,16 @@ def test_a_hold_label_is_added_and_removed_by_a_person(env: LocalForgeWorld) -> 
 
 
 def test_a_rollback_by_hand_is_noted_on_the_merged_request_once(env: LocalForgeWorld) -> None:
-    marker = Marker("app", "prod", "staging", "sha256:cc", "c0")
+    marker = Marker("app", "prod", "staging", CC, "c0")
     head = env.push_head(HEAD, NEW)
     request = env.forge.open(HEAD, "main", "prod: promote app", body(marker, "p", "r", "e", ()), ())
     reviewer(env, "@lead").review(request.number, "@lead", "approved")
     env.repo.fetch()  # the daemon's cycle starts: merges judge reviews as of its fetch
     env.forge.merge(request.number, head, "prod: promote app")
 
-    assert env.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is True
-    assert env.forge.record_rollback("prod", "app", "sha256:cc", "0123456789abcdef") is False
-    assert env.forge.record_rollback("prod", "app", "sha256:dd", "0123456789abcdef") is False
+    assert env.forge.record_rollback("prod", "app", CC, "0123456789abcdef") is True
+    assert env.forge.record_rollback("prod", "app", CC, "0123456789abcdef") is False
+    assert env.forge.record_rollback("prod", "app", DD, "0123456789abcdef") is False
 
     (record,) = env.forge.records()
     assert [c.text for c in record.comments][-1] == "rolled back by hand in 0123456789ab"

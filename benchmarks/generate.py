@@ -66,11 +66,12 @@ def overlay(app: str, env: str, style: int) -> str:
 
 
 def helm_values(app: str, env: str) -> str:
-    """A Helm values file pinning the app's image with split keys."""
+    """A Helm values file pinning the app's image in the default layout ("tag": the digest
+    rides in the tag, as a `helm create` chart renders repository:tag)."""
     return (
         f"# {app} in {env}\nreplicaCount: {3 if env == 'prod' else 1}\nimage:\n"
-        f"  repository: registry.example.com/team/{app}\n  tag: v1\n"
-        f"  digest: {digest(f'{app}-{env}-1')}\nresources:\n  limits: {{cpu: 500m}}\n"
+        f"  repository: registry.example.com/team/{app}\n"
+        f'  tag: "v1@{digest(f"{app}-{env}-1")}"\nresources:\n  limits: {{cpu: 500m}}\n'
     )
 
 

@@ -3,13 +3,18 @@
 #   docker run --read-only -v reconciler-cache:/var/cache/reconciler -p 9464:9464 \
 #     reconciler --repo https://github.com/OWNER/CONFIG-REPO ...
 # Both stages use the same exact Python release (no floating tag). To pin the digest too,
-# append `@sha256:...` to both FROM lines, the digest printed by
+# append `@sha256:...` to BASE_IMAGE's default, the digest printed by
 #   skopeo inspect --format '{{.Digest}}' docker://docker.io/library/python:3.11.14-slim-bookworm
 # (or `docker buildx imagetools inspect python:3.11.14-slim-bookworm`).
-# The install steps live in scripts/install-image.sh, which scripts/check-image-install runs in
-# CI from the same lock file, since CI cannot build images.
+# BASE_IMAGE is a build argument only so that CI, which reaches no container registry, can
+# build this file from a Debian bookworm base it makes itself (scripts/check-image-run); any
+# other base must carry python3 with venv, useradd and groupadd.
+# The install steps live in scripts/install-image.sh, which scripts/check-image-install also
+# runs outside any container from the same lock file.
 
-FROM python:3.11.14-slim-bookworm AS builder
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
 
 # The builder's layers are thrown away; no pip cache is worth keeping in them.
 ENV PIP_NO_CACHE_DIR=1 \
@@ -26,7 +31,7 @@ COPY . .
 RUN sh scripts/install-image.sh project /opt/reconciler /src
 
 
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 ARG RECONCILER_VERSION=0.1.0
 ARG SOURCE_URL=""

@@ -84,6 +84,11 @@ NOT_RUNNABLE: dict[str, str] = {
     "tests/integration/test_prometheus_rules.py runs it",
     "curl -s http://127.0.0.1:9464/metrics | promtool check metrics": "needs a running "
     "daemon; tests/e2e/test_prometheus_scrape.py checks its /metrics with promtool",
+    "docker build -t reconciler .": "no registry to pull the base from; "
+    "scripts/check-image-run (CI) builds the Dockerfile with podman from a local base",
+    "docker run --read-only -v reconciler-cache:/var/cache/reconciler -p 9464:9464 "
+    "reconciler --repo https://github.com/OWNER/CONFIG-REPO ...": "needs the image; "
+    "scripts/check-image-run (CI) runs it this way against a local config repo",
     # docs/getting-started.md
     "reconciler run --repo ./config-repo": "a daemon that runs until stopped; "
     "tests/integration runs it as a process and stops it with SIGTERM",

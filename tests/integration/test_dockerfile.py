@@ -1,9 +1,10 @@
-"""The Dockerfile's promises, checked without a container engine (none runs here or in CI).
+"""The Dockerfile's promises, checked without a container engine.
 
 hadolint lints it; a small parser reads its instructions to check the base image pin, the
 non-root user, the entrypoint, the labels and the install from the hashed lock; the
-HEALTHCHECK command runs for real against the daemon's status server. scripts/check-image-install
-(run by CI) proves the install steps themselves.
+HEALTHCHECK command runs for real against the daemon's status server. CI also builds and runs
+the image itself with podman (scripts/check-image-run, from a locally made Debian base) and
+runs the install steps outside any container (scripts/check-image-install).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def parse(text: str) -> list[Instruction]:
 
 
 INSTRUCTIONS = parse(DOCKERFILE.read_text())
-STAGES = list(dict.fromkeys(i.stage for i in INSTRUCTIONS))
+STAGES = list(dict.fromkeys(i.stage for i in INSTRUCTIONS if i.stage))  # "": before any FROM
 FINAL = [i for i in INSTRUCTIONS if i.stage == STAGES[-1]]
 
 
@@ -142,10 +143,26 @@ def test_hadolint_catches_what_the_dockerfile_avoids(
 PINNED = re.compile(r"python:(\d+)\.(\d+)\.(\d+)-slim-[a-z]+(@sha256:[0-9a-f]{64})?")
 
 
+def global_args() -> dict[str, str]:
+    """The ARGs declared before the first FROM (the only ones a FROM line can use): defaults."""
+    found: dict[str, str] = {}
+    for instruction in INSTRUCTIONS:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.args.partition("=")
+            found[name] = shlex.split(default)[0] if default else ""
+    return found
+
+
 def test_every_stage_starts_from_the_same_exact_python_release() -> None:
     bases = only("FROM", INSTRUCTIONS)
     assert len(bases) >= 2, "a multi-stage build: a builder and a runtime stage"
-    images = {args.split()[0] for args in bases}
+    # The base is the build argument BASE_IMAGE (scripts/check-image-run builds from a local
+    # stand-in); its default is what everyone else builds from.
+    assert {args.split()[0] for args in bases} == {"${BASE_IMAGE}"}
+    defaults = global_args()
+    images = {re.sub(r"\$\{(\w+)\}", lambda m: defaults[m[1]], args.split()[0]) for args in bases}
     assert len(images) == 1, (
         f"the venv is copied between stages, so their Python must match: {images}"
     )

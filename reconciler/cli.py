@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -12,20 +14,38 @@ from typing import TypeAlias
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
 from reconciler.settings import DEFAULT_LISTEN, add_git_options, add_repo_options
-from reconciler.verbs import EXIT_INVALID, EXIT_OK
+from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, yaml_of_json
 
 Handler = Callable[[argparse.Namespace], int]
+
+# -o/--output: every verb that reads prints text for people, or one JSON or YAML document.
+OUTPUTS = ("text", "json", "yaml")
+# `once --dry-run` is `plan`: the same observation and plan, nothing applied.
+PLAN_HANDLER = "reconciler.verbs.reconcile:plan"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    dry_once = args.verb == "once" and args.dry_run
+    if dry_once:
+        args.handler = PLAN_HANDLER
+    # YAML is the verb's JSON document, re-encoded: the two never carry different data.
+    yaml_out = getattr(args, "output", None) == "yaml"
+    if hasattr(args, "output"):
+        args.output = "json" if yaml_out else args.output
+        args.json = args.output == "json"  # what verbs that predate -o read
     # Verbs are imported when used, so `reconciler validate` does not load git or HTTP code.
     module, _, name = args.handler.partition(":")
     handler: Handler = getattr(importlib.import_module(module), name)
     try:
-        return handler(args)
+        if yaml_out:
+            return _as_yaml(handler, args)
+        code = handler(args)
+        if dry_once and code != EXIT_USAGE:
+            print("(dry run: nothing written)")
+        return code
     except ReconcilerError as exc:
         print(f"reconciler {args.verb}: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -35,6 +55,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `reconciler ... | head` closed the pipe: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _as_yaml(handler: Handler, args: argparse.Namespace) -> int:
+    """Run ``handler`` asked for JSON, and print what it printed as YAML."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            return handler(args)
+    finally:
+        sys.stdout.write(yaml_of_json(captured.getvalue()))
+
+
+def _add_output(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    """``-o/--output text|json|yaml`` (and ``--json``, the older spelling of ``-o json``)."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        default="text",
+        help="text for people (default), or one JSON or YAML document for scripts",
+    )
+    if json_flag:
+        parser.add_argument(
+            "--json", dest="output", action="store_const", const="json", help="same as -o json"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
     _file_verbs(verbs)
     _repo_verbs(verbs)
     _tool_verbs(verbs)
+    completion = verbs.add_parser(
+        "completion",
+        help="print a shell completion script: bash, zsh or fish",
+        description="Print a completion script for SHELL, made from this command's own "
+        "options. bash: `source <(reconciler completion bash)` in ~/.bashrc; zsh: "
+        '`reconciler completion zsh > "${fpath[1]}/_reconciler"`; fish: `reconciler '
+        "completion fish > ~/.config/fish/completions/reconciler.fish`.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    completion.set_defaults(
+        handler="reconciler.verbs.completion:completion", verb="completion", parser=parser
+    )
     return parser
 
 
@@ -67,14 +124,16 @@ def _file_verbs(verbs: Verbs) -> None:
     # Explicit only: GITHUB_ACTIONS=true does not switch the format, so a CI log shows what
     # the same command shows on a laptop unless the workflow asks for annotations.
     validate.add_argument(
+        "-o",
+        "--output",
         "--format",
-        choices=("text", "json", "github"),
+        choices=(*OUTPUTS, "github"),
         default="text",
-        help="text: FILE:LINE:COL: message; json: a list of objects; github: GitHub Actions "
-        "::error workflow commands, shown as annotations on the failing lines",
+        help="text: FILE:LINE:COL: message; json, yaml: a list of objects; github: GitHub "
+        "Actions ::error workflow commands, shown as annotations on the failing lines",
     )
     validate.add_argument(
-        "--json", dest="format", action="store_const", const="json", help="same as --format json"
+        "--json", dest="output", action="store_const", const="json", help="same as -o json"
     )
     validate.set_defaults(handler="reconciler.verbs.policy:validate", verb="validate")
 
@@ -98,6 +157,9 @@ def _file_verbs(verbs: Verbs) -> None:
     set_image.add_argument("images", nargs="*", metavar="ARG")
     set_image.add_argument(
         "--dir", default=".", help="folder holding the kustomization (default: current)"
+    )
+    set_image.add_argument(
+        "--dry-run", action="store_true", help="print the diff the edit would make; write nothing"
     )
     set_image.set_defaults(handler="reconciler.verbs.overlays:set_image", verb="set-image")
 
@@ -143,24 +205,32 @@ def _file_verbs(verbs: Verbs) -> None:
     source = owners.add_mutually_exclusive_group()
     source.add_argument("--file", help="a CODEOWNERS file to read")
     source.add_argument("--repo", default=".", help="a repo folder to find CODEOWNERS in")
-    owners.add_argument("--json", action="store_true", help="print JSON objects")
+    _add_output(owners)
     owners.set_defaults(handler="reconciler.verbs.owners:owners", verb="codeowners")
 
 
 def _repo_verbs(verbs: Verbs) -> None:
     """Verbs that work on a config repo: plan, once, status, run, history, review."""
 
-    for name, summary, has_json in (
-        ("plan", "show what a cycle would do; write nothing", True),
-        ("once", "run one cycle", False),
-        ("status", "per app and environment: desired, live, drift, gates, request", True),
+    for name, summary in (
+        ("plan", "show what a cycle would do; write nothing"),
+        ("once", "run one cycle"),
+        ("status", "per app and environment: desired, live, drift, gates, request"),
     ):
         verb = verbs.add_parser(
             name, help=summary, description=summary[0].upper() + summary[1:] + "."
         )
         add_repo_options(verb)
-        if has_json:
-            verb.add_argument("--json", action="store_true", help="print JSON")
+        if name == "once":
+            verb.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="observe and plan as the cycle would, print the plan (as `plan` does); "
+                "write nothing",
+            )
+            verb.set_defaults(output="text")
+        else:
+            _add_output(verb)
         verb.set_defaults(handler=f"reconciler.verbs.reconcile:{name}", verb=name)
 
     run = verbs.add_parser(
@@ -185,6 +255,7 @@ def _repo_verbs(verbs: Verbs) -> None:
         "fails.",
     )
     add_repo_options(doctor)
+    _add_output(doctor, json_flag=False)
     doctor.set_defaults(handler="reconciler.verbs.doctor:doctor", verb="doctor")
 
     history = verbs.add_parser(
@@ -194,8 +265,9 @@ def _repo_verbs(verbs: Verbs) -> None:
         "and the base branch's commit trailers.",
     )
     add_repo_options(history)
+    history.add_argument("--app", help="only promotions of this app")
     history.add_argument("--env", help="only promotions into this environment")
-    history.add_argument("--json", action="store_true", help="print JSON")
+    _add_output(history)
     history.set_defaults(handler="reconciler.verbs.history:history", verb="history")
 
     review = verbs.add_parser(
@@ -219,6 +291,12 @@ def _repo_verbs(verbs: Verbs) -> None:
         help="your handle, such as @alice (RECONCILER_REVIEWER)",
     )
     review.add_argument("--comment", help="a comment with the review")
+    review.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say which request the action would change, and how; write nothing",
+    )
+    _add_output(review, json_flag=False)
     review.set_defaults(handler="reconciler.verbs.review:review", verb="review")
 
 
@@ -253,7 +331,13 @@ def _tool_verbs(verbs: Verbs) -> None:
     tag.add_argument("image", metavar="IMAGE@DIGEST")
     tag.add_argument("tag", metavar="TAG")
     tag.set_defaults(handler="reconciler.verbs.registry:tag", verb="registry")
+    tag.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check that the digest exists and say where TAG points now; move nothing",
+    )
     for action in (resolve, tag):
+        _add_output(action, json_flag=False)
         action.add_argument(
             "--kind", choices=("ecr", "oci"), help="default: ecr for *.dkr.ecr.*.amazonaws.com"
         )

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reconciler.errors import ReconcilerError
 from reconciler.shards import ALL, Shard, parse_shard
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 DEFAULT_GITHUB_URL = "https://api.github.com"
+# Where --forge github finds its token when no file is named, as the GitHub CLI does (`gh
+# help environment`): GH_TOKEN, then GITHUB_TOKEN, for github.com and GHE.com (*.ghe.com);
+# GH_ENTERPRISE_TOKEN, then GITHUB_ENTERPRISE_TOKEN, for a GitHub Enterprise Server, so a
+# github.com token is never sent to another host.
+GITHUB_TOKEN_VARIABLES = ("GH_TOKEN", "GITHUB_TOKEN")
+ENTERPRISE_TOKEN_VARIABLES = ("GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN")
 
 
 def default_cache_dir() -> Path:
@@ -37,6 +45,7 @@ class Settings:
     github_repo: str | None = None
     github_url: str = DEFAULT_GITHUB_URL
     github_token_file: Path | None = None
+    github_token_env: str | None = None  # the variable holding the token, when no file
     github_app_id: int | None = None
     github_app_key_file: Path | None = None
     github_installation_id: int | None = None
@@ -130,7 +139,9 @@ def _add_daemon_options(parser: argparse.ArgumentParser, *, listen: bool) -> Non
         type=Path,
         default=_env("GITHUB_TOKEN_FILE"),
         help="a file holding the GitHub token, used for the API and for git over HTTPS "
-        "(RECONCILER_GITHUB_TOKEN_FILE)",
+        "(RECONCILER_GITHUB_TOKEN_FILE); without it, and without an App, the token is read "
+        "from GH_TOKEN, else GITHUB_TOKEN (GitHub Enterprise Server: GH_ENTERPRISE_TOKEN, "
+        "else GITHUB_ENTERPRISE_TOKEN)",
     )
     parser.add_argument(
         "--github-app-id",
@@ -221,8 +232,28 @@ def git_settings(args: argparse.Namespace, repo: str) -> Settings:
     )
 
 
-def from_args(args: argparse.Namespace) -> Settings:
-    """Settings from parsed options; ``repo`` must have been checked by the caller."""
+def github_token_variable(github_url: str, environ: Mapping[str, str]) -> str | None:
+    """The first variable of ``GITHUB_TOKEN_VARIABLES`` (``ENTERPRISE_TOKEN_VARIABLES`` for
+    a GitHub Enterprise Server API) that holds a token; None when none does."""
+    host = (urlsplit(github_url).hostname or "").lower()
+    enterprise = host not in ("api.github.com", "github.com", "localhost") and not host.endswith(
+        ".ghe.com"
+    )
+    names = ENTERPRISE_TOKEN_VARIABLES if enterprise else GITHUB_TOKEN_VARIABLES
+    return next((name for name in names if environ.get(name, "").strip()), None)
+
+
+def _github_token_env(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """With --forge github, no token file and no App: the variable to read the token from."""
+    app = (args.github_app_id, args.github_app_key_file, args.github_installation_id)
+    if args.forge != "github" or args.github_token_file is not None or app != (None,) * 3:
+        return None
+    return github_token_variable(args.github_url, environ)
+
+
+def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from parsed options (and ``environ``, default the process's, for the token
+    variables); ``repo`` must have been checked by the caller."""
     return Settings(
         repo=args.repo or "",
         forge=args.forge,
@@ -237,6 +268,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         github_repo=args.github_repo,
         github_url=args.github_url,
         github_token_file=args.github_token_file,
+        github_token_env=_github_token_env(args, os.environ if environ is None else environ),
         github_app_id=args.github_app_id,
         github_app_key_file=args.github_app_key_file,
         github_installation_id=args.github_installation_id,

@@ -144,10 +144,21 @@ def credentials(settings: Settings, app: InstallationTokens | None = None) -> Cr
         return SshKey(settings.ssh_key, passphrase_file=settings.ssh_passphrase_file)
     if settings.forge == "github" and app is not None:
         return HttpsTokenSource(app.installation_token)  # the App pushes as itself too
-    if settings.forge == "github" and settings.github_token_file is not None:
-        return HttpsToken(file=settings.github_token_file)  # the API's identity, for pushes too
+    token = github_token(settings) if settings.forge == "github" else None
+    if token is not None:
+        return token  # the API's identity, for pushes too
     if repo_url(settings).startswith(("ssh://", "git@")):
         return SshAgent()
+    return None
+
+
+def github_token(settings: Settings) -> HttpsToken | None:
+    """The GitHub token's source: --github-token-file, else the variable settings chose
+    (GH_TOKEN ...); only its name is ever shown, never its value."""
+    if settings.github_token_file is not None:
+        return HttpsToken(file=settings.github_token_file)
+    if settings.github_token_env is not None:
+        return HttpsToken(env=settings.github_token_env)
     return None
 
 
@@ -164,12 +175,13 @@ def github_forge(
     ``production(env)`` says which environments' Deployments are production."""
     if not settings.github_repo or "/" not in settings.github_repo:
         raise PolicyError("--forge github needs --github-repo OWNER/NAME")
-    if settings.github_token_file is None and app is None:
+    token = github_token(settings)
+    if token is None and app is None:
         raise PolicyError(
-            "--forge github needs --github-token-file, or a GitHub App (--github-app-id, "
-            "--github-app-key-file, --github-installation-id)"
+            "--forge github needs --github-token-file (or GH_TOKEN, GITHUB_TOKEN; "
+            "GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN for GitHub Enterprise Server), or a "
+            "GitHub App (--github-app-id, --github-app-key-file, --github-installation-id)"
         )
-    token = HttpsToken(file=settings.github_token_file) if settings.github_token_file else None
 
     def read() -> str:
         if app is not None:

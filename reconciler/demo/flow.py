@@ -9,6 +9,8 @@ staging to a prod request that only a code owner's approval can merge.
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -92,8 +94,12 @@ def seed_files(base_url: str, timing: Timing) -> dict[str, bytes]:
 class Demo:
     """One run of the story; ``say`` prints each step."""
 
-    def __init__(self, workdir: Path, timing: Timing, out: TextIO) -> None:
+    def __init__(
+        self, workdir: Path, timing: Timing, out: TextIO, *, temporary: bool = False
+    ) -> None:
+        """``temporary``: ``workdir`` is the demo's own, removed by ``stop``."""
         self.workdir = workdir
+        self.temporary = temporary
         self.timing = timing
         self.out = out
         self.clock: Callable[[], datetime] = utc_now
@@ -143,12 +149,25 @@ class Demo:
 
     def ci_commit(self, digest: str, tag: str) -> str:
         """What CI does once it built the image: `reconciler pin --push` in dev (the same
-        edit, commit and push); returns the command."""
+        edit, commit and push); returns the whole command, as CI would run it."""
         ci = Pygit2ConfigRepo.open(str(self.remote), self.workdir / "ci-cache")
         request = pinning.Request(app=APP, env="dev", reference=f"{IMAGE}:{tag}@{digest}")
         signature = Signature("ci-bot", "ci@example.com", self._now())
         pinning.push(ci, "main", request, signature)
-        return f"reconciler pin --app {APP} --env dev {request.reference}"
+        return shlex.join(
+            [
+                "reconciler",
+                "pin",
+                "--push",
+                "--repo",
+                str(self.remote),
+                "--app",
+                APP,
+                "--env",
+                "dev",
+                request.reference,
+            ]
+        )
 
     def cycle(self) -> CycleReport:
         """One daemon cycle, then the sample environments deploy what it merged."""
@@ -202,8 +221,10 @@ class Demo:
         return self.clock().replace(microsecond=0)
 
     def stop(self) -> None:
-        """Stop the sample services."""
+        """Stop the sample services; remove the work folder when it is the demo's own."""
         self.services.stop()
+        if self.temporary:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _app() -> reconciler.policy.model.App:
@@ -229,8 +250,7 @@ def story(demo: Demo) -> None:
         "everywhere"
     )
     command = demo.ci_commit(NEW_DIGEST, "b7e2f90")
-    head, _, digest = command.rpartition("@")
-    say(f"2. CI pins the dev overlay: {head}@{digest[:19]}...")
+    say(f"2. CI pins the dev overlay:\n    $ {command}")
     for env in demo.sync():
         say(f"    {env} now runs {_short(demo.services.running(env, APP).digest)}")
     say("3. the daemon sees dev healthy on the new digest and promotes it to staging")
@@ -298,8 +318,18 @@ def story(demo: Demo) -> None:
 
 
 def run(*, quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:
-    """Run the story in ``workdir`` (a temporary folder when None); returns the finished demo."""
+    """Run the story in ``workdir`` (a temporary folder when None, removed by the demo's
+    ``stop``); returns the finished demo. A story that fails stops the demo first."""
     folder = workdir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
-    demo = Demo(folder, QUICK if quick else NORMAL, out)
-    story(demo)
+    try:
+        demo = Demo(folder, QUICK if quick else NORMAL, out, temporary=workdir is None)
+    except BaseException:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    try:
+        story(demo)
+    except BaseException:
+        demo.stop()
+        raise
     return demo

@@ -16,6 +16,7 @@ from reconciler.overlays import yamldoc
 # Without libyaml (a platform with no wheel) PyYAML's pure-Python loader would be slower
 # than ruamel, so reads then go to ruamel too.
 _LOADER = getattr(yaml, "CSafeLoader", None)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def parse(data: bytes, file: str) -> yamldoc.Document:
@@ -37,3 +38,17 @@ def load_all(text: str) -> list[object]:
         return list(yaml.load_all(text, Loader=_LOADER or yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise ValueError(f"not YAML: {str(error).splitlines()[0]}") from None
+
+
+def dump(data: object) -> str:
+    """Plain data (what JSON holds) as one block-style YAML document, keys in their order
+    (`reconciler ... -o yaml`)."""
+    text: str = yaml.dump(
+        data,
+        Dumper=_DUMPER,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,  # a long message stays one line, as in the JSON
+    )
+    return text

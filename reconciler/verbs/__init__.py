@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -20,3 +23,34 @@ def fail(verb: str, message: str, code: int = EXIT_INVALID) -> int:
     """Print ``reconciler VERB: message`` to stderr and return ``code``."""
     print(f"reconciler {verb}: {message}", file=sys.stderr)
     return code
+
+
+def check_name(kind: str, name: str | None, known: Iterable[str], where: str) -> None:
+    """PolicyError ``WHERE: no KIND "NAME"; did you mean "X"?`` unless ``name`` is one of
+    ``known`` (or None): the one check of the app and environment names a verb is given."""
+    from reconciler.errors import PolicyError  # noqa: PLC0415 - not every verb needs them
+    from reconciler.policy.diagnostics import suggest  # noqa: PLC0415
+
+    names = set(known)
+    if name is None or name in names:
+        return
+    raise PolicyError(f'{where}: no {kind} "{name}"{suggest(name, names)}')
+
+
+def unified_diff(before: bytes, after: bytes, path: str) -> str:
+    """``git diff``'s view of one file's edit (``a/PATH``, ``b/PATH``), for ``--dry-run``."""
+    old = before.decode("utf-8", "replace").splitlines(keepends=True)
+    new = after.decode("utf-8", "replace").splitlines(keepends=True)
+    lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def yaml_of_json(text: str) -> str:
+    """A verb's JSON output as YAML (``-o yaml``); anything else it printed, unchanged."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    from reconciler.overlays.yamlread import dump  # noqa: PLC0415 - loads PyYAML
+
+    return dump(data)

@@ -42,3 +42,5 @@ def demo(args: argparse.Namespace) -> int:
             restore()
     finally:
         finished.stop()
+        if finished.temporary:
+            print(f"\nremoved {finished.workdir} (--dir DIR keeps the demo's repos)")

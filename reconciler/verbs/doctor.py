@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def doctor(args: argparse.Namespace) -> int:
                 "config repo can be read", ok=False, detail=str(exc), fix=_read_fix(settings.forge)
             )
         )
-        return _print(checks)
+        return _print(checks, args.output)
     checks.append(Check("config repo can be read", ok=True, detail=repo_url(settings)))
     checks.append(_push(repo_url(settings), wired))
     checks.append(_policy(observation))
@@ -58,12 +59,15 @@ def doctor(args: argparse.Namespace) -> int:
         checks += _registry(policy, wired)
         checks += _charts(policy, observation, wired)
         checks += _live(policy, observation)
-    return _print(checks)
+    return _print(checks, args.output)
 
 
 def _read_fix(forge: str) -> str:
     if forge == "github":
-        return "check --github-repo, --github-token-file (the token needs contents: read)"
+        return (
+            "check --github-repo and the token (--github-token-file, else GH_TOKEN or "
+            "GITHUB_TOKEN; it needs contents: read)"
+        )
     return "check --repo and the git credentials (--git-token-file, --ssh-key)"
 
 
@@ -350,12 +354,26 @@ def _live(policy: Policy, observation: Observation) -> list[Check]:
     return checks
 
 
-def _print(checks: list[Check]) -> int:
+def _print(checks: list[Check], output: str = "text") -> int:
+    failed = [c for c in checks if not c.ok and c.required]
+    if output == "json":
+        shown = [
+            {
+                "name": c.name,
+                "ok": c.ok,
+                "required": c.required,
+                "detail": c.detail,
+                "fix": c.fix if not c.ok and c.fix else None,
+            }
+            for c in checks
+        ]
+        passed = len(checks) - len(failed)
+        print(json.dumps({"ok": not failed, "passed": passed, "checks": shown}, indent=2))
+        return EXIT_INVALID if failed else EXIT_OK
     for check in checks:
         mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
         print(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok and check.fix:
             print(f"       fix: {check.fix}")
-    failed = [c for c in checks if not c.ok and c.required]
     print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
     return EXIT_INVALID if failed else EXIT_OK

@@ -14,9 +14,9 @@ from reconciler.gates.results import stamp
 from reconciler.gitrepo.port import CommitInfo
 from reconciler.model import short as short_digest
 from reconciler.observing import Observer
-from reconciler.policy import Policy
+from reconciler.policy import POLICY_FILE, Policy
 from reconciler.settings import from_args, has_repo
-from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
+from reconciler.verbs import EXIT_OK, EXIT_USAGE, check_name, fail
 from reconciler.wiring import build
 
 
@@ -27,13 +27,21 @@ def history(args: argparse.Namespace) -> int:
     wired = build(from_args(args))
     observer = wired.runner.observer
     observation = observer.observe(fetch=False)
-    commits = promotion_commits(observer, observation.snapshot.base_commit, observation.policy)
+    policy = observation.policy
+    if policy is not None:
+        check_name("app", args.app, policy.apps, POLICY_FILE)
+        check_name("environment", args.env, policy.environments, POLICY_FILE)
+    commits = promotion_commits(observer, observation.snapshot.base_commit, policy)
     forge = wired.forge
     # Request records are the local forge's; on GitHub the merge commits' trailers (and the
     # Deployments API) carry the trail.
     records = forge.records() if isinstance(forge, LocalForge) else ()
-    entries = [e for e in audit.trail(records, commits) if args.env is None or e.env == args.env]
-    if args.json:
+    entries = [
+        e
+        for e in audit.trail(records, commits)
+        if args.env in (None, e.env) and args.app in (None, e.app)
+    ]
+    if args.output == "json":
         print(json.dumps([_json(e) for e in entries], indent=2))
         return EXIT_OK
     if not entries:

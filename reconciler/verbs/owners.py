@@ -1,6 +1,6 @@
-"""`reconciler codeowners`: PATH<TAB>owners, as GitHub reads CODEOWNERS; ``--json`` gives
-each path's owners and deciding line, and the skipped lines as GitHub's errors endpoint
-reports them."""
+"""`reconciler codeowners`: PATH<TAB>owners, as GitHub reads CODEOWNERS; ``-o json`` (or
+``yaml``) gives each path's owners and deciding line, and the skipped lines as GitHub's
+errors endpoint reports them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def owners(args: argparse.Namespace) -> int:
     else:
         found = codeowners.find(DiskTree(Path(args.repo)).read)
     path_shown = found.source or "CODEOWNERS"
-    if not args.json:
+    if args.output == "text":
         for error in found.errors:
             where = f"{path_shown}:{error.line}:{error.column}" if error.line else path_shown
             said = f"{where}: {error.kind}: {error.suggestion or error.message} (line skipped)"
@@ -45,7 +45,7 @@ def owners(args: argparse.Namespace) -> int:
                 "line": rule.line if rule else None,
             }
         )
-    if args.json:
+    if args.output == "json":
         errors = [error.as_github(path_shown) for error in found.errors]
         print(json.dumps({"file": found.source, "paths": rows, "errors": errors}, indent=2))
     else:

@@ -9,7 +9,6 @@ clone in the cache folder. The edit itself is ``reconciler.pinning``'s.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from reconciler.gitrepo.port import Signature, check_writable
 from reconciler.gitrepo.remote import parse_remote
 from reconciler.policy import POLICY_FILE
 from reconciler.settings import env_repo, git_settings
-from reconciler.verbs import EXIT_OK, EXIT_USAGE, display_path, fail
+from reconciler.verbs import EXIT_OK, EXIT_USAGE, display_path, fail, unified_diff
 from reconciler.wiring import REAL, Factories
 from reconciler.worktree import DiskTree, write_atomic
 
@@ -128,10 +127,7 @@ def _show(made: pinning.Pin, shown: str, *, written: bool) -> int:
     if written:
         print(made.summary(shown))
         return EXIT_OK
-    before = made.before.decode("utf-8", "replace").splitlines(keepends=True)
-    after = made.after.decode("utf-8", "replace").splitlines(keepends=True)
-    diff = difflib.unified_diff(before, after, f"a/{made.path}", f"b/{made.path}")
-    sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
+    sys.stdout.write(unified_diff(made.before, made.after, made.path))
     print(f"{made.summary(shown)} (dry run: nothing written)")
     return EXIT_OK
 

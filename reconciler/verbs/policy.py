@@ -37,16 +37,16 @@ def validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         message = f"cannot read {display}: {reason}"
-        if args.format == "github":
+        if args.output == "github":
             print(workflow_command("error", message, {"title": ANNOTATION_TITLE}))
         return fail("validate", message, EXIT_USAGE)
     result = load_policy(data, display, tree)
     warnings = _warnings(result.policy, tree, target.parent) if tree else []
-    if args.format == "json":
+    if args.output == "json":
         found = [d.as_json() for d in result.diagnostics]
         found += [{**w.as_json(), "severity": "warning"} for w in warnings]
         print(json.dumps(found, indent=2))
-    elif args.format == "github":
+    elif args.output == "github":
         for diagnostic in result.diagnostics:
             print(github_annotation(diagnostic))
         for warning in warnings:

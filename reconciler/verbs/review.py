@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from reconciler import promotions
 from reconciler.errors import PolicyError
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
-from reconciler.policy import POLICY_FILE, load_policy
+from reconciler.policy import POLICY_FILE, Policy, load_policy
 from reconciler.settings import from_args, has_repo
-from reconciler.verbs import EXIT_OK, EXIT_USAGE, fail
+from reconciler.verbs import EXIT_OK, EXIT_USAGE, check_name, fail
 from reconciler.wiring import open_repo
 
 _STATES: dict[str, ReviewState] = {
@@ -19,6 +20,7 @@ _STATES: dict[str, ReviewState] = {
     "request-changes": "changes_requested",
     "comment": "commented",
 }
+DEFAULT_HOLD_LABEL = "promotion-hold"
 
 
 def review(args: argparse.Namespace) -> int:
@@ -30,9 +32,12 @@ def review(args: argparse.Namespace) -> int:
         return fail("review", "reviews on GitHub are given on the pull request itself", EXIT_USAGE)
     repo = open_repo(settings)
     if args.action == "list":
-        forge = LocalForge(repo, settings.base_branch)
-        for request in forge.requests():
-            print(_line(request))
+        requests = LocalForge(repo, settings.base_branch).requests()
+        if args.output == "json":
+            print(json.dumps([_json(request) for request in requests], indent=2))
+        else:
+            for request in requests:
+                print(_line(request))
         return EXIT_OK
     if not args.reviewer:
         return fail("review", "--as @handle is required (or RECONCILER_REVIEWER)", EXIT_USAGE)
@@ -40,34 +45,68 @@ def review(args: argparse.Namespace) -> int:
     forge = LocalForge(
         repo, settings.base_branch, handle=args.reviewer, name=name, email=f"{name}@localhost"
     )
-    number = _number(forge, args)
+    policy = _policy(repo, forge)
+    number = _number(forge, args, policy)
     if args.action in ("hold", "release"):
-        hold = _hold_label(repo, forge)
-        request = forge.label(number, hold, present=args.action == "hold")
-        state = "held" if args.action == "hold" else "released"
-        print(f"#{number} ({request.title}) {state}: label {hold!r} by {args.reviewer}")
+        hold = policy.settings.hold_label if policy is not None else DEFAULT_HOLD_LABEL
+        present = args.action == "hold"
+        if args.dry_run:
+            request = _open(forge, number)
+        else:
+            request = forge.label(number, hold, present=present)
+        state = "held" if present else "released"
+        said = f"#{number} ({request.title}) {state}: label {hold!r} by {args.reviewer}"
+        if args.dry_run:
+            said = f"{args.action} #{number} ({request.title}): label {hold!r} by {args.reviewer}"
+        _say(args, request, said)
         return EXIT_OK
-    request = forge.review(number, args.reviewer, _STATES[args.action], args.comment or "")
+    if args.dry_run:
+        request = _open(forge, number)
+    else:
+        request = forge.review(number, args.reviewer, _STATES[args.action], args.comment or "")
     head = request.head_commit[:12]
-    print(f"{args.action} #{number} ({request.title}) on head {head} as {args.reviewer}")
+    said = f"{args.action} #{number} ({request.title}) on head {head} as {args.reviewer}"
+    _say(args, request, said)
     return EXIT_OK
 
 
-def _hold_label(repo: Pygit2ConfigRepo, forge: LocalForge) -> str:
-    """The policy's hold label on the base branch (settings.hold_label)."""
+def _say(args: argparse.Namespace, request: Request, line: str) -> None:
+    """What the action did (or, with --dry-run, would do), as text or one JSON object."""
+    if args.output == "json":
+        done = {"action": args.action, "as": args.reviewer, "dry_run": args.dry_run}
+        print(json.dumps({**done, "request": _json(request)}, indent=2))
+    elif args.dry_run:
+        print(f"would {line} (dry run: nothing written)")
+    else:
+        print(line)
+
+
+def _open(forge: LocalForge, number: int) -> Request:
+    """Request ``number`` as the action would find it; PolicyError where it would refuse."""
+    request = forge.request(number)
+    if request.state != "open":
+        raise PolicyError(f"request #{number} is {request.state}; only open ones take reviews")
+    if not request.head_commit:
+        raise PolicyError(f"request #{number}'s head branch {request.head_branch} no longer exists")
+    return request
+
+
+def _policy(repo: Pygit2ConfigRepo, forge: LocalForge) -> Policy | None:
+    """The policy on the base branch, when it loads."""
     tip = repo.tip(forge.base_branch)
     data = repo.read(tip, POLICY_FILE) if tip else None
     result = load_policy(data) if data is not None else None
-    if result is not None and result.policy is not None:
-        return result.policy.settings.hold_label
-    return "promotion-hold"
+    return result.policy if result is not None else None
 
 
-def _number(forge: LocalForge, args: argparse.Namespace) -> int:
+def _number(forge: LocalForge, args: argparse.Namespace, policy: Policy | None) -> int:
     if args.request is not None:
         return int(args.request)
     if not (args.app and args.env):
         raise PolicyError("name the request: --request N, or --app APP --env ENV")
+    if policy is not None:
+        check_name("app", args.app, policy.apps, POLICY_FILE)
+        check_name("environment", args.env, policy.environments, POLICY_FILE)
     head = promotions.branch(args.env, args.app)
     for request in forge.requests():
         if request.head_branch == head:
@@ -82,3 +121,16 @@ def _line(request: Request) -> str:
         f"#{request.number}\t{request.title}\thead {request.head_commit[:12]}\t"
         f"reviewers {asked}\tapproved by {approvals}"
     )
+
+
+def _json(request: Request) -> dict[str, object]:
+    return {
+        "number": request.number,
+        "title": request.title,
+        "head_branch": request.head_branch,
+        "head_commit": request.head_commit,
+        "state": request.state,
+        "labels": list(request.labels),
+        "requested_reviewers": list(request.requested_reviewers),
+        "approved_by": sorted(request.approvals()),
+    }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cli.test_validate import run
 from tests.conftest import need
@@ -60,3 +62,56 @@ def test_errors_are_clear_and_exit_non_zero(registry: tuple[RunningRegistry, Pat
     assert "Traceback" not in malformed.stderr
     no_tag = run("registry", "tag", "--plain-http", f"{running.host}/team/gw:v1", "prod")
     assert (no_tag.returncode, "give IMAGE@sha256:..." in no_tag.stderr) == (2, True)
+
+
+def test_tag_dry_run_says_where_the_tag_points_and_moves_nothing(
+    registry: tuple[RunningRegistry, Path],
+) -> None:
+    running, folder = registry
+    policy = write_policy(folder / "policy.json")
+    one = build(folder / "one", "team/dry", "v1")
+    two = build(folder / "two", "team/dry", "v2", platforms=("arm64",))  # another digest
+    name = f"{running.host}/team/dry"
+    push(one, f"{name}:v1", policy)
+    push(two, f"{name}:v2", policy)
+    run("registry", "tag", "--plain-http", f"{name}@{one.digest}", "staging")
+
+    new = run("registry", "tag", "--dry-run", "--plain-http", f"{name}@{one.digest}", "prod")
+    assert (new.returncode, new.stdout) == (
+        0,
+        f"{name}:prod would move to {one.digest} (a new tag) (dry run: nothing written)\n",
+    )
+    moving = run("registry", "tag", "--dry-run", "--plain-http", f"{name}@{two.digest}", "staging")
+    assert moving.stdout == (
+        f"{name}:staging would move to {two.digest} from {one.digest} (dry run: nothing written)\n"
+    )
+    same = run(
+        "registry",
+        "tag",
+        "--dry-run",
+        "--plain-http",
+        "-o",
+        "json",
+        f"{name}@{one.digest}",
+        "staging",
+    )
+    assert json.loads(same.stdout) == {
+        "repository": name,
+        "tag": "staging",
+        "digest": one.digest,
+        "moved": False,
+        "dry_run": True,
+        "before": one.digest,
+    }
+    unknown = "sha256:" + "0" * 64
+    absent = run("registry", "tag", "--dry-run", "--plain-http", f"{name}@{unknown}", "prod")
+    assert absent.returncode == 1
+    assert f"{name}@{unknown} is not in the registry; nothing to tag" in absent.stderr
+    # Nothing moved: prod does not exist, staging still names the first image.
+    resolved = run("registry", "resolve", "--plain-http", "-o", "yaml", f"{name}:staging")
+    assert yaml.safe_load(resolved.stdout) == {
+        "repository": name,
+        "tag": "staging",
+        "digest": one.digest,
+    }
+    assert run("registry", "resolve", "--plain-http", f"{name}:prod").returncode == 1

@@ -98,3 +98,25 @@ def test_file_mode_is_kept(tmp_path: Path) -> None:
     path.chmod(0o600)
     assert run("set-image", "order-gateway:v9", cwd=tmp_path).returncode == 0
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(OVERLAY)
+    image = "418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway"
+    result = run("set-image", "--dry-run", f"order-gateway={image}:a3f8c12@{D}", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "--- a/kustomization.yaml\n"
+        "+++ b/kustomization.yaml\n"
+        "@@ -5,4 +5,5 @@\n"
+        " images:\n"
+        "   - name: order-gateway\n"
+        "     newName: 418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway\n"
+        '-    newTag: "placeholder"   # CI updates this\n'
+        '+    newTag: "a3f8c12"   # CI updates this\n'
+        f"+    digest: {D}\n"
+        "kustomization.yaml: dry run: nothing written\n"
+    )
+    assert (tmp_path / "kustomization.yaml").read_text() == OVERLAY
+    again = run("set-image", "--dry-run", f"order-gateway={image}:placeholder", cwd=tmp_path)
+    assert again.stdout == "kustomization.yaml: no change\n"

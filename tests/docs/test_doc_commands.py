@@ -42,6 +42,7 @@ RUNNABLE_VERBS = frozenset(
         "review",
         "doctor",
         "demo",
+        "completion",
     }
 )
 # Plain tools the walkthroughs use to make a config repo on disk.
@@ -57,26 +58,29 @@ NOT_RUNNABLE: dict[str, str] = {
     "scripts/demo": "bootstraps .venv first; its steps (validate the examples, "
     "`reconciler demo`) run in tests/e2e/test_demo.py and as `reconciler demo --quick` here",
     "scripts/test": "runs the whole CI suite, this test included",
-    "reconciler validate [PATH] [--format text|json|github]": _SYNOPSIS,
-    "reconciler plan --repo PATH_OR_URL [--json]": _SYNOPSIS,
-    "reconciler once --repo PATH_OR_URL": _SYNOPSIS,
+    "reconciler validate [PATH] [-o text|json|yaml|github]": _SYNOPSIS,
+    "reconciler plan --repo PATH_OR_URL [-o json|yaml]": _SYNOPSIS,
+    "reconciler once --repo PATH_OR_URL [--dry-run]": _SYNOPSIS,
     "reconciler run --repo PATH_OR_URL": _SYNOPSIS,
-    "reconciler status --repo PATH_OR_URL [--json]": _SYNOPSIS,
-    "reconciler history --repo PATH_OR_URL [--env prod]": _SYNOPSIS,
-    "reconciler review approve --repo R --app APP --env prod --as @you": _SYNOPSIS,
-    "reconciler review list --repo R": _SYNOPSIS,
-    "reconciler pin --app APP --env ENV [--repo DIR] [--push] IMAGE[:TAG]@DIGEST": _SYNOPSIS,
-    "reconciler set-image [--dir D] NAME=NEWNAME:TAG@DIGEST ...": _SYNOPSIS,
+    "reconciler status --repo PATH_OR_URL [-o json|yaml]": _SYNOPSIS,
+    "reconciler history --repo PATH_OR_URL [--env prod] [--app APP]": _SYNOPSIS,
+    "reconciler review approve --repo R --app APP --env prod --as @you [--dry-run]": _SYNOPSIS,
+    "reconciler review list --repo R [-o json|yaml]": _SYNOPSIS,
+    "reconciler pin --app APP --env ENV [--repo DIR] [--push] [--dry-run] IMAGE[:TAG]@DIGEST": (
+        _SYNOPSIS
+    ),
+    "reconciler set-image [--dir D] [--dry-run] NAME=NEWNAME:TAG@DIGEST ...": _SYNOPSIS,
     "reconciler pin --push --repo https://github.com/your-org/config-repo.git --git-token-env "
     'GITHUB_TOKEN --app order-gateway --env dev "$IMAGE@$DIGEST"': "needs a real GitHub "
     "repository and a token; tests/cli/test_pin.py pushes to a bare repo on disk, a "
     "concurrent push included",
-    "reconciler codeowners [--file F | --repo D] PATH...": _SYNOPSIS,
-    "reconciler doctor --repo R [--forge github ...]": _SYNOPSIS,
+    "reconciler codeowners [--file F | --repo D] [-o json|yaml] PATH...": _SYNOPSIS,
+    "reconciler doctor --repo R [--forge github ...] [-o json|yaml]": _SYNOPSIS,
     "reconciler registry resolve IMAGE:TAG": _SYNOPSIS,
-    "reconciler registry tag IMAGE@DIGEST TAG": _SYNOPSIS,
+    "reconciler registry tag [--dry-run] IMAGE@DIGEST TAG": _SYNOPSIS,
     "reconciler schema [--format markdown]": _SYNOPSIS,
-    "reconciler demo [--serve]": _SYNOPSIS,
+    "reconciler completion bash|zsh|fish": _SYNOPSIS,
+    "reconciler demo [--serve] [--dir D]": _SYNOPSIS,
     # docs/operations.md
     "promtool check rules deploy/prometheus/rules.yaml": "needs promtool; "
     "tests/integration/test_prometheus_rules.py runs it",

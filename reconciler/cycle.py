@@ -68,6 +68,7 @@ class CycleRunner:
         self.last_success: float | None = None
         self._blocked: set[tuple[str, str, str]] = set()
         self._last: _Memo | None = None
+        self._invalid_at: str | None = None  # the last base commit logged as invalid
 
     def plan_only(self, *, one_shot: bool = True) -> CycleReport:
         """Observe and plan; write nothing (`reconciler plan`, `status`)."""
@@ -108,6 +109,8 @@ class CycleRunner:
             self.metrics.errors.labels(component="observe").inc()
             self.metrics.duration.observe(time.monotonic() - begin)
             raise
+        if not one_shot:  # a one-shot verb prints the problems itself
+            self._log_policy(observation)
         result_plan = self._plan(observation, self.clock())
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         for outcome in outcomes:
@@ -138,6 +141,47 @@ class CycleRunner:
             if last is not None and last.plan is result.plan and not timed:
                 self._last = replace(last, envs=envs)
         return Gauges(envs, result.observation.policy_valid, self.last_success)
+
+    def _log_policy(self, observation: Observation) -> None:
+        """Say when the base branch's policy is invalid, with every FILE:LINE:COL problem,
+        once per commit, and when a later commit makes it valid again: not every cycle."""
+        snap = observation.snapshot
+        commit = snap.base_commit
+        if observation.policy_valid:
+            if self._invalid_at is not None:
+                log.info(
+                    "policy valid again at commit %s on %s",
+                    commit[:12],
+                    snap.base_branch,
+                    extra={"event": "policy-valid", "commit": commit, "branch": snap.base_branch},
+                )
+                self._invalid_at = None
+            return
+        if commit == self._invalid_at:
+            return
+        self._invalid_at = commit
+        in_force = (
+            "the last good policy stays in force"
+            if observation.policy is not None
+            else "no valid policy yet: nothing is promoted until it is fixed"
+        )
+        problems = snap.policy_errors
+        log.warning(
+            "policy INVALID at commit %s on %s (%s), %d problem%s: %s",
+            commit[:12],
+            snap.base_branch,
+            in_force,
+            len(problems),
+            "" if len(problems) == 1 else "s",
+            " | ".join(problems),
+            extra={
+                "event": "policy-invalid",
+                "commit": commit,
+                "branch": snap.base_branch,
+                "last_good_policy": observation.policy is not None,
+                "policy_errors": list(problems),
+            },
+        )
 
     def _log_blocked(self, current: Plan) -> None:
         """Say when a promotion becomes blocked, and when it stops being: not every cycle."""

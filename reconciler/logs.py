@@ -1,4 +1,5 @@
-"""The daemon's log output: one line per record, as text or JSON (``--log-format json``).
+"""The daemon's log output: one line per record, as text or JSON (``--log-format json``);
+for a verb that runs once, its warnings alone, as Python would print them, but rewritten.
 
 Secrets stay out by construction: only our own loggers (``reconciler.*``), whose messages
 our code writes, are shown in full. A library's record below WARNING is dropped (that is
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
@@ -100,17 +102,45 @@ class TextFormatter(logging.Formatter):
         return f"{_time(record)} {record.levelname:<7} {record.name}: {message}"
 
 
+class OneShotFormatter(logging.Formatter):
+    """The message alone, as Python prints a warning when nothing is configured, passed
+    through ``rewrite`` (``presenting.one_shot``: no promise of a next cycle)."""
+
+    def __init__(self, rewrite: Callable[[str], str]) -> None:
+        super().__init__()
+        self._rewrite = rewrite
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's message on one line, rewritten."""
+        return self._rewrite(_message(record).replace("\r", "\\r").replace("\n", "\\n"))
+
+
+def configure_one_shot_logging(
+    rewrite: Callable[[str], str], *, stream: TextIO | None = None
+) -> logging.Handler:
+    """For a verb that runs once (`once`, `plan`, `status`): warnings and errors to
+    ``stream`` (stderr), message only, through ``rewrite``; replaces an earlier call's."""
+    return _install(OneShotFormatter(rewrite), logging.WARNING, stream)
+
+
 def configure_logging(
     format: LogFormat = "text", level: int | str = "INFO", *, stream: TextIO | None = None
 ) -> logging.Handler:
     """Send every log record to ``stream`` (stderr) in ``format``; replaces an earlier call's."""
     if format not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {format!r}")
+    formatter = JsonFormatter() if format == "json" else TextFormatter()
+    return _install(formatter, level, stream)
+
+
+def _install(
+    formatter: logging.Formatter, level: int | str, stream: TextIO | None
+) -> logging.Handler:
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
+    handler.setFormatter(formatter)
     handler.addFilter(_OwnMessagesOnly())
     setattr(handler, _MARK, True)
     root.addHandler(handler)

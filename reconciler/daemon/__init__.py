@@ -7,12 +7,13 @@ returns daemon.run().
 """
 
 from reconciler.daemon.loop import Daemon
-from reconciler.daemon.schedule import backoff_delay, next_delay, trigger_wait
+from reconciler.daemon.schedule import Cadence, backoff_delay, next_delay, trigger_wait
 from reconciler.daemon.signals import install_signal_handlers
 from reconciler.daemon.status import CycleRun, CycleStatus, DaemonStats, describe_error
 from reconciler.daemon.waiter import SocketWaiter, Waiter
 
 __all__ = [
+    "Cadence",
     "CycleRun",
     "CycleStatus",
     "Daemon",

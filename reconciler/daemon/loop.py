@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.clock import utc_now
-from reconciler.daemon.schedule import next_delay, trigger_wait
+from reconciler.daemon.schedule import Cadence, next_delay, trigger_wait
 from reconciler.daemon.status import (
     CycleRun,
     CycleStatus,
@@ -51,7 +51,7 @@ class Daemon:
         self,
         cycle: Callable[[], CycleStatus],
         *,
-        interval: Callable[[], timedelta] | timedelta,
+        interval: Callable[[], timedelta | Cadence] | timedelta | Cadence,
         jitter: float = 0.1,
         max_backoff: timedelta = timedelta(minutes=5),
         stuck_after: timedelta | None = None,
@@ -67,7 +67,9 @@ class Daemon:
         wall_clock: Callable[[], datetime] = utc_now,
         on_rate_limit: Callable[[datetime | None], None] | None = None,
     ) -> None:
-        """``trigger_limit``: triggered cycles that may start per minute (0: no limit);
+        """``interval``: the poll interval, or a callable read after every cycle; a Cadence
+        also says where it comes from, or that it is not known yet (see ``Cadence``);
+        ``trigger_limit``: triggered cycles that may start per minute (0: no limit);
         ``probing_budget``: how long a cycle may probe gates, on top of the stuck limit;
         ``on_rate_limit``: told a spent limit's reset when a wait for it starts, None at its end."""
         if not 0.0 <= jitter <= 1.0:
@@ -80,7 +82,11 @@ class Daemon:
             maxlen=max(trigger_limit, 1)
         )
         self._cycle = cycle
-        self._interval_source = interval if callable(interval) else (lambda: interval)
+        self._interval_source: Callable[[], timedelta | Cadence] = (
+            interval if callable(interval) else (lambda: interval)
+        )
+        # The cadence last told in the log, as (seconds, source); read by the loop thread only.
+        self._told: tuple[float, str] | None = None
         self._jitter = jitter
         self._max_backoff = max_backoff.total_seconds()
         self._stuck_after = stuck_after
@@ -105,6 +111,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._phase = "not started"  # not started | running | waiting | stopped
         self._interval = FALLBACK_INTERVAL
+        self._cadence_source: str | None = None  # where _interval comes from (see Cadence)
         self._running: tuple[int, float] | None = None  # (cycle number, started at)
         self._stats = DaemonStats()
         self._ready = False
@@ -183,13 +190,26 @@ class Daemon:
             raise RuntimeError("Daemon.run() may be called once")
         self._started = True
         interval = self._refresh_interval()
-        self._log.info(
-            "started: a cycle now, then every %.0fs (+ up to %.0f%% jitter)%s",
-            interval,
-            self._jitter * 100,
-            " and on file changes" if self._watch_path is not None else "",
-            extra={"event": "started", "interval_seconds": interval},
-        )
+        watching = " and on file changes" if self._watch_path is not None else ""
+        with self._lock:
+            source = self._cadence_source
+        if source is None:
+            self._log.info(
+                "started: a cycle now, then on the poll interval in force%s (logged once "
+                "the policy is read)",
+                watching,
+                extra={"event": "started", "interval_seconds": None},
+            )
+        else:
+            self._told = (interval, source)
+            self._log.info(
+                "started: a cycle now, then every %s (+ up to %.0f%% jitter)%s%s",
+                _seconds(interval),
+                self._jitter * 100,
+                f", {source}" if source else "",
+                watching,
+                extra={"event": "started", "interval_seconds": interval},
+            )
         watcher = self._start_watcher()
         try:
             self._loop()
@@ -219,6 +239,7 @@ class Daemon:
             if self._stop_requested:
                 return
             interval = self._refresh_interval()
+            self._tell_interval(interval)
             pending = self._wait(self._clock(), interval, self._draw())
             if pending is None:
                 return
@@ -365,17 +386,33 @@ class Daemon:
 
     def _refresh_interval(self) -> float:
         try:
-            interval = self._interval_source()
+            given = self._interval_source()
         except Exception as exc:
             self._log.error(
                 "cannot read the poll interval, keeping the last: %s", describe_error(exc)
             )
             with self._lock:
-                interval = self._interval
-        interval = max(interval, MIN_INTERVAL)
+                given = Cadence(self._interval, self._cadence_source)
+        cadence = given if isinstance(given, Cadence) else Cadence(given)
+        interval = max(cadence.every, MIN_INTERVAL)
         with self._lock:
-            self._interval = interval
+            self._interval, self._cadence_source = interval, cadence.source
         return interval.total_seconds()
+
+    def _tell_interval(self, interval: float) -> None:
+        """Log the poll interval once it is known, and again whenever it changes."""
+        with self._lock:
+            source = self._cadence_source
+        if source is None or self._told == (interval, source):
+            return
+        self._told = (interval, source)
+        self._log.info(
+            "poll interval: every %s (+ up to %.0f%% jitter)%s",
+            _seconds(interval),
+            self._jitter * 100,
+            f", {source}" if source else "",
+            extra={"event": "interval", "interval_seconds": interval, "source": source},
+        )
 
     def _stuck_limit(self, interval: timedelta) -> float:
         # A cycle may spend its whole probing budget waiting on hanging endpoints: that
@@ -406,6 +443,11 @@ class Daemon:
                 "%s is not watched yet; the first cycle starts anyway", self._watch_path
             )
         return watcher
+
+
+def _seconds(interval: float) -> str:
+    """``5s``, ``1.5s``, ``300s``: the interval as a policy writes it, not rounded away."""
+    return f"{interval:g}s"
 
 
 def _join_reasons(reasons: Iterable[str]) -> str:

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 _MAX_DOUBLINGS = 16  # 2**16 intervals: far past any cap, and no float overflow
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """The interval the loop waits between cycles, and where it comes from, for the log.
+
+    ``source`` None: the interval in force is not known yet (the daemon has not read its
+    policy) and ``every`` only spaces the tries until it is; the loop then tells no interval
+    and logs it once it is known, and again whenever it changes.
+    """
+
+    every: timedelta
+    source: str | None = ""
 
 
 def backoff_delay(interval: float, failures: int, cap: float) -> float:

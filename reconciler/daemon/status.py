@@ -21,6 +21,8 @@ class CycleStatus:
     failed, and the loop backs off). ``policy_valid``: the base branch's policy loaded.
     ``last_good_policy``: it did not, and the cycle ran on the last good one instead.
     ``summary`` is the cycle's log line; ``errors`` counts the apps or actions that failed.
+    ``invalid_commit``: the base branch commit whose policy is invalid, when it is, and
+    ``policy_problems`` how many problems its validation found (each logged at WARNING).
     """
 
     ok: bool
@@ -28,6 +30,8 @@ class CycleStatus:
     summary: str
     errors: int = 0
     last_good_policy: bool = False
+    invalid_commit: str | None = None
+    policy_problems: int = 0
 
     @property
     def usable_policy(self) -> bool:
@@ -82,9 +86,24 @@ def readiness(number: int, outcome: CycleStatus | None, error: str | None, *, re
     elif not outcome.ok:
         last = f"cycle {number} could not complete: {outcome.summary}"
     elif outcome.last_good_policy:
-        last = f"cycle {number} ran on the last good policy: the base branch's policy is invalid"
+        last = f"cycle {number} ran on the last good policy: {_invalid(outcome)}"
     elif not outcome.policy_valid:
-        last = f"cycle {number} found no valid policy: fix promotions.toml on the base branch"
+        last = (
+            f"cycle {number} found no valid policy: {_invalid(outcome)}; fix promotions.toml "
+            "on the base branch"
+        )
     else:
         last = f"cycle {number} ok"
     return ("ready; " if ready else "not ready; ") + last
+
+
+def _invalid(outcome: CycleStatus) -> str:
+    """Which commit's policy is invalid, and where its problems are told."""
+    if outcome.invalid_commit is None:
+        return "the base branch's policy is invalid"
+    count = outcome.policy_problems
+    problems = f"{count} problem{'' if count == 1 else 's'}, " if count else ""
+    return (
+        f"the policy at commit {outcome.invalid_commit[:12]} of the base branch is invalid "
+        f"({problems}logged at WARNING)"
+    )

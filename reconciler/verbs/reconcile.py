@@ -4,6 +4,12 @@
 and two of them on one cache would open each one twice. `plan` and `status` write nothing
 but the clone's fetched refs, which git lets processes share, so they run beside a daemon
 on its cache, as an operator does with `kubectl exec`.
+
+`run` checks everything that needs neither the network nor the config repo before it
+starts (settings, the files they name, a local repo's folder, the cache, the --listen
+port): a mistake there is one line on stderr and exit 2, since retrying cannot fix it.
+`once`, `plan` and `status` run once, so what they print promises no next cycle
+(``presenting.one_shot``).
 """
 
 from __future__ import annotations
@@ -11,21 +17,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from reconciler import presenting
 from reconciler.clock import utc_now
-from reconciler.daemon import CycleStatus, Daemon, install_signal_handlers
-from reconciler.daemon.cachelock import CacheInUse, CacheLock, lock_cache
-from reconciler.errors import ReconcilerError
-from reconciler.logs import configure_logging
+from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
+from reconciler.daemon.cachelock import CacheLock, lock_cache
+from reconciler.errors import PolicyError, ReconcilerError
+from reconciler.gitrepo.remote import parse_remote
+from reconciler.logs import configure_logging, configure_one_shot_logging
 from reconciler.probes import PROBE_BUDGET
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.webhooks import WebhookConfig, load_secret
-from reconciler.wiring import Wired, build, connect, prepare
+from reconciler.wiring import Prepared, Wired, build, connect, prepare, repo_url
 
 log = logging.getLogger("reconciler")
 
@@ -43,25 +52,40 @@ def _settings(args: argparse.Namespace, verb: str) -> Settings | None:
     return from_args(args)
 
 
+def _say(text: str) -> None:
+    """Print what a one-shot verb found (text or JSON; the rewrite never meets a character
+    JSON escapes, so rewriting the document is rewriting each of its strings)."""
+    print(presenting.one_shot(text), end="")
+
+
+def _one_shot() -> None:
+    """Warnings logged while a one-shot verb runs, on stderr, with no next-cycle promises."""
+    configure_one_shot_logging(presenting.one_shot)
+
+
 def plan(args: argparse.Namespace) -> int:
     """Print what a cycle would do; write nothing."""
     settings = _settings(args, "plan")
     if settings is None:
         return EXIT_USAGE
-    wired = build(settings)
-    result = wired.runner.plan_only()
+    _one_shot()
+    try:
+        result = build(settings).runner.plan_only()
+    except ReconcilerError as exc:
+        return fail("plan", presenting.one_shot(str(exc)))
     if args.json:
-        print(json.dumps(presenting.plan_json(result.plan), indent=2))
+        _say(json.dumps(presenting.plan_json(result.plan), indent=2) + "\n")
     else:
-        print(presenting.plan_text(result.plan), end="")
+        _say(presenting.plan_text(result.plan))
     return EXIT_OK if result.observation.policy is not None else EXIT_INVALID
 
 
 def _hold(settings: Settings, verb: str) -> CacheLock | None:
-    """The cache folder, held for the rest of the process; None after saying who has it."""
+    """The cache folder, held for the rest of the process; None after saying why not
+    (another process holds it, or it cannot be made)."""
     try:
         return lock_cache(settings.cache_dir)
-    except CacheInUse as exc:
+    except ReconcilerError as exc:
         fail(verb, str(exc), EXIT_USAGE)
         return None
 
@@ -74,12 +98,15 @@ def once(args: argparse.Namespace) -> int:
     held = _hold(settings, "once")
     if held is None:
         return EXIT_USAGE
-    wired = build(settings)
-    result = wired.runner.cycle(one_shot=True)
+    _one_shot()
+    try:
+        result = build(settings).runner.cycle(one_shot=True)
+    except ReconcilerError as exc:
+        return fail("once", presenting.one_shot(str(exc)))
     # The notes say why nothing happened when the policy on main is refused (FILE:LINE:COL).
-    print("".join(f"note: {note}\n" for note in result.plan.notes), end="")
-    print(presenting.outcomes_text(result.outcomes), end="")
-    print(presenting.blocked_text(result.plan.blocked), end="")
+    _say("".join(f"note: {note}\n" for note in result.plan.notes))
+    _say(presenting.outcomes_text(result.outcomes))
+    _say(presenting.blocked_text(result.plan.blocked))
     print(result.summary())
     return EXIT_OK if result.ok and result.observation.policy is not None else EXIT_INVALID
 
@@ -89,8 +116,11 @@ def status(args: argparse.Namespace) -> int:
     settings = _settings(args, "status")
     if settings is None:
         return EXIT_USAGE
-    wired = build(settings)
-    result = wired.runner.plan_only()
+    _one_shot()
+    try:
+        result = build(settings).runner.plan_only()
+    except ReconcilerError as exc:
+        return fail("status", presenting.one_shot(str(exc)))
     policy = result.observation.policy
     if policy is None:
         for error in result.observation.snapshot.policy_errors:
@@ -98,9 +128,9 @@ def status(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     rows = presenting.status_rows(policy, result.observation.snapshot, result.plan, utc_now())
     if args.json:
-        print(json.dumps(rows, indent=2))
+        _say(json.dumps(rows, indent=2) + "\n")
     else:
-        print(presenting.status_text(rows), end="")
+        _say(presenting.status_text(rows))
     return EXIT_OK
 
 
@@ -112,16 +142,107 @@ def local_path(repo: str | None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+# The files the settings may name: (option, what it holds; None when it may be empty).
+_FILES = (
+    ("git_token_file", "--git-token-file", "the git token"),
+    ("github_token_file", "--github-token-file", "the GitHub token"),
+    ("github_app_key_file", "--github-app-key-file", "the GitHub App's private key"),
+    ("ssh_key", "--ssh-key", "the SSH private key"),
+    ("ssh_passphrase_file", "--ssh-passphrase-file", None),
+)
+
+
+def check_files(settings: Settings) -> None:
+    """Every file the settings name exists, can be read and (but a passphrase) is not
+    empty; PolicyError naming the option otherwise. They are read again when used, so a
+    rotated token is picked up, but one missing at start is a mistake, not a delay."""
+    for field, option, holds in _FILES:
+        path: Path | None = getattr(settings, field)
+        if path is None:
+            continue
+        try:
+            empty = not path.read_bytes().strip()
+        except OSError as error:
+            reason = (error.strerror or type(error).__name__).lower()
+            raise PolicyError(
+                f"cannot read {option} {path}: {reason}; check that the file is mounted and "
+                "readable by the daemon's user"
+            ) from None
+        if empty and holds is not None:
+            raise PolicyError(f"{option} {path} is empty; write {holds} in it")
+
+
+def check_repo(settings: Settings) -> None:
+    """A config repo on this machine (a path or ``file://`` URL) is a folder that can be
+    read; PolicyError otherwise. A folder that is not a repository yet is left to the
+    first fetch, which is retried: something may be filling it (git-sync, a copy)."""
+    remote = parse_remote(repo_url(settings))
+    path = remote.local_path
+    if path is None:
+        return
+    try:
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise PolicyError(
+                f"--repo {remote.display} {what}; give the config repo's folder on this "
+                "machine, or its URL"
+            )
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise PolicyError(
+            f"cannot read --repo {remote.display}: {reason}; check its permissions for the "
+            "daemon's user"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What `run` checked and holds before it starts: nothing fetched, nothing served."""
+
+    held: CacheLock
+    prepared: Prepared
+    webhook_secret: bytes | None
+
+
+def _start_up(args: argparse.Namespace, settings: Settings) -> _Checked:
+    """Every check that needs no network; PolicyError (or another ReconcilerError)."""
+    prepared = prepare(settings)  # settings mistakes
+    check_files(settings)
+    secret_file: Path | None = args.webhook_secret_file
+    secret = load_secret(secret_file) if secret_file is not None else None
+    check_repo(settings)
+    return _Checked(lock_cache(settings.cache_dir), prepared, secret)
+
+
+def _cycle_status(wired: Wired) -> CycleStatus:
+    """One cycle of the daemon, as the loop sees it."""
+    result = wired.runner.cycle()
+    valid = result.observation.policy_valid
+    snapshot = result.observation.snapshot
+    return CycleStatus(
+        ok=True,
+        policy_valid=valid,
+        summary=result.summary(),
+        errors=sum(1 for o in result.outcomes if not o.ok),
+        last_good_policy=not valid and result.observation.policy is not None,
+        invalid_commit=None if valid else snapshot.base_commit,
+        policy_problems=len(snapshot.policy_errors),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """The daemon: cycles on the poll interval and on changes, /metrics on --listen."""
     configure_logging(args.log_format)
     settings = _settings(args, "run")
     if settings is None:
         return EXIT_USAGE
-    held = _hold(settings, "run")
-    if held is None:
-        return EXIT_USAGE
-    prepared = prepare(settings)  # settings mistakes end here, before anything is served
+    try:
+        checked = _start_up(args, settings)
+    except ReconcilerError as exc:
+        return fail("run", str(exc), EXIT_USAGE)
+    prepared = checked.prepared
     wired: Wired | None = None
 
     def cycle() -> CycleStatus:
@@ -138,21 +259,15 @@ def run(args: argparse.Namespace) -> int:
                     policy_valid=False,
                     summary=f"cannot open the config repo yet, retrying with backoff: {exc}",
                 )
-        result = wired.runner.cycle()
-        valid = result.observation.policy_valid
-        return CycleStatus(
-            ok=True,
-            policy_valid=valid,
-            summary=result.summary(),
-            errors=sum(1 for o in result.outcomes if not o.ok),
-            last_good_policy=not valid and result.observation.policy is not None,
-        )
+        return _cycle_status(wired)
 
-    def interval() -> timedelta:
+    def interval() -> Cadence:
         if wired is None:
-            return CONNECT_INTERVAL
+            return Cadence(CONNECT_INTERVAL, None)  # not known until the policy is read
         policy = wired.runner.observer.last_good
-        return policy.settings.poll_interval if policy else DEFAULT_INTERVAL
+        if policy is None:
+            return Cadence(DEFAULT_INTERVAL, "the default while no valid policy is read")
+        return Cadence(policy.settings.poll_interval, "the policy's poll_interval")
 
     daemon = Daemon(
         cycle,
@@ -161,20 +276,23 @@ def run(args: argparse.Namespace) -> int:
         probing_budget=PROBE_BUDGET,
         on_rate_limit=prepared.metrics.forge_rate_limited,
     )
-    secret_file = args.webhook_secret_file
     webhook = (
-        WebhookConfig(secret=load_secret(secret_file), trigger=daemon.trigger)
-        if secret_file is not None
+        WebhookConfig(secret=checked.webhook_secret, trigger=daemon.trigger)
+        if checked.webhook_secret is not None
         else None
     )
-    server = StatusServer(args.listen, prepared.metrics, daemon.status, webhook=webhook).start()
+    try:  # the last check: the port is held from here on
+        server = StatusServer(args.listen, prepared.metrics, daemon.status, webhook=webhook)
+    except ReconcilerError as exc:
+        return fail("run", str(exc), EXIT_USAGE)
+    server.start()
     restore = install_signal_handlers(daemon)
     served = ", /webhook" if webhook else ""
     log.info(
         "reconciler serving /metrics, /healthz, /readyz%s on http://%s (cache %s held)",
         served,
         server.address,
-        held.path.parent,
+        checked.held.path.parent,
     )
     try:
         return daemon.run()

@@ -44,10 +44,14 @@ def config_repo(path: Path, base_url: str, edit: Callable[[str], str] = lambda p
 class DaemonProcess:
     """One `reconciler VERB ...` process, its output read as it comes."""
 
-    def __init__(self, verb: str, repo: Path, cache: Path, *extra: str) -> None:
+    def __init__(self, verb: str, repo: Path | str, cache: Path, *extra: str) -> None:
+        """``extra`` options come first; `run` gets ``--listen 127.0.0.1:0`` unless ``extra``
+        names one, and JSON logs."""
         command = [str(EXE), verb, "--repo", str(repo), "--cache-dir", str(cache), *extra]
         if verb == "run":
-            command += ["--listen", "127.0.0.1:0", "--log-format", "json"]
+            if "--listen" not in extra:
+                command += ["--listen", "127.0.0.1:0"]
+            command += ["--log-format", "json"]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

@@ -48,13 +48,16 @@ def hang_and_tell(arrived: threading.Event) -> Route:
 def test_a_first_fetch_that_fails_is_retried_while_healthz_and_readyz_tell_the_truth(
     tmp_path: Path, endpoints: Endpoints
 ) -> None:
-    repo = tmp_path / "config.git"  # not there yet: the first fetch fails
+    # A folder with no repository in it yet (as one a sidecar fills): the first fetch fails.
+    # A path that does not exist is a mistake instead: test_run_startup.py.
+    repo = tmp_path / "config.git"
+    repo.mkdir()
     daemon = DaemonProcess("run", repo, tmp_path / "cache")
     try:
         first = daemon.wait_for(lambda r: r.get("event") == "cycle", "cycle 1")
         assert first["ok"] is False
         assert "cannot open the config repo yet, retrying with backoff" in first["message"]
-        assert "there is no repository at that path" in first["message"]
+        assert "could not find repository at" in first["message"]
         assert daemon.get("/healthz")[0] == 200
         status, body = daemon.get("/readyz")
         assert status == 503

@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 
 from reconciler.daemon import (
+    Cadence,
     CycleRun,
     CycleStatus,
     Daemon,
@@ -70,7 +71,7 @@ class Scripted:
     """A daemon on fake time whose cycle n runs ``steps[n]``, then stops after the last."""
 
     steps: list[Step]
-    interval: Callable[[Scripted], timedelta] = lambda _s: timedelta(seconds=10)
+    interval: Callable[[Scripted], timedelta | Cadence] = lambda _s: timedelta(seconds=10)
     draws: list[float] = field(default_factory=list)
     jitter: float = 0.0
     max_backoff: timedelta = timedelta(minutes=5)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, one_shot
 from reconciler.settings import DEFAULT_LISTEN, add_git_options, add_repo_options
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, yaml_of_json
 
@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("(dry run: nothing written)")
         return code
     except ReconcilerError as exc:
-        print(f"reconciler {args.verb}: {exc}", file=sys.stderr)
+        # This process ends here: whatever the message promised of a next cycle, it won't.
+        print(f"reconciler {args.verb}: {one_shot(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ then rather than on its failure backoff.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 
@@ -40,3 +41,23 @@ class RateLimited(TransientError):
         super().__init__(message)
         self.until = until
         self.service = service
+
+
+# What a daemon's error and log messages promise about its next cycle, and what a verb that
+# runs once says instead: it will not try again (every verb that ends).
+_RETRY_PROMISES = (
+    (re.compile(r" \(it will be\s+retried next cycle\)"), ""),
+    (re.compile(r"; (?:it|the change) will be (?:retried|tried again) next cycle"), ""),
+    (re.compile(r"; retrying next cycle"), ""),
+    (re.compile(r" per cycle spent, next cycle"), " per cycle spent"),
+    (re.compile(r" and will be looked at again next cycle"), ""),
+    (re.compile(r"; it is checked next cycle"), "; run again to check it"),
+    (re.compile(r" and are taken next cycle"), " and were not taken"),
+)
+
+
+def one_shot(text: str) -> str:
+    """``text`` as a process that runs once says it: without promises of a next cycle."""
+    for pattern, instead in _RETRY_PROMISES:
+        text = pattern.sub(instead, text)
+    return text

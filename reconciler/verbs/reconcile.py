@@ -9,7 +9,7 @@ on its cache, as an operator does with `kubectl exec`.
 starts (settings, the files they name, a local repo's folder, the cache, the --listen
 port): a mistake there is one line on stderr and exit 2, since retrying cannot fix it.
 `once`, `plan` and `status` run once, so what they print promises no next cycle
-(``presenting.one_shot``).
+(``one_shot``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from reconciler import presenting
 from reconciler.clock import utc_now
 from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheLock, lock_cache
-from reconciler.errors import PolicyError, ReconcilerError
+from reconciler.errors import PolicyError, ReconcilerError, one_shot
 from reconciler.gitrepo.remote import parse_remote
 from reconciler.logs import configure_logging, configure_one_shot_logging
 from reconciler.probes import PROBE_BUDGET
@@ -55,12 +55,12 @@ def _settings(args: argparse.Namespace, verb: str) -> Settings | None:
 def _say(text: str) -> None:
     """Print what a one-shot verb found (text or JSON; the rewrite never meets a character
     JSON escapes, so rewriting the document is rewriting each of its strings)."""
-    print(presenting.one_shot(text), end="")
+    print(one_shot(text), end="")
 
 
 def _one_shot() -> None:
     """Warnings logged while a one-shot verb runs, on stderr, with no next-cycle promises."""
-    configure_one_shot_logging(presenting.one_shot)
+    configure_one_shot_logging(one_shot)
 
 
 def plan(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def plan(args: argparse.Namespace) -> int:
     try:
         result = build(settings).runner.plan_only()
     except ReconcilerError as exc:
-        return fail("plan", presenting.one_shot(str(exc)))
+        return fail("plan", one_shot(str(exc)))
     if args.json:
         _say(json.dumps(presenting.plan_json(result.plan), indent=2) + "\n")
     else:
@@ -102,7 +102,7 @@ def once(args: argparse.Namespace) -> int:
     try:
         result = build(settings).runner.cycle(one_shot=True)
     except ReconcilerError as exc:
-        return fail("once", presenting.one_shot(str(exc)))
+        return fail("once", one_shot(str(exc)))
     # The notes say why nothing happened when the policy on main is refused (FILE:LINE:COL).
     _say("".join(f"note: {note}\n" for note in result.plan.notes))
     _say(presenting.outcomes_text(result.outcomes))
@@ -120,7 +120,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         result = build(settings).runner.plan_only()
     except ReconcilerError as exc:
-        return fail("status", presenting.one_shot(str(exc)))
+        return fail("status", one_shot(str(exc)))
     policy = result.observation.policy
     if policy is None:
         for error in result.observation.snapshot.policy_errors:

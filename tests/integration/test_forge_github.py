@@ -425,6 +425,9 @@ def test_an_unchanged_poll_costs_no_rate_limit(world: World) -> None:
     polled = world.forge.requests()
     world.sim.reset_counters()
     before = world.remaining[-1]
+    # Time passes between polls: nothing in an answer may depend on when it is given.
+    later = world.sim.world.clock() + timedelta(minutes=2)
+    world.sim.world.clock = lambda: later
 
     again = world.forge.requests()
     statuses = [e.status for e in world.sim.exchanges]

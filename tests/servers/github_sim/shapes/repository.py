@@ -62,7 +62,14 @@ class RepositoryShapes(People):
             "has_discussions": False,
             "archived": False,
             "disabled": False,
-            "pushed_at": timestamp(world.clock()),
+            # The last push, not the time of the answer: a repository's JSON (inside every
+            # pull's head and base too) stays the same between pushes, as its ETag does.
+            "pushed_at": timestamp(
+                max(
+                    (world.git.commit_info(tip).committer.at for _, tip in world.git.branches()),
+                    default=datetime(2024, 1, 1, tzinfo=UTC),
+                )
+            ),
             "created_at": created,
             "updated_at": created,
             "homepage": None,

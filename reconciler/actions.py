@@ -116,6 +116,9 @@ class RecordLive:
     env: str
     number: int
     at: datetime
+    # No live source in the environment: ``at`` is the merge, the best durable fact, not a
+    # sighting; output says so.
+    inferred: bool = False
 
 
 @dataclass(frozen=True)

@@ -193,12 +193,14 @@ class Applier:
             )
         if isinstance(action, RecordLive):
             self.forge.record_live(action.number, action.at)
-            return ActionOutcome(
-                action,
-                ok=True,
-                result="live",
-                detail=f"#{action.number} seen live since {action.at:%Y-%m-%dT%H:%M:%SZ}",
+            when = f"{action.at:%Y-%m-%dT%H:%M:%SZ}"
+            detail = (
+                f"#{action.number} live since {when} (inferred from the merge: {action.env} "
+                "has no live source)"
+                if action.inferred
+                else f"#{action.number} seen live since {when}"
             )
+            return ActionOutcome(action, ok=True, result="live", detail=detail)
         self.forge.close(action.number, action.comment)
         return ActionOutcome(action, ok=True, result="closed", detail=f"closed #{action.number}")
 

@@ -15,13 +15,14 @@ def record_live(draft: Draft) -> None:
         overlay = draft.snap.overlays.get(key)
         if marker is None:
             continue
+        inferred = False
         if live is not None and live.digest == marker.digest and not live.rolling:
             at = live.since or draft.now
         elif key[1] not in draft.policy.live and overlay and overlay.pin:
             # Without a live source the merge itself is the best durable fact.
             if overlay.pin.digest != marker.digest or request.merged_at is None:
                 continue
-            at = request.merged_at
+            at, inferred = request.merged_at, True
         else:
             continue
-        draft.actions.append(RecordLive(key[0], key[1], request.number, at))
+        draft.actions.append(RecordLive(key[0], key[1], request.number, at, inferred=inferred))

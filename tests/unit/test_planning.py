@@ -927,3 +927,17 @@ def test_a_marker_naming_a_malformed_digest_is_a_damaged_marker(digest: str) -> 
     good = promotions.body(marker, "p", "r", "e", ())
     assert promotions.parse_marker(good) == marker
     assert promotions.parse_marker(good.replace(NEW, digest)) is None
+
+
+def test_live_time_without_a_live_source_is_the_merge_and_says_it_is_inferred() -> None:
+    """Issue 19: where no live source exists, the recorded time is the merge, inferred."""
+    merged_at = NOW - timedelta(minutes=9)
+    merged = replace(
+        request(NEW, env="prod", source="staging").request, state="merged", merged_at=merged_at
+    )
+    overlays = {("gw", e): overlay(e, NEW) for e in ("dev", "staging", "prod")}
+    result = plan(
+        policy(), snapshot(overlays=overlays, awaiting_live={("gw", "prod"): merged}), NOW
+    )
+    recorded = [a for a in result.actions if isinstance(a, RecordLive)]
+    assert recorded == [RecordLive("gw", "prod", 7, merged_at, inferred=True)]

@@ -193,10 +193,10 @@ def test_a_normalised_name_is_the_same_repository(tmp_path: Path) -> None:
 
 
 def test_a_symlinked_overlay_is_edited_where_it_lives(kustomize_repo: Path) -> None:
-    real = kustomize_repo / "shared/dev"
+    real = kustomize_repo / "common/dev"
     real.parent.mkdir()
     (kustomize_repo / "overlays/dev").rename(real)
-    (kustomize_repo / "overlays/dev").symlink_to("../shared/dev")
+    (kustomize_repo / "overlays/dev").symlink_to("../common/dev")
     result = run(
         "pin",
         "--repo",

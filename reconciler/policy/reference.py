@@ -1,21 +1,25 @@
-"""The key-by-key reference in docs/policy.md, generated from policy.model."""
+"""The key-by-key reference in docs/policy.md, rendered from the policy's JSON Schema.
+
+Each row is read from policy.schema, which is built from the field annotations the decoder
+checks (for a key with its own parser, from the raw-value schema declared beside it), so
+the reference and schema.json cannot disagree; tests/unit/policy/test_reference.py holds
+both to the annotations and to the validator.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from collections.abc import Mapping
 from typing import Any
 
 from reconciler.policy import model
-from reconciler.policy.decode import fields_of, has_default, optional_inner
-from reconciler.policy.schema import toml_default
+from reconciler.policy.keys import DURATION_SCHEMA, URL_SCHEMA
+from reconciler.policy.schema import policy_schema
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: reconciler schema --format markdown -->"
 END = "<!-- END GENERATED REFERENCE -->"
 
-_SECTIONS: list[tuple[str, type[Any]]] = [
+SECTIONS: list[tuple[str, type[Any]]] = [
     ("top level", model.Policy),
     ("[settings]", model.Settings),
     ("[registry]", model.Registry),
@@ -31,34 +35,61 @@ _SECTIONS: list[tuple[str, type[Any]]] = [
     ('[live.ENV] with kind = "registry-tag"', model.RegistryTagLive),
     ('[live.ENV] with kind = "argocd"', model.ArgoCDLive),
 ]
+_STRING_KINDS = {DURATION_SCHEMA["pattern"]: "duration", URL_SCHEMA["pattern"]: "URL"}
+_SCALARS = {"boolean": "boolean", "integer": "integer"}
 
 
 def reference_markdown() -> str:
     """Markdown tables: every key, its type, default, meaning and an example."""
+    schema = policy_schema()
     out = [BEGIN, ""]
-    for title, cls in _SECTIONS:
-        out += [f"### {title}", "", (cls.__doc__ or "").strip(), ""]
+    for title, cls in SECTIONS:
+        definition = section_schema(schema, cls)
+        out += [f"### {title}", "", definition["description"], ""]
         out += ["| key | type | default | meaning | example |", "|---|---|---|---|---|"]
-        for field, hint in fields_of(cls):
-            if field.metadata["from_key"]:
-                continue
-            default = toml_default(field)
-            shown_default = _toml(default) if has_default(field) else "required"
-            example = field.metadata["example"]
+        required = definition.get("required", [])
+        for key, prop in definition["properties"].items():
+            default = "required" if key in required else _toml(prop.get("default"))
+            example = _toml(prop["examples"][0]) if "examples" in prop else ""
             out.append(
-                f"| `{field.name}` | {_type_word(field, hint)} | {shown_default} | "
-                f"{field.metadata['doc']} | {_toml(example)} |"
+                f"| `{key}` | {type_words(prop)} | {default} | {prop['description']} | {example} |"
             )
         out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
 
 
+def section_schema(schema: Mapping[str, Any], cls: type[Any]) -> Mapping[str, Any]:
+    """The part of ``schema`` (policy_schema's) that describes a table of ``cls``."""
+    return schema if cls is model.Policy else schema["$defs"][cls.__name__]
+
+
+def type_words(schema: Mapping[str, Any]) -> str:
+    """The reference's name for the TOML values a key's JSON Schema allows."""
+    if "enum" in schema:
+        return " \\| ".join(f"`{_plain(choice)}`" for choice in schema["enum"])
+    if "oneOf" in schema:
+        # Every kind of a tagged union is a table: name it once.
+        return " or ".join(dict.fromkeys(type_words(choice) for choice in schema["oneOf"]))
+    if "$ref" in schema:
+        return "table"
+    kind = schema.get("type")
+    if kind == "string":
+        return _STRING_KINDS.get(schema.get("pattern", ""), "string")
+    if kind == "array":
+        return f"array of {type_words(schema['items'])}s"
+    if kind == "object":
+        items = schema.get("additionalProperties")
+        # Without a schema for its values, a table may hold any value (expect_json).
+        return f"table of {type_words(items)}s" if isinstance(items, Mapping) else "table of values"
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    raise TypeError(f"the reference has no name for the schema {schema}")
+
+
 def _toml(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
     if isinstance(value, Mapping):
         inner = ", ".join(
             f"{json.dumps(k) if '.' in k else k} = {_plain(v)}" for k, v in value.items()
@@ -71,26 +102,3 @@ def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return json.dumps(value, ensure_ascii=False)
-
-
-def _type_word(field: dataclasses.Field[Any], hint: Any) -> str:
-    schema = field.metadata["schema"] or {}
-    if "pattern" in schema and schema["pattern"].startswith("^(\\d+d)"):
-        return "duration"
-    if schema.get("pattern") == "^https?://":
-        return "URL"
-    hint = optional_inner(hint)
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        return " \\| ".join(f'`"{c}"`' for c in typing.get_args(hint))
-    if origin is tuple:
-        return "array of strings"
-    if origin is Mapping:
-        return "table of strings" if typing.get_args(hint)[1] is str else "table of tables"
-    if "oneOf" in schema:
-        return "integer or array of integers"
-    if schema.get("type") == "object":
-        return "table"
-    if dataclasses.is_dataclass(hint):
-        return "table"
-    return {str: "string", bool: "boolean", int: "integer"}.get(hint, str(hint))

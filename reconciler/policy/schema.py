@@ -24,10 +24,8 @@ def policy_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of `promotions.toml`, for editors and CI."""
     defs: dict[str, Any] = {}
     root = _object(Policy, defs)
-    root["properties"]["version"] = {
-        "const": 1,
-        "description": "Format version of this file.",
-    }
+    # The only version this release reads; the loader refuses any other.
+    root["properties"]["version"]["const"] = 1
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "reconciler promotions.toml",

@@ -192,7 +192,7 @@ class Applier:
                 detail=f"{action.repository}:{action.tag} {word} at {action.digest[:15]}",
             )
         if isinstance(action, RecordLive):
-            self.forge.record_live(action.number, action.at)
+            self.forge.record_live(action.number, action.at, inferred=action.inferred)
             when = f"{action.at:%Y-%m-%dT%H:%M:%SZ}"
             detail = (
                 f"#{action.number} live since {when} (inferred from the merge: {action.env} "

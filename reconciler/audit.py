@@ -7,14 +7,27 @@ whose trailers name every promotion, including `mode = "commit"` ones that had n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler import promotions
+from reconciler.forge.port import ReviewState
 from reconciler.forge.records import PROMOTION_REQUEST, REVIEWED_BY, RequestRecord
 from reconciler.gitrepo.port import CommitInfo
 from reconciler.gitrepo.trailers import trailer_values
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """One review as the trail keeps it, with the head it was given on."""
+
+    reviewer: str
+    state: ReviewState
+    at: datetime
+    commit: str
+    superseded: bool  # given on a head other than the merged (or, while open, current) one
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,26 +41,45 @@ class Entry:
     state: str  # open | merged | closed | committed
     requested_at: datetime | None
     request: int | None
-    approvals: tuple[tuple[str, datetime], ...]  # every approval on the merged head
+    reviews: tuple[Reviewed, ...]  # every review, oldest first, superseded heads too
     merged_at: datetime | None
     commit: str | None
     live_at: datetime | None
     counted: tuple[str, ...] = ()  # approvals the merge counted (its Reviewed-by trailers)
+    live_inferred: bool = False  # live_at is the merge's time: the env has no live source
+
+    @property
+    def approvals(self) -> tuple[tuple[str, datetime], ...]:
+        """Every approval on the merged head (or an open request's current one)."""
+        return tuple(
+            (r.reviewer, r.at) for r in self.reviews if r.state == "approved" and not r.superseded
+        )
 
 
-def trail(records: Iterable[RequestRecord], commits: Sequence[CommitInfo]) -> list[Entry]:
-    """Every promotion, oldest first."""
+def trail(
+    records: Iterable[RequestRecord],
+    commits: Sequence[CommitInfo],
+    tips: Mapping[str, str] | None = None,
+) -> list[Entry]:
+    """Every promotion, oldest first; ``tips`` (head branch -> commit) tells which reviews
+    of an open request are on its current head (without it, all of them are)."""
     entries: list[Entry] = []
     by_id = {info.id: info for info in commits}
     for record in records:
         marker = promotions.parse_marker(record.body)
         if marker is None:
             continue
-        head = record.head_commit
-        approvals = tuple(
-            (r.reviewer, r.at)
+        head = record.head_commit or (tips or {}).get(record.head_branch)
+        reviews = tuple(
+            Reviewed(
+                r.reviewer,
+                r.state,
+                r.at,
+                r.commit,
+                head is not None and r.commit != head,
+                r.comment,
+            )
             for r in sorted(record.reviews, key=lambda r: r.at)
-            if r.state == "approved" and (head is None or r.commit == head)
         )
         merge = by_id.get(record.merged_commit or "")
         counted = trailer_values(merge.trailers, REVIEWED_BY) if merge else ()
@@ -60,11 +92,12 @@ def trail(records: Iterable[RequestRecord], commits: Sequence[CommitInfo]) -> li
                 record.state,
                 record.created_at,
                 record.number,
-                approvals,
+                reviews,
                 record.merged_at,
                 record.merged_commit,
                 record.live_at,
                 counted,
+                record.live_inferred,
             )
         )
     seen: set[str] = set()

@@ -203,14 +203,18 @@ class LocalForge:
         )
         return record.to_request(request.head_commit)
 
-    def record_live(self, number: int, at: datetime) -> None:
-        """Remember when the promoted digest was first seen running; later calls keep it."""
+    def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:
+        """Remember when the promoted digest was first seen running (``inferred``: the
+        merge's time, for want of a live source); later calls keep it."""
         at = ledger.aware(at)
 
         def change(record: RequestRecord) -> RequestRecord:
-            return record if record.live_at is not None else replace(record, live_at=at)
+            if record.live_at is not None:
+                return record
+            return replace(record, live_at=at, live_inferred=inferred)
 
-        self._ledger.change(number, change, f"live #{number} since {at.isoformat()}")
+        note = " (inferred from the merge)" if inferred else ""
+        self._ledger.change(number, change, f"live #{number} since {at.isoformat()}{note}")
 
     def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
         """Note on the merged request of ``digest`` that a person rolled it back."""

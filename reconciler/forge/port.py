@@ -154,8 +154,11 @@ class Forge(Protocol):
         """Merged promotion requests whose digest has not been seen running yet."""
         ...
 
-    def record_live(self, number: int, at: datetime) -> None:
-        """Record when the promoted digest was first seen running; the first time is kept."""
+    def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:
+        """Record when the promoted digest was first seen running; the first time is kept.
+
+        ``inferred``: ``at`` is the merge's time, the environment having no live source.
+        """
         ...
 
     def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:

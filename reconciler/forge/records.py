@@ -69,6 +69,7 @@ class RequestRecord:
     merged_at: datetime | None = None
     closed_at: datetime | None = None
     live_at: datetime | None = None
+    live_inferred: bool = False  # live_at is the merge's time, for want of a live source
 
     def to_request(self, tip: str | None) -> Request:
         """The port's view; ``tip`` is the head branch's current commit (None: no branch)."""
@@ -152,6 +153,7 @@ def encode(record: RequestRecord) -> bytes:
         "merged_at": _time_text(record.merged_at),
         "closed_at": _time_text(record.closed_at),
         "live_at": _time_text(record.live_at),
+        "live_inferred": record.live_inferred,
     }
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -191,6 +193,7 @@ def decode(data: bytes, source: str, number: int | None = None) -> RequestRecord
         merged_at=fields.optional_time("merged_at"),
         closed_at=fields.optional_time("closed_at"),
         live_at=fields.optional_time("live_at"),
+        live_inferred=fields.optional_flag("live_inferred"),
     )
     if record.number < 1:
         raise _damaged(source, f"its number is {record.number}; numbers start at 1")
@@ -321,6 +324,13 @@ class _Fields:
 
     def optional_text(self, key: str) -> str | None:
         return None if self._raw.get(key) is None else self.text(key, nonempty=True)
+
+    def optional_flag(self, key: str) -> bool:
+        """False when absent: records written before the key existed."""
+        value = self._raw.get(key, False)
+        if not isinstance(value, bool):
+            raise self._problem(key, "must be true or false")
+        return value
 
     def texts(self, key: str) -> tuple[str, ...]:
         value = self._get(key)

@@ -10,6 +10,7 @@ from reconciler import audit, promotions
 from reconciler.desired import overlay_path
 from reconciler.errors import ReconcilerError
 from reconciler.forge.local import LocalForge
+from reconciler.forge.records import RequestRecord
 from reconciler.gates.results import stamp
 from reconciler.gitrepo.port import CommitInfo
 from reconciler.model import short as short_digest
@@ -35,10 +36,16 @@ def history(args: argparse.Namespace) -> int:
     forge = wired.forge
     # Request records are the local forge's; on GitHub the merge commits' trailers (and the
     # Deployments API) carry the trail.
-    records = forge.records() if isinstance(forge, LocalForge) else ()
+    records: tuple[RequestRecord, ...] = ()
+    tips: dict[str, str] = {}
+    if isinstance(forge, LocalForge):
+        records = forge.records()
+        # An open request's record names no head yet: its branch's tip tells which of its
+        # reviews are on a superseded head.
+        tips = {r.head_branch: r.head_commit for r in forge.requests() if r.head_commit}
     entries = [
         e
-        for e in audit.trail(records, commits)
+        for e in audit.trail(records, commits, tips)
         if args.env in (None, e.env) and args.app in (None, e.app)
     ]
     if args.output == "json":
@@ -76,16 +83,42 @@ def _when(moment: datetime | None) -> str:
 
 
 def _text(entry: audit.Entry) -> str:
-    approvals = ", ".join(f"{who} at {_when(at)}" for who, at in entry.approvals) or "-"
+    approved = [r for r in entry.reviews if r.state == "approved"]
+    approvals = ", ".join(_review(r) for r in approved) or "-"
     if entry.counted:
         approvals += f" (counted: {', '.join(entry.counted)})"
+    others = ", ".join(_review(r) for r in entry.reviews if r.state != "approved")
     request = f"#{entry.request}" if entry.request else "direct commit"
+    live = _when(entry.live_at)
+    if entry.live_at and entry.live_inferred:
+        live += f" (inferred from the merge: {entry.env} has no live source)"
     return (
         f"{entry.app}: {entry.source} -> {entry.env} {short_digest(entry.digest)} "
         f"[{entry.state}] {request}; requested {_when(entry.requested_at)}; "
-        f"approved by {approvals}; merged {_when(entry.merged_at)}"
-        f"{' as ' + entry.commit[:12] if entry.commit else ''}; live {_when(entry.live_at)}"
+        f"approved by {approvals}; {f'other reviews: {others}; ' if others else ''}"
+        f"merged {_when(entry.merged_at)}"
+        f"{' as ' + entry.commit[:12] if entry.commit else ''}; live {live}"
     )
+
+
+def _review(review: audit.Reviewed) -> str:
+    """``@who at TIME``, what they did unless it is the approval, its head when superseded
+    and its comment, on one line."""
+    verb = {"changes_requested": " requested changes", "commented": " commented"}
+    said = f"{review.reviewer}{verb.get(review.state, '')} at {_when(review.at)}"
+    if review.superseded:
+        said += f" (on superseded head {review.commit[:12]})"
+    if review.comment.strip():
+        said += f' "{_one_line(review.comment)}"'
+    return said
+
+
+def _one_line(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
 
 
 def _json(entry: audit.Entry) -> dict[str, object]:
@@ -99,7 +132,19 @@ def _json(entry: audit.Entry) -> dict[str, object]:
         "requested_at": _when(entry.requested_at) if entry.requested_at else None,
         "approvals": [{"by": who, "at": _when(at)} for who, at in entry.approvals],
         "counted_approvals": list(entry.counted),
+        "reviews": [
+            {
+                "by": r.reviewer,
+                "state": r.state,
+                "at": _when(r.at),
+                "head": r.commit,
+                "superseded": r.superseded,
+                "comment": r.comment or None,
+            }
+            for r in entry.reviews
+        ],
         "merged_at": _when(entry.merged_at) if entry.merged_at else None,
         "commit": entry.commit,
         "live_at": _when(entry.live_at) if entry.live_at else None,
+        "live_inferred": entry.live_inferred,
     }

@@ -63,6 +63,7 @@ class FakeForge:
         self.writes: list[str] = []
         self.merge_refusal: str | None = None  # set to make the next merges refuse
         self.live: dict[int, datetime] = {}
+        self.live_inferred: set[int] = set()  # live times that are the merge's, not seen
         self.rollbacks: dict[tuple[str, str, str], str] = {}
 
     def set_head(self, branch: str, commit: str, paths: tuple[str, ...] = ()) -> None:
@@ -97,10 +98,12 @@ class FakeForge:
         self.writes.append(f"rollback {env}/{app} {digest[:15]}")
         return True
 
-    def record_live(self, number: int, at: datetime) -> None:
+    def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:
         self._get(number)
         if number not in self.live:
             self.live[number] = at
+            if inferred:
+                self.live_inferred.add(number)
             self.writes.append(f"live #{number}")
 
     def open(

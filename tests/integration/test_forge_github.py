@@ -22,7 +22,7 @@ from reconciler import wiring
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, RateLimited, TransientError
 from reconciler.forge.github.client import API_VERSION, USER_AGENT, AppTokenEndpoint, Client
-from reconciler.forge.github.deployments import DEPLOY_TASK
+from reconciler.forge.github.deployments import DEPLOY_TASK, INFERRED_NOTE
 from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.port import MergeRefused, Request
 from reconciler.gitrepo.credentials import Secret
@@ -379,6 +379,26 @@ def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> Non
     assert deployments[0].payload == {"request": number, "digest": CC}
     # in_progress when merged, success once seen live (earlier deployments go inactive)
     assert [s.state for s in deployments[0].statuses] == ["in_progress", "success"]
+
+
+@pytest.mark.parametrize(
+    ("inferred", "description"),
+    [
+        (False, "live since 2026-11-26T09:00:00+00:00"),
+        (True, f"live since 2026-11-26T09:00:00+00:00 {INFERRED_NOTE}"),
+    ],
+)
+def test_a_live_time_inferred_from_the_merge_says_so_in_the_status(
+    world: World, inferred: bool, description: str
+) -> None:
+    number, head = world.open()
+    world.review(number, "alice")
+    world.forge.merge(number, head, "merge")
+
+    world.forge.record_live(number, datetime(2026, 11, 26, 9, 0, tzinfo=UTC), inferred=inferred)
+
+    (deployment,) = world.sim.world.deployments.values()
+    assert [s.description for s in deployment.statuses] == ["merged", description]
 
 
 def test_two_replicas_creating_the_deployment_at_once_leave_one(world: World) -> None:

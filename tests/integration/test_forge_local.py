@@ -354,6 +354,18 @@ def test_record_live_keeps_the_first_time(env: LocalForgeWorld) -> None:
     assert len(record_titles(env)) == 2  # the second call wrote nothing
 
 
+def test_record_live_keeps_whether_the_time_was_inferred(env: LocalForgeWorld) -> None:
+    request, _ = open_prod(env)
+    merged_at = START + timedelta(hours=5)
+
+    env.forge.record_live(request.number, merged_at, inferred=True)
+
+    assert [(r.live_at, r.live_inferred) for r in env.forge.records()] == [(merged_at, True)]
+    assert (
+        record_titles(env)[0] == f"live #1 since {merged_at.isoformat()} (inferred from the merge)"
+    )
+
+
 def seeded_on(branch: str, files: dict[str, bytes]) -> Callable[[LocalForgeWorld], None]:
     def seed(env: LocalForgeWorld) -> None:
         world_of(env).seed(files, branch=branch)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from reconciler import promotions
 from reconciler.audit import trail
 from reconciler.forge.port import Review
@@ -97,4 +99,96 @@ def test_requests_and_direct_commits_in_order() -> None:
         T0 + timedelta(hours=1),
         T0 + timedelta(hours=2),
         "m2",
+    )
+
+
+def review(who: str, state: str, head: str, minutes: int, comment: str = "") -> Review:
+    at = T0 + timedelta(minutes=minutes)
+    return Review(reviewer=who, state=state, commit=head, at=at, comment=comment)  # type: ignore[arg-type]
+
+
+MERGED = {
+    "state": "merged",
+    "head_commit": "h2",
+    "merged_commit": "m2",
+    "merged_at": T0 + timedelta(hours=1),
+}
+SUPERSEDED = (
+    review("@asha", "approved", "h1", 20, "fine by me"),
+    review("@bob", "changes_requested", "h1", 25, "wrong tag"),
+    review("@asha", "approved", "h2", 40),
+    review("@carol", "commented", "h2", 45, "watching the soak"),
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "tips", "reviews", "approvals", "inferred"),
+    [
+        pytest.param(
+            {**MERGED, "reviews": SUPERSEDED, "live_at": T0 + timedelta(hours=2)},
+            None,
+            [
+                ("@asha", "approved", True, "fine by me"),
+                ("@bob", "changes_requested", True, "wrong tag"),
+                ("@asha", "approved", False, ""),
+                ("@carol", "commented", False, "watching the soak"),
+            ],
+            ["@asha"],
+            False,
+            id="merged: every review kept, the superseded head's marked",
+        ),
+        pytest.param(
+            {**MERGED, "live_at": MERGED["merged_at"], "live_inferred": True},
+            None,
+            [],
+            [],
+            True,
+            id="merged: live time inferred from the merge",
+        ),
+        pytest.param(
+            {"state": "open", "reviews": SUPERSEDED[:1] + SUPERSEDED[2:3]},
+            {promotions.branch("prod", "gw"): "h2"},
+            [("@asha", "approved", True, "fine by me"), ("@asha", "approved", False, "")],
+            ["@asha"],
+            False,
+            id="open: the branch tip is the current head",
+        ),
+        pytest.param(
+            {"state": "open", "reviews": SUPERSEDED[:1]},
+            None,
+            [("@asha", "approved", False, "fine by me")],
+            ["@asha"],
+            False,
+            id="open without a known tip: nothing is called superseded",
+        ),
+    ],
+)
+def test_every_review_is_kept_with_its_head(
+    extra: dict[str, object],
+    tips: dict[str, str] | None,
+    reviews: list[tuple[str, str, bool, str]],
+    approvals: list[str],
+    inferred: bool,
+) -> None:
+    (entry,) = trail([record(2, "prod", "staging", **extra)], [], tips)  # type: ignore[arg-type]
+
+    assert [(r.reviewer, r.state, r.superseded, r.comment) for r in entry.reviews] == reviews
+    assert [who for who, _ in entry.approvals] == approvals
+    assert entry.live_inferred is inferred
+
+
+def test_a_direct_commit_has_no_reviews_and_nothing_inferred() -> None:
+    trailers = [
+        ("Promoted-From", "dev"),
+        ("Image-Digest", D),
+        ("Promotion-App", "gw"),
+        ("Promotion-Env", "qa"),
+    ]
+    (entry,) = trail([], [commit("c3", T0, trailers)])
+
+    assert (entry.state, entry.reviews, entry.approvals, entry.live_inferred) == (
+        "committed",
+        (),
+        (),
+        False,
     )

@@ -69,9 +69,12 @@ FULL = replace(
     live_at=T0 + timedelta(hours=3),
 )
 CLOSED = replace(MINIMAL, state="closed", closed_at=T0 + timedelta(days=1), head_commit=HEAD)
+INFERRED = replace(FULL, live_at=FULL.merged_at, live_inferred=True)
 
 
-@pytest.mark.parametrize("record", [MINIMAL, FULL, CLOSED], ids=["minimal", "full", "closed"])
+@pytest.mark.parametrize(
+    "record", [MINIMAL, FULL, CLOSED, INFERRED], ids=["minimal", "full", "closed", "inferred"]
+)
 def test_records_survive_a_round_trip(record: RequestRecord) -> None:
     data = encode(record)
 
@@ -176,6 +179,7 @@ def _review(**changes: Any) -> bytes:
         (_review(at=...), '"reviews[0].at" is missing'),
         (_review(at=5), '"reviews[0].at" must be a string'),
         (_json(comments=[{"author": "@x", "at": "2024-07-01T09:00:00Z"}]), "comments[0].text"),
+        (_json(live_inferred="yes"), '"live_inferred" must be true or false'),
     ],
 )
 def test_damaged_records_are_reported_by_file(data: bytes, problem: str) -> None:
@@ -192,6 +196,10 @@ def test_damaged_records_are_reported_by_file(data: bytes, problem: str) -> None
 
 def test_keys_a_newer_writer_added_are_ignored() -> None:
     assert decode(_json(reactions=["+1"]), "42.json", 42) == FULL
+
+
+def test_a_record_from_before_live_inferred_reads_as_seen_live() -> None:
+    assert decode(_json(live_inferred=...), "42.json", 42).live_inferred is False
 
 
 @pytest.mark.parametrize(

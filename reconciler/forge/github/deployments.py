@@ -16,6 +16,7 @@ from reconciler.forge.github.client import Client
 from reconciler.promotions import parse_branch, parse_marker
 
 DEPLOY_TASK = "reconciler:promotion"
+INFERRED_NOTE = "(inferred from the merge: no live source)"
 
 
 class Deployments:
@@ -45,14 +46,19 @@ class Deployments:
         url = f"{self._client.api}/deployments/{deployment['id']}/statuses"
         self._client.write("POST", url, {"state": "in_progress", "description": "merged"})
 
-    def record_live(self, pull: dict[str, Any], number: int, at: datetime) -> None:
+    def record_live(
+        self, pull: dict[str, Any], number: int, at: datetime, *, inferred: bool = False
+    ) -> None:
         """Give the merge's Deployment a ``success`` status; the first one is kept."""
         deployment = self._ensure(pull, number)
         if self.succeeded(deployment["id"]):
             return
         url = f"{self._client.api}/deployments/{deployment['id']}/statuses"
         seen = at.astimezone(UTC).isoformat(timespec="seconds")
-        status = {"state": "success", "description": f"live since {seen}"}
+        # The description is the only place GitHub keeps it; a reader must not take the
+        # merge's time for a sighting.
+        note = f" {INFERRED_NOTE}" if inferred else ""
+        status = {"state": "success", "description": f"live since {seen}{note}"}
         # auto_inactive: the environment's earlier deployments become inactive (superseded).
         self._client.write("POST", url, {**status, "auto_inactive": True})
 

@@ -266,14 +266,14 @@ class GitHubForge:
             self._client.write("POST", f"{self._api}/issues/{number}/comments", {"body": comment})
             self._client.write("PATCH", f"{self._api}/pulls/{number}", {"state": "closed"})
 
-    def record_live(self, number: int, at: datetime) -> None:
+    def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:
         """Give the merge commit's deployment a ``success`` status; the first one is kept."""
         with self._client.guard(f"record pull request #{number} as live"):
             pull = self._pull(number)
             sha = pull.get("merge_commit_sha")
             if not pull.get("merged_at") or not sha:
                 return
-            self._deployments.record_live(pull, number, at)
+            self._deployments.record_live(pull, number, at, inferred=inferred)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from reconciler.actions import Close, CommitDirect, Merge, Plan, Propose, action
 from reconciler.applying import ActionOutcome, Applier
 from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.observing import Observation, Observer
+from reconciler.phases import Stopwatch
 from reconciler.planning import plan
 from reconciler.policy import Policy
 from reconciler.reasons import BlockedCode
@@ -60,7 +61,11 @@ class CycleRunner:
         applier: Applier,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        *,
+        phases: Stopwatch | None = None,
     ) -> None:
+        """``phases``: the observer's stopwatch, holding what came before the first cycle
+        (opening the repo); the first cycle's phases are logged once, at its end."""
         self.observer = observer
         self.applier = applier
         self.metrics = metrics
@@ -69,6 +74,8 @@ class CycleRunner:
         self._blocked: set[tuple[str, str, str]] = set()
         self._last: _Memo | None = None
         self._invalid_at: str | None = None  # the last base commit logged as invalid
+        self.phases = phases or Stopwatch()
+        self._first = True
 
     def plan_only(self, *, one_shot: bool = True) -> CycleReport:
         """Observe and plan; write nothing (`reconciler plan`, `status`)."""
@@ -102,6 +109,11 @@ class CycleRunner:
         """
         begin = time.monotonic()
         started = self.clock()
+        first, self._first = self._first, False
+        if first:
+            self.phases.resume()  # the laps before the first cycle belong to it
+        else:
+            self.phases.restart()
         try:
             observation = self.observer.observe(one_shot=one_shot)
         except Exception:
@@ -112,7 +124,9 @@ class CycleRunner:
         if not one_shot:  # a one-shot verb prints the problems itself
             self._log_policy(observation)
         result_plan = self._plan(observation, self.clock())
+        self.phases.lap("plan")
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
+        self.phases.lap("apply")
         for outcome in outcomes:
             if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
@@ -128,7 +142,25 @@ class CycleRunner:
         self.last_success = time.time()
         result = CycleReport(observation, result_plan, outcomes, started, seconds)
         self.metrics.publish(self._report(result))
+        if first and not one_shot:
+            self._log_phases()
         return result
+
+    def _log_phases(self) -> None:
+        """Where the first cycle spent its time: a slow start-up says which part was slow."""
+        laps = self.phases.laps
+        seconds = round(sum(laps.values()), 3)
+        log.info(
+            "first cycle: %s (%.1fs in all)",
+            self.phases.text(),
+            seconds,
+            extra={
+                "event": "first-cycle",
+                "phases": laps,
+                "counts": self.phases.counts,
+                "seconds": seconds,
+            },
+        )
 
     def _report(self, result: CycleReport) -> Gauges:
         """The gauges; per-pair figures are reused while plan and snapshot stay the same

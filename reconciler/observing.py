@@ -21,6 +21,7 @@ from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
+from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
 from reconciler.registry.port import ImageNotFound, ImageRegistry
@@ -64,8 +65,10 @@ class Observer:
         registry_for: Callable[[Policy], ImageRegistry | None] = lambda _: None,
         wait: Callable[[float], object] = lambda seconds: threading.Event().wait(seconds),
         shard: Shard = ALL,
+        phases: Stopwatch | None = None,
     ) -> None:
         self.repo = repo
+        self.phases = phases or Stopwatch()  # lapped here; restarted by the cycle's runner
         self.forge = forge
         self.live_reader = live_reader
         self.clock = clock
@@ -83,6 +86,7 @@ class Observer:
         """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles)."""
         if fetch:
             self.repo.fetch()
+        self.phases.lap("fetch")
         notes: tuple[str, ...] = ()
         if self.base_branch != self._configured and self.repo.tip(self.base_branch) is None:
             notes = (
@@ -100,6 +104,7 @@ class Observer:
             else:
                 notes += (refused,)
             desired = self.desired.read(tip, self.base_branch)
+        self.phases.lap("policy+overlays", len(desired.overlays))
         policy = desired.policy
         errors = notes + desired.errors
         empty = Snapshot(base_branch=self.base_branch, base_commit=tip, policy_errors=errors)
@@ -108,10 +113,14 @@ class Observer:
         overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
         live = self._live(policy, applications)
+        self.phases.lap("live")
         samples = self.sampler.sample(policy, overlays, live, one_shot=one_shot)
+        self.phases.lap("probes")
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
+        self.phases.lap("registry")
         overlays = self._deep_histories(policy, overlays, tags)
+        self.phases.lap("history")
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
@@ -141,6 +150,7 @@ class Observer:
             digests=MappingProxyType(digests),
             damaged=MappingProxyType(self._damaged()),
         )
+        self.phases.lap("forge")
         return Observation(policy, snapshot, not errors)
 
     @property

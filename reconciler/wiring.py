@@ -38,9 +38,11 @@ from reconciler.live.port import LiveReader
 from reconciler.live.registry_tag import RegistryTagLiveReader
 from reconciler.metrics import Metrics
 from reconciler.observing import Observer
+from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
 from reconciler.policy.model import ArgoCDLive, HttpLive, LiveSource, Registry, RegistryTagLive
 from reconciler.probes import HttpProber
+from reconciler.progress import for_stderr
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
 
@@ -103,9 +105,13 @@ def clone_url(api_root: str, repository: str) -> str:
 
 
 def open_repo(settings: Settings, app: InstallationTokens | None = None) -> Pygit2ConfigRepo:
-    """The config repo's clone in the cache folder, fetched."""
+    """The config repo's clone in the cache folder, fetched; clones and fetches report
+    their progress on stderr (reconciler.progress)."""
     return Pygit2ConfigRepo.open(
-        repo_url(settings), settings.cache_dir, credentials=credentials(settings, app)
+        repo_url(settings),
+        settings.cache_dir,
+        credentials=credentials(settings, app),
+        watch=for_stderr(),
     )
 
 
@@ -250,7 +256,9 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     """Open the config repo (clone or fetch: a TransientError when it cannot be reached)
     and build every adapter around it; ``stopping()`` true cuts a probe round short."""
     settings, clock, metrics = prepared.settings, prepared.clock, prepared.metrics
+    phases = Stopwatch()
     repo = prepared.factories.open_repo(settings, prepared.app)
+    phases.lap("open")  # a clone, or the cache's clone fetched: the first cycle's first phase
     # The adapter counts its own repairs, those made while opening included; a test's
     # wrapper of it may not count any.
     metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
@@ -304,8 +312,9 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         base_branch=settings.base_branch,
         registry_for=registry_for,
         shard=settings.shard,
+        phases=phases,
     )
     prepared.in_force.read = lambda: observer.last_good
     applier = Applier(repo, forge, clock, registry=current_registry)
-    runner = CycleRunner(observer, applier, metrics, clock)
+    runner = CycleRunner(observer, applier, metrics, clock, phases=phases)
     return Wired(repo, forge, runner, metrics)

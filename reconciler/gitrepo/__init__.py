@@ -22,6 +22,8 @@ from reconciler.gitrepo.port import (
     PushOutcome,
     ReadView,
     Signature,
+    Transfer,
+    TransferWatch,
     UnknownCommit,
 )
 from reconciler.gitrepo.trailers import Trailer, parse_trailers, with_trailers
@@ -43,6 +45,8 @@ __all__ = [
     "SshAgent",
     "SshKey",
     "Trailer",
+    "Transfer",
+    "TransferWatch",
     "UnknownCommit",
     "parse_trailers",
     "read_parsed",

@@ -99,6 +99,29 @@ class FileHistories:
     stopped: bool = False
 
 
+TransferStage = Literal["started", "receiving", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How far one clone or fetch of ``remote`` (its display form, never credentials) has come."""
+
+    action: str  # "cloning", "fetching from", "deepening the history from"
+    remote: str
+    stage: TransferStage = "receiving"
+    received_objects: int = 0
+    total_objects: int = 0
+    indexed_objects: int = 0
+    indexed_deltas: int = 0
+    total_deltas: int = 0
+    received_bytes: int = 0
+
+
+# Told of every transfer's start, of its progress as libgit2 reports it, and of its end
+# (``stage``); it must return quickly, since it runs inside the network operation.
+TransferWatch = Callable[[Transfer], None]
+
+
 @dataclass(frozen=True)
 class PushOutcome:
     """What a branch write did: ``commit`` is the branch's value afterwards."""

@@ -1,4 +1,5 @@
-"""libgit2's callbacks for one network operation: credentials, host verdicts, the push lease.
+"""libgit2's callbacks for one network operation: credentials, host verdicts, the push lease,
+and a transfer's progress.
 
 Credentials travel only through them: the stored remote URL and the clone's config never
 hold a secret, and a failure names where a secret comes from, never the secret.
@@ -6,7 +7,10 @@ hold a secret, and a failure names where a secret comes from, never the secret.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pygit2
@@ -23,6 +27,9 @@ from reconciler.gitrepo.credentials import (
     read_passphrase,
     read_token,
 )
+from reconciler.gitrepo.port import Transfer, TransferStage, TransferWatch
+
+log = logging.getLogger("reconciler.gitrepo")
 
 ZERO = pygit2.Oid(hex="0" * 40)  # libgit2's id for "no commit": a ref that does not exist
 _KINDS = (
@@ -55,12 +62,15 @@ class Callbacks(pygit2.RemoteCallbacks):
         credentials: Credentials | None,
         environ: Mapping[str, str],
         lease: tuple[str, pygit2.Oid] | None = None,
+        watch: TransferWatch | None = None,
     ) -> None:
         super().__init__()
         self._credentials = credentials
         self._environ = environ
         self._sent = 0
         self._lease = lease
+        self._watch = watch
+        self._transfer: Transfer | None = None
         self.secrets: list[str] = []
         self.rejected: dict[str, str] = {}
 
@@ -99,6 +109,58 @@ class Callbacks(pygit2.RemoteCallbacks):
         # pygit2's default accepts any SSH host key; trust libgit2's known_hosts and TLS
         # verdicts instead, so an unknown host fails closed.
         return valid
+
+    @contextlib.contextmanager
+    def watching(self, action: str, remote: str) -> Iterator[None]:
+        """Tell the watch this transfer's start, its progress while inside, and its end."""
+        if self._watch is None:
+            yield
+            return
+        self._transfer = Transfer(action, remote, "started")
+        self._tell(self._transfer)
+        try:
+            yield
+        except BaseException:
+            self._end("failed")
+            raise
+        self._end("done")
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        if self._transfer is None:
+            return
+        self._transfer = replace(
+            self._transfer,
+            stage="receiving",
+            received_objects=stats.received_objects,
+            total_objects=stats.total_objects,
+            indexed_objects=stats.indexed_objects,
+            indexed_deltas=stats.indexed_deltas,
+            total_deltas=stats.total_deltas,
+            received_bytes=stats.received_bytes,
+        )
+        self._tell(self._transfer)
+
+    def _end(self, stage: TransferStage) -> None:
+        if self._transfer is not None:
+            self._tell(replace(self._transfer, stage=stage))
+        self._transfer = None
+
+    def _tell(self, transfer: Transfer) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        try:
+            watch(transfer)
+        except Exception:
+            # Progress is a courtesy: a watch that fails (a closed stderr) must not fail
+            # the fetch, so it is told nothing more.
+            log.warning(
+                "reporting the progress of %s %s failed; it goes on unreported",
+                transfer.action,
+                transfer.remote,
+                exc_info=True,
+            )
+            self._watch = None
 
     def push_negotiation(self, updates: list[pygit2.remotes.PushUpdate]) -> None:
         for update in updates:

@@ -16,7 +16,7 @@ from pygit2.enums import FetchPrune
 
 from reconciler.errors import TransientError
 from reconciler.gitrepo.credentials import Credentials
-from reconciler.gitrepo.port import UnknownCommit
+from reconciler.gitrepo.port import TransferWatch, UnknownCommit
 from reconciler.gitrepo.pygit2_adapter.cacherepair import ClonePlace
 from reconciler.gitrepo.pygit2_adapter.callbacks import NETWORK_ERRORS, Callbacks
 from reconciler.gitrepo.remote import RemoteUrl
@@ -38,13 +38,16 @@ class Clone:
         remote: RemoteUrl,
         credentials: Credentials | None,
         environ: Mapping[str, str],
+        *,
         place: ClonePlace | None = None,
+        watch: TransferWatch | None = None,
     ) -> None:
         self.repo = repo
         self.remote = remote
         self.credentials = credentials
         self.environ = environ
         self.place = place
+        self.watch = watch
         self.repairs = 0
         # Commits a local remote is known to hold whole (its refs' and our tracking refs'
         # tips at the first push after a fetch, and every commit pushed since): listing
@@ -62,7 +65,7 @@ class Clone:
 
     def callbacks(self, lease: tuple[str, pygit2.Oid] | None = None) -> Callbacks:
         """Callbacks for one network operation, pushing under ``lease`` if given."""
-        return Callbacks(self.credentials, self.environ, lease)
+        return Callbacks(self.credentials, self.environ, lease, self.watch)
 
     def fetch(self) -> None:
         """Bring every remote branch up to date (pruning deleted ones).
@@ -88,7 +91,7 @@ class Clone:
             )
         callbacks = self.callbacks()
         try:
-            with self.writing():
+            with self.writing(), callbacks.watching(action, self.remote.display):
                 self.repo.remotes["origin"].fetch(
                     callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
                 )
@@ -110,7 +113,11 @@ class Clone:
         if damage is None:
             return cleared is not None
         make = functools.partial(
-            Clone, remote=self.remote, credentials=self.credentials, environ=self.environ
+            Clone,
+            remote=self.remote,
+            credentials=self.credentials,
+            environ=self.environ,
+            watch=self.watch,
         )
         repaired = reclone(make, self.remote, place, damage)
         self.repo = pygit2.Repository(str(place.path))

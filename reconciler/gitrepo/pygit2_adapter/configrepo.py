@@ -26,6 +26,7 @@ from reconciler.gitrepo.port import (
     PushOutcome,
     ReadView,
     Signature,
+    TransferWatch,
 )
 from reconciler.gitrepo.pygit2_adapter import histories, merge, refs, trees
 from reconciler.gitrepo.pygit2_adapter.cacherepair import CacheFolder, ClonePlace
@@ -58,14 +59,15 @@ class Pygit2ConfigRepo:
         environ: Mapping[str, str],
         max_attempts: int,
         cache: ClonePlace | None = None,
+        watch: TransferWatch | None = None,
     ) -> None:
-        self._clone = Clone(repo, remote, credentials, environ, cache)
+        self._clone = Clone(repo, remote, credentials, environ, place=cache, watch=watch)
         self._max_attempts = max_attempts
         self._lock = threading.RLock()
         self._writer = Writer(self._clone, self._lock)
 
     @classmethod
-    def open(
+    def open(  # noqa: PLR0913 the remote and cache, then options, all keyword-only
         cls,
         url: str,
         cache_dir: Path,
@@ -75,6 +77,7 @@ class Pygit2ConfigRepo:
         max_attempts: int = 5,
         timeout: float | None = 60.0,
         environ: Mapping[str, str] | None = None,
+        watch: TransferWatch | None = None,
     ) -> Pygit2ConfigRepo:
         """Clone ``url`` into ``cache_dir`` on first use, else reuse that clone and fetch.
 
@@ -82,7 +85,7 @@ class Pygit2ConfigRepo:
         always cloned in full, because libgit2's local transport cannot fetch shallow.
         History walks deepen a shallow clone as far as they need. ``timeout`` (seconds)
         sets libgit2's process-wide connect and read timeouts. A damaged clone is set aside
-        and cloned again.
+        and cloned again. ``watch`` is told how every clone and fetch progresses.
         """
         remote = parse_remote(url)
         if timeout is not None:
@@ -96,7 +99,7 @@ class Pygit2ConfigRepo:
         )
         env = os.environ if environ is None else environ
         clone_of = functools.partial(
-            Clone, remote=remote, credentials=credentials, environ=env, place=cache
+            Clone, remote=remote, credentials=credentials, environ=env, place=cache, watch=watch
         )
         make = functools.partial(
             cls,
@@ -105,6 +108,7 @@ class Pygit2ConfigRepo:
             environ=env,
             max_attempts=max_attempts,
             cache=cache,
+            watch=watch,
         )
         if not (cache.path.exists() or cache.path.is_symlink()):
             cache.install(new_clone(clone_of, remote, cache), None)

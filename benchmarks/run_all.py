@@ -24,6 +24,7 @@ from benchmarks import (
     probe_fanout,
     promotion_write,
     server_burst,
+    status_view,
 )
 
 # Quick mode: 320 probes hanging 0.5s each against a 2s budget (a few seconds, not minutes).
@@ -54,6 +55,7 @@ def main() -> None:
         ("server burst", lambda: server_burst.run(500 if quick else 2000)),
         # Quick: this tree alone (its baseline is an older commit, extracted and measured).
         ("merge cycle", lambda: merge_cycle.run((apps,), None if quick else merge_cycle.BASELINE)),
+        ("status view", lambda: status_view.run(apps, repeat=1 if quick else 3)),
     ]
     for title, measure in benchmarks:
         print(f"\n## {title}", flush=True)

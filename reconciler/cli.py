@@ -232,7 +232,22 @@ def _repo_verbs(verbs: Verbs) -> None:
             verb.set_defaults(output="text")
         else:
             _add_output(verb)
-        verb.set_defaults(handler=f"reconciler.verbs.reconcile:{name}", verb=name)
+            verb.add_argument(
+                "--probe",
+                action="store_true",
+                help="sample the HTTP gates now, as many rounds as their streaks need "
+                "(without it, a process of its own has no samples and says so)",
+            )
+        if name == "status":
+            verb.add_argument(
+                "--daemon",
+                metavar="URL",
+                default=os.environ.get("RECONCILER_DAEMON"),
+                help="show a running daemon's view (its GET /status at URL, the address "
+                "of its --listen) instead of reading the repo (RECONCILER_DAEMON)",
+            )
+        module = "status" if name == "status" else "reconcile"
+        verb.set_defaults(handler=f"reconciler.verbs.{module}:{name}", verb=name)
 
     run = verbs.add_parser(
         "run",

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from reconciler import codeowners, promotions
+from reconciler import codeowners, pinstore, promotions
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.gates import PinFact
 from reconciler.gitrepo.blobcache import BlobCache
@@ -33,6 +34,7 @@ from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
 from reconciler.snapshot import Key, OverlayState
 
+PIN_FILE_EVERY = 60.0  # seconds: how often a daemon saves newly parsed pins at most
 HISTORY_DEPTH = 20  # commits of an overlay's history kept for pin facts (see back_to)
 # What a read depends on besides the files: the overlay folder (or file), the format, and
 # what of the app the format reads. A string, since str caches its hash and a frozen
@@ -63,13 +65,22 @@ class DesiredReader:
     """Reads ``Desired`` for successive commits, re-reading only what changed."""
 
     def __init__(
-        self, repo: ConfigRepo, select: Callable[[Policy], Policy] = lambda policy: policy
+        self,
+        repo: ConfigRepo,
+        select: Callable[[Policy], Policy] = lambda policy: policy,
+        *,
+        pin_file: Path | None = None,
     ) -> None:
-        """``select`` narrows every loaded policy (a shard keeps its own apps)."""
+        """``select`` narrows every loaded policy (a shard keeps its own apps);
+        ``pin_file`` keeps parsed pins for the next process (reconciler.pinstore)."""
         self.repo = repo
         self.select = select
         self.last_good: Policy | None = None
         self._pins: BlobCache[ImagePin | None] = BlobCache(max_entries=50_000)
+        self._pin_file = pin_file
+        if pin_file is not None:
+            self._pins.preload(pinstore.load(pin_file))
+        self._kept_at = (0, -PIN_FILE_EVERY)  # misses and monotonic time at the last save
         self._last: Desired | None = None
         self._reads: dict[_ReadKey, _Read] = {}
         # Which reads depend on a path, to find the stale ones from a diff without asking
@@ -343,6 +354,22 @@ class DesiredReader:
             if len(commits) < limit:
                 return facts  # the file's whole history: ``digest`` was never pinned
             limit *= 4
+
+    @property
+    def pin_parses(self) -> int:
+        """How many overlay files this reader has parsed for a pin (not found cached)."""
+        return self._pins.misses
+
+    def keep_pins(self, *, now: float, at_once: bool = False) -> None:
+        """Save parsed pins for the next process when new ones were parsed: at once, or at
+        most every ``PIN_FILE_EVERY`` seconds (of ``now``, a monotonic clock)."""
+        misses, last = self._kept_at
+        if self._pin_file is None or self._pins.misses == misses:
+            return
+        if not at_once and now - last < PIN_FILE_EVERY:
+            return
+        pinstore.save(self._pin_file, self._pins.entries())
+        self._kept_at = (self._pins.misses, now)
 
     def pin(self, fmt: str, app: App, view: ReadView, path: str) -> ImagePin | None:
         """The pin of ``app`` in the file at ``path``, parsed once per blob."""

@@ -9,9 +9,11 @@ reconciler.sampling; open requests' heads are proven by reconciler.provenance.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType
 
 from reconciler import codeowners, promotions, provenance
@@ -21,6 +23,7 @@ from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
+from reconciler.livetimes import RecordedSightings
 from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
@@ -66,7 +69,9 @@ class Observer:
         wait: Callable[[float], object] = lambda seconds: threading.Event().wait(seconds),
         shard: Shard = ALL,
         phases: Stopwatch | None = None,
+        pin_file: Path | None = None,
     ) -> None:
+        """``pin_file``: where parsed overlay pins are kept for the next process."""
         self.repo = repo
         self.phases = phases or Stopwatch()  # lapped here; restarted by the cycle's runner
         self.forge = forge
@@ -77,13 +82,17 @@ class Observer:
         self._refused: tuple[str, str, str] | None = None  # (branch, its tip, why)
         self.registry_for = registry_for
         self.shard = shard
-        self.desired = DesiredReader(repo, shard.narrow)
+        self.desired = DesiredReader(repo, shard.narrow, pin_file=pin_file)
         self._heads = provenance.HeadChecker(repo)
         self.sampler = GateSampler(prober, live_reader, clock, wait)
+        self.sightings = RecordedSightings(forge)
 
     # -- the whole snapshot ------------------------------------------------------------------
-    def observe(self, *, fetch: bool = True, one_shot: bool = False) -> Observation:
-        """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles)."""
+    def observe(
+        self, *, fetch: bool = True, one_shot: bool = False, probe: bool = True
+    ) -> Observation:
+        """Fetch, then read everything a plan needs (``one_shot``: no earlier cycles;
+        ``probe`` False: no gate samples taken, the ones kept are used)."""
         if fetch:
             self.repo.fetch()
         self.phases.lap("fetch")
@@ -104,6 +113,8 @@ class Observer:
             else:
                 notes += (refused,)
             desired = self.desired.read(tip, self.base_branch)
+        # A one-shot process ends soon: it saves at once; a daemon, now and then.
+        self.desired.keep_pins(now=time.monotonic(), at_once=one_shot)
         self.phases.lap("policy+overlays", len(desired.overlays))
         policy = desired.policy
         errors = notes + desired.errors
@@ -112,9 +123,13 @@ class Observer:
             return Observation(None, empty, policy_valid=False)
         overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
-        live = self._live(policy, applications)
+        live = self.sightings.apply(policy, overlays, self._live(policy, applications))
         self.phases.lap("live")
-        samples = self.sampler.sample(policy, overlays, live, one_shot=one_shot)
+        samples = (
+            self.sampler.sample(policy, overlays, live, one_shot=one_shot)
+            if probe
+            else self.sampler.kept()
+        )
         self.phases.lap("probes")
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
@@ -138,6 +153,7 @@ class Observer:
             live=MappingProxyType(live),
             requests=MappingProxyType(requests),
             samples=samples,
+            sampled=probe,
             codeowners=owners,
             enforcement=enforcement,
             teams=teams,

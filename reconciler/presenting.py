@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from reconciler import drift
+from reconciler import overview
 from reconciler.actions import (
     AddLabels,
     Blocked,
@@ -24,8 +24,6 @@ from reconciler.actions import (
 from reconciler.applying import ActionOutcome
 from reconciler.gates.results import stamp
 from reconciler.model import short as short_digest
-from reconciler.policy import Policy
-from reconciler.snapshot import Snapshot
 
 
 def _when(moment: datetime | None) -> str:
@@ -84,14 +82,7 @@ def blocked_text(blocked: Sequence[Blocked]) -> str:
 
 
 def _blocked_json(blocked: Blocked) -> dict[str, Any]:
-    return {
-        "app": blocked.app,
-        "env": blocked.env,
-        "code": blocked.code,
-        "reason": blocked.reason,
-        "since": _when(blocked.since) if blocked.since else None,
-        "until": _when(blocked.until) if blocked.until else None,
-    }
+    return {"app": blocked.app, "env": blocked.env, **overview.blocked_json(blocked)}
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -131,64 +122,3 @@ def outcomes_text(outcomes: Sequence[ActionOutcome]) -> str:
     if not outcomes:
         return "nothing to do\n"
     return "".join(f"{'ok' if o.ok else 'FAILED'}: {o.detail}\n" for o in outcomes)
-
-
-def status_rows(policy: Policy, snap: Snapshot, plan: Plan, now: datetime) -> list[dict[str, Any]]:
-    """Per app and environment: desired, live, drift, gates, request, blocked."""
-    rows = []
-    for env in policy.ordered():
-        for app in policy.apps_in(env.name):
-            key = (app.name, env.name)
-            overlay = snap.overlays.get(key)
-            desired = overlay.pin.digest if overlay and overlay.pin and overlay.pin.digest else None
-            live = snap.live.get(key)
-            judged = drift.drift(
-                drift.Pinned(desired, overlay.changed_at if overlay else None),
-                drift.Running(live.digest, live.since, live.rolling) if live else None,
-            )
-            held = snap.requests.get(key)
-            rows.append(
-                {
-                    "app": app.name,
-                    "env": env.name,
-                    "desired": desired,
-                    "live": live.digest if live else None,
-                    "drift": judged.drifted if judged.known else None,
-                    "drift_seconds": judged.seconds(now),
-                    "gates": {r.gate: r.passed for a, e, r in plan.gates if (a, e) == key},
-                    "request": held.request.number if held else None,
-                    "blocked": [b.reason for b in plan.blocked if (b.app, b.env) == key],
-                    "error": overlay.error if overlay else None,
-                }
-            )
-    return rows
-
-
-_WIDTHS = (20, 10, 16, 16, 6, 8)
-
-
-def status_text(rows: list[dict[str, Any]]) -> str:
-    """The status as a table."""
-
-    def short(digest: str | None) -> str:
-        return short_digest(digest) if digest else "-"
-
-    out = [
-        f"{'APP':<20} {'ENV':<10} {'DESIRED':<16} {'LIVE':<16} {'DRIFT':<6} {'REQUEST':<8} BLOCKED"
-    ]
-    for row in rows:
-        drift_text = "-" if row["drift"] is None else ("yes" if row["drift"] else "no")
-        request = f"#{row['request']}" if row["request"] else "-"
-        blocked = "; ".join(row["blocked"]) or (row["error"] or "")
-        cells = (
-            row["app"],
-            row["env"],
-            short(row["desired"]),
-            short(row["live"]),
-            drift_text,
-            request,
-        )
-        out.append(
-            " ".join(f"{c:<{w}}" for c, w in zip(cells, _WIDTHS, strict=True)) + f" {blocked}"
-        )
-    return "\n".join(out) + "\n"

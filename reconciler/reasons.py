@@ -26,6 +26,7 @@ BlockedCode = Literal[
     "request-damaged",
     "gate:not-live",
     "gate:no-samples",
+    "gate:not-sampled",
     "gate:failing",
     "gate:streak-short",
     "gate:soaking",

@@ -77,6 +77,10 @@ class GateSampler:
                 key = (sample.gate, sample.app, sample.env)
                 self._probed_at[key] = now
                 self._samples.setdefault(key, deque(maxlen=SAMPLES_KEPT)).append(sample)
+        return self.kept()
+
+    def kept(self) -> tuple[Sample, ...]:
+        """The samples kept from earlier rounds, none taken now."""
         return tuple(s for bucket in self._samples.values() for s in bucket)
 
     def _stalest_first(self, entry: tuple[HttpGate, str, str]) -> tuple[int, datetime] | tuple[int]:

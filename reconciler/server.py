@@ -6,12 +6,14 @@ length is checked before a byte of it is read, then ``reconciler.webhooks`` deci
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from reconciler.errors import PolicyError
 from reconciler.metrics import CONTENT_TYPE, Metrics
@@ -19,7 +21,7 @@ from reconciler.webhooks import SeenDeliveries, WebhookConfig, describe, receive
 
 log = logging.getLogger("reconciler.webhook")
 
-GET_PATHS = ("/metrics", "/healthz", "/readyz")
+GET_PATHS = ("/metrics", "/healthz", "/readyz", "/status")
 WEBHOOK_PATH = "/webhook"
 # A client that stops sending mid-request must not hold a server thread for ever.
 READ_TIMEOUT_SECONDS = 30.0
@@ -70,10 +72,12 @@ class StatusServer:
         webhook: WebhookConfig | None = None,
         *,
         backlog: int = BACKLOG,
+        view: Callable[[], dict[str, Any] | None] = lambda: None,
     ) -> None:
-        """Binds at once; PolicyError when ``listen`` is malformed or cannot be bound."""
+        """Binds at once; PolicyError when ``listen`` is malformed or cannot be bound.
+        ``view``: what GET /status answers (None: no cycle has given one yet)."""
         host, port = parse_listen(listen)
-        handler = _handler(metrics, status, webhook)
+        handler = _handler(metrics, status, webhook, view)
         kind = _Server6 if ":" in host else _Server
         self._server: ThreadingHTTPServer = kind((host, port), handler, bind_and_activate=False)
         self._server.request_queue_size = backlog  # read by listen() in server_activate
@@ -112,7 +116,10 @@ class StatusServer:
 
 
 def _handler(
-    metrics: Metrics, status: Callable[[], Status], webhook: WebhookConfig | None
+    metrics: Metrics,
+    status: Callable[[], Status],
+    webhook: WebhookConfig | None,
+    view: Callable[[], dict[str, Any] | None],
 ) -> type[BaseHTTPRequestHandler]:
     seen = SeenDeliveries()
 
@@ -128,6 +135,8 @@ def _handler(
                 current = status()
                 ok, reason = current.healthy if path == "/healthz" else current.ready
                 self._send(200 if ok else 503, (reason + "\n").encode(), "text/plain")
+            elif path == "/status":
+                self._status(view())
             elif path == WEBHOOK_PATH and webhook is not None:
                 self._text(405, "use POST for /webhook", allow="POST")
             else:
@@ -141,6 +150,12 @@ def _handler(
                 self._send(404, b"not found\n", "text/plain")
             else:
                 self._webhook(webhook)
+
+        def _status(self, document: dict[str, Any] | None) -> None:
+            if document is None:
+                self._text(503, "no cycle has finished with a valid policy yet; see /readyz")
+            else:
+                self._send(200, json.dumps(document).encode(), "application/json")
 
         def _webhook(self, config: WebhookConfig) -> None:
             headers = {name: self.headers.get(name) for name in _DELIVERY_HEADERS}

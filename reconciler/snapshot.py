@@ -32,12 +32,17 @@ class OverlayState:
 
 @dataclass(frozen=True)
 class LiveState:
-    """What a live source says an environment runs for an app."""
+    """What a live source says an environment runs for an app.
+
+    ``sighted``: ``since`` is only when this process first saw the digest (the source
+    tells no start time), so observing may replace it with an earlier recorded sighting.
+    """
 
     digest: str | None
     since: datetime | None = None
     rolling: bool = False
     error: str | None = None
+    sighted: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Snapshot:
     live: Mapping[Key, LiveState] = field(default_factory=dict)
     requests: Mapping[Key, RequestState] = field(default_factory=dict)
     samples: tuple[Sample, ...] = ()
+    sampled: bool = True  # False: the HTTP gates were not probed for this snapshot
     codeowners: CodeOwners = NONE
     enforcement: Enforcement | None = None
     teams: Mapping[str, frozenset[str]] = field(default_factory=dict)

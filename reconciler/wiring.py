@@ -10,15 +10,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from reconciler import pinstore
 from reconciler.applying import Applier
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleRunner
 from reconciler.errors import PolicyError
-from reconciler.forge.github.app import AppCredentials, InstallationTokens
-from reconciler.forge.github.client import AppTokenEndpoint
-from reconciler.forge.github.forge import GitHubForge
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Forge
 from reconciler.gitrepo.credentials import (
@@ -45,6 +44,9 @@ from reconciler.probes import HttpProber
 from reconciler.progress import for_stderr
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.settings import Settings
+
+if TYPE_CHECKING:
+    from reconciler.forge.github.app import InstallationTokens
 
 
 @dataclass
@@ -133,6 +135,10 @@ def github_app(settings: Settings, clock: Callable[[], datetime]) -> Installatio
         raise PolicyError(
             "give --github-token-file or a GitHub App (--github-app-id ...), not both"
         )
+    # PyGithub and PyJWT load only for the GitHub forge: a local `status` starts faster.
+    from reconciler.forge.github.app import AppCredentials, InstallationTokens  # noqa: PLC0415
+    from reconciler.forge.github.client import AppTokenEndpoint  # noqa: PLC0415
+
     return InstallationTokens(
         AppCredentials(app_id, key, installation),
         AppTokenEndpoint(settings.github_url),
@@ -173,7 +179,7 @@ def github_forge(
     clock: Callable[[], datetime],
     metrics: Metrics,
     app: InstallationTokens | None = None,
-    make: Callable[..., Forge] = GitHubForge,
+    make: Callable[..., Forge] | None = None,
     *,
     production: Callable[[str], bool] = lambda env: False,
 ) -> Forge:
@@ -198,7 +204,7 @@ def github_forge(
     def counted(method: str, status: int) -> None:
         metrics.forge_requests.labels(method=method, status=str(status)).inc()
 
-    return make(
+    return (make or _github_forge)(
         settings.github_repo,
         token=read,
         base_url=settings.github_url,
@@ -210,12 +216,19 @@ def github_forge(
     )
 
 
+def _github_forge(*args: Any, **kwargs: Any) -> Forge:
+    """GitHubForge, imported when first used (PyGithub is slow to import)."""
+    from reconciler.forge.github.forge import GitHubForge  # noqa: PLC0415
+
+    return GitHubForge(*args, **kwargs)
+
+
 @dataclass(frozen=True)
 class Factories:
     """How the parts that reach outside the process are made; tests pass their own."""
 
     open_repo: Callable[[Settings, InstallationTokens | None], ConfigRepo] = open_repo
-    github_forge: Callable[..., Forge] = GitHubForge  # called as GitHubForge is
+    github_forge: Callable[..., Forge] | None = None  # called as GitHubForge is (None: it)
     http_client: Callable[[], HttpClient] = HttpClient
 
 
@@ -313,6 +326,7 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         registry_for=registry_for,
         shard=settings.shard,
         phases=phases,
+        pin_file=settings.cache_dir / pinstore.FILE,
     )
     prepared.in_force.read = lambda: observer.last_good
     applier = Applier(repo, forge, clock, registry=current_registry)

@@ -21,7 +21,7 @@ from string import Template
 from typing import TextIO
 
 import reconciler
-from reconciler import pinning, presenting
+from reconciler import overview, pinning
 from reconciler.audit import trail
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
@@ -285,11 +285,11 @@ def story(demo: Demo) -> None:
     result = demo.until(lambda r: not r.plan.actions, "a quiet cycle", limit)
     policy = result.observation.policy
     assert policy is not None
-    rows = presenting.status_rows(policy, result.observation.snapshot, result.plan, demo.clock())
+    rows = overview.rows(policy, result.observation.snapshot, result.plan, demo.clock())
     drifted = [r for r in rows if r["drift"]]
     say(f"6. prod runs {NEW_DIGEST[:15]}; drift is {drifted if drifted else 'zero'}")
     say("\n$ reconciler status")
-    say(presenting.status_text(rows).rstrip())
+    say(overview.table(rows).rstrip())
     say("\n$ reconciler history")
     forge = wired.forge
     assert isinstance(forge, LocalForge)  # the demo runs on the embedded forge

@@ -26,7 +26,7 @@ them, so that the plan can block their promotions with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import get_args
@@ -46,6 +46,8 @@ from reconciler.forge.port import (
     Request,
     Review,
     ReviewState,
+    Sighting,
+    latest_sightings,
 )
 from reconciler.forge.records import Comment, RequestRecord
 from reconciler.gitrepo.port import ConfigRepo, Signature
@@ -351,6 +353,11 @@ class LocalForge:
             )
         return self._record_merge(number, found.id, found.time, head)
 
+    def seen_live(self, env: str, wanted: Mapping[str, str]) -> dict[str, datetime]:
+        """When the latest merge of each wanted digest into ``env`` was seen running, from
+        the request records' ``live_at``."""
+        return latest_sightings(_sightings(self.records()), env, wanted)
+
     # -- internals -----------------------------------------------------------------------
 
     def _record_merge(self, number: int, commit: str, at: datetime | None, head: str) -> str:
@@ -364,3 +371,11 @@ class LocalForge:
 
     def _signature(self) -> Signature:
         return Signature(self._name, self._email, self._clock())
+
+
+def _sightings(found: Iterable[RequestRecord]) -> Iterator[Sighting]:
+    """The merged requests whose digest was recorded seen running."""
+    for record in found:
+        marker = parse_marker(record.body)
+        if marker and record.merged_at and record.live_at and not record.live_inferred:
+            yield Sighting(marker.app, marker.env, marker.digest, record.merged_at, record.live_at)

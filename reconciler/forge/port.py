@@ -7,6 +7,7 @@ Planning sees only these value types.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -167,3 +168,35 @@ class Forge(Protocol):
         Idempotent; True when something was written.
         """
         ...
+
+    def seen_live(self, env: str, wanted: Mapping[str, str]) -> dict[str, datetime]:
+        """For each ``app -> digest`` in ``wanted``: when the latest merged promotion of that
+        digest into ``env`` was recorded seen running (inferred times left out); apps
+        without such a record are absent."""
+        ...
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One merged promotion and when it was recorded seen running (a forge's records)."""
+
+    app: str
+    env: str
+    digest: str
+    merged_at: datetime
+    live_at: datetime
+
+
+def latest_sightings(
+    sightings: Iterable[Sighting], env: str, wanted: Mapping[str, str]
+) -> dict[str, datetime]:
+    """``Forge.seen_live`` over a forge's sightings: the latest merge of each wanted digest
+    counts (an earlier merge of the same digest was followed by something else)."""
+    latest: dict[str, Sighting] = {}
+    for seen in sightings:
+        if seen.env != env or wanted.get(seen.app) != seen.digest:
+            continue
+        kept = latest.get(seen.app)
+        if kept is None or seen.merged_at > kept.merged_at:
+            latest[seen.app] = seen
+    return {app: seen.live_at for app, seen in latest.items()}

@@ -14,11 +14,13 @@ from reconciler.policy.values import format_duration
 
 GateKind = Literal["http", "soak", "window", "argocd", "merge-delay"]
 # Why a gate of the policy's [gates] does not pass; planning blocks on it as `gate:<code>`.
-# http: not-live, no-samples, failing, streak-short; soak: not-live, soaking; window:
+# http: not-live, no-samples, not-sampled (a one-shot view that took none), failing,
+# streak-short; soak: not-live, soaking; window:
 # outside-window, denied, frozen; argocd: unknown, out-of-sync, progressing, not-live, unhealthy.
 GateFailure = Literal[
     "not-live",
     "no-samples",
+    "not-sampled",
     "failing",
     "streak-short",
     "soaking",

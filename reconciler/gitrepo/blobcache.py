@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -52,6 +52,19 @@ class BlobCache(Generic[T]):
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
         return value
+
+    def entries(self) -> dict[str, T]:
+        """A copy of what is cached, least recently used first (to keep it elsewhere)."""
+        with self._lock:
+            return dict(self._entries)
+
+    def preload(self, entries: Mapping[str, T]) -> None:
+        """Results parsed before (by another process), added as if parsed here."""
+        with self._lock:
+            for blob_id, value in entries.items():
+                self._entries[blob_id] = value
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         with self._lock:

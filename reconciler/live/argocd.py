@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.clock import parse_moment
 from reconciler.httpclient.addresses import safe_url
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
@@ -236,13 +237,7 @@ def _refusal(status: int, server: str, name: str, env: str) -> str:
 
 
 def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    return parse_moment(value)
 
 
 _PORT: type[LiveReader] = ArgoCDLiveReader

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from reconciler.clock import parse_moment
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
@@ -81,16 +82,11 @@ class HttpLiveReader:
         seen = self._first_seen.get(pair)
         if seen is None or seen[0] != digest:
             seen = self._first_seen[pair] = (digest, now)
-        return LiveState(digest, self._since(document) or seen[1])
+        told = self._since(document)
+        return LiveState(digest, told or seen[1], sighted=told is None)
 
     def _since(self, document: object) -> datetime | None:
         if self._source.since_field is None:
             return None
         found, value = lookup(document, self._source.since_field)
-        if not found or not isinstance(value, str):
-            return None
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return moment if moment.tzinfo is not None else None
+        return parse_moment(value) if found else None

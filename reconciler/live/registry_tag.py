@@ -51,5 +51,5 @@ class RegistryTagLiveReader:
                 out[(app, env)] = LiveState(None, error=str(exc))
                 continue
             since = self._first_seen.setdefault((app, env, digest), now)
-            out[(app, env)] = LiveState(digest, since)
+            out[(app, env)] = LiveState(digest, since, sighted=True)
         return out

@@ -3,6 +3,8 @@ gate's verdict on it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reconciler import gates
 from reconciler.gates import Candidate, GateResult
 from reconciler.gates.argocd import evaluate_argocd
@@ -45,7 +47,15 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
     """The verdict of the policy's gate ``name`` on ``candidate`` at the plan's time."""
     policy_gate = draft.policy.gates[name]
     if not isinstance(policy_gate, ArgoCDGate):
-        return gates.evaluate(policy_gate, draft.snap.samples, candidate, draft.now)
+        result = gates.evaluate(policy_gate, draft.snap.samples, candidate, draft.now)
+        if result.code == "no-samples" and not draft.snap.sampled:
+            # Unknown, not failing: this view took no samples, the daemon may have plenty.
+            return replace(
+                result,
+                code="not-sampled",
+                reason=f"not sampled by this command (--probe samples it); {result.reason}",
+            )
+        return result
     status = draft.snap.applications.get((candidate.app, candidate.source_env))
     if status is None:
         return evaluate_argocd(

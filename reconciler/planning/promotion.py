@@ -13,12 +13,13 @@ from reconciler.actions import (
     RequestReviews,
     gate_blocked,
 )
+from reconciler.gates import Candidate, GateResult
 from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import candidates, registry, requests, reviews
 from reconciler.planning.draft import Draft
 from reconciler.policy.model import App, Environment
-from reconciler.snapshot import OverlayState
+from reconciler.snapshot import OverlayState, RequestState
 
 
 def edge(draft: Draft, app: App, source: Environment, target: Environment) -> None:
@@ -86,9 +87,32 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
             since=result.since,
             until=result.until,
         )
+    # Asked whatever the gates say: an unenforced or unreadable owner rule is worth telling.
     owners = reviews.owners(draft, app, target, tgt)
-    if failing or owners is None:
+    if owners is None or any(r.code != "not-sampled" for r in failing):
         return
+    decided = len(draft.actions)
+    _advance(draft, app, source, target, src, tgt, candidate, results, owners, held)
+    if failing:
+        # Gates this view did not sample are unknown, not failed: what else waits is still
+        # worth telling (a code owner, a merge delay), but nothing is done on them.
+        del draft.actions[decided:]
+
+
+def _advance(  # noqa: PLR0913, PLR0917 the edge's facts, read once in edge()
+    draft: Draft,
+    app: App,
+    source: Environment,
+    target: Environment,
+    src: OverlayState,
+    tgt: OverlayState,
+    candidate: Candidate,
+    results: list[GateResult],
+    owners: tuple[str, ...],
+    held: RequestState | None,
+) -> None:
+    """Past the gates: commit, open or update the request, ask reviewers, merge."""
+    request = held.request if held else None
     marker = promotions.Marker(
         app.name, target.name, source.name, candidate.digest, src.commit or ""
     )

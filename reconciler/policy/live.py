@@ -48,7 +48,8 @@ class HttpLive:
     since_field: str | None = spec(
         None,
         doc="Dotted path of when the running version started (ISO 8601), if the endpoint "
-        "reports it; without it, soak counts from when the daemon first saw the digest.",
+        "reports it; without it, soak counts from when a daemon first saw the digest "
+        "running, as recorded in the merged request (kept across restarts and by `once`).",
         example="started_at",
     )
     timeout: timedelta = spec(

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from reconciler import presenting
+from reconciler import overview, presenting
 from reconciler.clock import utc_now
+from reconciler.cycle import CycleReport
 from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheLock, lock_cache
 from reconciler.errors import PolicyError, ReconcilerError, one_shot
@@ -37,6 +38,11 @@ from reconciler.webhooks import WebhookConfig, load_secret
 from reconciler.wiring import Prepared, Wired, build, connect, prepare, repo_url
 
 log = logging.getLogger("reconciler")
+
+NOT_PROBED = (
+    "HTTP gates were not sampled: a process of its own has no samples, so they show none "
+    "(--probe samples them now; `status --daemon URL` shows the running daemon's)"
+)
 
 # Until the config repo is first fetched there is no policy, so no poll interval: the
 # fetch is retried on this one, with the loop's backoff (10s, 20s ... 5 min).
@@ -63,19 +69,28 @@ def _one_shot() -> None:
     configure_one_shot_logging(one_shot)
 
 
+def _probes(args: argparse.Namespace) -> bool:
+    """Whether this verb samples the HTTP gates: `once --dry-run` does, as `once` would."""
+    return bool(getattr(args, "probe", False)) or args.verb == "once"
+
+
 def plan(args: argparse.Namespace) -> int:
     """Print what a cycle would do; write nothing."""
     settings = _settings(args, "plan")
     if settings is None:
         return EXIT_USAGE
     _one_shot()
+    probe = _probes(args)
     try:
-        result = build(settings).runner.plan_only()
+        result = build(settings).runner.plan_only(probe=probe)
     except ReconcilerError as exc:
         return fail("plan", one_shot(str(exc)))
     if args.json:
-        _say(json.dumps(presenting.plan_json(result.plan), indent=2) + "\n")
+        document = presenting.plan_json(result.plan) | {"probed": probe}
+        _say(json.dumps(document, indent=2) + "\n")
     else:
+        if not probe and _has_http_gates(result):
+            _say(f"note: {NOT_PROBED}\n")
         _say(presenting.plan_text(result.plan))
     return EXIT_OK if result.observation.policy is not None else EXIT_INVALID
 
@@ -111,14 +126,21 @@ def once(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok and result.observation.policy is not None else EXIT_INVALID
 
 
+def _has_http_gates(result: CycleReport) -> bool:
+    policy = result.observation.policy
+    return policy is not None and any(g.kind == "http" for g in policy.gates.values())
+
+
 def status(args: argparse.Namespace) -> int:
-    """Per app and environment: desired, live, drift, gates, request."""
+    """Per app and environment: desired, live, drift, gates, request, read from the repo
+    (`status --daemon` is reconciler.verbs.status's, which needs none of this module)."""
     settings = _settings(args, "status")
     if settings is None:
         return EXIT_USAGE
     _one_shot()
+    probe = _probes(args)
     try:
-        result = build(settings).runner.plan_only()
+        result = build(settings).runner.plan_only(probe=probe)
     except ReconcilerError as exc:
         return fail("status", one_shot(str(exc)))
     policy = result.observation.policy
@@ -126,11 +148,13 @@ def status(args: argparse.Namespace) -> int:
         for error in result.observation.snapshot.policy_errors:
             print(error)
         return EXIT_INVALID
-    rows = presenting.status_rows(policy, result.observation.snapshot, result.plan, utc_now())
+    now = utc_now()
+    origin = overview.Origin("repo", probed=probe or not _has_http_gates(result))
+    view = overview.document(policy, result.observation.snapshot, result.plan, now, origin)
     if args.json:
-        _say(json.dumps(rows, indent=2) + "\n")
+        _say(json.dumps(view, indent=2) + "\n")
     else:
-        _say(presenting.status_text(rows))
+        _say(overview.text(view, now))
     return EXIT_OK
 
 
@@ -216,9 +240,10 @@ def _start_up(args: argparse.Namespace, settings: Settings) -> _Checked:
     return _Checked(lock_cache(settings.cache_dir), prepared, secret)
 
 
-def _cycle_status(wired: Wired) -> CycleStatus:
-    """One cycle of the daemon, as the loop sees it."""
+def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
+    """One cycle of the daemon, as the loop sees it; its view is kept for GET /status."""
     result = wired.runner.cycle()
+    latest.publish(result.observation.policy, result.observation.snapshot, result.plan)
     valid = result.observation.policy_valid
     snapshot = result.observation.snapshot
     return CycleStatus(
@@ -244,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("run", str(exc), EXIT_USAGE)
     prepared = checked.prepared
     wired: Wired | None = None
+    latest = overview.Latest()
 
     def cycle() -> CycleStatus:
         nonlocal wired
@@ -259,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
                     policy_valid=False,
                     summary=f"cannot open the config repo yet, retrying with backoff: {exc}",
                 )
-        return _cycle_status(wired)
+        return _cycle_status(wired, latest)
 
     def interval() -> Cadence:
         if wired is None:
@@ -282,14 +308,20 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     try:  # the last check: the port is held from here on
-        server = StatusServer(args.listen, prepared.metrics, daemon.status, webhook=webhook)
+        server = StatusServer(
+            args.listen,
+            prepared.metrics,
+            daemon.status,
+            webhook=webhook,
+            view=lambda: latest.document(utc_now()),
+        )
     except ReconcilerError as exc:
         return fail("run", str(exc), EXIT_USAGE)
     server.start()
     restore = install_signal_handlers(daemon)
     served = ", /webhook" if webhook else ""
     log.info(
-        "reconciler serving /metrics, /healthz, /readyz%s on http://%s (cache %s held)",
+        "reconciler serving /metrics, /healthz, /readyz, /status%s on http://%s (cache %s held)",
         served,
         server.address,
         checked.held.path.parent,

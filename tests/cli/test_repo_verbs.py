@@ -59,16 +59,16 @@ def test_plan_status_history_and_review_list_print_yaml_as_their_json(world: Wor
     world.ci_commit(NEW, "b7e2f90")
     world.sync()
 
-    as_json, as_yaml = cli.both("plan")
+    as_json, as_yaml = cli.both("plan", "--probe")
     assert as_yaml["actions"] == as_json["actions"]
     assert [(a["env"], a["kind"], a["digest"]) for a in as_yaml["actions"]] == [
         ("staging", "propose", NEW)
     ]
 
     as_json, as_yaml = cli.both("status")
-    shown = [(r["app"], r["env"], r["desired"], r["live"]) for r in as_yaml]
-    assert shown == [(r["app"], r["env"], r["desired"], r["live"]) for r in as_json]
-    assert ("dev", NEW) in [(r["env"], r["desired"]) for r in as_yaml]
+    shown = [(r["app"], r["env"], r["desired"], r["live"]) for r in as_yaml["rows"]]
+    assert shown == [(r["app"], r["env"], r["desired"], r["live"]) for r in as_json["rows"]]
+    assert ("dev", NEW) in [(r["env"], r["desired"]) for r in as_yaml["rows"]]
 
     assert "opened #1 staging" in cli.ok("once")
     as_json, as_yaml = cli.both("review", "list")
@@ -93,7 +93,7 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(world: World) -> None:
     dry = cli.ok("once", "--dry-run")
     assert dry.endswith("(dry run: nothing written)\n")
     assert f"  {APP} -> staging: open request: staging: promote {APP} sha256:b7e2f90c" in dry
-    assert dry.removesuffix("(dry run: nothing written)\n") == cli.ok("plan")
+    assert dry.removesuffix("(dry run: nothing written)\n") == cli.ok("plan", "--probe")
     assert world.branches() == branches
     assert world.records() == ()
 

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import MergeRefused, Request
+from reconciler.promotions import Marker
 from tests.contract.forgeworld import STAGING, ForgeWorld, make_world
 from tests.contract.githubworld import github_world
 
 HEAD = "promote/prod/app"
 NEW = b"images:\n- name: app\n  digest: sha256:cc\n"
+DIGEST = "sha256:" + "c" * 64
+OTHER_DIGEST = "sha256:" + "d" * 64
 NEWER = b"images:\n- name: app\n  digest: sha256:dd\n"
 
 
@@ -253,3 +257,30 @@ def test_reviewer_handles_must_be_users(world: ForgeWorld) -> None:
 
     with pytest.raises(PolicyError, match="handle"):
         world.forge.review(number, "@acme/release", "approved")
+
+
+def test_a_recorded_sighting_is_found_for_its_app_env_and_digest_only(world: ForgeWorld) -> None:
+    marker = Marker("app", "staging", "dev", DIGEST, "0" * 40)
+    head = world.push_head("promote/staging/app", NEW, STAGING)
+    number = world.forge.open("promote/staging/app", "main", "staging", marker.render(), ())
+    world.forge.merge(number.number, head, "merge")
+    assert world.forge.seen_live("staging", {"app": DIGEST}) == {}  # merged, not seen
+
+    seen = datetime(2026, 12, 7, 4, 5, 6, tzinfo=UTC)
+    world.forge.record_live(number.number, seen)
+
+    assert world.forge.seen_live("staging", {"app": DIGEST}) == {"app": seen}
+    assert world.forge.seen_live("staging", {"app": OTHER_DIGEST}) == {}  # another digest
+    assert world.forge.seen_live("prod", {"app": DIGEST}) == {}  # another environment
+    assert world.forge.seen_live("staging", {"other": DIGEST}) == {}  # another app
+
+
+def test_an_inferred_live_time_is_no_sighting(world: ForgeWorld) -> None:
+    marker = Marker("app", "staging", "dev", DIGEST, "0" * 40)
+    head = world.push_head("promote/staging/app", NEW, STAGING)
+    number = world.forge.open("promote/staging/app", "main", "staging", marker.render(), ())
+    world.forge.merge(number.number, head, "merge")
+
+    world.forge.record_live(number.number, datetime(2026, 12, 7, tzinfo=UTC), inferred=True)
+
+    assert world.forge.seen_live("staging", {"app": DIGEST}) == {}

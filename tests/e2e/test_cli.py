@@ -53,7 +53,11 @@ def test_the_verbs_take_a_promotion_from_dev_to_prod(world: World) -> None:
     world.sync()
 
     branches = world.branches()
-    plan = cli.json("plan")
+    unprobed = cli.json("plan")  # a process of its own has no samples: it says so
+    assert (unprobed["probed"], unprobed["actions"]) == (False, [])
+    assert [(b["env"], b["code"]) for b in unprobed["blocked"]] == [("staging", "gate:not-sampled")]
+    plan = cli.json("plan", "--probe")
+    assert plan["probed"] is True
     assert [(a["app"], a["env"], a["kind"], a["digest"], a["path"]) for a in plan["actions"]] == [
         (APP, "staging", "propose", NEW, overlay("staging"))
     ]
@@ -67,12 +71,16 @@ def test_the_verbs_take_a_promotion_from_dev_to_prod(world: World) -> None:
     assert "ok: #1 seen live since " in done
     assert "ok: opened #2 prod: promote order-gateway sha256:b7e2f90c from staging" in done
 
-    rows = {row["env"]: row for row in cli.json("status")}
+    view = cli.json("status")
+    assert (view["source"], view["probed"]) == ("repo", False)
+    rows = {row["env"]: row for row in view["rows"]}
     assert (rows["staging"]["desired"], rows["staging"]["live"]) == (NEW, NEW)
     assert rows["staging"]["drift"] is False
     assert rows["prod"]["request"] == 2
     assert rows["prod"]["desired"] == world.original
-    assert any("waits for approval from a code owner" in b for b in rows["prod"]["blocked"])
+    assert any(
+        "waits for approval from a code owner" in b["reason"] for b in rows["prod"]["blocked"]
+    ), rows["prod"]["blocked"]
 
     listed = cli.ok("review", "list").splitlines()
     assert len(listed) == 1

@@ -24,7 +24,10 @@ from reconciler.forge.port import (
     Request,
     Review,
     ReviewState,
+    Sighting,
+    latest_sightings,
 )
+from reconciler.promotions import parse_marker
 
 START = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
 
@@ -218,6 +221,17 @@ class FakeForge:
         )
         self.writes.append(f"review #{number}")
         return self.request(number)
+
+    def seen_live(self, env: str, wanted: Mapping[str, str]) -> dict[str, datetime]:
+        found = []
+        for number, at in self.live.items():
+            if number in self.live_inferred:
+                continue
+            request = self.stored[number]
+            marker = parse_marker(request.body)
+            if marker is not None and request.merged_at is not None:
+                found.append(Sighting(marker.app, marker.env, marker.digest, request.merged_at, at))
+        return latest_sightings(found, env, wanted)
 
     def _get(self, number: int) -> Request:
         if number not in self.stored:

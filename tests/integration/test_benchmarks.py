@@ -32,6 +32,7 @@ SECTIONS = [
     "memory",
     "server burst",
     "merge cycle",
+    "status view",
 ]
 
 

@@ -376,7 +376,7 @@ def test_a_merged_promotion_awaits_live_until_recorded_once(world: World) -> Non
     assert world.forge.awaiting_live() == ()
     deployments = list(world.sim.world.deployments.values())
     assert [(d.sha, d.environment) for d in deployments] == [(commit, "prod")]
-    assert deployments[0].payload == {"request": number, "digest": CC}
+    assert deployments[0].payload == {"request": number, "digest": CC, "app": "app"}
     # in_progress when merged, success once seen live (earlier deployments go inactive)
     assert [s.state for s in deployments[0].statuses] == ["in_progress", "success"]
 

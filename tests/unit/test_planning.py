@@ -941,3 +941,39 @@ def test_live_time_without_a_live_source_is_the_merge_and_says_it_is_inferred() 
     )
     recorded = [a for a in result.actions if isinstance(a, RecordLive)]
     assert recorded == [RecordLive("gw", "prod", 7, merged_at, inferred=True)]
+
+
+UNSAMPLED_CASES = [
+    # (what, the prod request, what else blocks besides the unsampled gate)
+    ("no request yet: nothing else known", None, []),
+    ("a request without approval waits for a code owner", request(NEW), ["awaiting-review"]),
+    (
+        "an approved request waits out its merge delay",
+        request(NEW, reviews=(approve("@alice", minutes_ago=1),)),
+        ["merge-delay"],
+    ),
+    # Approved long enough: it would merge if the gate passed; a view without samples
+    # says only that the gate is unknown, and plans no merge.
+    ("an approved request past its delay", request(NEW, reviews=(approve("@alice"),)), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("held", "others"), [c[1:] for c in UNSAMPLED_CASES], ids=[c[0] for c in UNSAMPLED_CASES]
+)
+def test_a_view_without_samples_plans_nothing_but_tells_what_else_waits(
+    held: RequestState | None, others: list[str]
+) -> None:
+    requests = {("gw", "prod"): held} if held else {}
+    view = snapshot(samples=(), sampled=False, requests=MappingProxyType(requests))
+    actions, blocked = prod_only(plan(policy(), view, NOW))
+    assert actions == []
+    assert [code for code, _ in blocked] == ["gate:not-sampled", *others]
+    assert blocked[0][1].startswith("gate health: not sampled by this command (--probe")
+
+
+def test_a_daemon_without_samples_yet_blocks_on_no_samples() -> None:
+    view = snapshot(samples=(), requests=MappingProxyType({("gw", "prod"): request(NEW)}))
+    actions, blocked = prod_only(plan(policy(), view, NOW))
+    assert actions == []
+    assert [code for code, _ in blocked] == ["gate:no-samples"]  # nothing beyond the gate

@@ -8,14 +8,19 @@ says (``production(env)``); the first one created for a merge is the one that co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.clock import parse_moment
 from reconciler.forge.github.client import Client
 from reconciler.promotions import parse_branch, parse_marker
 
 DEPLOY_TASK = "reconciler:promotion"
+_LIVE_SINCE = re.compile(r"live since (\S+)")
+_INFERRED = "inferred"  # a success status that says so gives the merge, not a sighting
+_SEEN_KEPT = 10_000
 INFERRED_NOTE = "(inferred from the merge: no live source)"
 
 
@@ -25,6 +30,7 @@ class Deployments:
     def __init__(self, client: Client, production: Callable[[str], bool]) -> None:
         self._client = client
         self._production = production
+        self._seen: dict[int, datetime | None] = {}  # deployment -> its success's live time
 
     def of(self, pull: dict[str, Any]) -> dict[str, Any] | None:
         """The Deployment of a merged pull's merge commit; None when there is none yet."""
@@ -62,6 +68,42 @@ class Deployments:
         # auto_inactive: the environment's earlier deployments become inactive (superseded).
         self._client.write("POST", url, {**status, "auto_inactive": True})
 
+    def seen_live(self, env: str, wanted: Mapping[str, str]) -> dict[str, datetime]:
+        """When each wanted ``app -> digest`` was seen live in ``env``: the newest of
+        ``env``'s recent deployments of it, by the "live since" of its ``success`` status."""
+        client = self._client
+        params = {"environment": env, "task": DEPLOY_TASK}
+        found: dict[str, datetime] = {}
+        # Newest first: the first deployment of an app's digest is its latest merge.
+        for deployment in client.list(f"{client.api}/deployments", params, pages=1):
+            payload = deployment.get("payload") or {}
+            if not isinstance(payload, dict):
+                continue
+            app = payload.get("app")
+            if app in found or not isinstance(app, str) or wanted.get(app) != payload.get("digest"):
+                continue
+            at = self._live_at(int(deployment["id"]))
+            if at is not None:
+                found[app] = at
+        return found
+
+    def _live_at(self, deployment_id: int) -> datetime | None:
+        """The "live since" of a deployment's ``success`` status; None when it has none or
+        the time was inferred. A success status is never replaced: its answer is kept."""
+        if deployment_id in self._seen:
+            return self._seen[deployment_id]
+        url = f"{self._client.api}/deployments/{deployment_id}/statuses"
+        for status in self._client.list(url, {}):
+            if status.get("state") != "success":
+                continue
+            told = _LIVE_SINCE.search(str(status.get("description") or ""))
+            at = None if told is None or _INFERRED in told.string else parse_moment(told.group(1))
+            if len(self._seen) >= _SEEN_KEPT:
+                self._seen.clear()
+            self._seen[deployment_id] = at
+            return at
+        return None
+
     def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
         """Mark the environment's deployment of ``digest`` failed: a person rolled it back."""
         client = self._client
@@ -94,7 +136,11 @@ class Deployments:
             "environment": environment,
             "auto_merge": False,
             "required_contexts": [],
-            "payload": {"request": number, "digest": marker.digest if marker else ""},
+            "payload": {
+                "request": number,
+                "digest": marker.digest if marker else "",
+                "app": target[1] if target else "",
+            },
             "description": f"promotion #{number}",
             # Sent always: GitHub's default is true only for an environment named production.
             "production_environment": self._production(environment),

@@ -13,7 +13,7 @@ looks at the last ``LOOK_BACK`` closed pulls.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -133,6 +133,11 @@ class GitHubForge:
                     ) from None
                 raise
             return frozenset(f"@{person['login']}" for person in people)
+
+    def seen_live(self, env: str, wanted: Mapping[str, str]) -> dict[str, datetime]:
+        """When each wanted digest was seen live in ``env``, from its Deployments."""
+        with self._client.guard(f"read the deployments of {env}"):
+            return self._deployments.seen_live(env, wanted)
 
     def codeowner_enforcement(self, base_branch: str) -> Enforcement:
         """Whether GitHub itself refuses a merge into ``base_branch`` without a code owner."""

@@ -1,0 +1,118 @@
+"""The status view: what GET /status serves, and how `status --daemon` reads it."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from reconciler import overview
+from reconciler.daemonview import read_view, status_url
+from reconciler.errors import PolicyError, TransientError
+from reconciler.metrics import Metrics
+from reconciler.planning import plan
+from reconciler.server import Status, StatusServer
+from tests.unit.test_planning import NEW, NOW, OLD, policy, request, snapshot
+
+
+@pytest.fixture
+def latest() -> overview.Latest:
+    return overview.Latest()
+
+
+@pytest.fixture
+def served(latest: overview.Latest) -> Iterator[StatusServer]:
+    status = Status((True, "ok"), (True, "ready"))
+    server = StatusServer(
+        "127.0.0.1:0", Metrics(), lambda: status, view=lambda: latest.document(NOW)
+    ).start()
+    yield server
+    server.stop()
+
+
+def _publish(latest: overview.Latest) -> None:
+    held = {("gw", "prod"): request(NEW)}
+    view = snapshot(requests=held)
+    latest.publish(policy(), view, plan(policy(), view, NOW))
+
+
+def test_status_is_503_until_a_cycle_had_a_policy(
+    served: StatusServer, latest: overview.Latest
+) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{served.address}/status", timeout=5)
+    assert refused.value.code == 503
+    assert "see /readyz" in refused.value.read().decode()
+    with pytest.raises(TransientError, match="has no view yet: no cycle has finished"):
+        read_view(served.address)
+
+    latest.publish(None, snapshot(), plan(policy(), snapshot(), NOW))  # an invalid policy
+    with pytest.raises(TransientError):
+        read_view(served.address)
+
+
+def test_status_serves_the_last_cycle_and_status_daemon_reads_it(
+    served: StatusServer, latest: overview.Latest
+) -> None:
+    _publish(latest)
+    _publish(latest)
+    view = read_view(f"http://{served.address}/")
+    assert (view["version"], view["source"], view["cycle"], view["probed"]) == (
+        1,
+        "daemon",
+        2,
+        True,
+    )
+    rows = {r["env"]: r for r in view["rows"]}
+    assert (rows["prod"]["desired"], rows["prod"]["request"]) == (OLD, 7)
+    assert [b["code"] for b in rows["prod"]["blocked"]] == ["awaiting-review"]
+    assert [(g["gate"], g["passed"]) for g in rows["prod"]["gates"]] == [("health", True)]
+
+    text = overview.text(view, NOW + timedelta(seconds=3), address=status_url(served.address))
+    first = text.splitlines()[0]
+    assert first == (
+        f"the daemon's view at http://{served.address}/status: cycle 2 at commit base, made 3s ago"
+    )
+    assert "waits for approval from a code owner" in text
+
+
+def test_what_answers_must_be_a_reconciler_daemon(served: StatusServer) -> None:
+    with pytest.raises(PolicyError, match="answered 404: not a reconciler daemon's /status"):
+        read_view(f"http://{served.address}/metrics/nothing")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(TransientError, match=r"cannot reach the daemon at http://127\.0\.0\.1"):
+        read_view(f"127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("127.0.0.1:9464", "http://127.0.0.1:9464/status"),
+        ("http://reconciler.tools:9464/", "http://reconciler.tools:9464/status"),
+        ("https://ops.example/reconciler/status", "https://ops.example/reconciler/status"),
+        ("[::1]:9464", "http://[::1]:9464/status"),
+    ],
+)
+def test_the_address_may_be_given_as_the_listen_address_or_a_url(given: str, url: str) -> None:
+    assert status_url(given) == url
+
+
+def test_a_repo_view_says_it_took_no_samples() -> None:
+    view = overview.document(
+        policy(),
+        snapshot(),
+        plan(policy(), snapshot(), NOW),
+        NOW,
+        overview.Origin("repo", probed=False),
+    )
+    first = overview.text(view, NOW).splitlines()[0]
+    assert first == (
+        "read from the config repo at commit base and the live sources; HTTP gates not sampled "
+        "(--probe samples them; --daemon URL shows the daemon's)"
+    )

@@ -78,15 +78,16 @@ def join(base: str, name: str) -> str:
     return f"{base}/{name}" if base else name
 
 
-def resolve(path: str, lookup: Callable[[str], Entry | None]) -> Resolved:
+def resolve(path: str, lookup: Callable[[str], Entry | None], start: str = "") -> Resolved:
     """Follow ``path`` (already clean) through the tree that ``lookup`` reads, links included.
 
     ``lookup`` is given real paths (no links in them) and answers what is there. A link whose
     target is absolute or climbs above the root "escapes", as in a checkout it would leave
-    the repo; a link loop, or a path through a file, is "missing".
+    the repo; a link loop, or a path through a file, is "missing". ``start``: the real path
+    of a folder ``path`` is relative to (one already resolved).
     """
     pending = [part for part in path.split("/") if part]
-    resolved: list[str] = []
+    resolved: list[str] = [part for part in start.split("/") if part]
     hops = 0
     last: Entry = Entry("tree")
     while pending:

@@ -74,9 +74,27 @@ class TreeView:
         with self._lock:
             found = self._resolved.get(path)
             if found is None:
-                found = paths.resolve(paths.clean_path(path), self._lookup)
+                found = self._resolve_clean(paths.clean_path(path))
                 self._resolved[path] = found
             return found
+
+    def _resolve_clean(self, path: str) -> paths.Resolved:
+        """Resolve ``path`` from its parent folder's resolution, itself kept: thousands of
+        overlays under a few folders then cost one step each, not one per folder."""
+        found = self._resolved.get(path)
+        if found is not None:
+            return found
+        parent, _, name = path.rpartition("/")
+        if not parent:
+            found = paths.resolve(path, self._lookup)
+        else:
+            folder = self._resolve_clean(parent)
+            if folder.kind == "dir":
+                found = paths.resolve(name, self._lookup, start=folder.path)
+            else:  # through a file or a missing folder: missing; out of the repo: escapes
+                found = folder if folder.kind == "escapes" else paths.Resolved("missing")
+        self._resolved[path] = found
+        return found
 
     def _lookup(self, path: str) -> paths.Entry | None:
         found = self._entry(path)

@@ -21,21 +21,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from reconciler import codeowners, pinstore, promotions
+from reconciler import codeowners
 from reconciler.errors import PolicyError, ReconcilerError
-from reconciler.gates import PinFact
-from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange, ReadView
 from reconciler.model import KUSTOMIZATION_FILES
-from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
+from reconciler.pinfacts import HISTORY_DEPTH, PinFacts
 from reconciler.policy import POLICY_FILE, Policy, load_policy
 from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
 from reconciler.snapshot import Key, OverlayState
 
-PIN_FILE_EVERY = 60.0  # seconds: how often a daemon saves newly parsed pins at most
-HISTORY_DEPTH = 20  # commits of an overlay's history kept for pin facts (see back_to)
 # What a read depends on besides the files: the overlay folder (or file), the format, and
 # what of the app the format reads. A string, since str caches its hash and a frozen
 # dataclass does not (a 1,000-app cycle looks keys up thousands of times).
@@ -76,11 +72,7 @@ class DesiredReader:
         self.repo = repo
         self.select = select
         self.last_good: Policy | None = None
-        self._pins: BlobCache[ImagePin | None] = BlobCache(max_entries=50_000)
-        self._pin_file = pin_file
-        if pin_file is not None:
-            self._pins.preload(pinstore.load(pin_file))
-        self._kept_at = (0, -PIN_FILE_EVERY)  # misses and monotonic time at the last save
+        self.pins = PinFacts(repo, pin_file)
         self._last: Desired | None = None
         self._reads: dict[_ReadKey, _Read] = {}
         # Which reads depend on a path, to find the stale ones from a diff without asking
@@ -93,7 +85,6 @@ class DesiredReader:
             [],
         )
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
-        self._older: dict[tuple[str, ...], tuple[PinFact, ...]] = {}  # see back_to
 
     def read(self, commit: str, branch: str) -> Desired:
         """The desired state at ``commit`` of ``branch``."""
@@ -236,7 +227,7 @@ class DesiredReader:
         for key, (env, where, app) in fresh.items():
             try:
                 path = overlay_path(env, app, view)
-                pin = self.pin(env.format, app, view, path)
+                pin = self.pins.pin(env.format, app, view, path)
             except ReconcilerError as exc:
                 out[key] = _Read(
                     OverlayState(path=where, pin=None, error=str(exc)), frozenset({where})
@@ -268,10 +259,10 @@ class DesiredReader:
         for key, (path, pin, depends) in found.items():
             env, _, app = fresh[key]
             if key in extend:
-                new = self._facts(env, app, path, since.get(path, ()), views)
+                new = self.pins.facts(env, app, path, since.get(path, ()), views)
                 history = (extend[key].state.history + new)[-HISTORY_DEPTH:]
             else:
-                history = self._facts(env, app, path, whole.get(path, ()), views)
+                history = self.pins.facts(env, app, path, whole.get(path, ()), views)
             newest = history[-1] if history else None
             state = OverlayState(
                 path=path,
@@ -291,99 +282,6 @@ class DesiredReader:
             return {}
         stop = since.commit if since is not None else None
         return self.repo.file_histories(commit, wanted, HISTORY_DEPTH, stop=stop).files
-
-    def _facts(
-        self,
-        env: Environment,
-        app: App,
-        path: str,
-        commits: tuple[CommitInfo, ...],
-        views: dict[str, ReadView],
-    ) -> tuple[PinFact, ...]:
-        """Pin facts, oldest first, for ``commits`` (newest first) that changed ``path``."""
-        facts = []
-        for info in commits:
-            if info.id not in views:
-                views[info.id] = self.repo.tree(info.id)
-            try:
-                pin = self.pin(env.format, app, views[info.id], path)
-            except ReconcilerError:
-                pin = None  # a broken or deleted overlay in the past pins nothing
-            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
-            digest = (pin.digest or None) if pin else None
-            facts.append(PinFact(info.id, info.time, digest, by_reconciler))
-        return tuple(reversed(facts))
-
-    def back_to(
-        self, env: Environment, app: App, state: OverlayState, digest: str
-    ) -> tuple[PinFact, ...]:
-        """``state.history`` walked back as far as a rollback rule needs: to the last
-        commit that pinned ``digest``, or to the first commit of the file.
-
-        The kept window is a fixed number of commits touching the file; in an overlay
-        shared by many apps, others' promotions fill it within hours, and a person's
-        rollback of ``digest`` must not be forgotten then. The part before the window never
-        changes, so what a walk finds is kept (by the window's first commit).
-        """
-        history = state.history
-        if len(history) < HISTORY_DEPTH or any(f.digest == digest for f in history):
-            return history  # the window reaches the file's first commit, or holds digest
-        key = (history[0].commit, state.path, env.format, app.image_name, repr(app.helm), digest)
-        older = self._older.get(key)
-        if older is None:
-            older = self._walk_back(env, app, state.path, history[0].commit, digest)
-            if len(self._older) >= 10_000:
-                self._older.clear()  # bounded; a miss only costs a walk
-            self._older[key] = older
-        return older + history
-
-    def _walk_back(
-        self, env: Environment, app: App, path: str, first: str, digest: str
-    ) -> tuple[PinFact, ...]:
-        """Pin facts before ``first`` (exclusive), back to one pinning ``digest`` or the
-        root; each deeper look walks again from ``first`` with four times the reach."""
-        views: dict[str, ReadView] = {}
-        limit = 4 * HISTORY_DEPTH
-        while True:
-            commits = self.repo.history(first, path, limit=limit, first_parent=True)
-            older = [c for c in commits if c.id != first]
-            facts = self._facts(env, app, path, tuple(older), views)
-            hits = [i for i, fact in enumerate(facts) if fact.digest == digest]
-            if hits:
-                return facts[hits[-1] :]
-            if len(commits) < limit:
-                return facts  # the file's whole history: ``digest`` was never pinned
-            limit *= 4
-
-    @property
-    def pin_parses(self) -> int:
-        """How many overlay files this reader has parsed for a pin (not found cached)."""
-        return self._pins.misses
-
-    def keep_pins(self, *, now: float, at_once: bool = False) -> None:
-        """Save parsed pins for the next process when new ones were parsed: at once, or at
-        most every ``PIN_FILE_EVERY`` seconds (of ``now``, a monotonic clock)."""
-        misses, last = self._kept_at
-        if self._pin_file is None or self._pins.misses == misses:
-            return
-        if not at_once and now - last < PIN_FILE_EVERY:
-            return
-        pinstore.save(self._pin_file, self._pins.entries())
-        self._kept_at = (self._pins.misses, now)
-
-    def pin(self, fmt: str, app: App, view: ReadView, path: str) -> ImagePin | None:
-        """The pin of ``app`` in the file at ``path``, parsed once per blob."""
-        blob = view.blob_id(path)
-        if blob is None:
-            raise PolicyError(f"{path} does not exist")
-
-        def parse() -> ImagePin | None:
-            data = view.read(path)
-            assert data is not None
-            return pins.read_pin(fmt, data, path, app)
-
-        # What is read depends on the app's image name (kustomize) or keys (Helm) too.
-        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.image_name}:{app.helm!r}", parse)
 
 
 class Folders(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from reconciler import codeowners, promotions, provenance
 from reconciler.desired import DesiredReader
-from reconciler.errors import PermanentError, PolicyError, ReconcilerError
+from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
@@ -26,13 +26,12 @@ from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.livetimes import RecordedSightings
 from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
-from reconciler.policy.model import App, Environment
-from reconciler.registry.port import ImageNotFound, ImageRegistry
+from reconciler.registry.port import ImageRegistry
+from reconciler.registryfacts import edges, registry_facts
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
     ApplicationStatus,
-    DigestFact,
     Key,
     LiveState,
     OverlayState,
@@ -114,7 +113,7 @@ class Observer:
                 notes += (refused,)
             desired = self.desired.read(tip, self.base_branch)
         # A one-shot process ends soon: it saves at once; a daemon, now and then.
-        self.desired.keep_pins(now=time.monotonic(), at_once=one_shot)
+        self.desired.pins.keep(now=time.monotonic(), at_once=one_shot)
         self.phases.lap("policy+overlays", len(desired.overlays))
         policy = desired.policy
         errors = notes + desired.errors
@@ -132,7 +131,7 @@ class Observer:
         )
         self.phases.lap("probes")
         registry = self.registry_for(policy) if policy.registry is not None else None
-        tags, digests = self._registry(policy, overlays, registry) if registry else ({}, {})
+        tags, digests = registry_facts(policy, overlays, registry) if registry else ({}, {})
         self.phases.lap("registry")
         overlays = self._deep_histories(policy, overlays, tags)
         self.phases.lap("history")
@@ -253,37 +252,6 @@ class Observer:
             out.update(reader.read(pairs))
         return out
 
-    # -- registry ------------------------------------------------------------------------------
-    def _registry(
-        self, policy: Policy, overlays: Mapping[Key, OverlayState], registry: ImageRegistry
-    ) -> tuple[dict[tuple[str, str], TagFact], dict[tuple[str, str], DigestFact]]:
-        """Resolve tag-only source pins, prove candidates exist, read environment tags."""
-        registry.new_cycle()
-        tag_queries: set[tuple[str, str]] = set()
-        digest_queries: set[tuple[str, str]] = set()
-        tags: dict[tuple[str, str], TagFact] = {}
-        for target in policy.environments.values():
-            for app in policy.apps_in(target.name):
-                if target.registry_tag:
-                    tag_queries.add((app.image, target.registry_tag))
-        for query in sorted(tag_queries):
-            tags[query] = _resolve(registry, *query)
-        for _, app, src, tgt in _edges(policy, overlays):
-            if src is None or src.pin is None:
-                continue
-            repository = app.image  # the policy names the registry repository
-            digest = src.pin.digest
-            if not digest and src.pin.tag:
-                key = (repository, src.pin.tag)
-                if key not in tags:
-                    tags[key] = _resolve(registry, *key)
-                digest = tags[key].digest or ""
-            current = tgt.pin.digest if tgt and tgt.pin else ""
-            if digest and digest != current:
-                digest_queries.add((repository, digest))
-        digests = {query: _exists(registry, *query) for query in sorted(digest_queries)}
-        return tags, digests
-
     def _deep_histories(
         self,
         policy: Policy,
@@ -291,16 +259,16 @@ class Observer:
         tags: Mapping[tuple[str, str], TagFact],
     ) -> Mapping[Key, OverlayState]:
         """Each target overlay with a pending candidate, its history walked back as far as
-        the manual-rollback rule needs to judge that candidate (DesiredReader.back_to)."""
+        the manual-rollback rule needs to judge that candidate (PinFacts.back_to)."""
         deeper: dict[Key, OverlayState] = {}
-        for target, app, src, tgt in _edges(policy, overlays):
+        for target, app, src, tgt in edges(policy, overlays):
             if src is None or src.pin is None or tgt is None or tgt.error:
                 continue
             fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
             candidate = src.pin.digest or (fact.digest if fact else None)
             if not candidate or (tgt.pin is not None and tgt.pin.digest == candidate):
                 continue
-            history = self.desired.back_to(target, app, tgt, candidate)
+            history = self.desired.pins.back_to(target, app, tgt, candidate)
             if history is not tgt.history:
                 deeper[(app.name, target.name)] = replace(tgt, history=history)
         if not deeper:
@@ -379,31 +347,3 @@ class Observer:
                 if members is not None:
                     teams[owner] = members
         return MappingProxyType(teams), MappingProxyType(unreadable)
-
-
-def _edges(
-    policy: Policy, overlays: Mapping[Key, OverlayState]
-) -> Iterator[tuple[Environment, App, OverlayState | None, OverlayState | None]]:
-    """Each (target, app) that follows a source, with the source's and target's overlays."""
-    for target in policy.environments.values():
-        if target.follows is None:
-            continue
-        for app in policy.apps_in(target.name):
-            source = overlays.get((app.name, target.follows))
-            yield target, app, source, overlays.get((app.name, target.name))
-
-
-def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:
-    try:
-        return TagFact(registry.resolve(repository, tag))
-    except ImageNotFound:
-        return TagFact(None)
-    except ReconcilerError as exc:
-        return TagFact(None, str(exc))
-
-
-def _exists(registry: ImageRegistry, repository: str, digest: str) -> DigestFact:
-    try:
-        return DigestFact(registry.exists(repository, digest))
-    except ReconcilerError as exc:
-        return DigestFact(None, str(exc))

@@ -16,12 +16,12 @@ def test_a_second_process_on_the_cache_parses_no_overlay_again(tmp_path: Path) -
 
     first = build(settings).runner
     planned = first.plan_only(probe=False)
-    assert first.observer.desired.pin_parses >= 15  # 5 apps x 3 environments, and history
+    assert first.observer.desired.pins.parses >= 15  # 5 apps x 3 environments, and history
     assert (tmp_path / "cache" / pinstore.FILE).is_file()
 
     second = build(settings).runner
     again = second.plan_only(probe=False)
-    assert second.observer.desired.pin_parses == 0
+    assert second.observer.desired.pins.parses == 0
     assert again.observation.snapshot.overlays == planned.observation.snapshot.overlays
     assert again.plan == planned.plan
 
@@ -34,5 +34,5 @@ def test_a_damaged_pin_file_is_parsed_again_not_trusted(tmp_path: Path) -> None:
 
     runner = build(settings).runner
     again = runner.plan_only(probe=False)
-    assert runner.observer.desired.pin_parses > 0
+    assert runner.observer.desired.pins.parses > 0
     assert again.observation.snapshot.overlays == planned.observation.snapshot.overlays

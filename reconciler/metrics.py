@@ -89,6 +89,12 @@ class Metrics:
             "Times the daemon waited for the forge's spent rate limit to reset.",
             registry=self.registry,
         )
+        self.webhook_forwards = Counter(
+            "reconciler_webhook_forwards",
+            "Webhook deliveries forwarded to a peer replica, by peer and result.",
+            ["peer", "result"],
+            registry=self.registry,
+        )
         self.shards = Gauge(
             "reconciler_shards",
             "How many shards the apps are split into; one series per replica, by its index.",

@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints: /metrics, /healthz, /readyz and, with a secret, /webhook.
 
-A stdlib server, loopback by default. ``POST /webhook`` takes GitHub deliveries: the body
-length is checked before a byte of it is read, then ``reconciler.webhooks`` decides.
+A stdlib server, loopback by default. ``POST /webhook`` takes GitHub deliveries and
+``POST /webhook/forwarded`` the ones a peer replica forwards: the body length is checked
+before a byte of it is read, then ``reconciler.webhooks`` decides.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +19,16 @@ from typing import Any
 
 from reconciler.errors import PolicyError
 from reconciler.metrics import CONTENT_TYPE, Metrics
-from reconciler.webhooks import SeenDeliveries, WebhookConfig, describe, receive
+from reconciler.webhooks import (
+    FORWARD_PATH,
+    FORWARD_SIGNATURE,
+    Answer,
+    SeenDeliveries,
+    WebhookConfig,
+    describe,
+    receive,
+    receive_forward,
+)
 
 log = logging.getLogger("reconciler.webhook")
 
@@ -33,8 +44,10 @@ _DELIVERY_HEADERS = (
     "X-GitHub-Event",
     "X-GitHub-Delivery",
     "X-Hub-Signature-256",
+    FORWARD_SIGNATURE,
     "Content-Type",
 )
+_POST_PATHS = (WEBHOOK_PATH, FORWARD_PATH)
 
 
 @dataclass(frozen=True)
@@ -137,8 +150,8 @@ def _handler(
                 self._send(200 if ok else 503, (reason + "\n").encode(), "text/plain")
             elif path == "/status":
                 self._status(view())
-            elif path == WEBHOOK_PATH and webhook is not None:
-                self._text(405, "use POST for /webhook", allow="POST")
+            elif path in _POST_PATHS and webhook is not None:
+                self._text(405, f"use POST for {path}", allow="POST")
             else:
                 self._send(404, b"not found\n", "text/plain")
 
@@ -146,10 +159,10 @@ def _handler(
             path = self.path.split("?", 1)[0]
             if path in GET_PATHS:
                 self._text(405, f"use GET for {path}", allow="GET")
-            elif path != WEBHOOK_PATH or webhook is None:
+            elif path not in _POST_PATHS or webhook is None:
                 self._send(404, b"not found\n", "text/plain")
             else:
-                self._webhook(webhook)
+                self._webhook(webhook, forwarded=path == FORWARD_PATH)
 
         def _status(self, document: dict[str, Any] | None) -> None:
             if document is None:
@@ -157,7 +170,7 @@ def _handler(
             else:
                 self._send(200, json.dumps(document).encode(), "application/json")
 
-        def _webhook(self, config: WebhookConfig) -> None:
+        def _webhook(self, config: WebhookConfig, *, forwarded: bool) -> None:
             headers = {name: self.headers.get(name) for name in _DELIVERY_HEADERS}
             length = self._body_length(config.max_body_bytes, headers)
             if length is None:
@@ -167,32 +180,54 @@ def _handler(
                 self.close_connection = True
                 self._answer(headers, 400, "the body is shorter than its Content-Length")
                 return
-            answer = receive(config, seen, headers, body)
-            if answer.reason is not None:
-                try:
-                    at_once = config.trigger(answer.reason) is not False
-                except Exception as exc:
-                    # Forgotten, so that GitHub's redelivery of it is not dropped as a replay.
-                    seen.forget((headers["X-GitHub-Delivery"] or "").strip())
-                    log.error(
-                        "webhook %s: could not trigger a cycle (%s)",
-                        describe(headers),
-                        type(exc).__name__,
-                    )
-                    self._text(500, "could not trigger a cycle; redeliver later")
-                    return
-                if not at_once:
-                    # Accepted all the same: the reason waits, coalesced, for the next cycle
-                    # the trigger limit allows, so GitHub must not redeliver it.
-                    log.info(
-                        "webhook %s: coalesced, the trigger limit is spent (%s)",
-                        describe(headers),
-                        answer.reason,
-                        extra={"event": "webhook", "status": 202, "coalesced": answer.reason},
-                    )
-                    self._text(202, "accepted: coalesced into the next cycle the limit allows")
-                    return
-            self._answer(headers, answer.status, answer.text, answer.reason)
+            if forwarded:
+                answer, forward = receive_forward(config, seen, headers, body, time.time())
+                if forward is not None:
+                    # A forward's event and id are in its signed body, not in headers.
+                    headers["X-GitHub-Event"] = f"forwarded {forward.event}"
+                    headers["X-GitHub-Delivery"] = forward.delivery
+            else:
+                answer = receive(config, seen, headers, body)
+            triggered = self._trigger(config, headers, answer) if answer.reason else True
+            if triggered is None:
+                return
+            if triggered:
+                self._answer(headers, answer.status, answer.text, answer.reason)
+            if answer.reason is not None and not forwarded:
+                # Forwards are never forwarded on: one hop, so no loop between peers.
+                delivery = (headers["X-GitHub-Delivery"] or "").strip()
+                config.forward(delivery, (headers["X-GitHub-Event"] or "").strip(), answer.reason)
+
+        def _trigger(
+            self, config: WebhookConfig, headers: dict[str, str | None], answer: Answer
+        ) -> bool | None:
+            """Trigger the cycle: True, or False after answering it coalesced (202), or None
+            after answering that it failed (500)."""
+            assert answer.reason is not None
+            try:
+                at_once = config.trigger(answer.reason) is not False
+            except Exception as exc:
+                # Forgotten, so that GitHub's redelivery of it is not dropped as a replay.
+                seen.forget((headers["X-GitHub-Delivery"] or "").strip())
+                log.error(
+                    "webhook %s: could not trigger a cycle (%s)",
+                    describe(headers),
+                    type(exc).__name__,
+                )
+                self._text(500, "could not trigger a cycle; redeliver later")
+                return None
+            if at_once:
+                return True
+            # Accepted all the same: the reason waits, coalesced, for the next cycle the
+            # trigger limit allows, so GitHub must not redeliver it.
+            log.info(
+                "webhook %s: coalesced, the trigger limit is spent (%s)",
+                describe(headers),
+                answer.reason,
+                extra={"event": "webhook", "status": 202, "coalesced": answer.reason},
+            )
+            self._text(202, "accepted: coalesced into the next cycle the limit allows")
+            return False
 
         def _body_length(self, limit: int, headers: dict[str, str | None]) -> int | None:
             """The announced body length, or None after refusing the request unread."""

@@ -186,6 +186,14 @@ def _add_daemon_options(parser: argparse.ArgumentParser, *, listen: bool) -> Non
             "(RECONCILER_WEBHOOK_SECRET_FILE)",
         )
         parser.add_argument(
+            "--peers",
+            default=_env("PEERS", ""),
+            help="the other replicas' base URLs, comma-separated, to forward each accepted "
+            "webhook delivery to, signed with the webhook secret; {index} stands for every "
+            "other INDEX of --shard, e.g. http://reconciler-{index}.reconciler-shards:9464 "
+            "(RECONCILER_PEERS)",
+        )
+        parser.add_argument(
             "--listen",
             default=_env("LISTEN", DEFAULT_LISTEN),
             help=f"HOST:PORT for /metrics, /healthz, /readyz (RECONCILER_LISTEN; {DEFAULT_LISTEN})",

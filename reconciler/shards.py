@@ -7,16 +7,20 @@ going from N to N+1 replicas moves about 1/(N+1) of the apps, all to the new rep
 a change of COUNT rolls out two replicas may briefly both own an app; that is safe, as for
 any two daemons: requests are keyed by their head branch, so the second one updates the
 request the first opened rather than opening another.
+
+``--peers`` names the other replicas, which a webhook delivery is forwarded to: URLs, one
+with ``{index}`` standing for every INDEX of COUNT but this replica's own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import urllib.parse
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from reconciler.errors import PermanentError
+from reconciler.errors import PermanentError, PolicyError
 from reconciler.policy import Policy
 
 _SPEC = re.compile(r"\A(\d+)/(\d+)\Z")
@@ -74,3 +78,43 @@ def bucket(app: str, count: int) -> int:
         key = (key * _MULTIPLIER + 1) & _MASK
         step = int((chosen + 1) * ((1 << 31) / ((key >> 33) + 1)))
     return chosen
+
+
+def peer_urls(spec: str, shard: Shard) -> tuple[str, ...]:
+    """The peers' base URLs ``spec`` names (comma-separated), ``{index}`` expanded for
+    every other replica of ``shard.count``; PolicyError saying what to write otherwise."""
+    found: list[str] = []
+    for given in (part.strip() for part in spec.split(",")):
+        if not given:
+            continue
+        if "{index}" in given:
+            others = (i for i in range(shard.count) if i != shard.index)
+            expanded = [given.replace("{index}", str(i)) for i in others]
+        else:
+            expanded = [given]
+        for url in expanded:
+            _check_peer(url, given)
+            if url.rstrip("/") not in found:
+                found.append(url.rstrip("/"))
+    return tuple(found)
+
+
+def _check_peer(url: str, given: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path.strip("/")
+        or parts.query
+        or parts.username
+        or "{" in url
+    ):
+        raise PolicyError(
+            f"--peers {given!r} is not a peer's base URL; write, for example, "
+            "http://reconciler-{index}.reconciler-shards:9464 (RECONCILER_PEERS)"
+        )

@@ -5,6 +5,11 @@ body under the shared secret. ``receive`` turns one delivery into an ``Answer`` 
 text, trigger reason); the HTTP server in ``reconciler.server`` does the I/O around it.
 Nothing here logs or returns the secret, the signature or payload contents beyond the
 event, action, ref and number.
+
+A replica that accepts a delivery forwards it to its peers (``reconciler.forwarding``) as a
+small signed message, the ``Forward``: its own HMAC under the same secret, over a context
+prefix GitHub's signature never covers, so neither can stand in for the other. A peer
+refuses one that is forged, older than ``FORWARD_MAX_AGE_SECONDS`` or already seen.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hmac
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reconciler.errors import PolicyError
@@ -29,6 +34,13 @@ DEFAULT_SEEN_CAPACITY = 10_000
 # GitHub's delivery ids are GUIDs; the cap keeps the de-duplication memory bounded.
 MAX_DELIVERY_ID_CHARS = 200
 _PREFIX = "sha256="
+FORWARD_SIGNATURE = "X-Reconciler-Signature-256"
+# Where peers post forwards: not /webhook, so an Ingress routing only that path keeps it in.
+FORWARD_PATH = "/webhook/forwarded"
+# Replay protection across restarts: the seen ids live in memory, the age bound does not.
+# Wide enough for the clock skew of one cluster's nodes.
+FORWARD_MAX_AGE_SECONDS = 300
+_FORWARD_CONTEXT = b"reconciler forwarded delivery v1\n"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -40,6 +52,8 @@ class WebhookConfig:
     # Returns False when the daemon's trigger limit defers the cycle (coalesced, not lost).
     trigger: Callable[[str], bool | None] = field(repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Called with each accepted delivery's (id, event, reason), to tell the peers.
+    forward: Callable[[str, str, str], None] = field(default=lambda *_: None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.secret:
@@ -145,28 +159,105 @@ def receive(
     """Check one delivery whose body was read whole, and say how to answer it."""
     if not verify(config.secret, body, headers.get("X-Hub-Signature-256")):
         return Answer(401, "signature missing or wrong: check the hook's secret")
-    # Checked after the signature, so that unsigned callers learn nothing about the rest.
-    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    if media_type != JSON:
-        return Answer(415, f"the content type is not {JSON}: set the hook's content type to it")
+    refused = _refused_media_type(headers)
+    if refused is not None:
+        return refused
     event = (headers.get("X-GitHub-Event") or "").strip()
     delivery = (headers.get("X-GitHub-Delivery") or "").strip()
     if not event or not delivery:
         return Answer(400, "X-GitHub-Event and X-GitHub-Delivery are required")
     if len(delivery) > MAX_DELIVERY_ID_CHARS:
         return Answer(400, f"X-GitHub-Delivery is longer than {MAX_DELIVERY_ID_CHARS} characters")
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return Answer(400, "the body is not JSON: set the hook's content type to application/json")
-    if not isinstance(payload, dict):
-        return Answer(400, "the body is not a JSON object")
+    payload = _object(body)
+    if isinstance(payload, Answer):
+        return payload
     if not seen.first_time(delivery):
         return Answer(200, "duplicate delivery: already handled")
     reason = decide(event, payload)
     if reason is None:
         return Answer(200, f"event {_clean(event)} needs no cycle")
     return Answer(202, "accepted: a cycle starts now", reason)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A delivery one replica accepted, told to a peer: what it was and the cycle reason."""
+
+    delivery: str
+    event: str
+    reason: str
+    sender: str  # the forwarding replica's --shard, for log lines
+    sent_at: int  # unix seconds, by the sender's clock
+
+
+def forward_message(secret: bytes, forward: Forward) -> tuple[bytes, dict[str, str]]:
+    """The body and headers that carry ``forward`` to a peer, signed under ``secret``."""
+    body = json.dumps(asdict(forward), sort_keys=True).encode()
+    return body, {"Content-Type": JSON, FORWARD_SIGNATURE: sign_forward(secret, body)}
+
+
+def sign_forward(secret: bytes, body: bytes) -> str:
+    """The ``X-Reconciler-Signature-256`` of a forward's ``body`` under ``secret``."""
+    return _PREFIX + hmac.new(secret, _FORWARD_CONTEXT + body, hashlib.sha256).hexdigest()
+
+
+def receive_forward(
+    config: WebhookConfig,
+    seen: SeenDeliveries,
+    headers: Mapping[str, str | None],
+    body: bytes,
+    now: float,
+) -> tuple[Answer, Forward | None]:
+    """Check one forwarded delivery, as ``receive`` does a GitHub one; never forwarded on."""
+    if not verify(config.secret, _FORWARD_CONTEXT + body, headers.get(FORWARD_SIGNATURE)):
+        return Answer(401, "forward signature missing or wrong: peers must share the secret"), None
+    refused = _refused_media_type(headers)
+    if refused is not None:
+        return refused, None
+    forward = _forward(_object(body))
+    if forward is None:
+        return Answer(400, "not a forwarded delivery"), None
+    if abs(now - forward.sent_at) > FORWARD_MAX_AGE_SECONDS:
+        return Answer(
+            403,
+            f"forwarded {forward.sent_at}, more than {FORWARD_MAX_AGE_SECONDS}s from this "
+            "replica's clock: a replay, or clocks apart",
+        ), forward
+    if not seen.first_time(forward.delivery):
+        return Answer(200, "duplicate delivery: already handled"), forward
+    reason = f"{forward.reason} (forwarded from {_clean(forward.sender)})"
+    return Answer(202, "accepted: a cycle starts now", reason), forward
+
+
+def _forward(payload: object) -> Forward | None:
+    if not isinstance(payload, dict) or set(payload) != set(Forward.__dataclass_fields__):
+        return None
+    texts = [payload[name] for name in ("delivery", "event", "reason", "sender")]
+    sent_at = payload["sent_at"]
+    if not all(isinstance(t, str) and t for t in texts) or type(sent_at) is not int:
+        return None
+    delivery, event, reason, sender = (str(t) for t in texts)
+    if len(delivery) > MAX_DELIVERY_ID_CHARS:
+        return None
+    return Forward(delivery, event, _clean(reason, 300), sender, sent_at)
+
+
+def _refused_media_type(headers: Mapping[str, str | None]) -> Answer | None:
+    # Checked after the signature, so that unsigned callers learn nothing about the rest.
+    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media_type != JSON:
+        return Answer(415, f"the content type is not {JSON}: set the hook's content type to it")
+    return None
+
+
+def _object(body: bytes) -> dict[str, object] | Answer:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Answer(400, "the body is not JSON: set the hook's content type to application/json")
+    if not isinstance(payload, dict):
+        return Answer(400, "the body is not a JSON object")
+    return payload
 
 
 def describe(headers: Mapping[str, str | None]) -> str:

@@ -28,11 +28,14 @@ from reconciler.cycle import CycleReport
 from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheLock, lock_cache
 from reconciler.errors import PolicyError, ReconcilerError, one_shot
+from reconciler.forwarding import Forwarder, peer_label
 from reconciler.gitrepo.remote import parse_remote
+from reconciler.httpclient.client import HttpClient
 from reconciler.logs import configure_logging, configure_one_shot_logging
 from reconciler.probes import PROBE_BUDGET
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
+from reconciler.shards import peer_urls
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.webhooks import WebhookConfig, load_secret
 from reconciler.wiring import Prepared, Wired, build, connect, prepare, repo_url
@@ -228,6 +231,7 @@ class _Checked:
     held: CacheLock
     prepared: Prepared
     webhook_secret: bytes | None
+    peers: tuple[str, ...]
 
 
 def _start_up(args: argparse.Namespace, settings: Settings) -> _Checked:
@@ -236,8 +240,29 @@ def _start_up(args: argparse.Namespace, settings: Settings) -> _Checked:
     check_files(settings)
     secret_file: Path | None = args.webhook_secret_file
     secret = load_secret(secret_file) if secret_file is not None else None
+    peers = peer_urls(args.peers, settings.shard)
+    if peers and secret is None:
+        raise PolicyError(
+            "--peers needs --webhook-secret-file: forwarded deliveries are signed with it"
+        )
     check_repo(settings)
-    return _Checked(lock_cache(settings.cache_dir), prepared, secret)
+    return _Checked(lock_cache(settings.cache_dir), prepared, secret, peers)
+
+
+def _forwarder(checked: _Checked, shard: str) -> Forwarder | None:
+    """What tells the peers of each accepted delivery; None without ``--peers``."""
+    if checked.webhook_secret is None or not checked.peers:
+        return None
+    forwards = checked.prepared.metrics.webhook_forwards
+    for peer in checked.peers:  # every peer's failures series exists from the start
+        forwards.labels(peer=peer_label(peer), result="failed")
+    return Forwarder(
+        checked.peers,
+        checked.webhook_secret,
+        shard,
+        client=HttpClient(trust_env=False),  # peers are in-cluster: no proxy between them
+        count=lambda peer, result: forwards.labels(peer=peer, result=result).inc(),
+    )
 
 
 def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
@@ -302,8 +327,13 @@ def run(args: argparse.Namespace) -> int:
         probing_budget=PROBE_BUDGET,
         on_rate_limit=prepared.metrics.forge_rate_limited,
     )
+    forwarder = _forwarder(checked, str(settings.shard))
     webhook = (
-        WebhookConfig(secret=checked.webhook_secret, trigger=daemon.trigger)
+        WebhookConfig(
+            secret=checked.webhook_secret,
+            trigger=daemon.trigger,
+            forward=forwarder.submit if forwarder is not None else lambda *_: None,
+        )
         if checked.webhook_secret is not None
         else None
     )
@@ -318,8 +348,12 @@ def run(args: argparse.Namespace) -> int:
     except ReconcilerError as exc:
         return fail("run", str(exc), EXIT_USAGE)
     server.start()
+    if forwarder is not None:
+        forwarder.start()
     restore = install_signal_handlers(daemon)
     served = ", /webhook" if webhook else ""
+    if forwarder is not None:
+        served += f" (forwarded to {len(forwarder.peers)} peers)"
     log.info(
         "reconciler serving /metrics, /healthz, /readyz, /status%s on http://%s (cache %s held)",
         served,
@@ -330,4 +364,6 @@ def run(args: argparse.Namespace) -> int:
         return daemon.run()
     finally:
         server.stop()
+        if forwarder is not None:
+            forwarder.stop()
         restore()

@@ -14,7 +14,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,20 @@ EXE = Path(sys.executable).with_name("reconciler")
 Line = dict[str, Any]
 
 
-def config_repo(path: Path, base_url: str, edit: Callable[[str], str] = lambda p: p) -> Path:
+def config_repo(
+    path: Path,
+    base_url: str,
+    edit: Callable[[str], str] = lambda p: p,
+    pins: Mapping[str, str] | None = None,
+) -> Path:
     """The demo's config repo, gates and live sources at ``base_url``, created atomically
-    at ``path`` (a daemon retrying its fetch sees no repository or a whole one)."""
+    at ``path`` (a daemon retrying its fetch sees no repository or a whole one); ``pins``:
+    environment -> the digest its overlay pins instead of the demo's."""
     files = seed_files(base_url, QUICK)
     files["promotions.toml"] = edit(files["promotions.toml"].decode()).encode()
+    for env, digest in (pins or {}).items():
+        overlay = f"overlays/{env}/kustomization.yaml"
+        files[overlay] = re.sub(rb"sha256:[0-9a-f]{64}", digest.encode(), files[overlay])
     scratch = path.with_name(path.name + ".tmp")
     signer = Signature("platform", "platform@example.com", utc_now().replace(microsecond=0))
     create_repository(scratch, files, branch="main", message="seed", author=signer)
@@ -105,9 +114,17 @@ class DaemonProcess:
 
     def get(self, path: str) -> tuple[int, str]:
         """GET ``path`` from the daemon's server: (status, body)."""
+        return self._call(urllib.request.Request(f"http://{self.address()}{path}"))
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST ``body`` to ``path`` on the daemon's server: (status, body)."""
         url = f"http://{self.address()}{path}"
+        return self._call(urllib.request.Request(url, body, headers, method="POST"))
+
+    @staticmethod
+    def _call(request: urllib.request.Request) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as error:
             return int(error.code), error.read().decode()

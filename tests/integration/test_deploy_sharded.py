@@ -3,8 +3,9 @@
 test_deploy_manifests.py renders and validates it with the other overlays (kubernetes-
 validate, security context, probes, image pin). Here: what sharding adds. COUNT equals the
 replica count, each pod's INDEX comes from the downward API before RECONCILER_SHARD uses
-it, the pod is the Deployment's pod apart from those variables, and every shard is scraped
-once: all of it on what the real ``kustomize build`` renders (tests/kustomize.py).
+it, the pod is the Deployment's pod apart from those variables, every shard is scraped
+once, and each pod can forward webhook deliveries to every other one by its stable name:
+all of it on what the real ``kustomize build`` renders (tests/kustomize.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import copy
 import re
 from typing import Any
 
-from reconciler.shards import parse_shard
+from reconciler.shards import Shard, parse_shard, peer_urls
 from tests.conftest import ROOT
 from tests.kustomize import CLUSTER_SCOPED, build, one
 
@@ -21,7 +22,7 @@ KUSTOMIZE = ROOT / "deploy/kustomize"
 SHARDED = KUSTOMIZE / "overlays/sharded"
 EXAMPLE = KUSTOMIZE / "overlays/example"
 # The only variables sharding adds to the pod; everything else must stay the Deployment's.
-SHARD_VARIABLES = ("POD_INDEX", "RECONCILER_SHARD")
+SHARD_VARIABLES = ("POD_INDEX", "RECONCILER_SHARD", "RECONCILER_PEERS")
 POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
 _REFERENCE = re.compile(r"\$\((\w+)\)")
 
@@ -116,3 +117,44 @@ def test_every_shard_is_scraped_once() -> None:
     # one target per shard. A second matching Service would scrape each shard twice.
     assert len(scraped) == 1
     assert scraped[0]["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_each_pod_forwards_webhooks_to_every_other_pod_by_its_stable_name() -> None:
+    objects = build(SHARDED)
+    sts = one(objects, "StatefulSet")
+    replicas, name = sts["spec"]["replicas"], sts["metadata"]["name"]
+    (spec,) = [e["value"] for e in env_list(sts) if e["name"] == "RECONCILER_PEERS"]
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (port,) = [p["containerPort"] for p in container["ports"]]
+    service = sts["spec"]["serviceName"]
+    # Pod N is NAME-N; POD.SERVICE resolves in the pod's own namespace.
+    names = [f"http://{name}-{i}.{service}:{port}" for i in range(replicas)]
+    for index in range(replicas):
+        peers = peer_urls(spec, Shard(index, replicas))
+        assert peers == tuple(n for i, n in enumerate(names) if i != index)
+    (governing,) = [o for o in objects if o["metadata"]["name"] == service]
+    # A pod not ready yet (cloning, or an invalid policy the push may fix) still has a name.
+    assert governing["spec"]["publishNotReadyAddresses"] is True
+
+
+def test_network_policy_lets_the_pods_reach_each_others_port() -> None:
+    objects = build(SHARDED)
+    sts = one(objects, "StatefulSet")
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (port,) = [p["containerPort"] for p in container["ports"]]
+
+    def admitted(direction: str, side: str) -> bool:
+        return any(
+            peer.keys() == {"podSelector"}
+            and peer["podSelector"]["matchLabels"].items() <= pod_labels.items()
+            and rule["ports"] == [{"port": port, "protocol": "TCP"}]
+            for policy in objects
+            if policy["kind"] == "NetworkPolicy"
+            and policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+            for rule in policy["spec"].get(direction, [])
+            for peer in rule.get(side, [])
+        )
+
+    assert admitted("ingress", "from")
+    assert admitted("egress", "to")

@@ -18,7 +18,7 @@ import pytest
 from reconciler.daemon import CycleRun, CycleStatus, Daemon
 from reconciler.metrics import Metrics
 from reconciler.server import Status, StatusServer
-from reconciler.webhooks import WebhookConfig
+from reconciler.webhooks import DEFAULT_MAX_BODY_BYTES, WebhookConfig
 from tests.servers.github_sim import webhooks
 
 SECRET = b"integration secret 7e1d"
@@ -61,8 +61,10 @@ def triggers(recorder: Triggers) -> Triggers:
     return recorder
 
 
-def _serve(recorder: Triggers, **limit: int) -> Iterator[StatusServer]:
-    config = WebhookConfig(secret=SECRET, trigger=recorder, **limit)
+def _serve(
+    recorder: Triggers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Iterator[StatusServer]:
+    config = WebhookConfig(secret=SECRET, trigger=recorder, max_body_bytes=max_body_bytes)
     running = StatusServer("127.0.0.1:0", Metrics(), _status, webhook=config).start()
     yield running
     running.stop()

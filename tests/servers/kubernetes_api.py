@@ -6,8 +6,10 @@ the read-only calls the live source makes, with objects in the real API's shape
 (apiVersion, kind, metadata, spec, status; lists without per-item kind), so the official
 client's own models parse them:
 
-- ``GET /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets|daemonsets}/{name}``
+- ``GET /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets|daemonsets}[/{name}]``
 - ``GET /api/v1/namespaces/{ns}/pods?labelSelector=...`` (equality and set-based selectors)
+- either list with ``watch=true``: a watch stream (tests/servers/kubernetes_watch.py), and
+  with ``resourceVersion`` and ``resourceVersionMatch`` as the real server reads them
 
 Every request must carry ``Authorization: Bearer <token>`` (else 401, reason
 Unauthorized). ``forbid(verb, resource, namespace)`` makes the server answer 403 with the
@@ -31,10 +33,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.servers.httpserve import send_json, serving
+from tests.servers.kubernetes_watch import History, WatchRequest, list_version, stream
+from tests.servers.kubernetes_watch import status_object as _status
 
 _APPS = re.compile(
     r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<resource>deployments|statefulsets|daemonsets)"
-    r"/(?P<name>[^/]+)$"
+    r"(/(?P<name>[^/]+))?$"
 )
 _PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 _KIND = {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
@@ -54,6 +58,38 @@ class FakeCluster:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stalled: bool = False  # answer nothing until ``released`` (set when the server stops)
     released: threading.Event = field(default_factory=threading.Event)
+    history: History = field(default_factory=History)
+
+    def count(self, *, watch: bool) -> int:
+        """How many lists (``watch`` False) or watches were asked."""
+        with self.lock:
+            targets = [target for _, target, _ in self.requests]
+        return sum(("watch=true" in t) == watch and "/namespaces/" in t for t in targets)
+
+    def remove(self, kind: str, namespace: str, name: str) -> None:
+        """Delete an object (a DELETED event to watches)."""
+        resource = kind.lower() + "s"
+        with self.lock, self.history.changed:
+            obj = self.objects.pop((resource, namespace, name))
+            self.history.record("DELETED", resource, namespace, obj)
+
+    def compact(self) -> None:
+        """Forget the history: a watch from an older version is answered 410 Gone."""
+        with self.history.changed:
+            self.history.changes.clear()
+            self.history.oldest = self.history.revision
+
+    def bookmark(self) -> None:
+        """Send a BOOKMARK of the current version on every stream that asked for them."""
+        with self.history.changed:
+            self.history.bookmarks += 1
+            self.history.changed.notify_all()
+
+    def drop(self) -> None:
+        """Cut every open watch stream, as a broken connection would."""
+        with self.history.changed:
+            self.history.drops += 1
+            self.history.changed.notify_all()
 
     @property
     def url(self) -> str:
@@ -61,34 +97,59 @@ class FakeCluster:
 
     def add(self, *objects: dict[str, Any]) -> None:
         """Store Deployments, StatefulSets, DaemonSets and Pods (replacing same-named ones)."""
-        with self.lock:
+        with self.lock, self.history.changed:
             for obj in objects:
                 resource = obj["kind"].lower() + "s"
                 meta = obj["metadata"]
-                self.objects[(resource, meta["namespace"], meta["name"])] = obj
+                key = (resource, meta["namespace"], meta["name"])
+                change = "MODIFIED" if key in self.objects else "ADDED"
+                self.objects[key] = obj
+                self.history.record(change, resource, meta["namespace"], obj)
 
     def forbid(self, verb: str, resource: str, namespace: str) -> None:
         """Answer 403 to ``verb`` (get, list) on ``resource`` in ``namespace``."""
         with self.lock:
             self.forbidden.add((verb, resource, namespace))
 
-    def answer(self, method: str, target: str, auth: str | None) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body the API server would give."""
+    def answer(
+        self, method: str, target: str, auth: str | None
+    ) -> tuple[int, dict[str, Any]] | WatchRequest:
+        """The status and JSON body the API server would give, or the watch to stream."""
         url = urlsplit(target)
+        query = parse_qs(url.query)
         with self.lock:
             self.requests.append((method, target, auth))
             if auth != f"Bearer {self.token}":
                 return 401, _status(401, "Unauthorized", "Unauthorized")
             if method != "GET":
                 return 405, _status(405, "MethodNotAllowed", "the server does not allow this")
-            found = _APPS.match(url.path)
-            if found:
-                return self._get(found["resource"], found["ns"], found["name"])
-            found = _PODS.match(url.path)
-            if found:
-                query = parse_qs(url.query)
-                return self._list_pods(found["ns"], query.get("labelSelector", [""])[0])
-            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+            found = _APPS.match(url.path) or _PODS.match(url.path)
+            if found is None:
+                return 404, _status(
+                    404, "NotFound", "the server could not find the requested resource"
+                )
+            ns, resource = found["ns"], found.groupdict().get("resource") or "pods"
+            if found.groupdict().get("name"):
+                return self._get(resource, ns, found["name"])
+            verb = "watch" if query.get("watch") == ["true"] else "list"
+            if (verb, resource, ns) in self.forbidden:
+                return _forbidden(verb, resource, ns, None)
+            selector = query.get("labelSelector", [""])[0]
+            if verb == "watch":
+                return WatchRequest(
+                    resource,
+                    ns,
+                    "Pod" if resource == "pods" else _KIND[resource],
+                    int(query.get("resourceVersion", ["0"])[0] or 0),
+                    query.get("allowWatchBookmarks") == ["true"],
+                    float(query.get("timeoutSeconds", ["1800"])[0]),
+                    parse_selector(selector),
+                )
+            with self.history.changed:
+                refused = list_version(self.history, query)
+                if refused is not None:
+                    return refused[0], _status(refused[0], refused[1], "resource version refused")
+                return self._list(resource, ns, selector)
 
     def _get(self, resource: str, ns: str, name: str) -> tuple[int, dict[str, Any]]:
         if ("get", resource, ns) in self.forbidden:
@@ -101,33 +162,19 @@ class FakeCluster:
             return 404, status
         return 200, obj
 
-    def _list_pods(self, ns: str, selector: str) -> tuple[int, dict[str, Any]]:
-        if ("list", "pods", ns) in self.forbidden:
-            return _forbidden("list", "pods", ns, None)
+    def _list(self, resource: str, ns: str, selector: str) -> tuple[int, dict[str, Any]]:
         match = parse_selector(selector)
         items = [
             {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-            for (resource, namespace, _), obj in sorted(self.objects.items())
-            if resource == "pods" and namespace == ns and match(obj["metadata"].get("labels", {}))
+            for (kind, namespace, _), obj in sorted(self.objects.items())
+            if kind == resource and namespace == ns and match(obj["metadata"].get("labels", {}))
         ]
         return 200, {
-            "apiVersion": "v1",
-            "kind": "PodList",
-            "metadata": {"resourceVersion": "4242"},
+            "apiVersion": "v1" if resource == "pods" else "apps/v1",
+            "kind": ("Pod" if resource == "pods" else _KIND[resource]) + "List",
+            "metadata": {"resourceVersion": str(self.history.revision)},
             "items": items,
         }
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
 
 
 def _forbidden(verb: str, resource: str, ns: str, name: str | None) -> tuple[int, dict[str, Any]]:
@@ -427,8 +474,11 @@ class _Handler(BaseHTTPRequestHandler):
             cluster.released.wait()
             self.close_connection = True
             return
-        code, document = cluster.answer(self.command, self.path, self.headers.get("Authorization"))
-        send_json(self, code, document)
+        answer = cluster.answer(self.command, self.path, self.headers.get("Authorization"))
+        if isinstance(answer, WatchRequest):
+            stream(self, cluster.history, answer)
+            return
+        send_json(self, *answer)
 
 
 class _Server(ThreadingHTTPServer):
@@ -447,6 +497,7 @@ def serve(token: str) -> Iterator[FakeCluster]:
             yield cluster
         finally:
             cluster.released.set()  # a held request must end before the server can stop
+            cluster.drop()
 
 
 def write_kubeconfig(

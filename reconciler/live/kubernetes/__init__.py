@@ -1,8 +1,9 @@
 """The `kubernetes` live source: a workload's image spec and its pods' image digests.
 
-Read-only: ``get`` on the workload (apps/v1 deployments, statefulsets, daemonsets) and
-``list`` on pods in its namespace, through the official ``kubernetes`` client (only this
-package imports it). Credentials: an explicit kubeconfig, else the policy's
+Read-only: ``list`` and ``watch`` on the workloads (apps/v1 deployments, statefulsets,
+daemonsets) and pods of each namespace read, kept in memory between cycles (informer.py),
+through the official ``kubernetes`` client (only this package imports it).
+Credentials: an explicit kubeconfig, else the policy's
 ``context`` in the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``), else ``KUBECONFIG``
 when set, else the pod's service account (in-cluster), else ``~/.kube/config``.
 

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-from kubernetes.client import (
-    ApiClient,
-    AppsV1Api,
-    Configuration,
-    CoreV1Api,
-    V1DaemonSet,
-    V1Deployment,
-    V1PodList,
-    V1StatefulSet,
-)
+from kubernetes.client import ApiClient, AppsV1Api, Configuration, CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 from kubernetes.config.incluster_config import load_incluster_config
 from kubernetes.config.kube_config import load_kube_config
 
 from reconciler.imagerefs import repository_of
+from reconciler.live.kubernetes.informer import WATCH_SECONDS, Informer
 from reconciler.live.kubernetes.workloads import (
     Failure,
     Running,
@@ -36,6 +29,7 @@ from reconciler.live.kubernetes.workloads import (
     image_digest,
     judge,
     parse_workload,
+    selects,
     workload_of,
 )
 from reconciler.live.port import LiveReader
@@ -43,9 +37,22 @@ from reconciler.policy.model import KubernetesLive
 from reconciler.policy.values import fill
 from reconciler.snapshot import LiveState
 
+# kind -> (resource, the client's list method, the item's model)
+_RESOURCES = {
+    "deployment": ("deployments.apps", "list_namespaced_deployment", "V1Deployment"),
+    "statefulset": ("statefulsets.apps", "list_namespaced_stateful_set", "V1StatefulSet"),
+    "daemonset": ("daemonsets.apps", "list_namespaced_daemon_set", "V1DaemonSet"),
+    "pod": ("pods", "list_namespaced_pod", "V1Pod"),
+}
+
 
 class KubernetesLiveReader:
-    """Reads each app's workload and pods; ``images`` maps app names to repositories."""
+    """Reads each app's workload and pods; ``images`` maps app names to repositories.
+
+    The objects of each namespace are listed once, then kept current by watches; a read
+    costs no request while they hold. When a watch is down for longer than ``stale_after``,
+    a read lists again rather than answer from older objects.
+    """
 
     def __init__(
         self,
@@ -54,38 +61,69 @@ class KubernetesLiveReader:
         *,
         kubeconfig: str | Path | None = None,
         timeout: timedelta = timedelta(seconds=10),
+        stale_after: timedelta = timedelta(seconds=30),
+        watch_seconds: int = WATCH_SECONDS,
         concurrency: int = 8,
     ) -> None:
         self._source = source
         self._images = dict(images)
         self._kubeconfig = str(kubeconfig) if kubeconfig is not None else None
         self._timeout = timeout.total_seconds()
+        self._stale_after = stale_after.total_seconds()
+        self._watch_seconds = watch_seconds
         self._concurrency = max(1, concurrency)
         self._lock = threading.Lock()
         self._api: ApiClient | None = None
+        self._informers: dict[tuple[str, str], Informer] = {}  # (kind, namespace)
         self._host = "(not connected)"
 
     def __repr__(self) -> str:
         return f"KubernetesLiveReader(env={self._source.env!r}, host={self._host!r})"
 
     def read(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LiveState]:
-        """One LiveState per (app, env); a few workloads are read at a time."""
+        """One LiveState per (app, env); each namespace's objects are listed at most once."""
         if not pairs:
             return {}
         try:
             api = self._client()
         except Failure as failure:
             return {pair: LiveState(None, error=str(failure)) for pair in pairs}
-        with ThreadPoolExecutor(min(self._concurrency, len(pairs))) as pool:
-            states = list(pool.map(lambda pair: self._read_one(api, *pair), pairs))
-        return dict(zip(pairs, states, strict=True))
+        states: dict[tuple[str, str], LiveState] = {}
+        targets: dict[tuple[str, str], tuple[str, str, str]] = {}  # pair -> (ns, kind, name)
+        for app, env in pairs:
+            try:
+                namespace = fill(self._source.namespace, app=app, env=env)
+                kind, name = parse_workload(fill(self._source.workload, app=app, env=env))
+            except Failure as failure:
+                states[(app, env)] = LiveState(None, error=str(failure))
+                continue
+            targets[(app, env)] = (namespace, kind, name)
+        wanted = sorted(
+            {(kind, ns) for ns, kind, _ in targets.values()}
+            | {("pod", ns) for ns, _, _ in targets.values()}
+        )
+        if wanted:
+            with ThreadPoolExecutor(min(self._concurrency, len(wanted))) as pool:
+                found = dict(
+                    zip(wanted, pool.map(lambda w: self._objects(api, *w), wanted), strict=True)
+                )
+        for pair, (namespace, kind, name) in targets.items():
+            workloads, pods = found[(kind, namespace)], found[("pod", namespace)]
+            if isinstance(workloads, Failure) or isinstance(pods, Failure):
+                states[pair] = LiveState(None, error=str(_first_failure(workloads, pods)))
+                continue
+            states[pair] = self._read_one(pair, (namespace, kind, name), workloads, pods)
+        return {pair: states[pair] for pair in pairs}
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Stop the watches and release the connection pool."""
         with self._lock:
-            if self._api is not None:
-                self._api.close()  # type: ignore[no-untyped-call]
-                self._api = None
+            informers, self._informers = list(self._informers.values()), {}
+            api, self._api = self._api, None
+        for informer in informers:
+            informer.close()
+        if api is not None:
+            api.close()  # type: ignore[no-untyped-call]
 
     # -- credentials ---------------------------------------------------------------------------
     def _client(self) -> ApiClient:
@@ -127,31 +165,50 @@ class KubernetesLiveReader:
             raise Failure(f"cannot use the kubeconfig {where}: {_why(exc)}") from None
         return configuration
 
-    # -- one workload --------------------------------------------------------------------------
-    def _read_one(self, api: ApiClient, app: str, env: str) -> LiveState:
+    # -- objects and one workload ----------------------------------------------------------------
+    def _objects(self, api: ApiClient, kind: str, namespace: str) -> dict[str, Any] | Failure:
+        resource, lister, model = _RESOURCES[kind]
+        with self._lock:
+            informer = self._informers.get((kind, namespace))
+            if informer is None:
+                group = CoreV1Api(api) if kind == "pod" else AppsV1Api(api)
+                informer = Informer(
+                    api,
+                    getattr(group, lister),
+                    namespace,
+                    model,
+                    timeout=self._timeout,
+                    watch_seconds=self._watch_seconds,
+                )
+                self._informers[(kind, namespace)] = informer
         try:
-            namespace = fill(self._source.namespace, app=app, env=env)
-            kind, name = parse_workload(fill(self._source.workload, app=app, env=env))
-            workload = self._workload(api, kind, name, namespace)
+            with self._answer(f"list on {resource}", namespace, f"the {resource}"):
+                return informer.objects(self._stale_after)
+        except Failure as failure:
+            return failure
+
+    def _read_one(
+        self,
+        pair: tuple[str, str],
+        target: tuple[str, str, str],
+        workloads: dict[str, Any],
+        pods: dict[str, Any],
+    ) -> LiveState:
+        (app, env), (namespace, kind, name) = pair, target
+        try:
+            obj = workloads.get(name)
+            if obj is None:
+                raise Failure(
+                    _status_message(404, "get", namespace, f"{kind} {name!r}", self._host)
+                )
+            workload = workload_of(obj)
             container = self._container(workload, app, env)
-            pods = self._pods(api, workload, container, namespace)
+            running = _running(pods.values(), workload, container)
         except Failure as failure:
             return LiveState(None, error=str(failure))
-        except Exception as exc:  # one odd answer must not stop the other apps
+        except Exception as exc:  # one odd object must not stop the other apps
             return LiveState(None, error=f"unexpected {type(exc).__name__} reading {app} in {env}")
-        return judge(workload, container, pods)
-
-    def _workload(self, api: ApiClient, kind: str, name: str, namespace: str) -> Workload:
-        apps, timeout = AppsV1Api(api), self._timeout
-        with self._answer(f"get on {kind}s.apps", kind, namespace, f"{kind} {name!r}"):
-            obj: V1Deployment | V1StatefulSet | V1DaemonSet
-            if kind == "deployment":
-                obj = apps.read_namespaced_deployment(name, namespace, _request_timeout=timeout)
-            elif kind == "statefulset":
-                obj = apps.read_namespaced_stateful_set(name, namespace, _request_timeout=timeout)
-            else:
-                obj = apps.read_namespaced_daemon_set(name, namespace, _request_timeout=timeout)
-            return workload_of(obj)
+        return judge(workload, container, running)
 
     def _container(self, workload: Workload, app: str, env: str) -> str:
         names = [name for name, _ in workload.containers]
@@ -176,43 +233,14 @@ class KubernetesLiveReader:
             f"set container in [live.{env}] to the one to read"
         )
 
-    def _pods(
-        self, api: ApiClient, workload: Workload, container: str, namespace: str
-    ) -> list[Running]:
-        subject = f"the pods of {workload.kind}/{workload.name}"
-        with self._answer("list on pods", workload.kind, namespace, subject):
-            pods: V1PodList = CoreV1Api(api).list_namespaced_pod(
-                namespace, label_selector=workload.selector, _request_timeout=self._timeout
-            )
-        out = []
-        for pod in pods.items:
-            # A pod being deleted is out of its Service already; a finished pod runs nothing.
-            if pod.metadata is not None and pod.metadata.deletion_timestamp is not None:
-                continue
-            status = pod.status
-            if status is None or status.phase in ("Succeeded", "Failed"):
-                continue
-            found = [s for s in status.container_statuses or () if s.name == container]
-            if not found:
-                out.append(Running(None, None))  # scheduled; its containers are not created yet
-                continue
-            state = found[0].state
-            running = state.running if state is not None else None
-            started = running.started_at if running is not None else None
-            out.append(Running(image_digest(found[0].image_id), started))
-        return out
-
     @contextmanager
-    def _answer(self, what: str, kind: str, namespace: str, subject: str) -> Iterator[None]:
+    def _answer(self, what: str, namespace: str, subject: str) -> Iterator[None]:
         """Turn the client's exceptions into messages that say what failed and what to do."""
         host = self._host
         try:
             yield
         except ApiException as exc:
-            message = _status_message(
-                exc.status, what, kind=kind, namespace=namespace, subject=subject, host=host
-            )
-            raise Failure(message) from None
+            raise Failure(_status_message(exc.status, what, namespace, subject, host)) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
             # NewConnectionError is a ConnectTimeoutError to urllib3, but a refusal here.
@@ -223,21 +251,46 @@ class KubernetesLiveReader:
                     f"no answer from the Kubernetes API at {host} within {self._timeout:g}s"
                 ) from None
             raise Failure(f"cannot reach the Kubernetes API at {host}") from None
-        except ValueError:  # the client's models rejected the object
+        except ValueError:  # the client's models rejected an object
             raise Failure(
                 f"the Kubernetes API at {host} answered {subject} in a shape this client "
                 "cannot read"
             ) from None
 
 
-def _status_message(
-    status: int | None, what: str, *, kind: str, namespace: str, subject: str, host: str
-) -> str:
+def _running(pods: Iterable[V1Pod], workload: Workload, container: str) -> list[Running]:
+    """The workload's pods' ``container``: the digest each runs and since when."""
+    out = []
+    for pod in pods:
+        if pod.metadata is None or not selects(workload.selector, pod.metadata.labels or {}):
+            continue
+        # A pod being deleted is out of its Service already; a finished pod runs nothing.
+        if pod.metadata.deletion_timestamp is not None:
+            continue
+        status = pod.status
+        if status is None or status.phase in ("Succeeded", "Failed"):
+            continue
+        found = [s for s in status.container_statuses or () if s.name == container]
+        if not found:
+            out.append(Running(None, None))  # scheduled; its containers are not created yet
+            continue
+        state = found[0].state
+        running = state.running if state is not None else None
+        started = running.started_at if running is not None else None
+        out.append(Running(image_digest(found[0].image_id), started))
+    return out
+
+
+def _first_failure(*found: dict[str, Any] | Failure) -> Failure:
+    return next(f for f in found if isinstance(f, Failure))
+
+
+def _status_message(status: int | None, what: str, namespace: str, subject: str, host: str) -> str:
     if status == 403:
         return (
             f"Kubernetes RBAC forbids {what} in namespace {namespace!r} (403): grant the "
-            f"reconciler's identity get on {kind}s.apps and list on pods in that namespace "
-            "(a read-only Role)"
+            "reconciler's identity list and watch on deployments.apps, statefulsets.apps, "
+            "daemonsets.apps and pods in that namespace (a read-only Role)"
         )
     if status == 404:
         return (

@@ -4,7 +4,7 @@ a workload object, the digest in each pod's ``imageID``, and the verdict on both
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,7 +25,13 @@ _KINDS = {
     }.items()
     for alias in aliases
 }
-_OPERATORS = {"In": "{key} in ({values})", "NotIn": "{key} notin ({values})"}
+# Label selector operators (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/).
+_OPERATORS: dict[str, Callable[[str, Sequence[str], Mapping[str, str]], bool]] = {
+    "In": lambda key, values, labels: key in labels and labels[key] in values,
+    "NotIn": lambda key, values, labels: key not in labels or labels[key] not in values,
+    "Exists": lambda key, _, labels: key in labels,
+    "DoesNotExist": lambda key, _, labels: key not in labels,
+}
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -40,7 +46,7 @@ class Workload:
     kind: str  # "deployment", "statefulset" or "daemonset"
     name: str
     containers: tuple[tuple[str, str], ...]  # (name, image) from the pod template
-    selector: str  # the label selector of its pods
+    selector: V1LabelSelector  # which pods are its own
     settled: bool  # the controller has rolled the current spec out to every replica
 
 
@@ -109,20 +115,24 @@ def parse_workload(text: str) -> tuple[str, str]:
     return _KINDS[kind.lower()], name
 
 
-def _selector(selector: V1LabelSelector, where: str) -> str:
-    # matchLabels and matchExpressions in label selector syntax, as kubectl sends them.
-    terms = [f"{key}={value}" for key, value in sorted((selector.match_labels or {}).items())]
-    for expression in selector.match_expressions or ():
-        values = ",".join(expression.values or ())
-        if expression.operator in _OPERATORS:
-            terms.append(_OPERATORS[expression.operator].format(key=expression.key, values=values))
-        elif expression.operator in ("Exists", "DoesNotExist"):
-            terms.append(("" if expression.operator == "Exists" else "!") + expression.key)
-        else:
-            raise Failure(f"{where}: unknown selector operator {expression.operator!r}")
-    if not terms:
+def _checked(selector: V1LabelSelector, where: str) -> V1LabelSelector:
+    if not selector.match_labels and not selector.match_expressions:
         raise Failure(f"{where} has an empty pod selector")
-    return ",".join(terms)
+    for expression in selector.match_expressions or ():
+        if expression.operator not in _OPERATORS:
+            raise Failure(f"{where}: unknown selector operator {expression.operator!r}")
+    return selector
+
+
+def selects(selector: V1LabelSelector, labels: Mapping[str, str]) -> bool:
+    """Whether a pod with ``labels`` is one of the workload's, as the API server would match
+    ``selector`` (matchLabels and matchExpressions, all of them)."""
+    if any(labels.get(key) != value for key, value in (selector.match_labels or {}).items()):
+        return False
+    for expression in selector.match_expressions or ():
+        if not _OPERATORS[expression.operator](expression.key, expression.values or (), labels):
+            return False
+    return True
 
 
 def workload_of(obj: V1Deployment | V1StatefulSet | V1DaemonSet) -> Workload:
@@ -153,4 +163,4 @@ def workload_of(obj: V1Deployment | V1StatefulSet | V1DaemonSet) -> Workload:
     name = (obj.metadata.name if obj.metadata is not None else None) or ""
     spec = obj.spec.template.spec
     containers = tuple((c.name, c.image or "") for c in (spec.containers if spec else ()))
-    return Workload(kind, name, containers, _selector(obj.spec.selector, f"{kind}/{name}"), settled)
+    return Workload(kind, name, containers, _checked(obj.spec.selector, f"{kind}/{name}"), settled)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from reconciler import codeowners, promotions, provenance
+from reconciler import codeowners, holds, promotions, provenance
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
@@ -27,7 +27,7 @@ from reconciler.livetimes import RecordedSightings
 from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
 from reconciler.registry.port import ImageRegistry
-from reconciler.registryfacts import edges, registry_facts
+from reconciler.registryfacts import offered, registry_facts
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
@@ -37,7 +37,6 @@ from reconciler.snapshot import (
     OverlayState,
     RequestState,
     Snapshot,
-    TagFact,
 )
 
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
@@ -124,19 +123,27 @@ class Observer:
         applications: dict[Key, ApplicationStatus] = {}
         live = self.sightings.apply(policy, overlays, self._live(policy, applications))
         self.phases.lap("live")
+        registry = self.registry_for(policy) if policy.registry is not None else None
+        tags, digests = registry_facts(policy, overlays, registry) if registry else ({}, {})
+        self.phases.lap("registry")
+        candidates = offered(policy, overlays, tags)
+        overlays = self._deep_histories(policy, overlays, candidates)
+        self.phases.lap("history")
+        owners = desired.owners
+        requests = self._requests(policy, overlays, tip)
+        self.phases.lap("requests")
+        # Gates are sampled last: only edges with a candidate that no hold stops need them.
+        unheld = {
+            key: digest
+            for key, digest in candidates.items()
+            if not _held(policy, key, requests.get(key))
+        }
         samples = (
-            self.sampler.sample(policy, overlays, live, one_shot=one_shot)
+            self.sampler.sample(policy, overlays, live, unheld, one_shot=one_shot)
             if probe
             else self.sampler.kept()
         )
         self.phases.lap("probes")
-        registry = self.registry_for(policy) if policy.registry is not None else None
-        tags, digests = registry_facts(policy, overlays, registry) if registry else ({}, {})
-        self.phases.lap("registry")
-        overlays = self._deep_histories(policy, overlays, tags)
-        self.phases.lap("history")
-        owners = desired.owners
-        requests = self._requests(policy, overlays, tip)
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
         # An auto_merge environment needs it too: owned and enforced, the daemon cannot merge.
         merges = needs_owners or any(
@@ -256,21 +263,19 @@ class Observer:
         self,
         policy: Policy,
         overlays: Mapping[Key, OverlayState],
-        tags: Mapping[tuple[str, str], TagFact],
+        candidates: Mapping[Key, str],
     ) -> Mapping[Key, OverlayState]:
-        """Each target overlay with a pending candidate, its history walked back as far as
-        the manual-rollback rule needs to judge that candidate (PinFacts.back_to)."""
+        """Each target overlay with a candidate, its history walked back as far as the
+        manual-rollback rule needs to judge that candidate (PinFacts.back_to)."""
         deeper: dict[Key, OverlayState] = {}
-        for target, app, src, tgt in edges(policy, overlays):
-            if src is None or src.pin is None or tgt is None or tgt.error:
-                continue
-            fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
-            candidate = src.pin.digest or (fact.digest if fact else None)
-            if not candidate or (tgt.pin is not None and tgt.pin.digest == candidate):
+        for (app_name, env_name), candidate in candidates.items():
+            tgt = overlays.get((app_name, env_name))
+            app, target = policy.apps.get(app_name), policy.environments.get(env_name)
+            if tgt is None or tgt.error or app is None or target is None:
                 continue
             history = self.desired.pins.back_to(target, app, tgt, candidate)
             if history is not tgt.history:
-                deeper[(app.name, target.name)] = replace(tgt, history=history)
+                deeper[(app_name, env_name)] = replace(tgt, history=history)
         if not deeper:
             return overlays
         return MappingProxyType({**overlays, **deeper})
@@ -347,3 +352,9 @@ class Observer:
                 if members is not None:
                     teams[owner] = members
         return MappingProxyType(teams), MappingProxyType(unreadable)
+
+
+def _held(policy: Policy, key: Key, held: RequestState | None) -> bool:
+    """Whether a hold (the policy's, or the request's hold label) stops this promotion."""
+    labels = held.request.labels if held is not None else ()
+    return bool(holds.holds(policy, key[0], key[1], labels))

@@ -68,3 +68,21 @@ def _exists(registry: ImageRegistry, repository: str, digest: str) -> DigestFact
         return DigestFact(registry.exists(repository, digest))
     except ReconcilerError as exc:
         return DigestFact(None, str(exc))
+
+
+def offered(
+    policy: Policy,
+    overlays: Mapping[Key, OverlayState],
+    tags: Mapping[tuple[str, str], TagFact],
+) -> dict[Key, str]:
+    """(app, target environment) -> the digest its source pins (a tag resolved) and the
+    target does not: the edges with a candidate, the only ones whose gates need samples."""
+    found: dict[Key, str] = {}
+    for target, app, src, tgt in edges(policy, overlays):
+        if src is None or src.pin is None or tgt is None:
+            continue
+        fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
+        candidate = src.pin.digest or (fact.digest if fact else None)
+        if candidate and (tgt.pin is None or tgt.pin.digest != candidate):
+            found[(app.name, target.name)] = candidate
+    return found

@@ -1,9 +1,15 @@
-"""Gate sampling: probe the HTTP gates that are due and keep samples bound to what ran.
+"""Gate sampling: probe the HTTP gates of edges with a candidate, and keep samples bound to
+what ran.
 
-Each gate is probed at its own interval and its samples are kept across cycles (they are
-observations, so a restart simply collects them again). A round is bounded
-(reconciler.probes): what it leaves out goes first next time. The live digest is read again
-after the round, and a sample whose environment moved meanwhile is dropped.
+Only an edge with a candidate is sampled (its source pins a digest the target does not,
+the source runs it, and no hold stops it); a settled repo sends no probes, and an edge's
+samples are dropped once it settles. A gate is probed at its own interval, and at once for
+a digest it has not sampled yet, so a new candidate is probed in the cycle that finds it;
+``next_due`` tells the daemon when the next probe is due, so the next sample is taken at
+the gate's interval rather than at the next poll. Samples are observations: a restart
+simply collects them again. A round is bounded (reconciler.probes): what it leaves out goes
+first next time. The live digest is read again after the round, and a sample whose
+environment moved meanwhile is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from reconciler.policy.model import HttpGate
 from reconciler.snapshot import Key, LiveState, OverlayState
 
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
+_Triple = tuple[str, str, str]  # (gate, app, source environment)
 
 
 class GateSampler:
@@ -36,20 +43,25 @@ class GateSampler:
         self.live_reader = live_reader
         self.clock = clock
         self.wait = wait
-        self._samples: dict[tuple[str, str, str], deque[Sample]] = {}
-        self._probed_at: dict[tuple[str, str, str], datetime] = {}
+        self._samples: dict[_Triple, deque[Sample]] = {}
+        # (gate, app, source) -> the digest last probed there, and when.
+        self._probed_at: dict[_Triple, tuple[str | None, datetime]] = {}
+        self.next_due: datetime | None = None  # when a kept edge's next probe is due
 
     def sample(
         self,
         policy: Policy,
         overlays: Mapping[Key, OverlayState],
         live: Mapping[Key, LiveState],
+        offered: Mapping[Key, str],
         *,
         one_shot: bool,
     ) -> tuple[Sample, ...]:
-        """Probe the gates that are due, least recently probed first, and keep the samples
-        still bound to what ran; a probe the round left out is due again next cycle."""
-        gates = list(self._http_gates(policy))
+        """Probe the due gates of the edges in ``offered`` ((app, target) -> candidate),
+        least recently probed first, and keep the samples still bound to what ran; a probe
+        the round left out is due again next cycle."""
+        gates = list(self._http_gates(policy, live, offered))
+        self._forget({(g.name, app, source) for g, app, source in gates})
         # A daemon samples one round per cycle and keeps samples across cycles. A one-shot
         # process (`once`, `plan`) has no earlier cycles: it takes as many rounds as the
         # longest streak needs, each gate's interval apart, so it can reach a verdict too.
@@ -62,10 +74,11 @@ class GateSampler:
             # A round is bounded (reconciler.probes): what it leaves out goes first next
             # time, or a few hanging endpoints would starve every gate behind them.
             for gate, app, source in sorted(gates, key=self._stalest_first):
-                last = self._probed_at.get((gate.name, app, source))
-                if round_number == 0 and last is not None and now - last < gate.interval:
-                    continue
                 digest = self._running(policy, app, source, overlays, live)
+                last = self._probed_at.get((gate.name, app, source))
+                fresh = last is not None and last[0] == digest and now - last[1] < gate.interval
+                if round_number == 0 and fresh:
+                    continue
                 due.append(
                     ProbeRequest(gate, app, source, digest, policy.settings.private_redirects)
                 )
@@ -75,17 +88,41 @@ class GateSampler:
                 if (sample.app, sample.env) in moved:
                     continue  # of either digest: dropped, and probed again next cycle
                 key = (sample.gate, sample.app, sample.env)
-                self._probed_at[key] = now
+                self._probed_at[key] = (sample.live_digest, now)
                 self._samples.setdefault(key, deque(maxlen=SAMPLES_KEPT)).append(sample)
+        self.next_due = min(
+            (
+                self._probed_at[(g.name, app, source)][1] + g.interval
+                for g, app, source in gates
+                if (g.name, app, source) in self._probed_at
+                and not self._streak_done(g, (g.name, app, source))
+            ),
+            default=None,
+        )
         return self.kept()
+
+    def _streak_done(self, gate: HttpGate, key: _Triple) -> bool:
+        """Whether the gate's latest samples are a whole streak of successes on one digest:
+        then it has passed, and later samples can wait for the poll."""
+        latest = list(self._samples.get(key, ()))[-gate.successes :]
+        digests = {sample.live_digest for sample in latest}
+        return len(latest) == gate.successes and all(s.ok for s in latest) and len(digests) == 1
 
     def kept(self) -> tuple[Sample, ...]:
         """The samples kept from earlier rounds, none taken now."""
         return tuple(s for bucket in self._samples.values() for s in bucket)
 
+    def _forget(self, wanted: set[_Triple]) -> None:
+        """Drop what is kept for the gates of edges that settled (or lost their candidate):
+        their samples would be of another digest by the time one is offered again."""
+        for key in [k for k in self._probed_at if k not in wanted]:
+            del self._probed_at[key]
+        for key in [k for k in self._samples if k not in wanted]:
+            del self._samples[key]
+
     def _stalest_first(self, entry: tuple[HttpGate, str, str]) -> tuple[int, datetime] | tuple[int]:
         last = self._probed_at.get((entry[0].name, entry[1], entry[2]))
-        return (0,) if last is None else (1, last)
+        return (0,) if last is None else (1, last[1])
 
     def _moved(
         self, policy: Policy, due: Sequence[ProbeRequest], taken: Sequence[Sample]
@@ -107,21 +144,39 @@ class GateSampler:
             moved.update(pair for pair, state in after.items() if _steady(state) != before[pair])
         return moved
 
-    @staticmethod
-    def _http_gates(policy: Policy) -> Iterable[tuple[HttpGate, str, str]]:
-        seen = set()
+    def _http_gates(
+        self,
+        policy: Policy,
+        live: Mapping[Key, LiveState],
+        offered: Mapping[Key, str],
+    ) -> Iterable[tuple[HttpGate, str, str]]:
+        """The HTTP gates of the offered edges whose source runs the candidate (a source
+        with a live source running something else blocks as not live: nothing to probe)."""
+        seen: set[_Triple] = set()
         for target in policy.environments.values():
-            if target.follows is None:
+            if target.follows is None or not offered:
                 continue
-            for name in target.gates:
-                gate = policy.gates.get(name)
-                if not isinstance(gate, HttpGate):
+            source = target.follows
+            for app_policy in policy.apps_in(target.name):
+                app = app_policy.name
+                candidate = offered.get((app, target.name))
+                if candidate is None:
                     continue
-                for app in policy.apps_in(target.name):
-                    key = (name, app.name, target.follows)
-                    if key not in seen:
-                        seen.add(key)
-                        yield gate, app.name, target.follows
+                if source in policy.live and _steady(live.get((app, source))) != candidate:
+                    continue
+                yield from self._gates_of(policy, target.gates, app, source, seen)
+
+    @staticmethod
+    def _gates_of(
+        policy: Policy, names: Iterable[str], app: str, source: str, seen: set[_Triple]
+    ) -> Iterable[tuple[HttpGate, str, str]]:
+        """The HTTP gates among ``names`` for ``app`` on ``source``, each once."""
+        for name in names:
+            gate = policy.gates.get(name)
+            key = (name, app, source)
+            if isinstance(gate, HttpGate) and key not in seen:
+                seen.add(key)
+                yield gate, app, source
 
     @staticmethod
     def _running(

@@ -40,6 +40,10 @@ MIN_INTERVAL = timedelta(seconds=1)
 FALLBACK_INTERVAL = timedelta(seconds=30)
 # Triggers (webhooks, file changes) start at most this many cycles a minute by default:
 # a flood of valid deliveries must not turn into back-to-back cycles against the forge.
+# A sample due now (or left out by a full round) brings the next cycle no sooner than this:
+# never a spin. The margin makes the cycle find the gate due by the sampler's clock too.
+MIN_WAKE = 0.1
+DUE_MARGIN = 0.01
 DEFAULT_TRIGGER_LIMIT = 10
 TRIGGER_WINDOW = timedelta(minutes=1)
 
@@ -115,6 +119,7 @@ class Daemon:
         self._running: tuple[int, float] | None = None  # (cycle number, started at)
         self._stats = DaemonStats()
         self._ready = False
+        self._due: float | None = None  # when the last cycle said a gate sample falls due
         self._last: str = "no cycle has completed yet"
         self._started = False
 
@@ -268,6 +273,11 @@ class Daemon:
                 self._hold.release()
                 return [*triggers, "rate limit reset"], False
             remaining = ended + self._delay(interval, failures, triggered=False, draw=draw) - now
+            due = self._due
+            if due is not None and failures == 0 and due - now < remaining:
+                if due <= now:
+                    return [*triggers, "gate sample due"], False
+                remaining = due - now
             brought_forward = False
             if triggers:
                 # A trigger brings the cycle forward, but no earlier than the limit allows.
@@ -313,6 +323,9 @@ class Daemon:
             error = describe_error(exc)
             limited = exc if isinstance(exc, RateLimited) else None
         duration = self._clock() - started
+        # A gate sample falls due at the gate's interval: the next cycle comes no later.
+        wake = outcome.wake_in if outcome is not None and outcome.ok else None
+        self._due = None if wake is None else self._clock() + max(wake + DUE_MARGIN, MIN_WAKE)
         self._record(number, outcome, error)
         self._log_cycle(number, trigger, duration, outcome, error)
         if self._on_cycle is not None:

@@ -23,6 +23,8 @@ class CycleStatus:
     ``summary`` is the cycle's log line; ``errors`` counts the apps or actions that failed.
     ``invalid_commit``: the base branch commit whose policy is invalid, when it is, and
     ``policy_problems`` how many problems its validation found (each logged at WARNING).
+    ``wake_in``: seconds until a gate sample is due (a candidate waits on it), when sooner
+    than the poll interval matters; None when nothing is due.
     """
 
     ok: bool
@@ -32,6 +34,7 @@ class CycleStatus:
     last_good_policy: bool = False
     invalid_commit: str | None = None
     policy_problems: int = 0
+    wake_in: float | None = None
 
     @property
     def usable_policy(self) -> bool:

@@ -269,6 +269,7 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
     """One cycle of the daemon, as the loop sees it; its view is kept for GET /status."""
     result = wired.runner.cycle()
     latest.publish(result.observation.policy, result.observation.snapshot, result.plan)
+    due = wired.runner.observer.sampler.next_due
     valid = result.observation.policy_valid
     snapshot = result.observation.snapshot
     return CycleStatus(
@@ -279,6 +280,7 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
         last_good_policy=not valid and result.observation.policy is not None,
         invalid_commit=None if valid else snapshot.base_commit,
         policy_problems=len(snapshot.policy_errors),
+        wake_in=(due - utc_now()).total_seconds() if due is not None else None,
     )
 
 

@@ -363,7 +363,7 @@ def test_rbac_is_read_only_and_bound_to_the_daemon(name: str) -> None:
         for verb in rule["verbs"]
     }
     reads = {("apps", r) for r in ("deployments", "statefulsets", "daemonsets")} | {("", "pods")}
-    assert granted == {(g, r, v) for g, r in reads for v in ("get", "list")}
+    assert granted == {(g, r, v) for g, r in reads for v in ("get", "list", "watch")}
     deployment = workload(objects)
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     namespace = deployment["metadata"].get("namespace", "default")

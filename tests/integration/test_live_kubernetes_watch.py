@@ -59,7 +59,7 @@ def watching(
     opened.close()
 
 
-def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     """Wait for ``condition``, failing after ``seconds``."""
     deadline, pause = time.monotonic() + seconds, threading.Event()
     while not condition():

@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.demo.flow import QUICK, seed_files
 from tests.integration.runproc import DaemonProcess, config_repo
 
-PHASES = ["open", "fetch", "policy+overlays", "live", "probes"]
+PHASES = ["open", "fetch", "policy+overlays", "live", "registry", "history", "requests", "probes"]
 
 
 def test_the_first_cycle_logs_its_phases_with_times_and_later_cycles_do_not(

@@ -22,6 +22,7 @@ from tests.integration.runproc import GENEROUS, DaemonProcess, config_repo
 from tests.servers.endpoints import Endpoints, Route, hang, reply_json, serve
 
 DIGEST = "sha256:" + "ab" * 32
+OTHER = "sha256:" + "cd" * 32
 APP = "order-gateway"
 
 
@@ -88,11 +89,14 @@ def test_a_stop_signal_during_a_hanging_probe_cancels_it_and_exits_0(
     for env in ("dev", "staging"):
         for gate in ("healthz", "smoke"):
             endpoints.routes[f"/{env}/{APP}/{gate}"] = hang_and_tell(arrived)
+    # Both edges have a candidate their source runs (gates are probed for those only).
+    endpoints.routes[f"/staging/{APP}/version"] = reply_json({"digest": OTHER})
     # 25s: under the 30s cap, and far longer than a cancelled probe lasts.
     repo = config_repo(
         tmp_path / "config.git",
         endpoints.url(""),
         lambda policy: policy.replace("successes = 2\n", 'successes = 2\ntimeout = "25s"\n'),
+        pins={"dev": DIGEST, "staging": OTHER},
     )
     daemon = DaemonProcess("run", repo, tmp_path / "cache")
     try:

@@ -2,12 +2,14 @@
 
 The demo's config repo with its gates and live sources on a real loopback HTTP server; the
 observer is the one `wiring.build` makes, its prober bounded more tightly where a test
-needs rounds that cannot take everything. The gates probed: `health` on dev (for staging),
-`health` and `smoke` on staging (for prod).
+needs rounds that cannot take everything. Dev pins A and staging B, so both edges have a
+candidate; the gates probed: `health` on dev (for staging), `health` and `smoke` on staging
+(for prod), each while its environment runs the candidate.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -17,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from benchmarks.settled import push
 from reconciler.gates import Sample
 from reconciler.gates.port import ProbeRequest
+from reconciler.gitrepo.port import ReadView
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber
@@ -30,6 +34,7 @@ from tests.servers.endpoints import Endpoints, hang, reply_json, serve
 APP = "order-gateway"
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
+C = "sha256:" + "c" * 64
 PROBED = [("health", "dev"), ("health", "staging"), ("smoke", "staging")]
 
 
@@ -44,6 +49,7 @@ def daemon_parts(tmp_path: Path, endpoints: Endpoints, timeout: str = "2s") -> W
         tmp_path / "config.git",
         endpoints.url(""),
         lambda p: p.replace('interval = "100ms"', f'interval = "100ms"\ntimeout = "{timeout}"'),
+        pins={"dev": A, "staging": B},
     )
     return build(Settings(repo=str(repo), cache_dir=tmp_path / "cache"))
 
@@ -64,12 +70,12 @@ def version(running: dict[str, str], env: str) -> Any:
 def test_a_sample_whose_live_digest_moved_during_the_round_is_dropped(
     tmp_path: Path, endpoints: Endpoints
 ) -> None:
-    running = {"dev": A, "staging": A, "prod": A}
+    running = {"dev": A, "staging": B, "prod": A}
     for env in running:
         endpoints.routes[f"/{env}/{APP}/version"] = version(running, env)
 
     def rollout_while_probed(handler: Any, found: Endpoints) -> None:
-        running["staging"] = B  # staging rolls out B while its health is being probed
+        running["staging"] = C  # staging rolls out C while its health is being probed
         reply_json({"status": "ok"})(handler, found)
 
     endpoints.routes[f"/dev/{APP}/healthz"] = reply_json({"status": "ok"})
@@ -78,7 +84,7 @@ def test_a_sample_whose_live_digest_moved_during_the_round_is_dropped(
     wired = daemon_parts(tmp_path, endpoints)
 
     first = samples(wired)
-    # dev did not move: kept, bound to A. staging moved A -> B within the round: both of its
+    # dev did not move: kept, bound to A. staging moved B -> C within the round: both of its
     # samples could be of either digest, so neither is kept (none is failed either).
     assert [(s.gate, s.env, s.live_digest, s.ok) for s in first] == [("health", "dev", A, True)]
     reads = [p for p in endpoints.paths() if p.endswith("/version")]
@@ -87,17 +93,20 @@ def test_a_sample_whose_live_digest_moved_during_the_round_is_dropped(
         [f"/{env}/{APP}/version" for env in ("dev", "dev", "staging", "staging", "prod")]
     )
 
-    # Next cycle staging runs B before and after: its samples are taken again, bound to B.
-    second = samples(wired)
-    kept = sorted((s.gate, s.env, s.live_digest) for s in second if s.env == "staging")
+    # Next cycle staging runs C, not the candidate B: nothing of staging is probed.
+    assert not [s for s in samples(wired) if s.env == "staging"]
+    # Back on B before and after the round: its samples are taken, bound to B.
+    running["staging"] = B
+    endpoints.routes[f"/staging/{APP}/healthz"] = reply_json({"status": "ok"})
+    kept = sorted((s.gate, s.env, s.live_digest) for s in samples(wired) if s.env == "staging")
     assert kept == [("health", "staging", B), ("smoke", "staging", B)]
 
 
 def test_rounds_left_short_by_their_budget_take_the_stalest_probes_first(
     tmp_path: Path, endpoints: Endpoints
 ) -> None:
-    for env in ("dev", "staging", "prod"):
-        endpoints.routes[f"/{env}/{APP}/version"] = reply_json({"digest": A})
+    for env, digest in (("dev", A), ("staging", B), ("prod", A)):
+        endpoints.routes[f"/{env}/{APP}/version"] = reply_json({"digest": digest})
     for gate, env in PROBED:
         endpoints.routes[f"/{env}/{APP}/{'healthz' if gate == 'health' else gate}"] = hang()
     wired = daemon_parts(tmp_path, endpoints, timeout="1s")
@@ -152,3 +161,42 @@ def test_a_stop_cancels_the_probes_in_flight_and_none_becomes_a_sample(
     # The hanging probe is cancelled, the one waiting for the lane never starts: no sample.
     assert prober.probe(requests) == []
     assert endpoints.paths() == ["/slow"]
+
+
+def _probes(endpoints: Endpoints) -> list[str]:
+    return [p for p in endpoints.paths() if not p.endswith("/version")]
+
+
+def test_a_settled_repo_sends_no_probes_and_a_new_candidate_is_probed_in_its_first_cycle(
+    tmp_path: Path, endpoints: Endpoints
+) -> None:
+    running = {"dev": A, "staging": A, "prod": A}
+    for env in running:
+        endpoints.routes[f"/{env}/{APP}/version"] = version(running, env)
+        for gate in ("healthz", "smoke"):
+            endpoints.routes[f"/{env}/{APP}/{gate}"] = reply_json({"status": "ok"})
+    repo = config_repo(
+        tmp_path / "config.git", endpoints.url(""), pins={"dev": A, "staging": A, "prod": A}
+    )
+    wired = build(Settings(repo=str(repo), cache_dir=tmp_path / "cache"))
+    for _ in range(3):  # settled: every environment pins and runs A
+        assert samples(wired) == []
+    assert _probes(endpoints) == []
+
+    # CI pins B in dev; dev does not run it yet: staging's gate has nothing to sample.
+    push(repo, tmp_path / "ci", lambda view: _pin(view, "dev", B), "ci: pin B in dev")
+    assert samples(wired) == []
+    assert _probes(endpoints) == []
+    # Dev runs B: the cycle that sees it probes dev's health, bound to B.
+    running["dev"] = B
+    taken = samples(wired)
+    assert [(s.gate, s.env, s.live_digest) for s in taken] == [("health", "dev", B)]
+    assert _probes(endpoints) == [f"/dev/{APP}/healthz"]
+    assert wired.runner.observer.sampler.next_due is not None  # a streak of 2 to finish
+
+
+def _pin(view: ReadView, env: str, digest: str) -> dict[str, bytes | None]:
+    path = f"overlays/{env}/kustomization.yaml"
+    data = view.read(path)
+    assert data is not None
+    return {path: re.sub(rb"sha256:[0-9a-f]{64}", digest.encode(), data)}

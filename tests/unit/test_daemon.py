@@ -7,6 +7,7 @@ covers concurrency and signals).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import urllib.error
 import urllib.request
@@ -452,3 +453,34 @@ def test_run_twice_is_refused() -> None:
 )
 def test_trigger_wait(starts: tuple[float, ...], now: float, limit: int, expected: float) -> None:
     assert trigger_wait(starts, now, limit, 60) == pytest.approx(expected)
+
+
+def due_in(seconds: float) -> Step:
+    """A cycle after which a gate sample falls due in ``seconds``."""
+    return lambda _s: CycleStatus(
+        ok=True, policy_valid=True, summary="a candidate mid-streak", wake_in=seconds
+    )
+
+
+def test_a_gate_sample_due_before_the_poll_brings_the_next_cycle_forward() -> None:
+    # Poll every 10 s; the candidate's gate wants its next sample 2 s after the first.
+    run = Scripted([due_in(2), due_in(2), ok, ok]).run()
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(run.starts)]
+    assert gaps == [2.01, 2.01, 10.0]  # at the gate's interval, then back to the poll
+    assert [r.trigger for r in run.records] == [
+        "start",
+        "gate sample due",
+        "gate sample due",
+        "poll",
+    ]
+
+
+def test_a_sample_due_now_never_spins_the_loop() -> None:
+    run = Scripted([due_in(-5), due_in(0), ok]).run()
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(run.starts)]
+    assert gaps == [0.1, 0.1]  # MIN_WAKE
+
+
+def test_a_later_sample_does_not_delay_the_poll() -> None:
+    run = Scripted([due_in(60), ok]).run()
+    assert [round(b - a, 3) for a, b in itertools.pairwise(run.starts)] == [10.0]

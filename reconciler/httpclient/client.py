@@ -4,8 +4,11 @@ following redirects only as its policy allows."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import cast
 
@@ -15,6 +18,7 @@ from reconciler import __version__
 from reconciler.httpclient.addresses import Address, Resolver, non_public, resolve, safe_url
 from reconciler.httpclient.errors import HttpError, HttpTimeout, RedirectRefused
 from reconciler.httpclient.failures import failure
+from reconciler.httpclient.loop import LoopThread
 from reconciler.httpclient.messages import (
     DEFAULT_MAX_BODY,
     DEFAULT_TIMEOUT,
@@ -24,6 +28,7 @@ from reconciler.httpclient.messages import (
     RedirectPolicy,
     check_request,
 )
+from reconciler.httpclient.pool import EXPIRY, PER_HOST, Pool
 from reconciler.httpclient.redirects import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
@@ -32,26 +37,20 @@ from reconciler.httpclient.redirects import (
     forwarded_headers,
     pinned_addresses,
 )
-from reconciler.httpclient.transport import (
-    Clients,
-    read_body,
-    run_batch,
-    send_pinned,
-    tls_context,
-)
+from reconciler.httpclient.transport import read_body, run_batch, send_pinned, tls_context
 
 
 class HttpClient:
-    """Sends ``HttpRequest``s; holds only configuration (one TLS context), no connections.
+    """Sends ``HttpRequest``s, keeping connections alive per host between calls.
 
     Every request has a hard deadline covering connect, redirects and the whole body (a
     peer that trickles bytes cannot hold it past its timeout) and reads at most
     ``max_body_bytes``. All methods are synchronous and safe to call from several threads at
-    once (each call runs its own event loop); they must not be called from inside a running
-    event loop.
+    once: requests run on one event loop thread the client starts when first used, and
+    ``close`` (or the client's garbage collection, or the interpreter's exit) stops.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the client's settings, all keyword-only with defaults
         self,
         *,
         ca_file: str | None = None,
@@ -60,9 +59,12 @@ class HttpClient:
         user_agent: str = f"reconciler/{__version__}",
         resolver: Resolver = resolve,
         refused: Callable[[Address], bool] = non_public,
+        keep_per_host: int = PER_HOST,
+        keep_idle: float = EXPIRY,
     ) -> None:
         """``ca_file`` replaces the bundled CA certificates (a private CA); ``trust_env``
-        honours HTTP(S)_PROXY and NO_PROXY."""
+        honours HTTP(S)_PROXY and NO_PROXY; up to ``keep_per_host`` idle connections per
+        host are kept ``keep_idle`` seconds."""
         # ``resolver`` and ``refused`` are how a private_redirects = "deny" request looks up
         # a redirect's host and which of its addresses it refuses (tests replace them to
         # play a rebinding DNS server).
@@ -71,6 +73,32 @@ class HttpClient:
         self._user_agent = user_agent
         self._resolver = resolver
         self._refused = refused
+        self._loop = LoopThread(
+            functools.partial(
+                Pool,
+                tls=self._verify,
+                trust_env=trust_env,
+                per_host=keep_per_host,
+                expiry=keep_idle,
+            )
+        )
+        # Neither the loop nor the finalizer may hold the client: it would never be collected.
+        weakref.finalize(self, self._loop.close)
+
+    def close(self) -> None:
+        """Close the kept connections and stop the loop thread; a later call starts anew."""
+        self._loop.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def connections_opened(self) -> int:
+        """TCP connections opened since the loop started (how well keep-alive works)."""
+        pool = self._loop.pool()
+        return pool.connects if pool is not None else 0
 
     def request(
         self,
@@ -122,25 +150,19 @@ class HttpClient:
             raise ValueError("concurrency must be at least 1")
         if not requests:
             return []
-        return asyncio.run(
-            run_batch(
-                requests,
-                concurrency,
-                deadline,
-                stopping,
-                tls=self._verify,
-                trust_env=self._trust_env,
-                exchange=self._exchange,
+        return self._loop.run(
+            lambda pool: run_batch(
+                pool, requests, concurrency, deadline, stopping=stopping, exchange=self._exchange
             )
         )
 
-    async def _exchange(self, clients: Clients, request: HttpRequest) -> HttpResponse | HttpError:
+    async def _exchange(self, pool: Pool, request: HttpRequest) -> HttpResponse | HttpError:
         started = time.monotonic()
         seconds = request.timeout.total_seconds()
         try:
             check_request(request)
             async with asyncio.timeout(seconds):
-                return await self._follow(clients, request, started)
+                return await self._follow(pool, request, started)
         except HttpError as exc:
             return exc
         except (TimeoutError, httpx.TimeoutException):
@@ -152,7 +174,7 @@ class HttpClient:
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return failure(exc, request.url)
 
-    async def _follow(self, clients: Clients, request: HttpRequest, started: float) -> HttpResponse:
+    async def _follow(self, pool: Pool, request: HttpRequest, started: float) -> HttpResponse:
         method, url, body = request.method.upper(), request.url, request.body
         headers = dict(request.headers)
         if not any(k.lower() == "user-agent" for k in headers):
@@ -160,15 +182,12 @@ class HttpClient:
         timeout = httpx.Timeout(request.timeout.total_seconds())
         pins: Sequence[Address] = ()  # the checked addresses the next hop may connect to
         for _ in range(MAX_REDIRECTS + 1):
-            outgoing = clients[0].build_request(
+            outgoing = pool.pinning.build_request(
                 method, url, headers=headers, content=body, timeout=timeout
             )
-            response = await (
-                send_pinned(clients[1], outgoing, pins)
-                if pins
-                else clients[0].send(outgoing, stream=True)
-            )
-            try:
+            async with (
+                _pinned(pool, outgoing, pins) if pins else pool.exchange(outgoing)
+            ) as response:
                 location = response.headers.get("location")
                 if (
                     response.status_code in REDIRECT_STATUSES
@@ -193,11 +212,20 @@ class HttpClient:
                     headers=tuple(response.headers.multi_items()),
                     body=content,
                 )
-            finally:
-                await response.aclose()
         raise RedirectRefused(
             f"{safe_url(request.url)} redirected more than {MAX_REDIRECTS} times", request.url
         )
+
+
+@contextlib.asynccontextmanager
+async def _pinned(
+    pool: Pool, outgoing: httpx.Request, pins: Sequence[Address]
+) -> AsyncIterator[httpx.Response]:
+    response = await send_pinned(pool.pinning, outgoing, pins)
+    try:
+        yield response
+    finally:
+        await response.aclose()
 
 
 def _seconds(length: timedelta) -> str:

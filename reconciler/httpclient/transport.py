@@ -1,5 +1,5 @@
-"""httpx underneath: the TLS context, a batch's lanes and connection pools, its deadline and
-stop, sending to a pinned address and reading a body up to its limit."""
+"""httpx underneath: the TLS context, a batch's lanes, its deadline and stop, sending to a
+pinned address and reading a body up to its limit."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import httpx
 from reconciler.httpclient.addresses import Address, safe_url
 from reconciler.httpclient.errors import BodyTooLarge, HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
+from reconciler.httpclient.pool import Pool
 
 STOP_POLL = 0.1  # seconds between looks at a batch's stop flag
 
-# A lane's two clients: one pooling its connection, one for requests pinned to an address.
-Clients = tuple[httpx.AsyncClient, httpx.AsyncClient]
-Exchange = Callable[[Clients, HttpRequest], Awaitable[HttpResponse | HttpError]]
+Exchange = Callable[[Pool, HttpRequest], Awaitable[HttpResponse | HttpError]]
 
 
 def tls_context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext | bool:
@@ -29,42 +28,26 @@ def tls_context(ca_file: str | None, *, verify: bool) -> ssl.SSLContext | bool:
 
 
 async def run_batch(
+    pool: Pool,
     requests: Sequence[HttpRequest],
     concurrency: int,
     deadline: float | None,
-    stopping: Callable[[], bool] | None,
     *,
-    tls: ssl.SSLContext | bool,
-    trust_env: bool,
+    stopping: Callable[[], bool] | None,
     exchange: Exchange,
 ) -> list[HttpResponse | HttpError | None]:
     """Run ``exchange`` for each request in ``concurrency`` lanes; None where none ran."""
     # Requests run on httpx's asyncio client, each cancelled at its own deadline, which
-    # threads cannot do to a blocked read. One client with a one-connection pool per lane:
-    # httpcore's pool does work in proportion to its size on every request, so many small
-    # pools beat one large one (measured on loopback: about 0.6 ms of CPU per request this
-    # way, 2-5 ms through one shared pool of 32-64 connections).
+    # threads cannot do to a blocked read.
     outcomes: list[HttpResponse | HttpError | None] = [None] * len(requests)
     pending = list(reversed(list(enumerate(requests))))
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    # Requests pinned to a checked address get their own client that keeps no
-    # connection: every pinned request opens one to the address it was given.
-    fresh = httpx.Limits(max_connections=1, max_keepalive_connections=0)
 
     async def lane() -> None:
-        async with (
-            httpx.AsyncClient(
-                verify=tls, trust_env=trust_env, limits=limits, timeout=None
-            ) as client,
-            httpx.AsyncClient(
-                verify=tls, trust_env=trust_env, limits=fresh, timeout=None
-            ) as pinning,
-        ):
-            while pending and not (stopping is not None and stopping()):
-                index, request = pending.pop()
-                ends = time.monotonic() + request.timeout.total_seconds()
-                if deadline is None or ends <= deadline:
-                    outcomes[index] = await exchange((client, pinning), request)
+        while pending and not (stopping is not None and stopping()):
+            index, request = pending.pop()
+            ends = time.monotonic() + request.timeout.total_seconds()
+            if deadline is None or ends <= deadline:
+                outcomes[index] = await exchange(pool, request)
 
     lanes = asyncio.gather(*(lane() for _ in range(min(concurrency, len(requests)))))
     if stopping is None:

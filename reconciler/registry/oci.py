@@ -6,6 +6,12 @@ tag re-puts the manifest's exact bytes under the tag with its media type, so no 
 pulled or pushed and the digest cannot change. Every answer that names a digest is checked
 against the bytes. A 429 is waited out (Retry-After, bounded) a few times; each registry
 host gets a budget of requests per cycle, past which the work waits for the next cycle.
+
+Tag reads are conditional: the HEAD for a tag sends the ``ETag`` its last answer gave as
+``If-None-Match``, and a 304 (distribution answers HEADs of a manifest with
+``ETag: "<digest>"`` and honours ``If-None-Match``) means the tag names the digest already
+proven; so does a 200 naming that same digest from a registry without ETags. Either way no
+GET follows, and an unchanged tag costs one bodiless request a cycle.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from reconciler.imagerefs import (
 )
 from reconciler.registry.dockerconfig import DockerCredentials
 from reconciler.registry.headers import next_link, parse_challenge, parse_retry_after
+from reconciler.registry.knowntags import KnownTags
 from reconciler.registry.manifests import (
     ACCEPT,
     MAX_MANIFEST_BYTES,
@@ -85,24 +92,40 @@ class OciRegistry:
         self._clock = clock
         self._sleep = sleep
         self._spent: dict[str, int] = {}
+        self.known = KnownTags()
         self._lock = threading.Lock()
         self.auth = Authenticator(credentials, clock, allow_http_realm=plain_http, timeout=timeout)
 
     # -- the port --------------------------------------------------------------------------
 
     def resolve(self, repository: str, tag: str) -> str:
-        """The digest ``tag`` points to, proven by fetching the manifest it names."""
+        """The digest ``tag`` points to, proven by fetching the manifest it names once."""
         name = parse_repository(repository)
         check_tag(tag, where=f"{repository}:{tag}")
-        head = self._manifest_call(name, "HEAD", tag)
-        if head.status == 200:
-            claimed = head.header("docker-content-digest")
-            if claimed is not None and is_digest(claimed):
-                return self._manifest(name, claimed).digest
-        elif head.status != 404:
+        key = (self._base(name), name.path, tag)
+        known = self.known.get(key)
+        head = self._manifest_call(
+            name, "HEAD", tag, etag=known.etag if known is not None else None
+        )
+        claimed = head.header("docker-content-digest")
+        if head.status == 304 and known is not None:
+            self.known.put(key, known.digest, head.header("etag") or known.etag)
+            return known.digest
+        if head.status == 200 and claimed is not None and is_digest(claimed):
+            digest = (
+                claimed
+                if known is not None and known.digest == claimed
+                else self._manifest(name, claimed).digest
+            )
+            self.known.put(key, digest, head.header("etag"))
+            return digest
+        if head.status not in (200, 304, 404):
             self._fail(name, head, f"resolving tag {tag!r}")
-        # No usable digest header, or a 404: the GET's body says what is missing.
-        return self._manifest(name, tag, explain=True).digest
+        self.known.drop(key)
+        # No usable digest header, a 404, or a 304 to nothing asked: the GET tells.
+        digest = self._manifest(name, tag, explain=True).digest
+        self.known.put(key, digest, None)
+        return digest
 
     def exists(self, repository: str, digest: str) -> bool:
         """Whether the registry serves the manifest ``digest`` (its bytes are checked)."""
@@ -123,6 +146,7 @@ class OciRegistry:
             return False
         manifest = self._manifest(name, digest, explain=True)
         self._put(name, tag, manifest)
+        self.known.put((self._base(name), name.path, tag), manifest.digest, None)
         return True
 
     def tags(self, repository: str) -> tuple[str, ...]:
@@ -211,9 +235,14 @@ class OciRegistry:
                 "the promoted digest; check the registry (does it rewrite manifests?)"
             )
 
-    def _manifest_call(self, name: ImageName, method: str, reference: str) -> HttpResponse:
+    def _manifest_call(
+        self, name: ImageName, method: str, reference: str, *, etag: str | None = None
+    ) -> HttpResponse:
         url = f"{self._base(name)}/v2/{name.path}/manifests/{reference}"
-        return self._call(name, method, url, headers={"Accept": ACCEPT})
+        headers = {"Accept": ACCEPT}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        return self._call(name, method, url, headers=headers)
 
     # -- requests ----------------------------------------------------------------------------
 

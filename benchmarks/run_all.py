@@ -23,6 +23,7 @@ from benchmarks import (
     probe_budget,
     probe_fanout,
     promotion_write,
+    push_promoted,
     server_burst,
     status_view,
 )
@@ -56,6 +57,10 @@ def main() -> None:
         # Quick: this tree alone (its baseline is an older commit, extracted and measured).
         ("merge cycle", lambda: merge_cycle.run((apps,), None if quick else merge_cycle.BASELINE)),
         ("status view", lambda: status_view.run(apps, repeat=1 if quick else 3)),
+        (
+            "push to promoted",
+            lambda: push_promoted.run(apps, repeat=1 if quick else 5, idle=2 if quick else 65),
+        ),
     ]
     for title, measure in benchmarks:
         print(f"\n## {title}", flush=True)

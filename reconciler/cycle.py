@@ -21,6 +21,9 @@ from reconciler.snapshot import Snapshot
 
 log = logging.getLogger("reconciler.cycle")
 
+# Outcomes that each happen once per promotion step, so a follow-up cannot repeat forever.
+_MOVED = frozenset({"opened", "merged", "committed"})
+
 
 @dataclass(frozen=True)
 class CycleReport:
@@ -32,6 +35,12 @@ class CycleReport:
     started: datetime | None = None
     seconds: float = 0.0
     errors: tuple[str, ...] = field(default=())
+
+    @property
+    def moved(self) -> bool:
+        """A request opened, or a promotion merged or committed: the next step (merging it,
+        the next environment) is for the next cycle, which need not wait for a poll."""
+        return any(o.ok and o.result in _MOVED for o in self.outcomes)
 
     @property
     def ok(self) -> bool:

@@ -44,7 +44,7 @@ FALLBACK_INTERVAL = timedelta(seconds=30)
 # never a spin. The margin makes the cycle find the gate due by the sampler's clock too.
 MIN_WAKE = 0.1
 DUE_MARGIN = 0.01
-DEFAULT_TRIGGER_LIMIT = 10
+DEFAULT_TRIGGER_LIMIT = 60
 TRIGGER_WINDOW = timedelta(minutes=1)
 
 
@@ -276,7 +276,7 @@ class Daemon:
             due = self._due
             if due is not None and failures == 0 and due - now < remaining:
                 if due <= now:
-                    return [*triggers, "gate sample due"], False
+                    return [*triggers, "due"], False
                 remaining = due - now
             brought_forward = False
             if triggers:

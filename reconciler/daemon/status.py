@@ -23,8 +23,8 @@ class CycleStatus:
     ``summary`` is the cycle's log line; ``errors`` counts the apps or actions that failed.
     ``invalid_commit``: the base branch commit whose policy is invalid, when it is, and
     ``policy_problems`` how many problems its validation found (each logged at WARNING).
-    ``wake_in``: seconds until a gate sample is due (a candidate waits on it), when sooner
-    than the poll interval matters; None when nothing is due.
+    ``wake_in``: seconds until the next cycle is wanted (a gate sample falls due, or 0 to
+    follow up the cycle's own writes), when sooner than the poll; None when nothing is due.
     """
 
     ok: bool

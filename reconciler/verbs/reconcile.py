@@ -270,6 +270,8 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
     result = wired.runner.cycle()
     latest.publish(result.observation.policy, result.observation.snapshot, result.plan)
     due = wired.runner.observer.sampler.next_due
+    # The daemon's own writes are followed up at once, without a trigger from the watcher.
+    wake = 0.0 if result.moved else (due - utc_now()).total_seconds() if due else None
     valid = result.observation.policy_valid
     snapshot = result.observation.snapshot
     return CycleStatus(
@@ -280,7 +282,7 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
         last_good_policy=not valid and result.observation.policy is not None,
         invalid_commit=None if valid else snapshot.base_commit,
         policy_problems=len(snapshot.policy_errors),
-        wake_in=(due - utc_now()).total_seconds() if due is not None else None,
+        wake_in=wake,
     )
 
 

@@ -469,8 +469,8 @@ def test_a_gate_sample_due_before_the_poll_brings_the_next_cycle_forward() -> No
     assert gaps == [2.01, 2.01, 10.0]  # at the gate's interval, then back to the poll
     assert [r.trigger for r in run.records] == [
         "start",
-        "gate sample due",
-        "gate sample due",
+        "due",
+        "due",
         "poll",
     ]
 

@@ -2,13 +2,15 @@
 
     python -m benchmarks.status_view [--apps 1000] [--repeat 3]
 
-A settled repo of N apps x 3 environments whose staging and prod edges have an HTTP gate
+A generated repo of N apps x 3 environments whose staging and prod edges have an HTTP gate
 (``successes = 2``) against loopback services in another process (probe_fanout's
 event-loop server). Each figure is a whole `reconciler status -o json` process on a warm
 cache folder (the clone is on disk, as beside a running daemon), wall clock:
 
-- baseline, `status --probe`: samples every gate inline, as `status` did before issue 19
-  (two rounds, the gate's interval apart);
+- baseline, `status --probe`: samples every gate with a candidate inline, as `status`
+  did before issue 19 (the generated repo pins another digest in each environment, so
+  every staging and prod edge has one: the busiest case; two rounds, the gate's interval
+  apart);
 - `status`: the view from git and the live sources, no samples;
 - `status --daemon URL`: a running `reconciler run` serves its last cycle's view.
 
@@ -28,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import line, median_ms, timed
+from benchmarks.common import line, median_ms, remote, timed
 from benchmarks.probe_fanout import start_services
-from benchmarks.settled import push, settled_remote
+from benchmarks.settled import push
 from reconciler import overview
 from reconciler.clock import utc_now
 from reconciler.gitrepo.port import ReadView
@@ -100,7 +102,7 @@ def run(apps: int, repeat: int = 3) -> list[str]:
     try:
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)
-            bare = settled_remote(work, apps)
+            bare = remote(work, apps)
             gated(bare, work, port)
             warm = work / "cli-cache"
             status_process(bare, warm)  # the clone, made once

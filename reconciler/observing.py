@@ -37,6 +37,7 @@ from reconciler.snapshot import (
     OverlayState,
     RequestState,
     Snapshot,
+    TagFact,
 )
 
 SAMPLES_KEPT = 50  # per (gate, app, env): enough for any sane `successes`
@@ -84,6 +85,9 @@ class Observer:
         self._heads = provenance.HeadChecker(repo)
         self.sampler = GateSampler(prober, live_reader, clock, wait)
         self.sightings = RecordedSightings(forge)
+        # The last candidates and what they were found in: an idle cycle (the same policy
+        # and overlays, the same tags) need not walk every edge again.
+        self._candidates: tuple[object, object, object, dict[Key, str]] | None = None
 
     # -- the whole snapshot ------------------------------------------------------------------
     def observe(
@@ -126,7 +130,7 @@ class Observer:
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = registry_facts(policy, overlays, registry) if registry else ({}, {})
         self.phases.lap("registry")
-        candidates = offered(policy, overlays, tags)
+        candidates = self._offered(policy, overlays, tags)
         overlays = self._deep_histories(policy, overlays, candidates)
         self.phases.lap("history")
         owners = desired.owners
@@ -258,6 +262,20 @@ class Observer:
                 continue
             out.update(reader.read(pairs))
         return out
+
+    def _offered(
+        self,
+        policy: Policy,
+        overlays: Mapping[Key, OverlayState],
+        tags: Mapping[tuple[str, str], TagFact],
+    ) -> dict[Key, str]:
+        """``registryfacts.offered``, reused while policy, overlays and tags are unchanged."""
+        last = self._candidates
+        if last is not None and last[0] is policy and last[1] is overlays and last[2] == tags:
+            return last[3]
+        found = offered(policy, overlays, tags)
+        self._candidates = (policy, overlays, dict(tags), found)
+        return found
 
     def _deep_histories(
         self,

@@ -61,3 +61,8 @@ def one_shot(text: str) -> str:
     for pattern, instead in _RETRY_PROMISES:
         text = pattern.sub(instead, text)
     return text
+
+
+def os_reason(error: OSError) -> str:
+    """Why the system refused, in lower case ("no such file or directory"), for messages."""
+    return (error.strerror or type(error).__name__).lower()

@@ -43,6 +43,11 @@ class RecordedSightings:
         before it (a digest rolled back and pinned again starts over). Each (app, env,
         digest) is asked once per process; a forge that cannot answer leaves the sighting.
         """
+        # Only the digests running now, seen by sighting alone, are worth asking or keeping.
+        current = {(*key, str(state.digest)) for key, state in live.items() if _sighted(state)}
+        if not current:  # every live source tells its start time (or none is set)
+            self._records.clear()
+            return live
         sources = {env.follows for env in policy.environments.values() if env.follows}
         asked: dict[str, dict[str, str]] = {}
         for (app, env), state in live.items():
@@ -60,8 +65,6 @@ class RecordedSightings:
             key: with_record(state, overlays.get(key), self._records.get((*key, str(state.digest))))
             for key, state in live.items()
         }
-        # Only the digests running now are worth keeping.
-        current = {(*key, str(state.digest)) for key, state in live.items() if _sighted(state)}
         self._records = {k: v for k, v in self._records.items() if k in current}
         return out
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.clock import utc_now
+from reconciler.errors import os_reason
 from reconciler.gates import Sample
 from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
@@ -139,7 +140,7 @@ class HttpProber:
             try:
                 value = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                reason = (exc.strerror or type(exc).__name__).lower()
+                reason = os_reason(exc)
                 return f"cannot read {path} (for header {name}): {reason}"
             except UnicodeDecodeError:
                 return f"{path} (for header {name}) is not UTF-8 text"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from reconciler.errors import PolicyError
+from reconciler.errors import PolicyError, os_reason
 from reconciler.metrics import CONTENT_TYPE, Metrics
 from reconciler.webhooks import (
     FORWARD_PATH,
@@ -99,7 +99,7 @@ class StatusServer:
             self._server.server_activate()
         except OSError as exc:
             self._server.server_close()
-            reason = (exc.strerror or type(exc).__name__).lower()
+            reason = os_reason(exc)
             raise PolicyError(
                 f'--listen "{listen}": cannot listen there ({reason}); pick a free port or '
                 "another address (RECONCILER_LISTEN)"

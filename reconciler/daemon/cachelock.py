@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import PermanentError, ReconcilerError
+from reconciler.errors import PermanentError, ReconcilerError, os_reason
 
 OWNER_FILE = "reconciler.owner"
 
@@ -43,7 +43,7 @@ def lock_cache(folder: Path) -> CacheLock:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
+        reason = os_reason(exc)
         raise PermanentError(
             f"cannot use the cache folder {folder}: {reason}; give a writable --cache-dir "
             "(RECONCILER_CACHE_DIR)"

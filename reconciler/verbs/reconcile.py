@@ -27,7 +27,7 @@ from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
 from reconciler.daemon.cachelock import CacheLock, lock_cache
-from reconciler.errors import PolicyError, ReconcilerError, one_shot
+from reconciler.errors import PolicyError, ReconcilerError, one_shot, os_reason
 from reconciler.forwarding import Forwarder, peer_label
 from reconciler.gitrepo.remote import parse_remote
 from reconciler.httpclient.client import HttpClient
@@ -77,17 +77,26 @@ def _probes(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "probe", False)) or args.verb == "once"
 
 
-def plan(args: argparse.Namespace) -> int:
-    """Print what a cycle would do; write nothing."""
-    settings = _settings(args, "plan")
+def _observed(args: argparse.Namespace, verb: str) -> tuple[CycleReport, bool] | int:
+    """`plan`'s and `status`'s cycle without writes, and whether it sampled the gates; the
+    exit code instead when it could not run."""
+    settings = _settings(args, verb)
     if settings is None:
         return EXIT_USAGE
     _one_shot()
     probe = _probes(args)
     try:
-        result = build(settings).runner.plan_only(probe=probe)
+        return build(settings).runner.plan_only(probe=probe), probe
     except ReconcilerError as exc:
-        return fail("plan", one_shot(str(exc)))
+        return fail(verb, one_shot(str(exc)))
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Print what a cycle would do; write nothing."""
+    observed = _observed(args, "plan")
+    if isinstance(observed, int):
+        return observed
+    result, probe = observed
     if args.json:
         document = presenting.plan_json(result.plan) | {"probed": probe}
         _say(json.dumps(document, indent=2) + "\n")
@@ -137,15 +146,10 @@ def _has_http_gates(result: CycleReport) -> bool:
 def status(args: argparse.Namespace) -> int:
     """Per app and environment: desired, live, drift, gates, request, read from the repo
     (`status --daemon` is reconciler.verbs.status's, which needs none of this module)."""
-    settings = _settings(args, "status")
-    if settings is None:
-        return EXIT_USAGE
-    _one_shot()
-    probe = _probes(args)
-    try:
-        result = build(settings).runner.plan_only(probe=probe)
-    except ReconcilerError as exc:
-        return fail("status", one_shot(str(exc)))
+    observed = _observed(args, "status")
+    if isinstance(observed, int):
+        return observed
+    result, probe = observed
     policy = result.observation.policy
     if policy is None:
         for error in result.observation.snapshot.policy_errors:
@@ -190,7 +194,7 @@ def check_files(settings: Settings) -> None:
         try:
             empty = not path.read_bytes().strip()
         except OSError as error:
-            reason = (error.strerror or type(error).__name__).lower()
+            reason = os_reason(error)
             raise PolicyError(
                 f"cannot read {option} {path}: {reason}; check that the file is mounted and "
                 "readable by the daemon's user"
@@ -217,7 +221,7 @@ def check_repo(settings: Settings) -> None:
         with os.scandir(path) as entries:
             next(entries, None)
     except OSError as error:
-        reason = (error.strerror or type(error).__name__).lower()
+        reason = os_reason(error)
         raise PolicyError(
             f"cannot read --repo {remote.display}: {reason}; check its permissions for the "
             "daemon's user"

@@ -8,6 +8,7 @@ pins dev's digest, so a cycle finds nothing to do until someone changes an overl
 from __future__ import annotations
 
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,7 +47,18 @@ def settled_remote(work: Path, apps: int, owners: str = "@acme/release") -> Path
 
     push(bare, work / "settle-clone", settle, "settle every environment on dev's digest")
     shutil.rmtree(work / "settle-clone")
+    packed(bare)
     return bare
+
+
+def packed(bare: Path) -> None:
+    """Pack the remote's objects, as a hosted remote keeps them.
+
+    The generator writes every object loose (93,000 at 10,000 apps); fetching from a
+    local remote like that makes libgit2 open thousands of files per fetch (343 ms of a
+    changed-overlay cycle at 10,000 apps), which no hosted remote costs.
+    """
+    subprocess.run(["git", "-C", str(bare), "gc", "--quiet"], check=True)
 
 
 def push(bare: Path, clone: Path, edit: Edit, message: str) -> None:

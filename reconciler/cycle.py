@@ -14,7 +14,7 @@ from reconciler.applying import ActionOutcome, Applier
 from reconciler.metrics import Gauges, Metrics, PairGauges
 from reconciler.observing import Observation, Observer
 from reconciler.phases import Stopwatch
-from reconciler.planning import plan
+from reconciler.planning.replanner import Replanner
 from reconciler.policy import Policy
 from reconciler.reasons import BlockedCode
 from reconciler.snapshot import Snapshot
@@ -82,6 +82,7 @@ class CycleRunner:
         self.last_success: float | None = None
         self._blocked: set[tuple[str, str, str]] = set()
         self._last: _Memo | None = None
+        self.replanner = Replanner()
         self._invalid_at: str | None = None  # the last base commit logged as invalid
         self.phases = phases or Stopwatch()
         self._first = True
@@ -94,21 +95,15 @@ class CycleRunner:
         return CycleReport(observation, self._plan(observation, self.clock()), started=started)
 
     def _plan(self, observation: Observation, now: datetime) -> Plan:
-        """The plan; an idle cycle (same policy, equal snapshot) reuses the last one when
-        that one did not depend on the time."""
+        """The plan; the replanner makes again only the apps whose facts changed, and gives
+        the last plan object back when nothing did (its gauges are then reused too)."""
         last = self._last
-        if (
-            last is not None
-            and last.policy is observation.policy
-            and not last.plan.timed
-            and last.snapshot == observation.snapshot
-        ):
-            return last.plan
         if observation.policy is None:
             made = Plan(notes=tuple(observation.snapshot.policy_errors))
         else:
-            made = plan(observation.policy, observation.snapshot, now)
-        self._last = _Memo(observation.policy, observation.snapshot, made)
+            made = self.replanner.plan(observation.policy, observation.snapshot, now)
+        if last is None or last.plan is not made:
+            self._last = _Memo(observation.policy, observation.snapshot, made)
         return made
 
     def cycle(self, *, one_shot: bool = False) -> CycleReport:

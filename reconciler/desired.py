@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Protocol
 
 from reconciler import codeowners
@@ -30,6 +29,7 @@ from reconciler.pinfacts import HISTORY_DEPTH, PinFacts
 from reconciler.policy import POLICY_FILE, Policy, load_policy
 from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
+from reconciler.revisions import Revision
 from reconciler.snapshot import Key, OverlayState
 
 # What a read depends on besides the files: the overlay folder (or file), the format, and
@@ -84,6 +84,10 @@ class DesiredReader:
             None,
             [],
         )
+        self._where: dict[_ReadKey, tuple[Environment, str, App]] = {}
+        self._pairs_of: dict[_ReadKey, list[Key]] = {}  # the (app, env) pairs a read serves
+        # Paths of the overlays read without error, with how many reads use each.
+        self._known: dict[str, int] = {}
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
 
     def read(self, commit: str, branch: str) -> Desired:
@@ -96,7 +100,8 @@ class DesiredReader:
         if changes is None:
             self.full_reads += 1
             self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
-        if changes is None or last is None or _policy_touched(changes, self._reads, view):
+            self._known = {}
+        if changes is None or last is None or _policy_touched(changes, self._known, view):
             policy, errors = self._policy(view, branch)
             self._watched = None  # the overlay roots may have moved
         else:
@@ -105,8 +110,8 @@ class DesiredReader:
             owners = codeowners.find(view.read)
         else:
             owners = last.owners
-        overlays = self._overlays(policy, view, changes, last) if policy is not None else {}
-        self._last = Desired(commit, policy, errors, MappingProxyType(overlays), owners)
+        overlays = self._overlays(policy, view, changes, last) if policy is not None else Revision()
+        self._last = Desired(commit, policy, errors, overlays, owners)
         return self._last
 
     # -- what changed ----------------------------------------------------------------------
@@ -156,11 +161,28 @@ class DesiredReader:
         view: ReadView,
         changes: tuple[FileChange, ...] | None,
         last: Desired | None,
-    ) -> dict[Key, OverlayState]:
+    ) -> Revision[Key, OverlayState]:
         layout = self._layout_of(policy)
         stale = self._stale(changes) if changes is not None else None
+        if (
+            stale is not None
+            and last is not None
+            and last.policy is policy
+            and isinstance(last.overlays, Revision)
+        ):
+            # The same policy: only the reads a change touched are made again (a push that
+            # changes one overlay of 30,000 costs one read, not a walk of all of them).
+            fresh = {key: self._where[key] for key in stale if key in self._where}
+            if not fresh:
+                return last.overlays
+            made = self._read_fresh(fresh, view, changes, last)
+            self._reindex(made, fresh)
+            self._reads.update(made)
+            return last.overlays.derive(
+                {pair: made[key].state for key in made for pair in self._pairs_of[key]}
+            )
         reads: dict[_ReadKey, _Read] = {}
-        fresh: dict[_ReadKey, tuple[Environment, str, App]] = {}
+        fresh = {}
         for _, key, env, where, app in layout:
             kept = self._reads.get(key)
             if stale is not None and kept is not None and key not in stale:
@@ -172,7 +194,7 @@ class DesiredReader:
         gone = self._reads.keys() - reads.keys() if len(reads) != len(self._reads) else set()
         self._reindex(reads, {*fresh, *gone})
         self._reads = reads
-        return {pair: reads[key].state for pair, key, _, _, _ in layout}
+        return Revision({pair: reads[key].state for pair, key, _, _, _ in layout})
 
     def _layout_of(self, policy: Policy) -> list[tuple[Key, _ReadKey, Environment, str, App]]:
         """Each (app, env) of ``policy`` with its read key and overlay folder, made once
@@ -185,6 +207,10 @@ class DesiredReader:
                     key = f"{where}\0{env.format}\0{app.image_name}\0{app.helm!r}"
                     made.append(((app.name, env.name), key, env, where, app))
             self._layout = (policy, made)
+            self._where = {key: (env, where, app) for _, key, env, where, app in made}
+            self._pairs_of = {}
+            for pair, key, _, _, _ in made:
+                self._pairs_of.setdefault(key, []).append(pair)
         return self._layout[1]
 
     def _stale(self, changes: tuple[FileChange, ...]) -> set[_ReadKey]:
@@ -207,12 +233,23 @@ class DesiredReader:
             old = self._reads.get(key)
             for path in old.depends if old is not None else ():
                 self._index.get(path, set()).discard(key)
+            if old is not None and old.state.error is None:
+                self._count(old.state.path, -1)
             new = reads.get(key)
             for path in new.depends if new is not None else ():
                 if path not in self._index:
                     self._watched = None  # a new path may lie outside the watched roots
                 self._index.setdefault(path, set()).add(key)
                 self._folders.update(path.rsplit("/", n)[0] for n in range(1, path.count("/") + 1))
+            if new is not None and new.state.error is None:
+                self._count(new.state.path, 1)
+
+    def _count(self, path: str, by: int) -> None:
+        left = self._known.get(path, 0) + by
+        if left > 0:
+            self._known[path] = left
+        else:
+            self._known.pop(path, None)
 
     def _read_fresh(
         self,
@@ -315,7 +352,7 @@ def _any_under(changes: tuple[FileChange, ...], paths: Iterable[str]) -> bool:
 
 
 def _policy_touched(
-    changes: tuple[FileChange, ...], reads: Mapping[_ReadKey, _Read], view: ReadView
+    changes: tuple[FileChange, ...], known: Mapping[str, int], view: ReadView
 ) -> bool:
     """Whether the policy must be loaded again: it changed, or files other than known
     overlays were added, removed or relinked (the policy's tree checks may then differ).
@@ -324,7 +361,6 @@ def _policy_touched(
     it be: a file turned into a symlink is "modified" in a diff too, and may now lead out
     of the repo, which the policy's checks refuse.
     """
-    known = {read.state.path for read in reads.values() if read.state.error is None}
     for change in changes:
         if change.path in codeowners.LOCATIONS:
             continue

@@ -28,6 +28,7 @@ from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
 from reconciler.registry.port import ImageRegistry
 from reconciler.registryfacts import offered, registry_facts
+from reconciler.revisions import Revision, changed_keys
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
@@ -87,7 +88,15 @@ class Observer:
         self.sightings = RecordedSightings(forge)
         # The last candidates and what they were found in: an idle cycle (the same policy
         # and overlays, the same tags) need not walk every edge again.
-        self._candidates: tuple[object, object, object, dict[Key, str]] | None = None
+        self._candidates: (
+            tuple[
+                Policy,
+                Mapping[Key, OverlayState],
+                Mapping[tuple[str, str], TagFact],
+                dict[Key, str],
+            ]
+            | None
+        ) = None
 
     # -- the whole snapshot ------------------------------------------------------------------
     def observe(
@@ -269,10 +278,19 @@ class Observer:
         overlays: Mapping[Key, OverlayState],
         tags: Mapping[tuple[str, str], TagFact],
     ) -> dict[Key, str]:
-        """``registryfacts.offered``, reused while policy, overlays and tags are unchanged."""
+        """``registryfacts.offered``, reused while policy, overlays and tags are unchanged,
+        and found again only for the apps whose overlays changed while only they did."""
         last = self._candidates
-        if last is not None and last[0] is policy and last[1] is overlays and last[2] == tags:
-            return last[3]
+        if last is not None and last[0] is policy and last[2] == tags:
+            if last[1] is overlays:
+                return last[3]
+            changed = changed_keys(last[1], overlays)
+            apps = {app for app, _ in changed}
+            if len(apps) * 10 < len(policy.apps):
+                found = {key: d for key, d in last[3].items() if key[0] not in apps}
+                found.update(offered(policy, overlays, tags, apps))
+                self._candidates = (policy, overlays, last[2], found)
+                return found
         found = offered(policy, overlays, tags)
         self._candidates = (policy, overlays, dict(tags), found)
         return found
@@ -296,6 +314,8 @@ class Observer:
                 deeper[(app_name, env_name)] = replace(tgt, history=history)
         if not deeper:
             return overlays
+        if isinstance(overlays, Revision):
+            return overlays.derive(deeper)
         return MappingProxyType({**overlays, **deeper})
 
     # -- forge ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from reconciler.errors import ReconcilerError
 from reconciler.policy import Policy
@@ -74,11 +74,14 @@ def offered(
     policy: Policy,
     overlays: Mapping[Key, OverlayState],
     tags: Mapping[tuple[str, str], TagFact],
+    apps: Iterable[str] | None = None,
 ) -> dict[Key, str]:
     """(app, target environment) -> the digest its source pins (a tag resolved) and the
-    target does not: the edges with a candidate, the only ones whose gates need samples."""
+    target does not: the edges with a candidate, the only ones whose gates need samples.
+    ``apps``: only theirs (None: every app's)."""
     found: dict[Key, str] = {}
-    for target, app, src, tgt in edges(policy, overlays):
+    pairs = edges(policy, overlays) if apps is None else _edges_of(policy, overlays, apps)
+    for target, app, src, tgt in pairs:
         if src is None or src.pin is None or tgt is None:
             continue
         fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
@@ -86,3 +89,17 @@ def offered(
         if candidate and (tgt.pin is None or tgt.pin.digest != candidate):
             found[(app.name, target.name)] = candidate
     return found
+
+
+def _edges_of(
+    policy: Policy, overlays: Mapping[Key, OverlayState], apps: Iterable[str]
+) -> Iterator[tuple[Environment, App, OverlayState | None, OverlayState | None]]:
+    """``edges`` of ``apps`` only."""
+    for name in apps:
+        app = policy.apps.get(name)
+        if app is None:
+            continue
+        for target in policy.environments.values():
+            if target.follows is not None and policy.has_app_in(name, target.name):
+                source = overlays.get((name, target.follows))
+                yield target, app, source, overlays.get((name, target.name))

@@ -25,7 +25,6 @@ from reconciler.snapshot import OverlayState, RequestState
 def edge(draft: Draft, app: App, source: Environment, target: Environment) -> None:
     """Plan ``app`` on the edge ``source`` -> ``target``."""
     key = (app.name, target.name)
-    draft.planned.add(key)
     held = draft.snap.requests.get(key)
     request = held.request if held else None
     if requests.waits(draft, app.name, target.name, held):

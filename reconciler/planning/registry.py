@@ -85,28 +85,25 @@ def proven(draft: Draft, app: App, target: Environment, pin: ImagePin) -> bool:
     return False
 
 
-def move_tags(draft: Draft) -> None:
-    """Each environment's `registry_tag` follows the digest the environment runs."""
-    for env in draft.policy.ordered():
-        if not env.registry_tag or draft.policy.registry is None:
-            continue
-        for app in draft.policy.apps_in(env.name):
-            key = (app.name, env.name)
-            if env.name in draft.policy.live:
-                live = draft.snap.live.get(key)
-                running = live.digest if live and not live.rolling else None
-            else:
-                overlay = draft.snap.overlays.get(key)
-                running = overlay.pin.digest if overlay and overlay.pin else None
-            fact = draft.snap.tags.get((app.image, env.registry_tag))
-            if not running or fact is None or fact.error or fact.digest == running:
-                continue
-            draft.actions.append(
-                MoveTag(
-                    app=app.name,
-                    env=env.name,
-                    repository=app.image,
-                    digest=running,
-                    tag=env.registry_tag,
-                )
-            )
+def move_tag(draft: Draft, env: Environment, app: App) -> None:
+    """``env``'s `registry_tag` for ``app`` follows the digest the environment runs."""
+    key = (app.name, env.name)
+    if env.name in draft.policy.live:
+        live = draft.snap.live.get(key)
+        running = live.digest if live and not live.rolling else None
+    else:
+        overlay = draft.snap.overlays.get(key)
+        running = overlay.pin.digest if overlay and overlay.pin else None
+    assert env.registry_tag is not None
+    fact = draft.snap.tags.get((app.image, env.registry_tag))
+    if not running or fact is None or fact.error or fact.digest == running:
+        return
+    draft.actions.append(
+        MoveTag(
+            app=app.name,
+            env=env.name,
+            repository=app.image,
+            digest=running,
+            tag=env.registry_tag,
+        )
+    )

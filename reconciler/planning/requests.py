@@ -113,16 +113,16 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
     )
 
 
-def close_unwanted(draft: Draft) -> None:
-    """Close each open request whose (app, env) the policy no longer promotes."""
-    for key, held in sorted(draft.snap.requests.items()):
-        if key not in draft.planned:
-            app, env = key
-            draft.actions.append(
-                Close(
-                    app,
-                    env,
-                    held.request.number,
-                    f"{app} is no longer promoted into {env} by promotions.toml; closing.",
-                )
+def close_unwanted(draft: Draft, key: tuple[str, str], held: RequestState) -> None:
+    """Close the open request at ``key`` when the policy no longer promotes that
+    (app, env): ``draft.planned`` holds the edges it does."""
+    if key not in draft.planned:
+        app, env = key
+        draft.actions.append(
+            Close(
+                app,
+                env,
+                held.request.number,
+                f"{app} is no longer promoted into {env} by promotions.toml; closing.",
             )
+        )

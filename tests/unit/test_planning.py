@@ -26,7 +26,8 @@ from reconciler.actions import (
 from reconciler.forge.port import Enforcement, Request, Review
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
-from reconciler.planning import plan
+from reconciler.planning import plan as whole_plan
+from reconciler.planning.replanner import Replanner
 from reconciler.policy import Policy, load_policy
 from reconciler.reasons import BlockedCode
 from reconciler.snapshot import (
@@ -136,6 +137,16 @@ def snapshot(**overrides: object) -> Snapshot:
         teams={"@org/release": frozenset({"@bob"})},
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def plan(policy: Policy, snap: Snapshot, now: datetime) -> Plan:
+    """The whole plan; every case also checks that a replanner which planned the base
+    snapshot an hour earlier, making again only what differs, gives the same plan."""
+    made = whole_plan(policy, snap, now)
+    replanner = Replanner()
+    replanner.plan(policy, snapshot(), now - timedelta(hours=1))
+    assert replanner.plan(policy, snap, now) == made
+    return made
 
 
 def request(

@@ -37,6 +37,7 @@ from reconciler.httpclient.redirects import (
     forwarded_headers,
     pinned_addresses,
 )
+from reconciler.httpclient.streams import HttpStream, open_stream
 from reconciler.httpclient.transport import read_body, run_batch, send_pinned, tls_context
 
 
@@ -155,6 +156,13 @@ class HttpClient:
                 pool, requests, concurrency, deadline, stopping=stopping, exchange=self._exchange
             )
         )
+
+    def stream(self, request: HttpRequest) -> HttpStream:
+        """Send ``request`` and return its response once the headers arrive (within its
+        timeout), the body to be read with ``HttpStream.lines``; close it, or use ``with``."""
+        # Redirects are not followed: a server stream answers where it is asked, and a 3xx
+        # is the answer. Raises an ``HttpError`` subclass when there is no response.
+        return self._loop.run(lambda pool: open_stream(pool, request, self._user_agent))
 
     async def _exchange(self, pool: Pool, request: HttpRequest) -> HttpResponse | HttpError:
         started = time.monotonic()

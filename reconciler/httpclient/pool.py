@@ -57,6 +57,8 @@ class Pool:
         self._idle: OrderedDict[Origin, list[_Idle]] = OrderedDict()
         self._count = 0
         self._closing: set[asyncio.Task[None]] = set()
+        # Each open stream's task (reconciler.httpclient.streams), ended when the pool closes.
+        self.streams: set[asyncio.Task[None]] = set()
         self.connects = 0  # TCP connections opened so far (for tests and metrics)
         # Pinned requests (reconciler.httpclient.redirects) keep no connection: each opens
         # one to the address it was checked for.
@@ -112,7 +114,11 @@ class Pool:
         return self._count
 
     async def aclose(self) -> None:
-        """Close every client, idle or pinning, and wait for the closes."""
+        """End every stream, close every client, idle or pinning, and wait for the closes."""
+        streams = list(self.streams)
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
         for kept in self._idle.values():
             for idle in kept:
                 self._close(idle.client)

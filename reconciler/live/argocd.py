@@ -1,14 +1,19 @@
 """The `argocd` live source: an Argo CD Application's sync and health status and images.
 
-``GET {server}/api/v1/applications/{name}`` (Argo CD's REST API) with a bearer token read
-from a file or an environment variable at each cycle, so a rotated token is picked up;
-it appears in no message, repr or log line. The running digest is the app's image in
-``status.summary.images``; while the Application is not Synced, is Progressing or has a
-sync operation running, the state is ``rolling``. "Since" is when the last successful sync
-finished (``status.operationState.finishedAt``, else the last ``status.history`` entry),
-and never later than when this process first saw the digest: a later sync that leaves the
-image alone does not restart soak. ``status.reconciledAt`` is not used: it moves at every
-reconciliation (minutes), so soak would never pass.
+Applications are kept current by Argo CD's stream ``GET {server}/api/v1/stream/applications``
+(``argocdwatch.py``), opened at the second read so that a one-cycle command opens none. An
+application the stream has not told is asked for with ``GET {server}/api/v1/applications/
+{name}``, as is every one when the server refuses the stream. The bearer token is read from
+a file or an environment variable for each cycle's GETs and each new stream, so a rotated
+token is picked up; it appears in no message, repr or log line.
+
+The running digest is the app's image in ``status.summary.images``; while the Application
+is not Synced, is Progressing or has a sync operation running, the state is ``rolling``.
+"Since" is when the last successful sync finished (``status.operationState.finishedAt``,
+else the last ``status.history`` entry), and never later than when this process first saw
+the digest: a later sync that leaves the image alone does not restart soak.
+``status.reconciledAt`` is not used: it moves at every reconciliation (minutes), so soak
+would never pass.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +32,7 @@ from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
 from reconciler.httpclient.messages import HttpRequest, HttpResponse
 from reconciler.imagerefs import parse_image, repository_of
+from reconciler.live.argocdwatch import IDLE_SECONDS, WATCH_SECONDS, ApplicationWatch, StreamFailure
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import ArgoCDLive
 from reconciler.policy.values import fill
@@ -35,14 +41,18 @@ from reconciler.snapshot import ApplicationStatus, LiveState
 Pair = tuple[str, str]  # (app, env)
 
 
-class _Failure(Exception):
+class _Failure(StreamFailure):
     """The message is for the user and holds no secret."""
 
 
 class ArgoCDLiveReader:
-    """Reads each app's Application; ``images`` maps app names to repositories."""
+    """Reads each app's Application; ``images`` maps app names to repositories.
 
-    def __init__(
+    What the stream told is served while it is open, and for ``stale_after`` after it
+    drops; anything else is asked for with a GET.
+    """
+
+    def __init__(  # noqa: PLR0913 the reader's settings, all keyword-only after the clock
         self,
         source: ArgoCDLive,
         images: Mapping[str, str],
@@ -50,6 +60,9 @@ class ArgoCDLiveReader:
         clock: Callable[[], datetime],
         *,
         environ: Mapping[str, str] | None = None,
+        stale_after: timedelta = timedelta(seconds=30),
+        watch_seconds: float = WATCH_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._source = source
         self._images = dict(images)
@@ -57,6 +70,20 @@ class ArgoCDLiveReader:
         self._clock = clock
         self._environ = os.environ if environ is None else environ
         self._seen: dict[Pair, tuple[str, datetime]] = {}  # the digest steady and since
+        self._stale_after = stale_after.total_seconds()
+        self._watch = ApplicationWatch(
+            source.server,
+            client,
+            headers=self._headers,
+            parse=parse_application,
+            timeout=source.timeout,
+            watch_seconds=watch_seconds,
+            idle_seconds=idle_seconds,
+        )
+        self._reads = 0
+        # Argo CD's own namespace, learnt from a GET without appNamespace: the stream tells
+        # applications of every namespace, a GET without it reads Argo CD's own.
+        self._home: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -72,6 +99,25 @@ class ArgoCDLiveReader:
     def statuses(self, pairs: Sequence[Pair]) -> dict[Pair, ApplicationStatus]:
         """What Argo CD says of each pair's Application (for the live state and the gate)."""
         names = {pair: fill(self._source.application, app=pair[0], env=pair[1]) for pair in pairs}
+        namespace = self._source.app_namespace or self._home
+        told = self._watch.told(names.values(), namespace, self._stale_after) if namespace else {}
+        found = {pair: told[name] for pair, name in names.items() if name in told}
+        found.update(self._get([pair for pair in pairs if pair not in found], names))
+        if pairs:
+            self._reads += 1
+            if self._reads == 2:
+                self._watch.start()
+        return {pair: found[pair] for pair in pairs}
+
+    def close(self) -> None:
+        """Stop the stream's thread."""
+        self._watch.close()
+
+    def _get(
+        self, pairs: Sequence[Pair], names: Mapping[Pair, str]
+    ) -> dict[Pair, ApplicationStatus]:
+        if not pairs:
+            return {}
         try:
             headers = self._headers()
         except _Failure as failure:
@@ -167,7 +213,11 @@ class ArgoCDLiveReader:
             )
         try:
             document = json.loads(outcome.body)
-            return parse_application(name, document)
+            status = parse_application(name, document)
+            if self._home is None and not self._source.app_namespace:
+                home = (document.get("metadata") or {}).get("namespace")
+                self._home = home if isinstance(home, str) and home else None
+            return status
         except (ValueError, TypeError, AttributeError):
             return ApplicationStatus(
                 application=name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, TransientError
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
 from reconciler.registry.port import ImageNotFound, ImageRegistry
@@ -14,31 +14,38 @@ from reconciler.snapshot import DigestFact, Key, OverlayState, TagFact
 def registry_facts(
     policy: Policy, overlays: Mapping[Key, OverlayState], registry: ImageRegistry
 ) -> tuple[dict[tuple[str, str], TagFact], dict[tuple[str, str], DigestFact]]:
-    """Resolve tag-only source pins, prove candidates exist, read environment tags."""
+    """Resolve tag-only source pins, prove candidates exist, read environment tags: one
+    batched read of a repository's tags, then one of its digests (ECR answers up to 100 ids
+    a call; other registries are asked one at a time as before)."""
     registry.new_cycle()
-    tag_queries: set[tuple[str, str]] = set()
-    digest_queries: set[tuple[str, str]] = set()
-    tags: dict[tuple[str, str], TagFact] = {}
+    tag_queries: dict[str, set[str]] = {}
+    digest_queries: dict[str, set[str]] = {}
+    tag_only: list[tuple[str, str, str]] = []  # repository, tag, what the target pins
     for target in policy.environments.values():
-        for app in policy.apps_in(target.name):
-            if target.registry_tag:
-                tag_queries.add((app.image, target.registry_tag))
-    for query in sorted(tag_queries):
-        tags[query] = _resolve(registry, *query)
+        if target.registry_tag:
+            for app in policy.apps_in(target.name):
+                tag_queries.setdefault(app.image, set()).add(target.registry_tag)
     for _, app, src, tgt in edges(policy, overlays):
         if src is None or src.pin is None:
             continue
         repository = app.image  # the policy names the registry repository
-        digest = src.pin.digest
-        if not digest and src.pin.tag:
-            key = (repository, src.pin.tag)
-            if key not in tags:
-                tags[key] = _resolve(registry, *key)
-            digest = tags[key].digest or ""
         current = tgt.pin.digest if tgt and tgt.pin else ""
+        if src.pin.digest:
+            if src.pin.digest != current:
+                digest_queries.setdefault(repository, set()).add(src.pin.digest)
+        elif src.pin.tag:
+            tag_queries.setdefault(repository, set()).add(src.pin.tag)
+            tag_only.append((repository, src.pin.tag, current))
+    tags: dict[tuple[str, str], TagFact] = {}
+    for repository in sorted(tag_queries):
+        tags |= _resolve(registry, repository, sorted(tag_queries[repository]))
+    for repository, tag, current in tag_only:
+        digest = tags[(repository, tag)].digest
         if digest and digest != current:
-            digest_queries.add((repository, digest))
-    digests = {query: _exists(registry, *query) for query in sorted(digest_queries)}
+            digest_queries.setdefault(repository, set()).add(digest)
+    digests: dict[tuple[str, str], DigestFact] = {}
+    for repository in sorted(digest_queries):
+        digests |= _exists(registry, repository, sorted(digest_queries[repository]))
     return tags, digests
 
 
@@ -54,20 +61,48 @@ def edges(
             yield target, app, source, overlays.get((app.name, target.name))
 
 
-def _resolve(registry: ImageRegistry, repository: str, tag: str) -> TagFact:
+def _resolve(
+    registry: ImageRegistry, repository: str, tags: list[str]
+) -> dict[tuple[str, str], TagFact]:
     try:
-        return TagFact(registry.resolve(repository, tag))
-    except ImageNotFound:
-        return TagFact(None)
-    except ReconcilerError as exc:
-        return TagFact(None, str(exc))
+        answers = registry.resolve_all(repository, tags)
+    except ReconcilerError as exc:  # the port says it does not; an adapter that did fails closed
+        answers = dict.fromkeys(tags, exc)
+    facts: dict[tuple[str, str], TagFact] = {}
+    for tag in tags:
+        answer = answers.get(tag)
+        if answer is None:  # the port promises every id an answer; fail closed if not
+            answer = _unanswered(repository, tag)
+        if isinstance(answer, ImageNotFound):
+            facts[(repository, tag)] = TagFact(None)
+        elif isinstance(answer, ReconcilerError):
+            facts[(repository, tag)] = TagFact(None, str(answer))
+        else:
+            facts[(repository, tag)] = TagFact(answer)
+    return facts
 
 
-def _exists(registry: ImageRegistry, repository: str, digest: str) -> DigestFact:
+def _exists(
+    registry: ImageRegistry, repository: str, digests: list[str]
+) -> dict[tuple[str, str], DigestFact]:
     try:
-        return DigestFact(registry.exists(repository, digest))
+        answers = registry.exists_all(repository, digests)
     except ReconcilerError as exc:
-        return DigestFact(None, str(exc))
+        answers = dict.fromkeys(digests, exc)
+    facts: dict[tuple[str, str], DigestFact] = {}
+    for digest in digests:
+        answer = answers.get(digest)
+        if answer is None:  # the port promises every id an answer; fail closed if not
+            answer = _unanswered(repository, digest)
+        if isinstance(answer, ReconcilerError):
+            facts[(repository, digest)] = DigestFact(None, str(answer))
+        else:
+            facts[(repository, digest)] = DigestFact(answer)
+    return facts
+
+
+def _unanswered(repository: str, ident: str) -> TransientError:
+    return TransientError(f"the registry gave no answer for {ident} in {repository}")
 
 
 def offered(

@@ -6,13 +6,15 @@ retry mode. The region is the policy's, else the image host's
 (``<account>.dkr.ecr.<region>.amazonaws.com``), whose account is the registry id. Moving a
 tag is ``put_image`` of the manifest ``batch_get_image`` returned, byte for byte, with its
 media type and digest; ECR answering ImageAlreadyExists means the tag is already there.
+``resolve_all`` and ``exists_all`` ask about up to 100 ids a call (``ecrbatch.py`` reads the
+answers); every call, batched or not, spends one from the region's budget.
 Error messages name the repository and the error code, never a library's own text.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, NoReturn
 
 import boto3  # type: ignore[import-untyped]
@@ -27,7 +29,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 
 from reconciler import __version__
-from reconciler.errors import PermanentError, PolicyError, TransientError
+from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
 from reconciler.imagerefs import (
     ImageName,
     check_digest,
@@ -35,8 +37,15 @@ from reconciler.imagerefs import (
     is_digest,
     parse_repository,
 )
-from reconciler.registry.manifests import MEDIA_TYPES, media_type_of, verified
-from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
+from reconciler.registry.ecrbatch import described, each, fetched_tags, manifests, proven
+from reconciler.registry.manifests import MEDIA_TYPES
+from reconciler.registry.port import (
+    ImageNotFound,
+    Manifest,
+    ManifestMismatch,
+    Proven,
+    Resolved,
+)
 from reconciler.registry.references import ecr_host
 
 DEFAULT_BUDGET = 1000
@@ -62,9 +71,6 @@ _CREDENTIALS = frozenset(
         "InvalidClientTokenId",
         "MissingAuthenticationToken",
     }
-)
-_TRANSIENT_FAILURES = frozenset(
-    {"KmsError", "UpstreamAccessDenied", "UpstreamTooManyRequests", "UpstreamUnavailable"}
 )
 
 
@@ -105,6 +111,9 @@ class EcrRegistry:
         """The digest ``tag`` points to (describe_images)."""
         name = parse_repository(repository)
         check_tag(tag, where=f"{repository}:{tag}")
+        return self._resolve(name, tag)
+
+    def _resolve(self, name: ImageName, tag: str) -> str:
         pages = self._pages(
             name,
             "describe_images",
@@ -124,6 +133,17 @@ class EcrRegistry:
                         )
                     return digest
         raise ImageNotFound(f"ECR repository {name.repository} has no tag {tag!r}")
+
+    def resolve_all(self, repository: str, tags: Collection[str]) -> Resolved:
+        """Each tag's digest: describe_images for up to 100 tags a call, no manifest read.
+        One unknown tag fails such a call whole; batch_get_image, which answers each id on
+        its own, then tells which."""
+        return each(repository, tags, check_tag, ":", self._resolve_chunk)
+
+    def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
+        """Whether ECR holds each digest: batch_get_image for up to 100 a call, every
+        manifest's bytes checked as ``exists`` checks them."""
+        return proven(each(repository, digests, check_digest, "@", self._manifests))
 
     def exists(self, repository: str, digest: str) -> bool:
         """Whether ECR holds the manifest ``digest`` (its bytes are checked)."""
@@ -188,43 +208,55 @@ class EcrRegistry:
         with self._lock:
             self._spent.clear()
 
-    # -- manifests ---------------------------------------------------------------------------
+    # -- batches and manifests --------------------------------------------------------------
+
+    def _resolve_chunk(self, name: ImageName, tags: Sequence[str]) -> Resolved:
+        params: dict[str, Any] = {
+            "repositoryName": name.path,
+            "imageIds": [{"imageTag": tag} for tag in tags],
+        }
+        try:
+            answer = self._send(name, "describe_images", **params, **self._ids(name))
+        except (ClientError, BotoCoreError) as exc:
+            if len(tags) == 1 or _code(exc) != "ImageNotFoundException":
+                missing = f"tag {tags[0]!r}" if len(tags) == 1 else "such tags"
+                self._raise(name, "describe_images", exc, missing)
+            answer = self._call(
+                name,
+                "batch_get_image",
+                **params,
+                acceptedMediaTypes=list(MEDIA_TYPES),
+                **self._ids(name),
+            )
+            found = fetched_tags(answer, tags, name.repository)
+            for tag in tags:
+                if tag not in found:  # found, but named by another of its tags (moto)
+                    try:
+                        found[tag] = self._resolve(name, tag)
+                    except ReconcilerError as error:
+                        found[tag] = error
+            return found
+        return described(answer, tags, name.repository)
 
     def _manifest(self, name: ImageName, digest: str) -> Manifest:
+        found = self._manifests(name, [digest])[digest]
+        if isinstance(found, ReconcilerError):
+            raise found
+        return found
+
+    def _manifests(
+        self, name: ImageName, digests: Sequence[str]
+    ) -> dict[str, Manifest | ReconcilerError]:
         answer = self._call(
             name,
             "batch_get_image",
-            missing=f"image {digest}",
+            missing=f"image {digests[0]}" if len(digests) == 1 else "such images",
             repositoryName=name.path,
-            imageIds=[{"imageDigest": digest}],
+            imageIds=[{"imageDigest": digest} for digest in digests],
             acceptedMediaTypes=list(MEDIA_TYPES),
             **self._ids(name),
         )
-        for image in answer.get("images", []):
-            text = image.get("imageManifest")
-            if not isinstance(text, str):
-                continue
-            body = text.encode("utf-8")
-            declared = image.get("imageManifestMediaType")
-            return verified(
-                body,
-                media_type=media_type_of(declared if isinstance(declared, str) else None, body),
-                expected=digest,
-                header=image.get("imageId", {}).get("imageDigest"),
-                where=f"ECR {name.repository}@{digest}",
-            )
-        codes = {f.get("failureCode") for f in answer.get("failures", [])}
-        if codes & _TRANSIENT_FAILURES:
-            raise TransientError(
-                f"ECR could not read {name.repository}@{digest} "
-                f"({', '.join(sorted(str(c) for c in codes))}); retrying next cycle"
-            )
-        if codes - {"ImageNotFound", None}:
-            raise PermanentError(
-                f"ECR refused to read {name.repository}@{digest} "
-                f"({', '.join(sorted(str(c) for c in codes))})"
-            )
-        raise ImageNotFound(f"ECR repository {name.repository} has no image {digest}")
+        return manifests(answer, digests, name.repository)
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -235,12 +267,16 @@ class EcrRegistry:
     def _call(
         self, name: ImageName, operation: str, *, missing: str = "such image", **params: Any
     ) -> dict[str, Any]:
-        client = self._client(name)
-        self._spend(client.meta.region_name)
         try:
-            answer: dict[str, Any] = getattr(client, operation)(**params)
+            return self._send(name, operation, **params)
         except (ClientError, BotoCoreError) as exc:
             self._raise(name, operation, exc, missing)
+
+    def _send(self, name: ImageName, operation: str, **params: Any) -> dict[str, Any]:
+        """One call, its budget spent; the library's errors are the caller's to read."""
+        client = self._client(name)
+        self._spend(client.meta.region_name)
+        answer: dict[str, Any] = getattr(client, operation)(**params)
         return answer
 
     def _pages(
@@ -295,7 +331,7 @@ class EcrRegistry:
     def _raise(self, name: ImageName, operation: str, exc: Exception, missing: str) -> NoReturn:
         where = f"ECR {operation} on {name.repository}"
         if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+            code = _code(exc)
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code == "ImageAlreadyExistsException":
                 raise _AlreadyThere() from None
@@ -336,3 +372,9 @@ class EcrRegistry:
 
 class _AlreadyThere(Exception):
     """put_image's ImageAlreadyExistsException: the tag already names this manifest."""
+
+
+def _code(exc: Exception) -> str:
+    if not isinstance(exc, ClientError):
+        return ""
+    return str(exc.response.get("Error", {}).get("Code", "unknown"))

@@ -20,7 +20,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import urljoin, urlsplit
@@ -49,7 +49,15 @@ from reconciler.registry.manifests import (
     verified,
 )
 from reconciler.registry.ociauth import Authenticator
-from reconciler.registry.port import ImageNotFound, Manifest, ManifestMismatch
+from reconciler.registry.port import (
+    ImageNotFound,
+    Manifest,
+    ManifestMismatch,
+    Proven,
+    Resolved,
+    exists_each,
+    resolve_each,
+)
 
 DEFAULT_BUDGET = 1000
 DEFAULT_TIMEOUT = timedelta(seconds=30)
@@ -136,6 +144,14 @@ class OciRegistry:
         except ImageNotFound:
             return False
         return True
+
+    def resolve_all(self, repository: str, tags: Collection[str]) -> Resolved:
+        """One ``resolve`` per tag: the distribution API reads one manifest a request."""
+        return resolve_each(self, repository, tags)
+
+    def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
+        """One ``exists`` per digest."""
+        return exists_each(self, repository, digests)
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         """Put the manifest ``digest`` under ``tag``; False when the tag already names it."""

@@ -4,14 +4,25 @@
 ``host[:port]/path`` (see ``references.parse_repository``); a malformed one, tag or digest
 is a PolicyError. Two adapters implement the port: ``registry.oci`` (any registry speaking
 the OCI distribution API) and ``registry.ecr`` (Amazon ECR through its own API).
+
+``resolve_all`` and ``exists_all`` ask about many tags or digests of one repository at once,
+for a registry whose API answers many in one call (ECR); each answer is what the single call
+would return or raise, so a registry without such a call loops (``resolve_each``,
+``exists_each``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
-from reconciler.errors import PermanentError
+from reconciler.errors import PermanentError, ReconcilerError
+
+Resolved: TypeAlias = dict[str, str | ReconcilerError]
+"""tag -> the digest it points to, or the error resolving it alone raises."""
+Proven: TypeAlias = dict[str, bool | ReconcilerError]
+"""digest -> whether the repository holds it, or the error asking alone raises."""
 
 
 class ImageNotFound(PermanentError):
@@ -46,6 +57,17 @@ class ImageRegistry(Protocol):
         """Whether the registry holds the manifest ``digest`` (False for an unknown repository)."""
         ...
 
+    def resolve_all(self, repository: str, tags: Collection[str]) -> Resolved:
+        """Each of ``tags`` (duplicates asked once) -> what ``resolve`` returns for it, or
+        the error it raises (``ImageNotFound`` for an unknown tag or repository). Raises no
+        ReconcilerError itself: a failure of the whole request is every tag's answer."""
+        ...
+
+    def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
+        """Each of ``digests`` -> what ``exists`` returns for it, or the error it raises;
+        like ``resolve_all``, raises no ReconcilerError itself."""
+        ...
+
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         """Point ``tag`` at ``digest`` by re-putting its manifest; False when it already did."""
         ...
@@ -57,3 +79,25 @@ class ImageRegistry(Protocol):
     def new_cycle(self) -> None:
         """Start a new cycle: the per-registry request budget is full again."""
         ...
+
+
+def resolve_each(registry: ImageRegistry, repository: str, tags: Collection[str]) -> Resolved:
+    """``resolve_all`` as one ``resolve`` per tag, for a registry with no batched read."""
+    found: Resolved = {}
+    for tag in dict.fromkeys(tags):
+        try:
+            found[tag] = registry.resolve(repository, tag)
+        except ReconcilerError as exc:
+            found[tag] = exc
+    return found
+
+
+def exists_each(registry: ImageRegistry, repository: str, digests: Collection[str]) -> Proven:
+    """``exists_all`` as one ``exists`` per digest, for a registry with no batched read."""
+    found: Proven = {}
+    for digest in dict.fromkeys(digests):
+        try:
+            found[digest] = registry.exists(repository, digest)
+        except ReconcilerError as exc:
+            found[digest] = exc
+    return found

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 
 from reconciler.errors import TransientError
 from reconciler.imagerefs import check_digest, check_tag, parse_repository
-from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest
+from reconciler.registry.port import (
+    ImageNotFound,
+    ImageRegistry,
+    Manifest,
+    Proven,
+    Resolved,
+    exists_each,
+    resolve_each,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -70,6 +79,16 @@ class FakeRegistry:
         name = self._enter("exists", repository, digest)
         check_digest(digest, where=f"{repository}@{digest}")
         return digest in self._manifests.get(name, {})
+
+    def resolve_all(self, repository: str, tags: Collection[str]) -> Resolved:
+        """Each tag's digest or error, as ``resolve`` gives it; recorded as one call too."""
+        self.calls.append(("resolve_all", repository, *tags))
+        return resolve_each(self, repository, tags)
+
+    def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
+        """Each digest's ``exists``; recorded as one call too."""
+        self.calls.append(("exists_all", repository, *digests))
+        return exists_each(self, repository, digests)
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         """Point ``tag`` at ``digest``; False when it already does."""

@@ -2,8 +2,9 @@
 
 Images are put with boto3 directly by the test (as ECR stores them: the manifest text and
 the sha256 of its bytes as the digest) and read back with boto3 to check what the
-adapter wrote. Throttling is answered by a small local server speaking ECR's JSON errors,
-since moto does not throttle.
+adapter wrote. Throttling, and failures of single ids in a batched read, are answered by a
+small local server speaking ECR's JSON, since moto does neither. API calls are counted by
+the forwarder ``moto_ecr.counting`` puts in front of moto.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 
-from reconciler.errors import PermanentError, PolicyError, TransientError
+from benchmarks import ecr_calls
+from reconciler.errors import PermanentError, PolicyError, ReconcilerError, TransientError
 from reconciler.registry import ImageNotFound, ManifestMismatch, open_registry
 from reconciler.registry.ecr import EcrRegistry
 from tests.conftest import need
-from tests.servers.endpoints import Endpoints, reply, serve
-from tests.servers.moto_ecr import ACCOUNT, available, aws_environment, run_moto
+from tests.servers.endpoints import Endpoints, Route, reply, serve
+from tests.servers.moto_ecr import ACCOUNT, Counted, available, aws_environment, counting, run_moto
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -257,3 +259,194 @@ def test_throttling_is_retried_by_botocore_then_transient(ecr: Ecr, throttling: 
         f"ECR describe_images on {HOST}/shop/cart failed (ThrottlingException); retrying next cycle"
     )
     assert len(throttling.paths()) == 2  # botocore's standard mode retried once
+
+
+# -- batched reads ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(ecr: Ecr) -> Iterator[Counted]:
+    with counting(ecr.endpoint) as forwarder:
+        yield forwarder
+
+
+def test_resolve_all_is_one_describe_images_call_per_100_tags(ecr: Ecr, counted: Counted) -> None:
+    repository = ecr.create("shop/many-tags")
+    digests = {f"t{n}": ecr.put("shop/many-tags", _manifest(f"t{n}"), f"t{n}") for n in range(150)}
+    answers = EcrRegistry(endpoint_url=counted.url).resolve_all(repository, list(digests))
+    assert answers == digests
+    assert counted.operations() == ["DescribeImages", "DescribeImages"]  # 100, then 50
+
+
+def test_exists_all_is_one_batch_get_image_call_per_100_digests(ecr: Ecr, counted: Counted) -> None:
+    repository = ecr.create("shop/many-images")
+    known = [ecr.put("shop/many-images", _manifest(f"m{n}"), None) for n in range(100)]
+    answers = EcrRegistry(endpoint_url=counted.url).exists_all(repository, [*known, UNKNOWN])
+    assert answers == dict.fromkeys(known, True) | {UNKNOWN: False}
+    assert counted.operations() == ["BatchGetImage", "BatchGetImage"]  # 100, then 1
+
+
+def test_an_unknown_tag_among_many_costs_a_batch_get_image_more(ecr: Ecr, counted: Counted) -> None:
+    repository = ecr.create("shop/unknown-among")
+    one = ecr.put("shop/unknown-among", _manifest("one"), "v1")
+    two = ecr.put("shop/unknown-among", _manifest("two"), "v2")
+    registry = EcrRegistry(endpoint_url=counted.url)
+
+    answers = registry.resolve_all(repository, ["v1", "v2", "v9"])
+    assert (answers["v1"], answers["v2"]) == (one, two)
+    assert str(answers["v9"]) == f"ECR repository {repository} has no tag 'v9'"
+    # describe_images has no per-id failures, so v9 failed the call; batch_get_image has.
+    assert counted.operations() == ["DescribeImages", "BatchGetImage"]
+
+    # moto names an image in batch_get_image by the last tag put on it, not the one asked
+    # (ECR's own example answers the tag asked), so v1 is asked again alone.
+    ecr.put("shop/unknown-among", _manifest("one"), "staging")
+    counted.clear()
+    answers = registry.resolve_all(repository, ["v1", "staging", "v9"])
+    assert (answers["v1"], answers["staging"]) == (one, one)
+    assert isinstance(answers["v9"], ImageNotFound)
+    assert counted.operations() == ["DescribeImages", "BatchGetImage", "DescribeImages"]
+
+
+def test_a_batched_call_spends_the_budget_once(ecr: Ecr, counted: Counted) -> None:
+    repository = ecr.create("shop/batch-budget")
+    one = ecr.put("shop/batch-budget", _manifest("one"), "v1")
+    two = ecr.put("shop/batch-budget", _manifest("two"), "v2")
+    registry = EcrRegistry(endpoint_url=counted.url, budget=1)
+
+    assert registry.resolve_all(repository, ["v1", "v2"]) == {"v1": one, "v2": two}
+    spent = registry.exists_all(repository, [one, two])
+    assert spent.keys() == {one, two}
+    for answer in spent.values():
+        assert isinstance(answer, TransientError)
+        assert "budget of 1 API calls per cycle spent" in str(answer)
+    registry.new_cycle()
+    assert registry.exists_all(repository, [one, two]) == {one: True, two: True}
+    assert counted.operations() == ["DescribeImages", "BatchGetImage"]
+
+
+def test_registry_facts_ask_ecr_once_per_repository(ecr: Ecr) -> None:
+    """The benchmark's measure (benchmarks/ecr_calls.py), small: it runs, and its counts."""
+    apps = 4
+    ecr_calls.seed(ecr.endpoint, apps)
+    found = ecr_calls.measure(ecr.endpoint, apps, cycles=2)
+    assert {
+        scenario: (dict(before), dict(after)) for scenario, (before, after) in found.items()
+    } == {
+        "idle, digests pinned": ({"DescribeImages": 2 * apps}, {"DescribeImages": apps}),
+        "idle, dev pinned by tag": ({"DescribeImages": 3 * apps}, {"DescribeImages": apps}),
+        "a candidate on every edge": (
+            {"DescribeImages": 2 * apps, "BatchGetImage": 2 * apps},
+            {"DescribeImages": apps, "BatchGetImage": apps},
+        ),
+    }
+
+
+# -- failures of single ids, from a stand-in for ECR ---------------------------------------------
+
+
+def _ecr_stub(answer: Any) -> Route:
+    """Answer each call with ``answer(operation, asked ids)``: (status, JSON document)."""
+
+    def route(handler: Any, server: Endpoints) -> None:
+        with server.served:
+            body = next(r.body for r in reversed(server.received) if r.headers is handler.headers)
+        request = json.loads(body)
+        operation = handler.headers["X-Amz-Target"].rpartition(".")[2]
+        ids = [i.get("imageDigest") or i.get("imageTag") for i in request["imageIds"]]
+        status, document = answer(operation, ids)
+        reply(status, json.dumps(document).encode(), {"Content-Type": JSON_11})(handler, server)
+
+    return route
+
+
+JSON_11 = "application/x-amz-json-1.1"
+LIAR = _manifest("liar")
+FAILING = {
+    "sha256:" + "1" * 64: "KmsError",
+    "sha256:" + "2" * 64: "ImageNotFound",
+    "sha256:" + "3" * 64: "ImageInaccessible",
+}
+
+
+def _failing_digests(operation: str, ids: list[str]) -> tuple[int, Any]:
+    assert operation == "BatchGetImage"
+    return 200, {
+        "images": [
+            {
+                "imageId": {"imageDigest": d},
+                "imageManifest": LIAR,
+                "imageManifestMediaType": OCI_MANIFEST,
+            }
+            for d in ids
+            if d == UNKNOWN
+        ],
+        "failures": [
+            {"imageId": {"imageDigest": d}, "failureCode": FAILING[d], "failureReason": "stub"}
+            for d in ids
+            if d in FAILING
+        ],
+    }
+
+
+def test_failures_of_single_digests_read_as_exists_reads_them(ecr: Ecr) -> None:
+    with serve() as stub:
+        stub.routes["/"] = _ecr_stub(_failing_digests)
+        registry = EcrRegistry(endpoint_url=stub.url(""))
+        repository = f"{HOST}/shop/stub"
+        answers = registry.exists_all(repository, [*FAILING, UNKNOWN])
+        assert len(stub.received) == 1
+        kms, missing, refused, liar = (answers[d] for d in [*FAILING, UNKNOWN])
+        assert missing is False
+        assert isinstance(kms, TransientError)
+        assert isinstance(refused, PermanentError)
+        assert isinstance(liar, ManifestMismatch)
+        assert str(kms) == (
+            f"ECR could not read {repository}@{'sha256:' + '1' * 64} (KmsError); "
+            "retrying next cycle"
+        )
+        for digest, answer in answers.items():
+            if answer is False:
+                assert registry.exists(repository, digest) is False
+                continue
+            assert isinstance(answer, ReconcilerError)
+            with pytest.raises(type(answer)) as single:
+                registry.exists(repository, digest)
+            assert str(single.value) == str(answer)
+
+
+def _failing_tags(operation: str, ids: list[str]) -> tuple[int, Any]:
+    if operation == "DescribeImages":
+        return 400, {"__type": "ImageNotFoundException", "message": "stub"}
+    digest = "sha256:" + "4" * 64
+    return 200, {
+        "images": [
+            {"imageId": {"imageTag": "found", "imageDigest": digest}, "imageManifest": LIAR}
+        ],
+        "failures": [
+            {"imageId": {"imageTag": "kms"}, "failureCode": "KmsError"},
+            {"imageId": {"imageTag": "gone"}, "failureCode": "ImageNotFound"},
+            {"imageId": {"imageTag": "refused"}, "failureCode": "ImageInaccessible"},
+        ],
+    }
+
+
+def test_failures_of_single_tags_read_as_the_digests_are(ecr: Ecr) -> None:
+    with serve() as stub:
+        stub.routes["/"] = _ecr_stub(_failing_tags)
+        repository = f"{HOST}/shop/stub"
+        answers = EcrRegistry(endpoint_url=stub.url("")).resolve_all(
+            repository, ["found", "kms", "gone", "refused"]
+        )
+        operations = [r.headers["X-Amz-Target"].rpartition(".")[2] for r in stub.received]
+    assert operations == ["DescribeImages", "BatchGetImage"]
+    assert answers["found"] == "sha256:" + "4" * 64  # resolving reads no manifest's bytes
+    assert (
+        str(answers["kms"])
+        == f"ECR could not read {repository}:kms (KmsError); retrying next cycle"
+    )
+    assert isinstance(answers["kms"], TransientError)
+    assert isinstance(answers["gone"], ImageNotFound)
+    assert str(answers["gone"]) == f"ECR repository {repository} has no tag 'gone'"
+    assert isinstance(answers["refused"], PermanentError)
+    assert not isinstance(answers["refused"], ImageNotFound)

@@ -2,22 +2,29 @@
 
 Started as its own process on a free port; start-up is awaited by asking it until it
 answers, within a bound. The AWS variables that point boto3 at it (test credentials, no
-shared config files, no instance metadata) are in ``aws_environment``.
+shared config files, no instance metadata) are in ``aws_environment``. ``counting`` puts a
+forwarder in front of it that keeps the ECR operation of every request it passes (botocore
+names it in ``X-Amz-Target``), so tests and benchmarks count API calls as ECR would bill them,
+botocore's retries included.
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.servers.endpoints import free_port
+from tests.servers.endpoints import Endpoints, free_port, serve
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 ACCOUNT = "123456789012"  # moto's default account
@@ -83,3 +90,58 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> Non
             pass  # not listening yet
         time.sleep(0.05)  # poll interval of a bounded wait for the port to answer
     raise AssertionError(f"moto_server did not answer {url} in {_START_TIMEOUT:g}s")
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+@dataclass
+class Counted:
+    """A forwarder to moto: point the adapter at ``url``; ``operations`` lists what it passed."""
+
+    server: Endpoints
+
+    @property
+    def url(self) -> str:
+        return self.server.url("")
+
+    def operations(self) -> list[str]:
+        """Each request's ECR operation (``DescribeImages``, ``BatchGetImage``...), in order."""
+        with self.server.served:
+            targets = [r.headers.get("X-Amz-Target", "") for r in self.server.received]
+        return [target.rpartition(".")[2] for target in targets]
+
+    def clear(self) -> None:
+        """Forget the requests passed so far."""
+        with self.server.served:
+            self.server.received.clear()
+
+
+@contextmanager
+def counting(endpoint: str) -> Iterator[Counted]:
+    """A forwarder on a free loopback port passing every request to moto at ``endpoint``."""
+    upstream = urllib.parse.urlsplit(endpoint)
+
+    def forward(handler: Any, server: Endpoints) -> None:
+        with server.served:  # the body _dispatch read, found by this request's own headers
+            body = next(r.body for r in reversed(server.received) if r.headers is handler.headers)
+        connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(handler.command, handler.path, body=body or None, headers=headers)
+            answer = connection.getresponse()
+            payload = answer.read()
+            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
+        finally:
+            connection.close()
+        handler.send_response(answer.status)
+        for name, value in kept:
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+        server.mark_served()
+
+    with serve() as server:
+        server.routes["/"] = forward
+        yield Counted(server)

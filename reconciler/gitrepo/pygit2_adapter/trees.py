@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode
+from pygit2.enums import FileMode
 
 from reconciler.errors import PolicyError
 from reconciler.gitrepo import paths
@@ -30,28 +30,36 @@ def entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
 def file_changes(
     old: pygit2.Tree | None, new: pygit2.Tree, prefixes: Sequence[str] | None
 ) -> tuple[FileChange, ...]:
-    """Files that differ between two trees under ``prefixes``, sorted by path.
+    """Files that differ between two trees under ``prefixes``, sorted by path."""
+    found: list[FileChange] = []
+    for prefix in paths.clean_prefixes(prefixes):
+        _diff(prefix, entry(old, prefix), entry(new, prefix), found)
+    return tuple(sorted(found, key=lambda change: change.path))
 
-    libgit2 compares the trees (it skips subtrees whose ids match), so a change in a folder
-    of 10,000 overlays costs no Python object per entry.
-    """
-    wanted = paths.clean_prefixes(prefixes)
-    diff = old.diff_to_tree(new) if old is not None else new.diff_to_tree(swap=True)
-    ids: dict[str, list[str | None]] = {}
-    for delta in diff.deltas:
-        # A file turned into a link (or back) comes as a deletion and an addition of one
-        # path: one change, as a modification.
-        if delta.status != DeltaStatus.ADDED:
-            path = str(delta.old_file.path)
-            ids.setdefault(path, [None, None])[0] = str(delta.old_file.id)
-        if delta.status != DeltaStatus.DELETED:
-            path = str(delta.new_file.path)
-            ids.setdefault(path, [None, None])[1] = str(delta.new_file.id)
-    return tuple(
-        FileChange(path, old_id, new_id)
-        for path, (old_id, new_id) in sorted(ids.items())
-        if any(paths.is_under(path, prefix) for prefix in wanted)
-    )
+
+def _diff(
+    path: str, old: pygit2.Object | None, new: pygit2.Object | None, out: list[FileChange]
+) -> None:
+    same_id = old is not None and new is not None and old.id == new.id
+    if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
+        return
+    old_tree = old if isinstance(old, pygit2.Tree) else None
+    new_tree = new if isinstance(new, pygit2.Tree) else None
+    if old_tree is not None or new_tree is not None:
+        old_children = {str(c.name): c for c in old_tree} if old_tree is not None else {}
+        new_children = {str(c.name): c for c in new_tree} if new_tree is not None else {}
+        for name in sorted(old_children.keys() | new_children.keys()):
+            _diff(paths.join(path, name), old_children.get(name), new_children.get(name), out)
+    old_file = old if old is not None and old_tree is None else None
+    new_file = new if new is not None and new_tree is None else None
+    if old_file is not None or new_file is not None:
+        out.append(
+            FileChange(
+                path,
+                str(old_file.id) if old_file is not None else None,
+                str(new_file.id) if new_file is not None else None,
+            )
+        )
 
 
 def write_tree(

@@ -64,9 +64,8 @@ class HttpStream:
         return next((value for key, value in self.headers if key == wanted), None)
 
     def lines(self, idle: float) -> Iterator[bytes]:
-        """The body's lines without their line ends, until it ends or ``close``; raises
-        ``HttpTimeout`` after ``idle`` seconds without a byte, ``BodyTooLarge`` for a line
-        over the request's ``max_body_bytes``, ``HttpConnectionError`` when it breaks."""
+        """The body's lines without their ends, until it ends or ``close``; ``HttpTimeout``
+        after ``idle`` seconds without a byte, ``BodyTooLarge`` past ``max_body_bytes``."""
         limit = self._request.max_body_bytes
         buffer = bytearray()
         while (chunk := self._next(idle)) is not None:

@@ -55,9 +55,8 @@ class _Told:
 
 
 class ApplicationWatch:
-    """What one Argo CD's stream has told, by (namespace, name); ``headers()`` gives each
-    new connection its headers (raising when the token cannot be read) and ``parse``
-    turns an Application into a status."""
+    """What one Argo CD's stream has told, by (namespace, name); ``headers()`` is called
+    for each new connection and raises when the token cannot be read."""
 
     def __init__(
         self,
@@ -236,10 +235,8 @@ class ApplicationWatch:
 
 
 def parse_event(line: bytes) -> dict[str, Any] | None:
-    """One line of the stream as JSON; None for blank lines and event-stream comments.
-
-    Raises ValueError for a line that is neither.
-    """
+    """One line of the stream as JSON, None for blank lines and event-stream comments;
+    ValueError for anything else."""
     text = line.strip()
     if not text or text.startswith(b":"):  # ":" is the keepalive
         return None

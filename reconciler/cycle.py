@@ -87,11 +87,14 @@ class CycleRunner:
         self.phases = phases or Stopwatch()
         self._first = True
 
-    def plan_only(self, *, one_shot: bool = True, probe: bool = True) -> CycleReport:
+    def plan_only(
+        self, *, one_shot: bool = True, probe: bool = True, fetch: bool = True
+    ) -> CycleReport:
         """Observe and plan; write nothing (`reconciler plan`, `status`). ``probe``: sample
-        the HTTP gates (False: they are judged on the samples kept, none in a new process)."""
+        the HTTP gates (False: they are judged on the samples kept, none in a new process);
+        ``fetch`` False: plan on what was fetched last (benchmarks time the two apart)."""
         started = self.clock()
-        observation = self.observer.observe(one_shot=one_shot, probe=probe)
+        observation = self.observer.observe(one_shot=one_shot, probe=probe, fetch=fetch)
         return CycleReport(observation, self._plan(observation, self.clock()), started=started)
 
     def _plan(self, observation: Observation, now: datetime) -> Plan:

@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler import drift
 from reconciler.actions import Close, CommitDirect, Merge, Plan, Propose, action_key
 from reconciler.applying import ActionOutcome, Applier
-from reconciler.metrics import Gauges, Metrics, PairGauges
+from reconciler.metrics import Gauges, Metrics
 from reconciler.observing import Observation, Observer
+from reconciler.pairgauges import GaugeKeeper
 from reconciler.phases import Stopwatch
 from reconciler.planning.replanner import Replanner
-from reconciler.policy import Policy
-from reconciler.reasons import BlockedCode
-from reconciler.snapshot import Snapshot
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -81,8 +78,8 @@ class CycleRunner:
         self.clock = clock
         self.last_success: float | None = None
         self._blocked: set[tuple[str, str, str]] = set()
-        self._last: _Memo | None = None
         self.replanner = Replanner()
+        self.gauges = GaugeKeeper()
         self._invalid_at: str | None = None  # the last base commit logged as invalid
         self.phases = phases or Stopwatch()
         self._first = True
@@ -100,14 +97,9 @@ class CycleRunner:
     def _plan(self, observation: Observation, now: datetime) -> Plan:
         """The plan; the replanner makes again only the apps whose facts changed, and gives
         the last plan object back when nothing did (its gauges are then reused too)."""
-        last = self._last
         if observation.policy is None:
-            made = Plan(notes=tuple(observation.snapshot.policy_errors))
-        else:
-            made = self.replanner.plan(observation.policy, observation.snapshot, now)
-        if last is None or last.plan is not made:
-            self._last = _Memo(observation.policy, observation.snapshot, made)
-        return made
+            return Plan(notes=tuple(observation.snapshot.policy_errors))
+        return self.replanner.plan(observation.policy, observation.snapshot, now)
 
     def cycle(self, *, one_shot: bool = False) -> CycleReport:
         """One whole cycle; errors in one action never stop the others.
@@ -171,16 +163,17 @@ class CycleRunner:
         )
 
     def _report(self, result: CycleReport) -> Gauges:
-        """The gauges; per-pair figures are reused while plan and snapshot stay the same
-        and none of them grows with time."""
-        last = self._last
-        if last is not None and last.envs is not None and last.plan is result.plan:
-            envs = last.envs
-        else:
-            envs, timed = env_reports(result, self.clock())
-            if last is not None and last.plan is result.plan and not timed:
-                self._last = replace(last, envs=envs)
-        return Gauges(envs, result.observation.policy_valid, self.last_success)
+        """The gauges; per-pair figures are made again only for the apps planned again
+        since the last cycle and those whose figures grow with time."""
+        observation = result.observation
+        envs = self.gauges.report(
+            observation.policy,
+            observation.snapshot,
+            result.plan,
+            self.clock(),
+            self.replanner.take_changed(),
+        )
+        return Gauges(envs, observation.policy_valid, self.last_success)
 
     def _log_policy(self, observation: Observation) -> None:
         """Say when the base branch's policy is invalid, with every FILE:LINE:COL problem,
@@ -235,16 +228,6 @@ class CycleRunner:
         self._blocked = set(now)
 
 
-@dataclass(frozen=True)
-class _Memo:
-    """The last plan, what it was made from, and its time-independent gauges if any."""
-
-    policy: Policy | None
-    snapshot: Snapshot
-    plan: Plan
-    envs: tuple[PairGauges, ...] | None = None
-
-
 def action_fields(outcome: ActionOutcome) -> dict[str, object]:
     """Stable keys of an action's log line, for JSON logs: app, env, digest, pr, action."""
     action = outcome.action
@@ -259,72 +242,3 @@ def action_fields(outcome: ActionOutcome) -> dict[str, object]:
         "pr": getattr(action, "number", None),
         "action": outcome.result,
     }
-
-
-def env_reports(result: CycleReport, now: datetime) -> tuple[tuple[PairGauges, ...], bool]:
-    """Each (app, env)'s gauges after a cycle (drift, lag, gates, pending, blocked), and
-    whether any of them grows with ``now``."""
-    observation = result.observation
-    policy = observation.policy
-    snap = observation.snapshot
-    envs = []
-    timed = False
-    if policy is not None:
-        pending = {action_key(a) for a in result.plan.actions if isinstance(a, (Propose, Merge))}
-        pending |= set(snap.requests)
-        gate_results: dict[tuple[str, str], list[tuple[str, bool]]] = {}
-        for a, e, r in result.plan.gates:
-            gate_results.setdefault((a, e), []).append((r.gate, r.passed))
-        blocked_codes: dict[tuple[str, str], set[BlockedCode]] = {}
-        for b in result.plan.blocked:
-            blocked_codes.setdefault((b.app, b.env), set()).add(b.code)
-        for env in policy.ordered():
-            for app in policy.apps_in(env.name):
-                key = (app.name, env.name)
-                overlay = snap.overlays.get(key)
-                desired = (
-                    overlay.pin.digest if overlay and overlay.pin and overlay.pin.digest else None
-                )
-                pinned = drift.Pinned(desired, overlay.changed_at if overlay else None)
-                live_state = snap.live.get(key)
-                running = (
-                    drift.Running(live_state.digest, live_state.since, live_state.rolling)
-                    if live_state is not None
-                    else None
-                )
-                judged = drift.drift(pinned, running)
-                timed = timed or (judged.drifted and judged.since is not None)
-                lag = 0.0
-                if env.follows is not None:
-                    src = snap.overlays.get((app.name, env.follows))
-                    src_digest = src.pin.digest if src and src.pin and src.pin.digest else None
-                    source = drift.Pinned(src_digest, src.changed_at if src else None)
-                    lag = drift.lag_seconds(pinned, source, now)
-                    trailing = source.digest is not None and desired != source.digest
-                    timed = timed or (trailing and source.since is not None)
-                envs.append(
-                    PairGauges(
-                        app=app.name,
-                        env=env.name,
-                        desired_digest=desired,
-                        live_digest=live_state.digest if live_state else None,
-                        drift=judged.drifted if judged.known else None,
-                        drift_seconds=judged.seconds(now),
-                        lag_seconds=lag,
-                        pending=key in pending,
-                        gates=tuple(gate_results.get(key, ())),
-                        blocked=tuple(sorted(blocked_codes.get(key, ()))),
-                        tag_drift=_tag_drift(snap, app.image, env.registry_tag, desired),
-                    )
-                )
-    return tuple(envs), timed
-
-
-def _tag_drift(snap: Snapshot, image: str, tag: str | None, desired: str | None) -> bool | None:
-    """Whether the env's registry tag points elsewhere than git pins; None when unknown."""
-    if not tag or desired is None:
-        return None
-    fact = snap.tags.get((image, tag))
-    if fact is None or fact.error:
-        return None
-    return fact.digest != desired

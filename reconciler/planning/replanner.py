@@ -52,6 +52,14 @@ class Replanner:
     def __init__(self) -> None:
         self._last: _Memo | None = None
         self.apps_planned = 0  # apps the last call planned (tests, benchmarks)
+        # The apps planned again since ``take_changed`` was last called; None: all of them.
+        self._changed: set[str] | None = None
+
+    def take_changed(self) -> frozenset[str] | None:
+        """The apps whose plan or facts may have changed since the last call (None: any
+        app may have): what the gauges must make again."""
+        changed, self._changed = self._changed, set()
+        return None if changed is None else frozenset(changed)
 
     def plan(self, policy: Policy, snapshot: Snapshot, now: datetime) -> Plan:
         """The plan for ``snapshot`` under ``policy`` at ``now``."""
@@ -62,6 +70,7 @@ class Replanner:
             layout = layout or Layout(policy)
             plans = plan_apps(layout, snapshot, now)
             self.apps_planned = len(policy.apps)
+            self._changed = None
         else:
             dirty |= {app for app, p in last.plans.items() if p.timed}
             if not dirty:  # the same plan: kept as the same object (gauges reuse theirs)
@@ -72,6 +81,8 @@ class Replanner:
             plans = {a: p for a, p in last.plans.items() if a not in dirty}
             plans.update(fresh)
             self.apps_planned = len(dirty)
+            if self._changed is not None:
+                self._changed |= dirty
         made = assemble(plans.values(), snapshot)
         self._last = _Memo(layout, snapshot, plans, made)
         return made

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode, SortMode
+from pygit2.enums import FileMode, SortMode
 
 from reconciler.errors import PermanentError, TransientError
 from reconciler.gitrepo import updating
@@ -215,41 +215,9 @@ def _changed_objects(
         parents = [repo[oid].peel(pygit2.Commit).tree_id for oid in commit.parent_ids]
     except (KeyError, pygit2.GitError):
         raise _Missing(f"a parent of the commit {commit.id}") from None
-    if len(parents) == 1:
-        _one_parent(repo, commit.tree_id, parents[0], visit)
-    else:
-        _tree(repo, commit.tree_id, parents, visit)
-
-
-def _one_parent(
-    repo: pygit2.Repository,
-    oid: pygit2.Oid,
-    old: pygit2.Oid,
-    visit: Callable[[pygit2.Oid], None],
-) -> None:
-    """``_tree`` for the usual commit, one parent: libgit2's tree diff names the changed
-    files (walking a folder of thousands of entries in Python cost milliseconds a push),
-    then each changed blob, and each folder above one deepest first, are visited."""
-    tree, before = _read_tree(repo, oid), _read_tree(repo, old)
-    try:
-        deltas = list(before.diff_to_tree(tree).deltas)
-    except (KeyError, pygit2.GitError):
-        raise _Missing(f"a tree below {oid}") from None
-    folders: set[str] = set()
-    for delta in deltas:
-        deleted = delta.status == DeltaStatus.DELETED
-        path = delta.old_file.path if deleted else delta.new_file.path
-        if not deleted and delta.new_file.mode != FileMode.COMMIT:
-            visit(delta.new_file.id)  # a submodule's commit lives in another repository
-        parts = path.split("/")[:-1]
-        folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-    for folder in sorted(folders, key=lambda f: f.count("/"), reverse=True):
-        try:
-            entry = tree[folder]
-        except KeyError:
-            continue  # emptied by deletions: git keeps no empty folder
-        visit(entry.id)
-    visit(oid)
+    # A walk that skips folders a parent holds at the same path: libgit2's diff_to_tree
+    # descends into those too (6 ms a push at 1,000 apps, 150 ms at 10,000, against 2 ms).
+    _tree(repo, commit.tree_id, parents, visit)
 
 
 def _tree(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.desired import Desired, DesiredReader
+from reconciler.revisions import changed_keys
 from tests.contract.gitworld import FakeWorld, GitWorld, World
 
 POLICY = b"""version = 1
@@ -144,6 +145,16 @@ def test_following_every_commit_reads_what_a_fresh_reader_reads(world: World) ->
         if now.errors:
             assert now.policy is not None, f"{name}: the last good policy is no longer in force"
         assert reader.full_reads == 1, f"{name}: a fast-forward was read from scratch"
+        # What the replanner is told changed must hold every pair whose state did.
+        differ = {
+            k
+            for k in {*last.overlays, *now.overlays}
+            if last.overlays.get(k) != now.overlays.get(k)
+        }
+        told = changed_keys(last.overlays, now.overlays)
+        assert differ <= told, f"{name}: a changed overlay was not told"
+        if name == "one overlay edited":
+            assert told == {("web", "dev")}, name  # and nothing else is planned again
         unchanged = {k for k, v in last.overlays.items() if now.overlays.get(k) == v}
         if name in ("nothing changes", "a file elsewhere"):
             assert unchanged == set(last.overlays), name

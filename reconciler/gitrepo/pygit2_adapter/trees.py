@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pygit2
-from pygit2.enums import FileMode
+from pygit2.enums import DeltaStatus, FileMode
 
 from reconciler.errors import PolicyError
 from reconciler.gitrepo import paths
 from reconciler.gitrepo.port import FileChange
 from reconciler.gitrepo.pygit2_adapter.refs import held
+
+_BIG = 512  # entries in a folder past which libgit2 compares it (see _big_diff)
 
 
 def entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
@@ -45,6 +47,9 @@ def _diff(
         return
     old_tree = old if isinstance(old, pygit2.Tree) else None
     new_tree = new if isinstance(new, pygit2.Tree) else None
+    if old_tree is not None and new_tree is not None and len(new_tree) > _BIG:
+        out.extend(_big_diff(path, old_tree, new_tree))
+        return
     if old_tree is not None or new_tree is not None:
         old_children = {str(c.name): c for c in old_tree} if old_tree is not None else {}
         new_children = {str(c.name): c for c in new_tree} if new_tree is not None else {}
@@ -60,6 +65,23 @@ def _diff(
                 str(new_file.id) if new_file is not None else None,
             )
         )
+
+
+def _big_diff(path: str, old: pygit2.Tree, new: pygit2.Tree) -> list[FileChange]:
+    """``_diff`` of two large folders by libgit2 (a folder of 10,000 overlays: 6 ms,
+    against 20-40 ms to list both in Python). Only for a folder, never the root: libgit2
+    descends into subfolders whose ids match too, so a whole repo costs it more."""
+    ids: dict[str, list[str | None]] = {}
+    for delta in old.diff_to_tree(new).deltas:
+        # A file turned into a link (or back) comes as a deletion and an addition of one
+        # path: one change, as the walk gives it.
+        if delta.status != DeltaStatus.ADDED:
+            ids.setdefault(delta.old_file.path, [None, None])[0] = str(delta.old_file.id)
+        if delta.status != DeltaStatus.DELETED:
+            ids.setdefault(delta.new_file.path, [None, None])[1] = str(delta.new_file.id)
+    return [
+        FileChange(paths.join(path, name), old_id, new_id) for name, (old_id, new_id) in ids.items()
+    ]
 
 
 def write_tree(

@@ -1,0 +1,98 @@
+"""Tree diffs of large folders (libgit2) give exactly what the walk gives.
+
+A folder past ``trees._BIG`` entries is compared by libgit2; every kind of change in such
+a folder must come out as the Python walk reports it (which the git repo contract pins).
+The threshold is lowered here so small trees take that path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+import pytest
+from pygit2.enums import FileMode
+
+from reconciler.gitrepo.pygit2_adapter import trees
+
+SIZE = 40  # entries in the big folder: past the lowered threshold
+
+
+def tree_of(repo: pygit2.Repository, files: dict[str, tuple[bytes, int]]) -> pygit2.Tree:
+    """A tree holding ``files`` (path -> (content, filemode)), nested folders included."""
+    nested: dict[str, object] = {}
+    for path, blob in files.items():
+        *folders, name = path.split("/")
+        at = nested
+        for folder in folders:
+            at = at.setdefault(folder, {})  # type: ignore[assignment]
+        at[name] = blob
+
+    def write(level: dict[str, object]) -> pygit2.Oid:
+        builder = repo.TreeBuilder()
+        for name, value in level.items():
+            if isinstance(value, dict):
+                builder.insert(name, write(value), FileMode.TREE)
+            else:
+                blob: tuple[bytes, int] = value  # type: ignore[assignment]
+                builder.insert(name, repo.create_blob(blob[0]), blob[1])
+        return builder.write()
+
+    found = repo[write(nested)]
+    assert isinstance(found, pygit2.Tree)
+    return found
+
+
+BASE: dict[str, tuple[bytes, int]] = {
+    **{
+        f"overlays/dev/app{n:04d}/kustomization.yaml": (f"n{n}".encode(), FileMode.BLOB)
+        for n in range(SIZE)
+    },
+    "overlays/dev/app0001/extra.yaml": (b"x", FileMode.BLOB),
+    "overlays/dev/tool": (b"#!/bin/sh", FileMode.BLOB),
+    "overlays/dev/was-file": (b"f", FileMode.BLOB),
+    "overlays/dev/was-folder/a.yaml": (b"a", FileMode.BLOB),
+    "README.md": (b"hi", FileMode.BLOB),
+}
+EDITS: dict[str, dict[str, tuple[bytes, int] | None]] = {
+    "an edit": {"overlays/dev/app0007/kustomization.yaml": (b"changed", FileMode.BLOB)},
+    "an addition and a deletion": {
+        "overlays/dev/app9999/kustomization.yaml": (b"new", FileMode.BLOB),
+        "overlays/dev/app0003/kustomization.yaml": None,
+    },
+    "a mode change": {"overlays/dev/tool": (b"#!/bin/sh", FileMode.BLOB_EXECUTABLE)},
+    "a file turned into a link": {"overlays/dev/app0001/extra.yaml": (b"x", FileMode.LINK)},
+    "a file turned into a folder": {
+        "overlays/dev/was-file": None,
+        "overlays/dev/was-file/k.yaml": (b"k", FileMode.BLOB),
+    },
+    "a folder turned into a file": {
+        "overlays/dev/was-folder/a.yaml": None,
+        "overlays/dev/was-folder": (b"now a file", FileMode.BLOB),
+    },
+    "outside the folder": {"README.md": (b"changed", FileMode.BLOB)},
+}
+
+
+@pytest.mark.parametrize("what", list(EDITS))
+@pytest.mark.parametrize("prefixes", [None, ("overlays/dev",), ("overlays/dev/app0001",)])
+def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, prefixes: tuple[str, ...] | None
+) -> None:
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    files = dict(BASE)
+    for path, blob in EDITS[what].items():
+        if blob is None:
+            files.pop(path)
+        else:
+            files[path] = blob
+    old, new = tree_of(repo, BASE), tree_of(repo, files)
+
+    monkeypatch.setattr(trees, "_BIG", 16)
+    by_libgit2 = trees.file_changes(old, new, prefixes)
+    monkeypatch.setattr(trees, "_BIG", 10**9)
+    by_walk = trees.file_changes(old, new, prefixes)
+
+    assert by_libgit2 == by_walk, what
+    if prefixes is None:
+        assert by_walk, f"{what}: the change was not seen at all"

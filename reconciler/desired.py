@@ -134,10 +134,9 @@ class DesiredReader:
             }
         if "" in roots:
             return ("",)
+        inside = tuple(root + "/" for root in roots)  # str.startswith(tuple): one C call
         outside = {
-            path
-            for path in self._index
-            if not any(path == root or path.startswith(root + "/") for root in roots)
+            path for path in self._index if path not in roots and not path.startswith(inside)
         }
         return tuple(sorted(roots | outside))
 

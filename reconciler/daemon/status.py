@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,47 @@ def readiness(number: int, outcome: CycleStatus | None, error: str | None, *, re
     else:
         last = f"cycle {number} ok"
     return ("ready; " if ready else "not ready; ") + last
+
+
+def log_cycle(log: logging.Logger, run: CycleRun, consecutive_failures: int) -> None:
+    """One finished cycle's line: INFO when it went well, WARNING when some of it failed,
+    ERROR when it raised (``consecutive_failures`` counting it)."""
+    extra: dict[str, object] = {
+        "event": "cycle",
+        "cycle": run.number,
+        "trigger": run.trigger,
+        "duration_seconds": round(run.duration, 3),
+    }
+    outcome = run.status
+    if outcome is None:
+        extra.update(ok=False, error=run.error, consecutive_failures=consecutive_failures)
+        log.error(
+            "cycle %d (%s) raised after %.2fs: %s",
+            run.number,
+            run.trigger,
+            run.duration,
+            run.error,
+            extra=extra,
+        )
+        return
+    extra.update(
+        ok=outcome.ok,
+        errors=outcome.errors,
+        policy_valid=outcome.policy_valid,
+        last_good_policy=outcome.last_good_policy,
+    )
+    level = logging.INFO if outcome.ok and not outcome.errors else logging.WARNING
+    state = "ok" if outcome.ok else "incomplete"
+    log.log(
+        level,
+        "cycle %d (%s) %s in %.2fs: %s",
+        run.number,
+        run.trigger,
+        state,
+        run.duration,
+        outcome.summary,
+        extra=extra,
+    )
 
 
 def _invalid(outcome: CycleStatus) -> str:

@@ -1,9 +1,5 @@
-"""The daemon loop on fake time: cadence, jitter, backoff, failures, health and readiness.
-
-Each loop runs on the test's thread: the fake waiter advances the fake clock by whatever the
-loop asks to wait, and the cycle callable scripts what happens next (test_daemon_threads.py
-covers concurrency and signals).
-"""
+"""The daemon loop on fake time (daemonharness.py): cadence, jitter, backoff, failures,
+health and readiness (test_daemon_threads.py covers concurrency and signals)."""
 
 from __future__ import annotations
 
@@ -11,109 +7,18 @@ import itertools
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 
-from reconciler.daemon import (
-    Cadence,
-    CycleRun,
-    CycleStatus,
-    Daemon,
-    Waiter,
-    backoff_delay,
-    next_delay,
-    trigger_wait,
-)
+from reconciler.daemon import CycleRun, CycleStatus, Daemon, backoff_delay, next_delay, trigger_wait
 from reconciler.errors import TransientError
 from reconciler.metrics import Metrics
 from reconciler.server import StatusServer
+from tests.unit.daemonharness import OK, FakeTime, Scripted, Step, ok
 
-OK = CycleStatus(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
 INCOMPLETE = CycleStatus(ok=False, policy_valid=True, summary="fetch failed: remote hung up")
 SECRET = "ghp_s3cr3tTokenValue"
-
-
-class FakeTime:
-    """A monotonic clock and a waiter: waiting advances the clock, unless notified first."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.waits: list[float] = []
-        self._notified = False
-
-    def clock(self) -> float:
-        return self.now
-
-    def wait(self, timeout: float) -> None:
-        if self._notified:
-            self._notified = False
-            return
-        self.waits.append(timeout)
-        self.now += timeout
-
-    def notify(self) -> None:
-        self._notified = True
-
-    def wake_on_signals(self) -> Callable[[], None]:
-        return lambda: None
-
-
-_: Waiter = FakeTime()
-
-
-Step = Callable[["Scripted"], CycleStatus]
-
-
-@dataclass
-class Scripted:
-    """A daemon on fake time whose cycle n runs ``steps[n]``, then stops after the last."""
-
-    steps: list[Step]
-    interval: Callable[[Scripted], timedelta | Cadence] = lambda _s: timedelta(seconds=10)
-    draws: list[float] = field(default_factory=list)
-    jitter: float = 0.0
-    max_backoff: timedelta = timedelta(minutes=5)
-    stuck_after: timedelta | None = None
-    probing_budget: timedelta = timedelta(0)
-    time: FakeTime = field(default_factory=FakeTime)
-    starts: list[float] = field(default_factory=list)
-    records: list[CycleRun] = field(default_factory=list)
-    daemon: Daemon = field(init=False)
-
-    def __post_init__(self) -> None:
-        draws = iter(self.draws)
-        self.daemon = Daemon(
-            self._cycle,
-            interval=lambda: self.interval(self),
-            jitter=self.jitter,
-            max_backoff=self.max_backoff,
-            stuck_after=self.stuck_after,
-            probing_budget=self.probing_budget,
-            clock=self.time.clock,
-            random_draw=lambda: next(draws, 0.0),
-            waiter=self.time,
-            on_cycle=self.records.append,
-        )
-
-    def _cycle(self) -> CycleStatus:
-        n = len(self.starts)
-        self.starts.append(self.time.now)
-        try:
-            return self.steps[n](self)
-        finally:
-            if n == len(self.steps) - 1:
-                self.daemon.stop("script done")
-
-    def run(self) -> Scripted:
-        assert self.daemon.run() == 0
-        return self
-
-
-def ok(_s: Scripted) -> CycleStatus:
-    return OK
 
 
 def incomplete(_s: Scripted) -> CycleStatus:

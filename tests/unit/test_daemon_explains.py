@@ -26,7 +26,8 @@ from reconciler.observing import Observation
 from reconciler.policy import Policy
 from reconciler.policy.loader import load_policy
 from reconciler.snapshot import Snapshot
-from tests.unit.test_daemon import Scripted, ok, status_after
+from tests.unit.daemonharness import Scripted, ok
+from tests.unit.test_daemon import status_after
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 POLICY = """\

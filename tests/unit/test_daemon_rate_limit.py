@@ -1,95 +1,31 @@
 """The daemon loop after a cycle failed on a spent rate limit: it waits until the reset
 (bounded), not its failure backoff; triggers wait too; stop() ends the wait.
 
-Fake time as in test_daemon.py: waiting advances the monotonic clock, and the wall clock
-moves with it, so a cycle's RateLimited ``until`` is a time on the same fake day.
+Fake time as in test_daemon.py (daemonharness.py): the wall clock moves with the monotonic
+one, so a cycle's RateLimited ``until`` is a time on the same fake day.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.daemon import CycleRun, CycleStatus, Daemon
+from reconciler.daemon import CycleStatus
 from reconciler.daemon.waiter import MAX_RATE_LIMIT_WAIT, RATE_LIMIT_MARGIN
 from reconciler.errors import RateLimited
 from reconciler.metrics import Metrics
-from tests.unit.test_daemon import OK, FakeTime
+from tests.unit.daemonharness import T0, Scripted, Step, ok
 
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-INTERVAL = timedelta(seconds=10)
 MARGIN = RATE_LIMIT_MARGIN.total_seconds()
 
 
-class Loop:
-    """A daemon on fake time whose cycles run ``steps`` in turn, then stop."""
-
-    def __init__(
-        self,
-        steps: list[Callable[[Loop], CycleStatus]],
-        *,
-        during_wait: Callable[[Loop, float], None] | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.steps = steps
-        self.time = FakeTime()
-        self.started_at = self.time.now
-        self.starts: list[float] = []
-        self.records: list[CycleRun] = []
-        self.told: list[datetime | None] = []
-        self.during_wait = during_wait
-        self.metrics = metrics
-        wait = self.time.wait
-
-        def waiting(timeout: float) -> None:
-            if self.during_wait is not None:
-                self.during_wait(self, timeout)
-            wait(timeout)
-
-        self.time.wait = waiting  # type: ignore[method-assign]  # the fake waiter, observed
-
-        def told(until: datetime | None) -> None:
-            self.told.append(until)
-            if metrics is not None:
-                metrics.forge_rate_limited(until)
-
-        self.daemon = Daemon(
-            self._cycle,
-            interval=INTERVAL,
-            jitter=0.0,
-            clock=self.time.clock,
-            wall_clock=self.wall,
-            random_draw=lambda: 0.0,
-            waiter=self.time,
-            on_cycle=self.records.append,
-            on_rate_limit=told,
-        )
-
-    def wall(self) -> datetime:
-        return T0 + timedelta(seconds=self.time.now - self.started_at)
-
-    def _cycle(self) -> CycleStatus:
-        n = len(self.starts)
-        self.starts.append(self.time.now)
-        try:
-            return self.steps[n](self)
-        finally:
-            if n == len(self.steps) - 1:
-                self.daemon.stop("script done")
-
-    def run(self) -> Loop:
-        assert self.daemon.run() == 0
-        return self
-
-
-def limited(seconds: float) -> Callable[[Loop], CycleStatus]:
+def limited(seconds: float) -> Step:
     """A cycle that fails on a limit spent for ``seconds`` more (by the wall clock)."""
 
-    def step(loop: Loop) -> CycleStatus:
+    def step(loop: Scripted) -> CycleStatus:
         until = loop.wall() + timedelta(seconds=seconds)
         raise RateLimited(
             f"could not list the open pull requests: GitHub's rate limit is spent until {until}",
@@ -100,16 +36,12 @@ def limited(seconds: float) -> Callable[[Loop], CycleStatus]:
     return step
 
 
-def ok(_loop: Loop) -> CycleStatus:
-    return OK
-
-
 def test_a_spent_limit_is_waited_for_until_its_reset_not_the_backoff(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="reconciler.daemon")
 
-    loop = Loop([limited(3000), ok]).run()
+    loop = Scripted([limited(3000), ok]).run()
 
     assert loop.time.waits == [3000 + MARGIN]  # the backoff would have been 20 s
     assert loop.starts[1] - loop.starts[0] == 3000 + MARGIN
@@ -125,13 +57,13 @@ def test_a_spent_limit_is_waited_for_until_its_reset_not_the_backoff(
 
 
 def test_the_wait_is_bounded() -> None:
-    loop = Loop([limited(5 * 3600), ok]).run()
+    loop = Scripted([limited(5 * 3600), ok]).run()
 
     assert loop.time.waits == [MAX_RATE_LIMIT_WAIT.total_seconds() + MARGIN]
 
 
 def test_a_reset_already_past_waits_only_the_margin() -> None:
-    loop = Loop([limited(-30), ok]).run()
+    loop = Scripted([limited(-30), ok]).run()
 
     assert loop.time.waits == [MARGIN]
 
@@ -139,13 +71,13 @@ def test_a_reset_already_past_waits_only_the_margin() -> None:
 def test_triggers_during_the_wait_run_after_it_not_before() -> None:
     arrived: list[float] = []
 
-    def webhook_once(loop: Loop, _timeout: float) -> None:
+    def webhook_once(loop: Scripted, _timeout: float) -> None:
         if not arrived:
             loop.time.now += 100
             arrived.append(loop.time.now)
             loop.daemon.trigger("webhook push")  # wakes the waiter: the loop waits again
 
-    loop = Loop([limited(600), ok], during_wait=webhook_once).run()
+    loop = Scripted([limited(600), ok], during_wait=webhook_once).run()
 
     assert loop.starts[1] - loop.starts[0] == 600 + MARGIN
     assert loop.time.waits == [600 + MARGIN - 100]  # after the trigger: the rest of the wait
@@ -153,11 +85,11 @@ def test_triggers_during_the_wait_run_after_it_not_before() -> None:
 
 
 def test_stop_ends_the_wait() -> None:
-    def sigterm(loop: Loop, _timeout: float) -> None:
+    def sigterm(loop: Scripted, _timeout: float) -> None:
         loop.time.now += 60
         loop.daemon.stop("SIGTERM")
 
-    loop = Loop([limited(3000), ok], during_wait=sigterm).run()
+    loop = Scripted([limited(3000), ok], during_wait=sigterm).run()
 
     assert len(loop.starts) == 1
     assert loop.told == [T0 + timedelta(seconds=3000), None]
@@ -165,10 +97,10 @@ def test_stop_ends_the_wait() -> None:
 
 
 def test_other_failures_keep_the_backoff() -> None:
-    def fails(_loop: Loop) -> CycleStatus:
+    def fails(_loop: Scripted) -> CycleStatus:
         raise RuntimeError("boom")
 
-    loop = Loop([fails, ok]).run()
+    loop = Scripted([fails, ok]).run()
 
     assert loop.time.waits == [20.0]
     assert loop.told == []
@@ -178,10 +110,12 @@ def test_the_metrics_show_the_wait_while_it_lasts() -> None:
     metrics = Metrics()
     seen: list[dict[str, float]] = []
 
-    def scrape(_loop: Loop, _timeout: float) -> None:
+    def scrape(_loop: Scripted, _timeout: float) -> None:
         seen.append(_series(metrics))
 
-    Loop([limited(3000), ok], during_wait=scrape, metrics=metrics).run()
+    Scripted(
+        [limited(3000), ok], during_wait=scrape, on_rate_limit=metrics.forge_rate_limited
+    ).run()
     after = _series(metrics)
 
     reset = (T0 + timedelta(seconds=3000)).timestamp()

@@ -24,8 +24,8 @@ from reconciler.daemon import (
     Waiter,
     install_signal_handlers,
 )
+from tests.unit.daemonharness import OK
 
-OK = CycleStatus(ok=True, policy_valid=True, summary="2 apps, nothing to promote")
 GENEROUS = 30.0  # seconds: only reached when the behaviour under test is broken
 
 

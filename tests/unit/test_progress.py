@@ -14,7 +14,7 @@ from reconciler.gitrepo.port import Transfer, TransferWatch
 from reconciler.gitrepo.remote import parse_remote
 from reconciler.phases import Stopwatch
 from reconciler.progress import TransferBar, TransferLog, bar_line, for_stderr, size
-from tests.unit.test_daemon import FakeTime
+from tests.unit.daemonharness import FakeTime
 
 REMOTE = parse_remote("https://git.example.com/platform/config.git").display
 MIB = 1024 * 1024

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from reconciler.gitrepo.credentials import (
 )
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
+from reconciler.gitrepo.signing import checked_signer, open_signer
 from reconciler.httpclient.client import HttpClient
 from reconciler.live.argocd import ArgoCDLiveReader
 from reconciler.live.http import HttpLiveReader
@@ -57,6 +59,12 @@ class Wired:
     forge: Forge
     runner: CycleRunner
     metrics: Metrics
+    closing: ExitStack = field(default_factory=ExitStack)  # what close() closes, last first
+
+    def close(self) -> None:
+        """Stop the live sources' watches (Kubernetes, Argo CD), then close the HTTP client
+        the probes, live sources and registries share; no cycle may run after it."""
+        self.closing.close()
 
 
 class PolicyInForce:
@@ -114,6 +122,7 @@ def open_repo(settings: Settings, app: InstallationTokens | None = None) -> Pygi
         settings.cache_dir,
         credentials=credentials(settings, app),
         watch=for_stderr(),
+        signer=open_signer(settings.signing_key, settings.signing_format),
     )
 
 
@@ -262,6 +271,7 @@ def prepare(
         else None
     )
     credentials(settings, app)  # checked now: a mistake here is no reason to retry
+    checked_signer(settings.signing_key, settings.signing_format)  # one test signature
     return Prepared(settings, clock, metrics, app, github, factories, in_force)
 
 
@@ -277,6 +287,8 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
     forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
     client = prepared.factories.http_client()
+    closing = ExitStack()
+    closing.callback(client.close)
     readers: dict[LiveSource, LiveReader] = {}
 
     def live_reader(policy: Policy, env: str) -> LiveReader | None:
@@ -294,12 +306,16 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
                     return None
                 readers[source] = RegistryTagLiveReader(source, registry, images, clock)
             elif isinstance(source, ArgoCDLive):
-                readers[source] = ArgoCDLiveReader(source, images, client, clock)
+                argocd = ArgoCDLiveReader(source, images, client, clock)
+                closing.callback(argocd.close)  # its stream's thread outlives any cycle
+                readers[source] = argocd
             else:
                 # The kubernetes client is large: loaded only by policies that use it.
                 from reconciler.live.kubernetes import KubernetesLiveReader  # noqa: PLC0415
 
-                readers[source] = KubernetesLiveReader(source, images)
+                kubernetes = KubernetesLiveReader(source, images)
+                closing.callback(kubernetes.close)  # its watch threads outlive any cycle
+                readers[source] = kubernetes
         return readers[source]
 
     registries: dict[Registry, ImageRegistry] = {}
@@ -331,4 +347,4 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     prepared.in_force.read = lambda: observer.last_good
     applier = Applier(repo, forge, clock, registry=current_registry)
     runner = CycleRunner(observer, applier, metrics, clock, phases=phases)
-    return Wired(repo, forge, runner, metrics)
+    return Wired(repo, forge, runner, metrics, closing)

@@ -57,12 +57,14 @@ class Daemon:
         trigger_limit: int = DEFAULT_TRIGGER_LIMIT,
         wall_clock: Callable[[], datetime] = utc_now,
         on_rate_limit: Callable[[datetime | None], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         """``interval``: the poll interval, or a callable read after every cycle; a Cadence
         also says where it comes from, or that it is not known yet (see ``Cadence``);
         ``trigger_limit``: triggered cycles that may start per minute (0: no limit);
         ``probing_budget``: how long a cycle may probe gates, on top of the stuck limit;
-        ``on_rate_limit``: told a spent limit's reset when a wait for it starts, None at its end."""
+        ``on_rate_limit``: told a spent limit's reset when a wait for it starts, None at its end;
+        ``on_stop``: called once the loop has ended, before its last line."""
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], got {jitter}")
         self._triggers = Triggers(trigger_limit, clock)
@@ -82,7 +84,7 @@ class Daemon:
         self._waiter = waiter
         self._on_cycle = on_cycle
         self._hold = RateLimitHold(clock, wall_clock, on_rate_limit, self._log)
-        self._stopping = Stopping(self._log)
+        self._stopping = Stopping(on_stop, self._log)
         self._health = Health(stuck_after, probing_budget, self._interval.in_force)
         self._due: float | None = None  # when the last cycle said a gate sample falls due
         self._started = False
@@ -142,6 +144,7 @@ class Daemon:
             if watcher is not None:
                 watcher.stop()
             self._health.stopped()
+            self._stopping.close()
             if self._own_waiter is not None:
                 self._own_waiter.close()
         self._stopping.report(self.stats().cycles)

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -253,18 +254,21 @@ def _start_up(args: argparse.Namespace, settings: Settings) -> _Checked:
     return _Checked(lock_cache(settings.cache_dir), prepared, secret, peers)
 
 
-def _forwarder(checked: _Checked, shard: str) -> Forwarder | None:
-    """What tells the peers of each accepted delivery; None without ``--peers``."""
+def _forwarder(checked: _Checked, shard: str, closing: ExitStack) -> Forwarder | None:
+    """What tells the peers of each accepted delivery, its client closed with ``closing``;
+    None without ``--peers``."""
     if checked.webhook_secret is None or not checked.peers:
         return None
     forwards = checked.prepared.metrics.webhook_forwards
     for peer in checked.peers:  # every peer's failures series exists from the start
         forwards.labels(peer=peer_label(peer), result="failed")
+    client = HttpClient(trust_env=False)  # peers are in-cluster: no proxy between them
+    closing.callback(client.close)
     return Forwarder(
         checked.peers,
         checked.webhook_secret,
         shard,
-        client=HttpClient(trust_env=False),  # peers are in-cluster: no proxy between them
+        client=client,
         count=lambda peer, result: forwards.labels(peer=peer, result=result).inc(),
     )
 
@@ -304,6 +308,15 @@ def run(args: argparse.Namespace) -> int:
     wired: Wired | None = None
     latest = overview.Latest()
 
+    def close_wired() -> None:
+        if wired is not None:
+            wired.close()
+
+    # Closed as the loop ends, before its last line, the last added first: the server (no
+    # more deliveries), the forwarder (no forward in flight), then the clients they used.
+    parts = ExitStack()
+    parts.callback(close_wired)
+
     def cycle() -> CycleStatus:
         nonlocal wired
         if wired is None:
@@ -334,8 +347,9 @@ def run(args: argparse.Namespace) -> int:
         watch_path=local_path(args.repo),
         probing_budget=PROBE_BUDGET,
         on_rate_limit=prepared.metrics.forge_rate_limited,
+        on_stop=parts.close,
     )
-    forwarder = _forwarder(checked, str(settings.shard))
+    forwarder = _forwarder(checked, str(settings.shard), parts)
     webhook = (
         WebhookConfig(
             secret=checked.webhook_secret,
@@ -354,10 +368,13 @@ def run(args: argparse.Namespace) -> int:
             view=lambda: latest.document(utc_now()),
         )
     except ReconcilerError as exc:
+        parts.close()
         return fail("run", str(exc), EXIT_USAGE)
     server.start()
     if forwarder is not None:
         forwarder.start()
+        parts.callback(forwarder.stop)
+    parts.callback(server.stop)
     restore = install_signal_handlers(daemon)
     served = ", /webhook" if webhook else ""
     if forwarder is not None:
@@ -371,7 +388,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         return daemon.run()
     finally:
-        server.stop()
-        if forwarder is not None:
-            forwarder.stop()
+        parts.close()  # on_stop closed them, unless run() raised before its loop began
         restore()

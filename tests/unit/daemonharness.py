@@ -65,6 +65,7 @@ class Scripted:
     probing_budget: timedelta = timedelta(0)
     during_wait: Callable[[Scripted, float], None] | None = None
     on_rate_limit: Callable[[datetime | None], None] | None = None  # besides ``told``
+    on_stop: Callable[[], None] | None = None
     time: FakeTime = field(default_factory=FakeTime)
     starts: list[float] = field(default_factory=list)
     records: list[CycleRun] = field(default_factory=list)
@@ -90,6 +91,7 @@ class Scripted:
             waiter=self.time,
             on_cycle=self.records.append,
             on_rate_limit=self._told,
+            on_stop=self.on_stop,
         )
 
     def wall(self) -> datetime:

@@ -345,6 +345,56 @@ def test_run_twice_is_refused() -> None:
         daemon.run()
 
 
+# -- the way out ----------------------------------------------------------------------------
+
+
+def stopped_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "stopped"]
+
+
+@pytest.mark.parametrize(
+    ("stop_while_waiting", "said"),
+    [
+        pytest.param(False, "stopped (script done) after 2 cycles", id="after-the-last-cycle"),
+        pytest.param(True, "stopped (SIGTERM) after 1 cycle", id="while-waiting"),
+    ],
+)
+def test_on_stop_runs_once_when_the_loop_has_ended_before_its_last_line(
+    caplog: pytest.LogCaptureFixture, stop_while_waiting: bool, said: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.daemon")
+    seen: list[tuple[int, tuple[bool, str], list[str]]] = []
+
+    def on_stop() -> None:
+        seen.append((len(script.starts), script.daemon.status().healthy, stopped_lines(caplog)))
+
+    def sigterm(s: Scripted, _timeout: float) -> None:
+        s.daemon.stop("SIGTERM")
+
+    script = Scripted(
+        [ok, ok], on_stop=on_stop, during_wait=sigterm if stop_while_waiting else None
+    )
+    script.run()
+
+    cycles = len(script.starts)
+    assert seen == [(cycles, (False, "stopped"), [])]  # no cycle after it, nothing said yet
+    assert stopped_lines(caplog) == [said]
+
+
+def test_a_failing_on_stop_is_logged_and_the_loop_still_returns_0(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def on_stop() -> None:
+        raise RuntimeError(SECRET)
+
+    caplog.set_level(logging.INFO, logger="reconciler.daemon")
+    Scripted([ok], on_stop=on_stop).run()
+
+    assert "the on_stop hook failed: RuntimeError" in caplog.text
+    assert SECRET not in caplog.text
+    assert stopped_lines(caplog) == ["stopped (script done) after 1 cycle"]
+
+
 @pytest.mark.parametrize(
     ("starts", "now", "limit", "expected"),
     [

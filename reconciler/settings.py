@@ -42,6 +42,8 @@ class Settings:
     git_token_env: str | None = None
     ssh_key: Path | None = None
     ssh_passphrase_file: Path | None = None
+    signing_key: str | None = None  # an SSH key file, or an OpenPGP key id
+    signing_format: str = "ssh"
     github_repo: str | None = None
     github_url: str = DEFAULT_GITHUB_URL
     github_token_file: Path | None = None
@@ -112,6 +114,21 @@ def add_git_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=_env("SSH_PASSPHRASE_FILE"),
         help="the SSH key's passphrase, if it has one (RECONCILER_SSH_PASSPHRASE_FILE)",
+    )
+    parser.add_argument(
+        "--signing-key",
+        default=_env("SIGNING_KEY"),
+        help="sign every commit the daemon makes with this key, and write none unsigned: "
+        "with --signing-format ssh a private key file without a passphrase (or a .pub whose "
+        "key ssh-agent holds), with openpgp a key id or fingerprint in the GnuPG keyring "
+        "(RECONCILER_SIGNING_KEY; default: commits are not signed)",
+    )
+    parser.add_argument(
+        "--signing-format",
+        choices=("ssh", "openpgp"),
+        default=_env("SIGNING_FORMAT", "ssh"),
+        help="how --signing-key signs: ssh (ssh-keygen -Y sign, as git's gpg.format=ssh) or "
+        "openpgp (gpg --detach-sign) (RECONCILER_SIGNING_FORMAT; default ssh)",
     )
 
 
@@ -237,6 +254,8 @@ def git_settings(args: argparse.Namespace, repo: str) -> Settings:
         git_token_env=args.git_token_env,
         ssh_key=args.ssh_key,
         ssh_passphrase_file=args.ssh_passphrase_file,
+        signing_key=args.signing_key or None,
+        signing_format=args.signing_format,
     )
 
 
@@ -273,6 +292,8 @@ def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None
         git_token_env=args.git_token_env,
         ssh_key=args.ssh_key,
         ssh_passphrase_file=args.ssh_passphrase_file,
+        signing_key=args.signing_key or None,
+        signing_format=args.signing_format,
         github_repo=args.github_repo,
         github_url=args.github_url,
         github_token_file=args.github_token_file,

@@ -162,6 +162,37 @@ class ReadView(Protocol):
         ...
 
 
+SigningFormat = Literal["ssh", "openpgp"]
+
+
+class CommitSigner(Protocol):
+    """Signs the commits an adapter writes (``--signing-key``): given a commit object's
+    bytes, the armored detached signature git keeps in the commit's ``gpgsig`` header.
+
+    ``sign`` raises SigningError when it cannot; the adapter then writes nothing (a signer
+    given means no unsigned commit, ever). Neither ``describe`` nor an error ever shows key
+    material.
+    """
+
+    @property
+    def format(self) -> SigningFormat:
+        """``ssh`` (``ssh-keygen -Y sign -n git``) or ``openpgp`` (``gpg --detach-sign``)."""
+        ...
+
+    def describe(self) -> str:
+        """Which key, for messages: its file or its id, never its contents."""
+        ...
+
+    def sign(self, payload: bytes) -> str:
+        """The armored detached signature of ``payload``."""
+        ...
+
+
+class SigningError(PermanentError):
+    """A commit could not be signed, so it was not written (the message says which key and
+    what to do)."""
+
+
 # Given the branch's files, the files to write (bytes) or delete (None); None or an empty
 # mapping when there is nothing to do. Called again on the new tip after a lost race, so it
 # must decide from the view, not from what it saw before.

@@ -15,7 +15,7 @@ from typing import Protocol
 import pygit2
 
 from reconciler.gitrepo.credentials import Credentials
-from reconciler.gitrepo.port import ConfigRepo, Signature
+from reconciler.gitrepo.port import CommitSigner, ConfigRepo, Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.fakes.gitrepo import FakeConfigRepo, FakeRemote
 
@@ -100,9 +100,14 @@ class GitWorld:
     """The real flavour: a bare repository on disk, clients with their own cache folders."""
 
     def __init__(
-        self, root: Path, url: str | None = None, credentials: Credentials | None = None
+        self,
+        root: Path,
+        url: str | None = None,
+        credentials: Credentials | None = None,
+        signer: CommitSigner | None = None,
     ) -> None:
         self.root = root
+        self.signer = signer  # every client signs its commits with it
         self.path = root / "remote.git"
         self.repo = pygit2.init_repository(str(self.path), bare=True, initial_head="main")
         self.url = url or str(self.path)
@@ -137,7 +142,12 @@ class GitWorld:
     def client(self, max_attempts: int = 5) -> ConfigRepo:
         cache = self.root / f"cache-{next(self._clients)}"
         return Pygit2ConfigRepo.open(
-            self.url, cache, max_attempts=max_attempts, depth=0, credentials=self.credentials
+            self.url,
+            cache,
+            max_attempts=max_attempts,
+            depth=0,
+            credentials=self.credentials,
+            signer=self.signer,
         )
 
     def set_branch(self, branch: str, commit: str | None) -> None:

@@ -19,6 +19,7 @@ from reconciler.errors import PolicyError, TransientError
 from reconciler.gitrepo import history, paths, updating
 from reconciler.gitrepo.port import (
     CommitInfo,
+    CommitSigner,
     ConfigRepo,
     Edit,
     FileChange,
@@ -53,6 +54,11 @@ class FakeCommit:
     author: Signature
     committer: Signature
     message: str
+    signature: str | None = None  # what the writer's signer gave (``payload`` was signed)
+
+    def payload(self) -> bytes:
+        """The bytes a signer signs for this commit (a stand-in for git's object text)."""
+        return repr((self.parents, self.author, self.committer, self.message)).encode()
 
 
 @dataclass
@@ -86,12 +92,16 @@ class FakeRemote:
         author: Signature,
         committer: Signature,
         message: str,
+        signer: CommitSigner | None = None,
     ) -> str:
-        """Add a commit object; its id is a hash of everything in it."""
-        text = repr((sorted(files.items()), parents, author, committer, message))
+        """Add a commit object; its id is a hash of everything in it. With ``signer``, it
+        is signed first (SigningError: nothing is stored)."""
+        unsigned = FakeCommit("", dict(files), parents, author, committer, message)
+        signature = signer.sign(unsigned.payload()) if signer is not None else None
+        text = repr((sorted(files.items()), parents, author, committer, message, signature))
         commit_id = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
         self.commits[commit_id] = FakeCommit(
-            commit_id, dict(files), parents, author, committer, message
+            commit_id, dict(files), parents, author, committer, message, signature
         )
         return commit_id
 
@@ -159,9 +169,12 @@ class FakeView:
 class FakeConfigRepo:
     """A client of a FakeRemote with its own remote-tracking branches."""
 
-    def __init__(self, remote: FakeRemote, max_attempts: int = 5) -> None:
+    def __init__(
+        self, remote: FakeRemote, max_attempts: int = 5, signer: CommitSigner | None = None
+    ) -> None:
         self.remote = remote
         self.max_attempts = max_attempts
+        self.signer = signer  # signs every commit this client writes, as the adapter's does
         self.fetches = 0
         self.remote_reads = 0  # remote_tip calls
         self._tracking: dict[str, str] = {}
@@ -362,13 +375,17 @@ class _FakeWriter:
             _apply(files, path, data)
         if files == base.files:
             return None
-        return self._owner.remote.store(files, (base.id,), author, committer, message)
+        return self._owner.remote.store(
+            files, (base.id,), author, committer, message, self._owner.signer
+        )
 
     def same_change(self, commit: str, other: str) -> bool:
         first = self._owner.remote.commits.get(commit)
         second = self._owner.remote.commits.get(other)
         if first is None or second is None:
             return False
+        if self._owner.signer is not None and first.signature is None:
+            return False  # an unsigned commit of before is replaced by a signed one
         return first.files == second.files and first.parents == second.parents
 
     def push(self, branch: str, commit: str, expected: str | None, *, force: bool) -> None:

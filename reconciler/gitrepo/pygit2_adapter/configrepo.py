@@ -20,6 +20,7 @@ from reconciler.gitrepo import updating
 from reconciler.gitrepo.credentials import Credentials
 from reconciler.gitrepo.port import (
     CommitInfo,
+    CommitSigner,
     Edit,
     FileChange,
     FileHistories,
@@ -50,7 +51,7 @@ pygit2.settings.mwindow_file_limit = 64
 class Pygit2ConfigRepo:
     """A ConfigRepo over a bare clone in a cache folder; thread-safe (one lock)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the clone, then options, all keyword-only
         self,
         repo: pygit2.Repository,
         *,
@@ -60,11 +61,12 @@ class Pygit2ConfigRepo:
         max_attempts: int,
         cache: ClonePlace | None = None,
         watch: TransferWatch | None = None,
+        signer: CommitSigner | None = None,
     ) -> None:
         self._clone = Clone(repo, remote, credentials, environ, place=cache, watch=watch)
         self._max_attempts = max_attempts
         self._lock = threading.RLock()
-        self._writer = Writer(self._clone, self._lock)
+        self._writer = Writer(self._clone, self._lock, signer)
 
     @classmethod
     def open(  # noqa: PLR0913 the remote and cache, then options, all keyword-only
@@ -78,6 +80,7 @@ class Pygit2ConfigRepo:
         timeout: float | None = 60.0,
         environ: Mapping[str, str] | None = None,
         watch: TransferWatch | None = None,
+        signer: CommitSigner | None = None,
     ) -> Pygit2ConfigRepo:
         """Clone ``url`` into ``cache_dir`` on first use, else reuse that clone and fetch.
 
@@ -85,7 +88,9 @@ class Pygit2ConfigRepo:
         always cloned in full, because libgit2's local transport cannot fetch shallow.
         History walks deepen a shallow clone as far as they need. ``timeout`` (seconds)
         sets libgit2's process-wide connect and read timeouts. A damaged clone is set aside
-        and cloned again. ``watch`` is told how every clone and fetch progresses.
+        and cloned again. ``watch`` is told how every clone and fetch progresses. With
+        ``signer``, every commit the adapter writes is signed (and none is written when it
+        cannot sign).
         """
         remote = parse_remote(url)
         if timeout is not None:
@@ -109,6 +114,7 @@ class Pygit2ConfigRepo:
             max_attempts=max_attempts,
             cache=cache,
             watch=watch,
+            signer=signer,
         )
         if not (cache.path.exists() or cache.path.is_symlink()):
             cache.install(new_clone(clone_of, remote, cache), None)

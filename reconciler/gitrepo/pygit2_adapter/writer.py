@@ -1,4 +1,5 @@
-"""Writes: commits built from the parent's tree without a worktree, and pushes under a lease
+"""Writes: commits built from the parent's tree without a worktree (signed through
+commits.write_commit when the adapter has a signer), and pushes under a lease
 (docs/decisions/0003-git-push-lease.md); a remote on this machine is written by localpush.py.
 
 updating.py re-runs an edit after a lost race through the primitives of ``Writer``.
@@ -13,11 +14,11 @@ import pygit2
 
 from reconciler.errors import PermanentError
 from reconciler.gitrepo import paths, updating
-from reconciler.gitrepo.port import ReadView, Signature, check_writable
+from reconciler.gitrepo.port import CommitSigner, ReadView, Signature, check_writable
 from reconciler.gitrepo.pygit2_adapter import localpush
 from reconciler.gitrepo.pygit2_adapter.callbacks import NETWORK_ERRORS, ZERO
 from reconciler.gitrepo.pygit2_adapter.clone import Clone
-from reconciler.gitrepo.pygit2_adapter.commits import pysig
+from reconciler.gitrepo.pygit2_adapter.commits import write_commit
 from reconciler.gitrepo.pygit2_adapter.refs import TRACKING, tracked
 from reconciler.gitrepo.pygit2_adapter.trees import write_tree
 from reconciler.gitrepo.pygit2_adapter.treeview import TreeView
@@ -29,9 +30,12 @@ _RACE_WORDS = ("failed to update ref", "lock", "stale", "fetch first", "non-fast
 class Writer:
     """The primitives updating.py needs, over the clone (the adapter's ``lock`` held)."""
 
-    def __init__(self, clone: Clone, lock: threading.RLock) -> None:
+    def __init__(
+        self, clone: Clone, lock: threading.RLock, signer: CommitSigner | None = None
+    ) -> None:
         self._clone = clone
         self._lock = lock
+        self._signer = signer
 
     def refresh(self) -> None:
         with self._lock:
@@ -60,7 +64,15 @@ class Writer:
         tree = write_tree(repo, base.tree, paths.nest(changes), "")
         if tree is None or tree == base.tree_id:
             return None
-        oid = repo.create_commit(None, pysig(author), pysig(committer), message, tree, [base.id])
+        oid = write_commit(
+            repo,
+            tree,
+            [base.id],
+            message=message,
+            author=author,
+            committer=committer,
+            signer=self._signer,
+        )
         return str(oid)
 
     def same_change(self, commit: str, other: str) -> bool:
@@ -68,6 +80,8 @@ class Writer:
         first, second = repo.get(commit), repo.get(other)
         if not isinstance(first, pygit2.Commit) or not isinstance(second, pygit2.Commit):
             return False
+        if self._signer is not None and first.gpg_signature[0] is None:
+            return False  # an unsigned commit of before is replaced by a signed one
         return first.tree_id == second.tree_id and first.parent_ids == second.parent_ids
 
     def push(self, branch: str, commit: str, expected: str | None, *, force: bool) -> None:

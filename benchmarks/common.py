@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,3 +35,22 @@ def remote(work: Path, apps: int) -> Path:
 def line(name: str, value: str, note: str = "") -> str:
     """One result line, aligned."""
     return f"{name:<44} {value:>14}  {note}".rstrip()
+
+
+def stop(daemon: subprocess.Popen[str], grace: float = 60.0) -> float | None:
+    """SIGTERM ``daemon`` and wait: the seconds it took to end, or None when it had not
+    ended after ``grace`` seconds and was killed (said on stderr: a finding, not a figure)."""
+    start = time.perf_counter()
+    daemon.terminate()
+    try:
+        daemon.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
+        print(
+            f"WARNING: pid {daemon.pid} had not ended {grace:.0f} s after SIGTERM; killed",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return time.perf_counter() - start

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import line
@@ -57,32 +58,60 @@ def _number(forge: Forge, action: object) -> int:
         return next(p.number for p in forge.sim.world.pulls.values() if p.title == title)
 
 
+@dataclass(frozen=True)
+class Promoted:
+    """Forge requests of N promotions opened in one cycle and polled in the next."""
+
+    size: int
+    later: bool  # the forge asked code owners after answering the create
+    total: int  # rate-limited requests of both cycles, less two idle cycles'
+    opening: int  # of which the cycle that opens, less an idle cycle's
+    polls: int  # of which the poll of the list of open pulls (one a cycle, however many)
+    ops: Counter[str]
+
+    @property
+    def per(self) -> float:
+        """Requests per promotion, the per-cycle poll left out."""
+        return (self.total - self.polls) / self.size
+
+
+def measure(
+    bare: Path, work: Path, apps: int, sizes: tuple[int, ...] = (1, 5)
+) -> tuple[int, list[Promoted]]:
+    """The settled remote ``bare`` of ``apps`` apps served by the GitHub simulator (pushed
+    to: pass a copy), caches in ``work``: an idle cycle's rate-limited requests, and each
+    batch of ``sizes`` promotions', code owners asked at once and then later."""
+    found = []
+    with github(bare, work) as forge:
+        daemon = forge.wire().runner
+        for _ in range(2):
+            daemon.cycle()
+        before = forge.spent()
+        idle = daemon.cycle()
+        assert not idle.outcomes, idle.summary()
+        idle_cost = forge.spent() - before
+        person = Upstream(bare, work / "person")
+        start = 0
+        # The simulator asks a new pull's code owners at once, so its create answer names
+        # them and the daemon has nobody left to ask; github.com may ask in the background,
+        # after answering: then the daemon asks them itself, one more write.
+        for later in (False, True):
+            forge.sim.faults.code_owners_later = later
+            for size in sizes:
+                names = [app_name((start + i) % apps) for i in range(size)]
+                start += size
+                found.append(_measure(forge, daemon, person, names, idle_cost, later=later))
+    return idle_cost, found
+
+
 def run(apps: int, sizes: tuple[int, ...] = (1, 5)) -> list[str]:
     """Measure and return the result lines."""
-    out = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        bare = settled_remote(work, apps)
-        with github(bare, work) as forge:
-            daemon = forge.wire().runner
-            for _ in range(2):
-                daemon.cycle()
-            before = forge.spent()
-            idle = daemon.cycle()
-            assert not idle.outcomes, idle.summary()
-            idle_cost = forge.spent() - before
-            person = Upstream(bare, work / "person")
-            start = 0
-            # The simulator asks a new pull's code owners at once, so its create answer names
-            # them and the daemon has nobody left to ask; github.com may ask in the background,
-            # after answering: then the daemon asks them itself, one more write.
-            for later in (False, True):
-                forge.sim.faults.code_owners_later = later
-                for size in sizes:
-                    names = [app_name((start + i) % apps) for i in range(size)]
-                    start += size
-                    out += _measure(forge, daemon, person, names, idle_cost, later=later)
-    out.insert(0, line(f"forge requests, idle cycle ({apps} apps)", f"{idle_cost}", "baseline"))
+        idle_cost, found = measure(settled_remote(work, apps), work, apps, sizes)
+    out = [line(f"forge requests, idle cycle ({apps} apps)", f"{idle_cost}", "baseline")]
+    for promoted in found:
+        out += _lines(promoted)
     return out
 
 
@@ -94,7 +123,7 @@ def _measure(
     idle_cost: int,
     *,
     later: bool,
-) -> list[str]:
+) -> Promoted:
     seen = len(forge.sim.exchanges)
     opening, next_cycle = promote(forge, daemon, person, names)
     ops = Counter(
@@ -102,24 +131,26 @@ def _measure(
         for e in forge.sim.exchanges[seen:]
         if e.status != 304 and e.status < 500 and e.path != "/rate_limit"
     )
-    size = len(names)
-    total = opening + next_cycle - 2 * idle_cost
     # The list of open pulls is polled once a cycle, and costs whenever it changed: when
     # pulls opened, or when the base moved under open ones (each pull names its base sha).
     # However many promotions a cycle opens, that is one request: per cycle, not promotion.
-    polls = ops[LIST_PULLS]
-    per = (total - polls) / size
-    met = "met" if per <= 4 else "MISSED"
-    owners = "; owners asked after the create answer" if later else ""
+    total = opening + next_cycle - 2 * idle_cost
+    return Promoted(len(names), later, total, opening - idle_cost, ops[LIST_PULLS], ops)
+
+
+def _lines(found: Promoted) -> list[str]:
+    met = "met" if found.per <= 4 else "MISSED"
+    owners = "; owners asked after the create answer" if found.later else ""
     return [
         line(
-            f"forge requests per promotion (N={size})",
-            f"{per:g}",
+            f"forge requests per promotion (N={found.size})",
+            f"{found.per:g}",
             f"rate-limited; target <= 4; {met}{owners}",
         ),
-        f"    {total} for {size} over the cycle that opens ({opening - idle_cost}) and the next "
-        f"({next_cycle - idle_cost}), of which {polls} the per-cycle poll of open pulls; "
-        "the ones that cost budget: " + _breakdown(ops),
+        f"    {found.total} for {found.size} over the cycle that opens ({found.opening}) and the "
+        f"next ({found.total - found.opening}), "
+        f"of which {found.polls} the per-cycle poll of open pulls; "
+        "the ones that cost budget: " + _breakdown(found.ops),
     ]
 
 

@@ -4,8 +4,11 @@
 
 A daemon with the local forge on the settled repo runs ``cycles`` cycles; every tenth, a
 person pins a new digest in one app's dev overlay upstream, so new commits, trees and
-promotions pass through the caches. RSS is read after building and after chosen cycles;
-"growth" is the second half's change. Target (issue 11): <= 150 MB after 100 cycles, and
+promotions pass through the caches (the person's clone lives in a process of its own, so
+the RSS read is the daemon's and the harness's imports, not the person's clone's). RSS is
+read after building and after chosen cycles;
+"growth" is the second half's change. ``--open N`` has N prod requests open (awaiting a
+code owner) from the first cycle on. Target (issue 11): <= 150 MB after 100 cycles, and
 not growing.
 """
 
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import line
@@ -22,17 +28,69 @@ from benchmarks.settled import Upstream, rss_mb, settled_remote
 from reconciler.settings import Settings
 from reconciler.wiring import build
 
+PROD_HEADS = "promote/prod/"
+_PEOPLE: dict[str, Upstream] = {}  # in the person's process: its one clone
 
-def run(apps: int, cycles: int = 100) -> list[str]:
-    """Measure and return the result lines."""
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        bare = settled_remote(work, apps)
-        person = Upstream(bare, work / "person")
+
+def _start(bare: Path, clone: Path) -> None:
+    _PEOPLE["person"] = Upstream(bare, clone)
+
+
+def _repin(app: str, envs: tuple[str, ...]) -> str:
+    return _PEOPLE["person"].repin(app, envs)
+
+
+class Person:
+    """A person's clone of the remote (``settled.Upstream``) in a process of its own."""
+
+    def __init__(self, bare: Path, clone: Path) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(bare, clone),
+        )
+
+    def repin(self, app: str, envs: tuple[str, ...] = ("dev",)) -> str:
+        """Pin a new digest for ``app`` in each of ``envs`` in one commit, and push it."""
+        return self._pool.submit(_repin, app, envs).result()
+
+    def close(self) -> None:
+        """End the person's process."""
+        self._pool.shutdown()
+
+
+@dataclass(frozen=True)
+class Resident:
+    """What ``measure`` found: RSS in MB before building and after chosen cycles (0: after
+    building), and the open prod requests after those cycles."""
+
+    start: float
+    samples: dict[int, float]
+    open_prod: dict[int, int]
+
+
+def measure(
+    bare: Path, work: Path, apps: int, cycles: int = 100, open_requests: int = 0
+) -> Resident:
+    """``cycles`` cycles with the local forge on the settled remote ``bare`` of ``apps``
+    apps (pushed to and promoted on: pass a copy), caches in ``work``.
+
+    With ``open_requests``, that many apps get a new digest in dev and staging before the
+    first cycle, so it opens as many prod requests; prod needs a code owner's approval,
+    which nobody gives, so they stay open through every cycle (and each tenth cycle's
+    push adds one more, once staging has it).
+    """
+    person = Person(bare, work / "person")
+    try:
+        for n in range(open_requests):
+            person.repin(app_name(apps - 1 - n % apps), ("dev", "staging"))
         gc.collect()
         start = rss_mb()
-        reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
+        wired = build(Settings(repo=str(bare), cache_dir=work / "cache"))
+        reconciler = wired.runner
         samples: dict[int, float] = {0: rss_mb()}
+        open_prod: dict[int, int] = {}
         marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
         for n in range(1, cycles + 1):
             if n % 10 == 0:
@@ -40,11 +98,25 @@ def run(apps: int, cycles: int = 100) -> list[str]:
             reconciler.cycle()
             if n in marks:
                 samples[n] = rss_mb()
+                open_prod[n] = sum(
+                    1 for r in wired.forge.requests() if r.head_branch.startswith(PROD_HEADS)
+                )
+    finally:
+        person.close()
+    return Resident(start, samples, open_prod)
+
+
+def run(apps: int, cycles: int = 100, open_requests: int = 0) -> list[str]:
+    """Measure and return the result lines."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        found = measure(settled_remote(work, apps), work, apps, cycles, open_requests)
+    samples = found.samples
     final = samples[cycles]
     half = samples[cycles // 2]
     growth = final - half
     met = "met" if final <= 150 and growth <= 1 else "MISSED"
-    out = [line(f"RSS before build ({apps} apps, harness)", f"{start:.0f} MB")]
+    out = [line(f"RSS before build ({apps} apps, harness)", f"{found.start:.0f} MB")]
     out += [line(f"RSS after {n} cycles", f"{mb:.0f} MB") for n, mb in sorted(samples.items())]
     out.append(
         line(
@@ -54,6 +126,7 @@ def run(apps: int, cycles: int = 100) -> list[str]:
         )
     )
     out.append(line(f"RSS growth, cycle {cycles // 2} -> {cycles}", f"{growth:+.1f} MB"))
+    out.append(line(f"open prod requests after {cycles} cycles", f"{found.open_prod[cycles]}"))
     return out
 
 
@@ -62,8 +135,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=100)
+    parser.add_argument(
+        "--open", type=int, default=0, help="prod requests open (awaiting review) from the start"
+    )
     args = parser.parse_args()
-    print("\n".join(run(args.apps, args.cycles)))
+    print("\n".join(run(args.apps, args.cycles, args.open)))
 
 
 if __name__ == "__main__":

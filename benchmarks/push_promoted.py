@@ -26,9 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import line, median_ms
+from benchmarks.common import line, median_ms, stop
 from benchmarks.generate import app_name
 from benchmarks.probe_fanout import Healthy, ThreadedServices
 from benchmarks.settled import Upstream, overlay_path, push, settled_remote
@@ -111,31 +112,52 @@ class Counted(Healthy):
         super().do_GET()
 
 
-def run(apps: int, repeat: int = 3, interval: str = "500ms", idle: float = 10.0) -> list[str]:
-    """Measure and return the result lines."""
+@dataclass(frozen=True)
+class Pushed:
+    """What ``measure`` found: probes while settled, and each push's seconds to staging."""
+
+    idle_probes: int
+    seconds: list[float]
+
+
+def measure(
+    bare: Path,
+    work: Path,
+    apps: int,
+    repeat: int = 3,
+    *,
+    interval: str = "500ms",
+    idle: float = 10.0,
+) -> Pushed:
+    """A daemon process on the settled remote ``bare`` of ``apps`` apps (gated here: pass a
+    copy), work in ``work``: ``idle_probes`` it sent while left alone ``idle`` seconds, and
+    ``seconds``, push -> staging promoted for each of ``repeat`` pushes."""
     services = ThreadedServices(("127.0.0.1", 0), Counted)
     threading.Thread(target=services.serve_forever, daemon=True).start()
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            work = Path(folder)
-            bare = settled_remote(work, apps)
-            gated(bare, work, services.server_address[1], interval)
-            daemon = settled_daemon(bare, work / "daemon-cache")
-            try:
-                before = Counted.answered
-                time.sleep(idle)  # the settled daemon left alone: what it probes meanwhile
-                idle_probes = Counted.answered - before
-                upstream = Upstream(bare, work / "upstream")
-                reader = Pygit2ConfigRepo.open(str(bare), work / "reader")
-                seconds = [
-                    one_push(upstream, reader, app_name(n * 7 % apps)) for n in range(repeat)
-                ]
-            finally:
-                daemon.terminate()
-                daemon.wait(timeout=60)
+        gated(bare, work, services.server_address[1], interval)
+        daemon = settled_daemon(bare, work / "daemon-cache")
+        try:
+            before = Counted.answered
+            time.sleep(idle)  # the settled daemon left alone: what it probes meanwhile
+            idle_probes = Counted.answered - before
+            upstream = Upstream(bare, work / "upstream")
+            reader = Pygit2ConfigRepo.open(str(bare), work / "reader")
+            seconds = [one_push(upstream, reader, app_name(n * 7 % apps)) for n in range(repeat)]
+        finally:
+            stop(daemon)
     finally:
         services.shutdown()
         services.server_close()
+    return Pushed(idle_probes, seconds)
+
+
+def run(apps: int, repeat: int = 3, interval: str = "500ms", idle: float = 10.0) -> list[str]:
+    """Measure and return the result lines."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        f = measure(settled_remote(work, apps), work, apps, repeat, interval=interval, idle=idle)
+    seconds, idle_probes = f.seconds, f.idle_probes
     ms = median_ms(seconds)
     spread = ", ".join(f"{s * 1000:.0f}" for s in seconds)
     verdict = "met" if ms <= TARGET_MS else "MISSED"

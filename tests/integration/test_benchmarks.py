@@ -55,6 +55,28 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
         assert re.search(r"\d+(\.\d+)?\s*(ms|MB|x|/cycle)?\s", body), (name, body)
 
 
+def test_the_scale_table_fills_every_size() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--sizes", "20,40", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [r for r in done.stdout.splitlines() if r.startswith("| ") and "---" not in r]
+    assert rows[0].startswith("|  | 20 apps | 40 apps | growth")
+    assert len(rows) > 20
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 6, row
+        assert all(re.match(r"^-?[\d,.]+( ms| MB|/cycle)?$", c) for c in cells[1:3]), row
+        assert cells[5] in {"", "met", "**MISSED**"}, row
+    assert "When each measure ran:" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("envs", "fmt"), [(("dev", "staging", "prod"), "kustomize"), (("a", "b", "c", "d"), "helm")]
 )

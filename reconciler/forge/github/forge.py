@@ -154,6 +154,11 @@ class GitHubForge:
             permissions = repository.get("permissions") or {}
             return bool(permissions.get("push"))
 
+    def signature_requirement(self, base_branch: str) -> tuple[bool | None, str]:
+        """Whether GitHub requires signed commits on ``base_branch`` (for `reconciler
+        doctor`): True, False, or None when it cannot be read; and why."""
+        return protection.signature_requirement(self._client, base_branch)
+
     def codeowners_errors(self, ref: str) -> tuple[str, ...]:
         """GitHub's complaints about the CODEOWNERS file at ``ref``; () when it has none."""
         return protection.codeowners_errors(self._client, ref)

@@ -228,3 +228,40 @@ def _team_members(client: Client, slug: str) -> set[str] | None:
             return None
         raise
     return {str(p["login"]).casefold() for p in people}
+
+
+def signature_requirement(client: Client, base_branch: str) -> tuple[bool | None, str]:
+    """Whether GitHub requires signed (verified) commits on ``base_branch``: (True, where),
+    (False, why not), or (None, what could not be read) (for `reconciler doctor`).
+
+    An active ruleset's ``required_signatures`` rule shows in ``GET /rules/branches/{branch}``
+    to anyone who can read the repository; classic protection's "Require signed commits"
+    only to an administrator (``GET .../protection/required_signatures``; 404 otherwise).
+    """
+    branch = quote(base_branch, safe="")
+    with client.guard(f"read the signature rules of {base_branch}"):
+        try:
+            rules: list[dict[str, Any]] = client.list(f"{client.api}/rules/branches/{branch}", {})
+        except GithubException as refused:
+            if refused.status != 404:
+                raise
+            rules = []
+        if any(rule.get("type") == "required_signatures" for rule in rules):
+            return True, f"a ruleset requires signed commits on {base_branch}"
+        try:
+            found = client.get(f"{client.api}/branches/{branch}/protection/required_signatures", {})
+        except GithubException as refused:
+            if refused.status not in (403, 404):
+                raise
+            if reason(refused) in ("Branch not protected", "Branch not found"):
+                return (
+                    False,
+                    f"no ruleset or branch protection requires signed commits on {base_branch}",
+                )
+            return None, (
+                f"cannot read the branch protection of {base_branch} (GitHub answered "
+                f"{refused.status}); no ruleset requires signed commits on it"
+            )
+        if found.get("enabled"):
+            return True, f"the branch protection of {base_branch} requires signed commits"
+        return False, f"no ruleset or branch protection requires signed commits on {base_branch}"

@@ -10,6 +10,10 @@ Code owners come from the CODEOWNERS file on the base branch, parsed with
 ``reconciler.codeowners`` (the project's GitHub semantics): every changed path with owners
 needs an approval from one of them (a team's member counts for the team). A path whose only
 owner is the author needs none, and owners who do not exist or cannot write are ignored.
+
+Required signatures (protection's "Require signed commits", a ruleset's
+``required_signatures`` rule) refuse a merge whose pull request brings an unverified commit,
+and a push of one (``signature_refusal``; pushes through pushcheck.py, a pre-receive hook).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler import codeowners
+from tests.servers.github_sim import signatures
 from tests.servers.github_sim.state import Pull, Review, ReviewRules, Ruleset, World
 
 
@@ -279,3 +284,77 @@ def _ref_pattern(pattern: str) -> re.Pattern[str]:
             out += re.escape(pattern[index])
             index += 1
     return re.compile(out)
+
+
+# -- required signatures ---------------------------------------------------------------------
+
+# GitHub's words: "Commits must have verified signatures." on a push (after "GH006: Protected
+# branch update failed for refs/heads/BRANCH." for protection, "GH013: Repository rule
+# violations found for refs/heads/BRANCH." for a ruleset) and on a merge through the API, as
+# users report them (github.com/sustainable-computing-io/kepler/pull/240,
+# github.com/grafana/cloudcost-exporter/pull/1061,
+# github.com/appolon1908-hue/kyqra-crawler/issues/29).
+UNVERIFIED = "Commits must have verified signatures."
+
+
+@dataclass(frozen=True)
+class SignatureRule:
+    """A "require signed commits" in force on a branch, and where it comes from."""
+
+    source: Literal["protection", "ruleset"]
+    ruleset: Ruleset | None = None
+
+
+def signature_rules(world: World, branch: str) -> list[SignatureRule]:
+    """Every rule requiring verified signatures on ``branch``: protection's "Require signed
+    commits" (``required_signatures``) and active rulesets' ``required_signatures`` rule.
+
+    GitHub: "When you enable required commit signing on a branch, contributors and bots can
+    only push commits that have been signed and verified to the branch"
+    (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches#require-signed-commits;
+    rulesets: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets#require-signed-commits).
+    """
+    found: list[SignatureRule] = []
+    protection = world.protection.get(branch)
+    if protection is not None and protection.required_signatures:
+        found.append(SignatureRule("protection"))
+    found.extend(
+        SignatureRule("ruleset", r) for r in active_rulesets(world, branch) if r.required_signatures
+    )
+    return found
+
+
+def signature_refusal(
+    world: World, branch: str, commits: list[str], actor: str | None
+) -> str | None:
+    """GitHub's refusal of ``commits`` (new to ``branch``) for an unverified one, or None.
+
+    Bypass as GitHub allows it: an administrator past protection without "Do not allow
+    bypassing the above settings" (``enforce_admins``), an actor a ruleset lets bypass
+    always. A commit GitHub made itself (a merge through the API) is verified.
+    """
+    rules = [
+        r for r in signature_rules(world, branch) if not _signs_bypassed(world, r, branch, actor)
+    ]
+    if not rules:
+        return None
+    bad = [c for c in commits if c not in world.made_here and not _verified(world, c)]
+    if not bad:
+        return None
+    if all(r.source == "protection" for r in rules):
+        return UNVERIFIED
+    return f"Repository rule violations found\n\n{UNVERIFIED}\n\n"
+
+
+def _signs_bypassed(world: World, rule: SignatureRule, branch: str, actor: str | None) -> bool:
+    if actor is None:
+        return False
+    if rule.source == "protection":
+        protection = world.protection[branch]
+        return world.is_admin(actor) and not protection.enforce_admins
+    assert rule.ruleset is not None
+    return can_bypass(world, rule.ruleset, actor) == "always"
+
+
+def _verified(world: World, commit: str) -> bool:
+    return signatures.verified(signatures.read_commit(world.git.path, commit), world.keys)

@@ -146,6 +146,13 @@ class GitStore:
         ahead, _ = self.repo.ahead_behind(head, base)
         return int(ahead)
 
+    def new_commits(self, head: str, base: str | None) -> list[str]:
+        """Commits ``head`` has that ``base`` does not (all of them without a ``base``)."""
+        walker = self.repo.walk(pygit2.Oid(hex=head))
+        if base is not None:
+            walker.hide(pygit2.Oid(hex=base))
+        return [str(commit.id) for commit in walker]
+
     def conflicts(self, base: str, head: str) -> bool:
         """True when merging ``head`` into ``base`` conflicts."""
         return self._merged_index(base, head).conflicts is not None

@@ -181,6 +181,10 @@ def merge_pull(ctx: Context, call: Call) -> Reply:
     refused = enforcement.refusal(world, pull, call.who)
     if refused is not None:
         return fail(405, refused)
+    brought = world.git.new_commits(pull.head_sha, base_tip)
+    refused = enforcement.signature_refusal(world, pull.base, brought, call.who)
+    if refused is not None:
+        return fail(405, refused)
     merger = world.user(call.who)
     now = world.clock()
     if method == "squash":
@@ -196,6 +200,7 @@ def merge_pull(ctx: Context, call: Call) -> Reply:
     email = merger.email or f"{merger.id}+{merger.login}@users.noreply.github.com"
     author = Person(merger.name or merger.login, email, now)
     commit = world.git.merge(base_tip, pull.head_sha, method, message, author)
+    world.made_here.add(commit)  # GitHub signs the merges it makes (web-flow): verified
     if not world.git.advance(pull.base, commit, base_tip):
         return fail(409, "Base branch was modified. Review and try the merge again.")
     pull.state, pull.merged, pull.merged_at, pull.closed_at = "closed", True, now, now

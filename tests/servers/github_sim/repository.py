@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from reconciler import codeowners
-from tests.servers.github_sim import enforcement
+from tests.servers.github_sim import enforcement, pushcheck
 from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail, not_found, ok
 
 
@@ -57,6 +57,29 @@ def get_review_protection(ctx: Context, call: Call) -> Reply:
     return ok(ctx.shapes.review_protection(branch, protection))
 
 
+def get_required_signatures(ctx: Context, call: Call) -> Reply:
+    """GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"""
+    found = _protection(ctx, call)
+    if isinstance(found, Reply):
+        return found
+    branch, protection = found
+    return ok(ctx.shapes.required_signatures(branch, protection.required_signatures))
+
+
+def set_required_signatures(ctx: Context, call: Call) -> Reply:
+    """POST (turn on) and DELETE (turn off)
+    /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"""
+    found = _protection(ctx, call)
+    if isinstance(found, Reply):
+        return found
+    branch, protection = found
+    protection.required_signatures = call.method == "POST"
+    pushcheck.write_rules(ctx.world)
+    if call.method == "DELETE":
+        return Reply(204, None)
+    return ok(ctx.shapes.required_signatures(branch, protection.required_signatures))
+
+
 def _protection(ctx: Context, call: Call) -> Reply | tuple[str, Any]:
     world = ctx.world
     hidden = world.faults.hide_protection
@@ -77,9 +100,9 @@ def branch_rules(ctx: Context, call: Call) -> Reply:
         return not_found()
     branch = unquote(call.params["branch"])
     rules = [
-        ctx.shapes.rule(ruleset, detailed=True)
+        rule
         for ruleset in enforcement.active_rulesets(ctx.world, branch)
-        if ruleset.reviews is not None
+        for rule in ctx.shapes.rules(ruleset, detailed=True)
     ]
     return ok(rules, paged=True)
 
@@ -170,6 +193,15 @@ ROUTES = [
         "/repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews",
         get_review_protection,
         permission="administration",
+    ),
+    *(
+        Route(
+            method,
+            "/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures",
+            get_required_signatures if method == "GET" else set_required_signatures,
+            permission="administration",
+        )
+        for method in ("GET", "POST", "DELETE")
     ),
     Route("GET", "/repos/{owner}/{repo}/rules/branches/{branch}", branch_rules),
     Route("GET", "/repos/{owner}/{repo}/rulesets", list_rulesets),

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from tests.servers.github_sim import pushcheck, signatures
 from tests.servers.github_sim.gitstore import GitStore, Person
 from tests.servers.github_sim.openapi import Violation, description
 from tests.servers.github_sim.server import Dispatcher, start
@@ -188,11 +189,12 @@ class GitHubSim:
         enforce_admins: bool = False,
         reviews: bool = True,
         bypass: tuple[str, ...] = (),
+        required_signatures: bool = False,
     ) -> None:
         """Turn on classic branch protection of ``branch`` (``reviews=False``: no review rules).
 
         ``bypass``: who may bypass required pull requests: ``login``, ``team:slug`` or
-        ``app:slug``.
+        ``app:slug``. ``required_signatures``: "Require signed commits".
         """
         rules = ReviewRules(
             required_approving_review_count, require_code_owner_reviews, dismiss_stale_reviews
@@ -208,7 +210,9 @@ class GitHubSim:
                 bypass_users=kinds["user"],
                 bypass_teams=kinds["team"],
                 bypass_apps=kinds["app"],
+                required_signatures=required_signatures,
             )
+            pushcheck.write_rules(self.world)
 
     def unprotect(self, branch: str) -> None:
         with self.world.lock:
@@ -226,8 +230,10 @@ class GitHubSim:
         dismiss_stale_reviews_on_push: bool = False,
         pull_request_rule: bool = True,
         bypass: tuple[BypassActor, ...] = (),
+        required_signatures: bool = False,
     ) -> int:
-        """Add a branch ruleset (with a ``pull_request`` rule unless told not to); its id."""
+        """Add a branch ruleset (with a ``pull_request`` rule unless told not to, and a
+        ``required_signatures`` rule if told); its id."""
         rules = ReviewRules(
             required_approving_review_count,
             require_code_owner_review,
@@ -243,9 +249,41 @@ class GitHubSim:
                 rules if pull_request_rule else None,
                 self.world.clock(),
                 list(bypass),
+                required_signatures,
             )
             self.world.rulesets[ruleset.id] = ruleset
+            pushcheck.write_rules(self.world)
             return ruleset.id
+
+    def add_signing_key(
+        self,
+        login: str,
+        *,
+        ssh: str | None = None,
+        openpgp: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Register a signing key on ``login``'s account (which needs an email): an SSH
+        public key line, or an OpenPGP key as (fingerprint, armored public key). Commits
+        whose committer email is that account's and whose signature that key makes are
+        verified (signatures.py)."""
+        with self.world.lock:
+            email = self.world.user(login).email
+            assert email, f"{login} needs an email to verify commits by"
+            if ssh is not None:
+                self.world.keys.add_ssh(email, ssh)
+            if openpgp is not None:
+                fingerprint, armored = openpgp
+                home = self.world.git.path.with_name(self.world.git.path.name + ".gnupg")
+                self.world.keys.add_openpgp(email, fingerprint, armored, home)
+            pushcheck.write_rules(self.world)
+
+    def verified(self, commit: str) -> bool:
+        """Whether GitHub would show ``commit`` as verified."""
+        with self.world.lock:
+            if commit in self.world.made_here:
+                return True
+            raw = signatures.read_commit(self.world.git.path, commit)
+            return signatures.verified(raw, self.world.keys)
 
     def actor_id(self, kind: str, name: str) -> int:
         """The id a bypass list names ``name`` by: a user's, a team's (slug) or an App's."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from tests.servers.github_sim.gitstore import GitStore
+from tests.servers.github_sim.signatures import Keyring
 
 Permission = Literal["read", "write", "admin"]
 ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "PENDING", "DISMISSED"]
@@ -87,6 +88,7 @@ class Protection:
     bypass_users: list[str] = field(default_factory=list)
     bypass_teams: list[str] = field(default_factory=list)
     bypass_apps: list[str] = field(default_factory=list)
+    required_signatures: bool = False  # "Require signed commits"
 
 
 BypassMode = Literal["always", "pull_request", "exempt"]
@@ -108,7 +110,8 @@ class BypassActor:
 
 @dataclass
 class Ruleset:
-    """A repository ruleset targeting branches, with at most a ``pull_request`` rule."""
+    """A repository ruleset targeting branches, with at most a ``pull_request`` rule and a
+    ``required_signatures`` rule."""
 
     id: int
     name: str
@@ -118,6 +121,7 @@ class Ruleset:
     reviews: ReviewRules | None
     created_at: datetime
     bypass: list[BypassActor] = field(default_factory=list)
+    required_signatures: bool = False
 
 
 @dataclass
@@ -312,6 +316,8 @@ class World:
     exchanges: list[Exchange] = field(default_factory=list)
     rate_limited: int = 0
     invalid_requests: int = 0  # request bodies that did not fit the description (422)
+    keys: Keyring = field(default_factory=Keyring)  # accounts' signing keys (signatures.py)
+    made_here: set[str] = field(default_factory=set)  # merges GitHub made (and signed) itself
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -200,11 +200,16 @@ class RepositoryShapes(People):
             "required_conversation_resolution": {"enabled": False},
             "lock_branch": {"enabled": False},
             "allow_fork_syncing": {"enabled": False},
-            "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
+            "required_signatures": self.required_signatures(branch, protection.required_signatures),
         }
         if protection.reviews is not None:
             shape["required_pull_request_reviews"] = self.review_protection(branch, protection)
         return shape
+
+    def required_signatures(self, branch: str, enabled: bool) -> Json:
+        """``protected-branch-admin-enforced``, the shape GitHub gives required signatures."""
+        url = f"{self.repo_api}/branches/{quote(branch, safe='')}/protection"
+        return {"url": f"{url}/required_signatures", "enabled": enabled}
 
     def review_protection(self, branch: str, protection: Protection) -> Json:
         """``protected-branch-pull-request-review``."""
@@ -268,8 +273,22 @@ class RepositoryShapes(People):
             shape["conditions"] = {
                 "ref_name": {"include": list(ruleset.include), "exclude": list(ruleset.exclude)}
             }
-            shape["rules"] = [self.rule(ruleset, detailed=False)] if ruleset.reviews else []
+            shape["rules"] = self.rules(ruleset, detailed=False)
         return shape
+
+    def rules(self, ruleset: Ruleset, detailed: bool) -> list[Json]:
+        """The ruleset's rules: ``pull_request`` and ``required_signatures`` when it has them."""
+        found = [self.rule(ruleset, detailed)] if ruleset.reviews else []
+        if ruleset.required_signatures:
+            signed: Json = {"type": "required_signatures"}
+            if detailed:
+                signed.update(
+                    ruleset_source_type="Repository",
+                    ruleset_source=self.world.full_name,
+                    ruleset_id=ruleset.id,
+                )
+            found.append(signed)
+        return found
 
     def rule(self, ruleset: Ruleset, detailed: bool) -> Json:
         """A ``pull_request`` rule (``repository-rule-detailed`` with ``detailed``)."""

@@ -44,6 +44,8 @@ class Settings:
     ssh_passphrase_file: Path | None = None
     signing_key: str | None = None  # an SSH key file, or an OpenPGP key id
     signing_format: str = "ssh"
+    commit_name: str = "reconciler"  # who the daemon's commits name, author and committer
+    commit_email: str = "reconciler@localhost"
     github_repo: str | None = None
     github_url: str = DEFAULT_GITHUB_URL
     github_token_file: Path | None = None
@@ -133,6 +135,18 @@ def add_git_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_daemon_options(parser: argparse.ArgumentParser, *, listen: bool) -> None:
+    parser.add_argument(
+        "--commit-name",
+        default=_env("COMMIT_NAME", "reconciler"),
+        help="the name on the daemon's commits (RECONCILER_COMMIT_NAME; default reconciler)",
+    )
+    parser.add_argument(
+        "--commit-email",
+        default=_env("COMMIT_EMAIL", "reconciler@localhost"),
+        help="the email on the daemon's commits; GitHub shows a signed commit verified only "
+        "when this is a verified email of the account holding the signing key "
+        "(RECONCILER_COMMIT_EMAIL; default reconciler@localhost)",
+    )
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -294,6 +308,8 @@ def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None
         ssh_passphrase_file=args.ssh_passphrase_file,
         signing_key=args.signing_key or None,
         signing_format=args.signing_format,
+        commit_name=args.commit_name,
+        commit_email=args.commit_email,
         github_repo=args.github_repo,
         github_url=args.github_url,
         github_token_file=args.github_token_file,

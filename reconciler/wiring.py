@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reconciler import pinstore
-from reconciler.applying import Applier
+from reconciler.applying import Applier, Identity
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleRunner
 from reconciler.errors import PolicyError
@@ -29,7 +29,7 @@ from reconciler.gitrepo.credentials import (
     SshKey,
     read_token,
 )
-from reconciler.gitrepo.port import ConfigRepo
+from reconciler.gitrepo.port import ConfigRepo, Signature, check_writable
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from reconciler.gitrepo.signing import checked_signer, open_signer
 from reconciler.httpclient.client import HttpClient
@@ -124,6 +124,17 @@ def open_repo(settings: Settings, app: InstallationTokens | None = None) -> Pygi
         watch=for_stderr(),
         signer=open_signer(settings.signing_key, settings.signing_format),
     )
+
+
+def identity(settings: Settings) -> Identity:
+    """Who the daemon's commits name (``--commit-name``, ``--commit-email``); PolicyError
+    unless git can write it."""
+    who = Identity(settings.commit_name, settings.commit_email)
+    try:
+        check_writable(Signature(who.name, who.email, utc_now()))
+    except ValueError as error:
+        raise PolicyError(f"--commit-name or --commit-email: {error}") from None
+    return who
 
 
 def github_app(settings: Settings, clock: Callable[[], datetime]) -> InstallationTokens | None:
@@ -272,6 +283,7 @@ def prepare(
     )
     credentials(settings, app)  # checked now: a mistake here is no reason to retry
     checked_signer(settings.signing_key, settings.signing_format)  # one test signature
+    identity(settings)
     return Prepared(settings, clock, metrics, app, github, factories, in_force)
 
 
@@ -285,7 +297,10 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     # The adapter counts its own repairs, those made while opening included; a test's
     # wrapper of it may not count any.
     metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
-    forge = prepared.github or LocalForge(repo, settings.base_branch, clock=clock)
+    who = identity(settings)
+    forge = prepared.github or LocalForge(
+        repo, settings.base_branch, name=who.name, email=who.email, clock=clock
+    )
     client = prepared.factories.http_client()
     closing = ExitStack()
     closing.callback(client.close)
@@ -345,6 +360,6 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         pin_file=settings.cache_dir / pinstore.FILE,
     )
     prepared.in_force.read = lambda: observer.last_good
-    applier = Applier(repo, forge, clock, registry=current_registry)
+    applier = Applier(repo, forge, clock, identity=who, registry=current_registry)
     runner = CycleRunner(observer, applier, metrics, clock, phases=phases)
     return Wired(repo, forge, runner, metrics, closing)

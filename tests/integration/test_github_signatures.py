@@ -30,6 +30,7 @@ from tests.signing import EMAIL, TestKey, openpgp_key, ssh_key, stop_agent
 
 PROD = "overlays/prod/app/kustomization.yaml"
 BOT = Signature("reconciler", EMAIL, START)
+BOT_EMAIL = "reconciler-bot@users.example.com"
 
 
 @pytest.fixture(params=["ssh", "openpgp"])
@@ -174,15 +175,15 @@ def options(sim: GitHubSim, tmp_path: Path, token: str) -> list[str]:
 def test_the_daemon_signs_and_its_commits_are_accepted(
     key: TestKey, sim: GitHubSim, tmp_path: Path
 ) -> None:
-    token = sim.add_user("reconciler-bot", permission="admin", email=EMAIL)
+    token = sim.add_user("reconciler-bot", permission="admin", email=BOT_EMAIL)
     register(sim, "reconciler-bot", key)
     seed = sim.commit("main", seeded(), "config repo\n")
     sim.protect("main", reviews=False, required_signatures=True, enforce_admins=True)
     sim.add_ruleset("signed", pull_request_rule=False, required_signatures=True)
-    env = key.git_env()
+    daemon = [*options(sim, tmp_path, token), *key.options(), "--commit-email", BOT_EMAIL]
 
-    opened = run("once", *options(sim, tmp_path, token), *key.options(), env=env)
-    merged = run("once", *options(sim, tmp_path, token), *key.options(), env=env)
+    opened = run("once", *daemon, env=key.git_env())
+    merged = run("once", *daemon, env=key.git_env())
 
     assert opened.returncode == 0, opened.stderr
     assert merged.returncode == 0, merged.stderr
@@ -197,6 +198,25 @@ def test_the_daemon_signs_and_its_commits_are_accepted(
         verified = key.verify(sim.git_path, commit)
         assert verified.returncode == 0, verified.stderr
         assert sim.verified(commit)
+
+
+def test_a_signed_commit_under_another_email_is_unverified(sim: GitHubSim, tmp_path: Path) -> None:
+    """GitHub verifies against the committer email's account: the default
+    reconciler@localhost is nobody's, so --commit-email must be the bot's."""
+    made = ssh_key(tmp_path / "keys")
+    token = sim.add_user("reconciler-bot", permission="admin", email=BOT_EMAIL)
+    register(sim, "reconciler-bot", made)
+    sim.commit("main", seeded(), "config repo\n")
+    sim.protect("main", reviews=False, required_signatures=True, enforce_admins=True)
+
+    run("once", *options(sim, tmp_path, token), *made.options())
+    refused = run("once", *options(sim, tmp_path, token), *made.options())
+
+    pull = sim.pull(1)
+    assert made.verify(sim.git_path, pull.head_sha).returncode == 0  # signed, and good
+    assert not sim.verified(pull.head_sha)  # but not by the committer's account
+    assert UNVERIFIED in refused.stdout + refused.stderr
+    assert not pull.merged
 
 
 def test_without_a_key_the_merge_is_refused(sim: GitHubSim, tmp_path: Path) -> None:

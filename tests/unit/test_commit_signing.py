@@ -95,3 +95,15 @@ def test_the_fake_writes_nothing_when_its_signer_fails() -> None:
 
     assert list(remote.commits) == [seed]
     assert remote.refs["main"] == seed
+
+
+def test_the_commit_identity_is_an_option_and_checked(tmp_path: Path) -> None:
+    assert (parsed([]).commit_name, parsed([]).commit_email) == (
+        "reconciler",
+        "reconciler@localhost",
+    )
+    named = parsed(["--commit-name", "Promotions Bot", "--commit-email", "bot@example.com"])
+    assert (named.commit_name, named.commit_email) == ("Promotions Bot", "bot@example.com")
+    bad = Settings(repo=str(tmp_path / "config.git"), commit_email="<bot@example.com>")
+    with pytest.raises(PolicyError, match="--commit-name or --commit-email: cannot commit as"):
+        prepare(bad)

@@ -38,6 +38,18 @@ class TestKey:
             return ["--signing-key", str(self.signer.key), "--signing-format", "ssh"]
         return ["--signing-key", self.public, "--signing-format", "openpgp"]
 
+    def secrets(self) -> list[str]:
+        """Lines of the private key as it lies on disk (SSH) or as gpg exports it (OpenPGP),
+        which nothing the daemon shows may hold."""
+        if isinstance(self.signer, SshSigner):
+            text = self.signer.key.read_text()
+        else:
+            text = subprocess.run(
+                ["gpg", "--batch", "--export-secret-keys", "--armor", self.public],
+                capture_output=True, text=True, check=True, env=self.git_env(),
+            ).stdout  # fmt: skip
+        return [line for line in text.splitlines() if len(line) > 20 and "-----" not in line]
+
     def git_env(self) -> dict[str, str]:
         """The environment for git (and gpg) to verify with this key only."""
         env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(self._home())}

@@ -24,6 +24,7 @@ from reconciler.gitrepo.port import CommitSigner, Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.fakes.forge import START
 from tests.integration.test_cli_github import seeded
+from tests.servers.git_http import serve_git
 from tests.servers.github_sim import GitHubSim, serve_github
 from tests.servers.github_sim.enforcement import UNVERIFIED
 from tests.signing import EMAIL, TestKey, openpgp_key, ssh_key, stop_agent
@@ -198,6 +199,9 @@ def test_the_daemon_signs_and_its_commits_are_accepted(
         verified = key.verify(sim.git_path, commit)
         assert verified.returncode == 0, verified.stderr
         assert sim.verified(commit)
+    shown = opened.stdout + opened.stderr + merged.stdout + merged.stderr + (pull.body or "")
+    for secret in key.secrets():
+        assert secret not in shown
 
 
 def test_a_signed_commit_under_another_email_is_unverified(sim: GitHubSim, tmp_path: Path) -> None:
@@ -254,3 +258,34 @@ def test_doctor_tells_whether_signatures_are_required_and_can_be_given(
     assert "chmod 600" in broken.stdout
     assert broken.returncode == 1
     assert "OPENSSH PRIVATE KEY" not in unsigned.stdout + signed.stdout + broken.stdout
+
+
+def test_the_daemons_direct_commits_pushed_over_https(sim: GitHubSim, tmp_path: Path) -> None:
+    """A `mode = "commit"` promotion pushed to a branch requiring signatures, over smart
+    HTTP (the push goes through git's receive-pack, so the simulator's pre-receive hook
+    judges it): refused unsigned, accepted signed, and the pushed commit verifies."""
+    made = ssh_key(tmp_path / "keys")
+    token = sim.add_user("reconciler-bot", permission="admin", email=BOT_EMAIL)
+    register(sim, "reconciler-bot", made)
+    files = seeded()
+    files["promotions.toml"] = files["promotions.toml"].replace(
+        b"auto_merge = true", b'mode = "commit"'
+    )
+    seed = sim.commit("main", files, "config repo\n")
+    sim.protect("main", reviews=False, required_signatures=True, enforce_admins=True)
+    with serve_git(sim.git_path.parent) as server:
+        daemon = options(sim, tmp_path, token)
+        daemon[daemon.index("--repo") + 1] = server.url(sim.git_path.name)
+
+        refused = run("once", *daemon, "--commit-email", BOT_EMAIL)
+        assert sim.tip("main") == seed
+        accepted = run("once", *daemon, *made.options(), "--commit-email", BOT_EMAIL)
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "refused the update of branch 'main': pre-receive hook declined" in refused.stdout
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    tip = sim.tip("main")
+    assert tip is not None
+    assert sim.world.git.new_commits(tip, seed) == [tip]
+    assert made.verify(sim.git_path, tip).returncode == 0
+    assert sim.verified(tip)

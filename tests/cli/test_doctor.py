@@ -31,6 +31,27 @@ def test_a_healthy_local_setup_passes(tmp_path: Path) -> None:
     assert "[ok  ] main enforces code-owner review" in result.stdout
     assert "[ok  ] CODEOWNERS covers overlays/prod/kustomization.yaml" in result.stdout
     assert "[warn] live source answers for order-gateway in prod" in result.stdout  # port 9
+    assert "[ok  ] main requires signed commits: no: the local forge requires no" in result.stdout
+    assert "can sign" not in result.stdout  # no --signing-key, and none needed
+
+
+def test_doctor_signs_a_test_text_with_the_key_given(tmp_path: Path) -> None:
+    from tests.signing import ssh_key  # noqa: PLC0415 needs ssh-keygen
+
+    made = ssh_key(tmp_path / "keys")
+    where = ["--repo", str(repo(tmp_path)), "--cache-dir", str(tmp_path / "c")]
+    result = run("doctor", *where, *made.options())
+    assert result.returncode == 0, result.stdout
+    assert f"[ok  ] the daemon can sign its commits: the SSH signing key {made.options()[1]}: " in (
+        result.stdout
+    )
+    missing = run("doctor", *where, "--signing-key", str(tmp_path / "gone"))
+    assert missing.returncode == 1
+    assert (
+        f"[FAIL] the daemon can sign its commits: cannot read the SSH signing key {tmp_path / 'gone'}"
+        in (missing.stdout)
+    )
+    assert "[ok  ] config repo can be read" in missing.stdout  # the key stops nothing else
 
 
 def test_a_codeowners_gap_fails_with_the_fix(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 from tests.helm import CHARTS
 from tests.helm import binary as helm_binary
 from tests.servers.github_sim import serve_github
+from tests.signing import ssh_key
 
 ME = Signature("platform", "platform@example.com", utc_now().replace(microsecond=0))
 
@@ -36,8 +37,6 @@ def test_a_healthy_local_setup_passes(tmp_path: Path) -> None:
 
 
 def test_doctor_signs_a_test_text_with_the_key_given(tmp_path: Path) -> None:
-    from tests.signing import ssh_key  # noqa: PLC0415 needs ssh-keygen
-
     made = ssh_key(tmp_path / "keys")
     where = ["--repo", str(repo(tmp_path)), "--cache-dir", str(tmp_path / "c")]
     result = run("doctor", *where, *made.options())
@@ -45,11 +44,11 @@ def test_doctor_signs_a_test_text_with_the_key_given(tmp_path: Path) -> None:
     assert f"[ok  ] the daemon can sign its commits: the SSH signing key {made.options()[1]}: " in (
         result.stdout
     )
-    missing = run("doctor", *where, "--signing-key", str(tmp_path / "gone"))
+    gone = tmp_path / "gone"
+    missing = run("doctor", *where, "--signing-key", str(gone))
     assert missing.returncode == 1
-    assert (
-        f"[FAIL] the daemon can sign its commits: cannot read the SSH signing key {tmp_path / 'gone'}"
-        in (missing.stdout)
+    assert f"[FAIL] the daemon can sign its commits: cannot read the SSH signing key {gone}" in (
+        missing.stdout
     )
     assert "[ok  ] config repo can be read" in missing.stdout  # the key stops nothing else
 

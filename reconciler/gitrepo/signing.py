@@ -15,7 +15,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import PolicyError, os_reason
@@ -34,7 +34,7 @@ class SshSigner:
 
     key: Path
     program: str = "ssh-keygen"
-    environ: Mapping[str, str] | None = None
+    environ: Mapping[str, str] | None = field(default=None, repr=False)  # may hold tokens
 
     @property
     def format(self) -> SigningFormat:
@@ -64,7 +64,7 @@ class OpenPgpSigner:
 
     key: str
     program: str = "gpg"
-    environ: Mapping[str, str] | None = None
+    environ: Mapping[str, str] | None = field(default=None, repr=False)  # may hold tokens
 
     def __post_init__(self) -> None:
         if not self.key.strip() or self.key.startswith("-") or not self.key.isprintable():

@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.errors import PolicyError
 from reconciler.gitrepo.port import SigningError, SigningFormat
+from reconciler.gitrepo.signing import OpenPgpSigner, SshSigner
 from reconciler.settings import Settings, add_repo_options, from_args
 from reconciler.wiring import prepare
 from tests.fakes.gitrepo import SEED_AUTHOR, FakeConfigRepo, FakeRemote
@@ -107,3 +108,11 @@ def test_the_commit_identity_is_an_option_and_checked(tmp_path: Path) -> None:
     bad = Settings(repo=str(tmp_path / "config.git"), commit_email="<bot@example.com>")
     with pytest.raises(PolicyError, match="--commit-name or --commit-email: cannot commit as"):
         prepare(bad)
+
+
+def test_a_signers_repr_shows_the_key_only() -> None:
+    environ = {"GH_TOKEN": "ghp_never-shown", "GNUPGHOME": "/run/gnupg"}
+    ssh = SshSigner(Path("/run/secrets/signing/key"), environ=environ)
+    openpgp = OpenPgpSigner("ABCDEF0123456789", environ=environ)
+    assert "ghp_never-shown" not in repr(ssh) + repr(openpgp)
+    assert "/run/secrets/signing/key" in repr(ssh)

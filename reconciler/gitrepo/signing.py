@@ -11,10 +11,11 @@ kept only when no known case matches (cut to one line).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,8 @@ class SshSigner:
 
     def sign(self, payload: bytes) -> str:
         _readable(self.key, self.describe())
-        with tempfile.TemporaryDirectory(prefix="reconciler-sign-") as folder:
-            data = Path(folder) / "commit"
+        with _folder(self.describe()) as folder:
+            data = folder / "commit"
             data.write_bytes(payload)
             argv = [self.program, "-Y", "sign", "-n", SSH_NAMESPACE, "-f", str(self.key), str(data)]
             _run(argv, self.describe(), _ssh_advice, self.environ)
@@ -81,8 +82,8 @@ class OpenPgpSigner:
         return f"the OpenPGP signing key {self.key}"
 
     def sign(self, payload: bytes) -> str:
-        with tempfile.TemporaryDirectory(prefix="reconciler-sign-") as folder:
-            data = Path(folder) / "commit"
+        with _folder(self.describe()) as folder:
+            data = folder / "commit"
             data.write_bytes(payload)
             argv = [
                 self.program, "--batch", "--no-tty", "--pinentry-mode", "error",
@@ -136,6 +137,19 @@ def probe(signer: CommitSigner) -> str:
     """Sign a throwaway commit-like text: the signature's first line when it works, else
     SigningError (what ``doctor`` and the daemon's start check)."""
     return signer.sign(_PROBE).splitlines()[0]
+
+
+@contextlib.contextmanager
+def _folder(what: str) -> Iterator[Path]:
+    """A private temporary folder (mode 0700) for the commit's bytes and the signature."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="reconciler-sign-") as folder:
+            yield Path(folder)
+    except OSError as error:
+        raise SigningError(
+            f"cannot sign commits with {what}: no temporary folder to write in "
+            f"({os_reason(error)}); give the daemon a writable /tmp or TMPDIR"
+        ) from None
 
 
 def _readable(key: Path, what: str) -> None:

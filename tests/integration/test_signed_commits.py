@@ -7,6 +7,7 @@ SSH key and an OpenPGP key; a signer that fails writes nothing; no key material 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -204,3 +205,12 @@ def test_a_head_made_unsigned_before_is_replaced_by_a_signed_one(tmp_path: Path)
     assert again.commit != unsigned
     assert again.commit is not None
     assert made.verify(world.path, again.commit).returncode == 0
+
+
+def test_no_temporary_folder_is_one_actionable_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = ssh_key(tmp_path / "keys")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(SigningError, match=r"no temporary folder to write in .*writable /tmp"):
+        probe(made.signer)

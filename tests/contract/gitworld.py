@@ -62,8 +62,9 @@ class World(Protocol):
 class FakeWorld:
     """The in-memory flavour."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: CommitSigner | None = None) -> None:
         self.remote = FakeRemote()
+        self.signer = signer  # every client signs its commits with it
         self._steps = itertools.count()
 
     def seed(
@@ -84,7 +85,7 @@ class FakeWorld:
         return commit
 
     def client(self, max_attempts: int = 5) -> ConfigRepo:
-        return FakeConfigRepo(self.remote, max_attempts=max_attempts)
+        return FakeConfigRepo(self.remote, max_attempts=max_attempts, signer=self.signer)
 
     def set_branch(self, branch: str, commit: str | None) -> None:
         self.remote.set_branch(branch, commit)

@@ -57,8 +57,10 @@ class FakeCommit:
     signature: str | None = None  # what the writer's signer gave (``payload`` was signed)
 
     def payload(self) -> bytes:
-        """The bytes a signer signs for this commit (a stand-in for git's object text)."""
-        return repr((self.parents, self.author, self.committer, self.message)).encode()
+        """The bytes a signer signs for this commit (a stand-in for git's object text: its
+        tree, parents and people, a blank line, the message)."""
+        head = repr((sorted(self.files.items()), self.parents, self.author, self.committer))
+        return f"{head}\n\n{self.message}".encode()
 
 
 @dataclass

@@ -3,8 +3,9 @@
 At 10,000 apps a cycle's per-(app, environment) facts hold 30,000 entries; finding the few
 a push changed by comparing two such mappings costs milliseconds each time. A ``Revision``
 made with ``derive`` remembers the keys it changed, so a later step (planning) can ask
-``changed_since(earlier)`` and visit only those. Only a weak reference to the parent is
-kept: a chain of revisions never keeps old cycles alive.
+``changed_since(earlier)`` and visit only those. A revision holds its parent until it is
+derived from itself: then only weakly, so a chain keeps one generation back alive, never
+every old cycle (a cycle's snapshot and the next share the parent they were derived from).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ _MISSING = object()
 class Revision(Mapping[K, V], Generic[K, V]):
     """Immutable mapping; ``derive`` makes the next revision, recording what it changed."""
 
-    __slots__ = ("__weakref__", "_changed", "_data", "_parent")
+    __slots__ = ("__weakref__", "_changed", "_data", "_held", "_parent")
 
     def __init__(self, data: Mapping[K, V] | None = None) -> None:
         self._data: dict[K, V] = dict(data) if data is not None else {}
         self._parent: weakref.ref[Revision[K, V]] | None = None
+        self._held: Revision[K, V] | None = None  # the parent, until this one has a child
         self._changed: frozenset[K] = frozenset()
 
     def derive(self, updates: Mapping[K, V], removed: frozenset[K] = frozenset()) -> Revision[K, V]:
@@ -41,7 +43,9 @@ class Revision(Mapping[K, V], Generic[K, V]):
         made: Revision[K, V] = Revision.__new__(Revision)
         made._data = data
         made._parent = weakref.ref(self)
+        made._held = self
         made._changed = frozenset(updates) | removed
+        self._held = None  # a parent now: its child holds it, it need not hold its own
         return made
 
     def changed_since(self, earlier: Mapping[K, V]) -> frozenset[K] | None:

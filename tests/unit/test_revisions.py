@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from reconciler.revisions import Revision, changed_keys
 
@@ -38,10 +39,15 @@ def test_without_a_common_ancestor_the_answer_comes_from_comparing_values() -> N
     assert changed_keys({"a": 1}, {"a": 1, "z": 0}) == frozenset({"z"})
 
 
-def test_an_old_revision_is_not_kept_alive_by_its_children() -> None:
+def test_a_chain_keeps_one_generation_back_alive_and_no_more() -> None:
+    """A revision holds its parent (a cycle's snapshot and the next are often siblings, and
+    their parent must live to compare them), but once derived from, not its own parent."""
     base = Revision({"a": 1})
     child = base.derive({"a": 2})
-    del base
+    one, two = child.derive({"b": 1}), child.derive({"c": 1})
+    base_ref = weakref.ref(base)
+    del base, child
     gc.collect()
-    assert child.changed_since(Revision({"a": 1})) is None
-    assert dict(child) == {"a": 2}
+    assert base_ref() is None  # two generations back: free
+    assert two.changed_since(one) == frozenset({"b", "c"})  # their parent lives
+    assert dict(two) == {"a": 2, "c": 1}

@@ -22,7 +22,7 @@ from reconciler.reasons import BlockedCode
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PairGauges:
     """What one (app, env) looks like after a cycle."""
 

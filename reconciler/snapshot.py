@@ -18,7 +18,7 @@ from reconciler.overlays.imageref import ImagePin
 Key = tuple[str, str]  # (app, env)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OverlayState:
     """What an environment's overlay pins for an app, on the base branch."""
 
@@ -30,7 +30,7 @@ class OverlayState:
     error: str | None = None  # the overlay could not be read: why
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveState:
     """What a live source says an environment runs for an app.
 

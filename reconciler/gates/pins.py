@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PinFact:
     """One commit that touched an overlay, and the digest the overlay pinned after it.
 

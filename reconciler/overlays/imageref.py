@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from reconciler.imagerefs import split_reference
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImagePin:
     """What an overlay pins: repository, tag and digest ("" where absent), as written."""
 

@@ -3,7 +3,8 @@
 An SSH key made by ``ssh-keygen -t ed25519 -N ''`` and an OpenPGP key made by ``gpg
 --quick-gen-key`` in a private GNUPGHOME, each in a temporary folder; ``verify`` runs the
 installed git on a commit with only that key trusted (SSH: an allowed-signers file; OpenPGP:
-that GNUPGHOME). Missing tools skip the test, and fail it under CI=true.
+that GNUPGHOME). Missing tools skip the test, and fail it under CI=true. ``Recording`` is a
+signer without a key, for the fake and the contract.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.gitrepo.port import CommitSigner
+from reconciler.gitrepo.port import CommitSigner, SigningError, SigningFormat
 from reconciler.gitrepo.signing import OpenPgpSigner, SshSigner
 from tests.conftest import need
 
@@ -76,6 +77,28 @@ class TestKey:
         folder = self.allowed_signers or self.gnupghome
         assert folder is not None
         return folder.parent
+
+
+class Recording:
+    """A signer for tests without a key: signs with a made-up text and remembers what it
+    signed, or always fails."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.signed: list[bytes] = []
+        self.fail = fail
+
+    @property
+    def format(self) -> SigningFormat:
+        return "ssh"
+
+    def describe(self) -> str:
+        return "the test key"
+
+    def sign(self, payload: bytes) -> str:
+        if self.fail:
+            raise SigningError("cannot sign commits with the test key: it is broken")
+        self.signed.append(payload)
+        return "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"
 
 
 def ssh_key(folder: Path, email: str = EMAIL) -> TestKey:

@@ -9,32 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.gitrepo.port import Signature, SigningError, SigningFormat
+from reconciler.gitrepo.port import Signature, SigningError
 from tests.contract.gitworld import FakeWorld, GitWorld, World
+from tests.signing import Recording
 
 WHO = Signature("reconciler", "reconciler@localhost", datetime(2024, 5, 1, tzinfo=UTC))
 PROD = "overlays/prod/app/kustomization.yaml"
-
-
-class Recording:
-    """Signs with a made-up text and remembers what it signed; or always fails."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.signed: list[bytes] = []
-        self.fail = fail
-
-    @property
-    def format(self) -> SigningFormat:
-        return "ssh"
-
-    def describe(self) -> str:
-        return "the test key"
-
-    def sign(self, payload: bytes) -> str:
-        if self.fail:
-            raise SigningError("cannot sign commits with the test key: it is broken")
-        self.signed.append(payload)
-        return "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"
 
 
 def make(flavour: str, tmp_path: Path, signer: Recording) -> World:

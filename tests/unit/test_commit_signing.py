@@ -11,32 +11,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import PolicyError
-from reconciler.gitrepo.port import SigningError, SigningFormat
+from reconciler.gitrepo.port import SigningError
 from reconciler.gitrepo.signing import OpenPgpSigner, SshSigner
 from reconciler.settings import Settings, add_repo_options, from_args
 from reconciler.wiring import prepare
 from tests.fakes.gitrepo import SEED_AUTHOR, FakeConfigRepo, FakeRemote
-
-
-class Recording:
-    """A signer that signs with a made-up scheme and remembers what it signed."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.signed: list[bytes] = []
-        self.fail = fail
-
-    @property
-    def format(self) -> SigningFormat:
-        return "ssh"
-
-    def describe(self) -> str:
-        return "the test key"
-
-    def sign(self, payload: bytes) -> str:
-        if self.fail:
-            raise SigningError("cannot sign commits with the test key: it is broken")
-        self.signed.append(payload)
-        return f"-----BEGIN SSH SIGNATURE-----\n{len(payload)}\n-----END SSH SIGNATURE-----\n"
+from tests.signing import Recording
 
 
 def parsed(argv: list[str]) -> Settings:

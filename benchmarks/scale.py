@@ -472,7 +472,7 @@ def run(
     return [
         f"# scale: {', '.join(f'{n:,}' for n in sizes)} apps x 3 environments; commit "
         f"{commit()}; {platform.node()} {platform.machine()}, {multiprocessing.cpu_count()} "
-        f"cores, Python {platform.python_version()}; generated {started:%Y-%m-%d %H:%M}, "
+        f"cores, Python {platform.python_version()}; started {started:%Y-%m-%d %H:%M}, "
         f"measured {measured:%H:%M}-{ended:%H:%M} UTC",
         "",
         *table(scale),

@@ -8,6 +8,7 @@ does not stop the others; each outcome is reported.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from reconciler.gitrepo.trailers import Trailer
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App
 from reconciler.registry.port import ImageRegistry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,12 @@ class Applier:
         clock: Callable[[], datetime],
         identity: Identity | None = None,
         registry: Callable[[], ImageRegistry | None] = lambda: None,
+        *,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``stopping()`` true: take no further action this cycle (the daemon was asked to
+        stop; what is left is planned again at the next start)."""
+        self.stopping = stopping
         self.repo = repo
         self.forge = forge
         self.clock = clock
@@ -75,7 +83,18 @@ class Applier:
     def apply(self, plan: Plan, base_branch: str) -> list[ActionOutcome]:
         """Run every action of ``plan``; errors become failed outcomes, never exceptions."""
         outcomes = []
-        for action in plan.actions:
+        for done, action in enumerate(plan.actions):
+            if self.stopping():
+                # A first cycle at 10,000 apps may hold thousands of actions: a stop must not
+                # wait for them all (Kubernetes kills after its grace period). Each action is
+                # whole or not begun, so the rest are simply planned again.
+                log.info(
+                    "stopping: %d of %d actions left for the next start",
+                    len(plan.actions) - done,
+                    len(plan.actions),
+                    extra={"event": "apply-stopped", "left": len(plan.actions) - done},
+                )
+                break
             try:
                 outcomes.append(self._one(action, base_branch))
             except ReconcilerError as exc:

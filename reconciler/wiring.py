@@ -360,6 +360,8 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         pin_file=settings.cache_dir / pinstore.FILE,
     )
     prepared.in_force.read = lambda: observer.last_good
-    applier = Applier(repo, forge, clock, identity=who, registry=current_registry)
+    applier = Applier(
+        repo, forge, clock, identity=who, registry=current_registry, stopping=stopping
+    )
     runner = CycleRunner(observer, applier, metrics, clock, phases=phases)
     return Wired(repo, forge, runner, metrics, closing)

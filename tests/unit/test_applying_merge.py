@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconciler.actions import Merge, Plan
+from reconciler.actions import Close, Merge, Plan
 from reconciler.applying import Applier
 from reconciler.forge.port import Enforcement
 from tests.fakes.forge import FakeForge
@@ -100,3 +100,28 @@ def test_a_head_pushed_by_a_person_is_not_merged_even_when_planned() -> None:
     assert not outcome.ok
     assert f"merge #{number}" not in forge.writes
     assert "other than by pinning" in outcome.detail
+
+
+def test_a_stop_asked_during_a_cycle_leaves_the_actions_not_begun_for_the_next_start() -> None:
+    """A first cycle at 10,000 apps may hold thousands of actions: asked to stop, the
+    applier finishes the action in hand and begins no other (each is whole or not begun)."""
+    remote, head = world()
+    forge = FakeForge()
+    for n in range(3):
+        forge.set_head(f"promote/prod/app{n}", head)
+    numbers = [
+        forge.open(f"promote/prod/app{n}", "main", "Promote", "body", ("promotion",)).number
+        for n in range(3)
+    ]
+    asked = iter([False, True, True])
+    applier = Applier(FakeConfigRepo(remote), forge, lambda: NOW, stopping=lambda: next(asked))
+
+    outcomes = applier.apply(
+        Plan(
+            actions=tuple(Close(f"app{n}", "prod", number, "c") for n, number in enumerate(numbers))
+        ),
+        "main",
+    )
+
+    assert [o.action for o in outcomes] == [Close("app0", "prod", numbers[0], "c")]
+    assert [forge.stored[n].state for n in numbers] == ["closed", "open", "open"]

@@ -24,7 +24,13 @@ def candidate(
             app.name,
             target.name,
             "no-pin",
-            f"the {source.name} overlay ({src.path}) pins no image for {app.name}",
+            f"the {source.name} overlay ({src.path}) pins no image for {app.name}"
+            + (
+                f': it has no images[] entry named "{app.image_name}" (if it names the image '
+                f"otherwise, set kustomize_image in [apps.{app.name}])"
+                if source.format == "kustomize"
+                else ""
+            ),
         )
         return None
     digest = src.pin.digest or registry.resolved(draft, app, source, target, src.pin)

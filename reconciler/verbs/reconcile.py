@@ -277,9 +277,16 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
     """One cycle of the daemon, as the loop sees it; its view is kept for GET /status."""
     result = wired.runner.cycle()
     latest.publish(result.observation.policy, result.observation.snapshot, result.plan)
+    now = utc_now()
+    # Woken when a gate's next sample is due (now, for one a full round left out), and when
+    # a block ends by itself (a soak, a merge delay, a window: its `until`), not at the next
+    # poll: a 3 s soak waited for a 30 s poll. An `until` already past is left out, or a
+    # block that outlives it would wake the daemon in a loop.
+    ends = [b.until for b in result.plan.blocked if b.until is not None and b.until > now]
     due = wired.runner.observer.sampler.next_due
+    soonest = min([*ends, *([due] if due is not None else [])], default=None)
     # The daemon's own writes are followed up at once, without a trigger from the watcher.
-    wake = 0.0 if result.moved else (due - utc_now()).total_seconds() if due else None
+    wake = 0.0 if result.moved else (soonest - now).total_seconds() if soonest else None
     valid = result.observation.policy_valid
     snapshot = result.observation.snapshot
     return CycleStatus(

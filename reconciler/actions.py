@@ -190,9 +190,6 @@ class Plan:
     blocked: tuple[Blocked, ...] = ()
     gates: tuple[tuple[str, str, GateResult], ...] = ()  # (app, target env, result)
     notes: tuple[str, ...] = field(default=())
-    # Whether any decision read the clock: a plan that did not is the plan for the same
-    # policy and snapshot at any other time too, so an idle cycle may reuse it.
-    timed: bool = field(default=True, compare=False)
 
     @property
     def empty(self) -> bool:

@@ -104,7 +104,6 @@ def plan_apps(
 def assemble(plans: Collection[AppPlan], snapshot: Snapshot) -> Plan:
     """The whole plan from every app's parts, in the order one pass would have made it."""
     parts = sorted((part for p in plans for part in p.parts), key=lambda part: part.order)
-    timed = any(p.timed for p in plans)
     notes = tuple(
         f"policy on {snapshot.base_branch} is invalid: {e}" for e in snapshot.policy_errors
     )
@@ -113,7 +112,6 @@ def assemble(plans: Collection[AppPlan], snapshot: Snapshot) -> Plan:
         tuple(b for part in parts for b in part.blocked),
         tuple(r for part in parts for r in part.results),
         notes,
-        timed=timed,
     )
 
 

@@ -13,12 +13,13 @@ would return or raise, so a registry without such a call loops (``resolve_each``
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeVar
 
 from reconciler.errors import PermanentError, ReconcilerError
 
+A = TypeVar("A")
 Resolved: TypeAlias = dict[str, str | ReconcilerError]
 """tag -> the digest it points to, or the error resolving it alone raises."""
 Proven: TypeAlias = dict[str, bool | ReconcilerError]
@@ -83,21 +84,20 @@ class ImageRegistry(Protocol):
 
 def resolve_each(registry: ImageRegistry, repository: str, tags: Collection[str]) -> Resolved:
     """``resolve_all`` as one ``resolve`` per tag, for a registry with no batched read."""
-    found: Resolved = {}
-    for tag in dict.fromkeys(tags):
-        try:
-            found[tag] = registry.resolve(repository, tag)
-        except ReconcilerError as exc:
-            found[tag] = exc
-    return found
+    return _each(lambda tag: registry.resolve(repository, tag), tags)
 
 
 def exists_each(registry: ImageRegistry, repository: str, digests: Collection[str]) -> Proven:
     """``exists_all`` as one ``exists`` per digest, for a registry with no batched read."""
-    found: Proven = {}
-    for digest in dict.fromkeys(digests):
+    return _each(lambda digest: registry.exists(repository, digest), digests)
+
+
+def _each(read: Callable[[str], A], ids: Collection[str]) -> dict[str, A | ReconcilerError]:
+    """``read`` of each distinct id, in order; what it raises is that id's answer."""
+    found: dict[str, A | ReconcilerError] = {}
+    for ident in dict.fromkeys(ids):
         try:
-            found[digest] = registry.exists(repository, digest)
+            found[ident] = read(ident)
         except ReconcilerError as exc:
-            found[digest] = exc
+            found[ident] = exc
     return found

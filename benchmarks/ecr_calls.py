@@ -30,7 +30,14 @@ from benchmarks.common import line
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy, load_policy
 from reconciler.registry.ecr import EcrRegistry
-from reconciler.registry.port import ImageRegistry, Proven, Resolved, exists_each, resolve_each
+from reconciler.registry.port import (
+    ImageLabels,
+    ImageRegistry,
+    Proven,
+    Resolved,
+    exists_each,
+    resolve_each,
+)
 from reconciler.registryfacts import registry_facts
 from reconciler.snapshot import Key, OverlayState
 from tests.servers.moto_ecr import ACCOUNT, Counted, aws_environment, counting, run_moto
@@ -65,6 +72,9 @@ class OneAtATime:
 
     def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
         return exists_each(self, repository, digests)
+
+    def labels(self, repository: str, digest: str) -> ImageLabels:
+        return self.registry.labels(repository, digest)
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         return self.registry.tag(repository, digest, tag)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.clock import utc_now
-from reconciler.errors import PolicyError
+from reconciler.errors import PolicyError, TransientError
 from reconciler.imagerefs import ImageName, parse_image, parse_repository
 from reconciler.policy.model import Registry
 from reconciler.registry.port import ImageNotFound, ImageRegistry, Manifest, ManifestMismatch
@@ -77,6 +77,7 @@ def open_registry(  # noqa: PLR0913 the registry's settings, all keyword-only wi
             endpoint_url=endpoint_url,
             budget=budget,
             read_timeout=timeout.total_seconds(),
+            download=_downloader(http, timeout),
         )
     if kind == "oci":
         from reconciler.httpclient.client import HttpClient  # noqa: PLC0415 - see the docstring
@@ -95,3 +96,24 @@ def open_registry(  # noqa: PLR0913 the registry's settings, all keyword-only wi
             sleep=sleep,
         )
     raise PolicyError(f"unknown registry kind {kind!r}: use 'ecr' or 'oci'")
+
+
+def _downloader(http: HttpClient | None, timeout: timedelta) -> Callable[[str], bytes]:
+    """A GET of a presigned blob URL (ECR's layer download, an image config), bounded; the
+    HTTP client is made at the first download (most cycles need none)."""
+    made: list[HttpClient] = [http] if http is not None else []
+
+    def download(url: str) -> bytes:
+        from reconciler.httpclient.client import HttpClient  # noqa: PLC0415 - see the docstring
+        from reconciler.httpclient.messages import HttpRequest  # noqa: PLC0415
+        from reconciler.registry.manifests import MAX_MANIFEST_BYTES  # noqa: PLC0415
+
+        if not made:
+            made.append(HttpClient())
+        request = HttpRequest("GET", url, timeout=timeout, max_body_bytes=MAX_MANIFEST_BYTES)
+        response = made[0].send(request)
+        if response.status != 200:
+            raise TransientError(f"ECR's blob download answered {response.status}")
+        return response.body
+
+    return download

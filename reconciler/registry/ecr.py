@@ -14,7 +14,7 @@ Error messages name the repository and the error code, never a library's own tex
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NoReturn
 
 import boto3  # type: ignore[import-untyped]
@@ -38,8 +38,10 @@ from reconciler.imagerefs import (
     parse_repository,
 )
 from reconciler.registry.ecrbatch import described, each, fetched_tags, manifests, proven
-from reconciler.registry.manifests import MEDIA_TYPES
+from reconciler.registry.labels import read_labels
+from reconciler.registry.manifests import MEDIA_TYPES, hashes_to
 from reconciler.registry.port import (
+    ImageLabels,
     ImageNotFound,
     Manifest,
     ManifestMismatch,
@@ -86,10 +88,14 @@ class EcrRegistry:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        download: Callable[[str], bytes] | None = None,
     ) -> None:
         """``region`` overrides the one in the image host; ``endpoint_url`` replaces ECR's
         endpoint; ``budget`` is the number of API calls per region per cycle;
-        ``max_attempts`` counts every try of a throttled or failed call, the first included."""
+        ``max_attempts`` counts every try of a throttled or failed call, the first included;
+        ``download`` reads a layer's download URL (without it, labels come from annotations
+        only: ECR's API hands out no blob itself)."""
+        self._download = download
         self._region = region
         self._endpoint_url = endpoint_url
         self._budget = budget
@@ -154,6 +160,31 @@ class EcrRegistry:
         except ImageNotFound:
             return False
         return True
+
+    def labels(self, repository: str, digest: str) -> ImageLabels:
+        """The image's labels (``labels.read_labels``): manifests from batch_get_image, the
+        config through get_download_url_for_layer and ``download``, its bytes checked."""
+        name = parse_repository(repository)
+        check_digest(digest, where=f"{repository}@{digest}")
+        blob = (lambda config: self._blob(name, config)) if self._download else None
+        return read_labels(lambda ref: self._manifest(name, ref), blob, digest)
+
+    def _blob(self, name: ImageName, digest: str) -> bytes:
+        assert self._download is not None
+        answer = self._call(
+            name,
+            "get_download_url_for_layer",
+            missing=f"blob {digest}",
+            repositoryName=name.path,
+            layerDigest=digest,
+            **self._ids(name),
+        )
+        body = self._download(str(answer.get("downloadUrl", "")))
+        if not hashes_to(body, digest):
+            raise ManifestMismatch(
+                f"ECR blob {digest} of {name.repository}: its bytes hash to something else: refused"
+            )
+        return body
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         """Put the manifest ``digest`` under ``tag``; False when ECR says it is already there."""
@@ -352,8 +383,8 @@ class EcrRegistry:
             if code in _CREDENTIALS:
                 raise PermanentError(
                     f"{where} was refused ({code}): check the AWS credentials and that their "
-                    "IAM policy allows ecr:DescribeImages, ecr:BatchGetImage, ecr:PutImage "
-                    "and ecr:ListImages"
+                    "IAM policy allows ecr:DescribeImages, ecr:BatchGetImage, ecr:PutImage, "
+                    "ecr:ListImages and ecr:GetDownloadUrlForLayer"
                 ) from None
             raise PermanentError(f"{where} failed ({code})") from None
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):

@@ -16,8 +16,6 @@ GET follows, and an unchanged tag costs one bodiless request a cycle.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -29,7 +27,7 @@ from reconciler.clock import utc_now
 from reconciler.errors import PermanentError, TransientError
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
-from reconciler.httpclient.messages import HttpRequest, HttpResponse
+from reconciler.httpclient.messages import HttpRequest, HttpResponse, RedirectPolicy
 from reconciler.imagerefs import (
     DOCKER_HUB,
     ImageName,
@@ -38,9 +36,11 @@ from reconciler.imagerefs import (
     is_digest,
     parse_repository,
 )
+from reconciler.registry.answers import error_code, tags_of
 from reconciler.registry.dockerconfig import DockerCredentials
 from reconciler.registry.headers import next_link, parse_challenge, parse_retry_after
 from reconciler.registry.knowntags import KnownTags
+from reconciler.registry.labels import read_labels
 from reconciler.registry.manifests import (
     ACCEPT,
     MAX_MANIFEST_BYTES,
@@ -50,6 +50,7 @@ from reconciler.registry.manifests import (
 )
 from reconciler.registry.ociauth import Authenticator
 from reconciler.registry.port import (
+    ImageLabels,
     ImageNotFound,
     Manifest,
     ManifestMismatch,
@@ -61,7 +62,6 @@ from reconciler.registry.port import (
 
 DEFAULT_BUDGET = 1000
 DEFAULT_TIMEOUT = timedelta(seconds=30)
-_ERROR_CODE = re.compile(r"[A-Z_]{1,64}")
 _MAX_PAGES = 1000
 _MAX_TAGS_BYTES = 16 * 1024 * 1024
 # Docker Hub's API does not live at the host its images are named by.
@@ -145,6 +145,17 @@ class OciRegistry:
             return False
         return True
 
+    def labels(self, repository: str, digest: str) -> ImageLabels:
+        """The image's labels (``labels.read_labels``); every manifest and the config are
+        checked against their digests."""
+        name = parse_repository(repository)
+        check_digest(digest, where=f"{repository}@{digest}")
+        return read_labels(
+            lambda ref: self._manifest(name, ref, explain=ref == digest),
+            lambda config: self._blob(name, config),
+            digest,
+        )
+
     def resolve_all(self, repository: str, tags: Collection[str]) -> Resolved:
         """One ``resolve`` per tag: the distribution API reads one manifest a request."""
         return resolve_each(self, repository, tags)
@@ -176,7 +187,7 @@ class OciRegistry:
                 raise ImageNotFound(self._unknown_repository(name))
             if response.status != 200:
                 self._fail(name, response, "listing tags")
-            found.update(_tags_of(response.body, name.repository))
+            found.update(tags_of(response.body, name.repository))
             link = next_link(response.header("link"))
             if link is None:
                 return tuple(sorted(found))
@@ -202,7 +213,7 @@ class OciRegistry:
         if response.status == 404:
             if explain and self._repository_unknown(name, response):
                 raise ImageNotFound(self._unknown_repository(name))
-            code = _error_code(response.body) or "not found"
+            code = error_code(response.body) or "not found"
             raise ImageNotFound(f"repository {name.repository} has no {what} ({code})")
         if response.status != 200:
             self._fail(name, response, f"fetching {what}")
@@ -213,6 +224,22 @@ class OciRegistry:
             header=response.header("docker-content-digest"),
             where=f"registry {name.host}, {name.repository} {what}",
         )
+
+    def _blob(self, name: ImageName, digest: str) -> bytes:
+        """The blob ``digest`` (a config), its bytes checked; registries may answer with a
+        redirect to their storage, followed without the credentials."""
+        url = f"{self._base(name)}/v2/{name.path}/blobs/{digest}"
+        response = self._call(name, "GET", url, redirects="any")
+        if response.status == 404:
+            raise ImageNotFound(f"repository {name.repository} has no blob {digest}")
+        if response.status != 200:
+            self._fail(name, response, f"fetching blob {digest}")
+        if not hashes_to(response.body, digest):
+            raise ManifestMismatch(
+                f"registry {name.host}, {name.repository} blob {digest}: its bytes hash to "
+                "something else: refused (a registry or proxy is serving altered content)"
+            )
+        return response.body
 
     def _current(self, name: ImageName, tag: str) -> str | None:
         """The digest ``tag`` names now, None when there is no such tag yet."""
@@ -262,7 +289,7 @@ class OciRegistry:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _call(
+    def _call(  # noqa: PLR0913 one request's parts, all but the first three keyword-only
         self,
         name: ImageName,
         method: str,
@@ -272,6 +299,7 @@ class OciRegistry:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         max_body: int = MAX_MANIFEST_BYTES,
+        redirects: RedirectPolicy = "same-host",
     ) -> HttpResponse:
         """One API request with authentication: a 401 is answered once, then refused."""
         scope = f"repository:{name.path}:{'pull,push' if push else 'pull'}"
@@ -281,7 +309,13 @@ class OciRegistry:
             if authorization is not None:
                 sent["Authorization"] = authorization
             request = HttpRequest(
-                method, url, sent, body, timeout=self._timeout, max_body_bytes=max_body
+                method,
+                url,
+                sent,
+                body,
+                timeout=self._timeout,
+                max_body_bytes=max_body,
+                redirects=redirects,
             )
             response = self._exchange(name.host, request)
             if response.status != 401:
@@ -350,7 +384,7 @@ class OciRegistry:
     def _repository_unknown(self, name: ImageName, missing: HttpResponse) -> bool:
         # Registries differ: some answer NAME_UNKNOWN for a manifest of an unknown
         # repository, distribution answers MANIFEST_UNKNOWN; its tag list tells.
-        if _error_code(missing.body) == "NAME_UNKNOWN":
+        if error_code(missing.body) == "NAME_UNKNOWN":
             return True
         url = f"{self._base(name)}/v2/{name.path}/tags/list?n=1"
         listing = self._call(name, "GET", url)
@@ -363,7 +397,7 @@ class OciRegistry:
         )
 
     def _fail(self, name: ImageName, response: HttpResponse, doing: str) -> NoReturn:
-        code = _error_code(response.body)
+        code = error_code(response.body)
         detail = f"{response.status}{f' {code}' if code else ''}"
         if response.status == 403:
             raise PermanentError(
@@ -374,26 +408,3 @@ class OciRegistry:
         if response.status >= 500 or response.status == 408:
             raise TransientError(f"{where}; retrying next cycle")
         raise PermanentError(where)
-
-
-def _error_code(body: bytes) -> str | None:
-    """The first error code of a registry error body (``{"errors": [{"code": ...}]}``)."""
-    try:
-        document = json.loads(body)
-        code = document["errors"][0]["code"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
-
-
-def _tags_of(body: bytes, repository: str) -> list[str]:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise PermanentError(f"the tag list of {repository} is not JSON") from None
-    tags = document.get("tags") if isinstance(document, dict) else None
-    if tags is None:
-        return []  # a repository whose tags were all deleted
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise PermanentError(f"the tag list of {repository} is not a list of names")
-    return tags

@@ -1,4 +1,4 @@
-"""The image-registry port: resolve a tag, prove a digest exists, move a tag.
+"""The image-registry port: resolve a tag, prove a digest exists, move a tag, read labels.
 
 ``repository`` is always the repository as a policy's ``image`` names it,
 ``host[:port]/path`` (see ``references.parse_repository``); a malformed one, tag or digest
@@ -46,6 +46,23 @@ class Manifest:
         return f"Manifest({self.digest}, {self.media_type}, {len(self.body)} bytes)"
 
 
+@dataclass(frozen=True)
+class ImageLabels:
+    """What an image says of itself: the OCI annotation keys ``org.opencontainers.image.``
+    ``revision``, ``source``, ``version`` and ``created``, from its config's labels (or its
+    manifest's or index's annotations); None where the image does not say."""
+
+    revision: str | None = None
+    source: str | None = None
+    version: str | None = None
+    created: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether the image said anything at all."""
+        return any((self.revision, self.source, self.version, self.created))
+
+
 class ImageRegistry(Protocol):
     """What the daemon asks of a registry. Failures raise ``ImageNotFound``,
     ``ManifestMismatch``, TransientError (retry next cycle) or PermanentError."""
@@ -67,6 +84,12 @@ class ImageRegistry(Protocol):
     def exists_all(self, repository: str, digests: Collection[str]) -> Proven:
         """Each of ``digests`` -> what ``exists`` returns for it, or the error it raises;
         like ``resolve_all``, raises no ReconcilerError itself."""
+        ...
+
+    def labels(self, repository: str, digest: str) -> ImageLabels:
+        """What the image ``digest`` says of itself (for an index: its own annotations, else
+        the linux/amd64 manifest's, else its first's); an image without labels gives an
+        empty ``ImageLabels``. Image config is immutable: callers may keep the answer."""
         ...
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:

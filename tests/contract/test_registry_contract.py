@@ -13,7 +13,7 @@ import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from reconciler.httpclient.client import HttpClient
 from reconciler.registry import ImageNotFound, ImageRegistry
 from reconciler.registry.ecr import EcrRegistry
 from reconciler.registry.oci import OciRegistry
+from reconciler.registry.port import ImageLabels
 from tests.conftest import need
 from tests.fakes.registry import FakeRegistry
 from tests.servers.docker_registry import DOCKER_REGISTRY, RunningRegistry, run_registry
@@ -42,7 +43,15 @@ class World(Protocol):
 
     def repository(self, name: str) -> str: ...
 
-    def push(self, name: str, tag: str, platforms: tuple[str, ...] = ()) -> Image: ...
+    def push(
+        self,
+        name: str,
+        tag: str,
+        platforms: tuple[str, ...] = (),
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Image: ...
 
     def read(self, name: str, tag: str) -> str | None: ...
 
@@ -60,9 +69,32 @@ class FakeWorld:
     def repository(self, name: str) -> str:
         return f"fake.example:5000/{name}"
 
-    def push(self, name: str, tag: str, platforms: tuple[str, ...] = ()) -> Image:
-        image = build(self.folder / f"image-{next(_names)}", name, tag, platforms)
-        self.registry.push(self.repository(name), tag, image.manifest, image.media_type)
+    def push(
+        self,
+        name: str,
+        tag: str,
+        platforms: tuple[str, ...] = (),
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Image:
+        image = build(
+            self.folder / f"image-{next(_names)}",
+            name,
+            tag,
+            platforms,
+            labels=labels,
+            annotations=annotations,
+        )
+        repository = self.repository(name)
+        for blob in sorted((image.layout / "blobs" / "sha256").iterdir()):
+            data = blob.read_bytes()
+            kind = _media_type(data)
+            if kind is None:  # a config or a layer
+                self.registry.push_blob(repository, data)
+            elif data != image.manifest:  # an index's manifests, untagged
+                self.registry.push(repository, None, data, kind)
+        self.registry.push(repository, tag, image.manifest, image.media_type)
         return image
 
     def read(self, name: str, tag: str) -> str | None:
@@ -81,8 +113,23 @@ class OciWorld:
     def repository(self, name: str) -> str:
         return f"{self.running.host}/{name}"
 
-    def push(self, name: str, tag: str, platforms: tuple[str, ...] = ()) -> Image:
-        image = build(self.folder / f"image-{next(_names)}", name, tag, platforms)
+    def push(
+        self,
+        name: str,
+        tag: str,
+        platforms: tuple[str, ...] = (),
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Image:
+        image = build(
+            self.folder / f"image-{next(_names)}",
+            name,
+            tag,
+            platforms,
+            labels=labels,
+            annotations=annotations,
+        )
         push(image, f"{self.repository(name)}:{tag}", self._policy())
         return image
 
@@ -127,8 +174,23 @@ class EcrWorld:
     def repository(self, name: str) -> str:
         return f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}"
 
-    def push(self, name: str, tag: str, platforms: tuple[str, ...] = ()) -> Image:
-        image = build(self.folder / f"image-{next(_names)}", name, tag, platforms)
+    def push(
+        self,
+        name: str,
+        tag: str,
+        platforms: tuple[str, ...] = (),
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Image:
+        image = build(
+            self.folder / f"image-{next(_names)}",
+            name,
+            tag,
+            platforms,
+            labels=labels,
+            annotations=annotations,
+        )
         client = self._client()
         if name not in self._repositories(client):
             client.create_repository(repositoryName=name)
@@ -162,6 +224,17 @@ class EcrWorld:
             "imageDigest": sha256_of(body),
         }
         client.put_image(**params, **({"imageTag": tag} if tag else {}))
+
+
+def _media_type(data: bytes) -> str | None:
+    """A manifest's or index's media type; None for other blobs (configs, layers)."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    kind = document.get("mediaType") if isinstance(document, dict) else None
+    known = ("manifest.v", "index.v", "manifest.list.v")
+    return kind if isinstance(kind, str) and any(k in kind for k in known) else None
 
 
 def sha256_of(body: bytes) -> str:
@@ -324,6 +397,59 @@ def test_an_unreachable_registry_is_transient(world: World) -> None:
         world.registry.resolve(repository, "v1")
     with pytest.raises(TransientError, match="unreachable"):
         world.registry.tag(repository, UNKNOWN, "staging")
+
+
+# -- labels: what an image says of itself ---------------------------------------------------------
+
+LABELS = {
+    "org.opencontainers.image.revision": "4f1c2a9e0b7d6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
+    "org.opencontainers.image.source": "https://github.com/acme/order-gateway",
+    "org.opencontainers.image.version": "1.5.0-{arch}",
+    "org.opencontainers.image.created": "2026-12-01T10:00:00Z",
+    "maintainer": "someone",
+}
+
+
+def test_labels_come_from_the_image_config(world: World, request: pytest.FixtureRequest) -> None:
+    name = _name(request)
+    image = world.push(name, "v1", labels=LABELS)
+    plain = world.push(name, "v2")
+    repository = world.repository(name)
+
+    assert world.registry.labels(repository, image.digest) == ImageLabels(
+        revision="4f1c2a9e0b7d6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
+        source="https://github.com/acme/order-gateway",
+        version="1.5.0-amd64",
+        created="2026-12-01T10:00:00Z",
+    )
+    assert world.registry.labels(repository, plain.digest) == ImageLabels()
+    with pytest.raises(ImageNotFound):
+        world.registry.labels(repository, UNKNOWN)
+
+
+def test_labels_of_a_multi_platform_image_are_the_linux_amd64_manifests(
+    world: World, request: pytest.FixtureRequest
+) -> None:
+    name = _name(request)
+    image = world.push(name, "v1", platforms=("arm64", "amd64"), labels=LABELS)
+    labels = world.registry.labels(world.repository(name), image.digest)
+    assert labels.version == "1.5.0-amd64"
+    assert labels.revision == LABELS["org.opencontainers.image.revision"]
+
+
+def test_labels_from_manifest_annotations(
+    batch_world: World, request: pytest.FixtureRequest
+) -> None:
+    """Every registry, ECR included (whose config blobs moto does not serve), reads the
+    manifest's annotations; the config's labels win where both say."""
+    name = _name(request)
+    annotations = {
+        "org.opencontainers.image.version": "2.0.0",
+        "org.opencontainers.image.source": "https://github.com/acme/billing",
+    }
+    image = batch_world.push(name, "v1", platforms=("amd64", "arm64"), annotations=annotations)
+    labels = batch_world.registry.labels(batch_world.repository(name), image.digest)
+    assert labels == ImageLabels(version="2.0.0", source="https://github.com/acme/billing")
 
 
 # -- batched reads: each answer is the single call's ---------------------------------------------

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from reconciler.errors import TransientError
 from reconciler.imagerefs import check_digest, check_tag, parse_repository
+from reconciler.registry.labels import read_labels
 from reconciler.registry.port import (
+    ImageLabels,
     ImageNotFound,
     ImageRegistry,
     Manifest,
@@ -24,6 +26,7 @@ from reconciler.registry.port import (
 )
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 class FakeRegistry:
@@ -32,6 +35,7 @@ class FakeRegistry:
     def __init__(self) -> None:
         self._manifests: dict[str, dict[str, Manifest]] = {}
         self._tags: dict[str, dict[str, str]] = {}
+        self._blobs: dict[str, dict[str, bytes]] = {}
         self.unreachable = False
         self.cycles = 0
         self.calls: list[tuple[str, ...]] = []
@@ -50,10 +54,35 @@ class FakeRegistry:
             tags[check_tag(tag)] = digest
         return digest
 
-    def push_image(self, repository: str, tag: str | None, content: str) -> str:
-        """Store a small manifest that names ``content``; its digest."""
-        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "content": content})
-        return self.push(repository, tag, body.encode())
+    def push_image(
+        self,
+        repository: str,
+        tag: str | None,
+        content: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Store a small manifest that names ``content`` (with ``labels``, a config blob
+        holding them as an image config does); its digest."""
+        document: dict[str, object] = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "content": content,
+        }
+        if labels is not None:
+            config = json.dumps({"config": {"Labels": dict(labels)}, "content": content}).encode()
+            document["config"] = {
+                "mediaType": OCI_CONFIG,
+                "digest": self.push_blob(repository, config),
+                "size": len(config),
+            }
+        return self.push(repository, tag, json.dumps(document).encode())
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        """Store a blob (an image config); its digest."""
+        name = parse_repository(repository).repository
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._blobs.setdefault(name, {})[digest] = data
+        return digest
 
     def delete_tag(self, repository: str, tag: str) -> None:
         """Remove ``tag`` (the manifest stays)."""
@@ -89,6 +118,25 @@ class FakeRegistry:
         """Each digest's ``exists``; recorded as one call too."""
         self.calls.append(("exists_all", repository, *digests))
         return exists_each(self, repository, digests)
+
+    def labels(self, repository: str, digest: str) -> ImageLabels:
+        """The labels of ``digest``, read from its manifests and config as the adapters do."""
+        name = self._enter("labels", repository, digest)
+        check_digest(digest, where=f"{repository}@{digest}")
+
+        def manifest(ref: str) -> Manifest:
+            found = self._manifests.get(name, {}).get(ref)
+            if found is None:
+                raise ImageNotFound(f"registry {name} has no image {ref}")
+            return found
+
+        def blob(ref: str) -> bytes:
+            found = self._blobs.get(name, {}).get(ref)
+            if found is None:
+                raise ImageNotFound(f"registry {name} has no blob {ref}")
+            return found
+
+        return read_labels(manifest, blob, digest)
 
     def tag(self, repository: str, digest: str, tag: str) -> bool:
         """Point ``tag`` at ``digest``; False when it already does."""

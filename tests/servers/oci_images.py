@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,43 +67,54 @@ def _layer(content: str) -> tuple[Blob, str]:
     return Blob(OCI_LAYER, gzip.compress(raw.getvalue(), mtime=0)), diff_id
 
 
-def _manifest(name: str, arch: str) -> tuple[Blob, list[Blob]]:
+def _manifest(
+    name: str, arch: str, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> tuple[Blob, list[Blob]]:
     layer, diff_id = _layer(f"{name} {arch}\n")
+    settings = {"Labels": {k: v.format(arch=arch) for k, v in labels.items()}} if labels else {}
     config = Blob(
         OCI_CONFIG,
         json.dumps(
             {
                 "architecture": arch,
                 "os": "linux",
-                "config": {},
+                "config": settings,
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             },
             sort_keys=True,
         ).encode(),
     )
-    manifest = Blob(
-        OCI_MANIFEST,
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": config.descriptor(),
-                "layers": [layer.descriptor()],
-            },
-            indent=2,  # not the compact form: the digest covers these exact bytes
-        ).encode(),
-    )
+    document: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    }
+    if annotations:
+        document["annotations"] = {k: v.format(arch=arch) for k, v in annotations.items()}
+    # Not the compact form: the digest covers these exact bytes.
+    manifest = Blob(OCI_MANIFEST, json.dumps(document, indent=2).encode())
     return manifest, [layer, config, manifest]
 
 
-def build(folder: Path, name: str, tag: str, platforms: tuple[str, ...] = ()) -> Image:
+def build(
+    folder: Path,
+    name: str,
+    tag: str,
+    platforms: tuple[str, ...] = (),
+    *,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Image:
     """Write an image layout for ``name`` in ``folder``: one manifest, or with
-    ``platforms`` (architectures) an index over one manifest per platform."""
+    ``platforms`` (architectures) an index over one manifest per platform. ``labels`` go in
+    each config, ``annotations`` on each manifest (``{arch}`` in a value names its platform)."""
     blobs: list[Blob] = []
+    labels, annotations = labels or {}, annotations or {}
     if platforms:
         entries = []
         for arch in platforms:
-            manifest, parts = _manifest(name, arch)
+            manifest, parts = _manifest(name, arch, labels, annotations)
             blobs += parts
             entries.append(manifest.descriptor(platform={"architecture": arch, "os": "linux"}))
         top = Blob(
@@ -111,7 +123,7 @@ def build(folder: Path, name: str, tag: str, platforms: tuple[str, ...] = ()) ->
         )
         blobs.append(top)
     else:
-        top, parts = _manifest(name, "amd64")
+        top, parts = _manifest(name, "amd64", labels, annotations)
         blobs += parts
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "blobs/sha256").mkdir(parents=True)

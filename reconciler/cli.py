@@ -291,10 +291,12 @@ def _repo_verbs(verbs: Verbs) -> None:
         help="review, hold or release a promotion request on the local forge",
         description="Record a review bound to the request's current head commit (a newer "
         "head makes it count for nothing); hold or release the request (the policy's "
-        "hold label stops all automation on it); or list open requests.",
+        "hold label stops all automation on it); list open requests; or set a commit "
+        "status, as CI would on GitHub, for `checks` gates (set-status --sha --name --state).",
     )
     review.add_argument(
-        "action", choices=("approve", "request-changes", "comment", "hold", "release", "list")
+        "action",
+        choices=("approve", "request-changes", "comment", "hold", "release", "list", "set-status"),
     )
     add_repo_options(review)
     review.add_argument("--request", type=int, help="the request number")
@@ -307,6 +309,14 @@ def _repo_verbs(verbs: Verbs) -> None:
         help="your handle, such as @alice (RECONCILER_REVIEWER)",
     )
     review.add_argument("--comment", help="a comment with the review")
+    review.add_argument("--sha", help="set-status: the commit (its full id, or a branch's tip)")
+    review.add_argument("--name", help="set-status: the check's name (its context), like e2e")
+    review.add_argument(
+        "--state",
+        choices=("success", "pending", "failure", "error"),
+        help="set-status: the commit status state",
+    )
+    review.add_argument("--url", default="", help="set-status: where the check's log is")
     review.add_argument(
         "--dry-run",
         action="store_true",

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from reconciler import codeowners, holds, promotions, provenance
+from reconciler.changefacts import ChangeReader
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
@@ -86,6 +87,8 @@ class Observer:
         self._heads = provenance.HeadChecker(repo)
         self.sampler = GateSampler(prober, live_reader, clock, wait)
         self.sightings = RecordedSightings(forge)
+        compare = getattr(forge, "compare", None)  # a forge that lists source commits
+        self.changes = ChangeReader(compare if callable(compare) else None)
         # The last candidates and what they were found in: an idle cycle (the same policy
         # and overlays, the same tags) need not walk every edge again.
         self._candidates: (
@@ -144,6 +147,7 @@ class Observer:
         self.phases.lap("history")
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
+        changes = self.changes.read(policy, overlays, candidates, requests, registry)
         self.phases.lap("requests")
         # Gates are sampled last: only edges with a candidate that no hold stops need them.
         unheld = {
@@ -184,6 +188,7 @@ class Observer:
             tags=MappingProxyType(tags),
             digests=MappingProxyType(digests),
             damaged=MappingProxyType(self._damaged()),
+            changes=MappingProxyType(changes),
         )
         self.phases.lap("forge")
         return Observation(policy, snapshot, not errors)

@@ -82,8 +82,12 @@ class Marker:
 
 def parse_marker(body: str) -> Marker | None:
     """The marker in a request body, or None when it has none or a damaged one."""
-    found = _MARKER.search(body or "")
-    if not found:
+    # The last marker: the daemon writes its own at the end, after any text that quotes
+    # others (a commit title, a label), which is defanged too (reconciler.changes).
+    found = None
+    for found in _MARKER.finditer(body or ""):  # noqa: B007 - the last one is kept
+        pass
+    if found is None:
         return None
     try:
         data = json.loads(found[1])
@@ -106,10 +110,20 @@ def title(marker: Marker) -> str:
     return f"{marker.env}: promote {marker.app} {short(marker.digest)} from {marker.source}"
 
 
+MAX_BODY = 60_000  # GitHub refuses a pull request body past 65,536 characters
+
+
 def body(
-    marker: Marker, overlay: str, reference: str, evidence: str, notes: tuple[str, ...]
+    marker: Marker,
+    overlay: str,
+    reference: str,
+    evidence: str,
+    notes: tuple[str, ...],
+    *,
+    changes: str = "",
 ) -> str:
-    """The request description: what changes, why it is safe, and the marker."""
+    """The request description: what changes (``changes``: ``changes.section``), why it is
+    safe, and the marker; at most ``MAX_BODY`` characters, the marker always whole."""
     lines = [
         f"Promotes **{marker.app}** from **{marker.source}** to **{marker.env}**: the same "
         "image digest that runs in the source environment, not a rebuild.",
@@ -118,14 +132,18 @@ def body(
         f"- overlay: `{overlay}`",
         f"- source commit: `{marker.source_commit[:12]}`",
         "",
+        *([changes, ""] if changes else []),
         "### Gate evidence",
         "",
         evidence or "No gates guard this environment.",
     ]
     if notes:
         lines += ["", "### Notes", "", *[f"- {note}" for note in notes]]
-    lines += ["", marker.render(), ""]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    end = f"\n\n{marker.render()}\n"
+    if len(text) + len(end) > MAX_BODY:
+        text = text[: MAX_BODY - len(end) - 60] + "\n\n(the rest was left out: too long)"
+    return text + end
 
 
 def commit_message(marker: Marker, evidence_trailer: str) -> tuple[str, tuple[Trailer, ...]]:

@@ -37,4 +37,6 @@ BlockedCode = Literal[
     "gate:out-of-sync",
     "gate:progressing",
     "gate:unhealthy",
+    "gate:checks-pending",
+    "gate:checks-failed",
 ]

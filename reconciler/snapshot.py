@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reconciler.changes import ImageChange
 from reconciler.codeowners import NONE, CodeOwners
 from reconciler.forge.port import Enforcement, Request
 from reconciler.gates import PinFact, Sample
@@ -107,3 +108,5 @@ class Snapshot:
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
     codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
     damaged: Mapping[Key, str] = field(default_factory=dict)  # unreadable request records
+    # What a request to open or update changes (labels, source commits): (app, target env).
+    changes: Mapping[Key, ImageChange] = field(default_factory=dict)

@@ -196,6 +196,11 @@ class Ledger:
             self._book = book.moved(outcome.commit, changes)
         return outcome
 
+    def put(self, files: Edit, message: str) -> PushOutcome:
+        """Commit files other than request records on the requests branch (a commit's
+        statuses), creating the branch on first use; ``files`` is run again after a lost race."""
+        return self._push(files, message)
+
     def _push(self, files: Edit, message: str) -> PushOutcome:
         who = self._who()
         if self._repo.tip(BRANCH) is None:

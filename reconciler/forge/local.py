@@ -40,6 +40,8 @@ from reconciler.forge.ledger import Ledger, require_tip
 from reconciler.forge.merging import short
 from reconciler.forge.opening import Opener
 from reconciler.forge.port import (
+    CommitCheck,
+    CommitChecks,
     DamagedRequest,
     Enforcement,
     MergeRefused,
@@ -50,6 +52,7 @@ from reconciler.forge.port import (
     latest_sightings,
 )
 from reconciler.forge.records import Comment, RequestRecord
+from reconciler.forge.statuses import Statuses
 from reconciler.gitrepo.port import ConfigRepo, Signature
 from reconciler.promotions import BRANCH_PREFIX, branch, parse_marker
 
@@ -83,6 +86,7 @@ class LocalForge:
         self._teams = merging.Teams(repo, base_branch)
         self._landings = Landings(repo)
         self._opener = Opener(repo, self._ledger, self._landings, handle, clock)
+        self._statuses = Statuses(repo, self._ledger, clock)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -136,7 +140,21 @@ class LocalForge:
             reason="the local forge requires an approval from a code owner of every changed file",
         )
 
+    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
+        """The statuses set on ``sha`` (``reconciler review check``); no branch protection
+        names required checks here, so ``required`` is None."""
+        return self._statuses.of(sha)
+
     # -- writes --------------------------------------------------------------------------
+
+    def set_status(
+        self, sha: str, name: str, state: str, *, url: str = "", description: str = ""
+    ) -> CommitCheck:
+        """Set commit status ``name`` of ``sha`` (success, pending, failure, error), as CI
+        would on GitHub; LocalForge only."""
+        return self._statuses.set(
+            sha, name=name, state=state, url=url, description=description, by=self.handle
+        )
 
     def open(
         self, head_branch: str, base_branch: str, title: str, body: str, labels: tuple[str, ...]

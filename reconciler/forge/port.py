@@ -16,6 +16,9 @@ from reconciler.errors import PermanentError, TransientError
 
 RequestStatus = Literal["open", "merged", "closed"]
 ReviewState = Literal["approved", "changes_requested", "commented"]
+# A check's verdict for a gate: passed, not finished yet, or failed.
+CheckState = Literal["passed", "pending", "failed"]
+CheckKind = Literal["check-run", "status"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +94,48 @@ class DamagedRequest:
     problem: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class CommitCheck:
+    """One check on a commit: a check run (by its name) or a commit status (by its context).
+
+    ``state`` is the verdict; ``conclusion`` the forge's own word for it (``success``,
+    ``timed_out``, ``in_progress``, ``error``...), shown to people. ``url`` is where to read
+    more (a check run's ``details_url``, a status's ``target_url``); ``at`` when it last
+    changed, so that of several of one kind and name the latest counts. A check run and a
+    status of the same name are two checks, both of which must pass (GitHub's
+    "Troubleshooting required status checks").
+    """
+
+    name: str
+    state: CheckState
+    conclusion: str
+    url: str = ""
+    at: datetime | None = None
+    kind: CheckKind = "status"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitChecks:
+    """The checks a forge reports on commit ``sha``.
+
+    ``required``: the check names the branch asked about requires before a merge (branch
+    protection and rulesets); None when not asked, or when the forge has no such rules.
+    """
+
+    sha: str
+    checks: tuple[CommitCheck, ...] = ()
+    required: tuple[str, ...] | None = None
+
+
+# GitHub's commit status states ("Commit statuses", REST docs), which the local forge keeps too.
+STATUS_STATES: Mapping[str, CheckState] = {
+    "success": "passed",
+    "pending": "pending",
+    "failure": "failed",
+    "error": "failed",
+}
+
+
 class TeamUnreadable(PermanentError):
     """The forge will not list a team's members to the daemon (a permission it lacks): who
     is in the team cannot be told, which is never the same as "not in it"."""
@@ -153,6 +198,11 @@ class Forge(Protocol):
 
     def awaiting_live(self) -> tuple[Request, ...]:
         """Merged promotion requests whose digest has not been seen running yet."""
+        ...
+
+    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
+        """The check runs and commit statuses on ``sha`` in the config repo, and, with
+        ``required_on``, the check names that branch requires."""
         ...
 
     def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:

@@ -12,11 +12,12 @@ from typing import Literal
 
 from reconciler.policy.values import format_duration
 
-GateKind = Literal["http", "soak", "window", "argocd", "merge-delay"]
+GateKind = Literal["http", "soak", "window", "argocd", "checks", "merge-delay"]
 # Why a gate of the policy's [gates] does not pass; planning blocks on it as `gate:<code>`.
 # http: not-live, no-samples, not-sampled (a one-shot view that took none), failing,
 # streak-short; soak: not-live, soaking; window:
-# outside-window, denied, frozen; argocd: unknown, out-of-sync, progressing, not-live, unhealthy.
+# outside-window, denied, frozen; argocd: unknown, out-of-sync, progressing, not-live, unhealthy;
+# checks: unknown, checks-pending, checks-failed.
 GateFailure = Literal[
     "not-live",
     "no-samples",
@@ -31,6 +32,8 @@ GateFailure = Literal[
     "out-of-sync",
     "progressing",
     "unhealthy",
+    "checks-pending",
+    "checks-failed",
 ]
 # Every code a gate result carries; merge_delay's (not-approved, merge-delay) are not
 # `gate:` blocks: planning reports a merge delay as `merge-delay`.

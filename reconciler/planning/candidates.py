@@ -8,10 +8,11 @@ from dataclasses import replace
 from reconciler import gates
 from reconciler.gates import Candidate, GateResult
 from reconciler.gates.argocd import evaluate_argocd
+from reconciler.gates.checks import evaluate_checks
 from reconciler.imagerefs import same_repository
 from reconciler.planning import registry
 from reconciler.planning.draft import Draft
-from reconciler.policy.model import App, ArgoCDGate, Environment
+from reconciler.policy.model import App, ArgoCDGate, ChecksGate, Environment
 from reconciler.snapshot import OverlayState
 
 
@@ -52,6 +53,8 @@ def candidate(
 def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
     """The verdict of the policy's gate ``name`` on ``candidate`` at the plan's time."""
     policy_gate = draft.policy.gates[name]
+    if isinstance(policy_gate, ChecksGate):
+        return _checks(draft, policy_gate, candidate)
     if not isinstance(policy_gate, ArgoCDGate):
         result = gates.evaluate(policy_gate, draft.snap.samples, candidate, draft.now)
         if result.code == "no-samples" and not draft.snap.sampled:
@@ -88,3 +91,29 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
         operation=status.operation,
         error=status.error,
     )
+
+
+def _checks(draft: Draft, policy_gate: ChecksGate, candidate: Candidate) -> GateResult:
+    """The ``checks`` gate on the source overlay's commit, from facts read for this
+    candidate only (facts of another digest, or an older commit, prove nothing)."""
+    key = (candidate.app, candidate.source_env)
+    src = draft.snap.overlays.get(key)
+    facts = draft.snap.checks.get(key)
+    commit = src.commit if src is not None else None
+    if facts is not None and (facts.digest != candidate.digest or facts.commit != commit):
+        facts = None
+    result = evaluate_checks(
+        policy_gate,
+        commit,
+        facts.read if facts else None,
+        now=draft.now,
+        base_branch=draft.snap.base_branch,
+        error=facts.error if facts else None,
+    )
+    if facts is None and not draft.snap.sampled and result.code == "checks-pending":
+        return replace(
+            result,
+            code="not-sampled",
+            reason=f"not read by this command (--probe reads it); {result.reason}",
+        )
+    return result

@@ -33,7 +33,15 @@ _WIDE = (
     "codeowners_errors",
 )
 # Facts keyed by (app, environment).
-_BY_APP = ("overlays", "live", "requests", "awaiting_live", "applications", "damaged")
+_BY_APP = (
+    "overlays",
+    "live",
+    "requests",
+    "awaiting_live",
+    "applications",
+    "damaged",
+    "changes",
+)
 # Facts keyed by (image repository, tag or digest).
 _BY_IMAGE = ("tags", "digests")
 

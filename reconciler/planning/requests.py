@@ -4,7 +4,7 @@ updating the one rolling request per (app, target env), and closing those no lon
 
 from __future__ import annotations
 
-from reconciler import gates, promotions
+from reconciler import changes, gates, promotions
 from reconciler.actions import Close, Propose
 from reconciler.forge.port import Request
 from reconciler.gates import GateResult
@@ -67,8 +67,15 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
     notes = []
     if any(r.weak_binding for r in results):
         notes.append("weak binding: no live source for the source environment")
+    before = tgt.pin.digest if tgt.pin else None
+    change = draft.snap.changes.get((app.name, target.name))
     body = promotions.body(
-        marker, tgt.path, pin.reference(), gates.evidence_table(results), tuple(notes)
+        marker,
+        tgt.path,
+        pin.reference(),
+        gates.evidence_table(results),
+        tuple(notes),
+        changes=changes.section(change, before or None, marker.digest),
     )
     comment = None
     number = expected = None

@@ -1,4 +1,4 @@
-"""The `[gates.NAME]` tables: http, soak, window and argocd gates."""
+"""The `[gates.NAME]` tables: http, soak, window, argocd and checks gates."""
 
 from __future__ import annotations
 
@@ -212,10 +212,45 @@ class ArgoCDGate:
     kind: Literal["argocd"] = spec(doc='"argocd"')
 
 
-Gate = HttpGate | SoakGate | WindowGate | ArgoCDGate
+def _check_name(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("expected a check name or pattern, got an empty string")
+    return raw
+
+
+@dataclasses.dataclass(frozen=True)
+class ChecksGate:
+    """The forge's check runs and commit statuses are green on the commit that pinned the
+    candidate in the source environment's overlay (the config repo's commit)."""
+
+    name: str = spec(doc="The gate's name (the table's key).", from_key=True)
+    kind: Literal["checks"] = spec(doc='"checks"')
+    checks: tuple[str, ...] = spec(
+        (),
+        doc="Check run names or commit status contexts that must pass; * and ? are "
+        "wildcards (every check matching must pass, and at least one must be there).",
+        example=["e2e", "build/*"],
+        parse=_string_list(_check_name),
+        schema={"type": "array", "items": {"type": "string", "minLength": 1}},
+    )
+    required: bool = spec(
+        False,
+        doc="Also every check the base branch requires (GitHub branch protection and "
+        "rulesets); the forge must name at least one.",
+    )
+    interval: timedelta = spec(
+        timedelta(seconds=30),
+        doc="How often the forge is asked again while the checks are not all green.",
+        parse=duration_at_least(timedelta(seconds=1)),
+        schema=DURATION_SCHEMA,
+    )
+
+
+Gate = HttpGate | SoakGate | WindowGate | ArgoCDGate | ChecksGate
 GATE_KINDS: dict[str, type[Any]] = {
     "http": HttpGate,
     "soak": SoakGate,
     "window": WindowGate,
     "argocd": ArgoCDGate,
+    "checks": ChecksGate,
 }

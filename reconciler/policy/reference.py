@@ -30,6 +30,7 @@ SECTIONS: list[tuple[str, type[Any]]] = [
     ('[gates.NAME] with kind = "soak"', model.SoakGate),
     ('[gates.NAME] with kind = "window"', model.WindowGate),
     ('[gates.NAME] with kind = "argocd"', model.ArgoCDGate),
+    ('[gates.NAME] with kind = "checks"', model.ChecksGate),
     ('[live.ENV] with kind = "kubernetes"', model.KubernetesLive),
     ('[live.ENV] with kind = "http"', model.HttpLive),
     ('[live.ENV] with kind = "registry-tag"', model.RegistryTagLive),

@@ -9,6 +9,7 @@ from reconciler.policy.model import (
     MAX_GATE_TIMEOUT,
     ArgoCDGate,
     ArgoCDLive,
+    ChecksGate,
     HelmKeys,
     HttpGate,
     Policy,
@@ -260,6 +261,17 @@ def _check_gates(policy: Policy, problems: Problems) -> None:
             problems.add(
                 here,
                 f"gates.{name}: a window gate needs allow, deny or freeze",
+                "empty",
+                anchor="key",
+            )
+        if (
+            isinstance(gate, ChecksGate)
+            and not (gate.checks or gate.required)
+            and not problems.touches(here)
+        ):
+            problems.add(
+                here,
+                f'gates.{name}: a checks gate needs checks = ["NAME", ...] or required = true',
                 "empty",
                 anchor="key",
             )

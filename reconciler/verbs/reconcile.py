@@ -283,8 +283,9 @@ def _cycle_status(wired: Wired, latest: overview.Latest) -> CycleStatus:
     # poll: a 3 s soak waited for a 30 s poll. An `until` already past is left out, or a
     # block that outlives it would wake the daemon in a loop.
     ends = [b.until for b in result.plan.blocked if b.until is not None and b.until > now]
-    due = wired.runner.observer.sampler.next_due
-    soonest = min([*ends, *([due] if due is not None else [])], default=None)
+    observer = wired.runner.observer
+    dues = [d for d in (observer.sampler.next_due, observer.checks.next_due) if d is not None]
+    soonest = min([*ends, *dues], default=None)
     # The daemon's own writes are followed up at once, without a trigger from the watcher.
     wake = 0.0 if result.moved else (soonest - now).total_seconds() if soonest else None
     valid = result.observation.policy_valid

@@ -1,12 +1,14 @@
-"""`reconciler review approve|request-changes|comment|hold|release|list` on the local forge."""
+"""`reconciler review approve|request-changes|comment|hold|release|list|set-status` on the
+local forge."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from reconciler import promotions
-from reconciler.errors import PolicyError
+from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
@@ -21,6 +23,7 @@ _STATES: dict[str, ReviewState] = {
     "comment": "commented",
 }
 DEFAULT_HOLD_LABEL = "promotion-hold"
+_FULL_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 def review(args: argparse.Namespace) -> int:
@@ -39,6 +42,8 @@ def review(args: argparse.Namespace) -> int:
             for request in requests:
                 print(_line(request))
         return EXIT_OK
+    if args.action == "set-status":
+        return _set_status(args, repo, settings.base_branch)
     if not args.reviewer:
         return fail("review", "--as @handle is required (or RECONCILER_REVIEWER)", EXIT_USAGE)
     name = args.reviewer.lstrip("@")
@@ -67,6 +72,33 @@ def review(args: argparse.Namespace) -> int:
     head = request.head_commit[:12]
     said = f"{args.action} #{number} ({request.title}) on head {head} as {args.reviewer}"
     _say(args, request, said)
+    return EXIT_OK
+
+
+def _set_status(args: argparse.Namespace, repo: Pygit2ConfigRepo, base_branch: str) -> int:
+    """Set a commit status on the local forge, as CI sets one on GitHub."""
+    if not (args.sha and args.name and args.state):
+        return fail("review", "set-status needs --sha, --name and --state", EXIT_USAGE)
+    who = args.reviewer or "@ci"
+    name = who.lstrip("@")
+    forge = LocalForge(repo, base_branch, handle=who, name=name, email=f"{name}@localhost")
+    sha = args.sha
+    if not _FULL_ID.match(sha):
+        repo.fetch()
+        tip = repo.tip(sha)
+        if tip is None:
+            raise PermanentError(f"--sha {sha!r} is neither a full commit id nor a branch")
+        sha = tip
+    if args.dry_run:
+        print(f"would set {args.name} {args.state} on {sha[:12]} as {who} (dry run)")
+        return EXIT_OK
+    check = forge.set_status(sha, args.name, args.state, url=args.url, description="")
+    if args.output == "json":
+        shown = {"sha": sha, "name": check.name, "state": check.conclusion, "url": check.url}
+        print(json.dumps({**shown, "as": who}, indent=2))
+    else:
+        link = f" ({check.url})" if check.url else ""
+        print(f"{check.name} {check.conclusion} on {sha[:12]} as {who}{link}")
     return EXIT_OK
 
 

@@ -66,6 +66,14 @@ class ForgeWorld(Protocol):
         """Build (or rebuild) ``branch`` as one commit on the base changing ``path``."""
         ...
 
+    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+        """Set a commit status on ``sha`` as CI would (another identity than the daemon's)."""
+        ...
+
+    def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
+        """Make ``branch`` require ``names``; False when this forge has no such rules."""
+        ...
+
 
 class FakeForgeWorld:
     """FakeForge with the same owners and teams as the git worlds."""
@@ -83,6 +91,13 @@ class FakeForgeWorld:
         commit = hashlib.sha1(text, usedforsecurity=False).hexdigest()
         self.forge.set_head(branch, commit, (path,))
         return commit
+
+    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+        self.forge.set_status(sha, name, state, url=url)
+
+    def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
+        self.forge.required[branch] = names
+        return True
 
 
 class LocalForgeWorld:
@@ -111,6 +126,14 @@ class LocalForgeWorld:
         )
         assert outcome.commit is not None
         return outcome.commit
+
+    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+        ci = LocalForge(self.world.client(), "main", handle="@ci", clock=self.clock)
+        ci.set_status(sha, name, state, url=url)
+        self.repo.fetch()  # the daemon's clone reads what the last fetch brought
+
+    def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
+        return False  # no branch protection on the local forge
 
 
 def make_world(flavour: str, tmp_path: Path) -> ForgeWorld:

@@ -65,6 +65,7 @@ class GitHubForgeWorld:
     def __init__(self, sim: GitHubSim) -> None:
         self.sim = sim
         self.forge = ReviewingGitHubForge(sim)
+        self._ci: github.Github | None = None  # CI's account, setting statuses
         for login in ("lead", "rita", "ron", "someone"):
             sim.add_user(login)
         sim.add_team("release", ("rita", "ron"))
@@ -73,6 +74,25 @@ class GitHubForgeWorld:
         sim.add_ruleset(
             "code owners", require_code_owner_review=True, required_approving_review_count=0
         )
+
+    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+        if self._ci is None:
+            self._ci = github.Github(
+                base_url=self.sim.url,
+                auth=Auth.Token(self.sim.add_user("ci")),
+                seconds_between_requests=0,
+                seconds_between_writes=0,
+            )
+        fields = {"state": state, "context": name, **({"target_url": url} if url else {})}
+        self._ci.requester.requestJsonAndCheck(
+            "POST", f"/repos/{self.forge.full_name}/statuses/{sha}", input=fields
+        )
+
+    def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
+        # One from a ruleset, the rest from classic protection: both are read.
+        self.sim.add_ruleset("ci", pull_request_rule=False, required_checks=names[:1])
+        self.sim.protect(branch, reviews=False, required_checks=names[1:])
+        return True
 
     def push_head(self, branch: str, content: bytes, path: str = PROD) -> str:
         trailers = "".join(f"{t.key}: {t.value}\n" for t in HEAD_TRAILERS)

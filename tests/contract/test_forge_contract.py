@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import MergeRefused, Request
+from reconciler.gates import checks as gates_checks
 from reconciler.promotions import Marker
 from tests.contract.forgeworld import STAGING, ForgeWorld, make_world
 from tests.contract.githubworld import github_world
@@ -284,3 +285,41 @@ def test_an_inferred_live_time_is_no_sighting(world: ForgeWorld) -> None:
     world.forge.record_live(number.number, datetime(2026, 12, 7, tzinfo=UTC), inferred=True)
 
     assert world.forge.seen_live("staging", {"app": DIGEST}) == {}
+
+
+# -- commit checks (the `checks` gate's reads) ------------------------------------------------
+
+
+def test_commit_statuses_are_read_back_and_the_latest_of_a_name_counts(world: ForgeWorld) -> None:
+    sha = world.push_head(HEAD, NEW)
+    assert world.forge.commit_checks(sha).checks == ()
+    world.set_status(sha, "e2e", "pending")
+    world.set_status(sha, "e2e", "success", "https://ci.example.com/e2e/1")
+    world.set_status(sha, "lint", "failure", "https://ci.example.com/lint/1")
+    world.set_status(sha, "scan", "error")
+
+    read = world.forge.commit_checks(sha)
+
+    latest = {name: check for (_, name), check in gates_checks.latest(read.checks).items()}
+    assert read.sha == sha
+    assert {n: (c.state, c.conclusion, c.url) for n, c in latest.items()} == {
+        "e2e": ("passed", "success", "https://ci.example.com/e2e/1"),
+        "lint": ("failed", "failure", "https://ci.example.com/lint/1"),
+        "scan": ("failed", "error", ""),
+    }
+    assert {c.kind for c in read.checks} == {"status"}
+    assert not read.required  # not asked
+    other = world.push_head("promote/staging/app", NEWER, STAGING)
+    assert world.forge.commit_checks(other).checks == ()  # statuses belong to their commit
+
+
+def test_required_checks_come_from_the_branch_rules(world: ForgeWorld) -> None:
+    sha = world.push_head(HEAD, NEW)
+    assert not world.forge.commit_checks(sha, required_on="main").required
+    if not world.require_checks("main", ("e2e", "lint")):
+        # The local forge has no branch protection: it never names required checks.
+        assert world.forge.commit_checks(sha, required_on="main").required is None
+        return
+    read = world.forge.commit_checks(sha, required_on="main")
+    assert sorted(read.required or ()) == ["e2e", "lint"]
+    assert world.forge.commit_checks(sha).required is None

@@ -18,6 +18,9 @@ from datetime import UTC, datetime, timedelta
 from reconciler.codeowners import NONE, CodeOwners, is_owner, team_members
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import (
+    STATUS_STATES,
+    CommitCheck,
+    CommitChecks,
     Enforcement,
     Forge,
     MergeRefused,
@@ -68,13 +71,36 @@ class FakeForge:
         self.live: dict[int, datetime] = {}
         self.live_inferred: set[int] = set()  # live times that are the merge's, not seen
         self.rollbacks: dict[tuple[str, str, str], str] = {}
+        self.checks: dict[str, list[CommitCheck]] = {}  # sha -> every check set, in order
+        self.required: dict[str, tuple[str, ...]] = {}  # branch -> the checks it requires
+        self.checks_error: Exception | None = None  # set to make commit_checks raise it
+        self.checks_read: list[str] = []  # the commits asked about, in order
 
     def set_head(self, branch: str, commit: str, paths: tuple[str, ...] = ()) -> None:
         """Point ``branch`` at ``commit``, a commit that changes ``paths``."""
         self.heads[branch] = commit
         self.changed[commit] = paths
 
+    def set_status(
+        self, sha: str, name: str, state: str, *, url: str = "", description: str = ""
+    ) -> CommitCheck:
+        """Set a commit status, with LocalForge's states and rules."""
+        if state not in STATUS_STATES:
+            raise PolicyError(f"{state!r} is not a status; use {', '.join(STATUS_STATES)}")
+        check = CommitCheck(
+            name=name, state=STATUS_STATES[state], conclusion=state, url=url, at=self.clock()
+        )
+        self.checks.setdefault(sha, []).append(check)
+        return check
+
     # -- the Forge port ------------------------------------------------------------------
+
+    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
+        self.checks_read.append(sha)
+        if self.checks_error is not None:
+            raise self.checks_error
+        required = self.required.get(required_on) if required_on else None
+        return CommitChecks(sha=sha, checks=tuple(self.checks.get(sha, ())), required=required)
 
     def requests(self) -> tuple[Request, ...]:
         return tuple(

@@ -20,10 +20,12 @@ from urllib.parse import quote
 
 from github.GithubException import GithubException
 
+from reconciler.changes import Comparison
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError
 from reconciler.forge.github import protection
 from reconciler.forge.github.client import DEFAULT_URL, Client, reason
+from reconciler.forge.github.compare import compare_commits
 from reconciler.forge.github.deployments import Deployments
 from reconciler.forge.github.pulls import is_promotion, to_request
 from reconciler.forge.port import Enforcement, MergeRefused, Request, TeamUnreadable
@@ -162,6 +164,11 @@ class GitHubForge:
     def codeowners_errors(self, ref: str) -> tuple[str, ...]:
         """GitHub's complaints about the CODEOWNERS file at ``ref``; () when it has none."""
         return protection.codeowners_errors(self._client, ref)
+
+    def compare(self, source: str, base: str, head: str) -> Comparison | None:
+        """The commits from ``base`` to ``head`` of the image source repository ``source``
+        (a URL); None when it is not a repository on this GitHub."""
+        return compare_commits(self._client, source, base, head)
 
     # -- writes --------------------------------------------------------------------------
 

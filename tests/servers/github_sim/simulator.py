@@ -320,6 +320,14 @@ class GitHubSim:
             who = Person("Pusher", "pusher@example.com", self.world.clock())
             return self.world.git.commit(branch, files, message, who, parent)
 
+    def add_source(self, full_name: str, path: Path) -> GitStore:
+        """Another repository (an image's source) at the bare repo ``path`` (made if
+        missing), readable by every caller through the compare endpoint; its git data."""
+        with self.world.lock:
+            store = GitStore(path)
+            self.world.sources[full_name.lower()] = store
+            return store
+
     def set_branch(self, branch: str, commit: str | None) -> None:
         """Force ``branch`` to ``commit`` (None deletes it), as a force push would."""
         with self.world.lock:

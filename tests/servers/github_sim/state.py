@@ -318,6 +318,8 @@ class World:
     invalid_requests: int = 0  # request bodies that did not fit the description (422)
     keys: Keyring = field(default_factory=Keyring)  # accounts' signing keys (signatures.py)
     made_here: set[str] = field(default_factory=set)  # merges GitHub made (and signed) itself
+    # Other repositories the callers may read: "owner/name" (lower case) -> its git data.
+    sources: dict[str, GitStore] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -269,13 +269,13 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "gate kind missing",
         BASE + '[gates.h]\nurl = "https://x/"\n',
-        ['12:1: [gates.h] needs a "kind": one of "http", "soak", "window", "argocd"'],
+        ['12:1: [gates.h] needs a "kind": one of "http", "soak", "window", "argocd", "checks"'],
     ),
     (
         "gate kind misspelt",
         BASE + '[gates.h]\nkind = "htp"\n',
         [
-            '13:8: gates.h.kind: expected one of "http", "soak", "window", "argocd", '
+            '13:8: gates.h.kind: expected one of "http", "soak", "window", "argocd", "checks", '
             'got string "htp"; did you mean "http"?'
         ],
     ),
@@ -301,6 +301,16 @@ CASES: list[tuple[str, str, list[str]]] = [
         "empty window gate",
         BASE + '[gates.w]\nkind = "window"\n',
         ["12:1: gates.w: a window gate needs allow, deny or freeze"],
+    ),
+    (
+        "empty checks gate",
+        BASE + '[gates.ci]\nkind = "checks"\n',
+        ['12:1: gates.ci: a checks gate needs checks = ["NAME", ...] or required = true'],
+    ),
+    (
+        "empty check name",
+        BASE + '[gates.ci]\nkind = "checks"\nchecks = ["e2e", " "]\n',
+        ["14:18: gates.ci.checks: expected a check name or pattern, got an empty string"],
     ),
     (
         "status out of range",

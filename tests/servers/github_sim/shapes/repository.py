@@ -108,6 +108,7 @@ class RepositoryShapes(People):
     def branch(self, name: str, sha: str) -> Json:
         """``branch-with-protection`` (the protection summary any reader sees)."""
         protected = name in self.world.protection
+        required = self.world.protection[name].required_checks if protected else []
         return {
             "name": name,
             "commit": self.commit(self.world.git.commit_info(sha)),
@@ -119,9 +120,9 @@ class RepositoryShapes(People):
             "protection": {
                 "enabled": protected,
                 "required_status_checks": {
-                    "enforcement_level": "off",
-                    "contexts": [],
-                    "checks": [],
+                    "enforcement_level": "non_admins" if required else "off",
+                    "contexts": list(required),
+                    "checks": [{"context": c, "app_id": None} for c in required],
                 },
             },
             "protection_url": f"{self.repo_api}/branches/{quote(name, safe='')}/protection",
@@ -204,6 +205,14 @@ class RepositoryShapes(People):
         }
         if protection.reviews is not None:
             shape["required_pull_request_reviews"] = self.review_protection(branch, protection)
+        if protection.required_checks:
+            shape["required_status_checks"] = {
+                "url": f"{url}/required_status_checks",
+                "strict": False,
+                "contexts": list(protection.required_checks),
+                "contexts_url": f"{url}/required_status_checks/contexts",
+                "checks": [{"context": c, "app_id": None} for c in protection.required_checks],
+            }
         return shape
 
     def required_signatures(self, branch: str, enabled: bool) -> Json:
@@ -288,6 +297,21 @@ class RepositoryShapes(People):
                     ruleset_id=ruleset.id,
                 )
             found.append(signed)
+        if ruleset.required_checks:
+            checks: Json = {
+                "type": "required_status_checks",
+                "parameters": {
+                    "required_status_checks": [{"context": c} for c in ruleset.required_checks],
+                    "strict_required_status_checks_policy": False,
+                },
+            }
+            if detailed:
+                checks.update(
+                    ruleset_source_type="Repository",
+                    ruleset_source=self.world.full_name,
+                    ruleset_id=ruleset.id,
+                )
+            found.append(checks)
         return found
 
     def rule(self, ruleset: Ruleset, detailed: bool) -> Json:

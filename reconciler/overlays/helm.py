@@ -51,8 +51,9 @@ def _lookup(doc: Document, file: str, dotted: str) -> YScalar | None:
 
 def read_pin(data: bytes, file: str, keys: HelmKeys) -> ImagePin | None:
     """The image a values file pins, or None when it names no repository."""
-    doc = yamlread.parse(data, file)
-    return _read(doc, file, keys)
+    paths = (keys.image, keys.repository, keys.tag, keys.digest, keys.registry)
+    tops = {path.split(".", 1)[0] for path in paths if path}
+    return _read(yamlread.parse(data, file, keep=tops), file, keys)
 
 
 def _read(doc: Document, file: str, keys: HelmKeys) -> ImagePin | None:

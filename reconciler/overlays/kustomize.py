@@ -22,6 +22,7 @@ from reconciler.overlays.textedit import Edit, apply
 from reconciler.overlays.yamldoc import Document, YMap, YScalar, YSeq, parse
 
 KEEP = "*"
+IMAGES = "images"  # the one key of a kustomization a pin is read from
 _FIELDS = ("newName", "newTag", "digest")
 _TAG = re.compile(r"^(.*):([a-zA-Z0-9._-]*|\*)$")
 
@@ -127,7 +128,7 @@ def _images_node(doc: Document, file: str) -> YSeq | YScalar | None:
         raise PolicyError(
             f"{file}:{root.span.line}:{root.span.column}: a kustomization must be a mapping"
         )
-    node = root.get("images")
+    node = root.get(IMAGES)
     if node is None or isinstance(node, YSeq):
         return node
     if isinstance(node, YScalar) and node.tag.endswith(":null"):

@@ -19,7 +19,7 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
     """
     if fmt == "helm":
         return helm.read_pin(data, file, app.helm)
-    entries = kustomize.read_images(parse(data, file), file)
+    entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
     wanted = app.image_name
     exact = [node for image, node in entries if image.name == wanted]
     alike = exact or [node for image, node in entries if kustomize.same_name(image.name, wanted)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,11 +152,21 @@ def parse(data: bytes, file: str) -> Document:
     return document(text, bom=bom, newline=newline, roots=roots, file=file)
 
 
-def document(text: str, *, bom: bool, newline: str, roots: Sequence[Any], file: str) -> Document:
+def document(
+    text: str,
+    *,
+    bom: bool,
+    newline: str,
+    roots: Sequence[Any],
+    file: str,
+    keep: Collection[str] | None = None,
+) -> Document:
     """The Document of composed ``roots``: exactly one, or none (an empty file).
 
     Nodes are duck-typed (value, tag, style, flow_style, marks), so the composer of
-    another YAML library can feed the same tree (see yamlread).
+    another YAML library can feed the same tree (see yamlread). With ``keep``, a root
+    mapping holds only those keys (the rest is checked all the same, not converted): a
+    reader that looks at one key need not pay for the whole tree.
     """
     roots = [r for r in roots if r is not None]
     if len(roots) > 1:
@@ -165,6 +175,10 @@ def document(text: str, *, bom: bool, newline: str, roots: Sequence[Any], file: 
         )
     if not roots:
         return Document(text, None, bom, newline)
+    if "&" not in text:
+        # No anchor, so no alias: no node is shared or expanded, and the counting and the
+        # budget below have nothing to find (most overlays; reading 47,000 at a cold start).
+        return Document(text, _unshared(roots[0], file, keep), bom, newline)
     counts: Counter[int] = Counter()
     _count(roots[0], counts, set(), file)
     budget = _Budget(len(counts) + MAX_ALIAS_NODES)
@@ -193,6 +207,73 @@ def _count(node: Any, counts: Counter[int], path: set[int], file: str) -> None:
         for child in node.value:
             for part in child if isinstance(child, tuple) else (child,):
                 _count(part, counts, path, file)
+
+
+def _unshared(root: Any, file: str, keep: Collection[str] | None) -> YNode:
+    """``root`` of a document without anchors as a YNode, checked as ``_convert`` checks
+    (the same errors, the same one first); with ``keep``, a root mapping holds only those
+    keys."""
+    problems: list[str] = []
+    _check(root, file, 1, problems)
+    if problems:
+        raise PolicyError(problems[0])
+    if keep is not None and _kind(root) == "mapping":
+        pairs = tuple(
+            (_scalar(key), _plain(value, file)) for key, value in root.value if key.value in keep
+        )
+        return YMap(pairs, bool(root.flow_style), _span(root), aliased=False)
+    return _plain(root, file)
+
+
+def _check(node: Any, file: str, depth: int, problems: list[str]) -> None:
+    """Raise at once for nesting past ``MAX_DEPTH`` (``_count`` finds it before anything
+    else); collect a mapping's key errors in document order (``_convert``'s order)."""
+    kind = _kind(node)
+    if kind == "scalar":
+        return
+    if depth > MAX_DEPTH:
+        mark = node.start_mark
+        raise PolicyError(
+            f"{file}:{mark.line + 1}:{mark.column + 1}: the document nests more than "
+            f"{MAX_DEPTH} levels deep; an overlay never needs this many, flatten it"
+        )
+    if kind == "sequence":
+        for child in node.value:
+            _check(child, file, depth + 1, problems)
+        return
+    seen: dict[str, int] = {}
+    for key, value in node.value:
+        _check(key, file, depth + 1, problems)
+        if _kind(key) != "scalar":
+            problems.append(
+                f"{_where(file, key)}: a mapping key that is not a scalar is not supported"
+            )
+        else:
+            text = str(key.value)
+            if text in seen:
+                problems.append(
+                    f'{_where(file, key)}: key "{text}" is repeated (first at line '
+                    f"{seen[text]}); YAML tools disagree on which one counts"
+                )
+            else:
+                seen[text] = key.start_mark.line + 1
+        _check(value, file, depth + 1, problems)
+
+
+def _plain(node: Any, file: str) -> YNode:
+    """A checked node without anchors as a YNode."""
+    kind = _kind(node)
+    if kind == "scalar":
+        return _scalar(node)
+    if kind == "sequence":
+        items = tuple(_plain(child, file) for child in node.value)
+        return YSeq(items, bool(node.flow_style), _span(node), aliased=False)
+    pairs = tuple((_scalar(key), _plain(value, file)) for key, value in node.value)
+    return YMap(pairs, bool(node.flow_style), _span(node), aliased=False)
+
+
+def _scalar(node: Any) -> YScalar:
+    return YScalar(str(node.value), node.style or "", str(node.tag), _span(node), aliased=False)
 
 
 # ruamel's and PyYAML's node classes share names and shapes, not a base class.

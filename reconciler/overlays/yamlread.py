@@ -9,6 +9,8 @@ refuses is parsed again by ruamel, so errors read the same whichever parser met 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import yaml
 
 from reconciler.overlays import yamldoc
@@ -19,8 +21,9 @@ _LOADER = getattr(yaml, "CSafeLoader", None)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def parse(data: bytes, file: str) -> yamldoc.Document:
-    """The document in ``data``, for reading; PolicyError with FILE:LINE:COL when unusable."""
+def parse(data: bytes, file: str, keep: Collection[str] | None = None) -> yamldoc.Document:
+    """The document in ``data``, for reading; PolicyError with FILE:LINE:COL when unusable.
+    With ``keep``, a root mapping holds only those keys (``yamldoc.document``)."""
     if _LOADER is None:
         return yamldoc.parse(data, file)
     text, bom, newline = yamldoc.decode(data, file)
@@ -28,7 +31,7 @@ def parse(data: bytes, file: str) -> yamldoc.Document:
         roots = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.YAMLError:
         return yamldoc.parse(data, file)  # ruamel words the error (or reads what it can)
-    return yamldoc.document(text, bom=bom, newline=newline, roots=roots, file=file)
+    return yamldoc.document(text, bom=bom, newline=newline, roots=roots, file=file, keep=keep)
 
 
 def load_all(text: str) -> list[object]:

@@ -11,6 +11,8 @@ from reconciler.gitrepo import paths
 from reconciler.gitrepo.pygit2_adapter.trees import entry
 from reconciler.model import EntryKind
 
+_ROOT = paths.Resolved("dir", "")
+
 
 class TreeView:
     """One commit's files, resolved through in-repo symlinks."""
@@ -85,16 +87,23 @@ class TreeView:
         if found is not None:
             return found
         parent, _, name = path.rpartition("/")
-        if not parent:
-            found = paths.resolve(path, self._lookup)
-        else:
-            folder = self._resolve_clean(parent)
-            if folder.kind == "dir":
-                found = paths.resolve(name, self._lookup, start=folder.path)
-            else:  # through a file or a missing folder: missing; out of the repo: escapes
-                found = folder if folder.kind == "escapes" else paths.Resolved("missing")
+        folder = self._resolve_clean(parent) if parent else _ROOT
+        if folder.kind == "dir":
+            found = self._step(folder.path, name)
+        else:  # through a file or a missing folder: missing; out of the repo: escapes
+            found = folder if folder.kind == "escapes" else paths.Resolved("missing")
         self._resolved[path] = found
         return found
+
+    def _step(self, folder: str, name: str) -> paths.Resolved:
+        """``name`` in the real folder ``folder``: a folder or file found directly, else
+        (a link, or nothing there) as ``paths.resolve`` follows it."""
+        found = self._entry(paths.join(folder, name))
+        if isinstance(found, pygit2.Tree):
+            return paths.Resolved("dir", paths.join(folder, name))
+        if isinstance(found, pygit2.Blob) and found.filemode != FileMode.LINK:
+            return paths.Resolved("file", paths.join(folder, name))
+        return paths.resolve(name, self._lookup, start=folder)
 
     def _lookup(self, path: str) -> paths.Entry | None:
         found = self._entry(path)

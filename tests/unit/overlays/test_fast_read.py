@@ -99,3 +99,83 @@ def test_a_redefined_anchor_reads_the_same_and_an_alias_means_the_latest() -> No
     root = yamldoc.parse(data, "f").root
     assert isinstance(root, YMap)
     assert [v.value for _, v in root.pairs if isinstance(v, YScalar)] == ["one", "two", "two"]
+
+
+# A document without "&" has no anchor, so no alias: it is converted without counting
+# nodes or keeping a budget (yamldoc._unshared). An "&" in a first comment line sends the
+# same document down the path that counts, so the two can be compared on one text (its
+# offsets and lines moved by that line: ``whole`` takes them back).
+ANCHORED = b"# &\n"
+
+
+def anchored(data: bytes, line: bytes = ANCHORED) -> bytes:
+    bom = "\ufeff".encode() if data.startswith("\ufeff".encode()) else b""
+    return bom + line + data[len(bom) :]
+
+
+def whole(node: YNode | None, moved: int = 0) -> object:
+    """Every field of a tree: values, tags, styles, flow, spans and the aliased flag; spans
+    as if the text had ``moved`` fewer lines of ``ANCHORED`` before it."""
+    if node is None:
+        return None
+    at = len(ANCHORED) * moved
+    span = (node.span.start - at, node.span.end - at, node.span.line - moved, node.span.column)
+    if isinstance(node, YScalar):
+        return (node.value, node.tag, node.style, span, node.aliased)
+    if isinstance(node, YMap):
+        pairs = [(whole(k, moved), whole(v, moved)) for k, v in node.pairs]
+        return ("map", pairs, node.flow, span, node.aliased)
+    items = [whole(item, moved) for item in node.items]
+    return ("seq", items, node.flow, span, node.aliased)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_documents_without_anchors_convert_as_the_counting_path_does(path: Path) -> None:
+    data = path.read_bytes()
+    if b"&" in data:
+        pytest.skip("holds an anchor: only the counting path reads it")
+    for parse in (yamlread.parse, yamldoc.parse):
+        assert whole(parse(data, "f").root) == whole(parse(anchored(data), "f").root, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(kustomizations())
+def test_generated_documents_convert_as_the_counting_path_does(case: tuple[str, object]) -> None:
+    data = case[0].encode()
+    if b"&" not in data:
+        assert whole(yamlread.parse(data, "f").root) == whole(
+            yamlread.parse(anchored(data), "f").root, 1
+        )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a: 1\nb:\n  c: 2\n  c: 3\n",  # a repeated key, nested
+        b"a:\n  ? [x]\n  : 1\n",  # a key that is not a scalar, nested
+        b"a: 1\na: 2\nb: " + b"[" * 70 + b"]" * 70 + b"\n",  # the depth wins over the key
+        b"a: {b: 1, b: 2}\nc: {d: 1, d: 2}\n",  # the first of two problems
+        b"? {a: 1, a: 2}\n: x\n",  # a repeated key inside a key that is not a scalar
+    ],
+)
+def test_documents_without_anchors_are_refused_with_the_same_words(data: bytes) -> None:
+    for parse in (yamlread.parse, yamldoc.parse):
+        with pytest.raises(PolicyError) as counted:
+            parse(anchored(data), "f")
+        with pytest.raises(PolicyError) as unshared:
+            parse(anchored(data, b"# \n"), "f")  # the same lines, without the "&"
+        assert str(unshared.value) == str(counted.value)
+
+
+def test_keeping_one_key_reads_it_as_the_whole_document_does_and_checks_the_rest() -> None:
+    data = b"resources:\n- a\nimages:\n- name: app\n  newTag: v1\nlabels: {x: y}\n"
+    full = yamlread.parse(data, "f").root
+    kept = yamlread.parse(data, "f", keep=("images",)).root
+    assert isinstance(full, YMap)
+    assert isinstance(kept, YMap)
+    assert [k.value for k, _ in kept.pairs] == ["images"]
+    assert whole(kept.get("images")) == whole(full.get("images"))
+    assert whole(kept.pairs[0][0]) == whole(full.pairs[1][0])
+    assert (kept.span.start, kept.span.end) == (full.span.start, full.span.end)
+    with pytest.raises(PolicyError, match='key "x" is repeated'):
+        yamlread.parse(data.replace(b"{x: y}", b"{x: y, x: z}"), "f", keep=("images",))

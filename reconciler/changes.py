@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from reconciler.model import short
 from reconciler.registry.port import ImageLabels
 
+HEADING = "### What changes"
 MAX_COMMITS = 30  # listed; the rest are counted ("and N more")
 MAX_SECTION = 16_000  # characters: a quarter of GitHub's 65,536 for a pull request body
 MAX_TITLE = 120
@@ -97,7 +98,7 @@ def section(change: ImageChange | None, before_digest: str | None, after_digest:
     when nothing was observed (``change`` None)."""
     if change is None:
         return ""
-    lines = ["### What changes", ""]
+    lines = [HEADING, ""]
     lines += _versions(change, before_digest, after_digest)
     if change.comparison is not None:
         lines += ["", *_commits(change.comparison, source_url(change.after) or "")]
@@ -108,6 +109,17 @@ def section(change: ImageChange | None, before_digest: str | None, after_digest:
         cut = text.rfind("\n", 0, MAX_SECTION - 80)
         text = text[:cut] + "\n\n(the rest of this section was left out: too long)"
     return text
+
+
+def section_of(body: str) -> str:
+    """The "What changes" section of a request body as ``section`` wrote it (heading and
+    all), up to the next heading; "" when the body has none."""
+    start = body.find(HEADING + "\n")
+    if start < 0:
+        return ""
+    end = body.find("\n### ", start + len(HEADING))
+    end = body.find("\n<!-- reconciler:promotion ", start) if end < 0 else end
+    return body[start : end if end >= 0 else len(body)].rstrip()
 
 
 def _versions(change: ImageChange, before_digest: str | None, after_digest: str) -> list[str]:

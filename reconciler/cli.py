@@ -296,7 +296,16 @@ def _repo_verbs(verbs: Verbs) -> None:
     )
     review.add_argument(
         "action",
-        choices=("approve", "request-changes", "comment", "hold", "release", "list", "set-status"),
+        choices=(
+            "approve",
+            "request-changes",
+            "comment",
+            "hold",
+            "release",
+            "list",
+            "show",
+            "set-status",
+        ),
     )
     add_repo_options(review)
     review.add_argument("--request", type=int, help="the request number")

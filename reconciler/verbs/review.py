@@ -1,5 +1,5 @@
-"""`reconciler review approve|request-changes|comment|hold|release|list|set-status` on the
-local forge."""
+"""`reconciler review approve|request-changes|comment|hold|release|list|show|set-status` on
+the local forge."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 import re
 
-from reconciler import promotions
+from reconciler import changes, promotions
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Request, ReviewState
@@ -35,13 +35,10 @@ def review(args: argparse.Namespace) -> int:
         return fail("review", "reviews on GitHub are given on the pull request itself", EXIT_USAGE)
     repo = open_repo(settings)
     if args.action == "list":
-        requests = LocalForge(repo, settings.base_branch).requests()
-        if args.output == "json":
-            print(json.dumps([_json(request) for request in requests], indent=2))
-        else:
-            for request in requests:
-                print(_line(request))
-        return EXIT_OK
+        return _list(args, LocalForge(repo, settings.base_branch))
+    if args.action == "show":
+        forge = LocalForge(repo, settings.base_branch)
+        return _show(args, forge.request(_number(forge, args, _policy(repo, forge))))
     if args.action == "set-status":
         return _set_status(args, repo, settings.base_branch)
     if not args.reviewer:
@@ -99,6 +96,35 @@ def _set_status(args: argparse.Namespace, repo: Pygit2ConfigRepo, base_branch: s
     else:
         link = f" ({check.url})" if check.url else ""
         print(f"{check.name} {check.conclusion} on {sha[:12]} as {who}{link}")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, forge: LocalForge) -> int:
+    """Every open request; in text, what each changes under it."""
+    requests = forge.requests()
+    if args.output == "json":
+        print(json.dumps([_json(request) for request in requests], indent=2))
+        return EXIT_OK
+    for request in requests:
+        print(_line(request))
+        for line in changes.section_of(request.body).splitlines()[1:]:
+            if line:
+                print(f"    {line}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace, request: Request) -> int:
+    """One request and its whole description, as the forge holds it."""
+    if args.output == "json":
+        print(json.dumps({**_json(request), "body": request.body}, indent=2))
+        return EXIT_OK
+    print(_line(request))
+    print()
+    marker = promotions.parse_marker(request.body)
+    shown = request.body
+    if marker is not None:  # for machines: the request's JSON has it
+        shown = shown.replace(marker.render(), "")
+    print(shown.strip())
     return EXIT_OK
 
 
@@ -165,4 +191,5 @@ def _json(request: Request) -> dict[str, object]:
         "labels": list(request.labels),
         "requested_reviewers": list(request.requested_reviewers),
         "approved_by": sorted(request.approvals()),
+        "changes": changes.section_of(request.body),
     }

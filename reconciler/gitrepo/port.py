@@ -117,8 +117,8 @@ class Transfer:
     received_bytes: int = 0
 
 
-# Told of every transfer's start, of its progress as libgit2 reports it, and of its end
-# (``stage``); it must return quickly, since it runs inside the network operation.
+# Told of every transfer's start, of its progress (each 256th of its objects or deltas), and
+# of its end (``stage``); it must return quickly, since it runs inside the network operation.
 TransferWatch = Callable[[Transfer], None]
 
 

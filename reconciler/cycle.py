@@ -83,6 +83,8 @@ class CycleRunner:
         self._invalid_at: str | None = None  # the last base commit logged as invalid
         self.phases = phases or Stopwatch()
         self._first = True
+        # Told each cycle's report after its metrics (the notifier); one failing is logged.
+        self.after: list[Callable[[CycleReport], None]] = []
 
     def plan_only(
         self, *, one_shot: bool = True, probe: bool = True, fetch: bool = True
@@ -142,6 +144,12 @@ class CycleRunner:
         self.last_success = time.time()
         result = CycleReport(observation, result_plan, outcomes, started, seconds)
         self.metrics.publish(self._report(result))
+        for hook in self.after:
+            try:
+                hook(result)
+            except Exception as error:  # a hook's failure is no cycle's failure
+                self.metrics.errors.labels(component="notify").inc()
+                log.warning("after the cycle: %s", _type_and_place(error))
         if first and not one_shot:
             self._log_phases()
         return result
@@ -226,6 +234,16 @@ class CycleRunner:
         for app, env, code in sorted(self._blocked - now.keys()):
             log.info("no longer blocked %s -> %s: %s", app, env, code)
         self._blocked = set(now)
+
+
+def _type_and_place(error: Exception) -> str:
+    """An unexpected error's type and where it was raised, never its message (a library's
+    message may quote a URL holding a credential)."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" at {frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else ""
+    return f"{type(error).__name__}{where}"
 
 
 def action_fields(outcome: ActionOutcome) -> dict[str, object]:

@@ -95,6 +95,13 @@ class Metrics:
             ["peer", "result"],
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "reconciler_notifications_total",
+            "Notification delivery attempts, by sink, event and result (sent, error, timeout, "
+            "rate-limited, rejected, no-secret).",
+            ["sink", "event", "result"],
+            registry=self.registry,
+        )
         self.shards = Gauge(
             "reconciler_shards",
             "How many shards the apps are split into; one series per replica, by its index.",
@@ -103,6 +110,10 @@ class Metrics:
         )
         self.shards.labels(index=str(shard[0])).set(shard[1])
         self.registry.register(_ReportCollector(self))
+
+    def count_notification(self, sink: str, event: str, result: str) -> None:
+        """One delivery attempt to ``sink`` of an ``event``, and how it ended."""
+        self.notifications.labels(sink=sink, event=event, result=result).inc()
 
     def set_forge_budget(self, remaining: float) -> None:
         """The forge's remaining rate-limit budget, as its last answer said."""

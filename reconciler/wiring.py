@@ -38,6 +38,8 @@ from reconciler.live.http import HttpLiveReader
 from reconciler.live.port import LiveReader
 from reconciler.live.registry_tag import RegistryTagLiveReader
 from reconciler.metrics import Metrics
+from reconciler.notify.notifier import Notifier, NotifyTiming
+from reconciler.notify.store import OutboxStore
 from reconciler.observing import Observer
 from reconciler.phases import Stopwatch
 from reconciler.policy import Policy
@@ -250,6 +252,7 @@ class Factories:
     open_repo: Callable[[Settings, InstallationTokens | None], ConfigRepo] = open_repo
     github_forge: Callable[..., Forge] | None = None  # called as GitHubForge is (None: it)
     http_client: Callable[[], HttpClient] = HttpClient
+    notify_timing: NotifyTiming = field(default_factory=NotifyTiming)  # tests shorten it
 
 
 REAL = Factories()
@@ -364,4 +367,13 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         repo, forge, clock, identity=who, registry=current_registry, stopping=stopping
     )
     runner = CycleRunner(observer, applier, metrics, clock, phases=phases)
+    notifier = Notifier(
+        OutboxStore(repo, settings.base_branch, lambda: Signature(who.name, who.email, clock())),
+        client,
+        clock,
+        count=metrics.count_notification,
+        timing=prepared.factories.notify_timing,
+    )
+    runner.after.append(notifier.after_cycle)
+    closing.callback(notifier.close)  # before the client closes: it confirms what was sent
     return Wired(repo, forge, runner, metrics, closing)

@@ -17,13 +17,25 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler.policy.diagnostics import Problems, key_name, suggest, table_name
-from reconciler.policy.model import GATE_KINDS, LIVE_KINDS, NAME_PATTERN, Gate, LiveSource
+from reconciler.policy.model import (
+    GATE_KINDS,
+    LIVE_KINDS,
+    NAME_PATTERN,
+    NOTIFY_KINDS,
+    Gate,
+    LiveSource,
+    NotifySink,
+)
 from reconciler.policy.positions import Path
 from reconciler.policy.values import ItemValueError, describe
 
 _NAME = re.compile(NAME_PATTERN)
 # Tables keyed by a user-chosen name, and the union of kinds their entries may have.
-_TAGGED_UNIONS: dict[object, dict[str, type[Any]]] = {Gate: GATE_KINDS, LiveSource: LIVE_KINDS}
+_TAGGED_UNIONS: dict[object, dict[str, type[Any]]] = {
+    Gate: GATE_KINDS,
+    LiveSource: LIVE_KINDS,
+    NotifySink: NOTIFY_KINDS,
+}
 _TYPE_WORDS = {str: "a string", bool: "a boolean (true or false)", int: "an integer"}
 
 

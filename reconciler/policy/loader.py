@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 
 from reconciler.model import RepoTree
-from reconciler.policy import bounds, rules
+from reconciler.policy import bounds, notify, rules
 from reconciler.policy.decode import decode
 from reconciler.policy.diagnostics import Diagnostic, Problems, table_name
 from reconciler.policy.model import POLICY_FILE, SUPPORTED_VERSIONS, Policy
@@ -81,6 +81,7 @@ def _load(
         return None, positions
     policy: Policy = decode(Policy, raw, problems)
     rules.check(policy, problems)
+    notify.check(policy.notify, policy.environments, policy.apps, problems)
     if tree is not None:
         check_overlays(policy, tree, problems)
     return policy, positions

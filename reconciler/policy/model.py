@@ -34,12 +34,14 @@ from reconciler.policy.live import (
     LiveSource,
     RegistryTagLive,
 )
+from reconciler.policy.notify import NOTIFY_KINDS, NotifySink, SlackSink, TeamsSink, WebhookSink
 
 __all__ = [
     "GATE_KINDS",
     "LIVE_KINDS",
     "MAX_GATE_TIMEOUT",
     "NAME_PATTERN",
+    "NOTIFY_KINDS",
     "POLICY_FILE",
     "SUPPORTED_VERSIONS",
     "App",
@@ -53,11 +55,15 @@ __all__ = [
     "HttpLive",
     "KubernetesLive",
     "LiveSource",
+    "NotifySink",
     "Policy",
     "Registry",
     "RegistryTagLive",
     "Settings",
+    "SlackSink",
     "SoakGate",
+    "TeamsSink",
+    "WebhookSink",
     "WindowGate",
 ]
 
@@ -286,6 +292,7 @@ class Policy:
     live: Mapping[str, LiveSource] = spec(
         EMPTY, doc="Live sources by environment name.", example=None
     )
+    notify: Mapping[str, NotifySink] = spec(EMPTY, doc="Notification sinks by name.", example=None)
 
     def edges(self) -> list[tuple[str, str]]:
         """(source, target) pairs, roots first."""

@@ -35,6 +35,9 @@ SECTIONS: list[tuple[str, type[Any]]] = [
     ('[live.ENV] with kind = "http"', model.HttpLive),
     ('[live.ENV] with kind = "registry-tag"', model.RegistryTagLive),
     ('[live.ENV] with kind = "argocd"', model.ArgoCDLive),
+    ('[notify.NAME] with kind = "slack"', model.SlackSink),
+    ('[notify.NAME] with kind = "teams"', model.TeamsSink),
+    ('[notify.NAME] with kind = "webhook"', model.WebhookSink),
 ]
 _STRING_KINDS = {DURATION_SCHEMA["pattern"]: "duration", URL_SCHEMA["pattern"]: "URL"}
 _SCALARS = {"boolean": "boolean", "integer": "integer"}

@@ -128,7 +128,11 @@ def once(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     _one_shot()
     try:
-        result = build(settings).runner.cycle(one_shot=True)
+        wired = build(settings)
+        try:
+            result = wired.runner.cycle(one_shot=True)
+        finally:
+            wired.close()  # lets notifications in flight end (bounded) and records them
     except ReconcilerError as exc:
         return fail("once", one_shot(str(exc)))
     # The notes say why nothing happened when the policy on main is refused (FILE:LINE:COL).

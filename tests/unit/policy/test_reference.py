@@ -28,10 +28,12 @@ from reconciler.policy.model import (
     HttpGate,
     HttpLive,
     LiveSource,
+    NotifySink,
     Policy,
     Registry,
     Settings,
 )
+from reconciler.policy.notify import NOTIFY_KINDS, NotifyEvent, SecretRef
 from reconciler.policy.reference import SECTIONS, reference_markdown
 from reconciler.policy.schema import policy_schema
 from reconciler.policy.values import FreezeRange, WeeklyWindow
@@ -109,6 +111,9 @@ TYPE_OF: dict[Any, str] = {
     Mapping[str, Environment]: "table of tables",
     Mapping[str, Gate]: "table of tables",
     Mapping[str, LiveSource]: "table of tables",
+    Mapping[str, NotifySink]: "table of tables",
+    SecretRef: "string",
+    tuple[NotifyEvent, ...]: "array of strings",
 }
 # Keys annotated `str` whose parser takes only http(s) URLs.
 URL_KEYS = {
@@ -179,6 +184,8 @@ def _home(cls: type[Any]) -> tuple[str, ...]:
         return ("gates", "checked")
     if cls in LIVE_KINDS.values():
         return ("live", "staging")
+    if cls in NOTIFY_KINDS.values():
+        return ("notify", "team")
     homes: dict[type[Any], tuple[str, ...]] = {
         Policy: (),
         Settings: ("settings",),

@@ -112,9 +112,7 @@ class CheckReader:
     def _settled(want: _Wanted, kept: CheckFacts, base_branch: str) -> bool:
         """Whether every gate has passed on this answer: nothing left to wait for."""
         return all(
-            evaluate_checks(
-                gate, want.commit, kept.read, now=kept.read_at, base_branch=base_branch
-            ).passed
+            evaluate_checks(gate, want.commit, kept.read, base_branch=base_branch).passed
             for gate in want.gates
         )
 

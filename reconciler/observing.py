@@ -21,6 +21,7 @@ from reconciler.changefacts import ChangeReader
 from reconciler.desired import DesiredReader
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.port import DamagedRequest, Forge, Request, TeamUnreadable
+from reconciler.forgechecks import CheckReader
 from reconciler.gates.port import Prober
 from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
@@ -89,6 +90,7 @@ class Observer:
         self.sightings = RecordedSightings(forge)
         compare = getattr(forge, "compare", None)  # a forge that lists source commits
         self.changes = ChangeReader(compare if callable(compare) else None)
+        self.checks = CheckReader(forge, clock)
         # The last candidates and what they were found in: an idle cycle (the same policy
         # and overlays, the same tags) need not walk every edge again.
         self._candidates: (
@@ -160,6 +162,11 @@ class Observer:
             if probe
             else self.sampler.kept()
         )
+        checks = (
+            self.checks.read(policy, overlays, unheld, self.base_branch)
+            if probe
+            else self.checks.kept()
+        )
         self.phases.lap("probes")
         needs_owners = any(e.require_codeowners for e in policy.environments.values())
         # An auto_merge environment needs it too: owned and enforced, the daemon cannot merge.
@@ -184,6 +191,7 @@ class Observer:
             policy_errors=errors,
             awaiting_live=self._awaiting_live(),
             applications=MappingProxyType(applications),
+            checks=checks,
             codeowners_errors=MappingProxyType(owner_errors),
             tags=MappingProxyType(tags),
             digests=MappingProxyType(digests),

@@ -7,7 +7,6 @@ before a byte of it is read, then ``reconciler.webhooks`` decides.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -15,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from reconciler.errors import PolicyError, os_reason
 from reconciler.metrics import CONTENT_TYPE, Metrics
@@ -85,10 +83,10 @@ class StatusServer:
         webhook: WebhookConfig | None = None,
         *,
         backlog: int = BACKLOG,
-        view: Callable[[], dict[str, Any] | None] = lambda: None,
+        view: Callable[[], bytes | None] = lambda: None,
     ) -> None:
         """Binds at once; PolicyError when ``listen`` is malformed or cannot be bound.
-        ``view``: what GET /status answers (None: no cycle has given one yet)."""
+        ``view``: the JSON document GET /status answers (None: no cycle has given one yet)."""
         host, port = parse_listen(listen)
         handler = _handler(metrics, status, webhook, view)
         kind = _Server6 if ":" in host else _Server
@@ -132,7 +130,7 @@ def _handler(
     metrics: Metrics,
     status: Callable[[], Status],
     webhook: WebhookConfig | None,
-    view: Callable[[], dict[str, Any] | None],
+    view: Callable[[], bytes | None],
 ) -> type[BaseHTTPRequestHandler]:
     seen = SeenDeliveries()
 
@@ -164,11 +162,11 @@ def _handler(
             else:
                 self._webhook(webhook, forwarded=path == FORWARD_PATH)
 
-        def _status(self, document: dict[str, Any] | None) -> None:
+        def _status(self, document: bytes | None) -> None:
             if document is None:
                 self._text(503, "no cycle has finished with a valid policy yet; see /readyz")
             else:
-                self._send(200, json.dumps(document).encode(), "application/json")
+                self._send(200, document, "application/json")
 
         def _webhook(self, config: WebhookConfig, *, forwarded: bool) -> None:
             headers = {name: self.headers.get(name) for name in _DELIVERY_HEADERS}

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from reconciler.changes import ImageChange
 from reconciler.codeowners import NONE, CodeOwners
-from reconciler.forge.port import Enforcement, Request
+from reconciler.forge.port import CommitChecks, Enforcement, Request
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 
@@ -69,6 +69,18 @@ class ApplicationStatus:
     error: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckFacts:
+    """What the forge said of the checks on the source overlay's commit, read for the
+    candidate ``digest`` at ``read_at``; ``error`` when it could not be read."""
+
+    commit: str
+    digest: str
+    read_at: datetime
+    read: CommitChecks | None = None
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class TagFact:
     """What a registry tag points to: ``digest`` None when there is no such tag."""
@@ -106,6 +118,7 @@ class Snapshot:
     tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
+    checks: Mapping[Key, CheckFacts] = field(default_factory=dict)  # (app, source env)
     codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
     damaged: Mapping[Key, str] = field(default_factory=dict)  # unreadable request records
     # What a request to open or update changes (labels, source commits): (app, target env).

@@ -13,8 +13,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 
 from reconciler.forge.port import CommitCheck, CommitChecks
-from reconciler.gates.results import GateCode, GateKind, GateResult, require_aware
-from reconciler.model import short
+from reconciler.gates.results import GateCode, GateKind, GateResult
 from reconciler.policy.gates import ChecksGate
 
 CHECKS: GateKind = "checks"
@@ -38,7 +37,6 @@ def evaluate_checks(
     commit: str | None,
     read: CommitChecks | None,
     *,
-    now: datetime,
     base_branch: str = "main",
     error: str | None = None,
 ) -> GateResult:
@@ -46,9 +44,9 @@ def evaluate_checks(
     ``base_branch`` requires) has passed on ``commit``, as ``read`` says.
 
     ``read`` of another commit proves nothing (the overlay moved since it was read);
-    ``error`` is why the forge could not be read.
+    ``error`` is why the forge could not be read. No clock: the verdict changes only with
+    what the forge says.
     """
-    require_aware(now)
 
     def verdict(
         code: GateCode, reason: str, evidence: str, since: datetime | None = None
@@ -57,7 +55,7 @@ def evaluate_checks(
 
     if commit is None:
         return verdict("unknown", "the source overlay's commit is not known", "commit unknown")
-    at = short(commit)
+    at = commit[:12]
     if error is not None:
         return verdict("unknown", f"the checks on {at} could not be read: {error}", "unread")
     if read is None or read.sha != commit:
@@ -90,7 +88,8 @@ def evaluate_checks(
     if failed:
         return verdict(
             "checks-failed",
-            f"{_listed([_failure(c) for c in failed])} on {at}",
+            f"check{'s' if len(failed) > 1 else ''} {_listed([_failure(c) for c in failed])} "
+            f"on {at}",
             ", ".join(f"{c.name} {c.conclusion}" for c in failed) + f" on {at}",
         )
     waiting = [f"{c.name} ({c.conclusion})" for c in counted.values() if c.state == "pending"]
@@ -112,8 +111,8 @@ def evaluate_checks(
 
 
 def _failure(check: CommitCheck) -> str:
-    link = f": {check.url}" if check.url else ""
-    return f"check {check.name} {check.conclusion}{link}"
+    link = f" ({check.url})" if check.url else ""
+    return f"{check.name} {check.conclusion}{link}"
 
 
 def _listed(items: Sequence[str]) -> str:

@@ -106,7 +106,6 @@ def _checks(draft: Draft, policy_gate: ChecksGate, candidate: Candidate) -> Gate
         policy_gate,
         commit,
         facts.read if facts else None,
-        now=draft.now,
         base_branch=draft.snap.base_branch,
         error=facts.error if facts else None,
     )

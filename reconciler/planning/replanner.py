@@ -40,6 +40,7 @@ _BY_APP = (
     "awaiting_live",
     "applications",
     "damaged",
+    "checks",
     "changes",
 )
 # Facts keyed by (image repository, tag or digest).

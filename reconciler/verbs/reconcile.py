@@ -377,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
             prepared.metrics,
             daemon.status,
             webhook=webhook,
-            view=lambda: latest.document(utc_now()),
+            view=lambda: latest.encoded(utc_now),
         )
     except ReconcilerError as exc:
         parts.close()

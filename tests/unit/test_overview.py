@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -28,7 +29,7 @@ def latest() -> overview.Latest:
 def served(latest: overview.Latest) -> Iterator[StatusServer]:
     status = Status((True, "ok"), (True, "ready"))
     server = StatusServer(
-        "127.0.0.1:0", Metrics(), lambda: status, view=lambda: latest.document(NOW)
+        "127.0.0.1:0", Metrics(), lambda: status, view=lambda: latest.encoded(lambda: NOW)
     ).start()
     yield server
     server.stop()
@@ -116,3 +117,25 @@ def test_a_repo_view_says_it_took_no_samples() -> None:
         "read from the config repo at commit base and the live sources; HTTP gates not sampled "
         "(--probe samples them; --daemon URL shows the daemon's)"
     )
+
+
+def test_the_daemon_encodes_a_cycles_view_once_and_anew_after_the_next_cycle(
+    latest: overview.Latest,
+) -> None:
+    asked: list[datetime] = []
+
+    def clock() -> datetime:
+        asked.append(NOW + timedelta(seconds=len(asked)))
+        return asked[-1]
+
+    assert latest.encoded(clock) is None
+    _publish(latest)
+    first = latest.encoded(clock)
+    assert first is not None
+    assert latest.encoded(clock) is first  # kept: the same cycle's view
+    view = json.loads(first)
+    assert (view["cycle"], view["generated_at"]) == (1, "2026-11-26T10:00:00Z")
+    _publish(latest)
+    second = latest.encoded(clock)
+    assert second is not None
+    assert (json.loads(second)["cycle"], len(asked)) == (2, 2)

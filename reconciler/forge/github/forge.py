@@ -23,12 +23,18 @@ from github.GithubException import GithubException
 from reconciler.changes import Comparison
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError
-from reconciler.forge.github import protection
+from reconciler.forge.github import checks, protection
 from reconciler.forge.github.client import DEFAULT_URL, Client, reason
 from reconciler.forge.github.compare import compare_commits
 from reconciler.forge.github.deployments import Deployments
 from reconciler.forge.github.pulls import is_promotion, to_request
-from reconciler.forge.port import Enforcement, MergeRefused, Request, TeamUnreadable
+from reconciler.forge.port import (
+    CommitChecks,
+    Enforcement,
+    MergeRefused,
+    Request,
+    TeamUnreadable,
+)
 
 LOOK_BACK = 30  # closed pulls searched for merges not yet seen live
 _CACHE_LIMIT = 2_000
@@ -144,6 +150,11 @@ class GitHubForge:
     def codeowner_enforcement(self, base_branch: str) -> Enforcement:
         """Whether GitHub itself refuses a merge into ``base_branch`` without a code owner."""
         return protection.codeowner_enforcement(self._client, base_branch)
+
+    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
+        """The check runs and commit statuses on ``sha``; with ``required_on``, the checks
+        that branch's protection and rulesets require (checks.py)."""
+        return checks.commit_checks(self._client, sha, required_on)
 
     def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
         """Mark the environment's deployment of ``digest`` failed: a person rolled it back."""

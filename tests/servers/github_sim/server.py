@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
-from tests.servers.github_sim import accounts, deployments, pulls, repository
+from tests.servers.github_sim import accounts, checks, deployments, pulls, repository
 from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail
 from tests.servers.github_sim.openapi import OpenApi, Violation, template_regex
 from tests.servers.github_sim.shapes import Shapes
@@ -45,6 +45,7 @@ ROUTES: list[Route] = [
     *pulls.ROUTES,
     *accounts.ROUTES,
     *deployments.ROUTES,
+    *checks.ROUTES,
     *SOURCE_ROUTES,
 ]
 _DOCS = "https://docs.github.com/rest"

@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -142,6 +142,16 @@ class GitHubSim:
             self.world.tokens[token] = Token(self.world.user(login).login)
         return token
 
+    def app_token(self, app_id: int) -> str:
+        """An installation token of App ``app_id`` (as its JWT would mint one), acting as
+        its bot with the App's permissions: what creates check runs."""
+        token = "ghs_" + secrets.token_urlsafe(27)
+        with self.world.lock:
+            app = self.world.apps[app_id]
+            expires = self.world.clock() + timedelta(hours=1)
+            self.world.tokens[token] = Token(app.bot.login, expires_at=expires, installation=app)
+        return token
+
     def add_team(
         self, slug: str, members: tuple[str, ...], permission: Permission = "write"
     ) -> None:
@@ -190,11 +200,13 @@ class GitHubSim:
         reviews: bool = True,
         bypass: tuple[str, ...] = (),
         required_signatures: bool = False,
+        required_checks: tuple[str, ...] = (),
     ) -> None:
         """Turn on classic branch protection of ``branch`` (``reviews=False``: no review rules).
 
         ``bypass``: who may bypass required pull requests: ``login``, ``team:slug`` or
-        ``app:slug``. ``required_signatures``: "Require signed commits".
+        ``app:slug``. ``required_signatures``: "Require signed commits". ``required_checks``:
+        the status checks "Require status checks to pass before merging" names.
         """
         rules = ReviewRules(
             required_approving_review_count, require_code_owner_reviews, dismiss_stale_reviews
@@ -211,6 +223,7 @@ class GitHubSim:
                 bypass_teams=kinds["team"],
                 bypass_apps=kinds["app"],
                 required_signatures=required_signatures,
+                required_checks=list(required_checks),
             )
             pushcheck.write_rules(self.world)
 
@@ -231,6 +244,7 @@ class GitHubSim:
         pull_request_rule: bool = True,
         bypass: tuple[BypassActor, ...] = (),
         required_signatures: bool = False,
+        required_checks: tuple[str, ...] = (),
     ) -> int:
         """Add a branch ruleset (with a ``pull_request`` rule unless told not to, and a
         ``required_signatures`` rule if told); its id."""
@@ -250,6 +264,7 @@ class GitHubSim:
                 self.world.clock(),
                 list(bypass),
                 required_signatures,
+                list(required_checks),
             )
             self.world.rulesets[ruleset.id] = ruleset
             pushcheck.write_rules(self.world)

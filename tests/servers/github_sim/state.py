@@ -89,6 +89,7 @@ class Protection:
     bypass_teams: list[str] = field(default_factory=list)
     bypass_apps: list[str] = field(default_factory=list)
     required_signatures: bool = False  # "Require signed commits"
+    required_checks: list[str] = field(default_factory=list)  # "Require status checks to pass"
 
 
 BypassMode = Literal["always", "pull_request", "exempt"]
@@ -122,6 +123,7 @@ class Ruleset:
     created_at: datetime
     bypass: list[BypassActor] = field(default_factory=list)
     required_signatures: bool = False
+    required_checks: list[str] = field(default_factory=list)  # a required_status_checks rule
 
 
 @dataclass
@@ -204,6 +206,35 @@ class DeploymentStatus:
     target_url: str
     log_url: str
     environment_url: str
+    creator: str
+    created_at: datetime
+
+
+@dataclass
+class CheckRun:
+    """A check run an App created on a commit (GitHub's Checks API)."""
+
+    id: int
+    sha: str
+    name: str
+    status: str  # queued, in_progress, completed
+    conclusion: str | None
+    details_url: str
+    app: App
+    started_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass
+class CommitStatus:
+    """A commit status (GitHub's Statuses API); the latest of a context counts."""
+
+    id: int
+    sha: str
+    state: str  # error, failure, pending, success
+    context: str
+    target_url: str | None
+    description: str | None
     creator: str
     created_at: datetime
 
@@ -308,6 +339,8 @@ class World:
     pulls: dict[int, Pull] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # repository labels: name -> id
     deployments: dict[int, Deployment] = field(default_factory=dict)
+    check_runs: dict[int, CheckRun] = field(default_factory=dict)
+    statuses: list[CommitStatus] = field(default_factory=list)  # oldest first
     owners_to_ask: list[int] = field(default_factory=list)  # pulls (code_owners_later)
     faults: Faults = field(default_factory=Faults)
     buckets: dict[str, RateBucket] = field(default_factory=dict)

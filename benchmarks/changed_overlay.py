@@ -11,11 +11,12 @@ the local forge, wall clock and CPU; the plan must propose that app to staging. 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import line, median_ms
+from benchmarks.common import line, median_ms, served
 from benchmarks.generate import app_name
 from benchmarks.settled import Upstream, settled_remote
 from reconciler.actions import Propose
@@ -23,12 +24,20 @@ from reconciler.settings import Settings
 from reconciler.wiring import build
 
 
-def measure(bare: Path, work: Path, apps: int, repeat: int = 10) -> dict[str, float]:
+def measure(
+    bare: Path, work: Path, apps: int, repeat: int = 10, *, serve: bool = False
+) -> dict[str, float]:
     """Pushes to the settled remote ``bare`` (pass a copy) of ``apps`` apps, caches in
     ``work``; milliseconds from each push until the plan is ready: ``wall`` (median),
     ``wall_max``, ``cpu``, and the wall's two parts, ``fetch`` and ``after`` (fetched ->
-    plan ready)."""
-    reconciler = build(Settings(repo=str(bare), cache_dir=work / "cache")).runner
+    plan ready). ``serve``: the daemon fetches through `git daemon`, as from a hosted
+    remote, rather than by the remote's path."""
+    with served(bare) if serve else contextlib.nullcontext(str(bare)) as url:
+        return _measure(bare, url, work, apps, repeat)
+
+
+def _measure(bare: Path, url: str, work: Path, apps: int, repeat: int) -> dict[str, float]:
+    reconciler = build(Settings(repo=url, cache_dir=work / "cache")).runner
     for _ in range(2):
         reconciler.plan_only(one_shot=False)
     person = Upstream(bare, work / "person")
@@ -75,7 +84,7 @@ def run(apps: int, repeat: int = 10) -> list[str]:
         line("changed overlay -> plan ready, CPU", f"{f['cpu']:.1f} ms", "median"),
         # A local bare remote is fetched through libgit2's local transport, which builds the
         # pack in this process by walking the remote's trees: a hosted remote's server does
-        # that work, so the two are shown apart.
+        # that work, so the two are shown apart (scale.py also measures through git daemon).
         line("  of which the fetch (local transport)", f"{f['fetch']:.1f} ms", "median"),
         line("  of which fetched -> plan ready", f"{f['after']:.1f} ms", "median"),
     ]

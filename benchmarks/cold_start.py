@@ -12,6 +12,7 @@ the clone already on disk (a daemon restarted on the same cache folder). Target 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import line, median_ms
+from benchmarks.common import line, median_ms, served
 from benchmarks.settled import settled_remote
 from reconciler.settings import Settings
 from reconciler.wiring import build
@@ -29,8 +30,8 @@ from reconciler.wiring import build
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def first_plan(bare: Path, cache: Path) -> float:
-    """Seconds from build to the first plan."""
+def first_plan(bare: Path | str, cache: Path) -> float:
+    """Seconds from build to the first plan of the remote ``bare`` (a path or a URL)."""
     start = time.perf_counter()
     result = build(Settings(repo=str(bare), cache_dir=cache)).runner.plan_only()
     seconds = time.perf_counter() - start
@@ -38,7 +39,7 @@ def first_plan(bare: Path, cache: Path) -> float:
     return seconds
 
 
-def process(bare: Path, cache: Path) -> float:
+def process(bare: Path | str, cache: Path) -> float:
     """Seconds of a whole `reconciler plan` process on an empty cache folder."""
     start = time.perf_counter()
     subprocess.run(
@@ -59,13 +60,15 @@ def process(bare: Path, cache: Path) -> float:
     return time.perf_counter() - start
 
 
-def measure(bare: Path, work: Path, repeat: int = 3) -> dict[str, float]:
+def measure(bare: Path, work: Path, repeat: int = 3, *, serve: bool = False) -> dict[str, float]:
     """Median milliseconds on the settled remote ``bare`` (read only; caches go in ``work``):
     ``cold`` (build + first plan in-process), ``process`` (a whole `reconciler plan`) and
-    ``restart`` (build + first plan on the clone the first cold start made)."""
-    cold = [first_plan(bare, work / f"cache-{n}") for n in range(repeat)]
-    whole = [process(bare, work / f"proc-{n}") for n in range(repeat)]
-    restart = [first_plan(bare, work / "cache-0") for _ in range(repeat)]
+    ``restart`` (build + first plan on the clone the first cold start made). ``serve``:
+    through `git daemon`, as a hosted remote is reached, rather than its path."""
+    with served(bare) if serve else contextlib.nullcontext(str(bare)) as url:
+        cold = [first_plan(url, work / f"cache-{n}") for n in range(repeat)]
+        whole = [process(url, work / f"proc-{n}") for n in range(repeat)]
+        restart = [first_plan(url, work / "cache-0") for _ in range(repeat)]
     return {
         "cold": median_ms(cold),
         "process": median_ms(whole),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchmarks.generate import generate
@@ -54,3 +56,41 @@ def stop(daemon: subprocess.Popen[str], grace: float = 60.0) -> float | None:
         )
         return None
     return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def served(bare: Path) -> Iterator[str]:
+    """``bare`` served by `git daemon` on loopback, as a hosted remote is reached (libgit2's
+    transport for a local path packs every object again: 4 s of a 10,000-app clone that
+    takes 0.8 s over git://); yields its git:// URL."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={bare.parent}",
+            str(bare.parent),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # ready once it accepts a connection
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"git daemon did not start on port {port}") from None
+                time.sleep(0.05)
+        yield f"git://127.0.0.1:{port}/{bare.name}"
+    finally:
+        daemon.terminate()
+        daemon.wait()

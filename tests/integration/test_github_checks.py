@@ -122,7 +122,7 @@ def test_prod_waits_for_the_named_check_blocks_on_red_and_goes_on_green(tmp_path
         green = run("once", *options)
         assert green.returncode == 0, green.stderr
         assert "opened #1 prod: promote shop" in green.stdout, green.stdout
-        assert "e2e green on" in sim.pull(1).body
+        assert "e2e green on" in (sim.pull(1).body or "")
         merged = run("once", *options)
         assert "merged #1" in merged.stdout, merged.stdout + merged.stderr
         assert NEW.encode() in (

@@ -21,16 +21,17 @@ from string import Template
 from typing import TextIO
 
 import reconciler
-from reconciler import overview, pinning
+from reconciler import changes, overview, pinning
 from reconciler.audit import trail
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
+from reconciler.demo import images
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
-from reconciler.overlays import pins
+from reconciler.overlays import kustomize, pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings
 from reconciler.verbs.history import promotion_commits
@@ -38,7 +39,7 @@ from reconciler.wiring import Wired, build
 
 APP = "order-gateway"
 IMAGE = "418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway"
-NEW_DIGEST = "sha256:b7e2f90c2c5d9f1e6a4b3c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+NEW_DIGEST = images.BUILT.digest  # what CI builds; every environment runs images.RUNNING
 OWNER, OUTSIDER = "@asha", "@mallory"
 TEAM = "@swiggy-platform/release-managers"
 ENVS = ("dev", "staging", "prod")
@@ -74,8 +75,10 @@ def example_dir() -> Path:
     return example
 
 
-def seed_files(base_url: str, timing: Timing) -> dict[str, bytes]:
-    """The demo config repo's files: the example, the demo policy, a team for CODEOWNERS."""
+def seed_files(base_url: str, timing: Timing, *, registry: bool = False) -> dict[str, bytes]:
+    """The demo config repo's files: the example, the demo policy, a team for CODEOWNERS;
+    with ``registry``, the sample services are the policy's registry and every overlay
+    pins the image they serve as running (``images.RUNNING``)."""
     example = example_dir()
     files = {
         str(p.relative_to(example)): p.read_bytes()
@@ -86,6 +89,18 @@ def seed_files(base_url: str, timing: Timing) -> dict[str, bytes]:
     policy = template.substitute(BASE=base_url, **timing.values())
     files["promotions.toml"] = policy.encode()
     files[".reconciler/teams.toml"] = f'[teams]\n"{TEAM}" = ["{OWNER}"]\n'.encode()
+    if registry:
+        policy += (
+            "\n# The sample services also serve the images, with their labels: the prod\n"
+            "# request says which version and revision it promotes, and from which.\n"
+            f'[registry]\nkind = "oci"\nendpoint_url = "{base_url}"\nplain_http = true\n'
+        )
+        files["promotions.toml"] = policy.encode()
+        running = images.RUNNING
+        update = kustomize.parse_argument(f"{APP}={IMAGE}:{running.tag}@{running.digest}")
+        for env in ENVS:
+            path = f"overlays/{env}/kustomization.yaml"
+            files[path] = kustomize.set_images(files[path], path, [update])
     if not load_policy(files["promotions.toml"]).ok:  # pragma: no cover - guarded by tests
         raise PermanentError("the demo policy does not validate")
     return files
@@ -104,6 +119,8 @@ class Demo:
         self.out = out
         self.clock: Callable[[], datetime] = utc_now
         self.services = SampleServices(self.clock).start()
+        for image in (images.RUNNING, images.BUILT):
+            self.services.push(APP, image.tag, image.manifest, image.config)
         self.remote = workdir / "config-repo.git"
         self.wired: Wired | None = None
         self.argo: Pygit2ConfigRepo | None = None
@@ -116,7 +133,7 @@ class Demo:
     def setup(self) -> Wired:
         """Remote config repo, sample services running what it pins, the daemon's parts."""
         signature = Signature("platform-team", "platform@example.com", self._now())
-        files = seed_files(self.services.base_url, self.timing)
+        files = seed_files(self.services.base_url, self.timing, registry=True)
         create_repository(
             self.remote,
             files,
@@ -270,6 +287,10 @@ def story(demo: Demo) -> None:
         f"5. prod request #{number} is open; review requested from the code owners of "
         f"overlays/prod/ ({TEAM})"
     )
+    body = wired.forge.request(number).body
+    for line in changes.section_of(body).splitlines()[1:]:
+        if line:
+            say(f"    {line}")
     result = demo.cycle()
     for reason in _blocked(result, "prod"):
         say(f"    blocked: {reason}")

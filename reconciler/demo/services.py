@@ -3,7 +3,8 @@
 One HTTP server answers for every environment under `/<env>/<app>/...`: `/healthz`,
 `/smoke` and `/version` (the digest it runs and since when). Each environment "deploys"
 whatever its overlay pins on the base branch when `sync` is called, as Argo CD would after
-a commit.
+a commit. Under `/v2/` the same server is a read-only OCI registry of the demo's images
+(manifests by tag or digest, and their configs), as the distribution API serves them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class SampleServices:
         self._lock = threading.Lock()
         self._running: dict[tuple[str, str], Running] = {}
         self._unhealthy: set[str] = set()
+        # The registry: repository path -> tag -> digest, and digest -> (media type, bytes).
+        self._tags: dict[str, dict[str, str]] = {}
+        self._blobs: dict[str, tuple[str, bytes]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -62,6 +66,35 @@ class SampleServices:
             self._running[(env, app)] = Running(digest, self._clock())
             return True
 
+    def push(self, path: str, tag: str, manifest: bytes, config: bytes) -> str:
+        """Serve an image under ``/v2/<path>/``: its manifest (also under ``tag``) and
+        config; returns the manifest's digest."""
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        media_type = str(json.loads(manifest).get("mediaType", ""))
+        with self._lock:
+            self._blobs[digest] = (media_type, manifest)
+            config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+            self._blobs[config_digest] = ("application/octet-stream", config)
+            self._tags.setdefault(path, {})[tag] = digest
+        return digest
+
+    def registry_answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers and body for a ``/v2/...`` request path."""
+        repository, _, rest = path.removeprefix("/v2/").rpartition("/")
+        repository, _, kind = repository.rpartition("/")
+        with self._lock:
+            tags = self._tags.get(repository)
+            digest = (tags or {}).get(rest, rest) if kind == "manifests" else rest
+            found = self._blobs.get(digest) if tags is not None else None
+        if path == "/v2/":
+            return 200, {"Content-Type": "application/json"}, b"{}"
+        if found is None or kind not in ("manifests", "blobs"):
+            code = "NAME_UNKNOWN" if tags is None else "MANIFEST_UNKNOWN"
+            body = json.dumps({"errors": [{"code": code, "message": "unknown"}]}).encode()
+            return 404, {"Content-Type": "application/json"}, body
+        media_type, data = found
+        return 200, {"Content-Type": media_type, "Docker-Content-Digest": digest}, data
+
     def running(self, env: str, app: str) -> Running:
         """What (env, app) runs now."""
         with self._lock:
@@ -88,8 +121,24 @@ class SampleServices:
 
 def _handler(services: SampleServices) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self._registry(self.path.split("?", 1)[0], body=False)
+
+        def _registry(self, path: str, *, body: bool) -> None:
+            status, headers, data = services.registry_answer(path)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
+            if path.startswith("/v2/"):
+                self._registry(path, body=True)
+                return
             status, document = services.answer(path)
             body = json.dumps(document).encode()
             # Version answers carry an ETag, as a real service's might, so pollers can ask

@@ -37,6 +37,9 @@ def test_the_quick_demo_blocks_a_non_owner_and_merges_after_the_owner(tmp_path: 
         assert found, f"no line matches {pattern!r} in:\n{done.stdout}"
         return found[0]
 
+    # The request says what the promotion changes, from the images' labels.
+    opened_at = first(rf"prod request #{number} is open")
+    assert first(r"^    - version: `1\.4\.0` -> `1\.5\.0`$") == opened_at + 2
     waiting = first(
         rf"blocked: \[awaiting-review\] request #{number} waits for approval from a code owner"
     )

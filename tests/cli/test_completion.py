@@ -24,7 +24,10 @@ CASES = [
     ("reconciler status --output y", ["yaml"]),
     ("reconciler validate --format g", ["github"]),
     ("reconciler plan --forge ", ["github", "local"]),
-    ("reconciler review ", ["approve", "comment", "hold", "list", "release", "request-changes"]),
+    (
+        "reconciler review ",
+        ["approve", "comment", "hold", "list", "release", "request-changes", "set-status", "show"],
+    ),
     ("reconciler registry ", ["resolve", "tag"]),
     ("reconciler registry tag --dr", ["--dry-run"]),
     ("reconciler registry tag --kind ", ["ecr", "oci"]),

@@ -133,7 +133,7 @@ class ChangeReader:
         unknown: list[str],
     ) -> T | None:
         if self._budget <= 0:
-            unknown.append(f"{what} were not read: too many reads this cycle, next cycle")
+            unknown.append(f"{what} were not read: this cycle's {MAX_READS} reads were spent")
             return None
         self._budget -= 1
         try:

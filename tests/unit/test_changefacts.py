@@ -173,8 +173,8 @@ def test_reads_are_bounded_per_cycle() -> None:
     found = reader.read(_policy(apps), overlays, digests, {}, registry)
     labels_calls = [c for c in registry.calls if c[0] == "labels"]
     assert len(labels_calls) == MAX_READS
-    waiting = [c for c in found.values() if any("too many reads" in u for u in c.unknown)]
+    waiting = [c for c in found.values() if any("reads were spent" in u for u in c.unknown)]
     assert waiting
     registry.calls.clear()
     again = reader.read(_policy(apps), overlays, digests, {}, registry)
-    assert not [c for c in again.values() if any("too many reads" in u for u in c.unknown)]
+    assert not [c for c in again.values() if any("reads were spent" in u for u in c.unknown)]

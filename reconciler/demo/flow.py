@@ -25,7 +25,7 @@ from reconciler import changes, overview, pinning
 from reconciler.audit import trail
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
-from reconciler.demo import images
+from reconciler.demo import images, receivers
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
@@ -119,6 +119,7 @@ class Demo:
         self.out = out
         self.clock: Callable[[], datetime] = utc_now
         self.services = SampleServices(self.clock).start()
+        self.receivers = receivers.Receivers().start()
         for image in (images.RUNNING, images.BUILT):
             self.services.push(APP, image.tag, image.manifest, image.config)
         self.remote = workdir / "config-repo.git"
@@ -134,6 +135,7 @@ class Demo:
         """Remote config repo, sample services running what it pins, the daemon's parts."""
         signature = Signature("platform-team", "platform@example.com", self._now())
         files = seed_files(self.services.base_url, self.timing, registry=True)
+        files["promotions.toml"] += self.receivers.tables(self.workdir).encode()
         create_repository(
             self.remote,
             files,
@@ -240,6 +242,7 @@ class Demo:
     def stop(self) -> None:
         """Stop the sample services; remove the work folder when it is the demo's own."""
         self.services.stop()
+        self.receivers.stop()
         if self.temporary:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -325,6 +328,7 @@ def story(demo: Demo) -> None:
             f"{entry.app}: {entry.source} -> {entry.env} {entry.digest[:15]} [{entry.state}] "
             f"#{entry.request} approved by {approvals}"
         )
+    _notifications(demo, limit)
     say("\n$ curl /metrics  (reconciler_drift and friends)")
     for line in wired.metrics.exposition().decode().splitlines():
         if line.startswith(
@@ -333,9 +337,30 @@ def story(demo: Demo) -> None:
                 "reconciler_promotion_lag_seconds{",
                 "reconciler_promotions_total{",
                 "reconciler_policy_valid",
+                "reconciler_notifications_total{",
             )
         ):
             say(line)
+
+
+def _notifications(demo: Demo, limit: timedelta) -> None:
+    """Wait (cycling: each confirms the last one's sends) until every receiver has the
+    prod promotion's live event, then print what each got: one message per event."""
+    live = f"live:{APP}:prod:{NEW_DIGEST}"
+
+    def told() -> bool:
+        return all(
+            live in {receivers.event_id(name, d) for d in demo.receivers.received(name)}
+            for name in receivers.KINDS
+        )
+
+    demo.until(lambda r: told(), "the notifications", limit)
+    demo.say("\n7. notifications, one message per event to each local receiver:")
+    for name in receivers.KINDS:
+        got = demo.receivers.received(name)
+        demo.say(f"    {name}: {len(got)} messages")
+        for document in got:
+            demo.say(f"      {receivers.headline(name, document)}")
 
 
 def run(*, quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:

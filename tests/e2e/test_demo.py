@@ -55,6 +55,25 @@ def test_the_quick_demo_blocks_a_non_owner_and_merges_after_the_owner(tmp_path: 
     assert first(r"^reconciler_policy_valid 1\.0$") > running
     assert first(r'^reconciler_drift\{app="order-gateway",env="prod"\} 0\.0$') > running
 
+    # One message per event to each local receiver: Slack, Teams and the signed webhook
+    # got the same events (opened, merged and live for staging and prod, and prod's wait for
+    # review), none twice.
+    told = first(r"^7\. notifications, one message per event")
+    blocks: dict[str, list[str]] = {}
+    for line in lines[told + 1 :]:
+        if re.match(r"^    \w+: \d+ messages$", line):
+            blocks[line.split(":")[0].strip()] = []
+        elif line.startswith("      ") and blocks:
+            blocks[list(blocks)[-1]].append(line.strip())
+        else:
+            break
+    assert list(blocks) == ["slack", "teams", "webhook"], done.stdout
+    assert blocks["slack"] == blocks["teams"] == blocks["webhook"]
+    assert len(set(blocks["slack"])) == len(blocks["slack"]) == 7, blocks["slack"]
+    assert any(
+        h.startswith("Live: order-gateway runs") and h.endswith("in prod") for h in blocks["slack"]
+    )
+
     # The config repo the demo leaves behind tells the same story.
     repo = Pygit2ConfigRepo.open(str(tmp_path / "demo/config-repo.git"), tmp_path / "reader")
     tip = repo.tip("main")

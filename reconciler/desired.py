@@ -1,5 +1,6 @@
-"""What git says should run: the policy in force, every overlay's pin and history, and
-CODEOWNERS, at one commit of the base branch, read incrementally.
+"""What git says should run: the policy in force, every overlay's pin and the commits that
+changed it (their pins are read where a plan looks: pinfacts.Windows), and CODEOWNERS, at
+one commit of the base branch, read incrementally.
 
 A daemon on a 1,000-app repo must cost almost nothing while idle and react at once to a
 push, so reading is proportional to what changed:
@@ -57,6 +58,7 @@ class _Read:
 
     state: OverlayState
     depends: frozenset[str]  # as asked and as resolved through symlinks
+    commits: tuple[CommitInfo, ...] = ()  # that changed the file, newest first (the window)
 
 
 class DesiredReader:
@@ -298,25 +300,24 @@ class DesiredReader:
         }
         since = self._histories((found[k][0] for k in extend), view.commit, last)
         whole = self._histories((found[k][0] for k in found if k not in extend), view.commit)
-        # One view per commit: a view keeps the folders it looked up, and the overlays of
-        # one commit share most of them.
-        views: dict[str, ReadView] = {view.commit: view}
         for key, (path, pin, depends) in found.items():
-            env, _, app = fresh[key]
             if key in extend:
-                new = self.pins.facts(env, app, path, since.get(path, ()), views)
-                history = (extend[key].state.history + new)[-HISTORY_DEPTH:]
+                commits = (since.get(path, ()) + extend[key].commits)[:HISTORY_DEPTH]
             else:
-                history = self.pins.facts(env, app, path, whole.get(path, ()), views)
-            newest = history[-1] if history else None
+                commits = tuple(whole.get(path, ()))
+            # Only the newest commit's pin is known without parsing (the file as it is);
+            # older ones are read where a plan looks at them (PinFacts.complete): at a cold
+            # start of 10,000 apps, every overlay's history would otherwise be parsed.
+            newest = commits[0] if commits else None
             state = OverlayState(
                 path=path,
                 pin=pin,
-                commit=newest.commit if newest else None,
-                changed_at=newest.committed_at if newest else None,
-                history=history,
+                commit=newest.id if newest else None,
+                changed_at=newest.time if newest else None,
+                history=(self.pins.newest(newest, pin),) if newest else (),
+                unread=commits[1:],
             )
-            out[key] = _Read(state, depends)
+            out[key] = _Read(state, depends, commits)
         return out
 
     def _histories(

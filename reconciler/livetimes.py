@@ -11,7 +11,7 @@ Deployment's ``success`` status); that record is the durable fact used here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -33,15 +33,20 @@ class RecordedSightings:
         self._records: dict[tuple[str, str, str], datetime | None] = {}
 
     def apply(
-        self, policy: Policy, overlays: Mapping[Key, OverlayState], live: dict[Key, LiveState]
+        self,
+        policy: Policy,
+        overlays: Mapping[Key, OverlayState],
+        live: dict[Key, LiveState],
+        whole: Callable[[Key, OverlayState], OverlayState] = lambda _, state: state,
     ) -> dict[Key, LiveState]:
         """Source environments' live times, taken back to when the forge's records say the
         digest was first seen running, when the live source tells only this process's own
         sighting: a restarted daemon, `once` and `status` keep the soak clock running.
 
         A record counts only while the overlay has pinned that digest without a break since
-        before it (a digest rolled back and pinned again starts over). Each (app, env,
-        digest) is asked once per process; a forge that cannot answer leaves the sighting.
+        before it (a digest rolled back and pinned again starts over): ``whole`` gives an
+        overlay with its whole history window read. Each (app, env, digest) is asked once
+        per process; a forge that cannot answer leaves the sighting.
         """
         # Only the digests running now, seen by sighting alone, are worth asking or keeping.
         current = {(*key, str(state.digest)) for key, state in live.items() if _sighted(state)}
@@ -61,10 +66,13 @@ class RecordedSightings:
                 continue
             for app, digest in wanted.items():
                 self._records[(app, env, digest)] = found.get(app)
-        out = {
-            key: with_record(state, overlays.get(key), self._records.get((*key, str(state.digest))))
-            for key, state in live.items()
-        }
+        out = {}
+        for key, state in live.items():
+            recorded = self._records.get((*key, str(state.digest)))
+            overlay = overlays.get(key)
+            if recorded is not None and overlay is not None:
+                overlay = whole(key, overlay)
+            out[key] = with_record(state, overlay, recorded)
         self._records = {k: v for k, v in self._records.items() if k in current}
         return out
 

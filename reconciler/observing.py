@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -27,10 +27,11 @@ from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.livetimes import RecordedSightings
 from reconciler.phases import Stopwatch
+from reconciler.pinfacts import Windows
 from reconciler.policy import Policy
 from reconciler.registry.port import ImageRegistry
 from reconciler.registryfacts import offered, registry_facts
-from reconciler.revisions import Revision, changed_keys
+from reconciler.revisions import changed_keys
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
 from reconciler.snapshot import (
@@ -88,6 +89,7 @@ class Observer:
         self._heads = provenance.HeadChecker(repo)
         self.sampler = GateSampler(prober, live_reader, clock, wait)
         self.sightings = RecordedSightings(forge)
+        self.windows = Windows(self.desired.pins)
         compare = getattr(forge, "compare", None)  # a forge that lists source commits
         self.changes = ChangeReader(compare if callable(compare) else None)
         self.checks = CheckReader(forge, clock)
@@ -139,13 +141,18 @@ class Observer:
             return Observation(None, empty, policy_valid=False)
         overlays = desired.overlays
         applications: dict[Key, ApplicationStatus] = {}
-        live = self.sightings.apply(policy, overlays, self._live(policy, applications))
+        live = self.sightings.apply(
+            policy,
+            overlays,
+            self._live(policy, applications),
+            lambda key, state: self.windows.whole(policy, key, state),
+        )
         self.phases.lap("live")
         registry = self.registry_for(policy) if policy.registry is not None else None
         tags, digests = registry_facts(policy, overlays, registry) if registry else ({}, {})
         self.phases.lap("registry")
         candidates = self._offered(policy, overlays, tags)
-        overlays = self._deep_histories(policy, overlays, candidates)
+        overlays = self.windows.for_candidates(policy, overlays, candidates)
         self.phases.lap("history")
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
@@ -163,7 +170,7 @@ class Observer:
             else self.sampler.kept()
         )
         checks = (
-            self.checks.read(policy, overlays, unheld, self.base_branch)
+            self.checks.read(policy, overlays, unheld, self.base_branch, registry)
             if probe
             else self.checks.kept()
         )
@@ -307,29 +314,6 @@ class Observer:
         found = offered(policy, overlays, tags)
         self._candidates = (policy, overlays, dict(tags), found)
         return found
-
-    def _deep_histories(
-        self,
-        policy: Policy,
-        overlays: Mapping[Key, OverlayState],
-        candidates: Mapping[Key, str],
-    ) -> Mapping[Key, OverlayState]:
-        """Each target overlay with a candidate, its history walked back as far as the
-        manual-rollback rule needs to judge that candidate (PinFacts.back_to)."""
-        deeper: dict[Key, OverlayState] = {}
-        for (app_name, env_name), candidate in candidates.items():
-            tgt = overlays.get((app_name, env_name))
-            app, target = policy.apps.get(app_name), policy.environments.get(env_name)
-            if tgt is None or tgt.error or app is None or target is None:
-                continue
-            history = self.desired.pins.back_to(target, app, tgt, candidate)
-            if history is not tgt.history:
-                deeper[(app_name, env_name)] = replace(tgt, history=history)
-        if not deeper:
-            return overlays
-        if isinstance(overlays, Revision):
-            return overlays.derive(deeper)
-        return MappingProxyType({**overlays, **deeper})
 
     # -- forge ---------------------------------------------------------------------------------
     def _requests(

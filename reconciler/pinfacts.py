@@ -3,7 +3,10 @@ process, reconciler.pinstore), and the pin facts of an overlay's history."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 from reconciler import pinstore, promotions
 from reconciler.errors import PolicyError, ReconcilerError
@@ -12,8 +15,10 @@ from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.port import CommitInfo, ConfigRepo, ReadView
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
+from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
-from reconciler.snapshot import OverlayState
+from reconciler.revisions import Revision, changed_keys
+from reconciler.snapshot import Key, OverlayState
 
 PIN_FILE_EVERY = 60.0  # seconds: how often a daemon saves newly parsed pins at most
 HISTORY_DEPTH = 20  # commits of an overlay's history kept for pin facts (see back_to)
@@ -87,6 +92,22 @@ class PinFacts:
             facts.append(PinFact(info.id, info.time, digest, by_reconciler))
         return tuple(reversed(facts))
 
+    @staticmethod
+    def newest(info: CommitInfo, pin: ImagePin | None) -> PinFact:
+        """The fact of ``info``, the newest commit that changed an overlay now pinning
+        ``pin``: the file is as that commit left it, so nothing is parsed."""
+        by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
+        return PinFact(info.id, info.time, (pin.digest or None) if pin else None, by_reconciler)
+
+    def complete(
+        self, env: Environment, app: App, state: OverlayState, views: dict[str, ReadView]
+    ) -> OverlayState:
+        """``state`` with the pins of its ``unread`` commits read into its history."""
+        if not state.unread:
+            return state
+        older = self.facts(env, app, state.path, state.unread, views)
+        return replace(state, history=older + state.history, unread=())
+
     def back_to(
         self, env: Environment, app: App, state: OverlayState, digest: str
     ) -> tuple[PinFact, ...]:
@@ -98,6 +119,8 @@ class PinFacts:
         rollback of ``digest`` must not be forgotten then. The part before the window never
         changes, so what a walk finds is kept (by the window's first commit).
         """
+        if state.unread:
+            raise ValueError("back_to needs the whole window: complete the state first")
         history = state.history
         if len(history) < HISTORY_DEPTH or any(f.digest == digest for f in history):
             return history  # the window reaches the file's first commit, or holds digest
@@ -127,3 +150,91 @@ class PinFacts:
             if len(commits) < limit:
                 return facts  # the file's whole history: ``digest`` was never pinned
             limit *= 4
+
+
+class Windows:
+    """The whole history window of the overlays a plan looks at (an edge with a candidate,
+    a live time taken back to a record), each kept while its overlay is the same object.
+
+    A full read knows only each overlay's newest pin (``OverlayState.unread``); at a cold
+    start of 10,000 apps with long histories, parsing every commit's file would dominate.
+    """
+
+    def __init__(self, pins: PinFacts) -> None:
+        self.pins = pins
+        # key -> (the state as read, the candidate it was deepened for, the result)
+        self._kept: dict[Key, tuple[OverlayState, str | None, OverlayState]] = {}
+        self._used: dict[Key, tuple[OverlayState, str | None, OverlayState]] = {}
+        self._views: dict[str, ReadView] = {}
+        self._last: tuple[Mapping[Key, OverlayState], Mapping[Key, OverlayState]] | None = None
+
+    def whole(self, policy: Policy, key: Key, state: OverlayState) -> OverlayState:
+        """``state`` with its whole window read (PinFacts.complete)."""
+        return self._made(policy, key, state, None)
+
+    def for_candidates(
+        self, policy: Policy, overlays: Mapping[Key, OverlayState], candidates: Mapping[Key, str]
+    ) -> Mapping[Key, OverlayState]:
+        """``overlays`` with the source and target of every edge with a candidate read
+        whole, each target walked back as far as the manual-rollback rule needs to judge
+        that candidate (PinFacts.back_to). Ends the cycle's use: what it did not ask for
+        is forgotten."""
+        updates: dict[Key, OverlayState] = {}
+        for (app_name, env_name), digest in candidates.items():
+            target = policy.environments.get(env_name)
+            if target is None or target.follows is None:
+                continue
+            for key, deepen in (((app_name, target.follows), None), ((app_name, env_name), digest)):
+                state = overlays.get(key)
+                if state is None or state.error:
+                    continue
+                made = self._made(policy, key, state, deepen)
+                if made is not state:
+                    updates[key] = made
+        self._kept, self._used, self._views = self._used, {}, {}
+        last = self._last
+        if last is not None and last[0] is overlays and _same(last[1], overlays, updates):
+            return last[1]  # the same objects as last cycle: planning sees nothing changed
+        made_all = _derive(overlays, updates)
+        self._last = (overlays, made_all)
+        return made_all
+
+    def _made(
+        self, policy: Policy, key: Key, state: OverlayState, deepen: str | None
+    ) -> OverlayState:
+        for known in (self._used.get(key), self._kept.get(key)):
+            if known is not None and known[0] is state and known[1] == deepen:
+                self._used[key] = known
+                return known[2]
+        app, env = policy.apps.get(key[0]), policy.environments.get(key[1])
+        made = state
+        if app is not None and env is not None:
+            made = self.pins.complete(env, app, state, self._views)
+            if deepen is not None:
+                history = self.pins.back_to(env, app, made, deepen)
+                if history is not made.history:
+                    made = replace(made, history=history)
+        self._used[key] = (state, deepen, made)
+        return made
+
+
+def _same(
+    before: Mapping[Key, OverlayState],
+    overlays: Mapping[Key, OverlayState],
+    updates: Mapping[Key, OverlayState],
+) -> bool:
+    """Whether ``before`` (made from ``overlays``) holds exactly ``updates`` over it."""
+    if before is overlays:
+        return not updates
+    changed = changed_keys(overlays, before)
+    return changed == updates.keys() and all(before[k] is v for k, v in updates.items())
+
+
+def _derive(
+    overlays: Mapping[Key, OverlayState], updates: Mapping[Key, OverlayState]
+) -> Mapping[Key, OverlayState]:
+    if not updates:
+        return overlays
+    if isinstance(overlays, Revision):
+        return overlays.derive(updates)
+    return MappingProxyType({**overlays, **updates})

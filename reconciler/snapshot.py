@@ -14,6 +14,7 @@ from reconciler.changes import ImageChange
 from reconciler.codeowners import NONE, CodeOwners
 from reconciler.forge.port import CommitChecks, Enforcement, Request
 from reconciler.gates import PinFact, Sample
+from reconciler.gitrepo.port import CommitInfo
 from reconciler.overlays.imageref import ImagePin
 
 Key = tuple[str, str]  # (app, env)
@@ -29,6 +30,10 @@ class OverlayState:
     changed_at: datetime | None = None
     history: tuple[PinFact, ...] = ()  # oldest first
     error: str | None = None  # the overlay could not be read: why
+    # Older commits that changed the file (newest first, each before ``history[0]``) whose
+    # pins are not read yet: a full read knows only the newest fact, and observing reads
+    # the rest where a plan looks at them (pinfacts.PinFacts.complete).
+    unread: tuple[CommitInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

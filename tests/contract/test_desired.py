@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.desired import Desired, DesiredReader
+from reconciler.gates import PinFact, pinned_since
+from reconciler.pinfacts import Windows
+from reconciler.registryfacts import offered
 from reconciler.revisions import changed_keys
 from tests.contract.gitworld import FakeWorld, GitWorld, World
 
@@ -208,8 +211,64 @@ def test_histories_are_extended_not_restarted(world: World) -> None:
         )
         repo.fetch()
         reader.read(tips[-1], "main")
-    history = reader.read(tips[-1], "main").overlays[("web", "dev")].history
+    last = reader.read(tips[-1], "main")
+    read = last.overlays[("web", "dev")]
+    # Only the newest pin is read with the overlay; the rest where a plan looks at it.
+    assert ([f.commit for f in read.history], len(read.unread)) == ([tips[-1]], 19)
+    history = window(reader, last, ("web", "dev"))
     assert reader.full_reads == 1
     assert len(history) == 20
     assert [fact.commit for fact in history] == tips[-20:]
-    assert history == fresh(world, tips[-1]).overlays[("web", "dev")].history
+    assert [fact.digest for fact in history] == [
+        f"sha256:{'abcdef0123456789'[n % 16] * 64}" for n in range(5, 25)
+    ]
+    again = DesiredReader(world.client())
+    again.repo.fetch()
+    assert history == window(again, again.read(tips[-1], "main"), ("web", "dev"))
+
+
+def window(reader: DesiredReader, desired: Desired, key: tuple[str, str]) -> tuple[PinFact, ...]:
+    """The overlay's whole history window, as observing reads it for a plan."""
+    assert desired.policy is not None
+    app, env = desired.policy.apps[key[0]], desired.policy.environments[key[1]]
+    return reader.pins.complete(env, app, desired.overlays[key], {}).history
+
+
+def test_a_candidates_overlays_are_read_whole_and_no_others(world: World) -> None:
+    # dev pins web@7 at the first commit; the second changes dev's web overlay without
+    # changing its digest (a comment), so only the older commit says since when dev has
+    # pinned it: a soak must count from there.
+    kept = overlay("web", "7")
+    first = world.seed(
+        {**BASE, "overlays/dev/web/kustomization.yaml": kept, "README.md": b"1\n"}, links=LINKS
+    )
+    tip = world.seed(
+        {**BASE, "overlays/dev/web/kustomization.yaml": b"# CI\n" + kept, "README.md": b"2\n"},
+        links=LINKS,
+    )
+    repo = world.client()
+    repo.fetch()
+    reader = DesiredReader(repo)
+    desired = reader.read(tip, "main")
+    assert desired.policy is not None
+    windows = Windows(reader.pins)
+    candidates = offered(desired.policy, desired.overlays, {})
+    assert candidates == {("web", "prod"): f"sha256:{'7' * 64}"}
+    parsed = reader.pins.parses
+
+    made = windows.for_candidates(desired.policy, desired.overlays, candidates)
+
+    source = made[("web", "dev")]
+    assert [(f.commit, f.digest) for f in source.history] == [
+        (first, f"sha256:{'7' * 64}"),
+        (tip, f"sha256:{'7' * 64}"),
+    ]
+    assert source.unread == ()
+    assert pinned_since(source.history, f"sha256:{'7' * 64}") == source.history[0].committed_at
+    assert made[("web", "prod")].unread == ()
+    # What no plan looks at stays as read: the api's overlays were not read again.
+    assert made[("api", "dev")] is desired.overlays[("api", "dev")]
+    assert reader.pins.parses == parsed + 1  # dev's first version of web
+    # The next cycle with the same overlays gets the same objects: nothing looks changed.
+    assert windows.for_candidates(desired.policy, desired.overlays, candidates) is made
+    assert reader.pins.parses == parsed + 1

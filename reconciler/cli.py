@@ -327,6 +327,11 @@ def _repo_verbs(verbs: Verbs) -> None:
     )
     review.add_argument("--url", default="", help="set-status: where the check's log is")
     review.add_argument(
+        "--source",
+        help="set-status: the commit is in this source repository (its URL, as the image's "
+        "org.opencontainers.image.source label gives it), not in the config repo",
+    )
+    review.add_argument(
         "--dry-run",
         action="store_true",
         help="say which request the action would change, and how; write nothing",

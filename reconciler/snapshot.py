@@ -76,14 +76,16 @@ class ApplicationStatus:
 
 @dataclass(frozen=True, kw_only=True)
 class CheckFacts:
-    """What the forge said of the checks on the source overlay's commit, read for the
-    candidate ``digest`` at ``read_at``; ``error`` when it could not be read."""
+    """What the forge said of the checks on a commit, read for the candidate ``digest`` at
+    ``read_at``: the source overlay's commit, or (``repository`` set) the candidate's source
+    revision in that repository; ``error`` when it (or the image's labels) could not be read."""
 
-    commit: str
+    commit: str | None
     digest: str
     read_at: datetime
     read: CommitChecks | None = None
     error: str | None = None
+    repository: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class Snapshot:
     tags: Mapping[tuple[str, str], TagFact] = field(default_factory=dict)  # (repository, tag)
     digests: Mapping[tuple[str, str], DigestFact] = field(default_factory=dict)  # (repo, digest)
     applications: Mapping[Key, ApplicationStatus] = field(default_factory=dict)  # Argo CD
-    checks: Mapping[Key, CheckFacts] = field(default_factory=dict)  # (app, source env)
+    # (app, source env, "config" or "source"): the `checks` gates' commits
+    checks: Mapping[tuple[str, str, str], CheckFacts] = field(default_factory=dict)
     codeowners_errors: Mapping[int, str] = field(default_factory=dict)  # line -> the forge's words
     damaged: Mapping[Key, str] = field(default_factory=dict)  # unreadable request records
     # What a request to open or update changes (labels, source commits): (app, target env).

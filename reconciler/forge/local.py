@@ -140,20 +140,37 @@ class LocalForge:
             reason="the local forge requires an approval from a code owner of every changed file",
         )
 
-    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
-        """The statuses set on ``sha`` (``reconciler review check``); no branch protection
-        names required checks here, so ``required`` is None."""
-        return self._statuses.of(sha)
+    def commit_checks(
+        self, sha: str, *, required_on: str | None = None, repository: str | None = None
+    ) -> CommitChecks:
+        """The statuses set on ``sha`` (``reconciler review set-status``), of the config repo
+        or of a source repository; no branch protection names required checks here, so
+        ``required`` is None."""
+        return self._statuses.of(sha, repository)
 
     # -- writes --------------------------------------------------------------------------
 
     def set_status(
-        self, sha: str, name: str, state: str, *, url: str = "", description: str = ""
+        self,
+        sha: str,
+        name: str,
+        state: str,
+        *,
+        url: str = "",
+        description: str = "",
+        repository: str | None = None,
     ) -> CommitCheck:
         """Set commit status ``name`` of ``sha`` (success, pending, failure, error), as CI
-        would on GitHub; LocalForge only."""
+        would on GitHub; of the source repository ``repository`` (a URL) when given;
+        LocalForge only."""
         return self._statuses.set(
-            sha, name=name, state=state, url=url, description=description, by=self.handle
+            sha,
+            name=name,
+            state=state,
+            url=url,
+            description=description,
+            by=self.handle,
+            repository=repository,
         )
 
     def open(

@@ -200,9 +200,13 @@ class Forge(Protocol):
         """Merged promotion requests whose digest has not been seen running yet."""
         ...
 
-    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
-        """The check runs and commit statuses on ``sha`` in the config repo, and, with
-        ``required_on``, the check names that branch requires."""
+    def commit_checks(
+        self, sha: str, *, required_on: str | None = None, repository: str | None = None
+    ) -> CommitChecks:
+        """The check runs and commit statuses on ``sha`` in the config repo, or in the
+        source repository whose URL is ``repository`` (an image's source label); with
+        ``required_on``, the check names that config repo branch requires. PermanentError
+        when ``repository`` is not one this forge can read."""
         ...
 
     def record_live(self, number: int, at: datetime, *, inferred: bool = False) -> None:

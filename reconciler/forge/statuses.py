@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.errors import PermanentError, PolicyError
 from reconciler.forge.ledger import BRANCH, Ledger
@@ -25,12 +26,27 @@ CHECKS_DIR = ".reconciler/checks"
 VERSION = 1
 KEPT = 200  # statuses kept per commit: a CI that sets one every minute for hours stays small
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 _MAX_TEXT = 1024
 
 
-def path_of(sha: str) -> str:
-    """Where the statuses of commit ``sha`` are kept on the requests branch."""
-    return f"{CHECKS_DIR}/{sha}.json"
+def path_of(sha: str, repository: str | None = None) -> str:
+    """Where the statuses of commit ``sha`` are kept on the requests branch: of the config
+    repo, or of the source repository whose URL is ``repository``, under its host and path."""
+    if repository is None:
+        return f"{CHECKS_DIR}/{sha}.json"
+    return f"{CHECKS_DIR}/{'/'.join(_parts(repository))}/{sha}.json"
+
+
+def _parts(repository: str) -> list[str]:
+    """``https://github.com/acme/shop`` -> ``["github.com", "acme", "shop"]``."""
+    url = urlsplit(repository)
+    parts = [url.netloc, *(p for p in url.path.split("/") if p)]
+    if url.scheme not in ("https", "http") or len(parts) < 2 or not all(map(_PART.match, parts)):
+        raise PolicyError(
+            f"{repository!r} is not a source repository URL like https://github.com/acme/shop"
+        )
+    return [p.lower() for p in parts]
 
 
 class Statuses:
@@ -41,19 +57,30 @@ class Statuses:
         self._ledger = ledger
         self._clock = clock
 
-    def of(self, sha: str) -> CommitChecks:
-        """The statuses set on ``sha`` (as of the last fetch), oldest first."""
+    def of(self, sha: str, repository: str | None = None) -> CommitChecks:
+        """The statuses set on ``sha`` (as of the last fetch), oldest first; of the source
+        repository ``repository`` (a URL) when given."""
+        path = path_of(sha, repository)
         tip = self._repo.tip(BRANCH)
         if tip is None:
             return CommitChecks(sha=sha)
-        data = self._repo.read(tip, path_of(sha)) if _SHA.match(sha) else None
-        entries = _decode(data, sha) if data else []
+        data = self._repo.read(tip, path) if _SHA.match(sha) else None
+        entries = _decode(data, path) if data else []
         return CommitChecks(sha=sha, checks=tuple(_check(e) for e in entries))
 
     def set(
-        self, sha: str, *, name: str, state: str, url: str, description: str, by: str
+        self,
+        sha: str,
+        *,
+        name: str,
+        state: str,
+        url: str,
+        description: str,
+        by: str,
+        repository: str | None = None,
     ) -> CommitCheck:
-        """Set status ``name`` of commit ``sha`` to ``state`` (GitHub's words)."""
+        """Set status ``name`` of commit ``sha`` to ``state`` (GitHub's words); of the
+        source repository ``repository`` (a URL) when given, whose commits are not here."""
         if not _SHA.match(sha):
             raise PolicyError(f"{sha!r} is not a full commit id (40 hexadecimal digits)")
         if state not in STATUS_STATES:
@@ -62,12 +89,15 @@ class Statuses:
             raise PolicyError("a status needs a name (its context), like e2e or ci/build")
         if url and not url.startswith(("https://", "http://")):
             raise PolicyError(f"--url {url!r}: give an http(s) URL where the check's log is")
+        path = path_of(sha, repository)
         self._repo.fetch()
         try:
-            self._repo.commit_info(sha)
+            if repository is None:
+                self._repo.commit_info(sha)
         except UnknownCommit:
             raise PermanentError(
-                f"commit {sha} is not in the config repo; statuses are set on its commits"
+                f"commit {sha} is not in the config repo; statuses are set on its commits "
+                "(--source URL for a commit of an image's source repository)"
             ) from None
         entry = {
             "name": name,
@@ -79,17 +109,18 @@ class Statuses:
         }
 
         def files(view: ReadView) -> dict[str, bytes | None]:
-            data = view.read(path_of(sha))
-            entries = [*(_decode(data, sha) if data else []), entry][-KEPT:]
+            data = view.read(path)
+            entries = [*(_decode(data, path) if data else []), entry][-KEPT:]
             document = {"version": VERSION, "sha": sha, "statuses": entries}
-            return {path_of(sha): json.dumps(document, indent=1).encode() + b"\n"}
+            return {path: json.dumps(document, indent=1).encode() + b"\n"}
 
-        self._ledger.put(files, f"status {name} {state} on {sha[:12]} by {by}")
+        where = f" of {repository}" if repository else ""
+        self._ledger.put(files, f"status {name} {state} on {sha[:12]}{where} by {by}")
         return _check(entry)
 
 
-def _decode(data: bytes, sha: str) -> list[dict[str, Any]]:
-    where = f"{path_of(sha)} on branch {BRANCH}"
+def _decode(data: bytes, path: str) -> list[dict[str, Any]]:
+    where = f"{path} on branch {BRANCH}"
     try:
         document = json.loads(data)
     except ValueError:

@@ -39,13 +39,15 @@ def evaluate_checks(
     *,
     base_branch: str = "main",
     error: str | None = None,
+    repository: str | None = None,
 ) -> GateResult:
     """Pass when every check ``gate`` names (and, with ``required``, every check
     ``base_branch`` requires) has passed on ``commit``, as ``read`` says.
 
     ``read`` of another commit proves nothing (the overlay moved since it was read);
-    ``error`` is why the forge could not be read. No clock: the verdict changes only with
-    what the forge says.
+    ``error`` is why the forge (or the image's labels) could not be read; ``repository``
+    the source repository ``commit`` is in (None: the config repo). No clock: the verdict
+    changes only with what the forge says.
     """
 
     def verdict(
@@ -53,11 +55,15 @@ def evaluate_checks(
     ) -> GateResult:
         return GateResult(gate.name, CHECKS, code == "passed", code, reason, evidence, since)
 
+    if error is not None:
+        shown = f" on {commit[:12]}" if commit else ""
+        return verdict("unknown", f"the checks{shown} could not be read: {error}", "unread")
+    if commit is None and gate.commit == "source":
+        why = "the candidate's source revision has not been read from its labels yet"
+        return verdict("checks-pending", why, "revision unread")
     if commit is None:
         return verdict("unknown", "the source overlay's commit is not known", "commit unknown")
-    at = commit[:12]
-    if error is not None:
-        return verdict("unknown", f"the checks on {at} could not be read: {error}", "unread")
+    at = commit[:12] + (f" of {repository}" if repository else "")
     if read is None or read.sha != commit:
         return verdict(
             "checks-pending", f"the checks on {at} have not been read yet", f"unread on {at}"

@@ -94,12 +94,15 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
 
 
 def _checks(draft: Draft, policy_gate: ChecksGate, candidate: Candidate) -> GateResult:
-    """The ``checks`` gate on the source overlay's commit, from facts read for this
-    candidate only (facts of another digest, or an older commit, prove nothing)."""
-    key = (candidate.app, candidate.source_env)
-    src = draft.snap.overlays.get(key)
-    facts = draft.snap.checks.get(key)
-    commit = src.commit if src is not None else None
+    """The ``checks`` gate on the source overlay's commit or the candidate's source
+    revision, from facts read for this candidate only (facts of another digest, or of an
+    older overlay commit, prove nothing; a digest's labels never change)."""
+    src = draft.snap.overlays.get((candidate.app, candidate.source_env))
+    facts = draft.snap.checks.get((candidate.app, candidate.source_env, policy_gate.commit))
+    if policy_gate.commit == "source":
+        commit = facts.commit if facts is not None else None
+    else:
+        commit = src.commit if src is not None else None
     if facts is not None and (facts.digest != candidate.digest or facts.commit != commit):
         facts = None
     result = evaluate_checks(
@@ -108,8 +111,9 @@ def _checks(draft: Draft, policy_gate: ChecksGate, candidate: Candidate) -> Gate
         facts.read if facts else None,
         base_branch=draft.snap.base_branch,
         error=facts.error if facts else None,
+        repository=facts.repository if facts else None,
     )
-    if facts is None and not draft.snap.sampled and result.code == "checks-pending":
+    if facts is None and not draft.snap.sampled and not result.passed:
         return replace(
             result,
             code="not-sampled",

@@ -220,11 +220,18 @@ def _check_name(raw: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class ChecksGate:
-    """The forge's check runs and commit statuses are green on the commit that pinned the
-    candidate in the source environment's overlay (the config repo's commit)."""
+    """The forge's check runs and commit statuses are green on a commit: the one that last
+    changed the source environment's overlay in the config repo, or the candidate image's
+    source revision in its own repository."""
 
     name: str = spec(doc="The gate's name (the table's key).", from_key=True)
     kind: Literal["checks"] = spec(doc='"checks"')
+    commit: Literal["config", "source"] = spec(
+        "config",
+        doc='"config": the commit that last changed the source overlay in the config repo; '
+        '"source": the candidate\'s revision in its source repository, from the image\'s '
+        "org.opencontainers.image.revision and .source labels (needs [registry]).",
+    )
     checks: tuple[str, ...] = spec(
         (),
         doc="Check run names or commit status contexts that must pass; * and ? are "

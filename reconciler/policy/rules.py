@@ -275,6 +275,21 @@ def _check_gates(policy: Policy, problems: Problems) -> None:
                 "empty",
                 anchor="key",
             )
+        if isinstance(gate, ChecksGate) and gate.commit == "source":
+            if policy.registry is None and not problems.touches(here):
+                problems.add(
+                    (*here, "commit"),
+                    f'gates.{name}.commit: "source" reads the revision from the image\'s labels, '
+                    "and the policy has no [registry] to read them from; add one",
+                    "missing-registry",
+                )
+            if gate.required and not problems.touches((*here, "required")):
+                problems.add(
+                    (*here, "required"),
+                    f"gates.{name}.required: the branch rules read are the config repo's, not "
+                    'the source repository\'s; with commit = "source" name the checks instead',
+                    "conflict",
+                )
 
 
 def _check_live(policy: Policy, problems: Problems) -> None:

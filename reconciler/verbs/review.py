@@ -80,6 +80,8 @@ def _set_status(args: argparse.Namespace, repo: Pygit2ConfigRepo, base_branch: s
     name = who.lstrip("@")
     forge = LocalForge(repo, base_branch, handle=who, name=name, email=f"{name}@localhost")
     sha = args.sha
+    if not _FULL_ID.match(sha) and args.source:
+        raise PolicyError(f"--sha {sha!r}: a source repository's commit is given by its full id")
     if not _FULL_ID.match(sha):
         repo.fetch()
         tip = repo.tip(sha)
@@ -89,13 +91,17 @@ def _set_status(args: argparse.Namespace, repo: Pygit2ConfigRepo, base_branch: s
     if args.dry_run:
         print(f"would set {args.name} {args.state} on {sha[:12]} as {who} (dry run)")
         return EXIT_OK
-    check = forge.set_status(sha, args.name, args.state, url=args.url, description="")
+    check = forge.set_status(
+        sha, args.name, args.state, url=args.url, description="", repository=args.source
+    )
     if args.output == "json":
         shown = {"sha": sha, "name": check.name, "state": check.conclusion, "url": check.url}
-        print(json.dumps({**shown, "as": who}, indent=2))
+        source = {"source": args.source} if args.source else {}
+        print(json.dumps({**shown, **source, "as": who}, indent=2))
     else:
         link = f" ({check.url})" if check.url else ""
-        print(f"{check.name} {check.conclusion} on {sha[:12]} as {who}{link}")
+        where = f" of {args.source}" if args.source else ""
+        print(f"{check.name} {check.conclusion} on {sha[:12]}{where} as {who}{link}")
     return EXIT_OK
 
 

@@ -58,6 +58,22 @@ def test_a_status_is_set_on_a_commit_and_read_back(world: World, tmp_path: Path)
     assert log.startswith(f"status e2e success on {main[:12]} by @ci")
 
 
+def test_a_status_on_a_source_repository_commit(world: World, tmp_path: Path) -> None:
+    source, sha = "https://github.com/acme/shop", "c" * 40
+    said = Cli(world).ok(
+        "review", "set-status", "--sha", sha, "--source", source, "--name", "build",
+        "--state", "success",
+    )  # fmt: skip
+    assert said.strip() == f"build success on {sha[:12]} of {source} as @ci"
+    repo = Pygit2ConfigRepo.open(str(world.remote), tmp_path / "reader")
+    forge = LocalForge(repo, "main")
+    assert [c.conclusion for c in forge.commit_checks(sha, repository=source).checks] == ["success"]
+    assert forge.commit_checks(sha).checks == ()  # not the config repo's commit
+    assert repo.read(
+        repo.tip("reconciler/requests") or "", f".reconciler/checks/github.com/acme/shop/{sha}.json"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
@@ -70,6 +86,25 @@ def test_a_status_is_set_on_a_commit_and_read_back(world: World, tmp_path: Path)
             "is not in the config repo",
         ),
         (("--sha", "main", "--name", "e2e", "--state", "success", "--url", "ftp://x"), 1, "http"),
+        (
+            (
+                "--sha",
+                "main",
+                "--source",
+                "https://github.com/a/b",
+                "--name",
+                "e",
+                "--state",
+                "success",
+            ),
+            1,
+            "a source repository's commit is given by its full id",
+        ),
+        (
+            ("--sha", "c" * 40, "--source", "github.com/a", "--name", "e", "--state", "success"),
+            1,
+            "is not a source repository URL like https://github.com/acme/shop",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(

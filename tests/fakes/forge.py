@@ -71,7 +71,8 @@ class FakeForge:
         self.live: dict[int, datetime] = {}
         self.live_inferred: set[int] = set()  # live times that are the merge's, not seen
         self.rollbacks: dict[tuple[str, str, str], str] = {}
-        self.checks: dict[str, list[CommitCheck]] = {}  # sha -> every check set, in order
+        # (source repository URL, or "" for the config repo; sha) -> every check set, in order
+        self.checks: dict[tuple[str, str], list[CommitCheck]] = {}
         self.required: dict[str, tuple[str, ...]] = {}  # branch -> the checks it requires
         self.checks_error: Exception | None = None  # set to make commit_checks raise it
         self.checks_read: list[str] = []  # the commits asked about, in order
@@ -82,7 +83,14 @@ class FakeForge:
         self.changed[commit] = paths
 
     def set_status(
-        self, sha: str, name: str, state: str, *, url: str = "", description: str = ""
+        self,
+        sha: str,
+        name: str,
+        state: str,
+        *,
+        url: str = "",
+        description: str = "",
+        repository: str | None = None,
     ) -> CommitCheck:
         """Set a commit status, with LocalForge's states and rules."""
         if state not in STATUS_STATES:
@@ -90,17 +98,20 @@ class FakeForge:
         check = CommitCheck(
             name=name, state=STATUS_STATES[state], conclusion=state, url=url, at=self.clock()
         )
-        self.checks.setdefault(sha, []).append(check)
+        self.checks.setdefault((repository or "", sha), []).append(check)
         return check
 
     # -- the Forge port ------------------------------------------------------------------
 
-    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
+    def commit_checks(
+        self, sha: str, *, required_on: str | None = None, repository: str | None = None
+    ) -> CommitChecks:
         self.checks_read.append(sha)
         if self.checks_error is not None:
             raise self.checks_error
         required = self.required.get(required_on) if required_on else None
-        return CommitChecks(sha=sha, checks=tuple(self.checks.get(sha, ())), required=required)
+        found = tuple(self.checks.get((repository or "", sha), ()))
+        return CommitChecks(sha=sha, checks=found, required=required)
 
     def requests(self) -> tuple[Request, ...]:
         return tuple(

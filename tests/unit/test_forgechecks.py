@@ -12,8 +12,9 @@ from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import plan
 from reconciler.planning.replanner import Replanner
 from reconciler.policy import Policy, load_policy
-from reconciler.snapshot import OverlayState, Snapshot
+from reconciler.snapshot import DigestFact, OverlayState, Snapshot
 from tests.fakes.forge import FakeForge
+from tests.fakes.registry import FakeRegistry
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 NEW = "sha256:" + "2" * 64
@@ -85,7 +86,7 @@ def test_reads_are_bounded_stalest_first_and_stop_once_green() -> None:
     forge.checks_read.clear()
     second = reader.read(POLICY, overlays(), offered, "main")
     assert len(forge.checks_read) == len(APPS) - READS_PER_CYCLE  # the ones left out first
-    assert set(second) == {(app, "staging") for app in APPS}
+    assert set(second) == {(app, "staging", "config") for app in APPS}
     assert len(first) < len(second)
 
     forge.checks_read.clear()
@@ -143,3 +144,94 @@ def test_facts_read_for_another_digest_or_commit_prove_nothing_and_replan_the_ap
     (blocked,) = [b for b in plan(POLICY, stale, NOW).blocked if b.app == "app03"]
     assert blocked.code == "gate:checks-pending"
     assert "have not been read yet" in blocked.reason
+
+
+SOURCE_POLICY = load_policy(
+    b"""version = 1
+[registry]
+kind = "oci"
+[apps.shop]
+image = "reg.example.com/team/shop"
+[environments.staging]
+overlay = "overlays/staging"
+[environments.prod]
+follows = "staging"
+overlay = "overlays/prod"
+auto_merge = true
+gates = ["app-ci"]
+[gates.app-ci]
+kind = "checks"
+commit = "source"
+checks = ["build"]
+"""
+).policy
+REVISION = "c" * 40
+SOURCE = "https://github.com/acme/shop"
+
+
+def shop() -> dict[tuple[str, str], OverlayState]:
+    return {
+        ("shop", env): OverlayState(
+            path=f"overlays/{env}/kustomization.yaml",
+            pin=ImagePin("reg.example.com/team/shop", "", digest),
+            commit=f"c-{env}",
+        )
+        for env, digest in (("staging", NEW), ("prod", OLD))
+    }
+
+
+def test_the_source_revision_is_read_from_the_labels_once_and_its_checks_asked() -> None:
+    assert SOURCE_POLICY is not None
+    registry, forge = FakeRegistry(), FakeForge()
+    labels = {
+        "org.opencontainers.image.revision": REVISION,
+        "org.opencontainers.image.source": SOURCE,
+    }
+    digest = registry.push_image("reg.example.com/team/shop", None, "shop", labels)
+    forge.set_status(REVISION, "build", "success", repository=SOURCE)
+    forge.set_status(REVISION, "build", "failure")  # the config repo's: another repository
+    reader = CheckReader(forge, Clock())
+    overlays = shop()
+    overlays[("shop", "staging")] = replace(
+        overlays[("shop", "staging")], pin=ImagePin("reg.example.com/team/shop", "", digest)
+    )
+    offered = {("shop", "prod"): digest}
+
+    facts = reader.read(SOURCE_POLICY, overlays, offered, "main", registry)
+    (fact,) = facts.values()
+    assert (fact.commit, fact.repository, fact.error) == (REVISION, SOURCE, None)
+    proven = {("reg.example.com/team/shop", digest): DigestFact(exists=True)}
+    snap = Snapshot(
+        base_branch="main", base_commit="c0", overlays=overlays, checks=facts, digests=proven
+    )
+    made = plan(SOURCE_POLICY, snap, NOW)
+    assert not made.blocked, made.blocked
+    assert [type(a).__name__ for a in made.actions] == ["Propose"]
+    failing = replace(snap, checks={})
+    (blocked,) = plan(SOURCE_POLICY, failing, NOW).blocked
+    assert blocked.code == "gate:checks-pending"
+    reader.read(SOURCE_POLICY, overlays, offered, "main", registry)
+    assert [c for c in registry.calls if c[0] == "labels"] == [
+        ("labels", "reg.example.com/team/shop", digest)
+    ]
+
+
+def test_an_image_without_labels_blocks_with_what_is_missing() -> None:
+    assert SOURCE_POLICY is not None
+    registry, forge = FakeRegistry(), FakeForge()
+    digest = registry.push_image("reg.example.com/team/shop", None, "shop", {})
+    overlays = shop()
+    overlays[("shop", "staging")] = replace(
+        overlays[("shop", "staging")], pin=ImagePin("reg.example.com/team/shop", "", digest)
+    )
+    facts = CheckReader(forge, Clock()).read(
+        SOURCE_POLICY, overlays, {("shop", "prod"): digest}, "main", registry
+    )
+    snap = Snapshot(base_branch="main", base_commit="c0", overlays=overlays, checks=facts)
+    (blocked,) = plan(SOURCE_POLICY, snap, NOW).blocked
+    assert blocked.code == "gate:unknown"
+    assert (
+        "has no org.opencontainers.image.revision or org.opencontainers.image.source label"
+        in blocked.reason
+    )
+    assert forge.checks_read == []

@@ -16,7 +16,9 @@
   /branches/{branch}`` shows it to any reader.
 
 Every read is a conditional GET (client.py): asking again about an unchanged commit costs
-no rate limit.
+no rate limit. A source repository (an image's ``org.opencontainers.image.source``) is read
+the same way when it is on the same GitHub (compare.py's ``repository_of``); a token that
+cannot read it gets a 404, said as the gate's reason.
 """
 
 from __future__ import annotations
@@ -27,29 +29,42 @@ from urllib.parse import quote
 
 from github.GithubException import GithubException
 
+from reconciler.errors import PermanentError
 from reconciler.forge.github.client import Client
+from reconciler.forge.github.compare import repository_of
 from reconciler.forge.port import STATUS_STATES, CheckState, CommitCheck, CommitChecks
 
 PASSING = frozenset({"success", "neutral", "skipped"})
 _PAGES = 5  # 500 check runs on one commit: more than any CI writes
 
 
-def commit_checks(client: Client, sha: str, required_on: str | None) -> CommitChecks:
-    """The check runs and statuses on ``sha``; with ``required_on``, that branch's
-    required checks."""
+def commit_checks(
+    client: Client, sha: str, required_on: str | None, repository: str | None = None
+) -> CommitChecks:
+    """The check runs and statuses on ``sha`` (of the config repo, or of the source
+    repository URL ``repository``); with ``required_on``, that branch's required checks."""
     ref = quote(sha, safe="")
-    with client.guard(f"read the checks on commit {sha[:12]}"):
+    api, where = client.api, ""
+    if repository is not None:
+        source = repository_of(repository, client.base_url)
+        if source is None:
+            raise PermanentError(
+                f"{repository} is not a repository on the GitHub at {client.base_url}; its "
+                "checks cannot be read"
+            )
+        api, where = f"/repos/{quote(source[0])}/{quote(source[1])}", f" of {'/'.join(source)}"
+    with client.guard(f"read the checks on commit {sha[:12]}{where}"):
         runs: list[dict[str, Any]] = []
         for page in range(1, _PAGES + 1):
             answer = client.get(
-                f"{client.api}/commits/{ref}/check-runs",
+                f"{api}/commits/{ref}/check-runs",
                 {"filter": "latest", "per_page": "100", "page": str(page)},
             )
             found = answer.get("check_runs") or []
             runs.extend(found)
             if len(runs) >= int(answer.get("total_count") or 0) or len(found) < 100:
                 break
-        combined = client.get(f"{client.api}/commits/{ref}/status", {"per_page": "100"})
+        combined = client.get(f"{api}/commits/{ref}/status", {"per_page": "100"})
         checks = [_run(run) for run in runs]
         checks += [_status(status) for status in combined.get("statuses") or ()]
         required = _required(client, required_on) if required_on else None

@@ -151,10 +151,13 @@ class GitHubForge:
         """Whether GitHub itself refuses a merge into ``base_branch`` without a code owner."""
         return protection.codeowner_enforcement(self._client, base_branch)
 
-    def commit_checks(self, sha: str, *, required_on: str | None = None) -> CommitChecks:
-        """The check runs and commit statuses on ``sha``; with ``required_on``, the checks
-        that branch's protection and rulesets require (checks.py)."""
-        return checks.commit_checks(self._client, sha, required_on)
+    def commit_checks(
+        self, sha: str, *, required_on: str | None = None, repository: str | None = None
+    ) -> CommitChecks:
+        """The check runs and commit statuses on ``sha`` (of the config repo, or of the
+        source repository URL ``repository`` on this GitHub); with ``required_on``, the
+        checks that branch's protection and rulesets require (checks.py)."""
+        return checks.commit_checks(self._client, sha, required_on, repository)
 
     def record_rollback(self, env: str, app: str, digest: str, commit: str) -> bool:
         """Mark the environment's deployment of ``digest`` failed: a person rolled it back."""

@@ -30,8 +30,21 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.servers.github_sim.calls import Call, Context, Reply, Route, fail, invalid, not_found, ok
+from tests.servers.github_sim.gitstore import GitStore
 from tests.servers.github_sim.shapes.common import Json, node, timestamp
-from tests.servers.github_sim.state import CheckRun, CommitStatus, World
+from tests.servers.github_sim.sources import source
+from tests.servers.github_sim.state import CheckRun, CommitStatus
+
+
+def _repo(ctx: Context, call: Call) -> tuple[str, GitStore] | None:
+    """("owner/name" lower case, its git data): the config repo or a source repository."""
+    owner, name = call.params["owner"], call.params["repo"]
+    full = f"{owner}/{name}".lower()
+    if full == ctx.world.full_name.lower():
+        return full, ctx.world.git
+    store = source(ctx, owner, name)
+    return (full, store) if store is not None else None
+
 
 _RUN_STATUSES = ("queued", "in_progress", "completed")
 _CONCLUSIONS = (
@@ -56,7 +69,11 @@ def create_check_run(ctx: Context, call: Call) -> Reply:
     name, sha = call.field("name"), call.field("head_sha")
     if not isinstance(name, str) or not name:
         return invalid("CheckRun", "missing_field", "name")
-    if not isinstance(sha, str) or not world.git.has_commit(sha) or len(sha) != 40:
+    found = _repo(ctx, call)
+    if found is None:
+        return not_found()
+    repo, store = found
+    if not isinstance(sha, str) or not store.has_commit(sha) or len(sha) != 40:
         return fail(422, f"No commit found for SHA: {sha}")
     conclusion = call.field("conclusion")
     status = "completed" if conclusion is not None else call.field("status", "queued")
@@ -70,6 +87,7 @@ def create_check_run(ctx: Context, call: Call) -> Reply:
         sha=sha,
         name=name,
         status=str(status),
+        repo=repo,
         conclusion=conclusion,
         details_url=str(call.field("details_url") or f"https://github.com/apps/{app.slug}"),
         app=app,
@@ -83,11 +101,17 @@ def create_check_run(ctx: Context, call: Call) -> Reply:
 def list_check_runs(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/commits/{ref}/check-runs"""
     world = ctx.world
-    sha = world.git.resolve(unquote(call.params["ref"]))
+    found = _repo(ctx, call)
+    if found is None:
+        return not_found()
+    repo, store = found
+    sha = store.resolve(unquote(call.params["ref"]))
     if sha is None:
         return fail(422, f"No commit found for SHA: {call.params['ref']}")
     runs = sorted(
-        (r for r in world.check_runs.values() if r.sha == sha), key=lambda r: r.id, reverse=True
+        (r for r in world.check_runs.values() if r.sha == sha and r.repo == repo),
+        key=lambda r: r.id,
+        reverse=True,
     )
     if call.query.get("filter", "latest") == "latest":
         seen: set[tuple[str, int]] = set()
@@ -110,19 +134,25 @@ def create_status(ctx: Context, call: Call) -> Reply:
     world = ctx.world
     if call.installation is None and not world.can_write(call.who):
         return not_found()
+    found = _repo(ctx, call)
+    if found is None:
+        return not_found()
+    repo, store = found
     sha = unquote(call.params["sha"])
-    if len(sha) != 40 or not world.git.has_commit(sha):
+    if len(sha) != 40 or not store.has_commit(sha):
         return fail(422, f"No commit found for SHA: {sha}")
     state = call.field("state")
     if state not in _STATES:
         return invalid("Status", "invalid", "state")
     context = str(call.field("context") or "default")
-    if sum(1 for s in world.statuses if s.sha == sha and s.context == context) >= _PER_CONTEXT:
+    same = [s for s in world.statuses if (s.repo, s.sha, s.context) == (repo, sha, context)]
+    if len(same) >= _PER_CONTEXT:
         return invalid("Status", "custom", "context", "This SHA and context has reached the "
                        "maximum number of statuses.")  # fmt: skip
     status = CommitStatus(
         id=world.next_id(),
         sha=sha,
+        repo=repo,
         state=str(state),
         context=context,
         target_url=call.field("target_url"),
@@ -136,22 +166,24 @@ def create_status(ctx: Context, call: Call) -> Reply:
 
 def list_statuses(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/commits/{ref}/statuses"""
-    sha = ctx.world.git.resolve(unquote(call.params["ref"]))
-    if sha is None:
+    found = _repo(ctx, call)
+    sha = found[1].resolve(unquote(call.params["ref"])) if found else None
+    if found is None or sha is None:
         return not_found()
-    found = [s for s in reversed(ctx.world.statuses) if s.sha == sha]
-    return ok([_status(ctx, s) for s in found], paged=True)
+    mine = [s for s in reversed(ctx.world.statuses) if (s.repo, s.sha) == (found[0], sha)]
+    return ok([_status(ctx, s) for s in mine], paged=True)
 
 
 def combined_status(ctx: Context, call: Call) -> Reply:
     """GET /repos/{owner}/{repo}/commits/{ref}/status"""
     world = ctx.world
-    sha = world.git.resolve(unquote(call.params["ref"]))
-    if sha is None:
+    found = _repo(ctx, call)
+    sha = found[1].resolve(unquote(call.params["ref"])) if found else None
+    if found is None or sha is None:
         return not_found()
     latest: dict[str, CommitStatus] = {}
     for status in world.statuses:
-        if status.sha == sha:
+        if (status.repo, status.sha) == (found[0], sha):
             latest[status.context] = status
     states = {s.state for s in latest.values()}
     state = (
@@ -163,7 +195,7 @@ def combined_status(ctx: Context, call: Call) -> Reply:
     )
     shown = sorted(latest.values(), key=lambda s: s.id, reverse=True)
     page = _page(shown, call.query)
-    api = ctx.shapes.repo_api
+    api = _api(ctx, found[0])
     return ok(
         {
             "state": state,
@@ -179,7 +211,7 @@ def combined_status(ctx: Context, call: Call) -> Reply:
 
 def _run(ctx: Context, run: CheckRun) -> Json:
     """``check-run``."""
-    api, html = ctx.shapes.repo_api, ctx.shapes.repo_html
+    api, html = _api(ctx, run.repo), f"https://github.com/{run.repo}"
     return {
         "id": run.id,
         "head_sha": run.sha,
@@ -210,7 +242,7 @@ def _status(ctx: Context, status: CommitStatus, *, simple: bool = False) -> Json
     """``status`` (``simple-commit-status`` in a combined status)."""
     user = ctx.shapes.user(status.creator)
     shape: Json = {
-        "url": f"{ctx.shapes.repo_api}/statuses/{status.sha}",
+        "url": f"{_api(ctx, status.repo)}/statuses/{status.sha}",
         "avatar_url": user["avatar_url"],
         "id": status.id,
         "node_id": node("SC", status.id),
@@ -226,17 +258,18 @@ def _status(ctx: Context, status: CommitStatus, *, simple: bool = False) -> Json
     return shape
 
 
+def _api(ctx: Context, repo: str) -> str:
+    return f"{ctx.shapes.api}/repos/{repo}"
+
+
 def _page(items: list[Any], query: dict[str, str]) -> list[Any]:
     per_page = min(int(query.get("per_page", "30") or 30), 100)
     page = max(int(query.get("page", "1") or 1), 1)
     return items[(page - 1) * per_page : page * per_page]
 
 
-def required_checks(world: World, branch: str) -> list[str]:
-    """The checks ``branch``'s classic protection requires."""
-    protection = world.protection.get(branch)
-    return list(protection.required_checks) if protection else []
-
+# The routes that answer for the source repositories too, not only the config repo.
+SOURCE_HANDLERS = (create_check_run, list_check_runs, create_status, list_statuses, combined_status)
 
 ROUTES = [
     Route("POST", "/repos/{owner}/{repo}/check-runs", create_check_run, permission="checks"),

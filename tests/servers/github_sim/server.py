@@ -160,7 +160,7 @@ class Dispatcher:
             return fail(404, "Not Found"), operation, caller
         route, params = matched
         other = "repo" in params and not _this_repo(world, params["owner"], params["repo"])
-        if other and route.handler is not compare:  # the one route other repos answer
+        if other and route.handler not in (compare, *checks.SOURCE_HANDLERS):
             return fail(404, "Not Found"), operation, caller
         refused = self._authorize(route, caller)
         if refused is not None:

@@ -218,6 +218,7 @@ class CheckRun:
     sha: str
     name: str
     status: str  # queued, in_progress, completed
+    repo: str  # "owner/name", lower case: the config repo or a source repository
     conclusion: str | None
     details_url: str
     app: App
@@ -232,6 +233,7 @@ class CommitStatus:
     id: int
     sha: str
     state: str  # error, failure, pending, success
+    repo: str  # "owner/name", lower case: the config repo or a source repository
     context: str
     target_url: str | None
     description: str | None

@@ -96,3 +96,30 @@ def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
     assert by_libgit2 == by_walk, what
     if prefixes is None:
         assert by_walk, f"{what}: the change was not seen at all"
+
+
+@pytest.mark.parametrize("what", list(EDITS))
+def test_a_big_folders_changed_names_are_those_whose_entries_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    # File histories look a big folder's wanted names up only where libgit2 sees a change.
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    files = dict(BASE)
+    for path, blob in EDITS[what].items():
+        if blob is None:
+            files.pop(path)
+        else:
+            files[path] = blob
+    old, new = (trees.entry(tree_of(repo, f), "overlays/dev") for f in (BASE, files))
+    assert isinstance(old, pygit2.Tree)
+    assert isinstance(new, pygit2.Tree)
+    names = sorted({str(e.name) for e in old} | {str(e.name) for e in new} | {"absent"})
+
+    def differs(name: str) -> bool:
+        before, after = trees.entry(old, name), trees.entry(new, name)
+        if before is None or after is None:
+            return before is not after
+        return (before.id, before.filemode) != (after.id, after.filemode)
+
+    monkeypatch.setattr(trees, "_BIG", 16)
+    assert list(trees.changed_names(old, new, names)) == [n for n in names if differs(n)], what

@@ -11,7 +11,7 @@ from reconciler.gitrepo import history, paths
 from reconciler.gitrepo.port import CommitInfo, FileHistories
 from reconciler.gitrepo.pygit2_adapter.clone import Clone
 from reconciler.gitrepo.pygit2_adapter.commits import info
-from reconciler.gitrepo.pygit2_adapter.trees import entry
+from reconciler.gitrepo.pygit2_adapter.trees import changed_names, entry
 
 
 def file_history(
@@ -117,7 +117,10 @@ def _changed_files(
         return
     old_tree = old if isinstance(old, pygit2.Tree) else None
     new_tree = new if isinstance(new, pygit2.Tree) else None
-    for name in under.get(path, ()):
+    names = under.get(path, ())
+    if old_tree is not None and new_tree is not None:
+        names = changed_names(old_tree, new_tree, names)
+    for name in names:
         child = f"{path}/{name}" if path else name
         if child in wanted or child in folders:
             _changed_files(

@@ -84,6 +84,19 @@ def _big_diff(path: str, old: pygit2.Tree, new: pygit2.Tree) -> list[FileChange]
     ]
 
 
+def changed_names(old: pygit2.Tree, new: pygit2.Tree, names: Sequence[str]) -> Sequence[str]:
+    """Those of ``names`` whose entries may differ between two versions of a folder: all of
+    them for a small folder, else only what libgit2's comparison finds changed (a folder of
+    10,000 overlays looked up name by name costs 30 ms a commit; compared, a few)."""
+    if len(names) <= _BIG:
+        return names
+    changed: set[str] = set()
+    for delta in old.diff_to_tree(new).deltas:
+        changed.add(delta.old_file.path.split("/", 1)[0])
+        changed.add(delta.new_file.path.split("/", 1)[0])
+    return [name for name in names if name in changed]
+
+
 def write_tree(
     repo: pygit2.Repository, tree: pygit2.Tree | None, changes: paths.Nested, where: str
 ) -> pygit2.Oid | None:

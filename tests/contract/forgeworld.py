@@ -40,6 +40,8 @@ BASE = {
     ".github/CODEOWNERS": CODEOWNERS,
     ".reconciler/teams.toml": TEAMS,
 }
+SOURCE_URL = "https://github.com/acme/shop"  # an app's source repository
+SOURCE_COMMIT = "5" * 40
 HEAD_TRAILERS = (
     Trailer("Promoted-From", "staging"),
     Trailer("Image-Digest", "sha256:" + "c" * 64),
@@ -66,8 +68,15 @@ class ForgeWorld(Protocol):
         """Build (or rebuild) ``branch`` as one commit on the base changing ``path``."""
         ...
 
-    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
-        """Set a commit status on ``sha`` as CI would (another identity than the daemon's)."""
+    def set_status(
+        self, sha: str, name: str, state: str, url: str = "", repository: str | None = None
+    ) -> None:
+        """Set a commit status on ``sha`` as CI would (another identity than the daemon's),
+        in the config repo or the source repository whose URL is ``repository``."""
+        ...
+
+    def source_commit(self) -> tuple[str, str]:
+        """(URL, commit id) of a commit in an app's source repository the forge can read."""
         ...
 
     def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
@@ -92,8 +101,13 @@ class FakeForgeWorld:
         self.forge.set_head(branch, commit, (path,))
         return commit
 
-    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
-        self.forge.set_status(sha, name, state, url=url)
+    def set_status(
+        self, sha: str, name: str, state: str, url: str = "", repository: str | None = None
+    ) -> None:
+        self.forge.set_status(sha, name, state, url=url, repository=repository)
+
+    def source_commit(self) -> tuple[str, str]:
+        return SOURCE_URL, SOURCE_COMMIT
 
     def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
         self.forge.required[branch] = names
@@ -127,10 +141,15 @@ class LocalForgeWorld:
         assert outcome.commit is not None
         return outcome.commit
 
-    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+    def set_status(
+        self, sha: str, name: str, state: str, url: str = "", repository: str | None = None
+    ) -> None:
         ci = LocalForge(self.world.client(), "main", handle="@ci", clock=self.clock)
-        ci.set_status(sha, name, state, url=url)
+        ci.set_status(sha, name, state, url=url, repository=repository)
         self.repo.fetch()  # the daemon's clone reads what the last fetch brought
+
+    def source_commit(self) -> tuple[str, str]:
+        return SOURCE_URL, SOURCE_COMMIT  # the local forge holds no source repositories
 
     def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
         return False  # no branch protection on the local forge

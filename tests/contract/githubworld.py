@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import github
 from github import Auth
@@ -21,6 +23,7 @@ from reconciler.forge.port import Request, ReviewState
 from reconciler.forge.records import is_user
 from tests.contract.forgeworld import BASE, HEAD_TRAILERS, PROD
 from tests.servers.github_sim import GitHubSim, serve_github
+from tests.servers.github_sim.gitstore import Person
 
 _EVENTS = {"approved": "APPROVE", "changes_requested": "REQUEST_CHANGES", "commented": "COMMENT"}
 
@@ -62,8 +65,9 @@ class ReviewingGitHubForge(GitHubForge):
 class GitHubForgeWorld:
     """The simulator seeded like forgeworld's git worlds, with GitHubForge on it."""
 
-    def __init__(self, sim: GitHubSim) -> None:
+    def __init__(self, sim: GitHubSim, root: Path) -> None:
         self.sim = sim
+        self._root = root
         self.forge = ReviewingGitHubForge(sim)
         self._ci: github.Github | None = None  # CI's account, setting statuses
         for login in ("lead", "rita", "ron", "someone"):
@@ -75,7 +79,14 @@ class GitHubForgeWorld:
             "code owners", require_code_owner_review=True, required_approving_review_count=0
         )
 
-    def set_status(self, sha: str, name: str, state: str, url: str = "") -> None:
+    def source_commit(self) -> tuple[str, str]:
+        store = self.sim.add_source("acme/shop", self._root / "shop.git")
+        who = Person("Alice", "alice@example.com", datetime(2026, 12, 1, tzinfo=UTC))
+        return f"{self.sim.url}/acme/shop", store.commit("main", {"README": b"1"}, "1", who)
+
+    def set_status(
+        self, sha: str, name: str, state: str, url: str = "", repository: str | None = None
+    ) -> None:
         if self._ci is None:
             self._ci = github.Github(
                 base_url=self.sim.url,
@@ -84,8 +95,9 @@ class GitHubForgeWorld:
                 seconds_between_writes=0,
             )
         fields = {"state": state, "context": name, **({"target_url": url} if url else {})}
+        repo = urlsplit(repository).path.strip("/") if repository else self.forge.full_name
         self._ci.requester.requestJsonAndCheck(
-            "POST", f"/repos/{self.forge.full_name}/statuses/{sha}", input=fields
+            "POST", f"/repos/{repo}/statuses/{sha}", input=fields
         )
 
     def require_checks(self, branch: str, names: tuple[str, ...]) -> bool:
@@ -104,4 +116,4 @@ class GitHubForgeWorld:
 def github_world(tmp_path: Path) -> Iterator[GitHubForgeWorld]:
     """A running simulator world; leaving it checks every answer fitted GitHub's description."""
     with serve_github(tmp_path / "config.git") as sim:
-        yield GitHubForgeWorld(sim)
+        yield GitHubForgeWorld(sim, tmp_path)

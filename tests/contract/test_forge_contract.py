@@ -323,3 +323,18 @@ def test_required_checks_come_from_the_branch_rules(world: ForgeWorld) -> None:
     read = world.forge.commit_checks(sha, required_on="main")
     assert sorted(read.required or ()) == ["e2e", "lint"]
     assert world.forge.commit_checks(sha).required is None
+
+
+def test_statuses_of_a_source_repository_commit_are_its_own(world: ForgeWorld) -> None:
+    url, sha = world.source_commit()
+    world.set_status(sha, "build", "pending", repository=url)
+    world.set_status(sha, "build", "success", "https://ci.example.com/build/3", repository=url)
+
+    read = world.forge.commit_checks(sha, repository=url)
+
+    (latest,) = gates_checks.latest(read.checks).values()
+    assert (latest.name, latest.state, latest.url) == (
+        "build",
+        "passed",
+        "https://ci.example.com/build/3",
+    )

@@ -3,11 +3,14 @@ one blocks with its link, and the promotion goes ahead once it is green.
 
 The check is read on the commit that last changed the staging overlay in the config repo.
 CI reports it both ways GitHub has: a commit status (any writer) and a check run (only a
-GitHub App may create one); a check run and a status of one name must both pass.
+GitHub App may create one); a check run and a status of one name must both pass. With
+``commit = "source"`` the check is read on the candidate's revision in the app's own
+repository, both from the image's labels in a real registry (Debian's docker-registry).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import github
@@ -15,7 +18,11 @@ from github import Auth
 
 from reconciler.overlays import kustomize
 from tests.cli.test_validate import run
+from tests.conftest import need
+from tests.servers.docker_registry import DOCKER_REGISTRY, run_registry
 from tests.servers.github_sim import GitHubSim, serve_github
+from tests.servers.github_sim.gitstore import Person
+from tests.servers.oci_images import SKOPEO, build, push, write_policy
 
 APP = "shop"
 IMAGE = "registry.example.com/team/shop"
@@ -43,9 +50,9 @@ checks = ["e2e"]
 LOG = "https://ci.example.com/runs/17"
 
 
-def overlay(digest: str) -> bytes:
-    base = b"resources: []\nimages:\n- name: shop\n  newName: registry.example.com/team/shop\n"
-    update = kustomize.parse_argument(f"{APP}={IMAGE}@{digest}")
+def overlay(digest: str, image: str = IMAGE) -> bytes:
+    base = f"resources: []\nimages:\n- name: shop\n  newName: {image}\n".encode()
+    update = kustomize.parse_argument(f"{APP}={image}@{digest}")
     return kustomize.set_images(base, "kustomization.yaml", [update])
 
 
@@ -67,11 +74,11 @@ class CI:
             seconds_between_writes=0,
         )
 
-    def status(self, sha: str, state: str, url: str = "") -> None:
-        fields = {"state": state, "context": "e2e", **({"target_url": url} if url else {})}
-        self.gh.requester.requestJsonAndCheck(
-            "POST", f"/repos/acme/config/statuses/{sha}", input=fields
-        )
+    def status(
+        self, sha: str, state: str, url: str = "", repo: str = "acme/config", name: str = "e2e"
+    ) -> None:
+        fields = {"state": state, "context": name, **({"target_url": url} if url else {})}
+        self.gh.requester.requestJsonAndCheck("POST", f"/repos/{repo}/statuses/{sha}", input=fields)
 
     def check_run(self, sha: str, **fields: str) -> None:
         self.app.requester.requestJsonAndCheck(
@@ -128,3 +135,61 @@ def test_prod_waits_for_the_named_check_blocks_on_red_and_goes_on_green(tmp_path
         assert NEW.encode() in (
             sim.read(sim.tip("main") or "", "overlays/prod/kustomization.yaml") or b""
         )
+
+
+def test_a_source_gate_reads_the_revision_from_the_labels_in_the_app_repository(
+    tmp_path: Path,
+) -> None:
+    need(DOCKER_REGISTRY.exists(), "Debian's docker-registry (/usr/bin/docker-registry)")
+    need(Path(SKOPEO).exists(), "Debian's skopeo (/usr/bin/skopeo)")
+    with (
+        run_registry(tmp_path / "registry") as registry,
+        serve_github(tmp_path / "config.git") as sim,
+    ):
+        source = sim.add_source("acme/shop", tmp_path / "shop.git")
+        who = Person("Alice", "alice@example.com", datetime(2026, 12, 1, tzinfo=UTC))
+        revision = source.commit("main", {"README": b"1.5.0"}, "Release 1.5.0", who)
+        url = f"{sim.url}/acme/shop"
+        image = f"{registry.host}/team/shop"
+        labels = {
+            "org.opencontainers.image.revision": revision,
+            "org.opencontainers.image.source": url,
+        }
+        built = build(tmp_path / "image", "team/shop", "1.5.0", labels=labels)
+        push(built, f"{image}:1.5.0", write_policy(tmp_path / "policy.json"))
+        policy = (
+            POLICY.replace(f'image = "{IMAGE}"', f'image = "{image}"')
+            .replace('checks = ["e2e"]', 'commit = "source"\nchecks = ["build"]')
+            .replace(
+                "version = 1\n", 'version = 1\n\n[registry]\nkind = "oci"\nplain_http = true\n'
+            )
+        )
+        files = {
+            "promotions.toml": policy.encode(),
+            "overlays/staging/kustomization.yaml": overlay(built.digest, image),
+            "overlays/prod/kustomization.yaml": overlay(OLD, image),
+        }
+        sim.commit("main", files, "staging: shop 1.5.0\n")
+        token = sim.add_user("reconciler-bot", permission="admin")
+        (tmp_path / "token").write_text(token + "\n")
+        options = [
+            "--forge", "github",
+            "--github-repo", "acme/config",
+            "--github-url", sim.url,
+            "--github-token-file", str(tmp_path / "token"),
+            "--repo", str(sim.git_path),
+            "--cache-dir", str(tmp_path / "cache"),
+        ]  # fmt: skip
+        ci = CI(sim)
+        at = f"{revision[:12]} of {url}"
+
+        waiting = run("once", *options)
+        assert waiting.returncode == 0, waiting.stderr
+        assert f"waiting for build (not reported yet) on {at}" in waiting.stdout, waiting.stdout
+        ci.status(revision, "failure", LOG, repo="acme/shop", name="build")
+        red = run("once", *options)
+        assert f"check build failure ({LOG}) on {at}" in red.stdout, red.stdout
+        ci.status(revision, "success", LOG, repo="acme/shop", name="build")
+        green = run("once", *options)
+        assert "opened #1 prod: promote shop" in green.stdout, green.stdout + green.stderr
+        assert sim.counts["GET /repos/{owner}/{repo}/commits/{ref}/status"] == 3

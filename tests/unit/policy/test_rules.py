@@ -313,6 +313,23 @@ CASES: list[tuple[str, str, list[str]]] = [
         ["14:18: gates.ci.checks: expected a check name or pattern, got an empty string"],
     ),
     (
+        "checks on the source revision without a registry",
+        BASE + '[gates.ci]\nkind = "checks"\ncommit = "source"\nchecks = ["build"]\n',
+        [
+            '14:10: gates.ci.commit: "source" reads the revision from the image\'s labels, and '
+            "the policy has no [registry] to read them from; add one"
+        ],
+    ),
+    (
+        "required checks of the source repository",
+        BASE.replace("version = 1\n", 'version = 1\n[registry]\nkind = "oci"\n')
+        + '[gates.ci]\nkind = "checks"\ncommit = "source"\nrequired = true\n',
+        [
+            "17:12: gates.ci.required: the branch rules read are the config repo's, not the "
+            'source repository\'s; with commit = "source" name the checks instead'
+        ],
+    ),
+    (
         "status out of range",
         BASE + '[gates.h]\nkind = "http"\nurl = "https://x/"\nexpect_status = [200, 99]\n',
         [

@@ -3,7 +3,7 @@ one walk; a shallow clone is deepened as far as a walk needs (history.py decides
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pygit2
 
@@ -117,7 +117,7 @@ def _changed_files(
         return
     old_tree = old if isinstance(old, pygit2.Tree) else None
     new_tree = new if isinstance(new, pygit2.Tree) else None
-    names = under.get(path, ())
+    names: Sequence[str] = under.get(path, ())
     if old_tree is not None and new_tree is not None:
         names = changed_names(old_tree, new_tree, names)
     for name in names:

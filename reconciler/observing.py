@@ -156,7 +156,11 @@ class Observer:
         self.phases.lap("history")
         owners = desired.owners
         requests = self._requests(policy, overlays, tip)
-        changes = self.changes.read(policy, overlays, candidates, requests, registry)
+        # What a request would change is only written by a cycle that may write (a daemon's,
+        # `once`); `plan` and `status` without --probe ask the registry nothing more for it.
+        changes = (
+            self.changes.read(policy, overlays, candidates, requests, registry) if probe else {}
+        )
         self.phases.lap("requests")
         # Gates are sampled last: only edges with a candidate that no hold stops need them.
         unheld = {

@@ -229,7 +229,7 @@ class ChecksGate:
     commit: Literal["config", "source"] = spec(
         "config",
         doc='"config": the commit that last changed the source overlay in the config repo; '
-        '"source": the candidate\'s revision in its source repository, from the image\'s '
+        "\"source\": the candidate's revision in its source repository, from the image's "
         "org.opencontainers.image.revision and .source labels (needs [registry]).",
     )
     checks: tuple[str, ...] = spec(

@@ -27,7 +27,7 @@ from reconciler.errors import PolicyError
 
 # The events whose changes a cycle reads: the config repo's branches, its requests, their
 # reviews and their checks. Every other event (ping included) is answered but ignored.
-EVENTS = frozenset({"push", "pull_request", "pull_request_review", "check_suite"})
+EVENTS = frozenset({"push", "pull_request", "pull_request_review", "check_suite", "status"})
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
 DEFAULT_SEEN_CAPACITY = 10_000
@@ -145,6 +145,10 @@ def decide(event: str, payload: Mapping[str, object]) -> str | None:
         shown = " ".join(f"#{n}" for n in numbers[:3]) + (" ..." if len(numbers) > 3 else "")
         branch = _text(suite.get("head_branch"))
         return " ".join(p for p in ("webhook check_suite", action, shown or branch) if p)
+    if event == "status":  # a commit status set: a `checks` gate may pass now
+        sha = _text(payload.get("sha"))[:12]
+        said = (_text(payload.get("context")), _text(payload.get("state")), sha)
+        return " ".join(p for p in ("webhook status", *said) if p)
     number = _number(payload.get("pull_request"))
     shown = f"#{number}" if number is not None else ""
     return " ".join(p for p in (f"webhook {event}", action, shown) if p)

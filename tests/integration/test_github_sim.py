@@ -777,6 +777,7 @@ NEEDED = {
         "check_suite.conclusion",
         "repository.full_name",
     ],
+    "status": ["sha", "context", "state", "repository.full_name"],
 }
 
 
@@ -801,6 +802,7 @@ def test_every_daemon_event_has_an_example() -> None:
         "pull_request.closed",
         "pull_request_review.submitted",
         "check_suite.completed",
+        "status",
     }
 
 

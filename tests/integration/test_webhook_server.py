@@ -143,6 +143,7 @@ def _raw(
         ("pull_request.closed", "webhook pull_request closed #2"),
         ("pull_request_review.submitted", "webhook pull_request_review submitted #2"),
         ("check_suite.completed", "webhook check_suite completed #2"),
+        ("status", "webhook status default success 6113728f27ae"),
     ],
 )
 def test_a_signed_example_triggers_one_cycle(

@@ -246,8 +246,9 @@ class ChecksGate:
         "rulesets); the forge must name at least one.",
     )
     interval: timedelta = spec(
-        timedelta(seconds=30),
-        doc="How often the forge is asked again while the checks are not all green.",
+        timedelta(seconds=10),
+        doc="How often the forge is asked again while the checks are not all green (a "
+        "running daemon wakes for it; GitHub answers an unchanged read without rate limit).",
         parse=duration_at_least(timedelta(seconds=1)),
         schema=DURATION_SCHEMA,
     )

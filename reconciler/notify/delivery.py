@@ -86,6 +86,8 @@ class SinkSender:
         self._done = done
         self._retry = retry
         self.stop = stop
+        # Set when the daemon stops: each message left gets one attempt, no backoff.
+        self.draining = threading.Event()
         self._environ = environ
         self._queue: queue.Queue[Outgoing] = queue.Queue(retry.queue)
         self._thread = threading.Thread(target=self._run, name=f"notify-{sink.name}", daemon=True)
@@ -170,7 +172,7 @@ class SinkSender:
                 )
                 return "rejected"
             self._count(name, message.kind, result)
-            last = attempt == self._retry.attempts - 1
+            last = attempt == self._retry.attempts - 1 or self.draining.is_set()
             log.info(
                 "notify %s: %s for %s%s",
                 name,
@@ -179,7 +181,7 @@ class SinkSender:
                 "" if last else f"; trying again in {wait:g}s",
                 extra={"event": "notify-retry", "sink": name, "result": result},
             )
-            if last or self.stop.wait(wait):
+            if last or self.draining.wait(wait):
                 break
         return "failed"
 

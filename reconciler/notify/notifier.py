@@ -9,6 +9,7 @@ A receiver that is slow or hangs delays only its own sink's thread.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -90,6 +91,13 @@ class Notifier:
         snapshot = report.observation.snapshot
         events = (*derive(policy, snapshot, report.plan, report.outcomes, now), *self._carry)
         derived = frozenset(e.id for e in events)
+        apps = frozenset(policy.apps)
+        # A claim must outlast the next cycle, which confirms it: else another replica
+        # could take it over and send it again before this one says it was sent.
+        timing = dataclasses.replace(
+            self._timing.outbox,
+            lease=max(self._timing.outbox.lease, 3 * policy.settings.poll_interval),
+        )
         claimed: list[Claimed] = []
 
         def change(read: Callable[[str], dict[str, Entry]]) -> dict[str, dict[str, Entry]]:
@@ -109,9 +117,10 @@ class Notifier:
                     results.get(name, {}),
                     me=self.replica,
                     now=now,
-                    timing=self._timing.outbox,
+                    timing=timing,
                     room=sender.room(),
                     derived=derived | {e.id for e in news},
+                    apps=apps,
                 )
                 if new != entries:
                     changed[name] = new
@@ -134,10 +143,12 @@ class Notifier:
             self._send(claim)
 
     def close(self) -> None:
-        """Let the senders finish what is queued (for ``stop_seconds`` at most), stop them
-        (cancelling attempts in flight), then confirm what was sent and leave this replica's
-        unsent claims to the next daemon at once."""
+        """Let the senders try once more what is queued, without backoff (for
+        ``stop_seconds`` at most), stop them (cancelling attempts in flight), then confirm
+        what was sent and leave this replica's unsent claims to the next daemon at once."""
         self._stop.set()
+        for sender in self._senders.values():
+            sender.draining.set()
         deadline = time.monotonic() + self._timing.stop_seconds
         while time.monotonic() < deadline and not all(s.idle() for s in self._senders.values()):
             threading.Event().wait(0.02)  # no signal to wait on: the queues say when done
@@ -207,7 +218,9 @@ class Notifier:
             if sinks.get(name) != self._senders[name].sink:
                 # The sink changed or went: its queue is dropped (the claims run out and are
                 # taken again under the new settings).
-                self._senders.pop(name).stop.set()
+                replaced = self._senders.pop(name)
+                replaced.draining.set()
+                replaced.stop.set()
         for name, sink in sinks.items():
             if name not in self._senders:
                 self._senders[name] = SinkSender(

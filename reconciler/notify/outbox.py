@@ -77,10 +77,14 @@ def advance(  # noqa: PLR0913 the outbox's whole step, all inputs named
     timing: Timing,
     room: int,
     derived: frozenset[str] = frozenset(),
+    apps: frozenset[str] | None = None,
 ) -> tuple[dict[str, Entry], list[Claimed]]:
     """One sink's outbox after this replica's step: ``results`` of its sends confirmed,
     new ``events`` claimed, expired claims taken over, old entries pruned; and the entries
-    it claimed now (at most ``room``), to send."""
+    it claimed now (at most ``room``), to send.
+
+    ``derived``: the ids this replica derived now (kept however old); ``apps``: the apps it
+    derives events for (a shard's), whose old entries alone it prunes; None: all."""
     out = dict(entries)
     for event_id, result in results.items():
         entry = out.get(event_id)
@@ -118,7 +122,7 @@ def advance(  # noqa: PLR0913 the outbox's whole step, all inputs named
         )
         out[event.id] = entry
         claimed.append(Claimed(sink, entry))
-    return _pruned(out, now, derived), claimed
+    return _pruned(out, now, derived, apps), claimed
 
 
 def release(entries: Mapping[str, Entry], me: str, now: datetime) -> dict[str, Entry]:
@@ -132,9 +136,13 @@ def release(entries: Mapping[str, Entry], me: str, now: datetime) -> dict[str, E
     }
 
 
-def _pruned(entries: dict[str, Entry], now: datetime, derived: frozenset[str]) -> dict[str, Entry]:
+def _pruned(
+    entries: dict[str, Entry], now: datetime, derived: frozenset[str], apps: frozenset[str] | None
+) -> dict[str, Entry]:
     def old(entry: Entry) -> bool:
-        return entry.done_at is not None and now - entry.done_at > RETAIN
+        # Another shard's app: that shard alone knows whether its event still holds.
+        ours = apps is None or entry.event.app in apps
+        return ours and entry.done_at is not None and now - entry.done_at > RETAIN
 
     kept = {k: e for k, e in entries.items() if not (old(e) and k not in derived)}
     if len(kept) <= MAX_ENTRIES:

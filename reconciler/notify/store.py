@@ -44,6 +44,8 @@ class OutboxStore:
 
         who = self._who()
         if self._repo.tip(BRANCH) is None:
+            if not change(lambda sink: {}):
+                return False  # nothing to record: no fetch (each cycle would pay for one)
             self._repo.fetch()
         if self._repo.tip(BRANCH) is None:
             base = self._repo.tip(self._base_branch)

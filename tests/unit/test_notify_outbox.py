@@ -125,3 +125,15 @@ def test_the_record_file_round_trips(results: dict[str, outbox.Result]) -> None:
 def test_a_damaged_record_file_is_an_error_naming_it(data: bytes) -> None:
     with pytest.raises(PermanentError, match="ops-record on the branch"):
         outbox.decode(data, "ops-record on the branch")
+
+
+def test_a_shard_prunes_only_its_own_apps_entries() -> None:
+    other = Event(kind="merged", app="cart", env="prod", at=NOW, digest="sha256:" + "3" * 64)
+    entries, _ = step({}, (MERGED, other))
+    entries, _ = step(entries, (), {MERGED.id: "sent", other.id: "sent"})
+    later = NOW + outbox.RETAIN + timedelta(minutes=1)
+    kept, _ = outbox.advance(
+        entries, "ops", (), {}, me="a", now=later, timing=TIMING, room=0,
+        apps=frozenset({"shop"}),
+    )  # fmt: skip
+    assert set(kept) == {other.id}

@@ -93,8 +93,9 @@ def measure(
         person = Upstream(bare, work / "person")
         start = 0
         # The simulator asks a new pull's code owners at once, so its create answer names
-        # them and the daemon has nobody left to ask; github.com may ask in the background,
-        # after answering: then the daemon asks them itself, one more write.
+        # them; github.com may ask in the background, after answering. Either way the daemon
+        # leaves a new pull's code owners to GitHub, and asks a cycle later only those it
+        # has not asked.
         for later in (False, True):
             forge.sim.faults.code_owners_later = later
             for size in sizes:

@@ -247,7 +247,9 @@ class Applier:
         )
         if action.number is None:
             request = self.forge.open(head, base, action.title, action.body, action.labels)
-            if action.reviewers:
+            # The reviewers of a new request are its code owners; a forge that asks them
+            # itself is left to, and the next cycle asks any it has not (RequestReviews).
+            if action.reviewers and not self.forge.asks_code_owners:
                 self.forge.request_reviews(request.number, action.reviewers)
             return ActionOutcome(
                 action, ok=True, result="opened", detail=f"opened #{request.number} {action.title}"

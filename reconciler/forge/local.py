@@ -63,6 +63,8 @@ __all__ = ["REQUESTS_BRANCH", "LocalForge"]
 class LocalForge:
     """The Forge port over a ConfigRepo; ``handle`` is who acts (the daemon or a reviewer)."""
 
+    asks_code_owners = False  # reviewers are asked by the daemon, as its records say
+
     def __init__(
         self,
         repo: ConfigRepo,

@@ -148,6 +148,10 @@ class MergeRefused(TransientError):
 class Forge(Protocol):
     """Promotion requests on a forge."""
 
+    # The forge asks a new request's code owners for review itself (GitHub does, at times
+    # only after answering the create): asking them as well would cost a write for nothing.
+    asks_code_owners: bool
+
     def requests(self) -> tuple[Request, ...]:
         """Open requests whose head branch starts with ``promote/``."""
         ...

@@ -46,6 +46,8 @@ def stepping_clock(
 class FakeForge:
     """Requests, reviews and merges in memory; ``writes`` lists what was done, in order."""
 
+    asks_code_owners = False
+
     def __init__(
         self,
         *,

@@ -43,6 +43,11 @@ _CACHE_LIMIT = 2_000
 class GitHubForge:
     """The Forge port over the GitHub REST API for the repository ``owner/name``."""
 
+    # "Code owners are automatically requested for review when someone opens a pull
+    # request that modifies code that they own" (not for drafts; the daemon opens none):
+    # https://docs.github.com/en/repositories/managing-your-repositorys-settings-and-features/customizing-your-repository/about-code-owners
+    asks_code_owners = True
+
     def __init__(  # noqa: PLR0913 the forge's settings, all keyword-only with defaults
         self,
         repo_full_name: str,

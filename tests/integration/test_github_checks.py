@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import github
+import pytest
 from github import Auth
 
 from reconciler.overlays import kustomize
@@ -193,3 +194,36 @@ def test_a_source_gate_reads_the_revision_from_the_labels_in_the_app_repository(
         green = run("once", *options)
         assert "opened #1 prod: promote shop" in green.stdout, green.stdout + green.stderr
         assert sim.counts["GET /repos/{owner}/{repo}/commits/{ref}/status"] == 3
+
+
+def test_only_a_github_app_with_the_checks_permission_creates_check_runs(tmp_path: Path) -> None:
+    with serve_github(tmp_path / "config.git") as sim:
+        sha = sim.commit("main", {"README": b"x"}, "first\n")
+        sim.add_app(7, "no-checks", "unused", permissions={"statuses": "write"})
+        run = {"name": "e2e", "head_sha": sha, "status": "in_progress"}
+        for token, refused in (
+            (
+                sim.add_user("someone", permission="admin"),
+                "You must authenticate via a GitHub App.",
+            ),
+            (sim.app_token(7), "Resource not accessible by integration"),
+        ):
+            gh = github.Github(base_url=sim.url, auth=Auth.Token(token))
+            with pytest.raises(github.GithubException) as answer:
+                gh.requester.requestJsonAndCheck("POST", "/repos/acme/config/check-runs", input=run)
+            assert (answer.value.status, answer.value.data["message"]) == (403, refused)
+        assert sim.world.check_runs == {}
+        sim.add_app(8, "ci", "unused", permissions={"checks": "write"})
+        app = github.Github(base_url=sim.url, auth=Auth.Token(sim.app_token(8)))
+        bad = {"name": "e2e", "head_sha": sha, "status": "completed"}
+        with pytest.raises(github.GithubException) as refusal:  # completed needs a conclusion
+            app.requester.requestJsonAndCheck("POST", "/repos/acme/config/check-runs", input=bad)
+        assert refusal.value.status == 422
+        _, made = app.requester.requestJsonAndCheck(
+            "POST", "/repos/acme/config/check-runs", input={**run, "conclusion": "neutral"}
+        )
+        assert (made["status"], made["conclusion"], made["app"]["slug"]) == (
+            "completed",
+            "neutral",
+            "ci",
+        )

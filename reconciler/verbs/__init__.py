@@ -45,6 +45,12 @@ def unified_diff(before: bytes, after: bytes, path: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+def fleet_json(data: object) -> str:
+    """A document with a row per app and environment (`status`): indented for a person at a
+    terminal, one line for a program (30,000 rows take 0.3 s to indent, 0.02 s not to)."""
+    return json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n"
+
+
 def yaml_of_json(text: str) -> str:
     """A verb's JSON output as YAML (``-o yaml``); anything else it printed, unchanged."""
     try:

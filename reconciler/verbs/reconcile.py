@@ -37,7 +37,7 @@ from reconciler.probes import PROBE_BUDGET
 from reconciler.server import StatusServer
 from reconciler.settings import Settings, from_args, has_repo
 from reconciler.shards import peer_urls
-from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
+from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail, fleet_json
 from reconciler.webhooks import WebhookConfig, load_secret
 from reconciler.wiring import Prepared, Wired, build, connect, prepare, repo_url
 
@@ -164,7 +164,7 @@ def status(args: argparse.Namespace) -> int:
     origin = overview.Origin("repo", probed=probe or not _has_http_gates(result))
     view = overview.document(policy, result.observation.snapshot, result.plan, now, origin)
     if args.json:
-        _say(json.dumps(view, indent=2) + "\n")
+        _say(fleet_json(view))
     else:
         _say(overview.text(view, now))
     return EXIT_OK

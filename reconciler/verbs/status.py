@@ -7,14 +7,13 @@ the view's types and one HTTP GET.
 from __future__ import annotations
 
 import argparse
-import json
 
 from reconciler import overview
 from reconciler.clock import utc_now
 from reconciler.daemonview import read_view, status_url
 from reconciler.errors import ReconcilerError
 from reconciler.httpclient.addresses import safe_url
-from reconciler.verbs import EXIT_OK, fail
+from reconciler.verbs import EXIT_OK, fail, fleet_json
 
 
 def status(args: argparse.Namespace) -> int:
@@ -28,7 +27,7 @@ def status(args: argparse.Namespace) -> int:
     except ReconcilerError as exc:
         return fail("status", str(exc))
     if args.json:
-        print(json.dumps(view, indent=2))
+        print(fleet_json(view), end="")
     else:
         print(overview.text(view, utc_now(), address=safe_url(status_url(args.daemon))), end="")
     return EXIT_OK

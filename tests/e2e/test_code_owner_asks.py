@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.closedworld import TEAM, GitHubFlavour, Image
+from reconciler.demo.flow import TEAM
+from tests.e2e.closedworld import GitHubFlavour, Image
 
 ASK = "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
 

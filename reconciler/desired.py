@@ -250,7 +250,10 @@ class DesiredReader:
                 kept = self._index.get(path, ())
                 if key not in kept:
                     self._index[path] = (*kept, key)
-                self._folders.update(path.rsplit("/", n)[0] for n in range(1, path.count("/") + 1))
+                folder = path.rpartition("/")[0]
+                while folder and folder not in self._folders:  # the ones above it are in too
+                    self._folders.add(folder)
+                    folder = folder.rpartition("/")[0]
             if new is not None and new.state.error is None:
                 self._count(new.state.path, 1)
 

@@ -36,6 +36,9 @@ class PinFacts:
             self._pins.preload(pinstore.load(pin_file))
         self._kept_at = (0, -PIN_FILE_EVERY)  # misses and monotonic time at the last save
         self._older: dict[tuple[str, ...], tuple[PinFact, ...]] = {}  # see back_to
+        # Whether each commit is a promotion: one commit (a first import, a bulk edit) is
+        # the newest of thousands of overlays, and its trailers are read once.
+        self._promoted: dict[str, bool] = {}
 
     @property
     def parses(self) -> int:
@@ -92,11 +95,15 @@ class PinFacts:
             facts.append(PinFact(info.id, info.time, digest, by_reconciler))
         return tuple(reversed(facts))
 
-    @staticmethod
-    def newest(info: CommitInfo, pin: ImagePin | None) -> PinFact:
+    def newest(self, info: CommitInfo, pin: ImagePin | None) -> PinFact:
         """The fact of ``info``, the newest commit that changed an overlay now pinning
         ``pin``: the file is as that commit left it, so nothing is parsed."""
-        by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
+        by_reconciler = self._promoted.get(info.id)
+        if by_reconciler is None:
+            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
+            if len(self._promoted) >= 10_000:
+                self._promoted.clear()  # bounded; a miss only costs a trailer lookup
+            self._promoted[info.id] = by_reconciler
         return PinFact(info.id, info.time, (pin.digest or None) if pin else None, by_reconciler)
 
     def complete(

@@ -98,7 +98,7 @@ class Metrics:
         self.notifications = Counter(
             "reconciler_notifications_total",
             "Notification delivery attempts, by sink, event and result (sent, error, timeout, "
-            "rate-limited, rejected, no-secret).",
+            "rate-limited, rejected, no-secret, expired).",
             ["sink", "event", "result"],
             registry=self.registry,
         )

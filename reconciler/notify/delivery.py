@@ -14,8 +14,10 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from reconciler.clock import utc_now
 from reconciler.errors import PermanentError
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError, HttpTimeout
@@ -25,7 +27,8 @@ from reconciler.policy.notify import NotifySink, SecretRef
 
 log = logging.getLogger("reconciler.notify")
 # Counted per attempt: sent, error (a 5xx or no answer), timeout, rate-limited (429),
-# rejected (another 4xx: not retried), no-secret (the URL or key could not be read).
+# rejected (another 4xx: not retried), no-secret (the URL or key could not be read),
+# expired (the claim ran out while the message waited: not sent by this replica).
 Counter = Callable[[str, str, str], None]  # (sink, event, result)
 Done = Callable[[str, str, Result], None]  # (sink, event id, result)
 
@@ -50,6 +53,9 @@ class Outgoing:
     body: bytes
     headers: Mapping[str, str]
     sign: Callable[[bytes], Mapping[str, str]] | None = None  # headers made at send time
+    # The claim's end: no attempt starts that could end after it, since another replica
+    # may then take the claim over and send the event too.
+    lease_until: datetime | None = None
 
 
 def reveal(ref: SecretRef, environ: Mapping[str, str] = os.environ) -> str:
@@ -69,7 +75,7 @@ def reveal(ref: SecretRef, environ: Mapping[str, str] = os.environ) -> str:
 class SinkSender:
     """The thread that sends one sink's messages, one at a time, in order."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 its collaborators, all keyword-only
         self,
         sink: NotifySink,
         client: HttpClient,
@@ -79,8 +85,10 @@ class SinkSender:
         retry: Retry,
         stop: threading.Event,
         environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.sink = sink
+        self._clock = clock
         self._client = client
         self._count = count
         self._done = done
@@ -135,6 +143,16 @@ class SinkSender:
             log.warning("notify %s: %s; %s not sent", name, error, message.event_id)
             return "failed"
         for attempt in range(self._retry.attempts):
+            if message.lease_until and self._clock() + self.sink.timeout >= message.lease_until:
+                self._count(name, message.kind, "expired")
+                log.warning(
+                    "notify %s: the claim on %s ran out before it could be sent; whoever "
+                    "sees it next sends it",
+                    name,
+                    message.event_id,
+                    extra={"event": "notify-expired", "sink": name},
+                )
+                return "failed"
             request = HttpRequest(
                 "POST",
                 url,

@@ -203,6 +203,9 @@ def _done(snapshot: Snapshot, outcomes: Sequence[Outcome], now: datetime) -> Ite
         if not outcome.ok:
             continue
         if isinstance(action, Propose) and outcome.result in ("opened", "updated"):
+            marker = _marker(snapshot, action.app.name, action.env)
+            if outcome.result == "updated" and marker and marker.digest == action.pin.digest:
+                continue  # the same digest on a rebuilt head: nothing new for people
             yield Event(
                 kind="opened" if outcome.result == "opened" else "updated",
                 app=action.app.name,

@@ -211,7 +211,9 @@ class Notifier:
         headers = dict(_JSON)
         if not isinstance(sink, (SlackSink, TeamsSink)):
             headers[generic.EVENT_HEADER] = event.kind
-        self._senders[claim.sink].put(Outgoing(event.id, event.kind, body, headers, sign))
+        self._senders[claim.sink].put(
+            Outgoing(event.id, event.kind, body, headers, sign, claim.entry.lease_until)
+        )
 
     def _keep_senders(self, sinks: Mapping[str, NotifySink]) -> None:
         for name in list(self._senders):
@@ -231,6 +233,7 @@ class Notifier:
                     retry=self._timing.retry,
                     stop=threading.Event(),
                     environ=self._environ,
+                    clock=self._clock,
                 )
 
     def _done(self, sink: str, event_id: str, result: Result) -> None:

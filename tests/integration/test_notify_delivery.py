@@ -8,10 +8,11 @@ import io
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from reconciler.clock import utc_now
 from reconciler.httpclient.client import HttpClient
 from reconciler.logs import configure_logging
 from reconciler.notify.delivery import Outgoing, Retry, SinkSender
@@ -46,7 +47,10 @@ def client() -> Iterator[HttpClient]:
 
 
 def deliver(
-    client: HttpClient, url: str, environ: dict[str, str] | None = None
+    client: HttpClient,
+    url: str,
+    environ: dict[str, str] | None = None,
+    lease_until: datetime | None = None,
 ) -> tuple[Result, list[tuple[str, str, str]]]:
     """Send one message to ``url`` (read from $HOOK) and wait for its result."""
     sink = SlackSink(
@@ -70,7 +74,7 @@ def deliver(
         environ={"HOOK": url} if environ is None else environ,
     )
     body = b'{"id": "merged:shop:prod:sha256:1"}'
-    sender.put(Outgoing("merged:shop:prod:sha256:1", "merged", body, {}))
+    sender.put(Outgoing("merged:shop:prod:sha256:1", "merged", body, {}, None, lease_until))
     assert finished.wait(30), "no result"
     sender.stop.set()
     sender.join(10)
@@ -135,3 +139,11 @@ def test_the_url_is_in_no_log_line_and_no_metric_label(
     assert "notify ops" in out.getvalue(), "the failures were logged"
     assert TOKEN not in out.getvalue()
     assert all(TOKEN not in label for labels in counted for label in labels)
+
+
+def test_a_claim_that_ran_out_is_not_sent(client: HttpClient, endpoints: Endpoints) -> None:
+    # Another replica may have taken it over: sending now could tell the event twice.
+    ran_out = utc_now() + timedelta(milliseconds=100)  # sooner than one attempt's timeout
+    result, counted = deliver(client, endpoints.url(f"/ok/{TOKEN}"), lease_until=ran_out)
+    assert (result, counted) == ("failed", [("ops", "merged", "expired")])
+    assert f"/ok/{TOKEN}" not in endpoints.paths()

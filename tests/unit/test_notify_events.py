@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler import promotions
-from reconciler.actions import Blocked, Merge, Plan, RecordLive
+from reconciler.actions import Blocked, Merge, Plan, Propose, RecordLive
 from reconciler.applying import ActionOutcome
 from reconciler.forge.port import Request
 from reconciler.gates.results import GateResult
 from reconciler.notify.events import Event, derive, resolved, wanted
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy, load_policy
-from reconciler.policy.model import SlackSink
+from reconciler.policy.model import App, SlackSink
 from reconciler.snapshot import LiveState, OverlayState, RequestState, Snapshot
 
 NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
@@ -68,6 +68,26 @@ def request(number: int, digest: str, *, merged: bool = False) -> Request:
         created_at=NOW - timedelta(hours=5),
         updated_at=NOW - timedelta(hours=5),
         merged_at=NOW - timedelta(minutes=1) if merged else None,
+    )
+
+
+def propose(number: int | None = None) -> Propose:
+    marker = promotions.Marker("shop", "prod", "staging", NEW, "c0ffee")
+    return Propose(
+        app=App(name="shop", image=REPO),
+        env="prod",
+        source="staging",
+        format="kustomize",
+        path="overlays/prod/kustomization.yaml",
+        pin=ImagePin(REPO, "", NEW),
+        marker=marker,
+        title="t",
+        body="b",
+        message="m",
+        trailers=(),
+        labels=(),
+        reviewers=(),
+        number=number,
     )
 
 
@@ -128,6 +148,27 @@ CASES = [
         ),
         [],
         id="a failed merge tells nothing",
+    ),
+    pytest.param(
+        snapshot(requests={("shop", "prod"): RequestState(request(7, OLD))}),
+        Plan(),
+        (ActionOutcome(propose(number=7), ok=True, result="updated", detail=""),),
+        [f"updated:shop:prod:{NEW}"],
+        id="a request moved to a new digest",
+    ),
+    pytest.param(
+        snapshot(requests={("shop", "prod"): RequestState(request(7, NEW))}),
+        Plan(),
+        (ActionOutcome(propose(number=7), ok=True, result="updated", detail=""),),
+        [],
+        id="a head rebuilt on a moved base, the same digest: nothing to tell",
+    ),
+    pytest.param(
+        snapshot(),
+        Plan(),
+        (ActionOutcome(propose(), ok=True, result="opened", detail=""),),
+        [f"opened:shop:prod:{NEW}"],
+        id="a request opened",
     ),
     pytest.param(
         snapshot(awaiting_live={("shop", "prod"): request(7, NEW, merged=True)}),

@@ -44,6 +44,7 @@ class Receivers:
     def tables(self, folder: Path) -> str:
         """`[notify.NAME]` tables for the receivers; their URLs and key written in ``folder``."""
         host, port = self._server.server_address[:2]
+        folder = folder.resolve()  # `file:` takes an absolute path; `--dir` may be relative
         key = folder / "notify-key"
         key.write_bytes(KEY + b"\n")
         out = ["\n# Notifications to local receivers; the URLs and the key are in files."]

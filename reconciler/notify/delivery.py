@@ -19,11 +19,12 @@ from pathlib import Path
 
 from reconciler.clock import utc_now
 from reconciler.errors import PermanentError
+from reconciler.httpclient.addresses import is_http
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError, HttpTimeout
 from reconciler.httpclient.messages import HttpRequest
 from reconciler.notify.outbox import Result
-from reconciler.policy.notify import NotifySink, SecretRef
+from reconciler.policy.notify import NotifySink, SecretRef, WebhookSink
 
 log = logging.getLogger("reconciler.notify")
 # Counted per attempt: sent, error (a 5xx or no answer), timeout, rate-limited (429),
@@ -70,6 +71,20 @@ def reveal(ref: SecretRef, environ: Mapping[str, str] = os.environ) -> str:
     if not value:
         raise PermanentError(f"{ref} is empty or unset")
     return value
+
+
+def unreadable(sink: NotifySink, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why ``sink`` cannot be sent to now (its URL or key unset or unreadable, or not an
+    http(s) URL), or None; never the values themselves (`reconciler doctor`)."""
+    try:
+        url = reveal(sink.url_from, environ)
+        if isinstance(sink, WebhookSink):
+            reveal(sink.secret_from, environ)
+    except PermanentError as error:
+        return str(error)
+    if not is_http(url):
+        return f"{sink.url_from} does not hold an http(s) URL"
+    return None
 
 
 class SinkSender:

@@ -14,6 +14,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.forge.port import TeamUnreadable
 from reconciler.gitrepo.signing import open_signer, probe
 from reconciler.imagerefs import same_repository, split_reference
+from reconciler.notify.delivery import unreadable
 from reconciler.observing import Observation
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy
@@ -63,6 +64,7 @@ def doctor(args: argparse.Namespace) -> int:
         checks += _registry(policy, wired)
         checks += _charts(policy, observation, wired)
         checks += _live(policy, observation)
+        checks += _notify(policy)
     return _print(checks, args.output)
 
 
@@ -408,6 +410,25 @@ def _live(policy: Policy, observation: Observation) -> list[Check]:
     if policy.live and not checks:
         checks.append(
             Check("live sources answer", ok=True, detail=f"{len(observation.snapshot.live)} read")
+        )
+    return checks
+
+
+def _notify(policy: Policy) -> list[Check]:
+    """Each `[notify.NAME]` sink's URL (and key) can be read; nothing is sent."""
+    checks = []
+    for name, sink in sorted(policy.notify.items()):
+        problem = unreadable(sink)
+        keys = "url_from" + (" and secret_from" if sink.kind == "webhook" else "")
+        checks.append(
+            Check(
+                f"notify.{name} ({sink.kind}) can be sent to",
+                ok=problem is None,
+                detail=problem or f"the URL is read from {sink.url_from} (not shown)",
+                fix=f"give the daemon what [notify.{name}]'s {keys} names (the variable, or "
+                "the mounted file)",
+                required=False,
+            )
         )
     return checks
 

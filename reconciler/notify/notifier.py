@@ -131,7 +131,7 @@ class Notifier:
             self._store.update(change, _message(claimed, results))
         except ReconcilerError as error:
             log.warning(
-                "notifications not recorded: %s; tried again next cycle",
+                "notifications not recorded: %s; it will be tried again next cycle",
                 error,
                 extra={"event": "notify-record-failed"},
             )

@@ -60,9 +60,9 @@ def stop(daemon: subprocess.Popen[str], grace: float = 60.0) -> float | None:
 
 @contextlib.contextmanager
 def served(bare: Path) -> Iterator[str]:
-    """``bare`` served by `git daemon` on loopback, as a hosted remote is reached (libgit2's
-    transport for a local path packs every object again: 4 s of a 10,000-app clone that
-    takes 0.8 s over git://); yields its git:// URL."""
+    """``bare`` served by `git daemon` on loopback, fetches and pushes, as a hosted remote is
+    reached (libgit2's transport for a local path packs every object again: 4 s of a
+    10,000-app clone that takes 0.8 s over git://); yields its git:// URL."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -72,6 +72,7 @@ def served(bare: Path) -> Iterator[str]:
             "daemon",
             "--reuseaddr",
             "--export-all",
+            "--enable=receive-pack",  # the daemon pushes there too
             "--listen=127.0.0.1",
             f"--port={port}",
             f"--base-path={bare.parent}",

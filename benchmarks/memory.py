@@ -15,6 +15,7 @@ not growing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import multiprocessing
 import tempfile
@@ -22,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import line
+from benchmarks.common import line, served
 from benchmarks.generate import app_name
 from benchmarks.settled import Upstream, rss_mb, settled_remote
 from reconciler.settings import Settings
@@ -71,10 +72,19 @@ class Resident:
 
 
 def measure(
-    bare: Path, work: Path, apps: int, cycles: int = 100, open_requests: int = 0
+    bare: Path,
+    work: Path,
+    apps: int,
+    cycles: int = 100,
+    open_requests: int = 0,
+    *,
+    serve: bool = False,
 ) -> Resident:
     """``cycles`` cycles with the local forge on the settled remote ``bare`` of ``apps``
-    apps (pushed to and promoted on: pass a copy), caches in ``work``.
+    apps (pushed to and promoted on: pass a copy), caches in ``work``. ``serve``: the
+    daemon clones and fetches through `git daemon`, as from a hosted remote (libgit2's
+    local transport packs every object in the daemon's own process at the clone, and the
+    memory that takes stays with it).
 
     With ``open_requests``, that many apps get a new digest in dev and staging before the
     first cycle, so it opens as many prod requests; prod needs a code owner's approval,
@@ -87,22 +97,30 @@ def measure(
             person.repin(app_name(apps - 1 - n % apps), ("dev", "staging"))
         gc.collect()
         start = rss_mb()
-        wired = build(Settings(repo=str(bare), cache_dir=work / "cache"))
-        reconciler = wired.runner
-        samples: dict[int, float] = {0: rss_mb()}
-        open_prod: dict[int, int] = {}
-        marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
-        for n in range(1, cycles + 1):
-            if n % 10 == 0:
-                person.repin(app_name(n % apps))
-            reconciler.cycle()
-            if n in marks:
-                samples[n] = rss_mb()
-                open_prod[n] = sum(
-                    1 for r in wired.forge.requests() if r.head_branch.startswith(PROD_HEADS)
-                )
+        with served(bare) if serve else contextlib.nullcontext(str(bare)) as url:
+            return _cycles(url, work, apps, cycles, person=person, start=start)
     finally:
         person.close()
+
+
+def _cycles(
+    url: str, work: Path, apps: int, cycles: int, *, person: Person, start: float
+) -> Resident:
+    wired = build(Settings(repo=url, cache_dir=work / "cache"))
+    reconciler = wired.runner
+    samples: dict[int, float] = {0: rss_mb()}
+    open_prod: dict[int, int] = {}
+    marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
+    for n in range(1, cycles + 1):
+        if n % 10 == 0:
+            person.repin(app_name(n % apps))
+        reconciler.cycle()
+        if n in marks:
+            samples[n] = rss_mb()
+            open_prod[n] = sum(
+                1 for r in wired.forge.requests() if r.head_branch.startswith(PROD_HEADS)
+            )
+    wired.close()
     return Resident(start, samples, open_prod)
 
 

@@ -81,7 +81,7 @@ def test_a_crafted_key_cannot_inject_a_workflow_command(repo: Path) -> None:
     assert result.stdout.splitlines() == [
         "::error file=promotions.toml,line=1,col=1,title=reconciler validate::"
         'unknown key "50%25%0D%0A::warning::x," at the top level; defined: "apps", '
-        '"environments", "gates", "live", "registry", "settings", "version"'
+        '"environments", "gates", "live", "notify", "registry", "settings", "version"'
     ]
 
 

@@ -136,7 +136,8 @@ class Notifier:
                 extra={"event": "notify-record-failed"},
             )
             self._give_back(results)
-            self._carry = tuple(e for e in events if e.kind in _DONE_KINDS)
+            # By id: while the outbox stays unwritable, each cycle adds only what is new.
+            self._carry = tuple({e.id: e for e in events if e.kind in _DONE_KINDS}.values())
             return
         self._carry = ()
         for claim in claimed:

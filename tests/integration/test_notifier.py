@@ -116,6 +116,8 @@ def test_what_a_cycle_did_waits_for_the_next_when_the_outbox_cannot_be_written(
     chosen = policy(url_file)
     remote.reachable = False
     notifier.after_cycle(report(chosen, merged=True))  # logged, kept: nothing was claimed
+    notifier.after_cycle(report(chosen, merged=True))  # the same merge again: kept once
+    assert [e.id for e in notifier._carry] == [MERGED]
     assert BRANCH not in str(remote.refs)
     assert delivered(receiver, "/hook") == {}
     remote.reachable = True

@@ -27,8 +27,9 @@ from reconciler.policy.model import Policy
 from reconciler.policy.notify import NotifyEvent, NotifySink
 from reconciler.snapshot import Snapshot
 
-# Gate codes that say the source environment is unwell (not merely "not yet").
-FAILING_GATE_CODES = frozenset({"failing", "unhealthy"})
+# Gate codes that say the candidate is unwell (not merely "not yet"): an http gate's probes
+# fail, Argo CD says unhealthy, CI's checks failed.
+FAILING_GATE_CODES = frozenset({"failing", "unhealthy", "checks-failed"})
 _HOLDING = frozenset({"waiting-review", "blocked", "gate-failing", "drift"})
 
 

@@ -118,6 +118,8 @@ GATE_FAILING = GateResult(
     since=NOW - timedelta(minutes=5),
 )
 SOAKING = dataclasses.replace(GATE_FAILING, gate="soak", kind="soak", code="soaking")
+CHECKS_FAILED = dataclasses.replace(GATE_FAILING, gate="ci", kind="checks", code="checks-failed")
+CHECKS_PENDING = dataclasses.replace(CHECKS_FAILED, code="checks-pending")
 
 CASES = [
     pytest.param(snapshot(), Plan(), (), [], id="nothing happened"),
@@ -233,6 +235,13 @@ CASES = [
         (),
         [f"blocked:shop:prod:gate:failing:{NEW}", f"gate-failing:shop:prod:health:{NEW}"],
         id="blocked keeps the candidate digest; a block of unknown start and a soak are not told",
+    ),
+    pytest.param(
+        snapshot(),
+        Plan(gates=(("shop", "prod", CHECKS_FAILED), ("shop", "prod", CHECKS_PENDING))),
+        (),
+        [f"gate-failing:shop:prod:ci:{NEW}"],
+        id="CI's checks failed is a failing gate; pending is not",
     ),
     pytest.param(
         snapshot(live={("shop", "prod"): LiveState(NEW, NOW - timedelta(hours=1))}),

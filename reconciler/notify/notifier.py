@@ -190,6 +190,13 @@ class Notifier:
                 error,
                 extra={"event": "notify-record-failed"},
             )
+        except Exception as error:  # a stop must end: the next daemon sends them again
+            # Only the type: a library's message may quote a URL with a token.
+            log.warning(
+                "notifications sent before the stop not recorded (%s; they may be sent again)",
+                type(error).__name__,
+                extra={"event": "notify-record-failed"},
+            )
 
     def _send(self, claim: Claimed) -> None:
         sink = self._sinks[claim.sink]

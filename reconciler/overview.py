@@ -141,7 +141,8 @@ def heading(view: dict[str, Any], now: datetime, address: str | None) -> str:
     sampled = (
         "gates sampled now (--probe)"
         if view["probed"]
-        else "HTTP gates not sampled (--probe samples them; --daemon URL shows the daemon's)"
+        else "HTTP and checks gates not sampled (--probe samples them; --daemon URL shows "
+        "the daemon's)"
     )
     return f"read from the config repo at commit {commit} and the live sources; {sampled}"
 

@@ -44,8 +44,8 @@ from reconciler.wiring import Prepared, Wired, build, connect, prepare, repo_url
 log = logging.getLogger("reconciler")
 
 NOT_PROBED = (
-    "HTTP gates were not sampled: a process of its own has no samples, so they show none "
-    "(--probe samples them now; `status --daemon URL` shows the running daemon's)"
+    "HTTP and checks gates were not sampled: a process of its own has no samples, so they "
+    "show none (--probe samples them now; `status --daemon URL` shows the running daemon's)"
 )
 
 # Until the config repo is first fetched there is no policy, so no poll interval: the
@@ -102,7 +102,7 @@ def plan(args: argparse.Namespace) -> int:
         document = presenting.plan_json(result.plan) | {"probed": probe}
         _say(json.dumps(document, indent=2) + "\n")
     else:
-        if not probe and _has_http_gates(result):
+        if not probe and _has_sampled_gates(result):
             _say(f"note: {NOT_PROBED}\n")
         _say(presenting.plan_text(result.plan))
     return EXIT_OK if result.observation.policy is not None else EXIT_INVALID
@@ -143,9 +143,11 @@ def once(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok and result.observation.policy is not None else EXIT_INVALID
 
 
-def _has_http_gates(result: CycleReport) -> bool:
+def _has_sampled_gates(result: CycleReport) -> bool:
+    """Whether the policy has gates only --probe samples in a one-shot process (an HTTP
+    gate's probes, a checks gate's reads of the forge)."""
     policy = result.observation.policy
-    return policy is not None and any(g.kind == "http" for g in policy.gates.values())
+    return policy is not None and any(g.kind in ("http", "checks") for g in policy.gates.values())
 
 
 def status(args: argparse.Namespace) -> int:
@@ -161,7 +163,7 @@ def status(args: argparse.Namespace) -> int:
             print(error)
         return EXIT_INVALID
     now = utc_now()
-    origin = overview.Origin("repo", probed=probe or not _has_http_gates(result))
+    origin = overview.Origin("repo", probed=probe or not _has_sampled_gates(result))
     view = overview.document(policy, result.observation.snapshot, result.plan, now, origin)
     if args.json:
         _say(fleet_json(view))

@@ -99,7 +99,9 @@ def test_a_restarted_daemon_keeps_the_soak_clock(sighted: World, tmp_path: Path)
         address = daemon.address()
         view = _daemon_view(cli, address)
         assert (view["source"], view["probed"]) == ("daemon", True)
-        assert _soak(view)["until"] == recorded  # not the daemon's own first sighting
+        # Not the daemon's own first sighting; on a slow machine its first view may come
+        # after the soak passed, which it then says happened at the recorded moment.
+        assert _passes_at(_soak(view)) == recorded
     finally:
         daemon.stop()
 

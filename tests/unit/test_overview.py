@@ -114,8 +114,8 @@ def test_a_repo_view_says_it_took_no_samples() -> None:
     )
     first = overview.text(view, NOW).splitlines()[0]
     assert first == (
-        "read from the config repo at commit base and the live sources; HTTP gates not sampled "
-        "(--probe samples them; --daemon URL shows the daemon's)"
+        "read from the config repo at commit base and the live sources; HTTP and checks gates "
+        "not sampled (--probe samples them; --daemon URL shows the daemon's)"
     )
 
 

@@ -186,18 +186,23 @@ class Windows:
         whole, each target walked back as far as the manual-rollback rule needs to judge
         that candidate (PinFacts.back_to). Ends the cycle's use: what it did not ask for
         is forgotten."""
-        updates: dict[Key, OverlayState] = {}
+        # An overlay may be the source of one edge and the target of another (staging):
+        # then it is walked back for the target's candidate, which serves the source too.
+        wanted: dict[Key, str | None] = {}
         for (app_name, env_name), digest in candidates.items():
             target = policy.environments.get(env_name)
             if target is None or target.follows is None:
                 continue
-            for key, deepen in (((app_name, target.follows), None), ((app_name, env_name), digest)):
-                state = overlays.get(key)
-                if state is None or state.error:
-                    continue
-                made = self._made(policy, key, state, deepen)
-                if made is not state:
-                    updates[key] = made
+            wanted.setdefault((app_name, target.follows), None)
+            wanted[(app_name, env_name)] = digest
+        updates: dict[Key, OverlayState] = {}
+        for key, deepen in wanted.items():
+            state = overlays.get(key)
+            if state is None or state.error:
+                continue
+            made = self._made(policy, key, state, deepen)
+            if made is not state:
+                updates[key] = made
         self._kept, self._used, self._views = self._used, {}, {}
         last = self._last
         if last is not None and last[0] is overlays and _same(last[1], overlays, updates):

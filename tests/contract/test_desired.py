@@ -272,3 +272,59 @@ def test_a_candidates_overlays_are_read_whole_and_no_others(world: World) -> Non
     # The next cycle with the same overlays gets the same objects: nothing looks changed.
     assert windows.for_candidates(desired.policy, desired.overlays, candidates) is made
     assert reader.pins.parses == parsed + 1
+
+
+def test_an_overlay_both_source_and_target_is_walked_back_for_its_candidate(
+    world: World,
+) -> None:
+    # staging is the source of staging -> prod and the target of dev -> staging: the rule
+    # for a manual rollback into staging needs its history walked back, whichever edge's
+    # candidate comes first.
+    three = POLICY.replace(
+        b'[environments.prod]\nfollows = "dev"',
+        b'[environments.staging]\nfollows = "dev"\noverlay = "overlays/staging/{app}"\n'
+        b'[environments.prod]\nfollows = "staging"',
+    )
+    files = {
+        **BASE,
+        "promotions.toml": three,
+        **{
+            f"overlays/staging/{app}/kustomization.yaml": overlay(app, "0")
+            for app in ("web", "api")
+        },
+    }
+    links = {**LINKS, "overlays/staging/db": "../../common/db"}
+    world.seed(
+        {**files, "overlays/staging/web/kustomization.yaml": overlay("web", "5")}, links=links
+    )
+    for n in range(1, 23):  # more commits than the window holds, none pinning 9 in staging
+        world.seed(
+            {
+                **files,
+                "README.md": str(n).encode(),
+                "overlays/staging/web/kustomization.yaml": overlay("web", "8" if n % 2 else "7"),
+            },
+            links=links,
+        )
+    tip = world.seed(
+        {
+            **files,
+            "overlays/dev/web/kustomization.yaml": overlay("web", "9"),
+            "overlays/staging/web/kustomization.yaml": overlay("web", "7"),
+        },
+        links=links,
+    )
+    repo = world.client()
+    repo.fetch()
+    reader = DesiredReader(repo)
+    desired = reader.read(tip, "main")
+    assert desired.policy is not None
+    candidates = offered(desired.policy, desired.overlays, {})
+    assert {k for k in candidates if k[0] == "web"} == {("web", "staging"), ("web", "prod")}
+    for order in (candidates, dict(reversed(list(candidates.items())))):
+        made = Windows(reader.pins).for_candidates(desired.policy, desired.overlays, order)
+        staging = made[("web", "staging")]
+        # Walked back past the 20-commit window to the file's first commit (digest 9 was
+        # never pinned there): the window alone would stop 20 commits back.
+        assert len(staging.history) > 20
+        assert staging.history[0].digest == f"sha256:{'5' * 64}"

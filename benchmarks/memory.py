@@ -79,6 +79,7 @@ def measure(
     open_requests: int = 0,
     *,
     serve: bool = False,
+    steady: bool = False,
 ) -> Resident:
     """``cycles`` cycles with the local forge on the settled remote ``bare`` of ``apps``
     apps (pushed to and promoted on: pass a copy), caches in ``work``. ``serve``: the
@@ -89,7 +90,9 @@ def measure(
     With ``open_requests``, that many apps get a new digest in dev and staging before the
     first cycle, so it opens as many prod requests; prod needs a code owner's approval,
     which nobody gives, so they stay open through every cycle (and each tenth cycle's
-    push adds one more, once staging has it).
+    push adds one more, once staging has it). ``steady``: each tenth cycle's push gives one
+    of those apps a newer digest in dev and staging instead, so its prod request is rebuilt
+    and the number open stays the same: what grows then is not the work itself.
     """
     person = Person(bare, work / "person")
     try:
@@ -98,21 +101,33 @@ def measure(
         gc.collect()
         start = rss_mb()
         with served(bare) if serve else contextlib.nullcontext(str(bare)) as url:
-            return _cycles(url, work, apps, cycles, person=person, start=start)
+            pushes = [app_name(apps - 1 - n % apps) for n in range(open_requests)] if steady else []
+            return _cycles(url, work, apps, cycles, person=person, start=start, pushes=pushes)
     finally:
         person.close()
 
 
 def _cycles(
-    url: str, work: Path, apps: int, cycles: int, *, person: Person, start: float
+    url: str,
+    work: Path,
+    apps: int,
+    cycles: int,
+    *,
+    person: Person,
+    start: float,
+    pushes: list[str],
 ) -> Resident:
+    """Run the cycles; every tenth, a push: the next of ``pushes`` in dev and staging, or
+    (none given) a new app's dev."""
     wired = build(Settings(repo=url, cache_dir=work / "cache"))
     reconciler = wired.runner
     samples: dict[int, float] = {0: rss_mb()}
     open_prod: dict[int, int] = {}
     marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
     for n in range(1, cycles + 1):
-        if n % 10 == 0:
+        if n % 10 == 0 and pushes:
+            person.repin(pushes[(n // 10) % len(pushes)], ("dev", "staging"))
+        elif n % 10 == 0:
             person.repin(app_name(n % apps))
         reconciler.cycle()
         if n in marks:

@@ -269,6 +269,22 @@ def define(scale: Scale) -> None:
     )
     row("open_prod", f"open prod requests after {cycles} cycles", "")
     row(
+        "rss_steady_end",
+        f"RSS after {cycles} cycles, steady: as many requests open throughout, rebuilt",
+        " MB",
+        target="<= 250 MB",
+        judge=at_most(250),
+    )
+    row(
+        "rss_steady_growth",
+        f"RSS growth, steady, cycle {half} -> {cycles}",
+        " MB",
+        1,
+        target="flat (<= 2 MB)",
+        judge=at_most(2),
+    )
+    row("open_steady", f"open prod requests after {cycles} cycles, steady", "")
+    row(
         "status",
         f"`status`, whole process (median of {r.status})",
         " ms",
@@ -367,6 +383,25 @@ def _memory(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     opened = ", ".join(f"{n}: {k}" for n, k in sorted(f.open_prod.items()))
     scale.details.append(
         f"RSS at {apps:,} apps after cycle N (MB): {marks}; open prod requests: {opened}"
+    )
+    f = isolated(
+        memory.measure,
+        fresh(remotes.settled, folder / "steady"),
+        folder / "steady",
+        apps,
+        cycles,
+        r.open_requests * 5,
+        serve=True,
+        steady=True,
+    )
+    scale.put("rss_steady_end", f.samples[cycles])
+    scale.put("rss_steady_growth", f.samples[cycles] - f.samples[half])
+    scale.put("open_steady", f.open_prod[cycles])
+    marks = ", ".join(f"{n}: {mb:.0f}" for n, mb in sorted(f.samples.items()))
+    opened = ", ".join(f"{n}: {k}" for n, k in sorted(f.open_prod.items()))
+    scale.details.append(
+        f"RSS at {apps:,} apps, steady (the same requests rebuilt), after cycle N (MB): "
+        f"{marks}; open prod requests: {opened}"
     )
 
 

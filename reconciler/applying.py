@@ -47,6 +47,7 @@ class ActionOutcome:
     ok: bool
     result: str
     detail: str
+    number: int | None = None  # the request an action opened (a new one has no number)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,11 @@ class Applier:
             if action.reviewers and not self.forge.asks_code_owners:
                 self.forge.request_reviews(request.number, action.reviewers)
             return ActionOutcome(
-                action, ok=True, result="opened", detail=f"opened #{request.number} {action.title}"
+                action,
+                ok=True,
+                result="opened",
+                detail=f"opened #{request.number} {action.title}",
+                number=request.number,
             )
         self.forge.update(action.number, action.title, action.body, action.comment)
         if action.reviewers:

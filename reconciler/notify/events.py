@@ -42,6 +42,8 @@ class Outcome(Protocol):
     def ok(self) -> bool: ...
     @property
     def result(self) -> str: ...
+    @property
+    def number(self) -> int | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,7 +216,7 @@ def _done(snapshot: Snapshot, outcomes: Sequence[Outcome], now: datetime) -> Ite
                 at=now,
                 digest=action.pin.digest,
                 source=action.source,
-                number=action.number,
+                number=outcome.number or action.number,
             )
         elif isinstance(action, CommitDirect) and outcome.result == "committed":
             yield Event(

@@ -330,3 +330,9 @@ def test_a_drift_told_is_resolved_once_git_and_live_agree_again() -> None:
     (done,) = resolved([drifted], agreed, NOW)
     assert done.kind == "drift-resolved"
     assert done.id == f"drift-resolved:shop:prod:{OLD}:{NEW}"
+
+
+def test_an_opened_request_is_told_with_the_number_the_forge_gave_it() -> None:
+    opened = ActionOutcome(propose(), ok=True, result="opened", detail="", number=12)
+    (event,) = derive(policy(), snapshot(), Plan(), (opened,), NOW)
+    assert (event.kind, event.number) == ("opened", 12)

@@ -65,7 +65,8 @@ class PinFacts:
         def parse() -> ImagePin | None:
             data = view.read(path)
             assert data is not None
-            return pins.read_pin(fmt, data, path, app)
+            pin = pins.read_pin(fmt, data, path, app)
+            return pin.shared() if pin is not None else None
 
         # What is read depends on the app's image name (kustomize) or keys (Helm) too; a
         # kustomization is read by image name alone, so its key leaves the keys out (47,000

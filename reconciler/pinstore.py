@@ -40,7 +40,7 @@ def load(path: Path) -> dict[str, ImagePin | None]:
         if value is None:
             out[key] = None
         elif isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value):
-            out[key] = ImagePin(value[0], value[1], value[2])
+            out[key] = ImagePin(value[0], value[1], value[2]).shared()
     return out
 
 

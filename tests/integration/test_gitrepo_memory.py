@@ -14,10 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pygit2
 import pytest
+from pygit2.enums import FileMode
 
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
+from reconciler.gitrepo.pygit2_adapter.clone import REOPEN_AFTER
 
 WHO = Signature("seed", "seed@example.com", datetime(2026, 11, 1, tzinfo=UTC))
 CALLS = 5000
@@ -64,3 +67,34 @@ def test_reading_files_of_a_commit_keeps_nothing(repo: Pygit2ConfigRepo) -> None
         return repo.tree(tip).blob_id(f"overlays/prod/app-{n % 20}/kustomization.yaml")
 
     assert retained(read) < ALLOWED
+
+
+def _commit_upstream(remote: Path, n: int) -> str:
+    """A new commit on the remote's main, changing one file."""
+    bare = pygit2.Repository(str(remote))
+    parent = bare.revparse_single("refs/heads/main")
+    builder = bare.TreeBuilder(parent.peel(pygit2.Tree))
+    builder.insert("note.txt", bare.create_blob(f"{n}\n".encode()), FileMode.BLOB)
+    who = pygit2.Signature("ci", "ci@example.com")
+    oid = bare.create_commit("refs/heads/main", who, who, f"note {n}", builder.write(), [parent.id])
+    return str(oid)
+
+
+def test_the_clone_is_opened_again_after_fetches_that_brought_packs(
+    repo: Pygit2ConfigRepo, tmp_path: Path
+) -> None:
+    # libgit2 keeps each fetched pack's inflated delta bases while the repository is open
+    # (clone.Clone.reopen): a daemon fetching for weeks must let them go.
+    clone = repo._clone
+    opened = clone.repo
+    for _ in range(3):
+        repo.fetch()  # nothing new: no pack, nothing to let go
+    assert clone.repo is opened
+    for n in range(REOPEN_AFTER):
+        assert clone.repo is opened
+        tip = _commit_upstream(tmp_path / "remote.git", n)
+        repo.fetch()
+        assert repo.tip("main") == tip
+        assert repo.read(tip, "note.txt") == f"{n}\n".encode()
+    assert clone.repo is not opened  # the eighth pack: opened again, reads go on
+    assert repo.read(repo.tip("main") or "", "overlays/prod/app-3/kustomization.yaml")

@@ -27,6 +27,7 @@ DEPTH_KEY = "reconciler.depth"  # in the clone's config: how deep its history wa
 _COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 _UNSHALLOW = 2147483647  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
 _DEEPEST_SHALLOW = 10_000  # past this, fetching all history is simpler than deepening
+REOPEN_AFTER = 8  # fetches that brought a pack, after which the repository is opened again
 
 
 class Clone:
@@ -53,6 +54,7 @@ class Clone:
         # tips at the first push after a fetch, and every commit pushed since): listing
         # every ref at each push made a cycle of N merges cost N x refs.
         self.complete: set[pygit2.Oid] = set()
+        self._packs = 0  # fetches that brought objects since the repository was opened
 
     def commit(self, commit: str) -> pygit2.Commit:
         """The commit ``commit`` (a full id) in the clone; UnknownCommit if there is none."""
@@ -92,11 +94,23 @@ class Clone:
         callbacks = self.callbacks()
         try:
             with self.writing(), callbacks.watching(action, self.remote.display):
-                self.repo.remotes["origin"].fetch(
+                stats = self.repo.remotes["origin"].fetch(
                     callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
                 )
         except NETWORK_ERRORS as error:
             raise callbacks.failure(action, self.remote.display, error) from None
+        if stats.received_objects:
+            self._packs += 1
+            if self._packs >= REOPEN_AFTER:
+                self.reopen()
+
+    def reopen(self) -> None:
+        """Open the clone's repository again: libgit2 keeps, for every pack file a fetch
+        brought, that pack's inflated delta bases (up to 16 MB each) while the repository
+        is open; a daemon fetching for weeks would hold them all (at 10,000 apps, 1.2 MB
+        more with each push)."""
+        self.repo = pygit2.Repository(self.repo.path)
+        self._packs = 0
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
         """Held while libgit2 may have lock files in the clone: no one else clears them."""
@@ -160,8 +174,7 @@ class Clone:
         self.fetch_once(target, "deepening the history from")
         with self.writing():
             self.repo.config[DEPTH_KEY] = str(target)
-        # libgit2 keeps boundary commits parsed without parents in its object cache
-        self.repo = pygit2.Repository(self.repo.path)
+        self.reopen()  # libgit2 keeps boundary commits parsed without parents in its cache
         if target == _UNSHALLOW and self.shallow_roots():
             raise TransientError(
                 f"the config repo {self.remote.display} did not send its full history; "

@@ -96,6 +96,7 @@ class Merge:
     hold_label: str = ""
     # The edit the head must be exactly (reconciler.provenance), proven again before merging.
     edit: PinEdit | None = None
+    rollback: bool = False  # a `reconciler rollback` request (counted apart in the metrics)
 
 
 @dataclass(frozen=True)

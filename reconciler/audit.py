@@ -31,6 +31,15 @@ class Reviewed:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """What a rollback's request or commit says: the digest it moved off, why, who asked."""
+
+    replaces: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
 class Entry:
     """One promotion: what moved where, and who and when at each step."""
 
@@ -47,6 +56,12 @@ class Entry:
     live_at: datetime | None
     counted: tuple[str, ...] = ()  # approvals the merge counted (its Reviewed-by trailers)
     live_inferred: bool = False  # live_at is the merge's time: the env has no live source
+    rollback: Rollback | None = None  # a `reconciler rollback`: what it replaced, why, who
+
+    @property
+    def kind(self) -> str:
+        """``promotion`` or ``rollback``."""
+        return "rollback" if self.rollback else "promotion"
 
     @property
     def approvals(self) -> tuple[tuple[str, datetime], ...]:
@@ -98,6 +113,7 @@ def trail(
                 record.live_at,
                 counted,
                 record.live_inferred,
+                Rollback(marker.replaces, marker.reason, marker.by) if marker.rollback else None,
             )
         )
     seen: set[str] = set()
@@ -109,10 +125,31 @@ def trail(
         digest = info.trailer(promotions.IMAGE_DIGEST)
         app = info.trailer(promotions.PROMOTION_APP)
         env = info.trailer(promotions.PROMOTION_ENV)
-        if source and digest and app and env:
+        replaced = info.trailer(promotions.ROLLBACK_OF)
+        rollback = (
+            Rollback(
+                replaced,
+                info.trailer(promotions.ROLLBACK_REASON) or "",
+                info.trailer(promotions.ROLLED_BACK_BY) or "",
+            )
+            if replaced
+            else None
+        )
+        if (source or rollback) and digest and app and env:
             entries.append(
                 Entry(
-                    app, source, env, digest, "committed", None, None, (), info.time, info.id, None
+                    app,
+                    source or "",
+                    env,
+                    digest,
+                    "committed",
+                    None,
+                    None,
+                    (),
+                    info.time,
+                    info.id,
+                    None,
+                    rollback=rollback,
                 )
             )
     return sorted(entries, key=lambda e: (_key(e.requested_at or e.merged_at), e.request or 0))

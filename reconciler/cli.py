@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _file_verbs(verbs)
     _repo_verbs(verbs)
+    _rollback_verb(verbs)
     _tool_verbs(verbs)
     completion = verbs.add_parser(
         "completion",
@@ -338,6 +339,30 @@ def _repo_verbs(verbs: Verbs) -> None:
     )
     _add_output(review, json_flag=False)
     review.set_defaults(handler="reconciler.verbs.review:review", verb="review")
+
+
+def _rollback_verb(verbs: Verbs) -> None:
+    """`reconciler rollback`."""
+    rollback = verbs.add_parser(
+        "rollback",
+        help="roll an app back to a digest that ran in an environment before",
+        description="Open the pair's request (or commit, where the environment allows) "
+        "going back to a digest from the overlay's history, saying it is a rollback and "
+        "why; code-owner review applies as for a promotion, the source's gates do not. Once "
+        "it lands, the replaced digest is held (settings.rollback_release).",
+    )
+    add_repo_options(rollback)
+    rollback.add_argument("--app", required=True, help="the app, as promotions.toml names it")
+    rollback.add_argument("--env", required=True, help="the environment to roll back")
+    to = rollback.add_mutually_exclusive_group()
+    to.add_argument("--to", metavar="DIGEST", help="a digest it ran before (or its prefix)")
+    to.add_argument("--previous", action="store_true", help="the one before (the default)")
+    rollback.add_argument("--reason", default="", help="why, said in the request and commit")
+    rollback.add_argument(
+        "--as", dest="by", default=os.environ.get("RECONCILER_REVIEWER"), help="your handle"
+    )
+    _add_output(rollback)
+    rollback.set_defaults(handler="reconciler.verbs.rollback:rollback", verb="rollback")
 
 
 def _tool_verbs(verbs: Verbs) -> None:

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.actions import Close, CommitDirect, Merge, Plan, Propose, action_key
+from reconciler.actions import (
+    Close,
+    CommitDirect,
+    Merge,
+    Plan,
+    Propose,
+    action_key,
+)
 from reconciler.applying import ActionOutcome, Applier
 from reconciler.metrics import Gauges, Metrics
 from reconciler.observing import Observation, Observer
@@ -132,6 +139,9 @@ class CycleRunner:
         for outcome in outcomes:
             if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
+            rolled = rolled_back(outcome)
+            if rolled is not None:
+                self.metrics.rollbacks.labels(app=rolled[0], env=rolled[1]).inc()
             fields = action_fields(outcome)
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()
@@ -244,6 +254,17 @@ def _type_and_place(error: Exception) -> str:
         frame = frame.tb_next
     where = f" at {frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else ""
     return f"{type(error).__name__}{where}"
+
+
+def rolled_back(outcome: ActionOutcome) -> tuple[str, str] | None:
+    """The (app, env) of a rollback ``outcome`` made: a rollback request merged, or its
+    direct commit; None for anything else."""
+    action = outcome.action
+    if isinstance(action, Merge) and action.rollback and outcome.result == "merged":
+        return action.app, action.env
+    if isinstance(action, CommitDirect) and action.marker.rollback:
+        return (action.app.name, action.env) if outcome.result == "committed" else None
+    return None
 
 
 def action_fields(outcome: ActionOutcome) -> dict[str, object]:

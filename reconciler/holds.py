@@ -4,7 +4,12 @@ Three holds come from the policy and the forge: ``hold = true`` on the app, ``ho
 on the environment, and the hold label (``settings.hold_label``) on the promotion PR. The
 fourth protects a person's rollback: once someone has moved the target off a digest by
 hand, the reconciler does not promote that digest there again; a new candidate (another
-digest) is promoted as usual.
+digest) is promoted as usual. A rollback made with `reconciler rollback` is such a
+person's rollback (its commit says so, with the reason).
+
+What ends that hold is the policy's ``settings.rollback_release``: "newer-digest" (the
+default: another digest from the source is promoted as usual) or "manual" (the next
+request opens with the hold label, ``release_label``, for a person to remove).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class ManualRollback:
     replaced_by: str | None  # the digest the person pinned instead (None: no digest)
     commit: str
     committed_at: datetime
+    reason: str | None = None  # a `reconciler rollback` commit's reason; None: by hand
 
 
 def holds(
@@ -87,7 +93,9 @@ def manual_rollback(history: Sequence[PinFact], candidate: str) -> ManualRollbac
             left = (
                 None
                 if fact.by_reconciler
-                else ManualRollback(candidate, fact.digest, fact.commit, fact.committed_at)
+                else ManualRollback(
+                    candidate, fact.digest, fact.commit, fact.committed_at, fact.rollback
+                )
             )
         previous = fact.digest
     if previous == candidate:
@@ -101,10 +109,25 @@ def rollback_hold(history: Sequence[PinFact], candidate: str, env: str) -> Hold 
     if rollback is None:
         return None
     instead = short(rollback.replaced_by) if rollback.replaced_by else "no digest"
+    how = "by hand" if rollback.reason is None else f"by a rollback ({rollback.reason})"
     return Hold(
         "manual-rollback",
-        f"{short(candidate)} was replaced by hand in {env}: commit {rollback.commit[:12]} at "
+        f"{short(candidate)} was replaced {how} in {env}: commit {rollback.commit[:12]} at "
         f"{stamp(rollback.committed_at)} pinned {instead} instead; it is not promoted there "
         "again until a new candidate appears",
         rollback.committed_at,
     )
+
+
+def release_label(policy: Policy, history: Sequence[PinFact]) -> bool:
+    """Whether a request opened now into the overlay of ``history`` carries the hold label:
+    with ``rollback_release = "manual"``, while the overlay still pins what a rollback
+    (`reconciler rollback`, or by hand: a digest it pinned before) put there."""
+    if policy.settings.rollback_release != "manual" or not history:
+        return False
+    newest = history[-1]
+    if newest.rollback is not None:
+        return True
+    if newest.by_reconciler or newest.digest is None:
+        return False
+    return any(fact.digest == newest.digest for fact in history[:-1])

@@ -66,6 +66,13 @@ class Metrics:
             ["env", "result"],
             registry=self.registry,
         )
+        self.rollbacks = Counter(
+            "reconciler_rollbacks_total",
+            "Rollbacks made (`reconciler rollback`: its request merged by the daemon, or its "
+            "direct commit), by app and environment.",
+            ["app", "env"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "reconciler_reconcile_errors_total",
             "Errors while reconciling, by component.",

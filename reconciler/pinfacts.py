@@ -38,7 +38,8 @@ class PinFacts:
         self._older: dict[tuple[str, ...], tuple[PinFact, ...]] = {}  # see back_to
         # Whether each commit is a promotion: one commit (a first import, a bulk edit) is
         # the newest of thousands of overlays, and its trailers are read once.
-        self._promoted: dict[str, bool] = {}
+        # commit -> (by the reconciler, a rollback's reason or None), read from its trailers
+        self._promoted: dict[str, tuple[bool, str | None]] = {}
 
     @property
     def parses(self) -> int:
@@ -93,19 +94,20 @@ class PinFacts:
                 pin = None  # a broken or deleted overlay in the past pins nothing
             by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
             digest = (pin.digest or None) if pin else None
-            facts.append(PinFact(info.id, info.time, digest, by_reconciler))
+            facts.append(PinFact(info.id, info.time, digest, by_reconciler, _rollback(info)))
         return tuple(reversed(facts))
 
     def newest(self, info: CommitInfo, pin: ImagePin | None) -> PinFact:
         """The fact of ``info``, the newest commit that changed an overlay now pinning
         ``pin``: the file is as that commit left it, so nothing is parsed."""
-        by_reconciler = self._promoted.get(info.id)
-        if by_reconciler is None:
-            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
+        known = self._promoted.get(info.id)
+        if known is None:
+            known = (info.trailer(promotions.PROMOTED_FROM) is not None, _rollback(info))
             if len(self._promoted) >= 10_000:
                 self._promoted.clear()  # bounded; a miss only costs a trailer lookup
-            self._promoted[info.id] = by_reconciler
-        return PinFact(info.id, info.time, (pin.digest or None) if pin else None, by_reconciler)
+            self._promoted[info.id] = known
+        digest = (pin.digest or None) if pin else None
+        return PinFact(info.id, info.time, digest, *known)
 
     def complete(
         self, env: Environment, app: App, state: OverlayState, views: dict[str, ReadView]
@@ -158,6 +160,13 @@ class PinFacts:
             if len(commits) < limit:
                 return facts  # the file's whole history: ``digest`` was never pinned
             limit *= 4
+
+
+def _rollback(info: CommitInfo) -> str | None:
+    """A `reconciler rollback` commit's reason ("" when none); None for other commits."""
+    if info.trailer(promotions.ROLLBACK_OF) is None:
+        return None
+    return info.trailer(promotions.ROLLBACK_REASON) or ""
 
 
 class Windows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from reconciler.gitrepo.trailers import Trailer
 from reconciler.imagerefs import is_digest
@@ -27,12 +28,30 @@ SOURCE_COMMIT = "Source-Commit"
 GATE_EVIDENCE = "Gate-Evidence"
 PROMOTION_APP = "Promotion-App"
 PROMOTION_ENV = "Promotion-Env"
+# A rollback's commit (`reconciler rollback`) carries no Promoted-From: it is a person's
+# decision, so the manual-rollback memory (reconciler.holds) keeps the digest it moved off.
+ROLLBACK_OF = "Rollback-Of"
+ROLLBACK_REASON = "Rollback-Reason"
+ROLLED_BACK_BY = "Rolled-Back-By"
+
+Kind = Literal["promotion", "rollback"]
 
 
 def target_pin(source: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
     """What a promotion pins in the target: the source's repository and ``digest`` (and its
     tag, with `pin = "tag-and-digest"`)."""
     return ImagePin(source.repository, source.tag if keep_tag else "", digest)
+
+
+def request_pin(
+    marker: Marker, source: ImagePin | None, target: ImagePin | None, *, keep_tag: bool
+) -> ImagePin | None:
+    """What the request of ``marker`` pins: a promotion, the source's repository
+    (``target_pin``); a rollback, the target's own (``rollback_pin``); None when the overlay
+    it comes from pins nothing."""
+    if marker.rollback:
+        return rollback_pin(target, marker.digest, keep_tag=keep_tag) if target else None
+    return target_pin(source, marker.digest, keep_tag=keep_tag) if source else None
 
 
 def keeps_tag(policy: Policy, app: App, target: Environment) -> bool:
@@ -66,10 +85,20 @@ class Marker:
     source: str
     digest: str
     source_commit: str
+    kind: Kind = "promotion"
+    # A rollback's: the digest it moves off, why, and who asked (said in the request).
+    replaces: str = ""
+    reason: str = ""
+    by: str = ""
+
+    @property
+    def rollback(self) -> bool:
+        """Whether this request rolls the target back to a digest that ran there."""
+        return self.kind == "rollback"
 
     def render(self) -> str:
         """A hidden HTML comment that survives edits of the visible body."""
-        data = {
+        data: dict[str, object] = {
             "v": 1,
             "app": self.app,
             "env": self.env,
@@ -77,6 +106,9 @@ class Marker:
             "digest": self.digest,
             "source_commit": self.source_commit,
         }
+        if self.rollback:
+            data |= {"kind": self.kind, "replaces": self.replaces, "reason": self.reason}
+            data["by"] = self.by
         return f"<!-- reconciler:promotion {json.dumps(data, sort_keys=True)} -->"
 
 
@@ -97,17 +129,43 @@ def parse_marker(body: str) -> Marker | None:
             str(data["source"]),
             str(data["digest"]),
             str(data.get("source_commit", "")),
+            "rollback" if data.get("kind") == "rollback" else "promotion",
+            str(data.get("replaces", "")),
+            str(data.get("reason", "")),
+            str(data.get("by", "")),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     # Anyone who can edit the body can edit the marker: a digest not of the image spec's
     # form is a damaged marker, never a digest to compare or to pin.
+    if marker.replaces and not is_digest(marker.replaces):
+        return None
     return marker if is_digest(marker.digest) else None
 
 
 def title(marker: Marker) -> str:
-    """``prod: promote order-gateway sha256:abcd1234 from staging``."""
+    """``prod: promote order-gateway sha256:abcd1234 from staging``, or for a rollback
+    ``prod: roll back order-gateway to sha256:abcd1234``."""
+    if marker.rollback:
+        return f"{marker.env}: roll back {marker.app} to {short(marker.digest)}"
     return f"{marker.env}: promote {marker.app} {short(marker.digest)} from {marker.source}"
+
+
+def note(text: str, limit: int = 300, *, mention: bool = False) -> str:
+    """A person's text (a rollback's reason, a handle) made safe for a request body, the
+    marker and a trailer: one line, bounded, no HTML comment or code span, and no mention
+    unless ``mention`` (a handle)."""
+    flat = " ".join(text.split()).replace("<", "\u2039").replace(">", "\u203a")
+    flat = flat.replace("`", "'")
+    if not mention:
+        flat = flat.replace("@", "@\u200b")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
+def rollback_pin(current: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
+    """What a rollback pins in the target: its own repository at ``digest``; the tag it has
+    now only where the layout needs one (`pin = "tag-and-digest"`, Helm's "tag" layout)."""
+    return ImagePin(current.repository, current.tag if keep_tag else "", digest)
 
 
 MAX_BODY = 60_000  # GitHub refuses a pull request body past 65,536 characters
@@ -124,6 +182,8 @@ def body(
 ) -> str:
     """The request description: what changes (``changes``: ``changes.section``), why it is
     safe, and the marker; at most ``MAX_BODY`` characters, the marker always whole."""
+    if marker.rollback:
+        return _sized(_rollback_lines(marker, overlay, reference, notes), marker)
     lines = [
         f"Promotes **{marker.app}** from **{marker.source}** to **{marker.env}**: the same "
         "image digest that runs in the source environment, not a rebuild.",
@@ -139,6 +199,39 @@ def body(
     ]
     if notes:
         lines += ["", "### Notes", "", *[f"- {note}" for note in notes]]
+    return _sized(lines, marker)
+
+
+def _rollback_lines(
+    marker: Marker, overlay: str, reference: str, notes: tuple[str, ...]
+) -> list[str]:
+    lines = [
+        f"Rolls **{marker.app}** in **{marker.env}** back to a digest that ran there before: "
+        f"{short(marker.replaces) if marker.replaces else 'what it pins now'} is replaced "
+        f"by {short(marker.digest)}.",
+        "",
+        f"- image: `{reference}`",
+        f"- overlay: `{overlay}`",
+        f"- asked by: {marker.by or 'unknown'}",
+        f"- reason: {marker.reason or 'none given'}",
+        "",
+        "### Gates",
+        "",
+        f"Not required: a rollback goes back to something that ran in {marker.env}; the "
+        "gates on the source are not evaluated. Code-owner review applies as for any "
+        "promotion.",
+        "",
+        "### After it merges",
+        "",
+        f"{short(marker.replaces) if marker.replaces else 'The replaced digest'} is held: "
+        f"the daemon does not promote it into {marker.env} again.",
+    ]
+    if notes:
+        lines += ["", "### Notes", "", *[f"- {note}" for note in notes]]
+    return lines
+
+
+def _sized(lines: list[str], marker: Marker) -> str:
     text = "\n".join(lines)
     end = f"\n\n{marker.render()}\n"
     if len(text) + len(end) > MAX_BODY:
@@ -148,6 +241,8 @@ def body(
 
 def commit_message(marker: Marker, evidence_trailer: str) -> tuple[str, tuple[Trailer, ...]]:
     """The promotion commit's message and its trailers."""
+    if marker.rollback:
+        return _rollback_message(marker)
     message = f"{title(marker)}\n\nPinned by reconciler to the digest that {marker.source} runs."
     trailers = [
         Trailer(PROMOTED_FROM, marker.source),
@@ -158,4 +253,22 @@ def commit_message(marker: Marker, evidence_trailer: str) -> tuple[str, tuple[Tr
     ]
     if evidence_trailer:
         trailers.append(Trailer(GATE_EVIDENCE, evidence_trailer))
+    return message, tuple(trailers)
+
+
+def _rollback_message(marker: Marker) -> tuple[str, tuple[Trailer, ...]]:
+    # The reason rides in its trailer only: free text in the body could end in a line that
+    # reads as a trailer (``Promoted-From: x``) and join the trailer block.
+    message = (
+        f"{title(marker)}\n\nRolled back with `reconciler rollback`: {marker.env} ran "
+        f"{short(marker.digest)} before."
+    )
+    trailers = [
+        Trailer(IMAGE_DIGEST, marker.digest),
+        Trailer(ROLLBACK_OF, marker.replaces or "none"),
+        Trailer(ROLLBACK_REASON, " ".join(marker.reason.split()) or "none given"),
+        Trailer(ROLLED_BACK_BY, marker.by or "unknown"),
+        Trailer(PROMOTION_APP, marker.app),
+        Trailer(PROMOTION_ENV, marker.env),
+    ]
     return message, tuple(trailers)

@@ -219,13 +219,16 @@ class HeadChecker:
             return HeadCheck(f"{app} is not promoted into {env} by the policy")
         overlay = overlays.get((app, env))
         source = overlays.get((app, target.follows))
-        if overlay is None or overlay.error or source is None or source.pin is None:
-            return HeadCheck(f"the overlays of {app} cannot be read to check it")
         marker = promotions.parse_marker(request.body)
+        if overlay is None or overlay.error or source is None:
+            return HeadCheck(f"the overlays of {app} cannot be read to check it")
         if marker is None:
             return HeadCheck("its body has no reconciler marker")
         keep_tag = promotions.keeps_tag(policy, spec, target)
-        pin = promotions.target_pin(source.pin, marker.digest, keep_tag=keep_tag)
+        # A rollback pins the target's own repository; a promotion the source's.
+        pin = promotions.request_pin(marker, source.pin, overlay.pin, keep_tag=keep_tag)
+        if pin is None:
+            return HeadCheck(f"the overlays of {app} cannot be read to check it")
         # Idle cycles ask the same question of the same heads: the answer depends only on
         # the head, the edit, the base's version of the file and the chain being the same.
         key = (

@@ -20,6 +20,8 @@ class PinFact:
     committed_at: datetime
     digest: str | None
     by_reconciler: bool
+    # For a `reconciler rollback` commit (a ``Rollback-Of`` trailer): its reason, else None.
+    rollback: str | None = None
 
 
 def pinned_since(history: Sequence[PinFact], digest: str) -> datetime | None:

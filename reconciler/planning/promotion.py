@@ -13,7 +13,7 @@ from reconciler.actions import (
     RequestReviews,
     gate_blocked,
 )
-from reconciler.gates import Candidate, GateResult
+from reconciler.gates import GateResult
 from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import candidates, registry, requests, reviews
@@ -41,6 +41,15 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
         if state.error:
             draft.block(app.name, target.name, "overlay-invalid", f"{env}: {state.error}")
             return
+    marker = promotions.parse_marker(request.body) if held and request else None
+    if (
+        held is not None
+        and marker is not None
+        and marker.rollback
+        and (marker.app, marker.env) == (app.name, target.name)
+    ):
+        _rolling_back(draft, app, source, target, tgt, held, marker)
+        return
     candidate = candidates.candidate(draft, app, source, target, src)
     if candidate is None:
         return
@@ -91,31 +100,71 @@ def edge(draft: Draft, app: App, source: Environment, target: Environment) -> No
     if owners is None or any(r.code != "not-sampled" for r in failing):
         return
     decided = len(draft.actions)
-    _advance(draft, app, source, target, src, tgt, candidate, results, owners, held)
+    marker = promotions.Marker(
+        app.name, target.name, source.name, candidate.digest, src.commit or ""
+    )
+    pin = _pin(src, candidate.digest, keep_tag=promotions.keeps_tag(draft.policy, app, target))
+    advance(draft, app, source, target, tgt, marker, pin, results, owners, held)
     if failing:
         # Gates this view did not sample are unknown, not failed: what else waits is still
         # worth telling (a code owner, a merge delay), but nothing is done on them.
         del draft.actions[decided:]
 
 
-def _advance(  # noqa: PLR0913, PLR0917 the edge's facts, read once in edge()
+def _rolling_back(  # noqa: PLR0917 the edge's facts, read once in edge()
     draft: Draft,
     app: App,
     source: Environment,
     target: Environment,
-    src: OverlayState,
     tgt: OverlayState,
-    candidate: Candidate,
+    held: RequestState,
+    marker: promotions.Marker,
+) -> None:
+    """An open rollback request (`reconciler rollback`): kept, rebuilt, reviewed and merged
+    as a promotion is, without the source's gates; never replaced by a forward promotion."""
+    request = held.request
+    current = tgt.pin.digest if tgt.pin else None
+    if marker.digest == current:
+        draft.actions.append(
+            Close(
+                app.name,
+                target.name,
+                request.number,
+                f"{target.name} already pins {short_digest(marker.digest)}; this rollback is "
+                "no longer needed.",
+            )
+        )
+        return
+    if tgt.pin is None:
+        draft.block(
+            app.name, target.name, "overlay-invalid", f"{tgt.path} pins no image to roll back"
+        )
+        return
+    stop = holds.holds(draft.policy, app.name, target.name, request.labels)
+    for hold in stop:
+        draft.block(app.name, target.name, "hold", hold.reason, since=hold.since)
+    owners = reviews.owners(draft, app, target, tgt) if not stop else None
+    if owners is None:
+        return
+    keep_tag = promotions.keeps_tag(draft.policy, app, target)
+    pin = promotions.rollback_pin(tgt.pin, marker.digest, keep_tag=keep_tag)
+    advance(draft, app, source, target, tgt, marker, pin, [], owners, held)
+
+
+def advance(  # noqa: PLR0913, PLR0917 the edge's facts, read once in edge()
+    draft: Draft,
+    app: App,
+    source: Environment,
+    target: Environment,
+    tgt: OverlayState,
+    marker: promotions.Marker,
+    pin: ImagePin,
     results: list[GateResult],
     owners: tuple[str, ...],
     held: RequestState | None,
 ) -> None:
     """Past the gates: commit, open or update the request, ask reviewers, merge."""
     request = held.request if held else None
-    marker = promotions.Marker(
-        app.name, target.name, source.name, candidate.digest, src.commit or ""
-    )
-    pin = _pin(src, candidate.digest, keep_tag=promotions.keeps_tag(draft.policy, app, target))
     if not registry.proven(draft, app, target, pin):
         return
     message, trailers = promotions.commit_message(marker, gates.evidence_trailer(results))

@@ -4,7 +4,7 @@ updating the one rolling request per (app, target env), and closing those no lon
 
 from __future__ import annotations
 
-from reconciler import changes, gates, promotions
+from reconciler import changes, gates, holds, promotions
 from reconciler.actions import Close, Propose
 from reconciler.forge.port import Request
 from reconciler.gates import GateResult
@@ -45,7 +45,7 @@ def waits(draft: Draft, app: str, env: str, held: RequestState | None) -> bool:
 def stale(request: Request, marker: promotions.Marker) -> bool:
     """Whether the open request proposes another digest than ``marker`` (or none)."""
     found = promotions.parse_marker(request.body)
-    return found is None or found.digest != marker.digest
+    return found is None or found.digest != marker.digest or found.kind != marker.kind
 
 
 def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-only
@@ -67,6 +67,16 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
     notes = []
     if any(r.weak_binding for r in results):
         notes.append("weak binding: no live source for the source environment")
+    labels = tuple(draft.policy.settings.labels)
+    if held is None and not marker.rollback and holds.release_label(draft.policy, tgt.history):
+        # rollback_release = "manual": the first request after a rollback waits for a person.
+        hold = draft.policy.settings.hold_label
+        labels += (hold,)
+        notes.append(
+            f"{target.name} was rolled back; this request waits until the {hold!r} label is "
+            f"removed (`reconciler review release --app {app.name} --env {target.name}` on "
+            "the local forge)"
+        )
     before = tgt.pin.digest if tgt.pin else None
     change = draft.snap.changes.get((app.name, target.name))
     body = promotions.body(
@@ -87,6 +97,12 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
             comment = (
                 f"Rebuilt: {held.head_problem}. Only the daemon's own edit is merged; "
                 "approvals on the old head no longer count."
+            )
+        elif marker.rollback and (old is None or not old.rollback):
+            comment = (
+                f"Replaced by a rollback to {short_digest(marker.digest)} asked by "
+                f"{marker.by or 'unknown'}: {marker.reason or 'no reason given'}. Approvals "
+                "given on the old head no longer count."
             )
         elif old is not None and old.digest != marker.digest:
             comment = (
@@ -111,7 +127,7 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
             body=body,
             message=message,
             trailers=trailers,
-            labels=tuple(draft.policy.settings.labels),
+            labels=labels,
             reviewers=owners,
             number=number,
             expected_head=expected,

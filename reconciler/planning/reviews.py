@@ -116,6 +116,7 @@ def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-
             owners_required=target.require_codeowners,
             hold_label=draft.policy.settings.hold_label,
             edit=edit,
+            rollback=marker.rollback,
         )
     )
 

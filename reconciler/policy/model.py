@@ -103,6 +103,15 @@ class Settings:
         "(keeps the source's tag alongside for readability).",
         example="digest",
     )
+    rollback_release: Literal["newer-digest", "manual"] = spec(
+        "newer-digest",
+        doc="What ends the hold a rollback leaves (`reconciler rollback`, or a person pinning "
+        'an older digest by hand): "newer-digest" (a digest the source did not pin before '
+        'the rollback is promoted as usual; the rolled-back one never again) or "manual" '
+        "(the next promotion request opens with the hold label, and waits until a person "
+        "removes it: `reconciler review release --app APP --env ENV` or on the forge).",
+        example="manual",
+    )
     private_redirects: Literal["allow", "deny"] = spec(
         "allow",
         doc="Whether an HTTP gate may follow a redirect that leaves its own host for a "

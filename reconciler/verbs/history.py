@@ -1,4 +1,4 @@
-"""`reconciler history`: every promotion, from the config repo alone."""
+"""`reconciler history`: every promotion and rollback, from the config repo alone."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> li
     found: dict[str, CommitInfo] = {}
     for commits in observer.repo.file_histories(tip, files, limit=100).files.values():
         for info in commits:
-            if info.trailer(promotions.PROMOTED_FROM):
+            if info.trailer(promotions.PROMOTED_FROM) or info.trailer(promotions.ROLLBACK_OF):
                 found[info.id] = info
     return list(found.values())
 
@@ -92,8 +92,16 @@ def _text(entry: audit.Entry) -> str:
     live = _when(entry.live_at)
     if entry.live_at and entry.live_inferred:
         live += f" (inferred from the merge: {entry.env} has no live source)"
+    moved = f"{entry.source} -> {entry.env} {short_digest(entry.digest)}"
+    if entry.rollback is not None:
+        back = entry.rollback
+        moved = (
+            f"{entry.env} rolled back from {short_digest(back.replaces)} to "
+            f"{short_digest(entry.digest)} by {back.by or 'unknown'} "
+            f'("{back.reason or "no reason given"}")'
+        )
     return (
-        f"{entry.app}: {entry.source} -> {entry.env} {short_digest(entry.digest)} "
+        f"{entry.app}: {moved} "
         f"[{entry.state}] {request}; requested {_when(entry.requested_at)}; "
         f"approved by {approvals}; {f'other reviews: {others}; ' if others else ''}"
         f"merged {_when(entry.merged_at)}"
@@ -122,8 +130,13 @@ def _one_line(text: str, limit: int = 60) -> str:
 
 
 def _json(entry: audit.Entry) -> dict[str, object]:
+    back = entry.rollback
     return {
         "app": entry.app,
+        "kind": entry.kind,
+        "replaces": back.replaces if back else None,
+        "reason": back.reason if back else None,
+        "by": back.by if back else None,
         "from": entry.source,
         "to": entry.env,
         "digest": entry.digest,

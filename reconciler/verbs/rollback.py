@@ -1,0 +1,100 @@
+"""`reconciler rollback`: go back to a digest that ran in an environment, as a request (or a
+direct commit where the environment allows) that says it is a rollback and why.
+
+One observe, the pure decision (`planning.rollback`), and the one write applied through the
+daemon's own applier: the request is the pair's rolling request with a rollback marker, so
+the daemon reviews and merges it as any promotion, and does not replace it while it is open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+
+from reconciler.actions import Plan
+from reconciler.applying import ActionOutcome
+from reconciler.clock import utc_now
+from reconciler.errors import ReconcilerError, one_shot
+from reconciler.model import short
+from reconciler.planning import rollback as planned
+from reconciler.policy import POLICY_FILE
+from reconciler.settings import from_args, has_repo
+from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, check_name, fail
+from reconciler.verbs.reconcile import _hold
+from reconciler.wiring import Wired, build
+
+VERB = "rollback"
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """Open (or commit) the rollback of ``--app`` in ``--env``; say what was done."""
+    if not has_repo(args):
+        return fail(VERB, "--repo is required (or RECONCILER_REPO)", EXIT_USAGE)
+    settings = from_args(args)
+    held = _hold(settings, VERB)  # it writes what a daemon on this cache would
+    if held is None:
+        return EXIT_USAGE
+    try:
+        wired = build(settings)
+        try:
+            return _roll_back(args, wired)
+        finally:
+            wired.close()
+    except ReconcilerError as exc:
+        return fail(VERB, one_shot(str(exc)))
+    finally:
+        held.release()
+
+
+def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
+    observer = wired.runner.observer
+    observation = observer.observe(one_shot=True)
+    policy = observation.policy
+    if policy is None or not observation.policy_valid:
+        return fail(VERB, f"{POLICY_FILE} on the base branch does not load; see `validate`")
+    check_name("app", args.app, policy.apps, POLICY_FILE)
+    check_name("environment", args.env, policy.environments, POLICY_FILE)
+    snapshot = observation.snapshot
+    key = (args.app, args.env)
+    state = snapshot.overlays.get(key)
+    if state is not None and not state.error:
+        # The whole window of the target's pin history: what ran there before.
+        whole = observer.windows.whole(policy, key, state)
+        snapshot = replace(snapshot, overlays={**snapshot.overlays, key: whole})
+    ask = planned.Ask(
+        args.app, args.env, None if args.previous else args.to, args.reason, args.by or ""
+    )
+    decision = planned.decide(policy, snapshot, ask, utc_now())
+    outcomes: list[ActionOutcome] = []
+    if decision.action is not None:
+        plan = Plan(actions=(decision.action,))
+        outcomes = wired.runner.applier.apply(plan, snapshot.base_branch)
+    failed = [o for o in outcomes if not o.ok]
+    if args.output != "text":
+        print(json.dumps(_json(decision, outcomes), indent=2))
+    else:
+        print(
+            f"{args.app} in {args.env}: roll back {short(decision.replaces)} -> "
+            f"{short(decision.digest)}"
+        )
+        for outcome in outcomes:
+            print(f"{'' if outcome.ok else 'failed: '}{outcome.detail}")
+        if decision.already is not None:
+            print(f"nothing to write: request #{decision.already} is that rollback, open already")
+        for blocked in decision.blocked:
+            print(f"blocked ({blocked.code}): {blocked.reason}")
+    if failed or (decision.action is None and decision.blocked):
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _json(decision: planned.Decision, done: Sequence[ActionOutcome]) -> dict[str, object]:
+    return {
+        "digest": decision.digest,
+        "replaces": decision.replaces,
+        "already": decision.already,
+        "written": [{"result": o.result, "ok": o.ok, "detail": o.detail} for o in done],
+        "blocked": [{"code": b.code, "reason": b.reason} for b in decision.blocked],
+    }

@@ -1,0 +1,141 @@
+"""`reconciler rollback` on the local forge: a reviewed prod rollback, and the hold after it.
+
+NEW goes dev -> staging -> prod; then `reconciler rollback --env prod` opens the prod
+request back to the digest prod ran before. The daemon does not close or replace it; only a
+code owner's approval lets it merge; once merged, NEW (which staging still runs) is not
+promoted into prod again, `history` shows the rollback with its reason, and the daemon
+counts it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reconciler import promotions
+from reconciler.actions import Close, Merge, Propose
+from reconciler.cli import main
+from tests.e2e.world import NEW, NEWER, OWNER, World, cycle_until, internal_errors
+
+REASON = "checkout returns 500s"
+
+
+def _rollback(world: World, *extra: str) -> int:
+    return main(
+        [
+            "rollback",
+            "--repo",
+            str(world.remote),
+            "--cache-dir",
+            str(world.root / "operator"),
+            "--app",
+            "order-gateway",
+            "--env",
+            "prod",
+            "--reason",
+            REASON,
+            "--as",
+            "@alice",
+            *extra,
+        ]
+    )
+
+
+def test_a_prod_rollback_is_reviewed_merged_and_held(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = world.pinned("prod")
+    assert before is not None
+    world.ci_commit(NEW, "b7e2f90")
+    world.sync()
+    wired = world.daemon()
+    cycle_until(
+        lambda: world.step(wired, approve=OWNER), lambda _: world.settled(NEW), "NEW in prod"
+    )
+    capsys.readouterr()
+
+    assert _rollback(world) == 0
+    said = capsys.readouterr().out
+    assert "opened #" in said, said
+    request = world.open_request("prod")
+    assert request is not None
+    marker = promotions.parse_marker(request.body)
+    assert marker is not None
+    assert (marker.kind, marker.digest, marker.replaces) == ("rollback", before, NEW)
+    assert (marker.reason, marker.by) == (REASON, "@alice")
+    assert "Not required: a rollback goes back" in request.body
+    changed, pinned, head = world.head_change("prod")
+    assert (changed, pinned) == (["overlays/prod/kustomization.yaml"], before)
+    assert head.trailer(promotions.PROMOTED_FROM) is None
+    assert head.trailer(promotions.ROLLBACK_OF) == NEW
+
+    # Asked again while it is open: nothing new is written.
+    assert _rollback(world) == 0
+    assert "open already" in capsys.readouterr().out
+
+    # The daemon keeps it, asks the code owners, and waits: another person's approval
+    # does not count.
+    world.approve(request.number, "@mallory")
+    for _ in range(3):
+        result = world.step(wired)
+        assert not [a for a in result.plan.actions if isinstance(a, (Close, Merge))]
+        assert not [
+            a for a in result.plan.actions if isinstance(a, Propose) and not a.marker.rollback
+        ]
+    assert [b.code for b in result.plan.blocked] == ["awaiting-review"]
+    assert world.pinned("prod") == NEW
+
+    world.approve(request.number, OWNER)
+    results = cycle_until(
+        lambda: world.step(wired), lambda _: world.pinned("prod") == before, "the rollback"
+    )
+    assert internal_errors(results) == []
+    (merge,) = world.promotion_commits("prod", before)
+    assert merge.trailer(promotions.ROLLBACK_REASON) == REASON
+    assert merge.trailer(promotions.ROLLED_BACK_BY) == "@alice"
+    assert wired.metrics.rollbacks.labels(app="order-gateway", env="prod")._value.get() == 1
+
+    # Staging still runs NEW: the daemon does not promote it into prod again.
+    for _ in range(3):
+        result = world.step(wired)
+        assert not [a for a in result.plan.actions if isinstance(a, (Propose, Merge))]
+    (held,) = [b for b in result.plan.blocked if b.env == "prod"]
+    assert held.code == "hold"
+    assert f"by a rollback ({REASON})" in held.reason
+    assert world.pinned("prod") == before
+
+    assert main(["history", "--repo", str(world.remote), "--cache-dir", str(world.root / "h")]) == 0
+    text = capsys.readouterr().out
+    assert f"rolled back from {promotions.short(NEW)}" in text, text
+    assert REASON in text
+    main(["history", "--repo", str(world.remote), "--cache-dir", str(world.root / "h"), "--json"])
+    entries = json.loads(capsys.readouterr().out)
+    (rolled,) = [e for e in entries if e["kind"] == "rollback"]
+    assert (rolled["to"], rolled["digest"], rolled["reason"], rolled["by"]) == (
+        "prod",
+        before,
+        REASON,
+        "@alice",
+    )
+    assert rolled["state"] == "merged"
+
+    # A newer digest is promoted as usual (rollback_release = "newer-digest").
+    world.ci_commit(NEWER, "c4d1a0e")
+    world.sync()
+    cycle_until(
+        lambda: world.step(wired),
+        lambda _: (
+            (r := world.open_request("prod")) is not None
+            and (m := promotions.parse_marker(r.body)) is not None
+            and m.digest == NEWER
+        ),
+        "NEWER proposed to prod",
+    )
+
+
+def test_rollback_says_why_it_cannot(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _rollback(world, "--to", "sha256:" + "9" * 64) == 1
+    said = capsys.readouterr().err
+    assert "never ran there" in said, said
+    assert world.open_request("prod") is None

@@ -16,6 +16,7 @@ import pytest
 from reconciler import promotions
 from reconciler.actions import Close, Merge, Propose
 from reconciler.cli import main
+from reconciler.model import short
 from tests.e2e.world import NEW, NEWER, OWNER, World, cycle_until, internal_errors
 
 REASON = "checkout returns 500s"
@@ -107,7 +108,7 @@ def test_a_prod_rollback_is_reviewed_merged_and_held(
 
     assert main(["history", "--repo", str(world.remote), "--cache-dir", str(world.root / "h")]) == 0
     text = capsys.readouterr().out
-    assert f"rolled back from {promotions.short(NEW)}" in text, text
+    assert f"rolled back from {short(NEW)}" in text, text
     assert REASON in text
     main(["history", "--repo", str(world.remote), "--cache-dir", str(world.root / "h"), "--json"])
     entries = json.loads(capsys.readouterr().out)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from reconciler import promotions
-from reconciler.audit import trail
+from reconciler.audit import Rollback, trail
 from reconciler.forge.port import Review
 from reconciler.forge.records import RequestRecord
 from reconciler.gitrepo.port import CommitInfo, Signature
@@ -192,3 +193,23 @@ def test_a_direct_commit_has_no_reviews_and_nothing_inferred() -> None:
         (),
         False,
     )
+
+
+def test_rollbacks_say_what_they_replaced_why_and_who() -> None:
+    old = "sha256:" + "a" * 64
+    marker = promotions.Marker("gw", "prod", "staging", old, "", "rollback", D, "5xx", "@carol")
+    requested = record(3, "prod", "staging", "open", body=promotions.body(marker, "p", "r", "", ()))
+    _, trailers = promotions.commit_message(
+        replace(marker, env="staging", reason="slow"), evidence_trailer=""
+    )
+    committed = commit("c4", T0 + timedelta(hours=3), [(t.key, t.value) for t in trailers])
+    forward = commit("c5", T0 + timedelta(hours=4), [("Image-Digest", D)])  # no trailer set
+    entries = trail([requested], [committed, forward])
+    assert [(e.kind, e.env, e.state, e.digest) for e in entries] == [
+        ("rollback", "prod", "open", old),
+        ("rollback", "staging", "committed", old),
+    ]
+    assert [e.rollback for e in entries] == [
+        Rollback(D, "5xx", "@carol"),
+        Rollback(D, "slow", "@carol"),
+    ]

@@ -377,6 +377,9 @@ def _tool_verbs(verbs: Verbs) -> None:
     )
     demo.add_argument("--serve", action="store_true", help="keep running with /metrics")
     demo.add_argument("--quick", action="store_true", help="shortest durations (for tests)")
+    demo.add_argument(
+        "--rollback", action="store_true", help="then roll prod back (`reconciler rollback`)"
+    )
     demo.add_argument("--dir", help="keep the demo's repos in this folder (default: a temp one)")
     demo.add_argument(
         "--listen",

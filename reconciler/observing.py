@@ -30,7 +30,7 @@ from reconciler.phases import Stopwatch
 from reconciler.pinfacts import Windows
 from reconciler.policy import Policy
 from reconciler.registry.port import ImageRegistry
-from reconciler.registryfacts import offered, registry_facts
+from reconciler.registryfacts import offered, registry_facts, rollbacks_proven
 from reconciler.revisions import changed_keys
 from reconciler.sampling import GateSampler
 from reconciler.shards import ALL, Shard
@@ -205,7 +205,9 @@ class Observer:
             checks=checks,
             codeowners_errors=MappingProxyType(owner_errors),
             tags=MappingProxyType(tags),
-            digests=MappingProxyType(digests),
+            digests=MappingProxyType(
+                digests | rollbacks_proven(policy, requests, digests, registry)
+            ),
             damaged=MappingProxyType(self._damaged()),
             changes=MappingProxyType(changes),
         )

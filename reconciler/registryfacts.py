@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
+from reconciler import promotions
 from reconciler.errors import ReconcilerError, TransientError
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
 from reconciler.registry.port import ImageNotFound, ImageRegistry
-from reconciler.snapshot import DigestFact, Key, OverlayState, TagFact
+from reconciler.snapshot import DigestFact, Key, OverlayState, RequestState, TagFact
 
 
 def registry_facts(
@@ -79,6 +80,38 @@ def _resolve(
             facts[(repository, tag)] = TagFact(None, str(answer))
         else:
             facts[(repository, tag)] = TagFact(answer)
+    return facts
+
+
+def rollbacks_proven(
+    policy: Policy,
+    requests: Mapping[Key, RequestState],
+    known: Mapping[tuple[str, str], DigestFact],
+    registry: ImageRegistry | None,
+) -> dict[tuple[str, str], DigestFact]:
+    """Prove the digests open rollback requests go back to (`reconciler rollback`): no
+    candidate names them, and a rollback is merged only once they are shown to exist.
+    Nothing without a registry."""
+    if registry is None:
+        return {}
+    wanted: dict[str, set[str]] = {}
+    for (app_name, _), held in requests.items():
+        marker = promotions.parse_marker(held.request.body)
+        app = policy.apps.get(app_name)
+        if marker is None or not marker.rollback or app is None:
+            continue
+        if (app.image, marker.digest) not in known:
+            wanted.setdefault(app.image, set()).add(marker.digest)
+    return prove(registry, wanted)
+
+
+def prove(
+    registry: ImageRegistry, wanted: Mapping[str, Iterable[str]]
+) -> dict[tuple[str, str], DigestFact]:
+    """Whether each wanted digest exists, by repository (one batched read of each)."""
+    facts: dict[tuple[str, str], DigestFact] = {}
+    for repository in sorted(wanted):
+        facts |= _exists(registry, repository, sorted(wanted[repository]))
     return facts
 
 

@@ -259,8 +259,8 @@ def _blocked(result: CycleReport, env: str) -> list[str]:
     return [f"[{b.code}] {b.reason}" for b in result.plan.blocked if b.env == env]
 
 
-def story(demo: Demo) -> None:
-    """The whole flow, narrated."""
+def story(demo: Demo, *, rollback: bool = False) -> None:
+    """The whole flow, narrated; with ``rollback``, prod is then rolled back."""
     say = demo.say
     limit = timedelta(seconds=60)
     wired = demo.setup()
@@ -341,6 +341,10 @@ def story(demo: Demo) -> None:
             )
         ):
             say(line)
+    if rollback:
+        from reconciler.demo import rollback as rolling  # noqa: PLC0415 - it builds on this
+
+        rolling.step(demo, limit)
 
 
 def _notifications(demo: Demo, limit: timedelta) -> None:
@@ -363,7 +367,7 @@ def _notifications(demo: Demo, limit: timedelta) -> None:
             demo.say(f"      {receivers.headline(name, document)}")
 
 
-def run(*, quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:
+def run(*, quick: bool, out: TextIO, workdir: Path | None = None, rollback: bool = False) -> Demo:
     """Run the story in ``workdir`` (a temporary folder when None, removed by the demo's
     ``stop``); returns the finished demo. A story that fails stops the demo first."""
     folder = workdir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
@@ -374,7 +378,7 @@ def run(*, quick: bool, out: TextIO, workdir: Path | None = None) -> Demo:
             shutil.rmtree(folder, ignore_errors=True)
         raise
     try:
-        story(demo)
+        story(demo, rollback=rollback)
     except BaseException:
         demo.stop()
         raise

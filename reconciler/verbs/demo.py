@@ -18,7 +18,7 @@ def demo(args: argparse.Namespace) -> int:
     workdir = Path(args.dir) if args.dir else None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    finished = flow.run(quick=args.quick, out=sys.stdout, workdir=workdir)
+    finished = flow.run(quick=args.quick, out=sys.stdout, workdir=workdir, rollback=args.rollback)
     try:
         if not args.serve:
             return EXIT_OK

@@ -16,10 +16,11 @@ from dataclasses import replace
 from reconciler.actions import Plan
 from reconciler.applying import ActionOutcome
 from reconciler.clock import utc_now
-from reconciler.errors import ReconcilerError, one_shot
+from reconciler.errors import PolicyError, ReconcilerError, one_shot
 from reconciler.model import short
 from reconciler.planning import rollback as planned
 from reconciler.policy import POLICY_FILE
+from reconciler.registryfacts import prove
 from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, check_name, fail
 from reconciler.verbs.reconcile import _hold
@@ -48,29 +49,42 @@ def rollback(args: argparse.Namespace) -> int:
         held.release()
 
 
-def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
+def roll_back(wired: Wired, ask: planned.Ask) -> tuple[planned.Decision, list[ActionOutcome]]:
+    """Observe, decide ``ask`` and apply its one write through ``wired``'s applier
+    (PolicyError: a name the policy does not know, or nothing to go back to)."""
     observer = wired.runner.observer
-    observation = observer.observe(one_shot=True)
+    # No gate samples: a rollback's gates are not evaluated.
+    observation = observer.observe(one_shot=True, probe=False)
     policy = observation.policy
     if policy is None or not observation.policy_valid:
-        return fail(VERB, f"{POLICY_FILE} on the base branch does not load; see `validate`")
-    check_name("app", args.app, policy.apps, POLICY_FILE)
-    check_name("environment", args.env, policy.environments, POLICY_FILE)
+        raise PolicyError(f"{POLICY_FILE} on the base branch does not load; see `validate`")
+    check_name("app", ask.app, policy.apps, POLICY_FILE)
+    check_name("environment", ask.env, policy.environments, POLICY_FILE)
     snapshot = observation.snapshot
-    key = (args.app, args.env)
+    key = (ask.app, ask.env)
     state = snapshot.overlays.get(key)
     if state is not None and not state.error:
         # The whole window of the target's pin history: what ran there before.
         whole = observer.windows.whole(policy, key, state)
         snapshot = replace(snapshot, overlays={**snapshot.overlays, key: whole})
+        registry = observer.registry_for(policy) if policy.registry is not None else None
+        if registry is not None and whole.pin is not None:
+            # No candidate names the digest gone back to: prove it exists (fail closed).
+            digest = planned.choose(whole.history, whole.pin.digest or None, ask.to)
+            found = prove(registry, {policy.apps[ask.app].image: [digest]})
+            snapshot = replace(snapshot, digests={**snapshot.digests, **found})
+    decision = planned.decide(policy, snapshot, ask, utc_now())
+    if decision.action is None:
+        return decision, []
+    plan = Plan(actions=(decision.action,))
+    return decision, wired.runner.applier.apply(plan, snapshot.base_branch)
+
+
+def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
     ask = planned.Ask(
         args.app, args.env, None if args.previous else args.to, args.reason, args.by or ""
     )
-    decision = planned.decide(policy, snapshot, ask, utc_now())
-    outcomes: list[ActionOutcome] = []
-    if decision.action is not None:
-        plan = Plan(actions=(decision.action,))
-        outcomes = wired.runner.applier.apply(plan, snapshot.base_branch)
+    decision, outcomes = roll_back(wired, ask)
     failed = [o for o in outcomes if not o.ok]
     if args.output != "text":
         print(json.dumps(_json(decision, outcomes), indent=2))

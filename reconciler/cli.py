@@ -361,6 +361,7 @@ def _rollback_verb(verbs: Verbs) -> None:
     rollback.add_argument(
         "--as", dest="by", default=os.environ.get("RECONCILER_REVIEWER"), help="your handle"
     )
+    rollback.add_argument("--dry-run", action="store_true", help="say what; write nothing")
     _add_output(rollback)
     rollback.set_defaults(handler="reconciler.verbs.rollback:rollback", verb="rollback")
 

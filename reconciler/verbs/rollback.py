@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from reconciler.actions import Plan
+from reconciler.actions import CommitDirect, Plan, Propose
 from reconciler.applying import ActionOutcome
 from reconciler.clock import utc_now
 from reconciler.errors import PolicyError, ReconcilerError, one_shot
@@ -49,9 +49,12 @@ def rollback(args: argparse.Namespace) -> int:
         held.release()
 
 
-def roll_back(wired: Wired, ask: planned.Ask) -> tuple[planned.Decision, list[ActionOutcome]]:
-    """Observe, decide ``ask`` and apply its one write through ``wired``'s applier
-    (PolicyError: a name the policy does not know, or nothing to go back to)."""
+def roll_back(
+    wired: Wired, ask: planned.Ask, *, dry_run: bool = False
+) -> tuple[planned.Decision, list[ActionOutcome]]:
+    """Observe, decide ``ask`` and apply its one write through ``wired``'s applier (not
+    with ``dry_run``); PolicyError: a name the policy does not know, or nothing to go
+    back to."""
     observer = wired.runner.observer
     # No gate samples: a rollback's gates are not evaluated.
     observation = observer.observe(one_shot=True, probe=False)
@@ -74,7 +77,7 @@ def roll_back(wired: Wired, ask: planned.Ask) -> tuple[planned.Decision, list[Ac
             found = prove(registry, {policy.apps[ask.app].image: [digest]})
             snapshot = replace(snapshot, digests={**snapshot.digests, **found})
     decision = planned.decide(policy, snapshot, ask, utc_now())
-    if decision.action is None:
+    if decision.action is None or dry_run:
         return decision, []
     plan = Plan(actions=(decision.action,))
     return decision, wired.runner.applier.apply(plan, snapshot.base_branch)
@@ -84,7 +87,7 @@ def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
     ask = planned.Ask(
         args.app, args.env, None if args.previous else args.to, args.reason, args.by or ""
     )
-    decision, outcomes = roll_back(wired, ask)
+    decision, outcomes = roll_back(wired, ask, dry_run=args.dry_run)
     failed = [o for o in outcomes if not o.ok]
     if args.output != "text":
         print(json.dumps(_json(decision, outcomes), indent=2))
@@ -95,6 +98,8 @@ def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
         )
         for outcome in outcomes:
             print(f"{'' if outcome.ok else 'failed: '}{outcome.detail}")
+        if args.dry_run and decision.action is not None:
+            print(f"would {_would(decision.action)} (dry run: nothing written)")
         if decision.already is not None:
             print(f"nothing to write: request #{decision.already} is that rollback, open already")
         for blocked in decision.blocked:
@@ -104,11 +109,19 @@ def _roll_back(args: argparse.Namespace, wired: Wired) -> int:
     return EXIT_OK
 
 
+def _would(action: Propose | CommitDirect) -> str:
+    if isinstance(action, CommitDirect):
+        return f"commit {action.path} to the base branch: {action.message.splitlines()[0]}"
+    verb = f"update #{action.number}" if action.number is not None else "open a request"
+    return f"{verb}: {action.title}"
+
+
 def _json(decision: planned.Decision, done: Sequence[ActionOutcome]) -> dict[str, object]:
     return {
         "digest": decision.digest,
         "replaces": decision.replaces,
         "already": decision.already,
+        "would": _would(decision.action) if decision.action else None,
         "written": [{"result": o.result, "ok": o.ok, "detail": o.detail} for o in done],
         "blocked": [{"code": b.code, "reason": b.reason} for b in decision.blocked],
     }

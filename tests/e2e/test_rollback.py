@@ -56,6 +56,15 @@ def test_a_prod_rollback_is_reviewed_merged_and_held(
     )
     capsys.readouterr()
 
+    tip = world.tip()
+    assert _rollback(world, "--dry-run") == 0
+    said = capsys.readouterr().out
+    assert said.endswith(
+        f"would open a request: prod: roll back order-gateway to {short(before)} "
+        "(dry run: nothing written)\n"
+    ), said
+    assert (world.open_request("prod"), world.tip()) == (None, tip)
+
     assert _rollback(world) == 0
     said = capsys.readouterr().out
     assert "opened #" in said, said

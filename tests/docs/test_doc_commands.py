@@ -40,6 +40,7 @@ RUNNABLE_VERBS = frozenset(
         "status",
         "history",
         "review",
+        "rollback",
         "doctor",
         "demo",
         "completion",
@@ -75,6 +76,8 @@ NOT_RUNNABLE: dict[str, str] = {
     "repository and a token; tests/cli/test_pin.py pushes to a bare repo on disk, a "
     "concurrent push included",
     "reconciler codeowners [--file F | --repo D] [-o json|yaml] PATH...": _SYNOPSIS,
+    "reconciler rollback --repo R --app APP --env ENV [--to DIGEST|--previous] "
+    "[--reason TEXT] [--as @you] [--dry-run]": _SYNOPSIS,
     "reconciler doctor --repo R [--forge github ...] [-o json|yaml]": _SYNOPSIS,
     "reconciler registry resolve IMAGE:TAG": _SYNOPSIS,
     "reconciler registry tag [--dry-run] IMAGE@DIGEST TAG": _SYNOPSIS,

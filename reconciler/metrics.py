@@ -68,8 +68,8 @@ class Metrics:
         )
         self.rollbacks = Counter(
             "reconciler_rollbacks_total",
-            "Rollbacks made (`reconciler rollback`: its request merged by the daemon, or its "
-            "direct commit), by app and environment.",
+            "Rollback requests (`reconciler rollback`) the daemon merged, by app and "
+            "environment.",
             ["app", "env"],
             registry=self.registry,
         )

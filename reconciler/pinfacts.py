@@ -36,9 +36,9 @@ class PinFacts:
             self._pins.preload(pinstore.load(pin_file))
         self._kept_at = (0, -PIN_FILE_EVERY)  # misses and monotonic time at the last save
         self._older: dict[tuple[str, ...], tuple[PinFact, ...]] = {}  # see back_to
-        # Whether each commit is a promotion: one commit (a first import, a bulk edit) is
-        # the newest of thousands of overlays, and its trailers are read once.
-        # commit -> (by the reconciler, a rollback's reason or None), read from its trailers
+        # Whether each commit is a promotion, and a rollback's reason (None: not one): one
+        # commit (a first import, a bulk edit) is the newest of thousands of overlays, and
+        # its trailers are read once.
         self._promoted: dict[str, tuple[bool, str | None]] = {}
 
     @property

@@ -68,8 +68,7 @@ class Metrics:
         )
         self.rollbacks = Counter(
             "reconciler_rollbacks_total",
-            "Rollback requests (`reconciler rollback`) the daemon merged, by app and "
-            "environment.",
+            "Rollback requests (`reconciler rollback`) the daemon merged, by app and environment.",
             ["app", "env"],
             registry=self.registry,
         )

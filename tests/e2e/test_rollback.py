@@ -17,6 +17,7 @@ from reconciler import promotions
 from reconciler.actions import Close, Merge, Propose
 from reconciler.cli import main
 from reconciler.model import short
+from tests.e2e.conftest import MakeWorld
 from tests.e2e.world import NEW, NEWER, OWNER, World, cycle_until, internal_errors
 
 REASON = "checkout returns 500s"
@@ -149,3 +150,52 @@ def test_rollback_says_why_it_cannot(world: World, capsys: pytest.CaptureFixture
     said = capsys.readouterr().err
     assert "never ran there" in said, said
     assert world.open_request("prod") is None
+
+
+def _manual(files: dict[str, bytes]) -> dict[str, bytes]:
+    policy = files["promotions.toml"].decode()
+    edited = policy.replace("[settings]\n", '[settings]\nrollback_release = "manual"\n', 1)
+    assert edited != policy
+    return {**files, "promotions.toml": edited.encode()}
+
+
+def test_with_manual_release_the_next_digest_waits_for_review_release(
+    make_world: MakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_world(edit=_manual)
+    before = world.pinned("prod")
+    world.ci_commit(NEW, "b7e2f90")
+    world.sync()
+    wired = world.daemon()
+    cycle_until(
+        lambda: world.step(wired, approve=OWNER), lambda _: world.settled(NEW), "NEW in prod"
+    )
+    assert _rollback(world) == 0
+    number = world.open_request("prod")
+    assert number is not None
+    world.approve(number.number, OWNER)
+    cycle_until(lambda: world.step(wired), lambda _: world.pinned("prod") == before, "rollback")
+
+    # NEWER reaches staging; its prod request opens held, and stays so.
+    world.ci_commit(NEWER, "c4d1a0e")
+    world.sync()
+    cycle_until(
+        lambda: world.step(wired),
+        lambda _: (r := world.open_request("prod")) is not None and "promotion-hold" in r.labels,
+        "NEWER's prod request, held",
+    )
+    held = world.open_request("prod")
+    assert held is not None
+    assert "reconciler review release --app order-gateway --env prod" in held.body
+    world.approve(held.number, OWNER)
+    for _ in range(3):
+        result = world.step(wired)
+        assert not [a for a in result.plan.actions if isinstance(a, Merge)]
+    assert [b.code for b in result.plan.blocked if b.env == "prod"] == ["hold"]
+
+    capsys.readouterr()
+    release = ["review", "release", "--repo", str(world.remote), "--app", "order-gateway"]
+    assert main([*release, "--env", "prod", "--as", OWNER]) == 0
+    cycle_until(lambda: world.step(wired), lambda _: world.pinned("prod") == NEWER, "release")
+    request = world.open_request("prod")
+    assert request is None

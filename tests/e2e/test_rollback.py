@@ -171,9 +171,9 @@ def test_with_manual_release_the_next_digest_waits_for_review_release(
         lambda: world.step(wired, approve=OWNER), lambda _: world.settled(NEW), "NEW in prod"
     )
     assert _rollback(world) == 0
-    number = world.open_request("prod")
-    assert number is not None
-    world.approve(number.number, OWNER)
+    rollback = world.open_request("prod")
+    assert rollback is not None
+    world.approve(rollback.number, OWNER)
     cycle_until(lambda: world.step(wired), lambda _: world.pinned("prod") == before, "rollback")
 
     # NEWER reaches staging; its prod request opens held, and stays so.
@@ -197,5 +197,4 @@ def test_with_manual_release_the_next_digest_waits_for_review_release(
     release = ["review", "release", "--repo", str(world.remote), "--app", "order-gateway"]
     assert main([*release, "--env", "prod", "--as", OWNER]) == 0
     cycle_until(lambda: world.step(wired), lambda _: world.pinned("prod") == NEWER, "release")
-    request = world.open_request("prod")
-    assert request is None
+    assert world.open_request("prod") is None

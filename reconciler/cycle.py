@@ -8,14 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.actions import (
-    Close,
-    CommitDirect,
-    Merge,
-    Plan,
-    Propose,
-    action_key,
-)
+from reconciler.actions import Close, CommitDirect, Merge, Plan, Propose, action_key
 from reconciler.applying import ActionOutcome, Applier
 from reconciler.metrics import Gauges, Metrics
 from reconciler.observing import Observation, Observer

@@ -66,7 +66,10 @@ class ChangeReader:
                 continue
             tgt = overlays.get(key)
             before = tgt.pin.digest if tgt is not None and tgt.pin is not None else None
-            found[key] = self._change(app.image, before or None, digest, registry)
+            # An image unit's versions are its first part's (App.lead).
+            image, after = app.lead(digest)
+            before = app.lead(before)[1] if before else None
+            found[key] = self._change(image, before or None, after, registry)
         return found
 
     def _change(

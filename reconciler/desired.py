@@ -211,7 +211,7 @@ class DesiredReader:
             for env in policy.environments.values():
                 for app in policy.apps_in(env.name):
                     where = fill(env.overlay, app=app.name)
-                    read: _ReadKey = (where, env.format, app.image_name, app.helm)
+                    read: _ReadKey = (where, env.format, app.read_as, app.helm)
                     made.append(((app.name, env.name), read, env, where, app))
             self._layout = (policy, made)
             self._where = {key: (env, where, app) for _, key, env, where, app in made}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from reconciler import units
 from reconciler.errors import PermanentError, RateLimited, ReconcilerError, TransientError
 from reconciler.forge.port import Forge
 from reconciler.gates.checks import evaluate_checks
@@ -85,10 +86,10 @@ class CheckReader:
             want = wanted[key]
             commit, repository, problem = want.commit, None, None
             if want.commit is None:
-                if (want.image, want.digest) not in self._labels and budget <= 0:
+                if (want.image, _lead(want.digest)) not in self._labels and budget <= 0:
                     left_out = True
                     continue
-                budget -= (want.image, want.digest) not in self._labels
+                budget -= (want.image, _lead(want.digest)) not in self._labels
                 commit, repository, problem = self._source(registry, want)
             asked = (commit, repository, want.required)
             if problem is None and asked not in answers:
@@ -146,20 +147,21 @@ class CheckReader:
         self, registry: ImageRegistry | None, want: _Wanted
     ) -> tuple[str | None, str | None, str | None]:
         """(revision, source repository URL, problem) of the candidate, from its labels."""
-        image = f"{want.image}@{short(want.digest)}"
+        lead = _lead(want.digest)
+        image = f"{want.image}@{short(lead)}"
         if registry is None:
             return None, None, "the policy has no [registry] to read the image's labels from"
-        labels = self._labels.get((want.image, want.digest))
+        labels = self._labels.get((want.image, lead))
         if labels is None:
             try:
-                labels = registry.labels(want.image, want.digest)
+                labels = registry.labels(want.image, lead)
             except RateLimited:
                 raise
             except ReconcilerError as failed:
                 return None, None, f"the labels of {image} could not be read: {failed}"
             if len(self._labels) > _LABELS_KEPT:
                 self._labels.clear()
-            self._labels[(want.image, want.digest)] = labels
+            self._labels[(want.image, lead)] = labels
         missing = [
             f"org.opencontainers.image.{name}"
             for name, value in (("revision", labels.revision), ("source", labels.source))
@@ -214,4 +216,13 @@ def _edges(
                 _Wanted(src.commit, digest, app.image, config),
             )
         if source:
-            yield (app_name, target.follows, "source"), _Wanted(None, digest, app.image, source)
+            # An image unit's source revision is read from its first part's labels.
+            image, _ = app.lead(digest)
+            yield (app_name, target.follows, "source"), _Wanted(None, digest, image, source)
+
+
+def _lead(digest: str) -> str:
+    """The digest whose labels are read: an image unit's first part's (``App.lead``)."""
+    if not units.is_unit(digest):
+        return digest
+    return next(iter((units.parts(digest) or {"": ""}).values()))

@@ -11,7 +11,12 @@ from typing import Literal, Protocol
 
 
 def short(digest: str) -> str:
-    """``sha256:abcd1234``: the prefix people compare, in titles, plans and evidence."""
+    """``sha256:abcd1234``: the prefix people compare, in titles, plans and evidence; for
+    an image unit's key (``reconciler.units``), each part's: ``app=sha256:abcd1234,…``."""
+    if "=" in digest:
+        return ",".join(
+            f"{n}={d[:15]}" for n, _, d in (p.partition("=") for p in digest.split(","))
+        )
     return digest[:15]
 
 

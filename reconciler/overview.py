@@ -153,9 +153,7 @@ def table(found: list[dict[str, Any]]) -> str:
     def short(digest: str | None) -> str:
         return short_digest(digest) if digest else "-"
 
-    out = [
-        f"{'APP':<20} {'ENV':<10} {'DESIRED':<16} {'LIVE':<16} {'DRIFT':<6} {'REQUEST':<8} BLOCKED"
-    ]
+    rows = []
     for row in found:
         drift_text = "-" if row["drift"] is None else ("yes" if row["drift"] else "no")
         request = f"#{row['request']}" if row["request"] else "-"
@@ -168,8 +166,15 @@ def table(found: list[dict[str, Any]]) -> str:
             drift_text,
             request,
         )
+        rows.append((cells, blocked))
+    # A digest column widens for an app of several images (a short digest per part).
+    digests = max((len(c[i]) for c, _ in rows for i in (2, 3)), default=0)
+    widths = tuple(max(w, digests) if i in (2, 3) else w for i, w in enumerate(_WIDTHS))
+    header = ("APP", "ENV", "DESIRED", "LIVE", "DRIFT", "REQUEST")
+    out = [" ".join(f"{c:<{w}}" for c, w in zip(header, widths, strict=True)) + " BLOCKED"]
+    for cells, blocked in rows:
         out.append(
-            " ".join(f"{c:<{w}}" for c, w in zip(cells, _WIDTHS, strict=True)) + f" {blocked}"
+            " ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)) + f" {blocked}"
         )
     return "\n".join(out) + "\n"
 

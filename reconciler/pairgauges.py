@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from reconciler import drift
+from reconciler import drift, units
 from reconciler.actions import Merge, Plan, Propose, action_key
 from reconciler.metrics import PairGauges
 from reconciler.policy.model import App, Environment, Policy
@@ -72,7 +72,7 @@ def pair_gauges(
             pending=key in pending,
             gates=tuple(gate_results.get(key, ())),
             blocked=tuple(sorted(blocked_codes.get(key, ()))),
-            tag_drift=_tag_drift(snap, app.image, env.registry_tag, desired),
+            tag_drift=_tag_drift(snap, app, env.registry_tag, desired),
         )
     return out, timed
 
@@ -130,11 +130,18 @@ class GaugeKeeper:
             self._where.setdefault(app.name, []).append(i)
 
 
-def _tag_drift(snap: Snapshot, image: str, tag: str | None, desired: str | None) -> bool | None:
-    """Whether the env's registry tag points elsewhere than git pins; None when unknown."""
+def _tag_drift(snap: Snapshot, app: App, tag: str | None, desired: str | None) -> bool | None:
+    """Whether the env's registry tag points elsewhere than git pins (any part's, for an
+    image unit); None when unknown."""
     if not tag or desired is None:
         return None
-    fact = snap.tags.get((image, tag))
-    if fact is None or fact.error:
+    wanted = units.parts(desired) if app.is_unit else {"": desired}
+    if wanted is None:
         return None
-    return fact.digest != desired
+    drifted = False
+    for name, part in app.parts():
+        fact = snap.tags.get((part.image, tag))
+        if fact is None or fact.error:
+            return None
+        drifted = drifted or fact.digest != wanted.get(name)
+    return drifted

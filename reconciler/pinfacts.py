@@ -73,7 +73,7 @@ class PinFacts:
         # kustomization is read by image name alone, so its key leaves the keys out (47,000
         # kept pins at 10,000 apps: the Helm keys' text cost 5 MB there).
         helm = f":{app.helm!r}" if fmt == "helm" else ""
-        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.image_name}{helm}", parse)
+        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.read_as}{helm}", parse)
 
     def facts(
         self,
@@ -134,7 +134,7 @@ class PinFacts:
         history = state.history
         if len(history) < HISTORY_DEPTH or any(f.digest == digest for f in history):
             return history  # the window reaches the file's first commit, or holds digest
-        key = (history[0].commit, state.path, env.format, app.image_name, repr(app.helm), digest)
+        key = (history[0].commit, state.path, env.format, app.read_as, repr(app.helm), digest)
         older = self._older.get(key)
         if older is None:
             older = self._walk_back(env, app, state.path, history[0].commit, digest)

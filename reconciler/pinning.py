@@ -116,6 +116,10 @@ def prepare(
     app, env = _choose(policy, tree, request.app, request.env, shown(POLICY_FILE))
     reference = request.reference
     name = parse_image(reference)
+    if app.is_unit:
+        # One part of an image unit: the one whose repository the reference names. The
+        # daemon promotes the set the overlay then pins, whole.
+        app = _part(app, name.repository, reference, tree, shown(POLICY_FILE))
     if name.digest is None:
         raise PolicyError(
             f"{reference!r} has no digest: pin IMAGE[:TAG]@DIGEST ({DIGEST_FORMS}), such as "
@@ -200,6 +204,18 @@ def _choose(
             f"{env.name} (its environments: {listed})"
         )
     return app, env
+
+
+def _part(app: App, repository: str, reference: str, tree: Tree, policy_file: str) -> App:
+    """The part of the image unit ``app`` whose image is ``repository``."""
+    for _, part in app.parts():
+        if parse_repository(part.image).repository == repository:
+            return part
+    images = ", ".join(f"{name} = {part.image}" for name, part in app.parts())
+    raise PolicyError(
+        f"{reference!r}: the repository {repository} is no part of app {app.name}: "
+        f"{policy_file}{_app_line(tree, app.name)} names its images ({images}); pin one of them"
+    )
 
 
 def _app_line(tree: Tree, app: str) -> str:

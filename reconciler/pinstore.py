@@ -39,18 +39,43 @@ def load(path: Path) -> dict[str, ImagePin | None]:
     for key, value in entries.items():
         if value is None:
             out[key] = None
-        elif isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value):
-            out[key] = ImagePin(value[0], value[1], value[2]).shared()
+        else:
+            pin = _pin(value)
+            if pin is not None:
+                out[key] = pin.shared()
+    return out
+
+
+def _pin(value: object) -> ImagePin | None:
+    """``[repository, tag, digest]``, or for an app of several images the same with its
+    parts, ``[[name, [repository, tag, digest]], ...]``, fourth; None when damaged."""
+    if not isinstance(value, list) or len(value) not in (3, 4):
+        return None
+    if not all(isinstance(v, str) for v in value[:3]):
+        return None
+    parts: list[tuple[str, ImagePin]] = []
+    for item in value[3] if len(value) == 4 and isinstance(value[3], list) else ():
+        part = _pin(item[1]) if isinstance(item, list) and len(item) == 2 else None
+        if part is None or not isinstance(item[0], str) or part.parts:
+            return None
+        parts.append((item[0], part))
+    if len(value) == 4 and not parts:
+        return None
+    return ImagePin(value[0], value[1], value[2], tuple(parts))
+
+
+def _saved(pin: ImagePin) -> list[object]:
+    """What ``_pin`` reads back as ``pin``."""
+    out: list[object] = [pin.repository, pin.tag, pin.digest]
+    if pin.parts:
+        out.append([[name, _saved(part)] for name, part in pin.parts])
     return out
 
 
 def save(path: Path, entries: Mapping[str, ImagePin | None]) -> None:
     """Write ``entries`` to ``path`` whole (another process reads the old file or the new
     one, never a mix); a failure is logged at DEBUG and otherwise ignored."""
-    pins = {
-        key: None if pin is None else [pin.repository, pin.tag, pin.digest]
-        for key, pin in entries.items()
-    }
+    pins = {key: None if pin is None else _saved(pin) for key, pin in entries.items()}
     data = json.dumps({"release": __version__, "pins": pins}, separators=(",", ":")).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler import units
 from reconciler.gitrepo.trailers import Trailer
-from reconciler.imagerefs import is_digest
 from reconciler.model import short
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, Environment, Policy
@@ -37,14 +37,29 @@ ROLLED_BACK_BY = "Rolled-Back-By"
 Kind = Literal["promotion", "rollback"]
 
 
-def target_pin(source: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
+def target_pin(source: ImagePin, digest: str, *, keep_tag: bool | frozenset[str]) -> ImagePin:
     """What a promotion pins in the target: the source's repository and ``digest`` (and its
-    tag, with `pin = "tag-and-digest"`)."""
-    return ImagePin(source.repository, source.tag if keep_tag else "", digest)
+    tag, with `pin = "tag-and-digest"`). For an image unit, ``digest`` is the unit's key and
+    every part is pinned to its digest in it (``keep_tag``: the parts that keep their tag);
+    a part the source does not pin keeps no repository of its own."""
+    wanted = units.parts(digest) if source.parts else None
+    if wanted is None:
+        return ImagePin(source.repository, source.tag if keep_tag is True else "", digest)
+    have = dict(source.parts)
+    pinned = []
+    for name, part_digest in wanted.items():
+        part = have.get(name, ImagePin(""))
+        keep = name in keep_tag if isinstance(keep_tag, frozenset) else keep_tag
+        pinned.append((name, ImagePin(part.repository, part.tag if keep else "", part_digest)))
+    return ImagePin("", "", digest, tuple(pinned))
 
 
 def request_pin(
-    marker: Marker, source: ImagePin | None, target: ImagePin | None, *, keep_tag: bool
+    marker: Marker,
+    source: ImagePin | None,
+    target: ImagePin | None,
+    *,
+    keep_tag: bool | frozenset[str],
 ) -> ImagePin | None:
     """What the request of ``marker`` pins: a promotion, the source's repository
     (``target_pin``); a rollback, the target's own (``rollback_pin``); None when the overlay
@@ -54,12 +69,19 @@ def request_pin(
     return target_pin(source, marker.digest, keep_tag=keep_tag) if source else None
 
 
-def keeps_tag(policy: Policy, app: App, target: Environment) -> bool:
+def keeps_tag(policy: Policy, app: App, target: Environment) -> bool | frozenset[str]:
     """Whether a promotion into ``target`` keeps the source's tag beside the digest: with
     `pin = "tag-and-digest"`, and always for a Helm chart that renders repository:tag (the
-    "tag" layout), where the digest can only ride in the tag."""
+    "tag" layout), where the digest can only ride in the tag. For an image unit: the parts
+    that keep it."""
     if policy.settings.pin == "tag-and-digest":
         return True
+    if app.is_unit:
+        return frozenset(
+            name
+            for name, part in app.parts()
+            if target.format == "helm" and part.helm.kind == "tag"
+        )
     return target.format == "helm" and app.helm.kind == "tag"
 
 
@@ -138,9 +160,9 @@ def parse_marker(body: str) -> Marker | None:
         return None
     # Anyone who can edit the body can edit the marker: a digest not of the image spec's
     # form is a damaged marker, never a digest to compare or to pin.
-    if marker.replaces and not is_digest(marker.replaces):
+    if marker.replaces and not units.is_identity(marker.replaces):
         return None
-    return marker if is_digest(marker.digest) else None
+    return marker if units.is_identity(marker.digest) else None
 
 
 def title(marker: Marker) -> str:
@@ -162,10 +184,11 @@ def note(text: str, limit: int = 300, *, mention: bool = False) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
 
 
-def rollback_pin(current: ImagePin, digest: str, *, keep_tag: bool) -> ImagePin:
+def rollback_pin(current: ImagePin, digest: str, *, keep_tag: bool | frozenset[str]) -> ImagePin:
     """What a rollback pins in the target: its own repository at ``digest``; the tag it has
-    now only where the layout needs one (`pin = "tag-and-digest"`, Helm's "tag" layout)."""
-    return ImagePin(current.repository, current.tag if keep_tag else "", digest)
+    now only where the layout needs one (`pin = "tag-and-digest"`, Helm's "tag" layout). For
+    an image unit, each part at its digest in the unit's key ``digest``."""
+    return target_pin(current, digest, keep_tag=keep_tag)
 
 
 MAX_BODY = 60_000  # GitHub refuses a pull request body past 65,536 characters
@@ -188,7 +211,7 @@ def body(
         f"Promotes **{marker.app}** from **{marker.source}** to **{marker.env}**: the same "
         "image digest that runs in the source environment, not a rebuild.",
         "",
-        f"- image: `{reference}`",
+        *_images(reference),
         f"- overlay: `{overlay}`",
         f"- source commit: `{marker.source_commit[:12]}`",
         "",
@@ -237,6 +260,17 @@ def _sized(lines: list[str], marker: Marker) -> str:
     if len(text) + len(end) > MAX_BODY:
         text = text[: MAX_BODY - len(end) - 60] + "\n\n(the rest was left out: too long)"
     return text + end
+
+
+def _images(reference: str) -> list[str]:
+    """The body's image line, or for an image unit (``PART=REFERENCE`` pairs) one per part."""
+    if "=" not in reference:
+        return [f"- image: `{reference}`"]
+    pairs = [item.partition("=") for item in reference.split(" ")]
+    return [
+        "- images, promoted together as one unit:",
+        *[f"  - {name}: `{ref}`" for name, _, ref in pairs],
+    ]
 
 
 def commit_message(marker: Marker, evidence_trailer: str) -> tuple[str, tuple[Trailer, ...]]:

@@ -39,7 +39,7 @@ _EDITS: BlobCache[bytes] = BlobCache(max_entries=128)
 
 def pin_edit(edit: PinEdit) -> Edit:
     """The bytes-to-bytes function that makes ``edit`` (errors: ReconcilerError)."""
-    spec = f"{edit.format}:{edit.path}:{edit.app.image_name}:{edit.app.helm!r}:{edit.pin!r}"
+    spec = f"{edit.format}:{edit.path}:{edit.app.read_as}:{edit.app.helm!r}:{edit.pin!r}"
 
     def run(data: bytes) -> bytes:
         key = f"{hashlib.sha256(data).hexdigest()}:{spec}"
@@ -235,7 +235,7 @@ class HeadChecker:
             request.head_commit,
             overlay.path,
             target.format,
-            spec.image_name,
+            spec.read_as,
             repr(spec.helm),
             repr(pin),
             self.repo.blob_id(tip, overlay.path) or "",

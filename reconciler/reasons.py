@@ -16,6 +16,7 @@ BlockedCode = Literal[
     "codeowners-error",
     "codeowners-team-unreadable",
     "no-pin",
+    "unit-incomplete",
     "tag-only",
     "unknown-tag",
     "unknown-digest",

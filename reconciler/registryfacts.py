@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from reconciler import promotions
+from reconciler import promotions, units
 from reconciler.errors import ReconcilerError, TransientError
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
@@ -25,9 +25,18 @@ def registry_facts(
     for target in policy.environments.values():
         if target.registry_tag:
             for app in policy.apps_in(target.name):
-                tag_queries.setdefault(app.image, set()).add(target.registry_tag)
+                for _, part in app.parts():
+                    tag_queries.setdefault(part.image, set()).add(target.registry_tag)
     for _, app, src, tgt in edges(policy, overlays):
         if src is None or src.pin is None:
+            continue
+        if app.is_unit:
+            # A unit's parts are proven one by one; a tag-only part blocks the unit.
+            current = tgt.pin.digest if tgt and tgt.pin else ""
+            if src.pin.digest and src.pin.digest != current:
+                have = dict(src.pin.parts)
+                for name, part in app.parts():
+                    digest_queries.setdefault(part.image, set()).add(have[name].digest)
             continue
         repository = app.image  # the policy names the registry repository
         current = tgt.pin.digest if tgt and tgt.pin else ""
@@ -100,9 +109,19 @@ def rollbacks_proven(
         app = policy.apps.get(app_name)
         if marker is None or not marker.rollback or app is None:
             continue
-        if (app.image, marker.digest) not in known:
-            wanted.setdefault(app.image, set()).add(marker.digest)
+        for repository, digest in images_of(app, marker.digest).items():
+            if (repository, digest) not in known:
+                wanted.setdefault(repository, set()).add(digest)
     return prove(registry, wanted)
+
+
+def images_of(app: App, digest: str) -> dict[str, str]:
+    """Repository -> digest of what ``digest`` pins for ``app``: its image's, or for an
+    image unit each part's digest in the unit's key (none for a key that is not one)."""
+    if not app.is_unit:
+        return {app.image: digest}
+    each = units.parts(digest) or {}
+    return {part.image: each[name] for name, part in app.parts() if name in each}
 
 
 def prove(
@@ -152,7 +171,8 @@ def offered(
     for target, app, src, tgt in pairs:
         if src is None or src.pin is None or tgt is None:
             continue
-        fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest else None
+        unit = app.is_unit
+        fact = tags.get((app.image, src.pin.tag)) if not src.pin.digest and not unit else None
         candidate = src.pin.digest or (fact.digest if fact else None)
         if candidate and (tgt.pin is None or tgt.pin.digest != candidate):
             found[(app.name, target.name)] = candidate

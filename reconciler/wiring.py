@@ -317,21 +317,26 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         if isinstance(source, HttpLive):
             readers[source] = HttpLiveReader(source, client, clock)
         else:
-            images = {app.name: app.image for app in policy.apps.values()}
+            images = {app.name: app.image for app in policy.apps.values() if not app.is_unit}
+            units = {
+                app.name: {name: part.image for name, part in app.parts()}
+                for app in policy.apps.values()
+                if app.is_unit
+            }
             if isinstance(source, RegistryTagLive):
                 registry = registry_for(policy)
                 if registry is None:
                     return None
-                readers[source] = RegistryTagLiveReader(source, registry, images, clock)
+                readers[source] = RegistryTagLiveReader(source, registry, images, clock, units)
             elif isinstance(source, ArgoCDLive):
-                argocd = ArgoCDLiveReader(source, images, client, clock)
+                argocd = ArgoCDLiveReader(source, images, client, clock, units=units)
                 closing.callback(argocd.close)  # its stream's thread outlives any cycle
                 readers[source] = argocd
             else:
                 # The kubernetes client is large: loaded only by policies that use it.
                 from reconciler.live.kubernetes import KubernetesLiveReader  # noqa: PLC0415
 
-                kubernetes = KubernetesLiveReader(source, images)
+                kubernetes = KubernetesLiveReader(source, images, units=units)
                 closing.callback(kubernetes.close)  # its watch threads outlive any cycle
                 readers[source] = kubernetes
         return readers[source]

@@ -25,12 +25,13 @@ from reconciler import changes, overview, pinning
 from reconciler.audit import trail
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
-from reconciler.demo import images, receivers
+from reconciler.demo import images, ledger, receivers
 from reconciler.demo.services import SampleServices
 from reconciler.errors import PermanentError
 from reconciler.forge.local import LocalForge
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo, create_repository
+from reconciler.model import short
 from reconciler.overlays import kustomize, pins
 from reconciler.policy import load_policy
 from reconciler.settings import Settings
@@ -75,10 +76,13 @@ def example_dir() -> Path:
     return example
 
 
-def seed_files(base_url: str, timing: Timing, *, registry: bool = False) -> dict[str, bytes]:
+def seed_files(
+    base_url: str, timing: Timing, *, registry: bool = False, unit: bool = False
+) -> dict[str, bytes]:
     """The demo config repo's files: the example, the demo policy, a team for CODEOWNERS;
     with ``registry``, the sample services are the policy's registry and every overlay
-    pins the image they serve as running (``images.RUNNING``)."""
+    pins the image they serve as running (``images.RUNNING``); with ``unit``, the ledger,
+    an app of two images, is in the policy and every overlay pins its running set."""
     example = example_dir()
     files = {
         str(p.relative_to(example)): p.read_bytes()
@@ -101,6 +105,8 @@ def seed_files(base_url: str, timing: Timing, *, registry: bool = False) -> dict
         for env in ENVS:
             path = f"overlays/{env}/kustomization.yaml"
             files[path] = kustomize.set_images(files[path], path, [update])
+    if unit:
+        files = ledger.with_ledger(files, ledger.RUNNING)
     if not load_policy(files["promotions.toml"]).ok:  # pragma: no cover - guarded by tests
         raise PermanentError("the demo policy does not validate")
     return files
@@ -122,9 +128,16 @@ class Demo:
         self.receivers = receivers.Receivers().start()
         for image in (images.RUNNING, images.BUILT):
             self.services.push(APP, image.tag, image.manifest, image.config)
+        for path, image in (
+            ("ledger", images.LEDGER_API),
+            ("ledger", images.LEDGER_API_BUILT),
+            ("ledger-migrations", images.LEDGER_MIGRATE),
+        ):
+            self.services.push(path, image.tag, image.manifest, image.config)
         self.remote = workdir / "config-repo.git"
         self.wired: Wired | None = None
         self.argo: Pygit2ConfigRepo | None = None
+        self.unit_changed: list[str] = []  # where the last sync changed what the ledger runs
 
     def say(self, text: str) -> None:
         """Print one line of the story."""
@@ -134,7 +147,7 @@ class Demo:
     def setup(self) -> Wired:
         """Remote config repo, sample services running what it pins, the daemon's parts."""
         signature = Signature("platform-team", "platform@example.com", self._now())
-        files = seed_files(self.services.base_url, self.timing, registry=True)
+        files = seed_files(self.services.base_url, self.timing, registry=True, unit=True)
         files["promotions.toml"] += self.receivers.tables(self.workdir).encode()
         create_repository(
             self.remote,
@@ -158,19 +171,24 @@ class Demo:
         view = self.argo.tree(tip)
         app = _app()
         changed = []
+        self.unit_changed = []
         for env in ENVS:
             path = f"overlays/{env}/kustomization.yaml"
             data = view.read(path)
             pin = pins.read_pin("kustomize", data, path, app) if data else None
             if self.services.deploy(env, APP, pin.digest if pin else None):
                 changed.append(env)
+            # The ledger runs the set its overlay pins, every part or none.
+            unit = pins.read_pin("kustomize", data, path, ledger.app()) if data else None
+            if self.services.deploy(env, ledger.APP, unit.digest if unit and unit.digest else None):
+                self.unit_changed.append(env)
         return changed
 
-    def ci_commit(self, digest: str, tag: str) -> str:
+    def ci_commit(self, digest: str, tag: str, app: str = APP, image: str = IMAGE) -> str:
         """What CI does once it built the image: `reconciler pin --push` in dev (the same
         edit, commit and push); returns the whole command, as CI would run it."""
         ci = Pygit2ConfigRepo.open(str(self.remote), self.workdir / "ci-cache")
-        request = pinning.Request(app=APP, env="dev", reference=f"{IMAGE}:{tag}@{digest}")
+        request = pinning.Request(app=app, env="dev", reference=f"{image}:{tag}@{digest}")
         signature = Signature("ci-bot", "ci@example.com", self._now())
         pinning.push(ci, "main", request, signature)
         return shlex.join(
@@ -181,7 +199,7 @@ class Demo:
                 "--repo",
                 str(self.remote),
                 "--app",
-                APP,
+                app,
                 "--env",
                 "dev",
                 request.reference,
@@ -196,6 +214,9 @@ class Demo:
             self.say(f"    daemon: {outcome.detail}")
         for env in self.sync():
             self.say(f"    {env} now runs {_short(self.services.running(env, APP).digest)}")
+        for env in self.unit_changed:
+            running = self.services.running(env, ledger.APP).digest or ""
+            self.say(f"    {env} now runs {ledger.APP} {short(running)}")
         return result
 
     def until(
@@ -211,7 +232,7 @@ class Demo:
                 raise PermanentError(f"demo: {what} did not happen within {limit}")
             threading.Event().wait(self.timing.interval.total_seconds())
 
-    def review(self, who: str) -> None:
+    def review(self, who: str, app: str = APP) -> None:
         """A person reviews the open prod request with `reconciler review approve`."""
         forge = LocalForge(
             self._repo(),
@@ -221,15 +242,15 @@ class Demo:
             email=f"{who.lstrip('@')}@example.com",
             clock=self.clock,
         )
-        number = self.prod_request()
+        number = self.prod_request(app)
         request = forge.review(number, who, "approved")
         self.say(f"  {who} approves #{number} on head {request.head_commit[:12]}")
 
-    def prod_request(self) -> int:
-        """The number of the open prod request."""
+    def prod_request(self, app: str = APP) -> int:
+        """The number of the open prod request of ``app``."""
         assert self.wired is not None
         for request in self.wired.forge.requests():
-            if request.head_branch == f"promote/prod/{APP}":
+            if request.head_branch == f"promote/prod/{app}":
                 return request.number
         raise PermanentError("demo: no open prod request")
 
@@ -341,6 +362,7 @@ def story(demo: Demo, *, rollback: bool = False) -> None:
             )
         ):
             say(line)
+    ledger.story(demo, limit, OWNER)
     if rollback:
         from reconciler.demo import rollback as rolling  # noqa: PLC0415 - it builds on this
 

@@ -38,12 +38,12 @@ class DemoImage:
         return sha256(self.manifest)
 
 
-def build(tag: str, version: str, revision: str, created: str) -> DemoImage:
-    """The image CI would have pushed for ``revision``."""
+def build(tag: str, version: str, revision: str, created: str, source: str = SOURCE) -> DemoImage:
+    """The image CI would have pushed for ``revision`` of ``source``."""
     labels = {
         "org.opencontainers.image.version": version,
         "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.source": SOURCE,
+        "org.opencontainers.image.source": source,
         "org.opencontainers.image.created": created,
     }
     config = json.dumps(
@@ -73,4 +73,17 @@ RUNNING = build(
 )
 BUILT = build(
     "b7e2f90", "1.5.0", "b7e2f90c2c5d9f1e6a4b3c8d7e6f5a4b3c2d1e0f", "2026-12-01T10:00:00Z"
+)
+
+# The ledger, an app of two images promoted as one unit: its api and its database
+# migrations, built from one repository. CI rebuilds the api only.
+LEDGER = "https://github.com/swiggy-platform/ledger"
+LEDGER_API = build(
+    "c90e1a4", "2.3.0", "c90e1a4f3b2a1908d7c6b5a49382716a5b4c3d2e", "2026-11-18T10:00:00Z", LEDGER
+)
+LEDGER_MIGRATE = build(
+    "c90e1a4", "2.3.0", "c90e1a4f3b2a1908d7c6b5a49382716a5b4c3d2e", "2026-11-18T10:05:00Z", LEDGER
+)
+LEDGER_API_BUILT = build(
+    "d41f7b2", "2.4.0", "d41f7b2a0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f", "2026-12-02T10:00:00Z", LEDGER
 )

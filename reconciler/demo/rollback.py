@@ -41,7 +41,7 @@ def step(demo: Demo, limit: timedelta) -> None:
             *("--env", "prod", "--previous", "--reason", REASON, "--as", ASKER),
         ]
     )
-    say(f"\n8. prod misbehaves on {short(NEW_DIGEST)}; the on-call engineer rolls it back:")
+    say(f"\n9. prod misbehaves on {short(NEW_DIGEST)}; the on-call engineer rolls it back:")
     say(f"    $ {command}")
     decision, outcomes = roll_back(wired, Ask(APP, "prod", None, REASON, ASKER))
     for outcome in outcomes:
@@ -65,7 +65,7 @@ def step(demo: Demo, limit: timedelta) -> None:
     # The next cycle notes the rollback on the bad digest's request (the forge's audit).
     result = demo.cycle()
     say(
-        f"9. prod runs {short(images.RUNNING.digest)} again; staging still runs "
+        f"10. prod runs {short(images.RUNNING.digest)} again; staging still runs "
         f"{short(NEW_DIGEST)}, and the daemon does not promote it into prod again:"
     )
     for reason in blocked_in(result, "prod"):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from reconciler import units
+
 
 @dataclass(frozen=True)
 class Running:
@@ -111,7 +113,10 @@ class SampleServices:
             return 404, {"error": f"{app} is not deployed in {env}"}
         if what == "version":
             since = current.since.isoformat() if current.since else None
-            return 200, {"app": app, "env": env, "digest": current.digest, "started_at": since}
+            # An app of several images says what each part runs (reconciler.units).
+            running = units.parts(current.digest) if units.is_unit(current.digest) else None
+            digest = running if running is not None else current.digest
+            return 200, {"app": app, "env": env, "digest": digest, "started_at": since}
         if what in ("healthz", "smoke"):
             with self._lock:
                 healthy = current.digest not in self._unhealthy

@@ -63,9 +63,11 @@ class ArgoCDLiveReader:
         stale_after: timedelta = timedelta(seconds=30),
         watch_seconds: float = WATCH_SECONDS,
         idle_seconds: float = IDLE_SECONDS,
+        units: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._source = source
         self._images = dict(images)
+        self._units = dict(units or {})  # an app of several images: part -> repository
         self._client = client
         self._clock = clock
         self._environ = os.environ if environ is None else environ
@@ -140,10 +142,15 @@ class ArgoCDLiveReader:
         if status.error is not None:
             return LiveState(None, error=status.error)
         repository = self._images.get(pair[0])
-        if repository is None:
+        parts = self._units.get(pair[0])
+        if repository is None and parts is None:
             return LiveState(None, error=f"no image is known for {pair[0]}")
         try:
-            digests = app_digests(status.images, repository)
+            if parts is not None:
+                digests = unit_digests(status.images, parts)
+            else:
+                assert repository is not None
+                digests = app_digests(status.images, repository)
         except ValueError as problem:
             return LiveState(None, error=f"Argo CD application {status.application}: {problem}")
         rolling = (
@@ -264,6 +271,22 @@ def app_digests(images: Sequence[str], repository: str) -> list[str]:
         )
     listed = ", ".join(images) or "none"
     raise ValueError(f"runs no image of {repository} (images: {listed})")
+
+
+def unit_digests(images: Sequence[str], parts: Mapping[str, str]) -> list[str]:
+    """The unit keys (reconciler.units) ``images`` can make of each part's digests: one
+    while every part runs one digest; several (ambiguous: rolling) when a part runs two.
+
+    Raises ValueError as ``app_digests`` does for a part that runs no digest.
+    """
+    each = {
+        name: [f"{name}={digest}" for digest in app_digests(images, repository)]
+        for name, repository in parts.items()
+    }
+    keys = [""]
+    for name in sorted(each):
+        keys = [f"{key},{pair}" if key else pair for key in keys for pair in each[name]]
+    return keys
 
 
 def _refusal(status: int, server: str, name: str, env: str) -> str:

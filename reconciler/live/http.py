@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from reconciler import units
 from reconciler.clock import parse_moment
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.errors import HttpError
@@ -70,6 +71,8 @@ class HttpLiveReader:
         except ValueError:
             return LiveState(None, error="version endpoint did not answer JSON")
         found, digest = lookup(document, self._source.field)
+        if found and isinstance(digest, dict):
+            return self._unit(pair, digest, document, now)
         if not found or not isinstance(digest, str):
             return LiveState(None, error=f"no digest at {self._source.field!r} in the answer")
         problem = digest_problem(digest)
@@ -84,6 +87,28 @@ class HttpLiveReader:
             seen = self._first_seen[pair] = (digest, now)
         told = self._since(document)
         return LiveState(digest, told or seen[1], sighted=told is None)
+
+    def _unit(
+        self, pair: tuple[str, str], running: dict[object, object], document: object, now: datetime
+    ) -> LiveState:
+        """An app of several images: the field holds each part's digest by part name; the
+        unit runs the set they make (reconciler.units), whole or not at all."""
+        for name, digest in running.items():
+            problem = digest_problem(digest) if isinstance(digest, str) else "not a string"
+            if problem is not None:
+                return LiveState(
+                    None,
+                    error=f"{self._source.field!r}.{name} in the answer is no digest: {problem} "
+                    f"(accepted: {DIGEST_FORMS})",
+                )
+        key = units.key({str(name): str(digest) for name, digest in running.items()})
+        if not key:
+            return LiveState(None, error=f"no digest at {self._source.field!r} in the answer")
+        seen = self._first_seen.get(pair)
+        if seen is None or seen[0] != key:
+            seen = self._first_seen[pair] = (key, now)
+        told = self._since(document)
+        return LiveState(key, told or seen[1], sighted=told is None)
 
     def _since(self, document: object) -> datetime | None:
         if self._source.since_field is None:

@@ -12,6 +12,7 @@ import hmac
 import json
 from typing import Any
 
+from reconciler import units
 from reconciler.notify.events import Event
 
 VERSION = 1
@@ -20,8 +21,12 @@ EVENT_HEADER = "X-Reconciler-Event"
 
 
 def document(event: Event) -> dict[str, Any]:
-    """The webhook's JSON document for ``event``."""
-    return {"version": VERSION, "id": event.id, "text": event.headline(), **event.to_json()}
+    """The webhook's JSON document for ``event`` (an app of several images: each part's
+    digest too, under ``images``)."""
+    out = {"version": VERSION, "id": event.id, "text": event.headline(), **event.to_json()}
+    if event.digest and units.is_unit(event.digest):
+        out["images"] = units.parts(event.digest)
+    return out
 
 
 def body(event: Event) -> bytes:

@@ -3,6 +3,7 @@ for both overlay formats. What is read is checked by the image grammar (``pinche
 
 from __future__ import annotations
 
+from reconciler import units
 from reconciler.overlays import helm, kustomize, pincheck
 from reconciler.overlays.imageref import ImagePin
 from reconciler.overlays.yamlread import parse
@@ -15,8 +16,17 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
     """The pin of ``app`` in an overlay file, or None when the file does not mention it.
 
     The app's `images` entry is the one named exactly as ``app.image_name``, else the first
-    naming the same repository in the normalised form (``kustomize.same_name``).
+    naming the same repository in the normalised form (``kustomize.same_name``). An app of
+    several images gets one pin holding each part the file mentions (``ImagePin.parts``);
+    its digest is the unit's key only when every part is there, pinned by digest.
     """
+    if app.is_unit:
+        found = [(name, read_pin(fmt, data, file, part)) for name, part in app.parts()]
+        parts = tuple((name, pin) for name, pin in found if pin is not None)
+        if not parts:
+            return None
+        digest = units.key({name: pin.digest for name, pin in found if pin is not None})
+        return ImagePin("", "", digest if len(parts) == len(found) else "", parts)
     if fmt == "helm":
         return helm.read_pin(data, file, app.helm)
     entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
@@ -27,11 +37,24 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
 
 
 def write_pin(fmt: Format, data: bytes, file: str, app: App, pin: ImagePin) -> bytes:
-    """``data`` with ``app`` pinned to ``pin``; only the bytes of changed values differ."""
+    """``data`` with ``app`` pinned to ``pin``; only the bytes of changed values differ. An
+    app of several images has every part of ``pin`` written, in one edit of the file."""
+    if app.is_unit:
+        wanted = dict(pin.parts)
+        if fmt == "helm":
+            for name, part in app.parts():
+                data = helm.write_pin(data, file, part.helm, wanted[name])
+            return data
+        return kustomize.set_images(
+            data, file, [_entry(part, wanted[name]) for name, part in app.parts()]
+        )
     if fmt == "helm":
         return helm.write_pin(data, file, app.helm, pin)
+    return kustomize.set_images(data, file, [_entry(app, pin)])
+
+
+def _entry(app: App, pin: ImagePin) -> kustomize.Image:
     # The text decides whether newName is written, not the normalised name: a pin whose
     # repository is written as the entry's name needs none.
     new_name = "" if pin.repository == app.image_name else pin.repository
-    entry = kustomize.Image(app.image_name, new_name, pin.tag, pin.digest)
-    return kustomize.set_images(data, file, [entry])
+    return kustomize.Image(app.image_name, new_name, pin.tag, pin.digest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler import gates
+from reconciler import gates, units
 from reconciler.gates import Candidate, GateResult
 from reconciler.gates.argocd import evaluate_argocd
 from reconciler.gates.checks import evaluate_checks
@@ -29,10 +29,19 @@ def candidate(
             + (
                 f': it has no images[] entry named "{app.image_name}" (if it names the image '
                 f"otherwise, set kustomize_image in [apps.{app.name}])"
-                if source.format == "kustomize"
+                if source.format == "kustomize" and not app.is_unit
+                else ""
+            )
+            + (
+                f": it has no images[] entry named "
+                f"{', '.join(repr(part.image_name) for _, part in app.parts())}"
+                if source.format == "kustomize" and app.is_unit
                 else ""
             ),
         )
+        return None
+    if app.is_unit and not src.pin.digest:
+        _incomplete(draft, app, source, target, src)
         return None
     digest = src.pin.digest or registry.resolved(draft, app, source, target, src.pin)
     if not digest:
@@ -47,6 +56,30 @@ def candidate(
         digest,
         gates.pinned_since(src.history, digest) or src.changed_at,
         "overlay",
+    )
+
+
+def _incomplete(
+    draft: Draft, app: App, source: Environment, target: Environment, src: OverlayState
+) -> None:
+    """An image unit moves whole: a part missing from the source, or pinned by tag only,
+    blocks the whole unit (the target keeps the set it runs)."""
+    assert src.pin is not None
+    have = dict(src.pin.parts)
+    missing = [name for name, _ in app.parts() if name not in have]
+    tagged = [name for name, pin in src.pin.parts if not pin.digest]
+    what = []
+    if missing:
+        what.append(f"pins no {', '.join(missing)}")
+    if tagged:
+        what.append(f"pins {', '.join(tagged)} by tag only")
+    draft.block(
+        app.name,
+        target.name,
+        "unit-incomplete",
+        f"the {source.name} overlay ({src.path}) {' and '.join(what)}: {app.name}'s images "
+        f"move together, every part pinned by digest ({', '.join(n for n, _ in app.parts())}); "
+        f"nothing moves until {source.name} pins them all",
     )
 
 
@@ -79,6 +112,8 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
     # Only the app's own images count, names compared in the normalised form.
     app = draft.policy.apps.get(candidate.app)
     mine = tuple(i for i in status.images if app is not None and same_repository(i, app.image))
+    if app is not None and app.is_unit:
+        mine = _unit_images(app, status.images)
     return evaluate_argocd(
         name,
         status.sync,
@@ -91,6 +126,20 @@ def gate(draft: Draft, name: str, candidate: Candidate) -> GateResult:
         operation=status.operation,
         error=status.error,
     )
+
+
+def _unit_images(app: App, images: tuple[str, ...]) -> tuple[str, ...]:
+    """An image unit runs as a set: its parts' digests in the Application's images, as one
+    unit key the gate compares with the candidate's (no key when a part runs none)."""
+    running = {}
+    for name, part in app.parts():
+        digests = sorted(
+            {i.rpartition("@")[2] for i in images if "@" in i and same_repository(i, part.image)}
+        )
+        if len(digests) != 1:
+            return ()  # a part not running, or two of its digests at once: not the set
+        running[name] = digests[0]
+    return (f"{app.name}@{units.key(running)}",)
 
 
 def _checks(draft: Draft, policy_gate: ChecksGate, candidate: Candidate) -> GateResult:

@@ -63,7 +63,8 @@ class Layout:
                 if target.registry_tag and policy.registry is not None:
                     tags.setdefault(app.name, []).append((env_index, app_index, target, app))
         for app in policy.apps.values():
-            self.by_image.setdefault(app.image, set()).add(app.name)
+            for _, part in app.parts():  # each image of an app of several
+                self.by_image.setdefault(part.image, set()).add(app.name)
         # Tuples once built: 10,000 apps' lists cost a megabyte more.
         self.edges = {name: tuple(found) for name, found in edges.items()}
         self.tags = {name: tuple(found) for name, found in tags.items()}

@@ -237,7 +237,7 @@ def advance(  # noqa: PLR0913, PLR0917 the edge's facts, read once in edge()
     )
 
 
-def _pin(src: OverlayState, digest: str, *, keep_tag: bool) -> ImagePin:
+def _pin(src: OverlayState, digest: str, *, keep_tag: bool | frozenset[str]) -> ImagePin:
     """What the target will pin: the source's repository and digest (and tag, if kept)."""
     assert src.pin is not None
     return promotions.target_pin(src.pin, digest, keep_tag=keep_tag)

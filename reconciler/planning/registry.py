@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from reconciler import units
 from reconciler.actions import MoveTag
 from reconciler.model import short as short_digest
 from reconciler.overlays.imageref import ImagePin
@@ -59,34 +60,45 @@ def resolved(
 
 
 def proven(draft: Draft, app: App, target: Environment, pin: ImagePin) -> bool:
-    """Fail closed: with a registry configured, the digest must be shown to exist."""
+    """Fail closed: with a registry configured, the digest must be shown to exist (every
+    part's, for an image unit)."""
     if draft.policy.registry is None:
         return True
-    repository = app.image
-    fact = draft.snap.digests.get((repository, pin.digest))
+    if app.is_unit:
+        wanted = dict(pin.parts)
+        return all(
+            _proven(draft, app.name, target, part.image, wanted[name].digest)
+            for name, part in app.parts()
+        )
+    return _proven(draft, app.name, target, app.image, pin.digest)
+
+
+def _proven(draft: Draft, app: str, target: Environment, repository: str, digest: str) -> bool:
+    fact = draft.snap.digests.get((repository, digest))
     if fact is not None and fact.exists:
         return True
     if fact is not None and fact.exists is False:
         draft.block(
-            app.name,
+            app,
             target.name,
             "unknown-digest",
-            f"the registry does not know {short_digest(pin.digest)} in {repository}; "
+            f"the registry does not know {short_digest(digest)} in {repository}; "
             "push the image, or pin a digest that exists",
         )
     else:
         why = fact.error if fact and fact.error else "it was not asked this cycle"
         draft.block(
-            app.name,
+            app,
             target.name,
             "registry-unreachable",
-            f"cannot prove {short_digest(pin.digest)} exists in {repository}: {why}",
+            f"cannot prove {short_digest(digest)} exists in {repository}: {why}",
         )
     return False
 
 
 def move_tag(draft: Draft, env: Environment, app: App) -> None:
-    """``env``'s `registry_tag` for ``app`` follows the digest the environment runs."""
+    """``env``'s `registry_tag` for ``app`` follows the digest the environment runs (each
+    part's tag its digest, for an image unit that runs whole)."""
     key = (app.name, env.name)
     if env.name in draft.policy.live:
         live = draft.snap.live.get(key)
@@ -95,15 +107,20 @@ def move_tag(draft: Draft, env: Environment, app: App) -> None:
         overlay = draft.snap.overlays.get(key)
         running = overlay.pin.digest if overlay and overlay.pin else None
     assert env.registry_tag is not None
-    fact = draft.snap.tags.get((app.image, env.registry_tag))
-    if not running or fact is None or fact.error or fact.digest == running:
+    if not running:
         return
-    draft.actions.append(
-        MoveTag(
-            app=app.name,
-            env=env.name,
-            repository=app.image,
-            digest=running,
-            tag=env.registry_tag,
+    each = units.parts(running) if app.is_unit else {"": running}
+    for name, part in app.parts():
+        digest = (each or {}).get(name)
+        fact = draft.snap.tags.get((part.image, env.registry_tag))
+        if not digest or fact is None or fact.error or fact.digest == digest:
+            continue
+        draft.actions.append(
+            MoveTag(
+                app=app.name,
+                env=env.name,
+                repository=part.image,
+                digest=digest,
+                tag=env.registry_tag,
+            )
         )
-    )

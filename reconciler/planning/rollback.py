@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler import promotions
+from reconciler import promotions, units
 from reconciler.actions import Blocked, CommitDirect, Propose
 from reconciler.errors import PolicyError
 from reconciler.gates import PinFact
-from reconciler.imagerefs import is_digest
 from reconciler.model import short
 from reconciler.planning import promotion, requests, reviews
 from reconciler.planning.draft import Draft
@@ -95,7 +94,7 @@ def decide(policy: Policy, snapshot: Snapshot, ask: Ask, now: datetime) -> Decis
         raise PolicyError(f"the {ask.env} overlay of {ask.app} cannot be rolled back: {said}")
     current = tgt.pin.digest
     digest = choose(tgt.history, current, ask.to)
-    assert is_digest(digest)
+    assert units.is_identity(digest)
     marker = promotions.Marker(
         ask.app,
         ask.env,

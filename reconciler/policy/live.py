@@ -44,7 +44,12 @@ class HttpLive:
         parse=values.parse_url,
         schema=URL_SCHEMA,
     )
-    field: str = spec("digest", doc="Dotted path of the digest in the JSON body.")
+    field: str = spec(
+        "digest",
+        doc="Dotted path of the digest in the JSON body; for an app of several images, of an "
+        'object holding each part\'s digest by part name (`{"app": "sha256:…", "migrate": '
+        '"sha256:…"}`): the app runs its unit only when every part runs its digest.',
+    )
     since_field: str | None = spec(
         None,
         doc="Dotted path of when the running version started (ISO 8601), if the endpoint "

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
 
+from reconciler import units
 from reconciler.policy import values
 from reconciler.policy.gates import (
     GATE_KINDS,
@@ -25,6 +26,7 @@ from reconciler.policy.gates import (
     SoakGate,
     WindowGate,
 )
+from reconciler.policy.images import NO_PARTS, HelmKeys, ImagePart
 from reconciler.policy.keys import DURATION_SCHEMA, EMPTY, URL_SCHEMA, duration_at_least, spec
 from reconciler.policy.live import (
     LIVE_KINDS,
@@ -53,6 +55,7 @@ __all__ = [
     "HelmKeys",
     "HttpGate",
     "HttpLive",
+    "ImagePart",
     "KubernetesLive",
     "LiveSource",
     "NotifySink",
@@ -155,53 +158,22 @@ class Registry:
 # -- apps ----------------------------------------------------------------------------------
 
 
-HelmLayout = Literal["tag", "digest", "registry", "image"]
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class HelmKeys:
-    """Where the image lives in a Helm values file (dotted key paths; a number walks into a
-    list: `containers.0.image`), and how the chart renders it."""
-
-    layout: HelmLayout | None = spec(
-        None,
-        doc='How the chart renders the image, so that what is written is what runs: "tag" '
-        "(repository:tag, as `helm create` scaffolds; the digest is written into the tag, "
-        '`TAG@DIGEST`), "digest" (the chart reads a digest key: repository@digest), '
-        '"registry" (Bitnami: registry/repository@digest), "image" (one key holding '
-        '`repo:tag@digest`). Default: "image" when `image` is set, else "tag".',
-        example="tag",
-    )
-    repository: str = spec("image.repository", doc="Key holding the image repository.")
-    tag: str = spec("image.tag", doc="Key holding the tag.")
-    digest: str = spec("image.digest", doc='Key holding the digest (layouts "digest", "registry").')
-    registry: str = spec("image.registry", doc='Key holding the registry host (layout "registry").')
-    image: str | None = spec(
-        None,
-        doc='Key holding `repo:tag@digest` (layout "image"). Replaces the keys above.',
-        example="image",
-    )
-    chart: str | None = spec(
-        None,
-        doc="The chart's folder in the config repo; `reconciler doctor` renders it with each "
-        'environment\'s values (needs `helm`) and says which image would run. "{app}" is replaced.',
-        example="charts/{app}",
-    )
-
-    @property
-    def kind(self) -> HelmLayout:
-        """The layout in force."""
-        return self.layout or ("image" if self.image is not None else "tag")
-
-
 @dataclasses.dataclass(frozen=True)
 class App:
-    """One service whose image is promoted."""
+    """One service whose image is promoted (or whose images are, as one unit)."""
 
     name: str = spec(doc="The app's name (the table's key).", from_key=True)
     image: str = spec(
-        doc="The image repository, without tag or digest.",
+        "",
+        doc="The image repository, without tag or digest. Give `image` or `images`.",
         example="418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway",
+    )
+    images: Mapping[str, ImagePart] = spec(
+        EMPTY,
+        doc="Several images promoted as one unit, by part name (instead of `image`): "
+        "`[apps.NAME.images.PART]` tables. A candidate is the set the source pins; it "
+        "moves only whole (docs/policy.md#apps-of-several-images).",
+        example=None,
     )
     kustomize_image: str | None = spec(
         None,
@@ -218,10 +190,61 @@ class App:
     )
     hold: bool = spec(False, doc="Stop all automation for this app.")
 
+    def __hash__(self) -> int:
+        # Hashable as before `images`, a mapping, was added (a frozen dataclass hashes its
+        # fields, and a mapping proxy does not hash).
+        fields = (self.name, self.image, self.kustomize_image, self.helm, self.environments)
+        return hash((*fields, self.hold, tuple(sorted(self.images.items()))))
+
     @property
     def image_name(self) -> str:
         """The kustomize `images[].name` this app's overlays use."""
         return self.kustomize_image or self.name
+
+    @property
+    def read_as(self) -> str:
+        """What reading this app's pin depends on besides the file and format, for cache
+        keys: its kustomize image name, or for an image unit each part's name and keys."""
+        if not self.images:
+            return self.image_name
+        return ";".join(f"{n}={p.image_name}:{p.helm!r}" for n, p in self.parts())
+
+    def lead(self, digest: str) -> tuple[str, str]:
+        """The image and digest whose labels speak for the candidate ``digest`` (its source
+        revision, its version): the app's own, or an image unit's first part's by name."""
+        if not self.images:
+            return self.image, digest
+        name, part = self.parts()[0]
+        return part.image, (units.parts(digest) or {}).get(name, "")
+
+    @property
+    def is_unit(self) -> bool:
+        """Whether the app promotes several images as one unit (`images`)."""
+        return bool(self.images)
+
+    def parts(self) -> tuple[tuple[str, App], ...]:
+        """Each image as a single-image app of the same name, by part name sorted; a
+        single-image app is its one part, named ""."""
+        cached: tuple[tuple[str, App], ...] | None = self.__dict__.get("_parts_cache")
+        if cached is None:
+            if not self.images:
+                cached = (("", self),)
+            else:
+                cached = tuple(
+                    (
+                        name,
+                        dataclasses.replace(
+                            self,
+                            image=part.image,
+                            images=NO_PARTS,
+                            kustomize_image=part.kustomize_image or part.image.rsplit("/", 1)[-1],
+                            helm=part.helm,
+                        ),
+                    )
+                    for name, part in sorted(self.images.items())
+                )
+            object.__setattr__(self, "_parts_cache", cached)
+        return cached
 
 
 # -- environments ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ SECTIONS: list[tuple[str, type[Any]]] = [
     ("[registry]", model.Registry),
     ("[apps.NAME]", model.App),
     ("[apps.NAME.helm]", model.HelmKeys),
+    ("[apps.NAME.images.PART]", model.ImagePart),
     ("[environments.NAME]", model.Environment),
     ('[gates.NAME] with kind = "http"', model.HttpGate),
     ('[gates.NAME] with kind = "soak"', model.SoakGate),

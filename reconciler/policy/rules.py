@@ -7,6 +7,7 @@ from reconciler.imagerefs import parse_image
 from reconciler.policy.diagnostics import Problems, suggest
 from reconciler.policy.model import (
     MAX_GATE_TIMEOUT,
+    App,
     ArgoCDGate,
     ArgoCDLive,
     ChecksGate,
@@ -32,17 +33,7 @@ def _check_apps(policy: Policy, problems: Problems) -> None:
     envs = policy.environments
     for name, app in policy.apps.items():
         here = ("apps", name)
-        problem = None
-        if not problems.is_bad((*here, "image")) and app.image:
-            problem = _repository_problem(app.image)
-        if problem is not None:
-            problems.add(
-                (*here, "image"),
-                f'apps.{name}.image: "{app.image}" is not an image repository{problem}; give '
-                "it without a tag or digest, in lower case (such as "
-                "registry.example.com/team/app)",
-                "invalid-value",
-            )
+        _image_rules(problems, here, name, app)
         for index, env in enumerate(app.environments or ()):
             if env not in envs and not problems.is_bad(("environments",)):
                 problems.add(
@@ -53,6 +44,72 @@ def _check_apps(policy: Policy, problems: Problems) -> None:
         _helm_rules(problems, (*here, "helm"), name, app.helm)
     if not policy.apps and not problems.touches(("apps",)):
         problems.add(("apps",), 'no apps: add at least one [apps.NAME] with an "image"', "empty")
+
+
+def _image_rules(problems: Problems, here: tuple[str, ...], name: str, app: App) -> None:
+    """`image` or `images` (of at least two parts), each a repository the grammar accepts."""
+    if problems.is_bad((*here, "image")) or problems.is_bad((*here, "images")):
+        return
+    if bool(app.image) == bool(app.images):
+        both = "not both" if app.image else "one of them"
+        problems.add(
+            (*here, "images") if app.images else here,
+            f'apps.{name}: give "image" (one image) or [apps.{name}.images.PART] tables '
+            f"(several promoted as one unit), {both}",
+            "invalid-value" if app.image else "missing-key",
+            anchor="key",
+        )
+        return
+    if len(app.images) == 1:
+        problems.add(
+            (*here, "images"),
+            f'apps.{name}.images: one part; an app of one image says image = "..."',
+            "invalid-value",
+            anchor="key",
+        )
+    if app.images and app.helm != HelmKeys():
+        problems.add(
+            (*here, "helm"),
+            f"apps.{name}.helm: an app of several images says where each is in "
+            f"[apps.{name}.images.PART.helm]",
+            "invalid-value",
+            anchor="key",
+        )
+    if app.images and app.kustomize_image is not None:
+        problems.add(
+            (*here, "kustomize_image"),
+            f"apps.{name}.kustomize_image: an app of several images names each in "
+            f"[apps.{name}.images.PART] kustomize_image",
+            "invalid-value",
+        )
+    images = [((*here, "image"), f"apps.{name}.image", app.image)] if app.image else []
+    images += [
+        ((*here, "images", part, "image"), f"apps.{name}.images.{part}.image", p.image)
+        for part, p in app.images.items()
+    ]
+    for where, shown, image in images:
+        problem = _repository_problem(image)
+        if problem is not None:
+            problems.add(
+                where,
+                f'{shown}: "{image}" is not an image repository{problem}; give '
+                "it without a tag or digest, in lower case (such as "
+                "registry.example.com/team/app)",
+                "invalid-value",
+            )
+    names: dict[str, str] = {}
+    for part_name, part in app.parts():
+        if part_name:
+            _helm_rules(problems, (*here, "images", part_name, "helm"), name, part.helm)
+        seen = names.setdefault(part.image_name, part_name)
+        if seen != part_name:
+            problems.add(
+                (*here, "images", part_name),
+                f'apps.{name}.images: parts "{seen}" and "{part_name}" both match the '
+                f'kustomize image "{part.image_name}"; set kustomize_image on one of them',
+                "invalid-value",
+                anchor="key",
+            )
 
 
 def _helm_rules(problems: Problems, here: tuple[str, ...], name: str, helm: HelmKeys) -> None:

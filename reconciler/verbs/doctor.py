@@ -288,11 +288,12 @@ def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Chec
     from reconciler import charts  # noqa: PLC0415 - doctor's alone
 
     wanted = [
-        (app, env)
+        (app, part_name, part, env)
         for env in policy.ordered()
         if env.format == "helm"
         for app in policy.apps_in(env.name)
-        if app.helm.chart
+        for part_name, part in app.parts()  # each image of an app of several
+        if part.helm.chart
     ]
     if not wanted:
         return []
@@ -310,12 +311,16 @@ def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Chec
     snap = observation.snapshot
     view = wired.repo.tree(snap.base_commit)
     checks = []
-    for app, env in wanted:
-        chart = fill(str(app.helm.chart), app=app.name)
-        name = f"{chart} renders {app.name}'s image in {env.name}"
+    for app, part_name, part, env in wanted:
+        chart = fill(str(part.helm.chart), app=app.name)
+        image = f"{app.name}'s image" + (f" {part_name}" if part_name else "")
+        name = f"{chart} renders {image} in {env.name}"
         overlay = snap.overlays.get((app.name, env.name))
         values = view.read(overlay.path) if overlay is not None and not overlay.error else None
-        if overlay is None or overlay.pin is None or values is None:
+        pin = overlay.pin if overlay is not None else None
+        if pin is not None and part_name:
+            pin = dict(pin.parts).get(part_name)
+        if overlay is None or pin is None or values is None:
             checks.append(Check(name, ok=False, detail="the values file pins no image"))
             continue
         try:
@@ -323,9 +328,9 @@ def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Chec
         except ValueError as failed:
             checks.append(Check(name, ok=False, detail=str(failed)))
             continue
-        pinned = overlay.pin.reference()
-        runs = [image for image in ran if _names(image, overlay.pin)]
-        ok = any(_runs(image, overlay.pin) for image in runs)
+        pinned = pin.reference()
+        runs = [image for image in ran if _names(image, pin)]
+        ok = any(_runs(image, pin) for image in runs)
         shown = ", ".join(runs or ran) or "no workload"
         checks.append(
             Check(
@@ -365,7 +370,8 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
     if registry is None:
         return [Check("the registry answers", ok=False, detail="no adapter for the [registry]")]
     checks = []
-    hosts = sorted({parse_repository(app.image).host for app in policy.apps.values()})
+    images = sorted({part.image for app in policy.apps.values() for _, part in app.parts()})
+    hosts = sorted({parse_repository(image).host for image in images})
     for host in hosts:
         # Where the credentials come from, as the daemon logs it (a helper is run to know).
         if isinstance(registry, OciRegistry):
@@ -374,13 +380,13 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
         else:
             detail, fix, ok = "AWS's default credential chain (ECR)", "", True
         checks.append(Check(f"registry {host}", ok=ok, detail=detail, fix=fix, required=False))
-    for app in policy.apps.values():
+    for image in images:
         try:
-            tags = registry.tags(app.image)
+            tags = registry.tags(image)
         except ReconcilerError as exc:
             checks.append(
                 Check(
-                    f"the registry answers for {app.image}",
+                    f"the registry answers for {image}",
                     ok=False,
                     detail=str(exc),
                     fix="check [registry] and the registry credentials (AWS chain, or docker "
@@ -389,7 +395,7 @@ def _registry(policy: Policy, wired: Wired) -> list[Check]:
             )
             continue
         checks.append(
-            Check(f"the registry answers for {app.image}", ok=True, detail=f"{len(tags)} tags")
+            Check(f"the registry answers for {image}", ok=True, detail=f"{len(tags)} tags")
         )
     return checks
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import datetime
 
-from reconciler import audit, promotions
+from reconciler import audit, promotions, units
 from reconciler.desired import overlay_path
 from reconciler.errors import ReconcilerError
 from reconciler.forge.local import LocalForge
@@ -140,6 +140,8 @@ def _json(entry: audit.Entry) -> dict[str, object]:
         "from": entry.source,
         "to": entry.env,
         "digest": entry.digest,
+        # An image unit's set, part by part (reconciler.units); absent for one image.
+        **({"images": units.parts(entry.digest)} if units.is_unit(entry.digest) else {}),
         "state": entry.state,
         "request": entry.request,
         "requested_at": _when(entry.requested_at) if entry.requested_at else None,

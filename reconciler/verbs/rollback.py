@@ -20,7 +20,7 @@ from reconciler.errors import PolicyError, ReconcilerError, one_shot
 from reconciler.model import short
 from reconciler.planning import rollback as planned
 from reconciler.policy import POLICY_FILE
-from reconciler.registryfacts import prove
+from reconciler.registryfacts import images_of, prove
 from reconciler.settings import from_args, has_repo
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, check_name, fail
 from reconciler.verbs.reconcile import _hold
@@ -74,7 +74,8 @@ def roll_back(
         if registry is not None and whole.pin is not None:
             # No candidate names the digest gone back to: prove it exists (fail closed).
             digest = planned.choose(whole.history, whole.pin.digest or None, ask.to)
-            found = prove(registry, {policy.apps[ask.app].image: [digest]})
+            wanted = images_of(policy.apps[ask.app], digest)
+            found = prove(registry, {image: [each] for image, each in wanted.items()})
             snapshot = replace(snapshot, digests={**snapshot.digests, **found})
     decision = planned.decide(policy, snapshot, ask, utc_now())
     if decision.action is None or dry_run:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import units
+from reconciler.demo import ledger
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, HelmKeys
@@ -20,6 +22,7 @@ OLD = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 ECR = "418773912004.dkr.ecr.ap-south-1.amazonaws.com/order-gateway"
 DEV = "overlays/dev/kustomization.yaml"
 EXAMPLES = ROOT / "promotion-policies/examples"
+ENVS = ("dev", "staging", "prod")
 
 HELM_POLICY = """\
 version = 1
@@ -380,3 +383,36 @@ def test_app_and_env_are_required(tmp_path: Path) -> None:
     result = run("pin", f"reg.example.com/a:1@{D}", cwd=tmp_path)
     assert result.returncode == 2
     assert "--app" in result.stderr
+
+
+def test_an_app_of_several_images_pins_the_part_its_reference_names(
+    kustomize_repo: Path,
+) -> None:
+    files = {
+        name: (kustomize_repo / name).read_bytes()
+        for name in ("promotions.toml", *(f"overlays/{e}/kustomization.yaml" for e in ENVS))
+    }
+    seeded = {"api": OLD, "migrate": OLD.replace("9f", "8e", 1)}
+    for name, data in ledger.with_ledger(files, seeded).items():
+        (kustomize_repo / name).write_bytes(data)
+    migrations = ledger.IMAGES["migrate"]
+    before = (kustomize_repo / DEV).read_text()
+
+    result = run("pin", "--app", "ledger", "--env", "dev", f"{migrations}@{D}", cwd=kustomize_repo)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert (
+        result.stdout
+        == f"{DEV}: ledger in dev: {migrations}@{seeded['migrate']} -> {migrations}@{D}\n"
+    )
+    assert (kustomize_repo / DEV).read_text() == before.replace(seeded["migrate"], D)
+    pinned = pins.read_pin("kustomize", (kustomize_repo / DEV).read_bytes(), DEV, ledger.app())
+    assert pinned is not None
+    assert pinned.digest == units.key({"api": OLD, "migrate": D})
+
+    files = snapshot(kustomize_repo)
+    refused = run("pin", "--app", "ledger", "--env", "dev", f"{ECR}@{D}", cwd=kustomize_repo)
+    assert refused.returncode == 1
+    assert "is no part of app ledger" in refused.stderr
+    assert f"api = {ledger.IMAGES['api']}, migrate = {migrations}" in refused.stderr
+    assert snapshot(kustomize_repo) == files

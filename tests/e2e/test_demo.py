@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reconciler import promotions
+from reconciler import promotions, units
+from reconciler.demo import images, ledger
 from reconciler.demo.flow import NEW_DIGEST, OUTSIDER
 from reconciler.forge.local import LocalForge
 from reconciler.forge.records import REVIEWED_BY
 from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
+from reconciler.model import short
+from reconciler.overlays import pins
 from tests.e2e.world import OWNER, TEAM, overlay, pin_of
 
 
@@ -74,6 +77,22 @@ def test_the_quick_demo_blocks_a_non_owner_and_merges_after_the_owner(tmp_path: 
         h.startswith("Live: order-gateway runs") and h.endswith("in prod") for h in blocks["slack"]
     )
 
+    # The ledger, two images as one unit: CI rebuilt the api only, and the set dev pinned
+    # (the new api, the same migrations) went to staging and prod whole, in one request each.
+    moved = units.key({**ledger.RUNNING, "api": images.LEDGER_API_BUILT.digest})
+    unit_step = first(r"^8\. ledger ships two images as one unit")
+    listed = first(r"^    - images, promoted together as one unit:$")
+    parts = units.parts(moved)
+    assert parts is not None
+    for part, digest in parts.items():
+        assert first(rf"^      - {part}: `{ledger.IMAGES[part]}@{digest}`$") > listed
+    assert unit_step < listed < first(rf"prod now runs ledger {re.escape(short(moved))}$")
+    assert [
+        line
+        for line in lines
+        if re.search(r"now runs ledger (?!" + re.escape(short(moved)) + ")", line)
+    ] == []
+
     # The config repo the demo leaves behind tells the same story.
     repo = Pygit2ConfigRepo.open(str(tmp_path / "demo/config-repo.git"), tmp_path / "reader")
     tip = repo.tip("main")
@@ -85,3 +104,9 @@ def test_the_quick_demo_blocks_a_non_owner_and_merges_after_the_owner(tmp_path: 
     merge = repo.commit_info(record.merged_commit)
     assert merge.trailer(promotions.IMAGE_DIGEST) == NEW_DIGEST
     assert [t.value for t in merge.trailers if t.key == REVIEWED_BY] == [OWNER]
+    for env in ("dev", "staging", "prod"):
+        data = repo.read(tip, overlay(env))
+        assert data is not None
+        pinned = pins.read_pin("kustomize", data, overlay(env), ledger.app())
+        assert pinned is not None
+        assert pinned.digest == moved

@@ -37,7 +37,7 @@ def test_the_demo_rolls_prod_back_through_a_code_owner(tmp_path: Path) -> None:
     opened = re.search(r"opened #(\d+) prod: roll back order-gateway to", done.stdout)
     assert opened is not None, done.stdout
     number = opened[1]
-    # Each step after the one before: the story before step 8 has lines like these too.
+    # Each step after the one before: the story before step 9 has lines like these too.
     step = -1
     for pattern in (
         r"\$ reconciler rollback --repo .* --env prod --previous --reason",

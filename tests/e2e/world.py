@@ -233,9 +233,9 @@ class World:
         """``who`` approves request ``number`` on its current head."""
         return self.forge_as(who).review(number, who, "approved")
 
-    def approve_waiting(self, who: str, env: str = "prod") -> bool:
+    def approve_waiting(self, who: str, env: str = "prod", app: str = APP) -> bool:
         """Approve the open request into ``env`` unless ``who`` already approved its head."""
-        request = self.open_request(env)
+        request = self.open_request(env, app)
         if request is None or not request.head_commit or who in request.approvals():
             return False
         self.approve(request.number, who)
@@ -279,10 +279,10 @@ class World:
         head = promotions.branch(env, APP)
         return [r for r in self.records() if r.head_branch == head]
 
-    def open_request(self, env: str) -> Request | None:
-        """The open request into ``env``, if any."""
+    def open_request(self, env: str, app: str = APP) -> Request | None:
+        """The open request of ``app`` into ``env``, if any."""
         self.repo()
-        head = promotions.branch(env, APP)
+        head = promotions.branch(env, app)
         found = [r for r in self._audit.requests() if r.head_branch == head]
         assert len(found) <= 1, f"more than one open request for {head}: {found}"
         return found[0] if found else None

@@ -16,14 +16,16 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from reconciler import promotions, units
 from reconciler.errors import PolicyError
 from reconciler.overlays import pins
 from reconciler.overlays.imageref import ImagePin
-from reconciler.policy.model import App, HelmKeys
+from reconciler.policy.model import App, HelmKeys, ImagePart
 from tests.conftest import ROOT
 from tests.helm import CHARTS, binary, images, template
 
@@ -215,3 +217,39 @@ def test_the_created_chart_is_helm_creates_own(tmp_path: Path) -> None:
         if p.is_file()
     }
     assert made == kept
+
+
+def test_an_app_of_two_images_renders_both_promoted_and_nothing_else() -> None:
+    """An app of several images (issue 22, item 1): each part's value path is written in the
+    one values file, and the chart runs exactly the promoted set."""
+    proxy = "registry.example.com/team/proxy"
+    app = App(
+        name="app",
+        images=MappingProxyType(
+            {
+                "app": ImagePart(name="app", image=REPO, helm=HelmKeys(image="containers.0.image")),
+                "proxy": ImagePart(
+                    name="proxy", image=proxy, helm=HelmKeys(image="containers.1.image")
+                ),
+            }
+        ),
+    )
+    values = (
+        b"containers:\n  - name: app\n    image: registry.example.com/team/app:v1\n"
+        b"  - name: sidecar\n    image: registry.example.com/team/proxy:v7\n"
+    )
+    other = "sha256:" + "7a" * 32
+    source = pins.read_pin("helm", values, "values.yaml", app)
+    assert source is not None
+    key = units.key({"app": DIGEST, "proxy": other})
+    promoted = promotions.target_pin(source, key, keep_tag=True)
+    before = template(CHARTS / "list", values)
+
+    edited = pins.write_pin("helm", values, "values.yaml", app, promoted)
+
+    after = template(CHARTS / "list", edited)
+    assert images(after) == [f"{REPO}:v1@{DIGEST}", f"{proxy}:v7@{other}"]
+    assert _same_but_images(before, after)
+    read = pins.read_pin("helm", edited, "values.yaml", app)
+    assert read is not None
+    assert read.digest == key

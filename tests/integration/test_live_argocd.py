@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import units
 from reconciler.gates.argocd import evaluate_argocd
 from reconciler.httpclient.client import HttpClient
 from reconciler.httpclient.messages import HttpRequest
@@ -638,3 +639,53 @@ def test_stream_lines(line: bytes, event: dict[str, Any] | None) -> None:
 def test_a_stream_line_that_is_no_event(line: bytes) -> None:
     with pytest.raises(ValueError, match=r".+"):
         parse_event(line)
+
+
+# -- an app of several images: each part's digest, one unit --------------------------------
+MIGRATE = "registry.example.com/shop/gw-migrations"
+
+
+def unit_reader(argocd: FakeArgoCD) -> ArgoCDLiveReader:
+    source = Source(env="staging", kind="argocd", server=argocd.url, token_env="ARGOCD_TOKEN")
+    opened = ArgoCDLiveReader(
+        source,
+        {},
+        HttpClient(trust_env=False),
+        Clock(),
+        environ={"ARGOCD_TOKEN": TOKEN},
+        units={"gw": {"api": REPO, "migrate": MIGRATE}},
+    )
+    _OPENED.append(opened)
+    return opened
+
+
+UNIT_CASES = [
+    (
+        "every part runs one digest",
+        [f"{REPO}@{D1}", f"{MIGRATE}@{D2}"],
+        LiveState(units.key({"api": D1, "migrate": D2}), T0 - timedelta(hours=1)),
+    ),
+    (
+        "a part runs two digests: rolling",
+        [f"{REPO}@{D1}", f"{MIGRATE}@{D2}", f"{MIGRATE}@{D1}"],
+        LiveState(None, rolling=True),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("images", "state"), [c[1:] for c in UNIT_CASES], ids=[c[0] for c in UNIT_CASES]
+)
+def test_a_unit_runs_the_set_of_its_parts_digests(
+    argocd: FakeArgoCD, images: list[str], state: LiveState
+) -> None:
+    argocd.add(application("gw-staging", images, finished_at=T0 - timedelta(hours=1)))
+    assert read_one(unit_reader(argocd)) == state
+
+
+def test_a_unit_with_a_part_not_running_is_an_error(argocd: FakeArgoCD) -> None:
+    argocd.add(application("gw-staging", [f"{REPO}@{D1}"]))
+    state = read_one(unit_reader(argocd))
+    assert state.digest is None
+    assert state.error is not None
+    assert f"runs no image of {MIGRATE}" in state.error

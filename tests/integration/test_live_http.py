@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconciler import units
 from reconciler.demo.services import SampleServices
 from reconciler.httpclient.client import HttpClient
 from reconciler.live.http import HttpLiveReader
@@ -136,3 +137,13 @@ def test_a_sha512_digest_is_a_digest(services: SampleServices) -> None:
     digest = "sha512:" + "5" * 128
     services.deploy("prod", "gw", digest)
     assert reader(services, Clock()).read([("gw", "prod")])[("gw", "prod")].digest == digest
+
+
+def test_a_unit_runs_the_set_its_endpoint_names_part_by_part(services: SampleServices) -> None:
+    # The sample services answer {"digest": {"api": ..., "migrate": ...}} for a unit.
+    key = units.key({"api": D1, "migrate": D2})
+    services.deploy("prod", "ledger", key)
+    state = reader(services, Clock(), since_field="started_at").read([("ledger", "prod")])[
+        ("ledger", "prod")
+    ]
+    assert (state.digest, state.since, state.error) == (key, T0 - timedelta(hours=1), None)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import units
 from reconciler.live.kubernetes import NO_DIGEST_YET, KubernetesLiveReader
 from reconciler.live.kubernetes.workloads import image_digest
 from reconciler.live.port import LiveReader
@@ -444,3 +445,40 @@ def test_docker_hub_names_match_in_their_normalised_form(
 )
 def test_the_digest_of_an_image_id(image_id: str, digest: str | None) -> None:
     assert image_digest(image_id) == digest
+
+
+# -- an app of several images: each part's container, one unit -----------------------------
+MIGRATE = "registry.example.com/shop/gw-migrations"
+
+
+def read_unit(kubeconfig: Path) -> LiveState:
+    reader = KubernetesLiveReader(
+        source(), {}, kubeconfig=kubeconfig, units={"gw": {"api": REPO, "migrate": MIGRATE}}
+    )
+    try:
+        return reader.read([("gw", "staging")])[("gw", "staging")]
+    finally:
+        reader.close()
+
+
+def test_a_unit_runs_when_every_part_runs_its_digest(
+    cluster: FakeCluster, kubeconfig: Path
+) -> None:
+    migrate = (f"{MIGRATE}:1.4.0", f"{MIGRATE}@{D2}")
+    cluster.add(
+        deployment("gw", NS, {"gw": f"{REPO}@{D1}", "migrate": f"{MIGRATE}@{D2}"}),
+        gw_pod(1, D1, T0 - timedelta(hours=2), extra={"migrate": migrate}),
+    )
+    assert read_unit(kubeconfig) == LiveState(
+        units.key({"api": D1, "migrate": D2}), T0 - timedelta(hours=2)
+    )
+
+
+def test_a_unit_with_a_part_not_running_runs_nothing(
+    cluster: FakeCluster, kubeconfig: Path
+) -> None:
+    cluster.add(deployment("gw", NS, {"gw": f"{REPO}@{D1}"}), gw_pod(1, D1, T0))
+    state = read_unit(kubeconfig)
+    assert state.digest is None
+    assert state.error is not None
+    assert state.error.startswith(f"migrate: no container of deployment/gw runs {MIGRATE}")

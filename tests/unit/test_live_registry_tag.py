@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from reconciler import units
 from reconciler.live.registry_tag import RegistryTagLiveReader
 from reconciler.policy.model import RegistryTagLive
 from tests.fakes.registry import FakeRegistry
@@ -43,3 +44,18 @@ def test_missing_tag_and_unreachable_registry_are_errors_not_exceptions() -> Non
     down = reader.read([("gw", "prod")])[("gw", "prod")]
     assert down.digest is None
     assert down.error
+
+
+def test_a_unit_runs_the_set_its_parts_tags_point_to() -> None:
+    migrate = "registry.example.com/team/gw-migrations"
+    registry = FakeRegistry()
+    api = registry.push_image(REPO, "production", "v1")
+    source = RegistryTagLive(env="prod", kind="registry-tag", tag="production")
+    reader = RegistryTagLiveReader(
+        source, registry, {}, lambda: T0, {"gw": {"api": REPO, "migrate": migrate}}
+    )
+    half = reader.read([("gw", "prod")])[("gw", "prod")]
+    assert (half.digest, half.error) == (None, f"migrate: {migrate} has no tag production yet")
+    done = registry.push_image(migrate, "production", "v1")
+    whole = reader.read([("gw", "prod")])[("gw", "prod")]
+    assert (whole.digest, whole.since) == (units.key({"api": api, "migrate": done}), T0)

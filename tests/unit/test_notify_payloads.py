@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from reconciler import units
 from reconciler.notify import generic, slack, teams
 from reconciler.notify.events import Event
 from reconciler.policy.notify import EVENTS
@@ -197,6 +199,15 @@ def test_the_generic_document_satisfies_the_shipped_schema(told: Event) -> None:
     jsonschema.validate(document, WEBHOOK_SCHEMA)
     assert document["version"] == 1
     assert document["id"] == told.id
+
+
+def test_an_app_of_several_images_names_its_set_and_each_part() -> None:
+    key = units.key({"api": DIGEST, "migrate": DIGEST.replace("ab", "ef")})
+    document = json.loads(generic.body(replace(event("live"), digest=key)))
+    jsonschema.validate(document, WEBHOOK_SCHEMA)
+    assert (document["digest"], document["images"]) == (key, units.parts(key))
+    with pytest.raises(jsonschema.ValidationError):  # a key is not any text with "="
+        jsonschema.validate({**document, "digest": "api=v1"}, WEBHOOK_SCHEMA)
 
 
 def test_the_shipped_schema_refuses_an_unknown_version_and_event() -> None:

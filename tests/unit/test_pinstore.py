@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import __version__, pinstore
+from reconciler import __version__, pinstore, units
 from reconciler.overlays.imageref import ImagePin
 
+A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 PINS = {
-    "blob1:kustomize:gw:None": ImagePin("reg.example/gw", "v1", "sha256:" + "a" * 64),
+    "blob1:kustomize:gw:None": ImagePin("reg.example/gw", "v1", A),
     "blob2:kustomize:gw:None": None,  # the file mentions no image of the app
+    # An app of several images: its parts are kept with it (a restart reads the same set).
+    "blob3:kustomize:api=ledger;migrate=ledger-migrations": ImagePin(
+        "",
+        "",
+        units.key({"api": A, "migrate": B}),
+        (("api", ImagePin("reg.example/ledger", "", A)), ("migrate", ImagePin("m", "v2", B))),
+    ),
 }
 
 
@@ -44,7 +52,14 @@ def test_a_file_that_cannot_be_trusted_gives_nothing(
 
 def test_a_malformed_entry_is_left_out(tmp_path: Path) -> None:
     path = tmp_path / pinstore.FILE
-    entries = {"good": ["r", "", "sha256:" + "b" * 64], "short": ["r", ""], "typed": [1, 2, 3]}
+    entries = {
+        "good": ["r", "", "sha256:" + "b" * 64],
+        "short": ["r", ""],
+        "typed": [1, 2, 3],
+        "parts damaged": ["", "", "k", [["api", ["r", ""]]]],
+        "parts empty": ["", "", "k", []],
+        "parts nested": ["", "", "k", [["api", ["", "", "k", [["x", ["r", "", "d"]]]]]]],
+    }
     path.write_text(json.dumps({"release": __version__, "pins": entries}))
     assert pinstore.load(path) == {"good": ImagePin("r", "", "sha256:" + "b" * 64)}
 

@@ -33,6 +33,7 @@ from reconciler.live.kubernetes.workloads import (
     workload_of,
 )
 from reconciler.live.port import LiveReader
+from reconciler.live.unitstate import combine
 from reconciler.policy.model import KubernetesLive
 from reconciler.policy.values import fill
 from reconciler.snapshot import LiveState
@@ -54,7 +55,7 @@ class KubernetesLiveReader:
     a read lists again rather than answer from older objects.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 the reader's settings, keyword-only after the images
         self,
         source: KubernetesLive,
         images: Mapping[str, str],
@@ -64,9 +65,11 @@ class KubernetesLiveReader:
         stale_after: timedelta = timedelta(seconds=30),
         watch_seconds: int = WATCH_SECONDS,
         concurrency: int = 8,
+        units: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._source = source
         self._images = dict(images)
+        self._units = dict(units or {})  # an app of several images: part -> repository
         self._kubeconfig = str(kubeconfig) if kubeconfig is not None else None
         self._timeout = timeout.total_seconds()
         self._stale_after = stale_after.total_seconds()
@@ -202,7 +205,19 @@ class KubernetesLiveReader:
                     _status_message(404, "get", namespace, f"{kind} {name!r}", self._host)
                 )
             workload = workload_of(obj)
-            container = self._container(workload, app, env)
+            if app in self._units:
+                # Each part's container in the workload; the unit runs only as a whole.
+                states = {}
+                for part, repository in self._units[app].items():
+                    try:
+                        container = self._container(workload, repository, env)
+                    except Failure as failure:
+                        states[part] = LiveState(None, error=str(failure))
+                        continue
+                    running = _running(pods.values(), workload, container)
+                    states[part] = judge(workload, container, running)
+                return combine(states)
+            container = self._container(workload, self._images.get(app), env, app=app)
             running = _running(pods.values(), workload, container)
         except Failure as failure:
             return LiveState(None, error=str(failure))
@@ -210,17 +225,18 @@ class KubernetesLiveReader:
             return LiveState(None, error=f"unexpected {type(exc).__name__} reading {app} in {env}")
         return judge(workload, container, running)
 
-    def _container(self, workload: Workload, app: str, env: str) -> str:
+    def _container(
+        self, workload: Workload, repository: str | None, env: str, *, app: str = ""
+    ) -> str:
         names = [name for name, _ in workload.containers]
         where = f"{workload.kind}/{workload.name}"
-        if self._source.container is not None:
+        if self._source.container is not None and app:
             if self._source.container not in names:
                 raise Failure(
                     f"{where} has no container {self._source.container!r} "
                     f"(it has {', '.join(names)}); fix container in [live.{env}]"
                 )
             return self._source.container
-        repository = self._images.get(app)
         if repository is None:
             raise Failure(f"no image is known for {app}")
         wanted = repository_of(repository)  # normalised: docker.io/nginx is library/nginx
@@ -228,10 +244,12 @@ class KubernetesLiveReader:
             if wanted is not None and repository_of(image) == wanted:
                 return name
         listed = ", ".join(f"{name}={image}" for name, image in workload.containers)
-        raise Failure(
-            f"no container of {where} runs {repository} ({listed}); "
+        fix = (
             f"set container in [live.{env}] to the one to read"
+            if app
+            else "each image of the app runs in a container of the workload"
         )
+        raise Failure(f"no container of {where} runs {repository} ({listed}); {fix}")
 
     @contextmanager
     def _answer(self, what: str, namespace: str, subject: str) -> Iterator[None]:

@@ -27,6 +27,7 @@ from reconciler.policy.model import (
     HelmKeys,
     HttpGate,
     HttpLive,
+    ImagePart,
     LiveSource,
     NotifySink,
     Policy,
@@ -47,6 +48,12 @@ kind = "oci"
 
 [apps.shop]
 image = "registry.example.com/team/shop"
+
+[apps.pair.images.app]
+image = "registry.example.com/team/pair"
+
+[apps.pair.images.migrate]
+image = "registry.example.com/team/pair-migrations"
 
 [environments.dev]
 overlay = "overlays/dev"
@@ -108,6 +115,7 @@ TYPE_OF: dict[Any, str] = {
     Registry: "table",
     HelmKeys: "table",
     Mapping[str, App]: "table of tables",
+    Mapping[str, ImagePart]: "table of tables",
     Mapping[str, Environment]: "table of tables",
     Mapping[str, Gate]: "table of tables",
     Mapping[str, LiveSource]: "table of tables",
@@ -192,6 +200,7 @@ def _home(cls: type[Any]) -> tuple[str, ...]:
         Registry: ("registry",),
         App: ("apps", "shop"),
         HelmKeys: ("apps", "shop", "helm"),
+        ImagePart: ("apps", "pair", "images", "migrate"),
         Environment: ("environments", "prod"),
     }
     return homes[cls]

@@ -245,7 +245,56 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "missing required key",
         BASE.replace('image = "registry.example.com/team/gw"\n', 'kustomize_image = "gw"\n'),
-        ['3:1: [apps.gw] is missing the required key "image"'],
+        [
+            '3:1: apps.gw: give "image" (one image) or [apps.gw.images.PART] tables (several '
+            "promoted as one unit), one of them"
+        ],
+    ),
+    (
+        "an app of several images and image too",
+        BASE + '[apps.gw.images.app]\nimage = "registry.example.com/team/gw"\n'
+        '[apps.gw.images.migrate]\nimage = "registry.example.com/team/gw-migrations"\n',
+        [
+            '12:10: apps.gw: give "image" (one image) or [apps.gw.images.PART] tables (several '
+            "promoted as one unit), not both"
+        ],
+    ),
+    (
+        "an app of one part",
+        BASE.replace('image = "registry.example.com/team/gw"\n', "")
+        + '[apps.gw.images.app]\nimage = "registry.example.com/team/gw"\n',
+        ['11:10: apps.gw.images: one part; an app of one image says image = "..."'],
+    ),
+    (
+        "two parts that match one kustomize image",
+        BASE.replace('image = "registry.example.com/team/gw"\n', "")
+        + '[apps.gw.images.app]\nimage = "registry.example.com/team/gw"\n'
+        '[apps.gw.images.web]\nimage = "registry.example.com/other/gw"\n',
+        [
+            '13:1: apps.gw.images: parts "app" and "web" both match the kustomize image '
+            '"gw"; set kustomize_image on one of them',
+        ],
+    ),
+    (
+        "an app of several images with app-wide helm keys",
+        BASE.replace('image = "registry.example.com/team/gw"\n', 'helm = { tag = "x.tag" }\n')
+        + '[apps.gw.images.app]\nimage = "registry.example.com/team/gw"\n'
+        '[apps.gw.images.db]\nimage = "registry.example.com/team/db"\n',
+        [
+            "4:1: apps.gw.helm: an app of several images says where each is in "
+            "[apps.gw.images.PART.helm]"
+        ],
+    ),
+    (
+        "a part's image with a tag",
+        BASE.replace('image = "registry.example.com/team/gw"\n', "")
+        + '[apps.gw.images.app]\nimage = "registry.example.com/team/gw"\n'
+        '[apps.gw.images.web]\nimage = "registry.example.com/team/web:1.2"\n',
+        [
+            '14:9: apps.gw.images.web.image: "registry.example.com/team/web:1.2" is not an '
+            "image repository; give it without a tag or digest, in lower case (such as "
+            "registry.example.com/team/app)",
+        ],
     ),
     (
         "image with a tag",

@@ -109,7 +109,10 @@ class Clone:
         brought, that pack's inflated delta bases (up to 16 MB each) while the repository
         is open; a daemon fetching for weeks would hold them all (at 10,000 apps, 1.2 MB
         more with each push)."""
-        self.repo = pygit2.Repository(self.repo.path)
+        path = self.repo.path
+        # Let go of the packs now, even while objects read from the old one live on.
+        self.repo.free()
+        self.repo = pygit2.Repository(path)
         self._packs = 0
 
     def writing(self) -> contextlib.AbstractContextManager[None]:

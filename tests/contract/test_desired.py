@@ -16,6 +16,7 @@ import pytest
 from reconciler.desired import Desired, DesiredReader
 from reconciler.gates import PinFact, pinned_since
 from reconciler.pinfacts import Windows
+from reconciler.policy import Policy
 from reconciler.registryfacts import offered
 from reconciler.revisions import changed_keys
 from tests.contract.gitworld import FakeWorld, GitWorld, World
@@ -124,6 +125,16 @@ def comparable(desired: Desired) -> tuple[object, ...]:
         # and CODEOWNERS must still agree.
         return (desired.commit, desired.errors, desired.owners)
     return (desired.commit, desired.policy, desired.errors, dict(desired.overlays), desired.owners)
+
+
+def read_with(world: World, commit: str) -> tuple[DesiredReader, Desired, Policy]:
+    """A new reader of ``commit``, what it read, and the policy in force there."""
+    repo = world.client()
+    repo.fetch()
+    reader = DesiredReader(repo)
+    desired = reader.read(commit, "main")
+    assert desired.policy is not None
+    return reader, desired, desired.policy
 
 
 def fresh(world: World, commit: str) -> Desired:
@@ -246,17 +257,13 @@ def test_a_candidates_overlays_are_read_whole_and_no_others(world: World) -> Non
         {**BASE, "overlays/dev/web/kustomization.yaml": b"# CI\n" + kept, "README.md": b"2\n"},
         links=LINKS,
     )
-    repo = world.client()
-    repo.fetch()
-    reader = DesiredReader(repo)
-    desired = reader.read(tip, "main")
-    assert desired.policy is not None
+    reader, desired, policy = read_with(world, tip)
     windows = Windows(reader.pins)
-    candidates = offered(desired.policy, desired.overlays, {})
+    candidates = offered(policy, desired.overlays, {})
     assert candidates == {("web", "prod"): f"sha256:{'7' * 64}"}
     parsed = reader.pins.parses
 
-    made = windows.for_candidates(desired.policy, desired.overlays, candidates)
+    made = windows.for_candidates(policy, desired.overlays, candidates)
 
     source = made[("web", "dev")]
     assert [(f.commit, f.digest) for f in source.history] == [
@@ -270,7 +277,7 @@ def test_a_candidates_overlays_are_read_whole_and_no_others(world: World) -> Non
     assert made[("api", "dev")] is desired.overlays[("api", "dev")]
     assert reader.pins.parses == parsed + 1  # dev's first version of web
     # The next cycle with the same overlays gets the same objects: nothing looks changed.
-    assert windows.for_candidates(desired.policy, desired.overlays, candidates) is made
+    assert windows.for_candidates(policy, desired.overlays, candidates) is made
     assert reader.pins.parses == parsed + 1
 
 
@@ -314,15 +321,11 @@ def test_an_overlay_both_source_and_target_is_walked_back_for_its_candidate(
         },
         links=links,
     )
-    repo = world.client()
-    repo.fetch()
-    reader = DesiredReader(repo)
-    desired = reader.read(tip, "main")
-    assert desired.policy is not None
-    candidates = offered(desired.policy, desired.overlays, {})
+    reader, desired, policy = read_with(world, tip)
+    candidates = offered(policy, desired.overlays, {})
     assert {k for k in candidates if k[0] == "web"} == {("web", "staging"), ("web", "prod")}
     for order in (candidates, dict(reversed(list(candidates.items())))):
-        made = Windows(reader.pins).for_candidates(desired.policy, desired.overlays, order)
+        made = Windows(reader.pins).for_candidates(policy, desired.overlays, order)
         staging = made[("web", "staging")]
         # Walked back past the 20-commit window to the file's first commit (digest 9 was
         # never pinned there): the window alone would stop 20 commits back.

@@ -74,19 +74,24 @@ EDITS: dict[str, dict[str, tuple[bytes, int] | None]] = {
 }
 
 
-@pytest.mark.parametrize("what", list(EDITS))
-@pytest.mark.parametrize("prefixes", [None, ("overlays/dev",), ("overlays/dev/app0001",)])
-def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, prefixes: tuple[str, ...] | None
-) -> None:
-    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+def edited(what: str) -> dict[str, tuple[bytes, int]]:
+    """BASE with the edit ``what`` made."""
     files = dict(BASE)
     for path, blob in EDITS[what].items():
         if blob is None:
             files.pop(path)
         else:
             files[path] = blob
-    old, new = tree_of(repo, BASE), tree_of(repo, files)
+    return files
+
+
+@pytest.mark.parametrize("what", list(EDITS))
+@pytest.mark.parametrize("prefixes", [None, ("overlays/dev",), ("overlays/dev/app0001",)])
+def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, prefixes: tuple[str, ...] | None
+) -> None:
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    old, new = tree_of(repo, BASE), tree_of(repo, edited(what))
 
     monkeypatch.setattr(trees, "_BIG", 16)
     by_libgit2 = trees.file_changes(old, new, prefixes)
@@ -104,13 +109,7 @@ def test_a_big_folders_changed_names_are_those_whose_entries_differ(
 ) -> None:
     # File histories look a big folder's wanted names up only where libgit2 sees a change.
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
-    files = dict(BASE)
-    for path, blob in EDITS[what].items():
-        if blob is None:
-            files.pop(path)
-        else:
-            files[path] = blob
-    old, new = (trees.entry(tree_of(repo, f), "overlays/dev") for f in (BASE, files))
+    old, new = (trees.entry(tree_of(repo, f), "overlays/dev") for f in (BASE, edited(what)))
     assert isinstance(old, pygit2.Tree)
     assert isinstance(new, pygit2.Tree)
     names = sorted({str(e.name) for e in old} | {str(e.name) for e in new} | {"absent"})

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler import units
+from reconciler.errors import PolicyError
 from reconciler.gitrepo.trailers import Trailer
+from reconciler.imagerefs import check_tag
 from reconciler.model import short
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App, Environment, Policy
@@ -65,7 +67,9 @@ def request_pin(
     (``target_pin``); a rollback, the target's own (``rollback_pin``); None when the overlay
     it comes from pins nothing."""
     if marker.rollback:
-        return rollback_pin(target, marker.digest, keep_tag=keep_tag) if target else None
+        if target is None:
+            return None
+        return rollback_pin(target, marker.digest, keep_tag=keep_tag, tag=marker.tag)
     return target_pin(source, marker.digest, keep_tag=keep_tag) if source else None
 
 
@@ -112,6 +116,9 @@ class Marker:
     replaces: str = ""
     reason: str = ""
     by: str = ""
+    # The tag the overlay wrote beside the digest when it ran (a layout that keeps a tag:
+    # Helm's "tag", `pin = "tag-and-digest"`), so the rollback says the version that ran.
+    tag: str = ""
 
     @property
     def rollback(self) -> bool:
@@ -131,6 +138,8 @@ class Marker:
         if self.rollback:
             data |= {"kind": self.kind, "replaces": self.replaces, "reason": self.reason}
             data["by"] = self.by
+            if self.tag:
+                data["tag"] = self.tag
         return f"<!-- reconciler:promotion {json.dumps(data, sort_keys=True)} -->"
 
 
@@ -155,14 +164,25 @@ def parse_marker(body: str) -> Marker | None:
             str(data.get("replaces", "")),
             str(data.get("reason", "")),
             str(data.get("by", "")),
+            str(data.get("tag", "")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    if marker.tag and not _is_tag(marker.tag):
+        return None  # not a tag the image grammar allows: a damaged marker
     # Anyone who can edit the body can edit the marker: a digest not of the image spec's
     # form is a damaged marker, never a digest to compare or to pin.
     if marker.replaces and not units.is_identity(marker.replaces):
         return None
     return marker if units.is_identity(marker.digest) else None
+
+
+def _is_tag(text: str) -> bool:
+    try:
+        check_tag(text)
+    except PolicyError:
+        return False
+    return True
 
 
 def title(marker: Marker) -> str:
@@ -184,10 +204,15 @@ def note(text: str, limit: int = 300, *, mention: bool = False) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
 
 
-def rollback_pin(current: ImagePin, digest: str, *, keep_tag: bool | frozenset[str]) -> ImagePin:
-    """What a rollback pins in the target: its own repository at ``digest``; the tag it has
-    now only where the layout needs one (`pin = "tag-and-digest"`, Helm's "tag" layout). For
-    an image unit, each part at its digest in the unit's key ``digest``."""
+def rollback_pin(
+    current: ImagePin, digest: str, *, keep_tag: bool | frozenset[str], tag: str = ""
+) -> ImagePin:
+    """What a rollback pins in the target: its own repository at ``digest``; where the
+    layout needs a tag (`pin = "tag-and-digest"`, Helm's "tag" layout), ``tag`` (the one
+    written beside that digest when it ran), else the one it has now. For an image unit,
+    each part at its digest in the unit's key ``digest``."""
+    if tag and keep_tag is True and not current.parts:
+        return ImagePin(current.repository, tag, digest)
     return target_pin(current, digest, keep_tag=keep_tag)
 
 

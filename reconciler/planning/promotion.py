@@ -147,7 +147,7 @@ def _rolling_back(  # noqa: PLR0917 the edge's facts, read once in edge()
     if owners is None:
         return
     keep_tag = promotions.keeps_tag(draft.policy, app, target)
-    pin = promotions.rollback_pin(tgt.pin, marker.digest, keep_tag=keep_tag)
+    pin = promotions.rollback_pin(tgt.pin, marker.digest, keep_tag=keep_tag, tag=marker.tag)
     advance(draft, app, source, target, tgt, marker, pin, [], owners, held)
 
 

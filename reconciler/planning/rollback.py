@@ -32,6 +32,7 @@ class Ask:
     to: str | None
     reason: str
     by: str
+    tag: str = ""  # the tag written beside the digest gone back to, when it ran there
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def decide(policy: Policy, snapshot: Snapshot, ask: Ask, now: datetime) -> Decis
     current = tgt.pin.digest
     digest = choose(tgt.history, current, ask.to)
     assert units.is_identity(digest)
+    keep_tag = promotions.keeps_tag(policy, app, target)
+    tag = ask.tag if keep_tag is True else ""
     marker = promotions.Marker(
         ask.app,
         ask.env,
@@ -105,6 +108,7 @@ def decide(policy: Policy, snapshot: Snapshot, ask: Ask, now: datetime) -> Decis
         replaces=current,
         reason=promotions.note(ask.reason),
         by=promotions.note(ask.by, 100, mention=True),
+        tag=tag,
     )
     draft = Draft(policy, snapshot, now)
     held = snapshot.requests.get(key)
@@ -121,9 +125,7 @@ def decide(policy: Policy, snapshot: Snapshot, ask: Ask, now: datetime) -> Decis
     owners = reviews.owners(draft, app, target, tgt)
     if owners is None:
         return Decision(digest, current, None, tuple(draft.blocked))
-    pin = promotions.rollback_pin(
-        tgt.pin, digest, keep_tag=promotions.keeps_tag(policy, app, target)
-    )
+    pin = promotions.rollback_pin(tgt.pin, digest, keep_tag=keep_tag, tag=tag)
     promotion.advance(draft, app, source, target, tgt, marker, pin, [], owners, held)
     # Only the write that asks for the rollback: reviews and the merge are the daemon's.
     writes = [a for a in draft.actions if isinstance(a, (Propose, CommitDirect))]

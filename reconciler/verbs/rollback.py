@@ -19,9 +19,10 @@ from reconciler.clock import utc_now
 from reconciler.errors import PolicyError, ReconcilerError, one_shot
 from reconciler.model import short
 from reconciler.planning import rollback as planned
-from reconciler.policy import POLICY_FILE
+from reconciler.policy import POLICY_FILE, Policy
 from reconciler.registryfacts import images_of, prove
 from reconciler.settings import from_args, has_repo
+from reconciler.snapshot import OverlayState
 from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, check_name, fail
 from reconciler.verbs.reconcile import _hold
 from reconciler.wiring import Wired, build
@@ -70,6 +71,7 @@ def roll_back(
         # The whole window of the target's pin history: what ran there before.
         whole = observer.windows.whole(policy, key, state)
         snapshot = replace(snapshot, overlays={**snapshot.overlays, key: whole})
+        ask = replace(ask, tag=_tag_when_it_ran(wired, policy, ask, whole))
         registry = observer.registry_for(policy) if policy.registry is not None else None
         if registry is not None and whole.pin is not None:
             # No candidate names the digest gone back to: prove it exists (fail closed).
@@ -82,6 +84,28 @@ def roll_back(
         return decision, []
     plan = Plan(actions=(decision.action,))
     return decision, wired.runner.applier.apply(plan, snapshot.base_branch)
+
+
+def _tag_when_it_ran(wired: Wired, policy: Policy, ask: planned.Ask, state: OverlayState) -> str:
+    """The tag the overlay wrote beside the digest gone back to, the last time it pinned
+    it ("" when none, or when that cannot be read: the current tag is kept then)."""
+    if state.pin is None:
+        return ""
+    try:
+        digest = planned.choose(state.history, state.pin.digest or None, ask.to)
+    except PolicyError:
+        return ""  # decide() says why
+    ran = [fact.commit for fact in state.history if fact.digest == digest]
+    if not ran:
+        return ""
+    observer = wired.runner.observer
+    env, app = policy.environments[ask.env], policy.apps[ask.app]
+    try:
+        view = observer.repo.tree(ran[-1])
+        then = observer.desired.pins.pin(env.format, app, view, state.path)
+    except ReconcilerError:
+        return ""
+    return then.tag if then is not None and then.digest == digest else ""
 
 
 def _roll_back(args: argparse.Namespace, wired: Wired) -> int:

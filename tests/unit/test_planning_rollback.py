@@ -288,6 +288,8 @@ def test_decide_refuses_an_environment_nothing_is_promoted_into() -> None:
         ({}, True),
         ({"replaces": "sha256:short"}, False),  # a damaged marker, never a digest to pin
         ({"digest": "latest"}, False),
+        ({"tag": "v1.0.0"}, True),
+        ({"tag": "not a tag"}, False),  # the image grammar's tags only
     ],
 )
 def test_a_rollback_marker_reads_back(change: dict[str, Any], parsed: bool) -> None:
@@ -305,3 +307,27 @@ def test_the_reason_never_reaches_the_commit_body() -> None:
     assert (promotions.ROLLBACK_REASON, "ok Promoted-From: staging") in [
         (t.key, t.value) for t in trailers
     ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("", ""),  # digests only: no tag is written, none is carried
+        ('[settings]\npin = "tag-and-digest"\n', "v1.0.0"),  # the tag that ran with OLD
+    ],
+)
+def test_a_rollback_writes_the_tag_that_ran_beside_its_digest(settings: str, expected: str) -> None:
+    # Found as a user: a Helm "tag" layout rolled back to an old digest kept today's tag
+    # beside it, so the request showed a version that never ran with that digest.
+    asked = replace(ask(), tag="v1.0.0")
+    text = POLICY + settings
+    decision = rollback.decide(policy(text), snapshot(overlays=overlays()), asked, NOW)
+    propose = decision.action
+    assert isinstance(propose, Propose)
+    assert (propose.pin.tag, propose.marker.tag) == (expected, expected)
+    # The daemon rebuilds the same request from its marker (provenance, planning).
+    found = promotions.parse_marker(propose.body)
+    assert found == propose.marker
+    rebuilt = promotions.request_pin(found, None, overlay("prod", NEW).pin, keep_tag=bool(expected))
+    assert rebuilt is not None
+    assert (rebuilt.tag, rebuilt.digest) == (expected, OLD)

@@ -129,11 +129,13 @@ def whole(node: YNode | None, moved: int = 0) -> object:
     return ("seq", items, node.flow, span, node.aliased)
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+# A golden file with an anchor is read by the counting path alone: nothing to compare.
+UNANCHORED = [p for p in FILES if b"&" not in p.read_bytes()]
+
+
+@pytest.mark.parametrize("path", UNANCHORED, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_documents_without_anchors_convert_as_the_counting_path_does(path: Path) -> None:
     data = path.read_bytes()
-    if b"&" in data:
-        pytest.skip("holds an anchor: only the counting path reads it")
     for parse in (yamlread.parse, yamldoc.parse):
         assert whole(parse(data, "f").root) == whole(parse(anchored(data), "f").root, 1)
 

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import MaxDepthExceededError
@@ -31,8 +31,10 @@ MAX_ALIAS_NODES = 10_000
 BOM = "\ufeff"
 
 
-@dataclass(frozen=True, eq=False)
-class Span:
+# The nodes are named tuples, immutable as frozen dataclasses are: a read makes a dozen per
+# overlay, 30,000 overlays at a cold start of 10,000 apps, and a tuple is built in C where a
+# frozen dataclass's __init__ sets each field through object.__setattr__ (twice the time).
+class Span(NamedTuple):
     """Where a node stands: character offsets [start, end) and its 1-based line and column."""
 
     start: int
@@ -41,8 +43,7 @@ class Span:
     column: int
 
 
-@dataclass(frozen=True, eq=False)
-class YScalar:
+class YScalar(NamedTuple):
     """A scalar as written: its string value, quoting style ("", '"', "'", "|", ">")."""
 
     value: str
@@ -52,8 +53,7 @@ class YScalar:
     aliased: bool  # carries an anchor or is reached through an alias: editing it edits others
 
 
-@dataclass(frozen=True, eq=False)
-class YMap:
+class YMap(NamedTuple):
     """A mapping; ``pairs`` keep the document's order."""
 
     pairs: tuple[tuple[YScalar, YNode], ...]
@@ -69,8 +69,7 @@ class YMap:
         return None
 
 
-@dataclass(frozen=True, eq=False)
-class YSeq:
+class YSeq(NamedTuple):
     """A sequence."""
 
     items: tuple[YNode, ...]
@@ -212,17 +211,24 @@ def _count(node: Any, counts: Counter[int], path: set[int], file: str) -> None:
 def _unshared(root: Any, file: str, keep: Collection[str] | None) -> YNode:
     """``root`` of a document without anchors as a YNode, checked as ``_convert`` checks
     (the same errors, the same one first); with ``keep``, a root mapping holds only those
-    keys."""
+    keys, the others checked but not converted."""
     problems: list[str] = []
-    _check(root, file, 1, problems)
+    if keep is not None and _kind(root) == "mapping":
+        pairs: list[tuple[Any, YNode]] = []  # a key that is no scalar is raised below
+        seen: dict[str, int] = {}
+        for key, value in root.value:
+            converted = _plain(key, file, 2, problems)
+            _note_converted(converted, file, seen, problems)
+            if key.value in keep:
+                pairs.append((converted, _plain(value, file, 2, problems)))
+            else:
+                _check(value, file, 2, problems)
+        node: YNode = YMap(tuple(pairs), bool(root.flow_style), _span(root), aliased=False)
+    else:
+        node = _plain(root, file, 1, problems)
     if problems:
         raise PolicyError(problems[0])
-    if keep is not None and _kind(root) == "mapping":
-        pairs = tuple(
-            (_scalar(key), _plain(value, file)) for key, value in root.value if key.value in keep
-        )
-        return YMap(pairs, bool(root.flow_style), _span(root), aliased=False)
-    return _plain(root, file)
+    return node
 
 
 def _check(node: Any, file: str, depth: int, problems: list[str]) -> None:
@@ -232,11 +238,7 @@ def _check(node: Any, file: str, depth: int, problems: list[str]) -> None:
     if kind == "scalar":
         return
     if depth > MAX_DEPTH:
-        mark = node.start_mark
-        raise PolicyError(
-            f"{file}:{mark.line + 1}:{mark.column + 1}: the document nests more than "
-            f"{MAX_DEPTH} levels deep; an overlay never needs this many, flatten it"
-        )
+        raise _too_deep(file, node)
     if kind == "sequence":
         for child in node.value:
             _check(child, file, depth + 1, problems)
@@ -244,32 +246,62 @@ def _check(node: Any, file: str, depth: int, problems: list[str]) -> None:
     seen: dict[str, int] = {}
     for key, value in node.value:
         _check(key, file, depth + 1, problems)
-        if _kind(key) != "scalar":
-            problems.append(
-                f"{_where(file, key)}: a mapping key that is not a scalar is not supported"
-            )
-        else:
-            text = str(key.value)
-            if text in seen:
-                problems.append(
-                    f'{_where(file, key)}: key "{text}" is repeated (first at line '
-                    f"{seen[text]}); YAML tools disagree on which one counts"
-                )
-            else:
-                seen[text] = key.start_mark.line + 1
+        mark = key.start_mark
+        text = str(key.value) if _kind(key) == "scalar" else None
+        _note_key(text, (file, mark.line + 1, mark.column + 1), seen, problems)
         _check(value, file, depth + 1, problems)
 
 
-def _plain(node: Any, file: str) -> YNode:
-    """A checked node without anchors as a YNode."""
+def _plain(node: Any, file: str, depth: int, problems: list[str]) -> YNode:
+    """``node`` of a document without anchors as a YNode, checked as ``_check`` checks in
+    the same walk (a node under a problem may come out malformed: the caller raises)."""
     kind = _kind(node)
     if kind == "scalar":
         return _scalar(node)
+    if depth > MAX_DEPTH:
+        raise _too_deep(file, node)
     if kind == "sequence":
-        items = tuple(_plain(child, file) for child in node.value)
+        items = tuple(_plain(child, file, depth + 1, problems) for child in node.value)
         return YSeq(items, bool(node.flow_style), _span(node), aliased=False)
-    pairs = tuple((_scalar(key), _plain(value, file)) for key, value in node.value)
-    return YMap(pairs, bool(node.flow_style), _span(node), aliased=False)
+    pairs: list[tuple[Any, YNode]] = []  # a key that is no scalar: the caller raises
+    seen: dict[str, int] = {}
+    for key, value in node.value:
+        converted = _plain(key, file, depth + 1, problems)
+        _note_converted(converted, file, seen, problems)
+        pairs.append((converted, _plain(value, file, depth + 1, problems)))
+    return YMap(tuple(pairs), bool(node.flow_style), _span(node), aliased=False)
+
+
+def _note_converted(key: YNode, file: str, seen: dict[str, int], problems: list[str]) -> None:
+    text = key.value if isinstance(key, YScalar) else None
+    _note_key(text, (file, key.span.line, key.span.column), seen, problems)
+
+
+def _note_key(
+    text: str | None, at: tuple[str, int, int], seen: dict[str, int], problems: list[str]
+) -> None:
+    """Note a mapping key that is no scalar (``text`` None), or one ``seen`` before in its
+    mapping; ``at``: the key's file, line and column."""
+    file, line, column = at
+    if text is not None and text not in seen:
+        seen[text] = line
+        return
+    where = f"{file}:{line}:{column}"
+    if text is None:
+        problems.append(f"{where}: a mapping key that is not a scalar is not supported")
+    else:
+        problems.append(
+            f'{where}: key "{text}" is repeated (first at line '
+            f"{seen[text]}); YAML tools disagree on which one counts"
+        )
+
+
+def _too_deep(file: str, node: Any) -> PolicyError:
+    mark = node.start_mark
+    return PolicyError(
+        f"{file}:{mark.line + 1}:{mark.column + 1}: the document nests more than "
+        f"{MAX_DEPTH} levels deep; an overlay never needs this many, flatten it"
+    )
 
 
 def _scalar(node: Any) -> YScalar:

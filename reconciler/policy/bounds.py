@@ -9,6 +9,7 @@ in one linear pass over the text that skips strings and comments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # A policy nests arrays/inline tables two or three deep and dots keys a few parts long.
@@ -29,20 +30,30 @@ class Excess:
     message: str
 
 
+# Only these characters change the count: the scan jumps from one to the next in C (a
+# 10,000-app policy is 620 KB; a loop over each character took a fifth of a second).
+_SPECIAL = re.compile(r"[\"'#=,\n\[\]{}.]")
+_IN_STRING = {'"': re.compile(r'[\\\n"]'), "'": re.compile(r"[\n']")}
+
+
 def check(text: str) -> Excess | None:
     """The first place ``text`` nests or dots keys past the limits, or None."""
     depth = 0
     dots = 0
     line, line_start = 1, 0
-    i, size = 0, len(text)
-    while i < size:
+    size = len(text)
+    found = _SPECIAL.search(text)
+    while found is not None:
+        i = found.start()
         char = text[i]
         if char in "\"'":
             i, line, line_start = _skip_string(text, i, line, line_start)
+            found = _SPECIAL.search(text, i)
             continue
         if char == "#":
             end = text.find("\n", i)
             i = size if end < 0 else end
+            found = _SPECIAL.search(text, i)
             continue
         if char in _SEGMENT_ENDS:
             dots = 0
@@ -68,7 +79,7 @@ def check(text: str) -> Excess | None:
                     f"this dotted key has more than {MAX_KEY_PARTS} parts; "
                     "a policy key needs a few, shorten it",
                 )
-        i += 1
+        found = _SPECIAL.search(text, i + 1)
     return None
 
 
@@ -79,9 +90,11 @@ def _skip_string(text: str, start: int, line: int, line_start: int) -> tuple[int
     delimiter = quote * 3 if triple else quote
     i = start + len(delimiter)
     size = len(text)
-    while i < size:
+    stops = _IN_STRING[quote]
+    while (found := stops.search(text, i)) is not None:
+        i = found.start()
         char = text[i]
-        if char == "\\" and quote == '"':
+        if char == "\\":
             if text.startswith("\n", i + 1):  # a line-ending backslash in a """ string
                 line, line_start = line + 1, i + 2
             i += 2  # an escape: the next character never ends the string
@@ -98,4 +111,4 @@ def _skip_string(text: str, start: int, line: int, line_start: int) -> tuple[int
                 i, extra = i + 1, extra + 1
             return i, line, line_start
         i += 1
-    return i, line, line_start
+    return size, line, line_start

@@ -73,6 +73,9 @@ class TreeView:
             return blob if isinstance(blob, pygit2.Blob) else None
 
     def _resolve(self, path: str) -> paths.Resolved:
+        found = self._resolved.get(path)  # a kept resolution touches no libgit2 object
+        if found is not None:
+            return found
         with self._lock:
             found = self._resolved.get(path)
             if found is None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from reconciler import pinstore
+from reconciler import heap, pinstore
 from reconciler.applying import Applier, Identity
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleRunner
@@ -380,5 +380,6 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         timing=prepared.factories.notify_timing,
     )
     runner.after.append(notifier.after_cycle)
+    runner.after.append(heap.release)  # last: what the hooks freed is given back too
     closing.callback(notifier.close)  # before the client closes: it confirms what was sent
     return Wired(repo, forge, runner, metrics, closing)

@@ -3,12 +3,12 @@ process, reconciler.pinstore), and the pin facts of an overlay's history."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
-from reconciler import pinstore, promotions
+from reconciler import pinstore, pinworkers, promotions
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.gates import PinFact
 from reconciler.gitrepo.blobcache import BlobCache
@@ -69,11 +69,28 @@ class PinFacts:
             pin = pins.read_pin(fmt, data, path, app)
             return pin.shared() if pin is not None else None
 
-        # What is read depends on the app's image name (kustomize) or keys (Helm) too; a
-        # kustomization is read by image name alone, so its key leaves the keys out (47,000
-        # kept pins at 10,000 apps: the Helm keys' text cost 5 MB there).
-        helm = f":{app.helm!r}" if fmt == "helm" else ""
-        return self._pins.get_or_parse(f"{blob}:{fmt}:{app.read_as}{helm}", parse)
+        return self._pins.get_or_parse(_key(blob, fmt, app), parse)
+
+    def warm(self, files: Iterable[tuple[str, App, ReadView, str]]) -> None:
+        """Parse the pins of ``files`` (format, app, view, path) not kept yet, many at once:
+        on two cores where there are thousands (reconciler.pinworkers); ``pin`` then finds
+        them kept. What is not parsed here (an error, a single core) ``pin`` parses."""
+        jobs: dict[str, pinworkers.Job] = {}
+        for fmt, app, view, path in files:
+            blob = view.blob_id(path)
+            key = _key(blob, fmt, app) if blob is not None else None
+            if key is None or key in jobs or key in self._pins:
+                continue
+            data = view.read(path)
+            if data is not None:
+                jobs[key] = pinworkers.Job(key, fmt, data, path, app)
+        if len(jobs) < pinworkers.MIN_FILES:
+            return
+        found = pinworkers.parse_many(list(jobs.values()))
+        self._pins.preload(
+            {key: pin.shared() if pin is not None else None for key, pin in found.items()},
+            parsed=True,
+        )
 
     def facts(
         self,
@@ -160,6 +177,14 @@ class PinFacts:
             if len(commits) < limit:
                 return facts  # the file's whole history: ``digest`` was never pinned
             limit *= 4
+
+
+def _key(blob: str, fmt: str, app: App) -> str:
+    # What is read depends on the app's image name (kustomize) or keys (Helm) too; a
+    # kustomization is read by image name alone, so its key leaves the keys out (47,000
+    # kept pins at 10,000 apps: the Helm keys' text cost 5 MB there).
+    helm = f":{app.helm!r}" if fmt == "helm" else ""
+    return f"{blob}:{fmt}:{app.read_as}{helm}"
 
 
 def _rollback(info: CommitInfo) -> str | None:

@@ -58,9 +58,12 @@ class BlobCache(Generic[T]):
         with self._lock:
             return dict(self._entries)
 
-    def preload(self, entries: Mapping[str, T]) -> None:
-        """Results parsed before (by another process), added as if parsed here."""
+    def preload(self, entries: Mapping[str, T], *, parsed: bool = False) -> None:
+        """Results parsed before (by another process), added as if parsed here; ``parsed``:
+        just parsed for this cache, so counted as misses."""
         with self._lock:
+            if parsed:
+                self.misses += len(entries)
             for blob_id, value in entries.items():
                 self._entries[blob_id] = value
             while len(self._entries) > self._max:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
 from reconciler import units
 from reconciler.policy import values
@@ -196,6 +197,13 @@ class App:
         fields = (self.name, self.image, self.kustomize_image, self.helm, self.environments)
         return hash((*fields, self.hold, tuple(sorted(self.images.items()))))
 
+    def __reduce__(self) -> tuple[object, tuple[dict[str, object]]]:
+        # Pickled for the overlay worker (reconciler.pinworkers): a mapping proxy does not
+        # pickle, so the parts travel as a dict.
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["images"] = dict(self.images)
+        return (_unpickled_app, (fields,))
+
     @property
     def image_name(self) -> str:
         """The kustomize `images[].name` this app's overlays use."""
@@ -245,6 +253,11 @@ class App:
                 )
             object.__setattr__(self, "_parts_cache", cached)
         return cached
+
+
+def _unpickled_app(fields: dict[str, Any]) -> App:
+    images = fields.pop("images")
+    return App(**fields, images=MappingProxyType(images) if images else NO_PARTS)
 
 
 # -- environments ---------------------------------------------------------------------------

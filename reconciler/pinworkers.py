@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ def parse_many(
         return {}
     chunks = [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]
     try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet
+        )
         futures = [pool.submit(parse_chunk, part) for part in chunks]
     except (OSError, ImportError, RuntimeError) as error:  # no /dev/shm, no semaphores
         log.info("parsing overlays on one core: no worker process (%s)", error)
@@ -111,6 +114,12 @@ def parse_many(
         pool.shutdown(wait=True, cancel_futures=True)
     log.debug("parsed %d overlays here and %d in a worker", here, len(jobs) - here)
     return found
+
+
+def _quiet() -> None:
+    """In the worker: Ctrl-C in a terminal reaches the whole process group; the daemon
+    handles it (and ends the worker), so the worker prints no traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _result(

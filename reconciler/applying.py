@@ -146,19 +146,19 @@ class Applier:
             return f"the base branch {base} is gone"
         self._chain.move_to(tip)
         edit = action.edit
+        edits = provenance.unit_edits(edit, self.repo.tree(tip).names)
         checked = provenance.check_head(
             self.repo,
             self._chain,
             action.expected_head,
             base_tip=tip,
-            path=edit.path,
             digest=edit.pin.digest,
-            edit=provenance.pin_edit(edit),
+            edits=edits,
         )
         if checked.problem is None and not checked.current:
             return (
-                f"the base branch changed {edit.path} since its head was built, so merging it "
-                "would not give exactly the promotion's edit; it will be rebuilt"
+                f"the base branch changed {' or '.join(edits)} since its head was built, so "
+                "merging it would not give exactly the promotion's edit; it will be rebuilt"
             )
         return checked.problem
 
@@ -290,15 +290,20 @@ class Applier:
 def _pin_edit(
     fmt: str, path: str, app: App, pin: ImagePin
 ) -> Callable[[ReadView], dict[str, bytes | None] | None]:
-    """The one-file edit, computed on whatever tip the port hands it (re-run after a race)."""
-    write = provenance.pin_edit(PinEdit(app=app, format=fmt, path=path, pin=pin))
+    """The pin edit (of one file, or of a unit's part files, in one commit), computed on
+    whatever tip the port hands it (re-run after a race)."""
+    wanted = PinEdit(app=app, format=fmt, path=path, pin=pin)
 
     def edit(view: ReadView) -> dict[str, bytes | None] | None:
-        data = view.read(path)
-        if data is None:
-            raise ReconcilerError(f"{path} is missing on the branch; cannot pin {app.name}")
-        edited = write(data)
-        return None if edited == data else {path: edited}
+        out: dict[str, bytes | None] = {}
+        for file, write in provenance.unit_edits(wanted, view.names).items():
+            data = view.read(file)
+            if data is None:
+                raise ReconcilerError(f"{file} is missing on the branch; cannot pin {app.name}")
+            edited = write(data)
+            if edited != data:
+                out[file] = edited
+        return out or None
 
     return edit
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reconciler import codeowners, pinworkers
+from reconciler import codeowners, partfiles, pinworkers
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange, ReadView
 from reconciler.model import KUSTOMIZATION_FILES
 from reconciler.overlays.imageref import ImagePin
-from reconciler.pinfacts import HISTORY_DEPTH, PinFacts
+from reconciler.partfiles import Layout
+from reconciler.pinfacts import HISTORY_DEPTH, PinFacts, merged_histories
 from reconciler.policy import POLICY_FILE, Policy, load_policy
 from reconciler.policy.model import App, Environment
 from reconciler.policy.values import fill
@@ -244,7 +245,8 @@ class DesiredReader:
                 if key in kept:
                     self._index[path] = tuple(k for k in kept if k != key)
             if old is not None and old.state.error is None:
-                self._count(old.state.path, -1)
+                for path in old.state.files:
+                    self._count(path, -1)
             new = reads.get(key)
             for path in new.depends if new is not None else ():
                 if path not in self._index:
@@ -257,7 +259,8 @@ class DesiredReader:
                     self._folders.add(folder)
                     folder = folder.rpartition("/")[0]
             if new is not None and new.state.error is None:
-                self._count(new.state.path, 1)
+                for path in new.state.files:
+                    self._count(path, 1)
 
     def _count(self, path: str, by: int) -> None:
         left = self._known.get(path, 0) + by
@@ -274,13 +277,18 @@ class DesiredReader:
         last: Desired | None,
     ) -> dict[_ReadKey, _Read]:
         """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
-        found: dict[_ReadKey, tuple[str, ImagePin | None, tuple[str, ...]]] = {}
+        found: dict[_ReadKey, tuple[str, Layout, ImagePin | None, tuple[str, ...]]] = {}
         out: dict[_ReadKey, _Read] = {}
-        files = self._warm(fresh, view) if len(fresh) >= pinworkers.MIN_FILES else {}
+        warmed = self._warm(fresh, view) if len(fresh) >= pinworkers.MIN_FILES else {}
         for key, (env, where, app) in fresh.items():
+            files: Layout = ()
             try:
-                path = files.get(key) or overlay_path(env, app, view)
-                pin = self.pins.pin(env.format, app, view, path)
+                path = warmed.get(key) or overlay_path(env, app, view)
+                if app.images and app.has_part_files:
+                    files = partfiles.layout(partfiles.groups(env.format, path, app, view.names))
+                    pin = self.pins.unit_pin(env.format, app, view, files)
+                else:
+                    pin = self.pins.pin(env.format, app, view, path)
             except ReconcilerError as exc:
                 out[key] = _Read(OverlayState(path=where, pin=None, error=str(exc)), (where,))
                 continue
@@ -288,8 +296,11 @@ class DesiredReader:
                 error = f"internal error reading it ({type(exc).__name__})"
                 out[key] = _Read(OverlayState(path=where, pin=None, error=error), (where,))
                 continue
-            paths = (where, path, view.real_path(where), view.real_path(path))
-            found[key] = (path, pin, tuple(dict.fromkeys(p for p in paths if p is not None)))
+            paths = [where, path, view.real_path(where), view.real_path(path)]
+            for other, _ in files:  # a unit's part files: an edit of one replans the app
+                paths += (other, view.real_path(other))
+            depends = tuple(dict.fromkeys(p for p in paths if p is not None))
+            found[key] = (path, files, pin, depends)
         # An overlay read before at the same file only needs the commits since then.
         extend = {
             key: old
@@ -299,14 +310,19 @@ class DesiredReader:
             and (old := self._reads.get(key)) is not None
             and old.state.error is None
             and old.state.path == found[key][0]
+            and old.state.part_files == found[key][1]
         }
-        since = self._histories((found[k][0] for k in extend), view.commit, last)
-        whole = self._histories((found[k][0] for k in found if k not in extend), view.commit)
-        for key, (path, pin, depends) in found.items():
-            if key in extend:
-                commits = (since.get(path, ()) + extend[key].commits)[:HISTORY_DEPTH]
+        since = self._histories((f for k in extend for f in _files(found[k])), view.commit, last)
+        whole = self._histories(
+            (f for k in found if k not in extend for f in _files(found[k])), view.commit
+        )
+        for key, (path, files, pin, depends) in found.items():
+            got = since if key in extend else whole
+            if files:  # a unit's part files: the commits that changed any of them
+                new = merged_histories([got.get(f, ()) for f, _ in files], HISTORY_DEPTH)
             else:
-                commits = tuple(whole.get(path, ()))
+                new = tuple(got.get(path, ()))
+            commits = (new + extend[key].commits)[:HISTORY_DEPTH] if key in extend else new
             # Only the newest commit's pin is known without parsing (the file as it is);
             # older ones are read where a plan looks at them (PinFacts.complete): at a cold
             # start of 10,000 apps, every overlay's history would otherwise be parsed.
@@ -318,6 +334,7 @@ class DesiredReader:
                 changed_at=newest.time if newest else None,
                 history=(self.pins.newest(newest, pin),) if newest else (),
                 unread=commits[1:],
+                part_files=files,
             )
             out[key] = _Read(state, depends, commits)
         return out
@@ -369,6 +386,11 @@ def overlay_path(env: Environment, app: App, view: Folders) -> str:
         if name in names:
             return f"{where}/{name}"
     raise PolicyError(f"{where} has no kustomization.yaml")
+
+
+def _files(found: tuple[str, Layout, ImagePin | None, tuple[str, ...]]) -> Iterable[str]:
+    """The files a read's history covers: its overlay file, or a unit's part files."""
+    return [path for path, _ in found[1]] if found[1] else (found[0],)
 
 
 def _any_under(changes: tuple[FileChange, ...], paths: Iterable[str]) -> bool:

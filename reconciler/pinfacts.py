@@ -3,12 +3,12 @@ process, reconciler.pinstore), and the pin facts of an overlay's history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
-from reconciler import pinstore, pinworkers, promotions
+from reconciler import partfiles, pinstore, pinworkers, promotions
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.gates import PinFact
 from reconciler.gitrepo.blobcache import BlobCache
@@ -92,21 +92,34 @@ class PinFacts:
             parsed=True,
         )
 
+    def unit_pin(
+        self, fmt: str, app: App, view: ReadView, files: partfiles.Layout
+    ) -> ImagePin | None:
+        """The pin of ``app``, a unit whose parts are pinned in ``files``: each file's
+        parts read (once per blob) and made one."""
+        return partfiles.combine(
+            app, [self.pin(fmt, sub, view, path) for path, sub in partfiles.regroup(app, files)]
+        )
+
     def facts(
         self,
         env: Environment,
         app: App,
-        path: str,
+        state: OverlayState,
         commits: tuple[CommitInfo, ...],
         views: dict[str, ReadView],
     ) -> tuple[PinFact, ...]:
-        """Pin facts, oldest first, for ``commits`` (newest first) that changed ``path``."""
+        """Pin facts, oldest first, for ``commits`` (newest first) that changed the files
+        of ``state``."""
         facts = []
         for info in commits:
             if info.id not in views:
                 views[info.id] = self.repo.tree(info.id)
             try:
-                pin = self.pin(env.format, app, views[info.id], path)
+                if state.part_files:
+                    pin = self.unit_pin(env.format, app, views[info.id], state.part_files)
+                else:
+                    pin = self.pin(env.format, app, views[info.id], state.path)
             except ReconcilerError:
                 pin = None  # a broken or deleted overlay in the past pins nothing
             by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
@@ -132,7 +145,7 @@ class PinFacts:
         """``state`` with the pins of its ``unread`` commits read into its history."""
         if not state.unread:
             return state
-        older = self.facts(env, app, state.path, state.unread, views)
+        older = self.facts(env, app, state, state.unread, views)
         return replace(state, history=older + state.history, unread=())
 
     def back_to(
@@ -151,31 +164,36 @@ class PinFacts:
         history = state.history
         if len(history) < HISTORY_DEPTH or any(f.digest == digest for f in history):
             return history  # the window reaches the file's first commit, or holds digest
-        key = (history[0].commit, state.path, env.format, app.read_as, repr(app.helm), digest)
+        key = (history[0].commit, *state.files, env.format, app.read_as, repr(app.helm), digest)
         older = self._older.get(key)
         if older is None:
-            older = self._walk_back(env, app, state.path, history[0].commit, digest)
+            older = self._walk_back(env, app, state, history[0].commit, digest)
             if len(self._older) >= 10_000:
                 self._older.clear()  # bounded; a miss only costs a walk
             self._older[key] = older
         return older + history
 
     def _walk_back(
-        self, env: Environment, app: App, path: str, first: str, digest: str
+        self, env: Environment, app: App, state: OverlayState, first: str, digest: str
     ) -> tuple[PinFact, ...]:
         """Pin facts before ``first`` (exclusive), back to one pinning ``digest`` or the
         root; each deeper look walks again from ``first`` with four times the reach."""
         views: dict[str, ReadView] = {}
         limit = 4 * HISTORY_DEPTH
         while True:
-            commits = self.repo.history(first, path, limit=limit, first_parent=True)
+            each = [
+                self.repo.history(first, path, limit=limit, first_parent=True)
+                for path in state.files
+            ]
+            whole = all(len(commits) < limit for commits in each)
+            commits = merged_histories(each, limit)
             older = [c for c in commits if c.id != first]
-            facts = self.facts(env, app, path, tuple(older), views)
+            facts = self.facts(env, app, state, tuple(older), views)
             hits = [i for i, fact in enumerate(facts) if fact.digest == digest]
             if hits:
                 return facts[hits[-1] :]
-            if len(commits) < limit:
-                return facts  # the file's whole history: ``digest`` was never pinned
+            if whole:
+                return facts  # the files' whole history: ``digest`` was never pinned
             limit *= 4
 
 
@@ -185,6 +203,28 @@ def _key(blob: str, fmt: str, app: App) -> str:
     # kept pins at 10,000 apps: the Helm keys' text cost 5 MB there).
     helm = f":{app.helm!r}" if fmt == "helm" else ""
     return f"{blob}:{fmt}:{app.read_as}{helm}"
+
+
+def merged_histories(
+    each: Sequence[Sequence[CommitInfo]], limit: int | None = None
+) -> tuple[CommitInfo, ...]:
+    """Several files' first-parent histories (each newest first) as one, newest first: the
+    commits that changed any of them, once each, by commit time (a unit's part files).
+
+    A history of ``limit`` commits may stop short of its file's first commit: the merged
+    one then stops at the newest such end, so no file's commit is missing from it.
+    """
+    if len(each) == 1:
+        return tuple(each[0])
+    seen: dict[str, CommitInfo] = {}
+    for commits in each:
+        for info in commits:
+            seen.setdefault(info.id, info)
+    merged = sorted(seen.values(), key=lambda info: info.time, reverse=True)
+    ends = [c[-1].time for c in each if limit is not None and c and len(c) >= limit]
+    if ends:
+        merged = [info for info in merged if info.time >= max(ends)]
+    return tuple(merged)
 
 
 def _rollback(info: CommitInfo) -> str | None:

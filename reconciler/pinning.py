@@ -5,8 +5,10 @@ daemon's own edit of the environment's overlay file (Kustomize or Helm values).
 files), checks the reference with the one image grammar (``reconciler.imagerefs``: a
 digest is required, and the repository must be the app's ``image`` in the normalised form),
 and returns the file's bytes before and after ``overlays.pins.write_pin``, the same edit a
-promotion makes. ``push`` makes it on the base branch through ``ConfigRepo.update_branch``,
-which runs it again on the new tip when another writer pushed first. No I/O of its own.
+promotion makes (for a part of an app of several images pinned in a file of its own,
+that file: ``reconciler.partfiles``). ``push`` makes it on the base branch through
+``ConfigRepo.update_branch``, which runs it again on the new tip when another writer pushed
+first. No I/O of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from reconciler import partfiles
 from reconciler.desired import overlay_path
 from reconciler.errors import PolicyError
 from reconciler.gitrepo.port import ConfigRepo, PushOutcome, ReadView, Signature
@@ -116,10 +119,13 @@ def prepare(
     app, env = _choose(policy, tree, request.app, request.env, shown(POLICY_FILE))
     reference = request.reference
     name = parse_image(reference)
+    own: str | None = None  # a part pinned in a file of its own: that file's path
     if app.is_unit:
         # One part of an image unit: the one whose repository the reference names. The
         # daemon promotes the set the overlay then pins, whole.
-        app = _part(app, name.repository, reference, tree, shown(POLICY_FILE))
+        part_name, part = _part(app, name.repository, reference, tree, shown(POLICY_FILE))
+        own = app.images[part_name].overlay
+        app = part
     if name.digest is None:
         raise PolicyError(
             f"{reference!r} has no digest: pin IMAGE[:TAG]@DIGEST ({DIGEST_FORMS}), such as "
@@ -140,6 +146,8 @@ def prepare(
             f"pin {app.image}[:TAG]@DIGEST"
         )
     path = overlay_path(env, app, tree)
+    if own:
+        path = partfiles.part_path(env.format, path, own, app.name, tree.names)
     where = shown(path)
     kind = tree.kind(path)
     if kind == "escapes":
@@ -206,11 +214,13 @@ def _choose(
     return app, env
 
 
-def _part(app: App, repository: str, reference: str, tree: Tree, policy_file: str) -> App:
-    """The part of the image unit ``app`` whose image is ``repository``."""
-    for _, part in app.parts():
+def _part(
+    app: App, repository: str, reference: str, tree: Tree, policy_file: str
+) -> tuple[str, App]:
+    """The part of the image unit ``app`` whose image is ``repository``, and its name."""
+    for part_name, part in app.parts():
         if parse_repository(part.image).repository == repository:
-            return part
+            return part_name, part
     images = ", ".join(f"{name} = {part.image}" for name, part in app.parts())
     raise PolicyError(
         f"{reference!r}: the repository {repository} is no part of app {app.name}: "

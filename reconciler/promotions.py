@@ -221,7 +221,7 @@ MAX_BODY = 60_000  # GitHub refuses a pull request body past 65,536 characters
 
 def body(
     marker: Marker,
-    overlay: str,
+    overlay: str | tuple[str, ...],
     reference: str,
     evidence: str,
     notes: tuple[str, ...],
@@ -237,7 +237,7 @@ def body(
         "image digest that runs in the source environment, not a rebuild.",
         "",
         *_images(reference),
-        f"- overlay: `{overlay}`",
+        _overlay_line(overlay),
         f"- source commit: `{marker.source_commit[:12]}`",
         "",
         *([changes, ""] if changes else []),
@@ -250,8 +250,15 @@ def body(
     return _sized(lines, marker)
 
 
+def _overlay_line(overlay: str | tuple[str, ...]) -> str:
+    """The files a request edits: its overlay, or a unit's part files."""
+    files = (overlay,) if isinstance(overlay, str) else overlay
+    label = "overlay" if len(files) == 1 else "overlays"
+    return f"- {label}: {', '.join(f'`{file}`' for file in files)}"
+
+
 def _rollback_lines(
-    marker: Marker, overlay: str, reference: str, notes: tuple[str, ...]
+    marker: Marker, overlay: str | tuple[str, ...], reference: str, notes: tuple[str, ...]
 ) -> list[str]:
     lines = [
         f"Rolls **{marker.app}** in **{marker.env}** back to a digest that ran there before: "
@@ -259,7 +266,7 @@ def _rollback_lines(
         f"by {short(marker.digest)}.",
         "",
         f"- image: `{reference}`",
-        f"- overlay: `{overlay}`",
+        _overlay_line(overlay),
         f"- asked by: {marker.by or 'unknown'}",
         f"- reason: {marker.reason or 'none given'}",
         "",

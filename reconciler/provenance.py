@@ -3,7 +3,8 @@
 Anyone who can push `promote/*` can put any commit at a request's head. The daemon merges a
 head only when it is its own edit: one commit whose parent is on the base branch's
 first-parent chain, whose tree is that parent's plus the pin edit of one overlay (nothing
-else), pinning the request's digest and saying so in its trailers. The same check runs when
+else; an app of several images with parts in files of their own: of each of those files),
+pinning the request's digest and saying so in its trailers. The same check runs when
 observing and again right before merging; the forge then merges that very commit.
 
 A head built on an older base commit is still current when its one-file edit, merged into
@@ -18,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from reconciler import promotions
+from reconciler import partfiles, promotions
 from reconciler.actions import PinEdit
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import Request
@@ -103,17 +104,31 @@ class BaseChain:
         return parents[0] if parents else None
 
 
+def unit_edits(edit: PinEdit, names: partfiles.Names) -> dict[str, Edit]:
+    """Each file's edit of ``edit``: its own file's, or for an app of several images with
+    parts in files of their own (reconciler.partfiles), each of those files' share of it."""
+    found = partfiles.groups(edit.format, edit.path, edit.app, names)
+    if len(found) == 1:
+        return {edit.path: pin_edit(edit)}
+    return {
+        path: pin_edit(
+            PinEdit(app=sub, format=edit.format, path=path, pin=partfiles.share(edit.pin, sub))
+        )
+        for path, sub in found
+    }
+
+
 def check_head(
     repo: ConfigRepo,
     chain: BaseChain,
     head: str,
     *,
     base_tip: str,
-    path: str,
     digest: str,
-    edit: Edit,
+    edits: Mapping[str, Edit],
 ) -> HeadCheck:
-    """Whether ``head`` is the daemon's pin of ``digest`` in ``path`` on a base commit."""
+    """Whether ``head`` is the daemon's pin of ``digest`` (``edits``: each file's edit, one
+    file but for a unit's part files) on a base commit."""
     info = repo.commit_info(head)
     if len(info.parents) != 1:
         return HeadCheck(
@@ -127,27 +142,33 @@ def check_head(
             f"{short(parent)} is not on it)"
         )
     changed = sorted(c.path for c in repo.changed_paths(parent, head))
-    if changed != [path]:
-        others = [p for p in changed if p != path] or ["nothing"]
+    files = " and ".join(edits)
+    if not changed or any(p not in edits for p in changed):
+        others = [p for p in changed if p not in edits] or ["nothing"]
         return HeadCheck(
             f"its head {short(head)} changes {', '.join(others[:5])}"
-            f"{' and more' if len(others) > 5 else ''}; a promotion changes {path} only"
+            f"{' and more' if len(others) > 5 else ''}; a promotion changes {files} only"
         )
     if info.trailer(promotions.IMAGE_DIGEST) != digest:
         return HeadCheck(f"its head {short(head)} does not name {short(digest)} in its message")
-    old = repo.read(parent, path)
-    new = repo.read(head, path)
-    try:
-        expected = edit(old) if old is not None else None
-    except ReconcilerError as exc:
-        return HeadCheck(f"the pin edit cannot be made on its parent {short(parent)}: {exc}")
-    if old is None or new != expected:
-        return HeadCheck(
-            f"its head {short(head)} changes {path} other than by pinning {short(digest)}"
-        )
-    return HeadCheck(
-        None, _current(repo, parent, base_tip, head=head, path=path, old=old, edit=edit)
+    olds: dict[str, bytes] = {}
+    for path, edit in edits.items():
+        old = repo.read(parent, path)
+        new = repo.read(head, path)
+        try:
+            expected = edit(old) if old is not None else None
+        except ReconcilerError as exc:
+            return HeadCheck(f"the pin edit cannot be made on its parent {short(parent)}: {exc}")
+        if old is None or new != expected:
+            return HeadCheck(
+                f"its head {short(head)} changes {path} other than by pinning {short(digest)}"
+            )
+        olds[path] = old
+    current = all(
+        _current(repo, parent, base_tip, head=head, path=path, old=olds[path], edit=edit)
+        for path, edit in edits.items()
     )
+    return HeadCheck(None, current)
 
 
 def _current(
@@ -233,25 +254,24 @@ class HeadChecker:
         # the head, the edit, the base's version of the file and the chain being the same.
         key = (
             request.head_commit,
-            overlay.path,
+            *overlay.files,
             target.format,
             spec.read_as,
             repr(spec.helm),
             repr(pin),
-            self.repo.blob_id(tip, overlay.path) or "",
+            *(self.repo.blob_id(tip, path) or "" for path in overlay.files),
             str(self.chain.generation),
         )
         found = self._checked.get(key)
         if found is None:
-            edit = pin_edit(PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin))
+            edit = PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin)
             found = check_head(
                 self.repo,
                 self.chain,
                 request.head_commit,
                 base_tip=tip,
-                path=overlay.path,
                 digest=marker.digest,
-                edit=edit,
+                edits=unit_edits(edit, lambda folder: self.repo.tree(tip).names(folder)),
             )
             if len(self._checked) >= 10_000:
                 self._checked.clear()  # bounded; a miss costs one check

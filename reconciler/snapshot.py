@@ -34,6 +34,17 @@ class OverlayState:
     # pins are not read yet: a full read knows only the newest fact, and observing reads
     # the rest where a plan looks at them (pinfacts.PinFacts.complete).
     unread: tuple[CommitInfo, ...] = ()
+    # An app of several images with parts in files of their own (reconciler.partfiles):
+    # each file and the parts it pins, the environment's own first; () when ``path`` pins
+    # them all. ``commit``, ``history`` and ``unread`` then cover every one of the files.
+    part_files: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file that pins the app: ``path``, or a unit's part files."""
+        if not self.part_files:
+            return (self.path,)
+        return tuple(path for path, _ in self.part_files)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,8 @@ def _incomplete(
         app.name,
         target.name,
         "unit-incomplete",
-        f"the {source.name} overlay ({src.path}) {' and '.join(what)}: {app.name}'s images "
+        f"the {source.name} overlay ({', '.join(src.files)}) {' and '.join(what)}: "
+        f"{app.name}'s images "
         f"move together, every part pinned by digest ({', '.join(n for n, _ in app.parts())}); "
         f"nothing moves until {source.name} pins them all",
     )

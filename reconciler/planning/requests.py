@@ -81,7 +81,7 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
     change = draft.snap.changes.get((app.name, target.name))
     body = promotions.body(
         marker,
-        tgt.path,
+        tgt.files,
         pin.reference(),
         gates.evidence_table(results),
         tuple(notes),

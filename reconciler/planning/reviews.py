@@ -3,6 +3,8 @@ request is merged now, left to a person, or still waits."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from reconciler import codeowners, gates, ownership, promotions
 from reconciler.actions import Merge, PinEdit
 from reconciler.forge.port import Request
@@ -24,25 +26,36 @@ def owners(
         )
         draft.block(app.name, target.name, "codeowners-not-enforced", reason)
         return None
-    found = draft.snap.codeowners.owners_of(tgt.path)
+    found: dict[str, None] = {}
+    for path in tgt.files:  # one file, or each of a unit's part files
+        each = _file_owners(draft, app, target, path)
+        if each is None:
+            return None
+        found.update(dict.fromkeys(each))
+    return tuple(found)
+
+
+def _file_owners(draft: Draft, app: App, target: Environment, path: str) -> tuple[str, ...] | None:
+    """The code owners of one file the promotion edits; None when blocked."""
+    found = draft.snap.codeowners.owners_of(path)
     if not found:
         where = draft.snap.codeowners.source or "no CODEOWNERS file"
         draft.block(
             app.name,
             target.name,
             "codeowners-gap",
-            f"{tgt.path} has no code owner ({where}); add a line such as "
-            f"/{tgt.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+            f"{path} has no code owner ({where}); add a line such as "
+            f"/{path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
         )
         return None
-    rule = draft.snap.codeowners.rule_for(tgt.path)
+    rule = draft.snap.codeowners.rule_for(path)
     problem = draft.snap.codeowners_errors.get(rule.line) if rule else None
     if rule is not None and problem:
         draft.block(
             app.name,
             target.name,
             "codeowners-error",
-            f"{draft.snap.codeowners.source}:{rule.line}, the line that owns {tgt.path}, "
+            f"{draft.snap.codeowners.source}:{rule.line}, the line that owns {path}, "
             f"has an error the forge reports: {problem}; fix that line",
         )
         return None
@@ -69,11 +82,24 @@ def merge(  # noqa: PLR0913 the decision's facts, all but draft and app keyword-
             for who, at in approvals.items()
             if codeowners.is_owner(who, owners, draft.snap.teams)
         }
-        if not qualifying:
-            _await_owner(draft, app, target, tgt, request=request, owners=owners)
+        # Every file the promotion edits needs its own owner's approval (a unit's part
+        # files may have other owners); approved once the last of them is.
+        covered: dict[str, datetime] = {}
+        for path in tgt.files if qualifying else ():
+            own = draft.snap.codeowners.owners_of(path)
+            times = [
+                at
+                for who, at in qualifying.items()
+                if codeowners.is_owner(who, own, draft.snap.teams)
+            ]
+            if times:
+                covered[path] = min(times)
+        waiting = [path for path in tgt.files if path not in covered]
+        if waiting:
+            _await_owner(draft, app, target, tgt, request=request, waiting=waiting)
             return
         approvers = tuple(sorted(qualifying))
-        delay = gates.merge_delay(target.merge_delay, min(qualifying.values()), draft.now)
+        delay = gates.merge_delay(target.merge_delay, max(covered.values()), draft.now)
         if not delay.passed:
             draft.block(
                 app.name,
@@ -128,17 +154,18 @@ def _await_owner(
     tgt: OverlayState,
     *,
     request: Request,
-    owners: tuple[str, ...],
+    waiting: list[str],
 ) -> None:
-    """Block on a code owner's approval, saying whose approvals do not count and why."""
+    """Block on a code owner's approval of each file in ``waiting``, saying whose
+    approvals do not count and why."""
+    each = [(path, draft.snap.codeowners.owners_of(path)) for path in waiting]
+    owners = tuple(dict.fromkeys(o for _, own in each for o in own))
     unreadable = [
         draft.snap.unreadable_teams[o] for o in owners if o in draft.snap.unreadable_teams
     ]
     others = sorted(set(request.approvals()))
-    waits = (
-        f"request #{request.number} waits for approval from a code owner of {tgt.path}: "
-        f"{' '.join(owners)}"
-    )
+    whom = "; and of ".join(f"{path}: {' '.join(own)}" for path, own in each)
+    waits = f"request #{request.number} waits for approval from a code owner of {whom}"
     if unreadable:
         # Never "not a code owner": the forge did not say who is in the team.
         said = f" (approvals from {', '.join(others)} may count)" if others else ""
@@ -150,7 +177,12 @@ def _await_owner(
             since=request.updated_at,
         )
         return
-    extra = f" (approvals from {', '.join(others)} do not count: not code owners)" if others else ""
+    extra = (
+        f" (approvals from {', '.join(others)} do not count: not code owners"
+        f"{' of that file' if len(tgt.files) > 1 else ''})"
+        if others
+        else ""
+    )
     draft.block(
         app.name,
         target.name,
@@ -167,15 +199,21 @@ def _owners_stand_in_the_way(
     a code owner's review: the forge refuses the daemon's merge until an owner approves, so
     the plan waits for one (and says how to let the daemon merge alone) instead of failing."""
     enforcement = draft.snap.enforcement
-    rule = draft.snap.codeowners.rule_for(tgt.path)
-    if enforcement is None or not enforcement.enforced or rule is None or not rule.owners:
+    if enforcement is None or not enforcement.enforced:
         return False
-    if any(codeowners.is_owner(who, rule.owners, draft.snap.teams) for who in request.approvals()):
+    for path in tgt.files:  # one file, or each of a unit's part files
+        rule = draft.snap.codeowners.rule_for(path)
+        if rule is None or not rule.owners:
+            continue
+        if any(codeowners.is_owner(w, rule.owners, draft.snap.teams) for w in request.approvals()):
+            continue
+        break
+    else:
         return False
     owned = ownership.OwnedAutoMerge(
         target.name,
         app.name,
-        tgt.path,
+        path,
         rule.owners,
         draft.snap.codeowners.source or "CODEOWNERS",
         rule.line,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
 
+from reconciler.policy import values
 from reconciler.policy.keys import spec
 
 HelmLayout = Literal["tag", "digest", "registry", "image"]
@@ -67,6 +68,16 @@ class ImagePart:
     )
     helm: HelmKeys = spec(
         HelmKeys(), doc="Key paths of this image in Helm values overlays.", example=None
+    )
+    overlay: str | None = spec(
+        None,
+        doc="Where this part is pinned when not in the environment's own overlay file: "
+        "a folder holding its own kustomization.yaml, under the environment's overlay "
+        "folder (kustomize), or a values file beside the environment's values file (helm). "
+        '"{app}" is replaced by the app name.',
+        example="jobs",
+        parse=values.parse_part_path,
+        schema={"type": "string", "minLength": 1},
     )
 
 

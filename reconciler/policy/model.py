@@ -215,7 +215,8 @@ class App:
         keys: its kustomize image name, or for an image unit each part's name and keys."""
         if not self.images:
             return self.image_name
-        return ";".join(f"{n}={p.image_name}:{p.helm!r}" for n, p in self.parts())
+        made = ";".join(f"{n}={p.image_name}:{p.helm!r}" for n, p in self.parts())
+        return made + "".join(f";{n}@{p.overlay}" for n, p in self.images.items() if p.overlay)
 
     def lead(self, digest: str) -> tuple[str, str]:
         """The image and digest whose labels speak for the candidate ``digest`` (its source
@@ -224,6 +225,12 @@ class App:
             return self.image, digest
         name, part = self.parts()[0]
         return part.image, (units.parts(digest) or {}).get(name, "")
+
+    @property
+    def has_part_files(self) -> bool:
+        """Whether some part of an app of several images is pinned in a file of its own
+        (`[apps.NAME.images.PART] overlay`), not in the environment's overlay file."""
+        return any(part.overlay for part in self.images.values())
 
     @property
     def is_unit(self) -> bool:

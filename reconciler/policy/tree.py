@@ -1,4 +1,5 @@
-"""Checks of the policy against the config repo's files: overlays exist and stay inside."""
+"""Checks of the policy against the config repo's files: overlays (and the own overlays of
+a unit's parts) exist and stay inside."""
 
 from __future__ import annotations
 
@@ -22,6 +23,32 @@ def check_overlays(policy: Policy, tree: RepoTree, problems: Problems) -> None:
             message = _problem(tree, target, env.format)
             if message:
                 problems.add(path, f"environments.{name}.overlay: {message}", "overlay-path")
+        if not problems.is_bad(path):
+            _check_parts(policy, name, tree, problems)
+
+
+def _check_parts(policy: Policy, env_name: str, tree: RepoTree, problems: Problems) -> None:
+    """The own overlay of each part that has one, in this environment, exists and stays in
+    the repo: a folder with a kustomization under the environment's overlay folder, or a
+    values file beside its values file."""
+    env = policy.environments[env_name]
+    for app in policy.apps_in(env_name):
+        for part_name, part in app.images.items():
+            path = ("apps", app.name, "images", part_name, "overlay")
+            if not part.overlay or problems.is_bad(path):
+                continue
+            main = fill(env.overlay, app=app.name)
+            folder = main if env.format == "kustomize" else main.rpartition("/")[0]
+            own = fill(part.overlay, app=app.name)
+            target = f"{folder}/{own}" if folder else own
+            message = _problem(tree, target, env.format)
+            if message:
+                problems.add(
+                    path,
+                    f"apps.{app.name}.images.{part_name}.overlay: in environment {env_name}, "
+                    f"{message}",
+                    "overlay-path",
+                )
 
 
 def _problem(tree: RepoTree, target: str, fmt: str) -> str | None:

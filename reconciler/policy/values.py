@@ -128,6 +128,28 @@ def parse_repo_path(raw: object, allowed: tuple[str, ...] = ("app",)) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
+def parse_part_path(raw: object) -> str:
+    """A part's own file or folder, relative to its environment's overlay and under it."""
+    raw = _expect_str(raw, "a path")
+    check_placeholders(raw, ("app",))
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if "\\" in raw:
+        raise ValueError(f'"{raw}" uses a backslash; write paths with "/"')
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        raise ValueError(
+            f'"{raw}" is absolute; write it relative to the environment\'s overlay, such as "jobs"'
+        )
+    if ".." in parts:
+        raise ValueError(
+            f'"{raw}" contains ".."; a part\'s overlay lies under its environment\'s overlay'
+        )
+    if not parts:
+        raise ValueError(
+            f'"{raw}" names the environment\'s own overlay; remove the key to pin the part there'
+        )
+    return "/".join(parts)
+
+
 def parse_workload(raw: object) -> str:
     """``deployment/{app}``: a workload kind the live source reads, and a name."""
     raw = _expect_str(raw, "a workload")

@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import datetime
 
-from reconciler import audit, promotions, units
+from reconciler import audit, partfiles, promotions, units
 from reconciler.desired import overlay_path
 from reconciler.errors import ReconcilerError
 from reconciler.forge.local import LocalForge
@@ -63,11 +63,12 @@ def promotion_commits(observer: Observer, tip: str, policy: Policy | None) -> li
     if policy is None:
         return []
     view = observer.repo.tree(tip)
-    files = set()
+    files: set[str] = set()
     for env in policy.environments.values():
         for app in policy.apps_in(env.name):
             try:
-                files.add(overlay_path(env, app, view))
+                path = overlay_path(env, app, view)
+                files.update(f for f, _ in partfiles.groups(env.format, path, app, view.names))
             except ReconcilerError:  # an unreadable overlay has no history to show
                 continue
     found: dict[str, CommitInfo] = {}

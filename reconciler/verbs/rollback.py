@@ -102,7 +102,11 @@ def _tag_when_it_ran(wired: Wired, policy: Policy, ask: planned.Ask, state: Over
     env, app = policy.environments[ask.env], policy.apps[ask.app]
     try:
         view = observer.repo.tree(ran[-1])
-        then = observer.desired.pins.pin(env.format, app, view, state.path)
+        pins = observer.desired.pins
+        if state.part_files:
+            then = pins.unit_pin(env.format, app, view, state.part_files)
+        else:
+            then = pins.pin(env.format, app, view, state.path)
     except ReconcilerError:
         return ""
     return then.tag if then is not None and then.digest == digest else ""

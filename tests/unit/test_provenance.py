@@ -149,7 +149,7 @@ def test_only_the_daemons_own_edit_is_built(
     edit = provenance.pin_edit(pin(GW, NEW))
 
     found = provenance.check_head(
-        repo, chain, head, base_tip=world.tip, path=OVERLAY, digest=NEW, edit=edit
+        repo, chain, head, base_tip=world.tip, digest=NEW, edits={OVERLAY: edit}
     )
 
     if problem is None:

@@ -63,11 +63,12 @@ class Propose:
     number: int | None = None  # an open request to update
     expected_head: str | None = None
     comment: str | None = None
+    files: tuple[str, ...] = ()  # a unit's part files (reconciler.partfiles); (): ``path``
 
 
 @dataclass(frozen=True, kw_only=True)
 class CommitDirect:
-    """`mode = "commit"`: push the one-file promotion commit straight to the base branch."""
+    """`mode = "commit"`: push the promotion commit straight to the base branch."""
 
     app: App
     env: str
@@ -78,6 +79,7 @@ class CommitDirect:
     marker: promotions.Marker
     message: str
     trailers: tuple[tuple[str, str], ...]
+    files: tuple[str, ...] = ()  # a unit's part files (reconciler.partfiles); (): ``path``
 
 
 @dataclass(frozen=True, kw_only=True)

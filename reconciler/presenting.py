@@ -34,10 +34,11 @@ def describe_action(action: object) -> str:
     """One line for an action."""
     if isinstance(action, Propose):
         verb = f"update #{action.number}" if action.number is not None else "open request"
-        return f"{verb}: {action.title} ({action.path})"
+        return f"{verb}: {action.title} ({', '.join(action.files or (action.path,))})"
     if isinstance(action, CommitDirect):
         digest = short_digest(action.pin.digest)
-        return f"commit to base: pin {action.app.name} {digest} in {action.path}"
+        where = " and ".join(action.files or (action.path,))
+        return f"commit to base: pin {action.app.name} {digest} in {where}"
     if isinstance(action, Merge):
         who = f" approved by {', '.join(action.approvers)}" if action.approvers else ""
         return f"merge #{action.number}{who}"
@@ -93,6 +94,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         entry: dict[str, Any] = {"app": app, "env": env, "kind": type(action).__name__.lower()}
         if isinstance(action, (Propose, CommitDirect)):
             entry |= {"digest": action.pin.digest, "path": action.path, "source": action.source}
+            if action.files:  # a unit's part files: every file the edit changes
+                entry["files"] = list(action.files)
         if isinstance(action, (Propose, Merge, Close)) and getattr(action, "number", None):
             entry["request"] = action.number
         entry["summary"] = describe_action(action)

@@ -181,6 +181,7 @@ def advance(  # noqa: PLR0913, PLR0917 the edge's facts, read once in edge()
                 marker=marker,
                 message=message,
                 trailers=trailer_pairs,
+                files=tgt.files if tgt.part_files else (),
             )
         )
         return

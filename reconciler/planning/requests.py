@@ -132,6 +132,7 @@ def propose(  # noqa: PLR0913 the decision's facts, all but draft and app keywor
             number=number,
             expected_head=expected,
             comment=comment,
+            files=tgt.files if tgt.part_files else (),
         )
     )
 

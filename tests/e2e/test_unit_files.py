@@ -185,3 +185,30 @@ def test_a_unit_with_a_part_in_a_sub_kustomization_moves_in_one_commit_per_envir
     images = {c["name"]: c["image"] for obj in rendered for c in containers(obj)}
     assert images["api"] == f"{IMAGES['api']}@{BUILT['api']}"
     assert images["migrate"] == f"{IMAGES['migrate']}@{BUILT['migrate']}"
+
+    # A rollback goes back to the whole set prod ran before: one request whose head edits
+    # both files back.
+    rolled = main(
+        [
+            "rollback",
+            "--repo",
+            str(unit.world.remote),
+            "--cache-dir",
+            str(unit.world.root / "operator"),
+            "--app",
+            UNIT,
+            "--env",
+            "prod",
+            "--reason",
+            "migrations lock a table",
+        ]
+    )
+    assert rolled == 0
+    repo = unit.world.repo()
+    head = repo.tip(promotions.branch("prod", UNIT))
+    assert head is not None
+    info = repo.commit_info(head)
+    edited = sorted(c.path for c in repo.changed_paths(info.parents[0], head))
+    assert edited == sorted([overlay("prod"), jobs("prod")])
+    assert info.trailer(promotions.ROLLBACK_OF) == built
+    assert info.trailer(promotions.IMAGE_DIGEST) == units.key(SEEDED)

@@ -13,14 +13,22 @@ from types import MappingProxyType
 
 import pytest
 
-from reconciler import promotions, units
-from reconciler.actions import Action, CommitDirect, MoveTag, Plan, Propose
+from reconciler import codeowners, promotions, units
+from reconciler.actions import Action, CommitDirect, Merge, MoveTag, Plan, Propose
+from reconciler.forge.port import Enforcement, Request, Review
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import plan as whole_plan
 from reconciler.planning.replanner import Replanner
 from reconciler.policy import Policy, load_policy
-from reconciler.snapshot import DigestFact, LiveState, OverlayState, Snapshot, TagFact
+from reconciler.snapshot import (
+    DigestFact,
+    LiveState,
+    OverlayState,
+    RequestState,
+    Snapshot,
+    TagFact,
+)
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 API, MIGRATE = "reg.example.com/team/ledger", "reg.example.com/team/ledger-migrations"
@@ -256,3 +264,96 @@ def test_each_parts_registry_tag_follows_what_the_environment_pins() -> None:
     assert result.actions == (
         MoveTag(app="ledger", env="prod", repository=API, digest=A2, tag="production"),
     )
+
+
+# The migrations part pinned in a sub-kustomization of each overlay, owned by other people
+# than the overlay: the request asks both, and merges only once each file's owner approved.
+FILES_POLICY = POLICY.replace(
+    f'image = "{MIGRATE}"\n', f'image = "{MIGRATE}"\noverlay = "jobs"\n'
+).replace('gates = ["soak"]\n', "require_codeowners = true\nmerge_when_approved = true\n")
+FILES_OWNERS = codeowners.parse(
+    "/overlays/prod/ @alice\n/overlays/prod/jobs/ @dba\n", ".github/CODEOWNERS"
+)
+PROD_FILES = ("overlays/prod/kustomization.yaml", "overlays/prod/jobs/kustomization.yaml")
+
+
+def files_snapshot(request: RequestState | None = None) -> Snapshot:
+    prod = replace(
+        overlay("prod", OLD),
+        part_files=((PROD_FILES[0], ("api",)), (PROD_FILES[1], ("migrate",))),
+    )
+    return snapshot(
+        overlays=MappingProxyType(
+            {
+                ("ledger", "dev"): overlay("dev", NEW),
+                ("ledger", "staging"): overlay("staging", NEW),
+                ("ledger", "prod"): prod,
+            }
+        ),
+        codeowners=FILES_OWNERS,
+        enforcement=Enforcement(enforced=True, reason="code owner review required"),
+        requests=MappingProxyType({("ledger", "prod"): request} if request else {}),
+    )
+
+
+def prod_request(*approvers: str) -> RequestState:
+    marker = promotions.Marker("ledger", "prod", "staging", units.key(NEW), "c-staging")
+    reviews = tuple(
+        Review(reviewer=who, state="approved", commit="head-1", at=NOW - timedelta(minutes=5))
+        for who in approvers
+    )
+    return RequestState(
+        Request(
+            number=9,
+            head_branch=promotions.branch("prod", "ledger"),
+            head_commit="head-1",
+            base_branch="main",
+            title=promotions.title(marker),
+            body=promotions.body(marker, PROD_FILES, "r", "e", ()),
+            author="@reconciler",
+            labels=("promotion",),
+            state="open",
+            created_at=NOW - timedelta(hours=1),
+            updated_at=NOW - timedelta(minutes=30),
+            reviews=reviews,
+            requested_reviewers=("@alice", "@dba"),
+        )
+    )
+
+
+def test_a_request_editing_a_parts_own_file_asks_every_files_owners() -> None:
+    made = plan(policy(FILES_POLICY), files_snapshot())
+    (action,) = [a for a in made.actions if a.env == "prod"]
+    assert isinstance(action, Propose)
+    assert (action.path, action.files) == (PROD_FILES[0], PROD_FILES)
+    assert action.reviewers == ("@alice", "@dba")
+    assert f"- overlays: `{PROD_FILES[0]}`, `{PROD_FILES[1]}`" in action.body
+
+
+OWNER_ROWS = [
+    ("no approval", (), f"code owner of {PROD_FILES[0]}: @alice; and of {PROD_FILES[1]}: @dba"),
+    ("the overlay's owner only", ("@alice",), f"code owner of {PROD_FILES[1]}: @dba ("),
+    ("the part file's owner only", ("@dba",), f"code owner of {PROD_FILES[0]}: @alice ("),
+    ("both", ("@alice", "@dba"), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("approvers", "waits"), [r[1:] for r in OWNER_ROWS], ids=[r[0] for r in OWNER_ROWS]
+)
+def test_a_request_editing_several_files_merges_once_each_files_owner_approved(
+    approvers: tuple[str, ...], waits: str | None
+) -> None:
+    made = plan(policy(FILES_POLICY), files_snapshot(prod_request(*approvers)))
+    actions = [a for a in made.actions if a.env == "prod"]
+    blocked = [(b.code, b.reason) for b in made.blocked if b.env == "prod"]
+    if waits is None:
+        (merge,) = actions
+        assert isinstance(merge, Merge)
+        assert merge.approvers == ("@alice", "@dba")
+        assert blocked == []
+    else:
+        assert not [a for a in actions if isinstance(a, Merge)]
+        ((code, reason),) = blocked
+        assert code == "awaiting-review"
+        assert waits in reason

@@ -8,13 +8,14 @@ exactly that edit on the base branch's tip (a shared overlay rebases, a conflict
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 
 import pytest
 
-from reconciler import provenance
+from reconciler import provenance, units
 from reconciler.actions import PinEdit
 from reconciler.overlays.imageref import ImagePin
-from reconciler.policy.model import App
+from reconciler.policy.model import App, ImagePart
 from tests.fakes.gitrepo import FakeConfigRepo, FakeRemote
 
 OLD = "sha256:" + "1" * 64
@@ -175,3 +176,72 @@ def test_the_chain_follows_a_fast_forward_and_forgets_a_rewrite() -> None:
     chain.move_to(world.m0)
     assert not chain.holds(first)
     assert chain.holds(world.m0)
+
+
+# An app of several images with its migrations part in a sub-kustomization: the daemon's
+# edit is one commit changing both files, each exactly by its share of the pin.
+JOBS = "overlays/prod/jobs/kustomization.yaml"
+LEDGER = App(
+    name="ledger",
+    images=MappingProxyType(
+        {
+            "api": ImagePart(name="api", image="reg.example/ledger"),
+            "migrate": ImagePart(name="migrate", image="reg.example/migrate", overlay="jobs"),
+        }
+    ),
+)
+UNIT_NEW = units.key({"api": NEW, "migrate": ROGUE})
+UNIT_BASE = {
+    OVERLAY: b"resources:\n- jobs\nimages:\n- name: ledger\n  digest: " + OLD.encode() + b"\n",
+    JOBS: b"images:\n- name: migrate\n  digest: " + OLD.encode() + b"\n",
+}
+UNIT_MESSAGE = GOOD_MESSAGE.replace(NEW, UNIT_NEW)
+
+
+def unit_edits() -> dict[str, provenance.Edit]:
+    parts = (("api", ImagePin("ledger", "", NEW)), ("migrate", ImagePin("migrate", "", ROGUE)))
+    edit = PinEdit(
+        app=LEDGER, format="kustomize", path=OVERLAY, pin=ImagePin("", "", UNIT_NEW, parts)
+    )
+    return provenance.unit_edits(edit, lambda folder: ("kustomization.yaml",))
+
+
+def unit_edited(
+    files: dict[str, bytes], only: tuple[str, ...] = (OVERLAY, JOBS)
+) -> dict[str, bytes]:
+    edits = unit_edits()
+    return {**files, **{path: edits[path](files[path]) for path in only}}
+
+
+UNIT_ROWS: list[tuple[str, Callable[[dict[str, bytes]], dict[str, bytes]], str | None]] = [
+    ("both files, each by its share", unit_edited, None),
+    ("the overlay file only", lambda f: unit_edited(f, (OVERLAY,)), f"changes {JOBS} other"),
+    ("the part's file only", lambda f: unit_edited(f, (JOBS,)), f"changes {OVERLAY} other"),
+    (
+        "the part's job edited as well",
+        lambda f: {**unit_edited(f), "overlays/prod/jobs/job.yaml": b"evil\n"},
+        "changes overlays/prod/jobs/job.yaml; a promotion changes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "made", "problem"), UNIT_ROWS, ids=[r[0] for r in UNIT_ROWS])
+def test_a_units_edit_of_several_files_is_one_commit_changing_each_by_its_share(
+    case: str, made: Callable[[dict[str, bytes]], dict[str, bytes]], problem: str | None
+) -> None:
+    remote = FakeRemote()
+    base = remote.commit(UNIT_BASE)
+    head = remote.commit(made(UNIT_BASE), parents=(base,), message=UNIT_MESSAGE)
+    repo = FakeConfigRepo(remote)
+    chain = provenance.BaseChain(repo)
+    chain.move_to(base)
+
+    found = provenance.check_head(
+        repo, chain, head, base_tip=base, digest=UNIT_NEW, edits=unit_edits()
+    )
+
+    if problem is None:
+        assert (found.problem, found.current) == (None, True), case
+    else:
+        assert found.problem is not None, case
+        assert problem in found.problem, found.problem

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.gitrepo.port import ReadView
@@ -26,14 +27,18 @@ def helm_binary() -> str | None:
 
 
 def rendered_images(
-    helm: str, view: ReadView, chart: str, values: bytes, *, timeout: float = 60.0
+    helm: str, view: ReadView, chart: str, values: Sequence[bytes], *, timeout: float = 60.0
 ) -> tuple[str, ...]:
     """The container images the workloads of ``chart`` (a folder in ``view``) run with
-    ``values`` given after the chart's own; ValueError saying why when it cannot render."""
+    ``values`` (values files' bytes, each given with ``--values`` in order) after the
+    chart's own; ValueError saying why when it cannot render."""
     with tempfile.TemporaryDirectory(prefix="reconciler-chart-") as scratch:
         root = Path(scratch)
         _copy(view, chart, root / "chart")
-        (root / "values.yaml").write_bytes(values)
+        given: list[str] = []
+        for number, data in enumerate(values):
+            (root / f"values-{number}.yaml").write_bytes(data)
+            given += ["--values", str(root / f"values-{number}.yaml")]
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": scratch,
@@ -41,10 +46,10 @@ def rendered_images(
             "HELM_CONFIG_HOME": f"{scratch}/config",
             "HELM_DATA_HOME": f"{scratch}/data",
         }
-        command = [helm, "template", "release", str(root / "chart"), "--values"]
+        command = [helm, "template", "release", str(root / "chart")]
         try:
             done = subprocess.run(
-                [*command, str(root / "values.yaml")],
+                [*command, *given],
                 capture_output=True,
                 text=True,
                 timeout=timeout,

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from reconciler.codeowners import CodeOwners
 from reconciler.policy.model import App, Environment, Policy
 
-# Where an app's overlay file is in an environment; None when it cannot be found.
-PathOf = Callable[[Environment, App], str | None]
+# The files that pin an app in an environment (its overlay file, or an app of several
+# images' part files); () when they cannot be found.
+PathOf = Callable[[Environment, App], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,11 @@ def owned_auto_merges(
         if not (env.auto_merge and env.mode == "pull-request"):
             continue
         for app in policy.apps_in(env.name):
-            path = path_of(env, app)
-            rule = owners.rule_for(path) if path else None
-            if path and rule is not None and rule.owners:
-                yield OwnedAutoMerge(
-                    env.name, app.name, path, rule.owners, owners.source or "CODEOWNERS", rule.line
-                )
+            for path in path_of(env, app):
+                rule = owners.rule_for(path)
+                if rule is not None and rule.owners:
+                    source = owners.source or "CODEOWNERS"
+                    yield OwnedAutoMerge(env.name, app.name, path, rule.owners, source, rule.line)
 
 
 def owning_teams(policy: Policy, owners: CodeOwners, path_of: PathOf) -> dict[str, list[str]]:
@@ -62,8 +62,8 @@ def owning_teams(policy: Policy, owners: CodeOwners, path_of: PathOf) -> dict[st
         if not env.require_codeowners:
             continue
         for app in policy.apps_in(env.name):
-            path = path_of(env, app)
-            for owner in owners.owners_of(path) if path else ():
-                if owner.startswith("@") and "/" in owner:
-                    teams.setdefault(owner, []).append(path or "")
+            for path in path_of(env, app):
+                for owner in owners.owners_of(path):
+                    if owner.startswith("@") and "/" in owner:
+                        teams.setdefault(owner, []).append(path)
     return teams

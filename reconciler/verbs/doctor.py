@@ -201,15 +201,16 @@ def _codeowners(
                     Check(f"{env.name}/{app.name} overlay readable", ok=False, detail=str(why))
                 )
                 continue
-            owners = snap.codeowners.owners_of(overlay.path)
-            checks.append(
-                Check(
-                    f"CODEOWNERS covers {overlay.path}",
-                    bool(owners),
-                    " ".join(owners) if owners else f"no owner ({snap.codeowners.source})",
-                    f"add /{overlay.path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+            for path in overlay.files:  # one file, or each of a unit's part files
+                owners = snap.codeowners.owners_of(path)
+                checks.append(
+                    Check(
+                        f"CODEOWNERS covers {path}",
+                        bool(owners),
+                        " ".join(owners) if owners else f"no owner ({snap.codeowners.source})",
+                        f"add /{path.rsplit('/', 1)[0]}/ @your-team to .github/CODEOWNERS",
+                    )
                 )
-            )
     path_of = _overlay_paths(observation)
     checks += [
         _team(team, paths, wired, github=github)
@@ -245,9 +246,9 @@ def _codeowners(
 def _overlay_paths(observation: Observation) -> ownership.PathOf:
     overlays = observation.snapshot.overlays
 
-    def path_of(env: Environment, app: App) -> str | None:
+    def path_of(env: Environment, app: App) -> tuple[str, ...]:
         found = overlays.get((app.name, env.name))
-        return found.path if found is not None and not found.error else None
+        return found.files if found is not None and not found.error else ()
 
     return path_of
 
@@ -316,7 +317,12 @@ def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Chec
         image = f"{app.name}'s image" + (f" {part_name}" if part_name else "")
         name = f"{chart} renders {image} in {env.name}"
         overlay = snap.overlays.get((app.name, env.name))
-        values = view.read(overlay.path) if overlay is not None and not overlay.error else None
+        # The environment's values file, then a unit's part files, as `helm -f` takes them.
+        files: tuple[str, ...] = ()
+        if overlay is not None and not overlay.error:
+            files = tuple(dict.fromkeys((overlay.path, *overlay.files)))
+        read = [data for data in (view.read(path) for path in files) if data is not None]
+        values = read if files and len(read) == len(files) else None
         pin = overlay.pin if overlay is not None else None
         if pin is not None and part_name:
             pin = dict(pin.parts).get(part_name)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from reconciler import codeowners, ownership
+from reconciler import codeowners, ownership, partfiles
 from reconciler.errors import PolicyError
 from reconciler.forge.records import TEAMS_PATH, parse_teams
 from reconciler.model import KUSTOMIZATION_FILES
@@ -69,12 +69,19 @@ def _warnings(policy: Policy | None, tree: DiskTree, root: Path) -> list[Diagnos
         return []
     source = display_path(root / owners.source)
 
-    def path_of(env: Environment, app: App) -> str | None:
+    def path_of(env: Environment, app: App) -> tuple[str, ...]:
         where = fill(env.overlay, app=app.name)
         if env.format == "helm":
-            return where
-        names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
-        return next((path for path in names if tree.kind(path) == "file"), None)
+            main: str | None = where
+        else:
+            names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
+            main = next((path for path in names if tree.kind(path) == "file"), None)
+        if main is None:
+            return ()
+        try:  # an app of several images: each file its parts are pinned in
+            return tuple(path for path, _ in partfiles.groups(env.format, main, app, tree.names))
+        except PolicyError:  # a part's folder without a kustomization: the policy says so
+            return (main,)
 
     found = [
         Diagnostic(

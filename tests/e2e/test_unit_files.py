@@ -7,20 +7,32 @@ promoted digests (docs/policy.md, "Apps of several images")."""
 from __future__ import annotations
 
 import subprocess
+from contextlib import ExitStack
 from pathlib import Path
+
+import github
+from github import Auth
 
 from reconciler import promotions, units
 from reconciler.cli import main
+from reconciler.clock import utc_now
+from reconciler.cycle import CycleReport
+from reconciler.demo.flow import seed_files
 from reconciler.demo.ledger import APP as UNIT
 from reconciler.demo.ledger import IMAGES
+from reconciler.demo.services import SampleServices
 from reconciler.overlays import kustomize, pins
-from reconciler.partfiles import combine, groups
+from reconciler.partfiles import combine, groups, regroup
 from reconciler.policy import load_policy
+from reconciler.settings import Settings
+from reconciler.wiring import build as build_daemon
+from tests.e2e.closedworld import AUTHOR, LOGIN, ORG, TIMING
 from tests.e2e.conftest import MakeWorld
 from tests.e2e.test_cli import Cli
 from tests.e2e.test_units import BUILT, SEEDED, UnitWorld
-from tests.e2e.world import ENVS, overlay
+from tests.e2e.world import ENVS, TEAM, cycle_until, internal_errors, overlay
 from tests.kustomize import build, containers
+from tests.servers.github_sim import serve_github
 
 POLICY = f"""
 [apps.{UNIT}.images.api]
@@ -212,3 +224,94 @@ def test_a_unit_with_a_part_in_a_sub_kustomization_moves_in_one_commit_per_envir
     assert edited == sorted([overlay("prod"), jobs("prod")])
     assert info.trailer(promotions.ROLLBACK_OF) == built
     assert info.trailer(promotions.IMAGE_DIGEST) == units.key(SEEDED)
+
+
+def test_on_the_github_simulator_each_files_code_owner_must_approve(tmp_path: Path) -> None:
+    dba = "dba"
+    with ExitStack() as stack:
+        services = SampleServices(utc_now).start()
+        stack.callback(services.stop)
+        sim = stack.enter_context(serve_github(tmp_path / "config.git", owner=ORG, name="config"))
+        author = sim.add_user(AUTHOR, "write")
+        owner = sim.add_user(LOGIN)
+        other = sim.add_user(dba)
+        sim.add_team(TEAM.split("/")[1], (LOGIN,))
+        sim.add_ruleset("prod reviews", require_code_owner_review=True)
+        files = seeded(seed_files(services.base_url, TIMING))
+        # The jobs folder of prod has an owner of its own, who is not in the release team.
+        files[".github/CODEOWNERS"] += f"/overlays/prod/jobs/ @{dba}\n".encode()
+        dev = kustomize.set_images(
+            files[overlay("dev")], overlay("dev"), [_entry("api", BUILT["api"])]
+        )
+        job = kustomize.set_images(
+            files[jobs("dev")], jobs("dev"), [_entry("migrate", BUILT["migrate"])]
+        )
+        sim.commit("main", {**files, overlay("dev"): dev, jobs("dev"): job})
+        (tmp_path / "token").write_text(author + "\n")
+        wired = build_daemon(
+            Settings(
+                repo=str(sim.git_path),
+                cache_dir=tmp_path / "daemon",
+                forge="github",
+                github_repo=f"{ORG}/config",
+                github_url=sim.url,
+                github_token_file=tmp_path / "token",
+            ),
+            utc_now,
+        )
+        stack.callback(wired.close)
+        loaded = load_policy(files["promotions.toml"]).policy
+        assert loaded is not None
+        unit_app = loaded.apps[UNIT]
+        key = units.key(BUILT)
+        clients = {
+            who: github.Github(
+                base_url=sim.url, auth=Auth.Token(token), seconds_between_requests=0
+            ).get_repo(f"{ORG}/config")
+            for who, token in ((LOGIN, owner), (dba, other))
+        }
+        approving = [LOGIN]
+
+        def step() -> CycleReport:
+            result = wired.runner.cycle()
+            now = sim.tip("main")
+            assert now is not None
+            for env in ENVS:
+                found = []
+                layout = ((overlay(env), ("api",)), (jobs(env), ("migrate",)))
+                for path, part in regroup(unit_app, layout):
+                    data = sim.read(now, path)
+                    assert data is not None
+                    found.append(pins.read_pin("kustomize", data, path, part))
+                pinned = combine(unit_app, found)
+                services.deploy(env, UNIT, pinned.digest if pinned else None)
+            for pull in list(sim.world.pulls.values()):
+                if pull.head.endswith(f"/{UNIT}") and sim.pull(pull.number).state == "open":
+                    for who in approving:
+                        given = (
+                            r.user == who and r.commit_id == pull.head_sha for r in pull.reviews
+                        )
+                        if not any(given):
+                            clients[who].get_pull(pull.number).create_review(event="APPROVE")
+            return result
+
+        def waiting_for_dba(report: CycleReport) -> bool:
+            return any(
+                b.env == "prod" and b.code == "awaiting-review" and jobs("prod") in b.reason
+                for b in report.plan.blocked
+            )
+
+        cycle_until(step, waiting_for_dba, "the prod pull waiting for the jobs folder's owner")
+        prod = promotions.branch("prod", UNIT)
+        (pull,) = [p for p in sim.world.pulls.values() if p.head == prod]
+        assert not sim.pull(pull.number).merged  # the release team's approval alone is not all
+        approving.append(dba)
+
+        results = cycle_until(
+            step, lambda _: services.running("prod", UNIT).digest == key, "the unit in prod"
+        )
+
+        assert internal_errors(results) == []
+        assert sim.pull(pull.number).merged
+        merged = sim.pull(pull.number).merge_commit_sha
+        assert merged is not None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from reconciler.model import KUSTOMIZATION_FILES, RepoTree
 from reconciler.policy.diagnostics import Problems
-from reconciler.policy.model import Policy
+from reconciler.policy.model import App, Policy
 from reconciler.policy.values import fill
 
 
 def check_overlays(policy: Policy, tree: RepoTree, problems: Problems) -> None:
     """Every overlay path, per app where it uses "{app}", exists and stays in the repo."""
+    # Only apps whose parts have files of their own are looked at again below.
+    spread = [app for app in policy.apps.values() if app.images and app.has_part_files]
     for name, env in policy.environments.items():
         path = ("environments", name, "overlay")
         if problems.is_bad(path) or not env.overlay:
@@ -23,16 +25,20 @@ def check_overlays(policy: Policy, tree: RepoTree, problems: Problems) -> None:
             message = _problem(tree, target, env.format)
             if message:
                 problems.add(path, f"environments.{name}.overlay: {message}", "overlay-path")
-        if not problems.is_bad(path):
-            _check_parts(policy, name, tree, problems)
+        if spread and not problems.is_bad(path):
+            _check_parts(policy, name, spread, tree, problems)
 
 
-def _check_parts(policy: Policy, env_name: str, tree: RepoTree, problems: Problems) -> None:
+def _check_parts(
+    policy: Policy, env_name: str, spread: list[App], tree: RepoTree, problems: Problems
+) -> None:
     """The own overlay of each part that has one, in this environment, exists and stays in
     the repo: a folder with a kustomization under the environment's overlay folder, or a
     values file beside its values file."""
     env = policy.environments[env_name]
-    for app in policy.apps_in(env_name):
+    for app in spread:
+        if not policy.has_app_in(app.name, env_name):
+            continue
         for part_name, part in app.images.items():
             path = ("apps", app.name, "images", part_name, "overlay")
             if not part.overlay or problems.is_bad(path):

@@ -10,6 +10,7 @@ Pure: paths come from the policy and a tree's folder names, pins from bytes.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
 
@@ -23,6 +24,8 @@ from reconciler.policy.values import fill
 Group = tuple[str, App]  # a file and the app narrowed to the parts pinned there
 Layout = tuple[tuple[str, tuple[str, ...]], ...]  # each file and the part names it pins
 Names = Callable[[str], tuple[str, ...]]  # a folder's entry names ("" when no folder)
+# A folder's kustomization `resources` and `components`; None when it holds no kustomization.
+Includes = Callable[[str], tuple[str, ...] | None]
 
 
 def part_path(fmt: str, main: str, overlay: str, app: str, names: Names) -> str:
@@ -85,6 +88,24 @@ def share(pin: ImagePin, app: App) -> ImagePin:
     """``pin``, a whole unit's, with only the parts of ``app`` (one file's)."""
     parts = tuple((name, part) for name, part in pin.parts if name in app.images)
     return ImagePin("", "", units.key({name: part.digest for name, part in parts}), parts)
+
+
+def unreached(main: str, parts: Iterable[str], includes: Includes) -> list[str]:
+    """The part files of ``parts`` that the kustomization ``main`` does not take in through
+    its `resources` or `components`, directly or through the kustomizations it includes: a
+    render of the environment would not run what they pin."""
+    seen: set[str] = set()
+    pending = [main.rpartition("/")[0]]
+    while pending:
+        folder = pending.pop()
+        if folder in seen:
+            continue
+        seen.add(folder)
+        for entry in includes(folder) or ():
+            target = posixpath.normpath(f"{folder}/{entry}") if folder else entry
+            if target not in seen and includes(target) is not None:
+                pending.append(target)
+    return [path for path in parts if path.rpartition("/")[0] not in seen]
 
 
 def _ordered(by_file: dict[str, list[str]], main: str) -> list[str]:

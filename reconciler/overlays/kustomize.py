@@ -98,6 +98,23 @@ def _overwrite(text: str, *, allow_bare: bool, arg: str) -> tuple[str, str, str]
     raise PolicyError(f'"{arg}": {INVALID_ARGUMENT}')
 
 
+def includes(data: bytes, file: str) -> tuple[str, ...]:
+    """The `resources` and `components` entries of a kustomization, as written (what a
+    render takes in besides the file itself); PolicyError when it is not YAML."""
+    try:
+        (loaded,) = yamlread.load_all(data.decode("utf-8", "replace")) or [None]
+    except ValueError as error:
+        raise PolicyError(f"{file}: {error}") from None
+    if not isinstance(loaded, dict):
+        return ()
+    found = []
+    for key in ("resources", "components"):
+        entries = loaded.get(key)
+        if isinstance(entries, list):
+            found += [entry for entry in entries if isinstance(entry, str)]
+    return tuple(found)
+
+
 def read_images(doc: Document, file: str) -> list[tuple[Image, YMap]]:
     """The entries of `images`, each with its node; PolicyError on a malformed list."""
     images = _images_node(doc, file)

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler import ownership
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import TeamUnreadable
 from reconciler.gitrepo.signing import open_signer, probe
-from reconciler.imagerefs import same_repository, split_reference
 from reconciler.notify.delivery import unreadable
 from reconciler.observing import Observation
-from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy
 from reconciler.policy.model import App, Environment
-from reconciler.policy.values import fill
 from reconciler.settings import Settings, from_args, has_repo
-from reconciler.verbs import EXIT_INVALID, EXIT_OK, EXIT_USAGE, fail
+from reconciler.verbs import EXIT_USAGE, fail, renders
+from reconciler.verbs.checklist import Check, print_checks
 from reconciler.wiring import Wired, build, repo_url
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the checklist; ``fix`` says what to do when it failed."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    required: bool = True
 
 
 def doctor(args: argparse.Namespace) -> int:
@@ -53,7 +39,7 @@ def doctor(args: argparse.Namespace) -> int:
                 "config repo can be read", ok=False, detail=str(exc), fix=_read_fix(settings.forge)
             )
         )
-        return _print(checks, args.output)
+        return print_checks(checks, args.output)
     checks.append(Check("config repo can be read", ok=True, detail=repo_url(settings)))
     checks.append(_push(repo_url(settings), wired))
     checks += _signatures(observation.snapshot.base_branch, wired, signing)
@@ -62,10 +48,11 @@ def doctor(args: argparse.Namespace) -> int:
     if policy is not None:
         checks += _codeowners(policy, observation, wired, github=settings.forge == "github")
         checks += _registry(policy, wired)
-        checks += _charts(policy, observation, wired)
+        checks += renders.charts(policy, observation, wired)
+        checks += renders.part_folders(policy, observation, wired)
         checks += _live(policy, observation)
         checks += _notify(policy)
-    return _print(checks, args.output)
+    return print_checks(checks, args.output)
 
 
 def _read_fix(forge: str) -> str:
@@ -283,86 +270,6 @@ def _team(team: str, paths: list[str], wired: Wired, *, github: bool) -> Check:
     return Check(name, ok=True, detail=f"{len(members)} member(s)")
 
 
-def _charts(policy: Policy, observation: Observation, wired: Wired) -> list[Check]:
-    """Each Helm environment's values rendered with the app's chart by the real engine: the
-    image that would run, and whether it is the one the values pin."""
-    from reconciler import charts  # noqa: PLC0415 - doctor's alone
-
-    wanted = [
-        (app, part_name, part, env)
-        for env in policy.ordered()
-        if env.format == "helm"
-        for app in policy.apps_in(env.name)
-        for part_name, part in app.parts()  # each image of an app of several
-        if part.helm.chart
-    ]
-    if not wanted:
-        return []
-    helm = charts.helm_binary()
-    if helm is None:
-        return [
-            Check(
-                "Helm charts render the pinned images",
-                ok=False,
-                detail="no helm on PATH (or RECONCILER_HELM): the charts were not rendered",
-                fix="install helm 3 to let doctor render the charts the policy names",
-                required=False,
-            )
-        ]
-    snap = observation.snapshot
-    view = wired.repo.tree(snap.base_commit)
-    checks = []
-    for app, part_name, part, env in wanted:
-        chart = fill(str(part.helm.chart), app=app.name)
-        image = f"{app.name}'s image" + (f" {part_name}" if part_name else "")
-        name = f"{chart} renders {image} in {env.name}"
-        overlay = snap.overlays.get((app.name, env.name))
-        # The environment's values file, then a unit's part files, as `helm -f` takes them.
-        files: tuple[str, ...] = ()
-        if overlay is not None and not overlay.error:
-            files = tuple(dict.fromkeys((overlay.path, *overlay.files)))
-        read = [data for data in (view.read(path) for path in files) if data is not None]
-        values = read if files and len(read) == len(files) else None
-        pin = overlay.pin if overlay is not None else None
-        if pin is not None and part_name:
-            pin = dict(pin.parts).get(part_name)
-        if overlay is None or pin is None or values is None:
-            checks.append(Check(name, ok=False, detail="the values file pins no image"))
-            continue
-        try:
-            ran = charts.rendered_images(helm, view, chart, values)
-        except ValueError as failed:
-            checks.append(Check(name, ok=False, detail=str(failed)))
-            continue
-        pinned = pin.reference()
-        runs = [image for image in ran if _names(image, pin)]
-        ok = any(_runs(image, pin) for image in runs)
-        shown = ", ".join(runs or ran) or "no workload"
-        checks.append(
-            Check(
-                name,
-                ok=ok,
-                detail=f"runs {shown}" + ("" if ok else f"; the values pin {pinned}"),
-                fix="set [apps.NAME.helm] layout to how the chart renders the image "
-                "(docs/policy.md, Helm layouts)",
-            )
-        )
-    return checks
-
-
-def _names(image: str, pin: ImagePin) -> bool:
-    return same_repository(image, pin.repository)
-
-
-def _runs(image: str, pin: ImagePin) -> bool:
-    """Whether ``image`` is the pinned image: same repository, and the pinned digest."""
-    try:
-        name, _, digest = split_reference(image)
-    except ReconcilerError:
-        return False
-    return same_repository(name, pin.repository) and (digest == pin.digest if pin.digest else True)
-
-
 def _registry(policy: Policy, wired: Wired) -> list[Check]:
     from reconciler.registry import parse_repository  # noqa: PLC0415 - doctor's alone
     from reconciler.registry.oci import OciRegistry  # noqa: PLC0415
@@ -443,28 +350,3 @@ def _notify(policy: Policy) -> list[Check]:
             )
         )
     return checks
-
-
-def _print(checks: list[Check], output: str = "text") -> int:
-    failed = [c for c in checks if not c.ok and c.required]
-    if output == "json":
-        shown = [
-            {
-                "name": c.name,
-                "ok": c.ok,
-                "required": c.required,
-                "detail": c.detail,
-                "fix": c.fix if not c.ok and c.fix else None,
-            }
-            for c in checks
-        ]
-        passed = len(checks) - len(failed)
-        print(json.dumps({"ok": not failed, "passed": passed, "checks": shown}, indent=2))
-        return EXIT_INVALID if failed else EXIT_OK
-    for check in checks:
-        mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
-        print(f"[{mark}] {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            print(f"       fix: {check.fix}")
-    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
-    return EXIT_INVALID if failed else EXIT_OK

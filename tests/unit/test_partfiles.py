@@ -16,8 +16,17 @@ from reconciler.errors import PolicyError
 from reconciler.gitrepo.port import CommitInfo, Signature
 from reconciler.model import EntryKind
 from reconciler.overlays.imageref import ImagePin
+from reconciler.overlays.kustomize import includes
 from reconciler.overlays.pins import read_pin, write_pin
-from reconciler.partfiles import combine, groups, layout, part_path, regroup, share
+from reconciler.partfiles import (
+    combine,
+    groups,
+    layout,
+    part_path,
+    regroup,
+    share,
+    unreached,
+)
 from reconciler.pinfacts import merged_histories
 from reconciler.policy import load_policy
 from reconciler.policy.model import App, HelmKeys, ImagePart
@@ -227,3 +236,35 @@ def test_histories_of_several_files_merge_in_commit_order() -> None:
     # where it was cut.
     assert [c.id for c in merged_histories([one, two], 3)] == ["c9", "c8", "c7", "c4", "c3"]
     assert merged_histories([one]) == tuple(one)
+
+
+# folder -> its kustomization's resources and components (None: no kustomization there)
+KUSTOMIZATIONS: dict[str, tuple[str, ...]] = {
+    "overlays/prod": ("../../base", "jobs", "extra/"),
+    "overlays/prod/jobs": ("job.yaml",),
+    "overlays/prod/extra": ("./nested",),
+    "overlays/prod/extra/nested": (),
+    "overlays/prod/lost": (),
+    "base": ("deploy.yaml",),
+}
+REACH = [
+    ("listed in resources", ["overlays/prod/jobs/kustomization.yaml"], []),
+    ("through a nested kustomization", ["overlays/prod/extra/nested/Kustomization"], []),
+    ("not listed", ["overlays/prod/lost/kustomization.yaml"], ["lost"]),
+]
+
+
+@pytest.mark.parametrize(("parts", "missed"), [r[1:] for r in REACH], ids=[r[0] for r in REACH])
+def test_a_part_folder_the_overlay_does_not_take_in_is_named(
+    parts: list[str], missed: list[str]
+) -> None:
+    found = unreached(K, parts, KUSTOMIZATIONS.get)
+    assert [p.split("/")[2] for p in found] == missed
+
+
+def test_what_a_kustomization_takes_in() -> None:
+    text = b"resources:\n  - ../../base\n  - jobs\ncomponents:\n  - ../components/x\nimages: []\n"
+    assert includes(text, K) == ("../../base", "jobs", "../components/x")
+    assert includes(b"images: []\n", K) == ()
+    with pytest.raises(PolicyError, match=K):
+        includes(b"resources: [\n", K)

@@ -1,8 +1,9 @@
-"""A Helm app of two images whose migrations part is pinned in a values file of its own
-beside each environment's (`overlay = "{app}-jobs.yaml"`): `reconciler once` promotes the
-set in one commit editing both files, and `reconciler doctor` renders the chart with the
-environment's values file then the part's (`helm template -f ... -f ...`, the real engine),
-each part running the digest its file pins."""
+"""An app of two images whose migrations part is pinned in a file of its own, through the
+installed command. Helm, a values file beside each environment's (`overlay =
+"{app}-jobs.yaml"`): `reconciler once` promotes the set in one commit editing both files,
+and `reconciler doctor` renders the chart with the environment's values file then the
+part's (`helm template -f ... -f ...`, the real engine), each part running the digest its
+file pins. Kustomize: `doctor` names an overlay that does not take in its part's folder."""
 
 from __future__ import annotations
 
@@ -117,3 +118,50 @@ def test_a_helm_part_in_its_own_values_file_is_promoted_and_rendered_with_both_f
         assert (
             f"[ok  ] charts/ledger renders ledger's image {part} in prod: runs {image}@{NEW[part]}"
         ) in doctor.stdout, doctor.stdout
+
+
+KUSTOMIZE_POLICY = f"""\
+version = 1
+
+[apps.ledger.images.api]
+image = "{API}"
+
+[apps.ledger.images.migrate]
+image = "{MIGRATE}"
+overlay = "jobs"
+
+[environments.dev]
+overlay = "overlays/dev"
+
+[environments.prod]
+follows = "dev"
+overlay = "overlays/prod"
+"""
+
+
+def test_doctor_names_an_overlay_that_does_not_take_in_its_part_folder(tmp_path: Path) -> None:
+    files = {"promotions.toml": KUSTOMIZE_POLICY.encode()}
+    for env, listed in (("dev", b"  - jobs\n"), ("prod", b"")):
+        files[f"overlays/{env}/kustomization.yaml"] = (
+            b"resources:\n  - ../../base\n" + listed + b"images:\n  - name: api\n"
+            b"    newName: " + API.encode() + b"\n    digest: " + OLD["api"].encode() + b"\n"
+        )
+        files[f"overlays/{env}/jobs/kustomization.yaml"] = (
+            b"images:\n  - name: migrate\n    newName: " + MIGRATE.encode() + b"\n"
+            b"    digest: " + OLD["migrate"].encode() + b"\n"
+        )
+    remote = tmp_path / "config.git"
+    create_repository(remote, files, branch="main", message="seed", author=ME)
+
+    doctor = run("doctor", "--repo", str(remote), "--cache-dir", str(tmp_path / "c"))
+
+    assert (
+        "[ok  ] overlays/dev takes in ledger's part folders (overlays/dev/jobs): a render runs "
+        "every part's pin"
+    ) in doctor.stdout, doctor.stdout
+    assert (
+        "[FAIL] overlays/prod takes in ledger's part folders (overlays/prod/jobs): not in its "
+        "resources: overlays/prod/jobs\n"
+        "       fix: list each folder under resources: in overlays/prod/kustomization.yaml"
+    ) in doctor.stdout, doctor.stdout
+    assert doctor.returncode == 1

@@ -285,7 +285,8 @@ class DesiredReader:
             try:
                 path = warmed.get(key) or overlay_path(env, app, view)
                 if app.images and app.has_part_files:
-                    files = partfiles.layout(partfiles.groups(env.format, path, app, view.names))
+                    found_in = partfiles.groups(env.format, path, app, view.names)
+                    files = partfiles.layout(found_in, path)
                     pin = self.pins.unit_pin(env.format, app, view, files)
                 else:
                     pin = self.pins.pin(env.format, app, view, path)

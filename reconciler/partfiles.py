@@ -54,9 +54,10 @@ def groups(fmt: str, main: str, app: App, names: Names) -> tuple[Group, ...]:
     return regroup(app, tuple((path, tuple(by_file[path])) for path in _ordered(by_file, main)))
 
 
-def layout(found: tuple[Group, ...]) -> Layout:
-    """What ``OverlayState.part_files`` keeps of ``found``: () for one file."""
-    if len(found) == 1:
+def layout(found: tuple[Group, ...], main: str) -> Layout:
+    """What ``OverlayState.part_files`` keeps of ``found``: () when ``main``, the
+    environment's own file, pins every part."""
+    if len(found) == 1 and found[0][0] == main:
         return ()
     return tuple((path, tuple(sorted(app.images))) for path, app in found)
 

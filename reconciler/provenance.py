@@ -108,7 +108,7 @@ def unit_edits(edit: PinEdit, names: partfiles.Names) -> dict[str, Edit]:
     """Each file's edit of ``edit``: its own file's, or for an app of several images with
     parts in files of their own (reconciler.partfiles), each of those files' share of it."""
     found = partfiles.groups(edit.format, edit.path, edit.app, names)
-    if len(found) == 1:
+    if len(found) == 1 and found[0][0] == edit.path:
         return {edit.path: pin_edit(edit)}
     return {
         path: pin_edit(

@@ -113,3 +113,22 @@ def test_the_window_holds_both_files_commits_in_order(world: World) -> None:
     ]
     # prod's files were seeded once and never changed: one commit.
     assert [f.digest for f in made[("shop", "prod")].history] == [key("0", "0")]
+
+
+def test_a_unit_whose_parts_all_live_in_their_own_folder_is_read_there(world: World) -> None:
+    policy = POLICY.replace(b'image = "r.io/web"\n', b'image = "r.io/web"\noverlay = "jobs"\n')
+    seeded = files(("1", "2"))
+    for env in ("dev", "prod"):
+        # The overlay file pins nothing of the unit; its jobs folder pins both parts.
+        seeded[f"overlays/{env}/jobs/kustomization.yaml"] = (
+            b"images:\n" + entry("web", "1") + entry("migrate", "2")
+        )
+        seeded[f"overlays/{env}/kustomization.yaml"] = b"resources:\n- jobs\n"
+    tip = world.seed({**seeded, "promotions.toml": policy})
+    _, desired, _ = read_with(world, tip)
+
+    state = desired.overlays[("shop", "dev")]
+
+    assert state.files == ("overlays/dev/jobs/kustomization.yaml",)
+    assert state.pin is not None
+    assert state.pin.digest == key("1", "2")

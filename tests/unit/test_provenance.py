@@ -8,6 +8,7 @@ exactly that edit on the base branch's tip (a shared overlay rebases, a conflict
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -245,3 +246,21 @@ def test_a_units_edit_of_several_files_is_one_commit_changing_each_by_its_share(
     else:
         assert found.problem is not None, case
         assert problem in found.problem, found.problem
+
+
+def test_a_unit_whose_parts_all_live_in_their_own_folder_edits_that_file_only() -> None:
+    parts = {name: replace(part, overlay="jobs") for name, part in LEDGER.images.items()}
+    app = replace(LEDGER, images=MappingProxyType(parts))
+    pinned = (("api", ImagePin("ledger", "", NEW)), ("migrate", ImagePin("migrate", "", ROGUE)))
+    edit = PinEdit(
+        app=app, format="kustomize", path=OVERLAY, pin=ImagePin("", "", UNIT_NEW, pinned)
+    )
+
+    edits = provenance.unit_edits(edit, lambda folder: ("kustomization.yaml",))
+
+    assert list(edits) == [JOBS]
+    both = b"images:\n- name: ledger\n  digest: " + OLD.encode() + b"\n" + UNIT_BASE[JOBS][8:]
+    assert edits[JOBS](both) == (
+        b"images:\n- name: ledger\n  digest: " + NEW.encode() + b"\n"
+        b"- name: migrate\n  digest: " + ROGUE.encode() + b"\n"
+    )

@@ -7,6 +7,7 @@ their short form, so the same facts always render to the same text in plans, log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -63,6 +64,7 @@ class GateResult:
     weak_binding: bool = False
 
 
+@lru_cache(maxsize=4096)  # the same few instants, in every edge's evidence of a plan
 def stamp(moment: datetime) -> str:
     """``2026-05-10T10:00:20Z``: UTC, to the second."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from reconciler import units
 from reconciler.errors import PolicyError
 from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.overlays import kustomize
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy.model import App
 from reconciler.policy.values import fill
@@ -107,6 +108,24 @@ def unreached(main: str, parts: Iterable[str], includes: Includes) -> list[str]:
             if target not in seen and includes(target) is not None:
                 pending.append(target)
     return [path for path in parts if path.rpartition("/")[0] not in seen]
+
+
+def includes_in(names: Names, read: Callable[[str], bytes | None]) -> Includes:
+    """``Includes`` of a tree read through ``names`` and ``read``: each folder's
+    kustomization `resources` and `components` (() when it cannot be parsed: the overlay's
+    own read reports that)."""
+
+    def includes(folder: str) -> tuple[str, ...] | None:
+        found = set(names(folder))
+        for name in KUSTOMIZATION_FILES:
+            if name in found:
+                try:
+                    return kustomize.includes(read(f"{folder}/{name}") or b"", name)
+                except PolicyError:
+                    return ()
+        return None
+
+    return includes
 
 
 def _ordered(by_file: dict[str, list[str]], main: str) -> list[str]:

@@ -42,6 +42,8 @@ def validate(args: argparse.Namespace) -> int:
         return fail("validate", message, EXIT_USAGE)
     result = load_policy(data, display, tree)
     warnings = _warnings(result.policy, tree, target.parent) if tree else []
+    if tree and result.policy is not None:
+        warnings += _part_folders(result.policy, tree, target.parent)
     if args.output == "json":
         found = [d.as_json() for d in result.diagnostics]
         found += [{**w.as_json(), "severity": "warning"} for w in warnings]
@@ -59,6 +61,42 @@ def validate(args: argparse.Namespace) -> int:
             print(f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.message}")
         _print_verdict(display, result)
     return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _part_folders(policy: Policy, tree: DiskTree, root: Path) -> list[Diagnostic]:
+    """A Kustomize overlay that does not take in a folder its unit's parts are pinned in:
+    a render would run the part's base image, whatever is pinned there."""
+    includes = partfiles.includes_in(tree.names, tree.read)
+    found = []
+    for env in policy.ordered():
+        if env.format != "kustomize":
+            continue
+        for app in policy.apps_in(env.name):
+            if not (app.images and app.has_part_files):
+                continue
+            where = fill(env.overlay, app=app.name)
+            names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
+            main = next((path for path in names if tree.kind(path) == "file"), None)
+            if main is None:
+                continue  # the policy's own check says so
+            try:
+                files = [p for p, _ in partfiles.groups("kustomize", main, app, tree.names)]
+            except PolicyError:
+                continue
+            for missed in partfiles.unreached(main, [p for p in files if p != main], includes):
+                folder = missed.rpartition("/")[0]
+                found.append(
+                    Diagnostic(
+                        display_path(root / main),
+                        1,
+                        1,
+                        f"{where} does not take in {folder}, where a part of {app.name} is "
+                        f"pinned: a render runs that part's base image, whatever {folder} pins; "
+                        f"list {folder.removeprefix(where + '/')} under resources: here",
+                        "part-folder",
+                    )
+                )
+    return found
 
 
 def _warnings(policy: Policy | None, tree: DiskTree, root: Path) -> list[Diagnostic]:

@@ -5,11 +5,9 @@ Kustomize overlay taking in the folders its units' parts are pinned in."""
 from __future__ import annotations
 
 from reconciler import partfiles
-from reconciler.errors import PolicyError, ReconcilerError
+from reconciler.errors import ReconcilerError
 from reconciler.imagerefs import same_repository, split_reference
-from reconciler.model import KUSTOMIZATION_FILES
 from reconciler.observing import Observation
-from reconciler.overlays import kustomize
 from reconciler.overlays.imageref import ImagePin
 from reconciler.policy import Policy
 from reconciler.policy.values import fill
@@ -90,15 +88,7 @@ def part_folders(policy: Policy, observation: Observation, wired: Wired) -> list
     snap = observation.snapshot
     view = wired.repo.tree(snap.base_commit)
 
-    def includes(folder: str) -> tuple[str, ...] | None:
-        names = set(view.names(folder))
-        for name in KUSTOMIZATION_FILES:
-            if name in names:
-                try:
-                    return kustomize.includes(view.read(f"{folder}/{name}") or b"", name)
-                except PolicyError:
-                    return ()  # the overlay's own check words it
-        return None
+    includes = partfiles.includes_in(view.names, view.read)
 
     checks = []
     for (app_name, env_name), state in sorted(snap.overlays.items()):

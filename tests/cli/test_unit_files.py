@@ -3,7 +3,8 @@ installed command. Helm, a values file beside each environment's (`overlay =
 "{app}-jobs.yaml"`): `reconciler once` promotes the set in one commit editing both files,
 and `reconciler doctor` renders the chart with the environment's values file then the
 part's (`helm template -f ... -f ...`, the real engine), each part running the digest its
-file pins. Kustomize: `doctor` names an overlay that does not take in its part's folder."""
+file pins. Kustomize: `doctor` and `validate` name an overlay that does not take in its
+part's folder."""
 
 from __future__ import annotations
 
@@ -139,7 +140,9 @@ overlay = "overlays/prod"
 """
 
 
-def test_doctor_names_an_overlay_that_does_not_take_in_its_part_folder(tmp_path: Path) -> None:
+def test_doctor_and_validate_name_an_overlay_that_does_not_take_in_its_part_folder(
+    tmp_path: Path,
+) -> None:
     files = {"promotions.toml": KUSTOMIZE_POLICY.encode()}
     for env, listed in (("dev", b"  - jobs\n"), ("prod", b"")):
         files[f"overlays/{env}/kustomization.yaml"] = (
@@ -165,3 +168,18 @@ def test_doctor_names_an_overlay_that_does_not_take_in_its_part_folder(tmp_path:
         "       fix: list each folder under resources: in overlays/prod/kustomization.yaml"
     ) in doctor.stdout, doctor.stdout
     assert doctor.returncode == 1
+    # validate says it too, in a work tree, as a warning at the overlay's file.
+    work = tmp_path / "work"
+    for path, data in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_bytes(data)
+
+    validate = run("validate", str(work))
+
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    warnings = [line for line in validate.stdout.splitlines() if "warning" in line]
+    assert warnings == [
+        f"{work}/overlays/prod/kustomization.yaml:1:1: warning: overlays/prod does not take in "
+        "overlays/prod/jobs, where a part of ledger is pinned: a render runs that part's base "
+        "image, whatever overlays/prod/jobs pins; list jobs under resources: here"
+    ]

@@ -1,10 +1,12 @@
 """The files of an app of several images whose parts are pinned in files of their own
 (`[apps.NAME.images.PART] overlay`): which file pins which parts in an environment, and the
-unit's pin read and written as one over those files.
+unit's pin read and written as one over those files, and whether a Kustomize overlay takes
+in its part folders (`doctor`, `validate`).
 
 A part's overlay is a folder under the environment's overlay folder holding its own
 kustomization (kustomize), or a values file beside the environment's values file (helm).
-Pure: paths come from the policy and a tree's folder names, pins from bytes.
+No I/O: paths come from the policy and the folder names and files a caller reads, pins from
+bytes (parsed by reconciler.overlays, as every overlay is).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from reconciler.policy.values import fill
 
 Group = tuple[str, App]  # a file and the app narrowed to the parts pinned there
 Layout = tuple[tuple[str, tuple[str, ...]], ...]  # each file and the part names it pins
-Names = Callable[[str], tuple[str, ...]]  # a folder's entry names ("" when no folder)
+Names = Callable[[str], tuple[str, ...]]  # a folder's entry names (() when no folder)
 # A folder's kustomization `resources` and `components`; None when it holds no kustomization.
 Includes = Callable[[str], tuple[str, ...] | None]
 

@@ -7,8 +7,8 @@ their short form, so the same facts always render to the same text in plans, log
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from reconciler.policy.values import format_duration

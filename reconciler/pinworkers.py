@@ -88,7 +88,10 @@ def parse_many(
         return {}
     if (cores_available or cores)() < 2:
         return {}
-    chunks = [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]
+    # An app's environments side by side: a chunk sends each app once (pickle shares
+    # what one message repeats), not once per file.
+    grouped = sorted(jobs, key=lambda job: job.app.name)
+    chunks = [grouped[i : i + chunk] for i in range(0, len(grouped), chunk)]
     try:
         pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet

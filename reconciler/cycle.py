@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +15,8 @@ from reconciler.observing import Observation, Observer
 from reconciler.pairgauges import GaugeKeeper
 from reconciler.phases import Stopwatch
 from reconciler.planning.replanner import Replanner
+from reconciler.revisions import changed_keys
+from reconciler.snapshot import Key, OverlayState
 
 log = logging.getLogger("reconciler.cycle")
 
@@ -85,6 +87,7 @@ class CycleRunner:
         self._first = True
         # Told each cycle's report after its metrics (the notifier); one failing is logged.
         self.after: list[Callable[[CycleReport], None]] = []
+        self._overlays_seen: Mapping[Key, OverlayState] | None = None  # at the last cycle
 
     def plan_only(
         self, *, one_shot: bool = True, probe: bool = True, fetch: bool = True
@@ -125,6 +128,7 @@ class CycleRunner:
             raise
         if not one_shot:  # a one-shot verb prints the problems itself
             self._log_policy(observation)
+        self._count_rollbacks(observation.snapshot.overlays)
         result_plan = self._plan(observation, self.clock())
         self.phases.lap("plan")
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
@@ -132,9 +136,6 @@ class CycleRunner:
         for outcome in outcomes:
             if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()
-            rolled = rolled_back(outcome)
-            if rolled is not None:
-                self.metrics.rollbacks.labels(app=rolled[0], env=rolled[1]).inc()
             fields = action_fields(outcome)
             if not outcome.ok:
                 self.metrics.errors.labels(component="apply").inc()
@@ -156,6 +157,22 @@ class CycleRunner:
         if first and not one_shot:
             self._log_phases()
         return result
+
+    def _count_rollbacks(self, overlays: Mapping[Key, OverlayState]) -> None:
+        """Count each rollback that landed since the last cycle, whoever merged or committed
+        it (this daemon, a person on the forge, `reconciler rollback` straight to the
+        branch): an overlay whose newest commit is new, and a rollback. What landed before
+        this process started, or while an app was not planned, is history, not news."""
+        last, self._overlays_seen = self._overlays_seen, overlays
+        if last is None:
+            return
+        for key in changed_keys(last, overlays):
+            state, old = overlays.get(key), last.get(key)
+            if state is None or old is None or not state.history or state.commit == old.commit:
+                continue
+            newest = state.history[-1]
+            if newest.commit == state.commit and newest.rollback is not None:
+                self.metrics.rollbacks.labels(app=key[0], env=key[1]).inc()
 
     def _log_phases(self) -> None:
         """Where the first cycle spent its time: a slow start-up says which part was slow."""
@@ -247,17 +264,6 @@ def _type_and_place(error: Exception) -> str:
         frame = frame.tb_next
     where = f" at {frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else ""
     return f"{type(error).__name__}{where}"
-
-
-def rolled_back(outcome: ActionOutcome) -> tuple[str, str] | None:
-    """The (app, env) of a rollback ``outcome`` made: a rollback request merged, or its
-    direct commit; None for anything else."""
-    action = outcome.action
-    if isinstance(action, Merge) and action.rollback and outcome.result == "merged":
-        return action.app, action.env
-    if isinstance(action, CommitDirect) and action.marker.rollback:
-        return (action.app.name, action.env) if outcome.result == "committed" else None
-    return None
 
 
 def action_fields(outcome: ActionOutcome) -> dict[str, object]:

@@ -122,22 +122,43 @@ class PinFacts:
                     pin = self.pin(env.format, app, views[info.id], state.path)
             except ReconcilerError:
                 pin = None  # a broken or deleted overlay in the past pins nothing
-            by_reconciler = info.trailer(promotions.PROMOTED_FROM) is not None
             digest = (pin.digest or None) if pin else None
-            facts.append(PinFact(info.id, info.time, digest, by_reconciler, _rollback(info)))
+            facts.append(PinFact(info.id, info.time, digest, *self._made_by(info)))
         return tuple(reversed(facts))
 
     def newest(self, info: CommitInfo, pin: ImagePin | None) -> PinFact:
         """The fact of ``info``, the newest commit that changed an overlay now pinning
         ``pin``: the file is as that commit left it, so nothing is parsed."""
+        digest = (pin.digest or None) if pin else None
+        return PinFact(info.id, info.time, digest, *self._made_by(info))
+
+    def _made_by(self, info: CommitInfo) -> tuple[bool, str | None]:
+        """Whether ``info`` is the daemon's promotion, and a rollback's reason (None: not
+        one); read once per commit."""
         known = self._promoted.get(info.id)
         if known is None:
-            known = (info.trailer(promotions.PROMOTED_FROM) is not None, _rollback(info))
+            known = (info.trailer(promotions.PROMOTED_FROM) is not None, self._rollback(info))
             if len(self._promoted) >= 10_000:
                 self._promoted.clear()  # bounded; a miss only costs a trailer lookup
             self._promoted[info.id] = known
-        digest = (pin.digest or None) if pin else None
-        return PinFact(info.id, info.time, digest, *known)
+        return known
+
+    def _rollback(self, info: CommitInfo) -> str | None:
+        """A `reconciler rollback` commit's reason ("" when none); None for other commits.
+
+        A person who merges the rollback's request on GitHub makes a merge commit with
+        GitHub's own message ("Merge pull request #N ..."), which carries no trailers; the
+        request's head, the daemon's rollback commit, does. Only the rollback is read from
+        it, never whether a commit is the daemon's promotion: a claimed rollback holds (a
+        head anyone pushed could claim one), a claimed promotion would lift a hold.
+        """
+        reason = _rollback(info)
+        if reason is not None or len(info.parents) < 2:
+            return reason
+        try:
+            return _rollback(self.repo.commit_info(info.parents[1]))
+        except (ReconcilerError, KeyError, ValueError):
+            return None
 
     def complete(
         self, env: Environment, app: App, state: OverlayState, views: dict[str, ReadView]

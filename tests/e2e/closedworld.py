@@ -389,6 +389,11 @@ class GitHubFlavour:
     def hold(self, number: int) -> None:
         self._as(LOGIN).get_repo(f"{ORG}/config").get_pull(number).add_to_labels(HOLD)
 
+    def merge_as(self, number: int, who: str) -> None:
+        """``who`` merges the pull with GitHub's merge button (a merge commit, GitHub's
+        default message)."""
+        self._as(who[1:]).get_repo(f"{ORG}/config").get_pull(number).merge()
+
     def push(self, path: str, change: Callable[[bytes], bytes], message: str) -> None:
         tip = self.sim.tip("main")
         assert tip is not None

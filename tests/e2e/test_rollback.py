@@ -105,12 +105,13 @@ def test_a_prod_rollback_is_reviewed_merged_and_held(
     (merge,) = world.promotion_commits("prod", before)
     assert merge.trailer(promotions.ROLLBACK_REASON) == REASON
     assert merge.trailer(promotions.ROLLED_BACK_BY) == "@alice"
-    assert wired.metrics.rollbacks.labels(app="order-gateway", env="prod")._value.get() == 1
 
-    # Staging still runs NEW: the daemon does not promote it into prod again.
+    # Staging still runs NEW: the daemon does not promote it into prod again. The cycle
+    # that sees the rollback land counts it, once.
     for _ in range(3):
         result = world.step(wired)
         assert not [a for a in result.plan.actions if isinstance(a, (Propose, Merge))]
+        assert wired.metrics.rollbacks.labels(app="order-gateway", env="prod")._value.get() == 1
     (held,) = [b for b in result.plan.blocked if b.env == "prod"]
     assert held.code == "hold"
     assert f"by a rollback ({REASON})" in held.reason
@@ -198,3 +199,31 @@ def test_with_manual_release_the_next_digest_waits_for_review_release(
     assert main([*release, "--env", "prod", "--as", OWNER]) == 0
     cycle_until(lambda: world.step(wired), lambda _: world.pinned("prod") == NEWER, "release")
     assert world.open_request("prod") is None
+
+
+def _staging_commits(files: dict[str, bytes]) -> dict[str, bytes]:
+    policy = files["promotions.toml"].decode()
+    edited = policy.replace("[environments.staging]\n", '[environments.staging]\nmode = "commit"\n')
+    assert edited != policy
+    return {**files, "promotions.toml": edited.encode()}
+
+
+def test_a_rollback_the_verb_commits_straight_to_the_branch_is_counted_by_the_daemon(
+    make_world: MakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_world(edit=_staging_commits)
+    before = world.pinned("staging")
+    world.ci_commit(NEW, "b7e2f90")
+    world.sync()
+    wired = world.daemon()
+    cycle_until(lambda: world.step(wired), lambda _: world.pinned("staging") == NEW, "staging")
+    argv = ["rollback", "--repo", str(world.remote), "--cache-dir", str(world.root / "op")]
+    argv += ["--app", "order-gateway", "--env", "staging", "--reason", REASON, "--as", "@alice"]
+    assert main(argv) == 0, capsys.readouterr()
+    assert world.pinned("staging") == before  # committed, no request
+    for _ in range(3):
+        result = world.step(wired)
+        counted = wired.metrics.rollbacks.labels(app="order-gateway", env="staging")
+        assert counted._value.get() == 1
+    (held,) = [b for b in result.plan.blocked if b.env == "staging"]
+    assert f"by a rollback ({REASON})" in held.reason

@@ -21,8 +21,9 @@ from tests.e2e.closedworld import OUTSIDER, GitHubFlavour, Image
 from tests.e2e.world import NEW, cycle_until
 
 
+@pytest.mark.parametrize("merged_by", ["daemon", "person"])
 def test_a_github_prod_rollback_merges_only_on_a_code_owners_approval(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], merged_by: str
 ) -> None:
     flavour = GitHubFlavour(tmp_path, Image())
     try:
@@ -60,12 +61,22 @@ def test_a_github_prod_rollback_merges_only_on_a_code_owners_approval(
         assert flavour.prod_pin() == NEW
 
         flavour.approve(number, OWNER)
-        cycle_until(flavour.step, lambda _: flavour.prod_pin() == before, "the rollback")
+        if merged_by == "person":
+            # The owner presses GitHub's button: a merge commit with GitHub's message,
+            # "Merge pull request #N from ...", and none of the daemon's trailers.
+            flavour.merge_as(number, OWNER)
+        else:
+            cycle_until(flavour.step, lambda _: flavour.prod_pin() == before, "the rollback")
         assert flavour.sim.pull(number).state == "closed"
+        assert flavour.prod_pin() == before
         for _ in range(3):
             result = flavour.step()
             assert not [a for a in result.plan.actions if isinstance(a, (Propose, Merge))]
-        assert [b.code for b in result.plan.blocked if b.env == "prod"] == ["hold"]
+        (held,) = [b for b in result.plan.blocked if b.env == "prod"]
+        assert held.code == "hold"
+        assert "by a rollback (checkout 500s)" in held.reason, held.reason
+        rollbacks = flavour.wired.metrics.rollbacks.labels(app=APP, env="prod")
+        assert rollbacks._value.get() == 1
         assert flavour.prod_pin() == before
     finally:
         flavour.stop()

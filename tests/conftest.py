@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -31,6 +32,25 @@ def need(available: bool, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing in CI: .ci/run must install it", pytrace=False)
     pytest.skip(f"{what} is not installed here")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: send the figures recorded here to the controlling process."""
+    from tests import figures
+
+    sent = getattr(session.config, "workeroutput", None)
+    if sent is not None:
+        sent["figures"] = figures.export()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the controlling process: take in the figures a finished worker recorded."""
+    from tests import figures
+
+    recorded = getattr(node, "workeroutput", {}).get("figures")
+    if recorded:
+        figures.merge(recorded)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -2,7 +2,9 @@
 
 Tests record what they tried (fuzz inputs and crashes, webhook abuse outcomes) here; the
 root conftest prints every line in a "figures" section, so the numbers are visible in CI
-output without -s. A crash is counted and then re-raised, so the test still fails on it.
+output without -s. Under pytest-xdist each worker records its own, and sends them to the
+controlling process when it finishes (tests/conftest.py), which prints them all. A crash
+is counted and then re-raised, so the test still fails on it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -41,6 +43,18 @@ def fuzz(target: str, call: Callable[[], T], refusals: tuple[type[BaseException]
 def examples(budget: int) -> int:
     """A fuzz test's example budget, times RECONCILER_FUZZ_SCALE for a longer run."""
     return budget * max(1, int(os.environ.get("RECONCILER_FUZZ_SCALE", "1")))
+
+
+def export() -> dict[str, Any]:
+    """What this process recorded, as plain data (a pytest-xdist worker sends it home)."""
+    return {"lines": list(LINES), "inputs": dict(INPUTS), "crashes": dict(CRASHES)}
+
+
+def merge(recorded: dict[str, Any]) -> None:
+    """Add what another process recorded (``export``) to this one's figures."""
+    LINES.extend(recorded["lines"])
+    INPUTS.update(recorded["inputs"])
+    CRASHES.update(recorded["crashes"])
 
 
 def summary() -> list[str]:

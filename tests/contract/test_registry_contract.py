@@ -29,8 +29,8 @@ from reconciler.registry.oci import OciRegistry
 from reconciler.registry.port import ImageLabels
 from tests.conftest import need
 from tests.fakes.registry import FakeRegistry
+from tests.ports import free_port
 from tests.servers.docker_registry import DOCKER_REGISTRY, RunningRegistry, run_registry
-from tests.servers.endpoints import free_port
 from tests.servers.moto_ecr import ACCOUNT, available, aws_environment, run_moto
 from tests.servers.oci_images import SKOPEO, Image, build, push, skopeo, write_policy
 

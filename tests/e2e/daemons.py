@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -18,18 +17,11 @@ import urllib.request
 from pathlib import Path
 
 from tests.e2e.killpoints import MARKER
+from tests.ports import free_port
 from tests.servers.github_sim import webhooks
 
 SECRET = b"fault-suite-webhook-secret"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class DaemonProcess:

@@ -60,7 +60,7 @@ from tests.e2e.secretworld import (
 )
 from tests.e2e.world import OWNER, cycle_until, overlay, pin_of
 from tests.integration.test_github_app import _rsa_pem
-from tests.servers.endpoints import free_port
+from tests.ports import free_port
 from tests.servers.git_http import serve_git
 from tests.servers.github_sim import serve_github, webhooks
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.webhooks import FORWARD_PATH, Forward, forward_message
-from tests.e2e.daemons import free_port
 from tests.integration.runproc import DaemonProcess, Line, config_repo
+from tests.ports import free_port
 from tests.servers.github_sim import webhooks
 
 SECRET = b"shard-webhook-secret"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.contract.gitcli import GitCli
 from tests.contract.gitworld import GitWorld
 from tests.contract.races import race_two_writers
+from tests.ports import free_port
 
 BOT = Signature("Reconciler", "bot@example.com", datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
 BASE = {
@@ -37,9 +37,7 @@ def update(repo: ConfigRepo, changes: dict[str, bytes | None], branch: str = "ma
 
 def closed_port() -> int:
     """A loopback port with nothing listening on it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 def test_first_open_clones_into_the_cache_and_later_opens_fetch(tmp_path: Path) -> None:

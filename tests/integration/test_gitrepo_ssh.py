@@ -11,7 +11,6 @@ import getpass
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from reconciler.gitrepo.pygit2_adapter import Pygit2ConfigRepo
 from tests.conftest import need
 from tests.contract.gitworld import GitWorld
 from tests.contract.races import BOT
+from tests.ports import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 PASSPHRASE = "correct horse battery"
@@ -55,12 +55,6 @@ def keygen(path: Path, passphrase: str = "") -> None:
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "test", "-f", str(path)],
         check=True,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from reconciler.httpclient.errors import (
     InvalidRequest,
 )
 from reconciler.httpclient.messages import HttpRequest
+from tests.ports import free_port
 from tests.servers.httpserve import ClosingHTTPServer, serving
 
 SECRET = "Bearer stream-secret-4d3c2b1a"
@@ -215,9 +216,7 @@ def test_an_error_status_is_answered_with_its_body(script: Script, client: HttpC
 
 
 def test_no_server_is_a_connection_error(client: HttpClient) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.raises(HttpConnectionError) as caught:
         client.stream(request(f"http://127.0.0.1:{port}/stream"))
     assert str(caught.value).startswith(f"cannot connect to 127.0.0.1:{port}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from reconciler.live.argocdwatch import parse_event
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import ArgoCDLive
 from reconciler.snapshot import ApplicationStatus, LiveState
+from tests.ports import free_port
 from tests.servers.argocd_api import STREAM, FakeArgoCD, application, serve
 
 TOKEN = "argocd-token-9c8d7e6f"
@@ -258,9 +258,7 @@ def test_unknown_application_is_named(argocd: FakeArgoCD) -> None:
 
 
 def test_unreachable_server_is_an_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     state = read_one(reader(f"http://127.0.0.1:{port}"))
     assert state.digest is None
     assert state.error is not None

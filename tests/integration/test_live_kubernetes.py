@@ -7,7 +7,6 @@ written by each test, as it would in production.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from reconciler.live.kubernetes.workloads import image_digest
 from reconciler.live.port import LiveReader
 from reconciler.policy.model import KubernetesLive
 from reconciler.snapshot import LiveState
+from tests.ports import free_port
 from tests.servers.kubernetes_api import (
     FakeCluster,
     daemonset,
@@ -388,9 +388,7 @@ def test_a_workload_of_another_kind_is_refused(kubeconfig: Path) -> None:
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 S512 = "sha512:" + "5" * 128

@@ -16,9 +16,9 @@ from reconciler.gates.port import ProbeRequest
 from reconciler.httpclient.client import HttpClient
 from reconciler.policy.model import HttpGate
 from reconciler.probes import HttpProber
+from tests.ports import free_port
 from tests.servers.endpoints import (
     Endpoints,
-    free_port,
     hang,
     huge,
     redirect,

@@ -19,7 +19,8 @@ from reconciler.httpclient.errors import (
     RedirectRefused,
 )
 from reconciler.httpclient.messages import HttpRequest, HttpResponse, RedirectPolicy
-from tests.servers.endpoints import Endpoints, free_port, hang, huge, redirect, reply, serve
+from tests.ports import free_port
+from tests.servers.endpoints import Endpoints, hang, huge, redirect, reply, serve
 
 SECRET = "s3cr3t-token-value"
 SHORT = timedelta(milliseconds=300)

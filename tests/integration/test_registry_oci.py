@@ -25,8 +25,9 @@ from reconciler.policy.model import Registry
 from reconciler.registry import ImageRegistry, open_registry
 from reconciler.registry.oci import OciRegistry
 from tests.conftest import need
+from tests.ports import free_port
 from tests.servers.docker_registry import DOCKER_REGISTRY, RunningRegistry, TokenAuth, run_registry
-from tests.servers.endpoints import Endpoints, free_port, serve
+from tests.servers.endpoints import Endpoints, serve
 from tests.servers.fault_proxy import serve_proxy
 from tests.servers.oci_images import SKOPEO, Image, build, push, skopeo, write_policy
 

@@ -3,7 +3,6 @@ run a cycle at once; a bad signature does not."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,8 @@ from reconciler.clock import utc_now
 from reconciler.demo.flow import QUICK, seed_files
 from reconciler.gitrepo.port import Signature
 from reconciler.gitrepo.pygit2_adapter import create_repository
+from tests.ports import free_port
 from tests.servers.github_sim import webhooks
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.endpoints import free_port
+from tests.ports import free_port
 
 DOCKER_REGISTRY = Path("/usr/bin/docker-registry")
 _START_TIMEOUT = 30.0

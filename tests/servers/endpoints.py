@@ -217,11 +217,3 @@ def _peer_connected(sock: socket.socket) -> bool:
         return False
     finally:
         sock.setblocking(True)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

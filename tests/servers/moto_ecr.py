@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.servers.endpoints import Endpoints, free_port, serve
+from tests.ports import free_port
+from tests.servers.endpoints import Endpoints, serve
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 ACCOUNT = "123456789012"  # moto's default account

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, need
+from tests.ports import free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 RULES = ROOT / "deploy/prometheus/rules.yaml"
@@ -89,14 +89,6 @@ class PromAPI:
     def quiet(self, name: str) -> bool:
         """True when alert ``name`` is neither pending nor firing."""
         return not self.alerting(name)
-
-
-def free_port() -> int:
-    """A port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager

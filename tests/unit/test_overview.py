@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from reconciler.errors import PolicyError, TransientError
 from reconciler.metrics import Metrics
 from reconciler.planning import plan
 from reconciler.server import Status, StatusServer
+from tests.ports import free_port
 from tests.unit.test_planning import NEW, NOW, OLD, policy, request, snapshot
 
 
@@ -84,9 +84,7 @@ def test_status_serves_the_last_cycle_and_status_daemon_reads_it(
 def test_what_answers_must_be_a_reconciler_daemon(served: StatusServer) -> None:
     with pytest.raises(PolicyError, match="answered 404: not a reconciler daemon's /status"):
         read_view(f"http://{served.address}/metrics/nothing")
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = free_port()
     with pytest.raises(TransientError, match=r"cannot reach the daemon at http://127\.0\.0\.1"):
         read_view(f"127.0.0.1:{port}")
 

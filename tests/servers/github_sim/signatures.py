@@ -51,9 +51,18 @@ class Keyring:
     def add_openpgp(self, email: str, fingerprint: str, armored: bytes, home: Path) -> None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.gnupghome = home
+        # Public keys only: no gpg-agent is started (none is left running). gpg still asks
+        # for one after importing and exits 2 when there is none, or when its socket path
+        # in ``home`` is too long for a Unix socket (a deep pytest-xdist tmp_path), so the
+        # import is proven by listing the key instead.
         subprocess.run(
-            ["gpg", "--homedir", str(home), "--batch", "--import"],
-            input=armored, capture_output=True, check=True,
+            ["gpg", "--homedir", str(home), "--batch", "--no-autostart", "--import"],
+            input=armored, capture_output=True, check=False,
+        )  # fmt: skip
+        subprocess.run(
+            ["gpg", "--homedir", str(home), "--batch", "--no-autostart", "--list-keys",
+             fingerprint],
+            capture_output=True, check=True,
         )  # fmt: skip
         self.by_email.setdefault(email.lower(), []).append(
             SigningKey("openpgp", fingerprint.upper())

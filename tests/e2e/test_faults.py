@@ -53,6 +53,7 @@ from typing import Literal
 
 import pytest
 
+from tests import figures
 from tests.e2e import invariants
 from tests.e2e.faultworld import BOT, FORGE_TIMEOUT, FaultWorld, Images
 from tests.e2e.killpoints import LOCK_STEPS
@@ -283,6 +284,7 @@ def test_random_faults_and_kills_never_duplicate_or_lose_a_promotion(
     line = f"runs={RUNS} faults={faults} kills={kills} violations={len(problems)}"
     with capsys.disabled():
         print(f"\n{line}")
+    figures.line(line)  # also in the figures section: a pytest-xdist worker's prints are not shown
     assert problems == [], line + "\n" + "\n".join(problems)
     if len(WINDOWS) <= RUNS:
         assert set(WINDOWS) - {"write k"} <= set(windows), windows

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler.demo.flow import APP
+from tests import figures
 from tests.e2e import invariants
 from tests.e2e.faultworld import ENVS, TAGS, FaultWorld, Images, overlay
 from tests.e2e.test_faults import Tripwire
@@ -145,6 +146,7 @@ def test_three_daemon_processes_promote_once_and_end_as_one_daemon_would(
     )
     with capsys.disabled():
         print(f"\n{line}")
+    figures.line(line)  # also in the figures section: a pytest-xdist worker's prints are not shown
     assert problems == [], line + "\n" + "\n".join(problems)
     assert got == expected
 
@@ -219,7 +221,9 @@ def test_replicas_killed_at_once_between_push_and_pull_and_at_the_merge_promote_
         problems += invariants.after_run(world, {d.name: d.output() for d in world.daemons})
     finally:
         world.close()
+    line = f"replicas={REPLICAS} killed={kills} violations={len(problems)}"
     with capsys.disabled():
-        print(f"\nreplicas={REPLICAS} killed={kills} violations={len(problems)}")
+        print(f"\n{line}")
+    figures.line(line)  # also in the figures section: a pytest-xdist worker's prints are not shown
     assert [k.split(":")[0] for k in kills] == ["push->pull", "merge"]
     assert problems == [], "\n".join(problems)

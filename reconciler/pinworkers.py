@@ -1,10 +1,12 @@
-"""Parsing thousands of overlay pins on a second core: a cold start's reads, halved.
+"""Parsing thousands of overlay pins on two cores: a cold start's parsing, shared.
 
 A daemon's first read of a 10,000-app repo parses 30,000 overlays at about 55 us each, all
 of it Python driving libyaml, which holds the interpreter lock: threads cannot share it.
 Where this process may use a second core, one worker process (started fresh, "spawn": the
 daemon has threads, which a fork would copy mid-flight) parses chunks from the front of the
-list while this process parses from the back; each takes the next chunk until they meet.
+list while this process parses from the back; each takes the next chunk until they meet
+(30,000 kustomizations: 1.9 s on one core, 1.3-1.7 s on two; the worker unpickles each
+app and pickles each pin, so it does a little less than half).
 
 The worker only parses bytes it is sent (``pins.read_pin``, pure) and sends back the pins.
 A file the worker cannot read is left out, and so is everything when no worker can start

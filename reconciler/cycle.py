@@ -97,7 +97,9 @@ class CycleRunner:
         ``fetch`` False: plan on what was fetched last (benchmarks time the two apart)."""
         started = self.clock()
         observation = self.observer.observe(one_shot=one_shot, probe=probe, fetch=fetch)
-        return CycleReport(observation, self._plan(observation, self.clock()), started=started)
+        plan = self._plan(observation, self.clock())
+        self.observer.keep(one_shot=one_shot)
+        return CycleReport(observation, plan, started=started)
 
     def _plan(self, observation: Observation, now: datetime) -> Plan:
         """The plan; the replanner makes again only the apps whose facts changed, and gives
@@ -133,6 +135,7 @@ class CycleRunner:
         self.phases.lap("plan")
         outcomes = tuple(self.applier.apply(result_plan, observation.snapshot.base_branch))
         self.phases.lap("apply")
+        self.observer.keep(one_shot=one_shot)
         for outcome in outcomes:
             if isinstance(outcome.action, (Propose, Merge, CommitDirect, Close)):
                 self.metrics.promotions.labels(env=outcome.action.env, result=outcome.result).inc()

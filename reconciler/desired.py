@@ -279,7 +279,7 @@ class DesiredReader:
         """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
         found: dict[_ReadKey, tuple[str, Layout, ImagePin | None, tuple[str, ...]]] = {}
         out: dict[_ReadKey, _Read] = {}
-        warmed = self._warm(fresh, view) if len(fresh) >= pinworkers.MIN_FILES else {}
+        warmed, walked = self._warm(fresh, view)
         for key, (env, where, app) in fresh.items():
             files: Layout = ()
             try:
@@ -314,9 +314,8 @@ class DesiredReader:
             and old.state.part_files == found[key][1]
         }
         since = self._histories((f for k in extend for f in _files(found[k])), view.commit, last)
-        whole = self._histories(
-            (f for k in found if k not in extend for f in _files(found[k])), view.commit
-        )
+        rest = (f for k in found if k not in extend for f in _files(found[k]) if f not in walked)
+        whole = {**walked, **self._histories(rest, view.commit)}
         for key, (path, files, pin, depends) in found.items():
             got = since if key in extend else whole
             if files:  # a unit's part files: the commits that changed any of them
@@ -342,22 +341,36 @@ class DesiredReader:
 
     def _warm(
         self, fresh: Mapping[_ReadKey, tuple[Environment, str, App]], view: ReadView
-    ) -> dict[_ReadKey, str]:
-        """Each fresh read's file, its pin parsed with the others at once (a cold start's
-        thousands, on two cores where there are two); a read that fails here is left to
-        the caller, which words its error."""
-        files: dict[_ReadKey, str] = {}
-        for key, (env, _, app) in fresh.items():
-            try:
-                files[key] = overlay_path(env, app, view)
-            except Exception:  # read again below, which words the error
-                continue
-        self.pins.warm(
-            (env.format, app, view, files[key])
-            for key, (env, _, app) in fresh.items()
-            if key in files
-        )
-        return files
+    ) -> tuple[dict[_ReadKey, str], Mapping[str, tuple[CommitInfo, ...]]]:
+        """For a cold start's thousands of reads, with a second core: each read's file, and
+        the histories of those files, walked by a worker process while this one reads the
+        files and both parse them (reconciler.pinworkers). Empty where there is no worker;
+        a read that fails here is left to the caller, which words its error."""
+        worker = pinworkers.start(len(fresh))
+        if worker is None:
+            return {}, {}
+        try:
+            files: dict[_ReadKey, str] = {}
+            for key, (env, _, app) in fresh.items():
+                try:
+                    files[key] = overlay_path(env, app, view)
+                except Exception:  # read again by the caller, which words the error
+                    continue
+            wanted = sorted(set(files.values()))
+            task = self.repo.file_histories_task(view.commit, wanted, HISTORY_DEPTH)
+            walk = worker.run(task) if task is not None else None
+            self.pins.warm(
+                (
+                    (env.format, app, view, files[key])
+                    for key, (env, _, app) in fresh.items()
+                    if key in files
+                ),
+                worker,
+            )
+            walked = pinworkers.outcome(walk, lambda: None) if walk is not None else None
+        finally:
+            worker.close()
+        return files, walked.files if walked is not None else {}
 
     def _histories(
         self, files: Iterable[str], commit: str, since: Desired | None = None

@@ -71,10 +71,12 @@ class PinFacts:
 
         return self._pins.get_or_parse(_key(blob, fmt, app), parse)
 
-    def warm(self, files: Iterable[tuple[str, App, ReadView, str]]) -> None:
-        """Parse the pins of ``files`` (format, app, view, path) not kept yet, many at once:
-        on two cores where there are thousands (reconciler.pinworkers); ``pin`` then finds
-        them kept. What is not parsed here (an error, a single core) ``pin`` parses."""
+    def warm(
+        self, files: Iterable[tuple[str, App, ReadView, str]], worker: pinworkers.Worker
+    ) -> None:
+        """Parse the pins of ``files`` (format, app, view, path) not kept yet, here and in
+        ``worker`` at once (a cold start's thousands, reconciler.pinworkers); ``pin`` then
+        finds them kept. What is not parsed here (a file that does not read) ``pin`` parses."""
         jobs: dict[str, pinworkers.Job] = {}
         for fmt, app, view, path in files:
             blob = view.blob_id(path)
@@ -84,9 +86,7 @@ class PinFacts:
             data = view.read(path)
             if data is not None:
                 jobs[key] = pinworkers.Job(key, fmt, data, path, app)
-        if len(jobs) < pinworkers.MIN_FILES:
-            return
-        found = pinworkers.parse_many(list(jobs.values()))
+        found = worker.parse(list(jobs.values()))
         self._pins.preload(
             {key: pin.shared() if pin is not None else None for key, pin in found.items()},
             parsed=True,

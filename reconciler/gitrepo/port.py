@@ -260,6 +260,14 @@ class ConfigRepo(Protocol):
         """
         ...
 
+    def file_histories_task(
+        self, commit: str, files: Sequence[str], limit: int = 20
+    ) -> Callable[[], FileHistories | None] | None:
+        """``file_histories(commit, files, limit)`` as a task another process can run (it
+        pickles; reconciler.pinworkers), or None where this repo cannot be read from one.
+        The task gives None where the walk needs history a shallow clone lacks."""
+        ...
+
     def merged_file(self, ancestor: str, ours: str, theirs: str, path: str) -> bytes | None:
         """``path`` as git's three-way merge of ``ours`` and ``theirs`` from ``ancestor``
         leaves it (a forge merges a request so); None on a conflict there or a deletion."""

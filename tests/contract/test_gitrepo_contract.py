@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -258,6 +260,29 @@ def test_file_histories_match_history_per_path_in_one_walk(world: World) -> None
     assert since.files["docs/x.md"] == (repo.commit_info(fourth),)
     assert repo.file_histories(fifth, [], stop=first).stopped  # nothing asked: still walks
     assert repo.file_histories(fifth, [PROD], stop=fifth).files[PROD] == ()
+
+
+def test_a_history_walk_handed_to_another_process_finds_what_a_walk_here_finds(
+    world: World,
+) -> None:
+    # A cold start hands this walk to its worker process (reconciler.pinworkers), run there
+    # as it is run here: spawned, the task pickled.
+    world.seed(BASE)
+    world.seed({**BASE, PROD: b"v2\n"})
+    tip = world.seed({**BASE, PROD: b"v3\n", STAGING: b"s2\n"})
+    repo = world.client()
+    files = [PROD, STAGING, "overlays/dev/app/kustomization.yaml"]
+
+    task = repo.file_histories_task(tip, files, 2)
+
+    if task is None:  # only the in-memory fake, whose commits live in this process
+        assert isinstance(world, FakeWorld)
+        return
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        there = pool.submit(task).result(timeout=120)
+    assert there == repo.file_histories(tip, files, limit=2)
+    assert there is not None
+    assert [c.id for c in there.files[PROD]][:1] == [tip]
 
 
 def test_file_histories_walk_everything_when_the_stop_is_not_an_ancestor(world: World) -> None:

@@ -9,7 +9,7 @@ raises ``Crash`` before it reaches git, so the repo holds exactly the first k-1 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from reconciler.gitrepo.port import (
     CommitInfo,
@@ -80,6 +80,11 @@ class CrashingRepo:
         self, commit: str, files: Iterable[str], limit: int = 20, stop: str | None = None
     ) -> FileHistories:
         return self.inner.file_histories(commit, files, limit, stop)
+
+    def file_histories_task(
+        self, commit: str, files: Sequence[str], limit: int = 20
+    ) -> Callable[[], FileHistories | None] | None:
+        return self.inner.file_histories_task(commit, files, limit)
 
     def remote_tip(self, branch: str) -> str | None:
         return self.inner.remote_tip(branch)

@@ -10,6 +10,7 @@ counts it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -24,24 +25,7 @@ REASON = "checkout returns 500s"
 
 
 def _rollback(world: World, *extra: str) -> int:
-    return main(
-        [
-            "rollback",
-            "--repo",
-            str(world.remote),
-            "--cache-dir",
-            str(world.root / "operator"),
-            "--app",
-            "order-gateway",
-            "--env",
-            "prod",
-            "--reason",
-            REASON,
-            "--as",
-            "@alice",
-            *extra,
-        ]
-    )
+    return world.rollback("prod", REASON, "--as", "@alice", *extra)
 
 
 def test_a_prod_rollback_is_reviewed_merged_and_held(
@@ -153,11 +137,19 @@ def test_rollback_says_why_it_cannot(world: World, capsys: pytest.CaptureFixture
     assert world.open_request("prod") is None
 
 
-def _manual(files: dict[str, bytes]) -> dict[str, bytes]:
-    policy = files["promotions.toml"].decode()
-    edited = policy.replace("[settings]\n", '[settings]\nrollback_release = "manual"\n', 1)
-    assert edited != policy
-    return {**files, "promotions.toml": edited.encode()}
+def _policy_edit(old: str, new: str) -> Callable[[dict[str, bytes]], dict[str, bytes]]:
+    """A world edit that replaces ``old`` with ``new`` once in promotions.toml."""
+
+    def edit(files: dict[str, bytes]) -> dict[str, bytes]:
+        policy = files["promotions.toml"].decode()
+        edited = policy.replace(old, new, 1)
+        assert edited != policy
+        return {**files, "promotions.toml": edited.encode()}
+
+    return edit
+
+
+_manual = _policy_edit("[settings]\n", '[settings]\nrollback_release = "manual"\n')
 
 
 def test_with_manual_release_the_next_digest_waits_for_review_release(
@@ -201,11 +193,9 @@ def test_with_manual_release_the_next_digest_waits_for_review_release(
     assert world.open_request("prod") is None
 
 
-def _staging_commits(files: dict[str, bytes]) -> dict[str, bytes]:
-    policy = files["promotions.toml"].decode()
-    edited = policy.replace("[environments.staging]\n", '[environments.staging]\nmode = "commit"\n')
-    assert edited != policy
-    return {**files, "promotions.toml": edited.encode()}
+_staging_commits = _policy_edit(
+    "[environments.staging]\n", '[environments.staging]\nmode = "commit"\n'
+)
 
 
 def test_a_rollback_the_verb_commits_straight_to_the_branch_is_counted_by_the_daemon(
@@ -217,9 +207,7 @@ def test_a_rollback_the_verb_commits_straight_to_the_branch_is_counted_by_the_da
     world.sync()
     wired = world.daemon()
     cycle_until(lambda: world.step(wired), lambda _: world.pinned("staging") == NEW, "staging")
-    argv = ["rollback", "--repo", str(world.remote), "--cache-dir", str(world.root / "op")]
-    argv += ["--app", "order-gateway", "--env", "staging", "--reason", REASON, "--as", "@alice"]
-    assert main(argv) == 0, capsys.readouterr()
+    assert world.rollback("staging", REASON, "--as", "@alice", cache="op") == 0, capsys.readouterr()
     assert world.pinned("staging") == before  # committed, no request
     for _ in range(3):
         result = world.step(wired)

@@ -200,21 +200,7 @@ def test_a_unit_with_a_part_in_a_sub_kustomization_moves_in_one_commit_per_envir
 
     # A rollback goes back to the whole set prod ran before: one request whose head edits
     # both files back.
-    rolled = main(
-        [
-            "rollback",
-            "--repo",
-            str(unit.world.remote),
-            "--cache-dir",
-            str(unit.world.root / "operator"),
-            "--app",
-            UNIT,
-            "--env",
-            "prod",
-            "--reason",
-            "migrations lock a table",
-        ]
-    )
+    rolled = unit.world.rollback("prod", "migrations lock a table", app=UNIT)
     assert rolled == 0
     repo = unit.world.repo()
     head = repo.tip(promotions.branch("prod", UNIT))

@@ -12,7 +12,6 @@ import github
 from github import Auth
 
 from reconciler import promotions, units
-from reconciler.cli import main
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import seed_files
@@ -161,21 +160,7 @@ def test_a_two_image_app_moves_through_every_environment_as_one_unit(
     ]
 
     # A rollback goes back to the whole set prod ran before, in one request.
-    rolled = main(
-        [
-            "rollback",
-            "--repo",
-            str(unit.world.remote),
-            "--cache-dir",
-            str(unit.world.root / "operator"),
-            "--app",
-            UNIT,
-            "--env",
-            "prod",
-            "--reason",
-            "migrations lock a table",
-        ]
-    )
+    rolled = unit.world.rollback("prod", "migrations lock a table", app=UNIT)
     assert rolled == 0
     request = unit.world.open_request("prod", UNIT)
     assert request is not None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler import promotions
+from reconciler.cli import main
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.demo.flow import APP, IMAGE, OWNER, TEAM, Timing, seed_files
@@ -240,6 +241,14 @@ class World:
             return False
         self.approve(request.number, who)
         return True
+
+    def rollback(
+        self, env: str, reason: str, *extra: str, app: str = APP, cache: str = "operator"
+    ) -> int:
+        """`reconciler rollback` of ``app`` in ``env``, as an operator runs it on their own
+        clone (``cache``, under the world's folder); its exit code."""
+        argv = ["rollback", "--repo", str(self.remote), "--cache-dir", str(self.root / cache)]
+        return main([*argv, "--app", app, "--env", env, "--reason", reason, *extra])
 
     # -- what is true now, read from the bare repo ----------------------------------------
     def repo(self) -> Pygit2ConfigRepo:

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -276,6 +276,11 @@ class FakeConfigRepo:
         return FileHistories(
             {p: tuple(self.commit_info(c) for c in ids) for p, ids in found.items()}, stopped
         )
+
+    def file_histories_task(
+        self, commit: str, files: Sequence[str], limit: int = 20
+    ) -> Callable[[], FileHistories | None] | None:
+        return None  # its commits live in this process only
 
     def update_branch(
         self,

@@ -183,6 +183,10 @@ def test_a_shallow_clone_deepens_when_history_needs_it(
 
     pinned = update(repo, {"overlays/staging/app/kustomization.yaml": b"new\n"})
     GitCli(tmp_path / "home")("--git-dir", str(world.path), "fsck", "--strict")
+    # A walk handed to another process cannot fetch: it gives up, and this one deepens.
+    task = repo.file_histories_task(pinned, [PROD], 5)
+    assert task is not None
+    assert task() is None
     found = repo.history(pinned, PROD, limit=5)
 
     assert [c.id for c in found] == [first]  # 31 commits back, past the first boundary

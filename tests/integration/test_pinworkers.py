@@ -85,7 +85,8 @@ def test_a_failed_worker_chunk_is_parsed_here() -> None:
     batch = jobs()
     failed: Future[list[tuple[str, ImagePin | None]]] = Future()
     failed.set_exception(BrokenProcessPool("killed"))
-    assert dict(pinworkers._result(failed, batch)) == here(batch)
+    pins = pinworkers.outcome(failed, lambda: pinworkers.parse_chunk(batch))
+    assert dict(pins) == here(batch)
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,9 @@ class Observed:
     def observe(self, *, one_shot: bool = False) -> Observation:
         return self.left.pop(0)
 
+    def keep(self, *, one_shot: bool) -> None:
+        """Nothing parsed to keep."""
+
 
 class NoActions:
     def apply(self, plan: Plan, base_branch: str) -> list[ActionOutcome]:

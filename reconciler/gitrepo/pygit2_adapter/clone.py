@@ -58,12 +58,7 @@ class Clone:
 
     def commit(self, commit: str) -> pygit2.Commit:
         """The commit ``commit`` (a full id) in the clone; UnknownCommit if there is none."""
-        if not _COMMIT_ID.match(commit):
-            raise UnknownCommit(commit)
-        found = self.repo.get(commit)
-        if not isinstance(found, pygit2.Commit):
-            raise UnknownCommit(commit)
-        return found
+        return find_commit(self.repo, commit)
 
     def callbacks(self, lease: tuple[str, pygit2.Oid] | None = None) -> Callbacks:
         """Callbacks for one network operation, pushing under ``lease`` if given."""
@@ -159,11 +154,7 @@ class Clone:
 
     def shallow_roots(self) -> frozenset[str]:
         """The commits a shallow clone has without their parents (none when it is whole)."""
-        try:
-            text = (Path(self.repo.path) / "shallow").read_text()
-        except FileNotFoundError:
-            return frozenset()
-        return frozenset(text.split())
+        return shallow_roots(self.repo)
 
     def deepen(self, walked: int) -> None:
         """Fetch more history after a walk of ``walked`` commits reached a shallow root."""
@@ -183,6 +174,25 @@ class Clone:
                 f"the config repo {self.remote.display} did not send its full history; "
                 "history-based gates cannot be evaluated until it does"
             )
+
+
+def find_commit(repo: pygit2.Repository, commit: str) -> pygit2.Commit:
+    """The commit ``commit`` (a full id) in ``repo``; UnknownCommit if there is none."""
+    if not _COMMIT_ID.match(commit):
+        raise UnknownCommit(commit)
+    found = repo.get(commit)
+    if not isinstance(found, pygit2.Commit):
+        raise UnknownCommit(commit)
+    return found
+
+
+def shallow_roots(repo: pygit2.Repository) -> frozenset[str]:
+    """The commits a shallow clone has without their parents (none when it is whole)."""
+    try:
+        text = (Path(repo.path) / "shallow").read_text()
+    except FileNotFoundError:
+        return frozenset()
+    return frozenset(text.split())
 
 
 def new_clone(

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pygit2
@@ -214,6 +214,14 @@ class Pygit2ConfigRepo:
         """Many files' first-parent histories in one walk, deepening if shallow."""
         with self._lock:
             return histories.file_histories(self._clone, commit, files, limit, stop)
+
+    def file_histories_task(
+        self, commit: str, files: Sequence[str], limit: int = 20
+    ) -> Callable[[], FileHistories | None] | None:
+        """``file_histories`` on this clone, opened afresh by another process."""
+        with self._lock:
+            path = str(self._clone.repo.path)
+        return functools.partial(histories.walk_at, path, commit, tuple(files), limit)
 
     def remote_tip(self, branch: str) -> str | None:
         """The remote's ``branch`` now, without a fetch: the ref itself for a remote on

@@ -4,12 +4,13 @@ one walk; a shallow clone is deepened as far as a walk needs (history.py decides
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import pygit2
 
 from reconciler.gitrepo import history, paths
 from reconciler.gitrepo.port import CommitInfo, FileHistories
-from reconciler.gitrepo.pygit2_adapter.clone import Clone
+from reconciler.gitrepo.pygit2_adapter.clone import Clone, find_commit, shallow_roots
 from reconciler.gitrepo.pygit2_adapter.commits import info
 from reconciler.gitrepo.pygit2_adapter.trees import changed_names, entry
 
@@ -37,8 +38,48 @@ def file_history(
             clone.deepen(truncated.walked)
 
 
+class Walkable(Protocol):
+    """What a walk of many files reads of a clone (``Clone``, or ``Opened``)."""
+
+    def commit(self, commit: str) -> pygit2.Commit: ...
+
+    def shallow_roots(self) -> frozenset[str]: ...
+
+    def deepen(self, walked: int) -> None: ...
+
+
+class _Shallow(Exception):
+    """A walk in another process reached a shallow clone's end: only the daemon fetches."""
+
+
+class Opened:
+    """The clone at a path opened afresh by another process, read-only: it walks, but
+    cannot deepen (``_Shallow``)."""
+
+    def __init__(self, path: str) -> None:
+        self.repo = pygit2.Repository(path)
+
+    def commit(self, commit: str) -> pygit2.Commit:
+        return find_commit(self.repo, commit)
+
+    def shallow_roots(self) -> frozenset[str]:
+        return shallow_roots(self.repo)
+
+    def deepen(self, walked: int) -> None:
+        raise _Shallow(walked)
+
+
+def walk_at(path: str, commit: str, files: Sequence[str], limit: int) -> FileHistories | None:
+    """``file_histories`` in another process, on the clone at ``path``; None where it
+    needs more history than a shallow clone holds (the daemon walks, and deepens, then)."""
+    try:
+        return file_histories(Opened(path), commit, files, limit, None)
+    except _Shallow:
+        return None
+
+
 def file_histories(
-    clone: Clone, commit: str, files: Iterable[str], limit: int, stop: str | None
+    clone: Walkable, commit: str, files: Iterable[str], limit: int, stop: str | None
 ) -> FileHistories:
     """Many files' first-parent histories in one walk, deepening if shallow."""
     wanted = frozenset(paths.clean_path(f) for f in files)

@@ -277,9 +277,24 @@ class DesiredReader:
         last: Desired | None,
     ) -> dict[_ReadKey, _Read]:
         """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
+        worker = pinworkers.start(len(fresh))
+        try:
+            return self._read_with(fresh, view, changes, last, worker)
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _read_with(
+        self,
+        fresh: Mapping[_ReadKey, tuple[Environment, str, App]],
+        view: ReadView,
+        changes: tuple[FileChange, ...] | None,
+        last: Desired | None,
+        worker: pinworkers.Worker | None,
+    ) -> dict[_ReadKey, _Read]:
         found: dict[_ReadKey, tuple[str, Layout, ImagePin | None, tuple[str, ...]]] = {}
         out: dict[_ReadKey, _Read] = {}
-        warmed, walked = self._warm(fresh, view)
+        warmed, walking = self._warm(fresh, view, worker) if worker else ({}, dict)
         for key, (env, where, app) in fresh.items():
             files: Layout = ()
             try:
@@ -314,6 +329,7 @@ class DesiredReader:
             and old.state.part_files == found[key][1]
         }
         since = self._histories((f for k in extend for f in _files(found[k])), view.commit, last)
+        walked = walking()  # the worker's walk, done by now or soon
         rest = (f for k in found if k not in extend for f in _files(found[k]) if f not in walked)
         whole = {**walked, **self._histories(rest, view.commit)}
         for key, (path, files, pin, depends) in found.items():
@@ -340,37 +356,39 @@ class DesiredReader:
         return out
 
     def _warm(
-        self, fresh: Mapping[_ReadKey, tuple[Environment, str, App]], view: ReadView
-    ) -> tuple[dict[_ReadKey, str], Mapping[str, tuple[CommitInfo, ...]]]:
-        """For a cold start's thousands of reads, with a second core: each read's file, and
-        the histories of those files, walked by a worker process while this one reads the
-        files and both parse them (reconciler.pinworkers). Empty where there is no worker;
-        a read that fails here is left to the caller, which words its error."""
-        worker = pinworkers.start(len(fresh))
-        if worker is None:
-            return {}, {}
-        try:
-            files: dict[_ReadKey, str] = {}
-            for key, (env, _, app) in fresh.items():
-                try:
-                    files[key] = overlay_path(env, app, view)
-                except Exception:  # read again by the caller, which words the error
-                    continue
-            wanted = sorted(set(files.values()))
-            task = self.repo.file_histories_task(view.commit, wanted, HISTORY_DEPTH)
-            walk = worker.run(task) if task is not None else None
-            self.pins.warm(
-                (
-                    (env.format, app, view, files[key])
-                    for key, (env, _, app) in fresh.items()
-                    if key in files
-                ),
-                worker,
-            )
-            walked = pinworkers.outcome(walk, lambda: None) if walk is not None else None
-        finally:
-            worker.close()
-        return files, walked.files if walked is not None else {}
+        self,
+        fresh: Mapping[_ReadKey, tuple[Environment, str, App]],
+        view: ReadView,
+        worker: pinworkers.Worker,
+    ) -> tuple[dict[_ReadKey, str], Callable[[], Mapping[str, tuple[CommitInfo, ...]]]]:
+        """For thousands of reads (a cold start, `status`): each read's file, and the
+        histories of those files walked by ``worker`` while this process reads the files and
+        both parse them (reconciler.pinworkers); the histories come from the function given
+        back, which waits for the walk. A read that fails here is left to the caller, which
+        words its error."""
+        files: dict[_ReadKey, str] = {}
+        for key, (env, _, app) in fresh.items():
+            try:
+                files[key] = overlay_path(env, app, view)
+            except Exception:  # read again by the caller, which words the error
+                continue
+        wanted = sorted(set(files.values()))
+        task = self.repo.file_histories_task(view.commit, wanted, HISTORY_DEPTH)
+        walk = worker.run(task) if task is not None else None
+        self.pins.warm(
+            (
+                (env.format, app, view, files[key])
+                for key, (env, _, app) in fresh.items()
+                if key in files
+            ),
+            worker,
+        )
+
+        def walked() -> Mapping[str, tuple[CommitInfo, ...]]:
+            done = pinworkers.outcome(walk, lambda: None) if walk is not None else None
+            return done.files if done is not None else {}
+
+        return files, walked
 
     def _histories(
         self, files: Iterable[str], commit: str, since: Desired | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -34,6 +35,8 @@ from reconciler.clock import utc_now
 from reconciler.errors import TransientError
 
 KEEP_DAMAGED = 2  # damaged clones kept for a person to look at; older ones are deleted
+# In the clone: the refs and objects as they were when every object was last found there.
+CHECKED_FILE = "reconciler.checked"
 _HEX = re.compile(rb"^[0-9a-f]{40}$")
 _SYMBOLIC = re.compile(rb"^ref: refs/\S+$")
 _IDX_MAGIC = b"\377tOc"
@@ -149,7 +152,8 @@ def damage(clone: Path, url: str, settings_key: str) -> str | None:
     Reads only the clone's own files: HEAD and the refs, the remote's settings, the
     shallow list, every pack (each one opened, which checks its length and checksum
     against its index), and every object the remote-tracking branches' commits and trees
-    reach, down to the shallow boundary.
+    reach, down to the shallow boundary (that last one only when a ref or object file
+    changed since it last found them all: ``CHECKED_FILE``).
     """
     if not clone.is_dir():
         return "it is not a folder"
@@ -166,7 +170,7 @@ def damage(clone: Path, url: str, settings_key: str) -> str | None:
             or _shallow(clone)
             or _packs(repo, clone)
             or _loose(clone)
-            or _reachable(repo)
+            or _reachable_unless_unchanged(repo, clone)
         )
     except (pygit2.GitError, KeyError, ValueError, OSError) as error:
         return f"reading it failed ({error})"
@@ -269,6 +273,42 @@ def _first_object(idx: Path) -> pygit2.Oid | None:
     if count == 0 or len(head) < 8 + 256 * 4 + 20:
         return None
     return pygit2.Oid(raw=head[8 + 256 * 4 :])
+
+
+def _reachable_unless_unchanged(repo: pygit2.Repository, clone: Path) -> str | None:
+    """``_reachable``, unless no file of the refs or objects changed since it last found
+    the clone whole: it reads every tree, 0.3 s at 10,000 apps, at each start of a process
+    (`status`, `plan`, a restart). Any write there (a fetch, a commit, a deletion, a file
+    cut short) changes a name, size or time, and the walk runs again."""
+    now = _fingerprint(clone)
+    if _read(clone / CHECKED_FILE) == now.encode():
+        return None
+    problem = _reachable(repo)
+    if problem is None:
+        with contextlib.suppress(OSError):  # a cache: the walk runs again next time
+            (clone / CHECKED_FILE).write_text(now + "\n")
+    return problem
+
+
+def _fingerprint(clone: Path) -> str:
+    """The name, size and change time of HEAD, the refs and every object file."""
+    lines = []
+    for top in ("HEAD", "packed-refs", "shallow"):
+        lines.append(_stat_line(clone, clone / top))
+    for base in ("refs", "objects"):
+        for folder, subfolders, files in os.walk(clone / base):
+            subfolders.sort()
+            for name in sorted(files):
+                lines.append(_stat_line(clone, Path(folder) / name))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _stat_line(clone: Path, path: Path) -> str:
+    try:
+        found = path.stat()
+    except OSError:
+        return f"{path.relative_to(clone)} -"
+    return f"{path.relative_to(clone)} {found.st_size} {found.st_mtime_ns} {found.st_ino}"
 
 
 def _reachable(repo: pygit2.Repository) -> str | None:

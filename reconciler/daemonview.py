@@ -28,6 +28,12 @@ def status_url(address: str) -> str:
 def read_view(address: str, client: HttpClient | None = None) -> dict[str, Any]:
     """The daemon's current view (overview.document); TransientError when it cannot be had
     yet, PolicyError when what answers is not a reconciler daemon of this version."""
+    return read_document(address, client)[0]
+
+
+def read_document(address: str, client: HttpClient | None = None) -> tuple[dict[str, Any], bytes]:
+    """``read_view``, and the bytes the daemon sent: one line of JSON, as ``json.dumps``
+    writes the view (so a program can be given them as they came)."""
     url = status_url(address)
     shown = safe_url(url)
     try:
@@ -60,4 +66,4 @@ def read_view(address: str, client: HttpClient | None = None) -> dict[str, Any]:
             f"{shown} did not answer a status document of version {overview.VERSION}; is it "
             "a reconciler daemon of this release?"
         )
-    return view
+    return view, answer.body

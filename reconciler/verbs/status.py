@@ -7,10 +7,11 @@ the view's types and one HTTP GET.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from reconciler import overview
 from reconciler.clock import utc_now
-from reconciler.daemonview import read_view, status_url
+from reconciler.daemonview import read_document, status_url
 from reconciler.errors import ReconcilerError
 from reconciler.httpclient.addresses import safe_url
 from reconciler.verbs import EXIT_OK, fail, fleet_json
@@ -23,10 +24,14 @@ def status(args: argparse.Namespace) -> int:
 
         return reconcile.status(args)
     try:
-        view = read_view(args.daemon)
+        view, sent = read_document(args.daemon)
     except ReconcilerError as exc:
         return fail("status", str(exc))
-    if args.json:
+    if args.json and not sys.stdout.isatty():
+        # The daemon sent what fleet_json would print for a program: encoding the parsed
+        # view again would take 0.25 s at 10,000 apps (21 MB) for the same bytes.
+        print(sent.decode("utf-8"))
+    elif args.json:
         print(fleet_json(view), end="")
     else:
         print(overview.text(view, utc_now(), address=safe_url(status_url(args.daemon))), end="")

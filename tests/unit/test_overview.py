@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from reconciler import overview
+from reconciler.cli import main
 from reconciler.daemonview import read_view, status_url
 from reconciler.errors import PolicyError, TransientError
 from reconciler.metrics import Metrics
 from reconciler.planning import plan
 from reconciler.server import Status, StatusServer
+from reconciler.verbs import fleet_json
 from tests.ports import free_port
 from tests.unit.test_planning import NEW, NOW, OLD, policy, request, snapshot
 
@@ -79,6 +81,19 @@ def test_status_serves_the_last_cycle_and_status_daemon_reads_it(
         f"the daemon's view at http://{served.address}/status: cycle 2 at commit base, made 3s ago"
     )
     assert "waits for approval from a code owner" in text
+
+
+def test_status_daemon_prints_for_a_program_what_it_would_encode_itself(
+    served: StatusServer, latest: overview.Latest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A program reading the output (not a terminal) gets the daemon's bytes as they came:
+    # they must be exactly what encoding the parsed view gives, one line.
+    _publish(latest)
+    assert main(["status", "--daemon", served.address, "-o", "json"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == fleet_json(read_view(served.address))
+    assert printed.count("\n") == 1
+    assert json.loads(printed)["rows"]
 
 
 def test_what_answers_must_be_a_reconciler_daemon(served: StatusServer) -> None:

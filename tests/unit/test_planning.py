@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -150,32 +151,39 @@ def plan(policy: Policy, snap: Snapshot, now: datetime) -> Plan:
 
 
 def request(
-    digest: str,
+    digest: str = "",
     *,
+    marker: promotions.Marker | None = None,
+    files: str | tuple[str, ...] = "p",
+    number: int = 7,
     reviews: tuple[Review, ...] = (),
     labels: tuple[str, ...] = ("promotion",),  # as the daemon opened it
     head: str = "head-1",
     env: str = "prod",
     source: str = "staging",
     asked: tuple[str, ...] = ("@alice", "@org/release"),
+    **state: Any,
 ) -> RequestState:
-    marker = promotions.Marker("gw", env, source, digest, "c-" + source)
+    """The daemon's open request for ``marker`` (else gw's promotion of ``digest`` from
+    ``source`` into ``env``), naming ``files`` in its body; ``state``: RequestState's."""
+    made = marker or promotions.Marker("gw", env, source, digest, "c-" + source)
     return RequestState(
         Request(
-            number=7,
-            head_branch=promotions.branch(env, "gw"),
+            number=number,
+            head_branch=promotions.branch(made.env, made.app),
             head_commit=head,
             base_branch="main",
-            title=promotions.title(marker),
-            body=promotions.body(marker, "p", "r", "e", ()),
+            title=promotions.title(made),
+            body=promotions.body(made, files, "r", "e", ()),
             author="@reconciler",
             labels=labels,
             state="open",
             created_at=NOW - timedelta(hours=1),
             updated_at=NOW - timedelta(minutes=30),
             reviews=reviews,
-            requested_reviewers=asked if env == "prod" else (),
-        )
+            requested_reviewers=asked if made.env == "prod" else (),
+        ),
+        **state,
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from reconciler import promotions
 from reconciler.actions import AddLabels, Close, CommitDirect, Merge, Propose
 from reconciler.errors import PolicyError
-from reconciler.forge.port import Request, Review
+from reconciler.forge.port import Review
 from reconciler.gates import PinFact
 from reconciler.holds import release_label
 from reconciler.planning import rollback
@@ -30,6 +30,7 @@ from tests.unit.test_planning import (
     plan,
     policy,
     prod_only,
+    request,
     samples,
     snapshot,
 )
@@ -61,25 +62,7 @@ def marker(digest: str = OLD, replaces: str = NEW) -> promotions.Marker:
 
 
 def rollback_request(*, reviews: tuple[Review, ...] = (), **state: Any) -> RequestState:
-    made = marker()
-    return RequestState(
-        Request(
-            number=9,
-            head_branch=promotions.branch("prod", "gw"),
-            head_commit="head-1",
-            base_branch="main",
-            title=promotions.title(made),
-            body=promotions.body(made, "p", "r", "", ()),
-            author="@reconciler",
-            labels=("promotion",),
-            state="open",
-            created_at=NOW - timedelta(hours=1),
-            updated_at=NOW - timedelta(minutes=30),
-            reviews=reviews,
-            requested_reviewers=("@alice", "@org/release"),
-        ),
-        **state,
-    )
+    return request(marker=marker(), number=9, reviews=reviews, **state)
 
 
 def with_request(held: RequestState, **overrides: object):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler import codeowners, promotions, units
 from reconciler.actions import Action, CommitDirect, Merge, MoveTag, Plan, Propose
-from reconciler.forge.port import Enforcement, Request, Review
+from reconciler.forge.port import Enforcement
 from reconciler.gates import PinFact, Sample
 from reconciler.overlays.imageref import ImagePin
 from reconciler.planning import plan as whole_plan
@@ -29,6 +29,7 @@ from reconciler.snapshot import (
     Snapshot,
     TagFact,
 )
+from tests.unit.test_planning import approve, request
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 API, MIGRATE = "reg.example.com/team/ledger", "reg.example.com/team/ledger-migrations"
@@ -297,27 +298,10 @@ def files_snapshot(request: RequestState | None = None) -> Snapshot:
 
 
 def prod_request(*approvers: str) -> RequestState:
-    marker = promotions.Marker("ledger", "prod", "staging", units.key(NEW), "c-staging")
-    reviews = tuple(
-        Review(reviewer=who, state="approved", commit="head-1", at=NOW - timedelta(minutes=5))
-        for who in approvers
-    )
-    return RequestState(
-        Request(
-            number=9,
-            head_branch=promotions.branch("prod", "ledger"),
-            head_commit="head-1",
-            base_branch="main",
-            title=promotions.title(marker),
-            body=promotions.body(marker, PROD_FILES, "r", "e", ()),
-            author="@reconciler",
-            labels=("promotion",),
-            state="open",
-            created_at=NOW - timedelta(hours=1),
-            updated_at=NOW - timedelta(minutes=30),
-            reviews=reviews,
-            requested_reviewers=("@alice", "@dba"),
-        )
+    made = promotions.Marker("ledger", "prod", "staging", units.key(NEW), "c-staging")
+    reviews = tuple(approve(who, minutes_ago=5) for who in approvers)
+    return request(
+        marker=made, files=PROD_FILES, number=9, reviews=reviews, asked=("@alice", "@dba")
     )
 
 

@@ -98,6 +98,9 @@ class DesiredReader:
         # Paths of the overlays read without error, with how many reads use each.
         self._known: dict[str, int] = {}
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
+        # A worker started before the policy is loaded, for the read of every overlay that
+        # follows (pinworkers): its start then overlaps loading the policy.
+        self._early: pinworkers.Worker | None = None
 
     def read(self, commit: str, branch: str) -> Desired:
         """The desired state at ``commit`` of ``branch``."""
@@ -110,6 +113,22 @@ class DesiredReader:
             self.full_reads += 1
             self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
             self._known = {}
+            self._early = pinworkers.start(_files_hint(view.read(POLICY_FILE)))
+        try:
+            return self._read(view, commit, branch, last, changes)
+        finally:
+            if self._early is not None:  # not taken: the policy failed, or few overlays
+                self._early.close()
+                self._early = None
+
+    def _read(
+        self,
+        view: ReadView,
+        commit: str,
+        branch: str,
+        last: Desired | None,
+        changes: tuple[FileChange, ...] | None,
+    ) -> Desired:
         if changes is None or last is None or _policy_touched(changes, self._known, view):
             policy, errors = self._policy(view, branch)
             self._watched = None  # the overlay roots may have moved
@@ -277,7 +296,7 @@ class DesiredReader:
         last: Desired | None,
     ) -> dict[_ReadKey, _Read]:
         """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
-        worker = pinworkers.start(len(fresh))
+        worker, self._early = self._early or pinworkers.start(len(fresh)), None
         try:
             return self._read_with(fresh, view, changes, last, worker)
         finally:
@@ -406,6 +425,15 @@ class Folders(Protocol):
     def names(self, path: str) -> tuple[str, ...]:
         """The entry names of the folder at ``path``; empty when it is no folder."""
         ...
+
+
+def _files_hint(policy: bytes | None) -> int:
+    """About how many overlays ``policy`` names, from its text alone (before it is parsed,
+    to start a worker early): apps' tables times environments' tables; 0 for a policy that
+    writes its apps another way (the worker then starts with the overlays' read)."""
+    if not policy:
+        return 0
+    return policy.count(b"\n[apps.") * policy.count(b"\n[environments.")
 
 
 def overlay_path(env: Environment, app: App, view: Folders) -> str:

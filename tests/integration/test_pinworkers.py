@@ -3,19 +3,25 @@ and the cold-start path through it gives the same desired state."""
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks.generate import generate
-from reconciler import pinworkers
+from reconciler import desired, pinworkers
+from reconciler.desired import DesiredReader, _files_hint
 from reconciler.overlays.imageref import ImagePin
 from reconciler.overlays.pins import read_pin
+from reconciler.policy import LoadResult, load_policy
 from reconciler.policy.model import App, HelmKeys
 from reconciler.settings import Settings
 from reconciler.wiring import build
+from tests.contract.gitworld import GitWorld
+from tests.contract.test_desired import BASE, POLICY
 from tests.unit.test_units import KUSTOMIZATION, UNIT, VALUES
 
 D = "sha256:" + "1" * 64
@@ -119,3 +125,56 @@ def test_a_cold_read_through_the_worker_is_the_read_without_it(
     shared = plan("shared")
     assert shared.observation.snapshot.overlays == alone.observation.snapshot.overlays  # type: ignore[attr-defined]
     assert shared.plan == alone.plan  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("policy", "hint"),
+    [
+        (POLICY, 6),  # three apps, two environments
+        (b"", 0),
+        (b"version = 1\napps = {web = {image = 'r.io/web'}}\n", 0),  # another way: no guess
+        (POLICY.replace(b"[environments.prod]", b"[environments.staging]"), 6),
+    ],
+    ids=["tables", "no policy", "inline tables", "other names"],
+)
+def test_the_overlays_a_policy_names_are_guessed_from_its_tables(policy: bytes, hint: int) -> None:
+    assert _files_hint(policy) == hint
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["a policy", "a broken policy"])
+def test_a_worker_started_before_the_policy_is_read_ends_with_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valid: bool
+) -> None:
+    # A full read starts its worker before the policy is loaded, from the policy's text:
+    # whether the policy then loads or not, the worker is gone when the read returns, and
+    # what is read is what a read without a worker gives.
+    world = GitWorld(tmp_path)
+    policy = POLICY.replace(b'[apps.db]\nimage = "r.io/db"\n', b"")  # db's overlay is a link
+    files = {path: data for path, data in BASE.items() if "/db/" not in path}
+    # Broken: an app without an image, whose overlays do not exist either.
+    files["promotions.toml"] = policy if valid else policy + b"[apps.x]\n"
+    tip = world.seed(files)
+    alone = DesiredReader(world.client()).read(tip, "main")
+    monkeypatch.setattr(pinworkers, "MIN_FILES", 1)
+    monkeypatch.setattr(pinworkers, "cores", two_cores)
+    events: list[str] = []
+    start, load = pinworkers.start, load_policy
+
+    def counted(count: int, **options: Any) -> pinworkers.Worker | None:
+        events.append(f"worker for {count}")
+        return start(count, **options)
+
+    def loading(*args: Any, **options: Any) -> LoadResult:
+        events.append("policy")
+        return load(*args, **options)
+
+    monkeypatch.setattr(pinworkers, "start", counted)
+    monkeypatch.setattr(desired, "load_policy", loading)
+
+    shared = DesiredReader(world.client()).read(tip, "main")
+
+    hint = _files_hint(files["promotions.toml"])
+    assert events == [f"worker for {hint}", "policy"]  # one worker, before the policy
+    assert multiprocessing.active_children() == []
+    assert (shared.errors, shared.overlays) == (alone.errors, alone.overlays)
+    assert bool(shared.errors) is not valid

@@ -25,6 +25,7 @@ from reconciler.policy import Policy
 from reconciler.snapshot import Key, Snapshot
 
 VERSION = 1
+SAMPLED = ("http", "checks")  # the gate kinds a one-shot process samples only with --probe
 Source = Literal["daemon", "repo"]
 
 
@@ -138,12 +139,15 @@ def heading(view: dict[str, Any], now: datetime, address: str | None) -> str:
         age = span(max(now - made, timedelta(0)))
         where = f" at {address}" if address else ""
         return f"the daemon's view{where}: cycle {view['cycle']} at commit {commit}, made {age} ago"
-    sampled = (
-        "gates sampled now (--probe)"
-        if view["probed"]
-        else "HTTP and checks gates not sampled (--probe samples them; --daemon URL shows "
-        "the daemon's)"
-    )
+    if not view["probed"]:
+        sampled = (
+            "HTTP and checks gates not sampled (--probe samples them; --daemon URL shows "
+            "the daemon's)"
+        )
+    elif any(g["kind"] in SAMPLED for row in view["rows"] for g in row["gates"]):
+        sampled = "gates sampled now (--probe)"
+    else:  # nothing to sample: the view is whole without --probe
+        sampled = "no HTTP or checks gate to sample"
     return f"read from the config repo at commit {commit} and the live sources; {sampled}"
 
 

@@ -3,12 +3,12 @@
 A daemon's first read of a 10,000-app repo parses 30,000 overlays at about 55 us each, all
 of it Python driving libyaml, which holds the interpreter lock: threads cannot share it.
 Where this process may use a second core, one worker process (started fresh, "spawn": the
-daemon has threads, which a fork would copy mid-flight) is started as the read begins
-(before the policy is loaded, on a guess from its text; reconciler.desired). It first walks the overlays' histories on the clone (reconciler.desired hands it the walk,
-0.6 s at 10,000 apps) while this process reads the files; then it parses chunks from the
-front of the list while this process parses from the back, each taking the next chunk
-until they meet. The worker unpickles each app and pickles each pin, so it parses a
-little less than half.
+daemon has threads, which a fork would copy mid-flight) is started as the read begins,
+before the policy is loaded (on a guess from its text; reconciler.desired). It first walks
+the overlays' histories on the clone (0.6 s at 10,000 apps) while this process reads the
+files; then it parses chunks from the front of the list while this process parses from
+the back, each taking the next chunk until they meet. The worker unpickles each app and
+pickles each pin, so it parses a little less than half.
 
 The worker only parses bytes it is sent (``pins.read_pin``, pure) and runs the tasks it is
 handed. A file the worker cannot read is left out, and so is everything when no worker can

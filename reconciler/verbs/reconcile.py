@@ -147,7 +147,7 @@ def _has_sampled_gates(result: CycleReport) -> bool:
     """Whether the policy has gates only --probe samples in a one-shot process (an HTTP
     gate's probes, a checks gate's reads of the forge)."""
     policy = result.observation.policy
-    return policy is not None and any(g.kind in ("http", "checks") for g in policy.gates.values())
+    return policy is not None and any(g.kind in overview.SAMPLED for g in policy.gates.values())
 
 
 def status(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from reconciler.planning import plan
 from reconciler.server import Status, StatusServer
 from reconciler.verbs import fleet_json
 from tests.ports import free_port
-from tests.unit.test_planning import NEW, NOW, OLD, policy, request, snapshot
+from tests.unit.test_planning import NEW, NOW, OLD, POLICY, policy, request, snapshot
 
 
 @pytest.fixture
@@ -117,19 +117,35 @@ def test_the_address_may_be_given_as_the_listen_address_or_a_url(given: str, url
     assert status_url(given) == url
 
 
-def test_a_repo_view_says_it_took_no_samples() -> None:
+NO_SAMPLED_GATES = POLICY.replace('gates = ["health"]\n', "")
+
+
+@pytest.mark.parametrize(
+    ("text", "probed", "said"),
+    [
+        (
+            POLICY,
+            False,
+            "HTTP and checks gates not sampled (--probe samples them; --daemon URL shows "
+            "the daemon's)",
+        ),
+        (POLICY, True, "gates sampled now (--probe)"),
+        (NO_SAMPLED_GATES, True, "no HTTP or checks gate to sample"),
+    ],
+    ids=["not sampled", "sampled with --probe", "nothing to sample"],
+)
+def test_a_repo_view_says_whether_its_gates_were_sampled(
+    text: str, probed: bool, said: str
+) -> None:
     view = overview.document(
-        policy(),
+        policy(text),
         snapshot(),
-        plan(policy(), snapshot(), NOW),
+        plan(policy(text), snapshot(), NOW),
         NOW,
-        overview.Origin("repo", probed=False),
+        overview.Origin("repo", probed=probed),
     )
     first = overview.text(view, NOW).splitlines()[0]
-    assert first == (
-        "read from the config repo at commit base and the live sources; HTTP and checks gates "
-        "not sampled (--probe samples them; --daemon URL shows the daemon's)"
-    )
+    assert first == f"read from the config repo at commit base and the live sources; {said}"
 
 
 def test_the_daemon_encodes_a_cycles_view_once_and_anew_after_the_next_cycle(

@@ -98,9 +98,9 @@ class DesiredReader:
         # Paths of the overlays read without error, with how many reads use each.
         self._known: dict[str, int] = {}
         self.full_reads = 0  # how many reads could not build on the last one (for tests)
-        # A worker started before the policy is loaded, for the read of every overlay that
-        # follows (pinworkers): its start then overlaps loading the policy.
-        self._early: pinworkers.Worker | None = None
+        # A full read's worker process (pinworkers), started before the policy is loaded
+        # (its start then overlaps loading it), ended with the read.
+        self._worker: pinworkers.Worker | None = None
 
     def read(self, commit: str, branch: str) -> Desired:
         """The desired state at ``commit`` of ``branch``."""
@@ -113,13 +113,13 @@ class DesiredReader:
             self.full_reads += 1
             self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
             self._known = {}
-            self._early = pinworkers.start(_files_hint(view.read(POLICY_FILE)))
+            self._worker = pinworkers.start(_files_hint(view.read(POLICY_FILE)))
         try:
             return self._read(view, commit, branch, last, changes)
         finally:
-            if self._early is not None:  # not taken: the policy failed, or few overlays
-                self._early.close()
-                self._early = None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
 
     def _read(
         self,
@@ -295,22 +295,11 @@ class DesiredReader:
         changes: tuple[FileChange, ...] | None,
         last: Desired | None,
     ) -> dict[_ReadKey, _Read]:
-        """Read the overlays in ``fresh``: pins now, histories in (at most) two walks."""
-        worker, self._early = self._early or pinworkers.start(len(fresh)), None
-        try:
-            return self._read_with(fresh, view, changes, last, worker)
-        finally:
-            if worker is not None:
-                worker.close()
-
-    def _read_with(
-        self,
-        fresh: Mapping[_ReadKey, tuple[Environment, str, App]],
-        view: ReadView,
-        changes: tuple[FileChange, ...] | None,
-        last: Desired | None,
-        worker: pinworkers.Worker | None,
-    ) -> dict[_ReadKey, _Read]:
+        """Read the overlays in ``fresh``: pins now, histories in (at most) two walks; with
+        the worker of a read of thousands (``read`` ends it), if one would pay."""
+        if self._worker is None:
+            self._worker = pinworkers.start(len(fresh))
+        worker = self._worker
         found: dict[_ReadKey, tuple[str, Layout, ImagePin | None, tuple[str, ...]]] = {}
         out: dict[_ReadKey, _Read] = {}
         warmed, walking = self._warm(fresh, view, worker) if worker else ({}, dict)

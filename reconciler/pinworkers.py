@@ -152,25 +152,6 @@ def start(
     return Worker(pool)
 
 
-def parse_many(
-    jobs: Sequence[Job],
-    *,
-    cores_available: Callable[[], float] | None = None,
-    min_files: int | None = None,
-    chunk: int = CHUNK,
-    share: bool = True,
-) -> dict[str, ImagePin | None]:
-    """The pins of ``jobs`` by key, parsed here and in a worker started for them; empty
-    (the caller parses) where no worker starts (``start``)."""
-    worker = start(len(jobs), cores_available=cores_available, min_files=min_files)
-    if worker is None:
-        return {}
-    try:
-        return worker.parse(jobs, chunk=chunk, share=share)
-    finally:
-        worker.close()
-
-
 def outcome(future: Future[T], fallback: Callable[[], T]) -> T:
     """What the worker made of a task, or ``fallback()``'s when it failed (a worker
     killed, its answer unreadable)."""

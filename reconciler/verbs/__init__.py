@@ -45,10 +45,14 @@ def unified_diff(before: bytes, after: bytes, path: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def fleet_json(data: object) -> str:
+def fleet_json(data: object, encoded: bytes | None = None) -> str:
     """A document with a row per app and environment (`status`): indented for a person at a
-    terminal, one line for a program (30,000 rows take 0.3 s to indent, 0.02 s not to)."""
-    return json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n"
+    terminal, one line for a program (30,000 rows take 0.3 s to indent, 0.02 s not to).
+    ``encoded``: that one line already (a daemon's answer), given as it is rather than made
+    again (0.25 s for 21 MB)."""
+    if sys.stdout.isatty():
+        return json.dumps(data, indent=2) + "\n"
+    return (encoded.decode("utf-8") if encoded is not None else json.dumps(data)) + "\n"
 
 
 def yaml_of_json(text: str) -> str:

@@ -64,16 +64,28 @@ def two_cores() -> float:
     return 2.0
 
 
+def parse_many(
+    batch: list[pinworkers.Job], *, chunk: int = pinworkers.CHUNK, share: bool = True
+) -> dict[str, ImagePin | None]:
+    """``batch`` parsed here and in a worker started for it, as a cold read does."""
+    worker = pinworkers.start(len(batch), cores_available=two_cores, min_files=1)
+    assert worker is not None
+    try:
+        return worker.parse(batch, chunk=chunk, share=share)
+    finally:
+        worker.close()
+
+
 def test_the_worker_reads_every_shape_as_this_process_does() -> None:
     batch = jobs()
-    found = pinworkers.parse_many(batch, cores_available=two_cores, min_files=1, share=False)
+    found = parse_many(batch, share=False)
     assert found == here(batch)
     assert len(found) == 5  # the two files that do not read are left to the caller
 
 
 def test_this_process_and_the_worker_meet_without_a_gap_or_a_double() -> None:
     batch = jobs(300)  # 2,100 files in chunks of 50: both ends take some
-    found = pinworkers.parse_many(batch, cores_available=two_cores, min_files=1, chunk=50)
+    found = parse_many(batch, chunk=50)
     assert found == here(batch)
 
 
@@ -82,9 +94,8 @@ def test_this_process_and_the_worker_meet_without_a_gap_or_a_double() -> None:
     [(1.0, 1), (1.5, 1), (2.0, 100)],
     ids=["one core", "a quota of 1.5 cores", "fewer files than a worker is worth"],
 )
-def test_nothing_is_parsed_where_a_worker_would_not_pay(cores: float, min_files: int) -> None:
-    found = pinworkers.parse_many(jobs(), cores_available=lambda: cores, min_files=min_files)
-    assert found == {}
+def test_no_worker_starts_where_one_would_not_pay(cores: float, min_files: int) -> None:
+    assert pinworkers.start(len(jobs()), cores_available=lambda: cores, min_files=min_files) is None
 
 
 def test_a_failed_worker_chunk_is_parsed_here() -> None:

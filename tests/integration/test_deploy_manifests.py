@@ -270,6 +270,8 @@ def test_probes_listen_and_service_agree_on_the_port(name: str) -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http-metrics": PORT}
     assert env_of(container)["RECONCILER_LISTEN"] == f"0.0.0.0:{PORT}"
+    # `reconciler status` run in the pod (kubectl exec) asks this daemon, on loopback.
+    assert env_of(container)["RECONCILER_DAEMON"] == f"127.0.0.1:{PORT}"
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         http = container[probe]["httpGet"]
         assert http["path"] == path

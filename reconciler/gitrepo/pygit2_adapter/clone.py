@@ -88,10 +88,9 @@ class Clone:
             )
         callbacks = self.callbacks()
         try:
-            with self.writing(), callbacks.watching(action, self.remote.display):
-                stats = self.repo.remotes["origin"].fetch(
-                    callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth
-                )
+            origin = self.repo.remotes["origin"]
+            with self.writing(), callbacks.watching(action, self.remote.display, origin):
+                stats = origin.fetch(callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
         except NETWORK_ERRORS as error:
             raise callbacks.failure(action, self.remote.display, error) from None
         if stats.received_objects:

@@ -302,7 +302,7 @@ class DesiredReader:
         worker = self._worker
         found: dict[_ReadKey, tuple[str, Layout, ImagePin | None, tuple[str, ...]]] = {}
         out: dict[_ReadKey, _Read] = {}
-        warmed, walking = self._warm(fresh, view, worker) if worker else ({}, dict)
+        warmed, pinned, walking = self._warm(fresh, view, worker) if worker else ({}, {}, dict)
         for key, (env, where, app) in fresh.items():
             files: Layout = ()
             try:
@@ -311,6 +311,8 @@ class DesiredReader:
                     found_in = partfiles.groups(env.format, path, app, view.names)
                     files = partfiles.layout(found_in, path)
                     pin = self.pins.unit_pin(env.format, app, view, files)
+                elif key in pinned:
+                    pin = pinned[key]
                 else:
                     pin = self.pins.pin(env.format, app, view, path)
             except ReconcilerError as exc:
@@ -368,12 +370,16 @@ class DesiredReader:
         fresh: Mapping[_ReadKey, tuple[Environment, str, App]],
         view: ReadView,
         worker: pinworkers.Worker,
-    ) -> tuple[dict[_ReadKey, str], Callable[[], Mapping[str, tuple[CommitInfo, ...]]]]:
-        """For thousands of reads (a cold start, `status`): each read's file, and the
-        histories of those files walked by ``worker`` while this process reads the files and
-        both parse them (reconciler.pinworkers); the histories come from the function given
-        back, which waits for the walk. A read that fails here is left to the caller, which
-        words its error."""
+    ) -> tuple[
+        dict[_ReadKey, str],
+        dict[_ReadKey, ImagePin | None],
+        Callable[[], Mapping[str, tuple[CommitInfo, ...]]],
+    ]:
+        """For thousands of reads (a cold start, `status`): each read's file and pin, and
+        the histories of those files walked by ``worker`` while this process reads the files
+        and both parse them (reconciler.pinworkers); the histories come from the function
+        given back, which waits for the walk. A read that fails here is left to the caller,
+        which words its error."""
         files: dict[_ReadKey, str] = {}
         for key, (env, _, app) in fresh.items():
             try:
@@ -383,12 +389,12 @@ class DesiredReader:
         wanted = sorted(set(files.values()))
         task = self.repo.file_histories_task(view.commit, wanted, HISTORY_DEPTH)
         walk = worker.run(task) if task is not None else None
-        self.pins.warm(
-            (
-                (env.format, app, view, files[key])
+        pinned = self.pins.warm(
+            {
+                key: (env.format, app, view, files[key])
                 for key, (env, _, app) in fresh.items()
                 if key in files
-            ),
+            },
             worker,
         )
 
@@ -396,7 +402,7 @@ class DesiredReader:
             done = pinworkers.outcome(walk, lambda: None) if walk is not None else None
             return done.files if done is not None else {}
 
-        return files, walked
+        return files, pinned, walked
 
     def _histories(
         self, files: Iterable[str], commit: str, since: Desired | None = None

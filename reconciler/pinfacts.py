@@ -3,10 +3,11 @@ process, reconciler.pinstore), and the pin facts of an overlay's history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from reconciler import partfiles, pinstore, pinworkers, promotions
 from reconciler.errors import PolicyError, ReconcilerError
@@ -22,6 +23,7 @@ from reconciler.snapshot import Key, OverlayState
 
 PIN_FILE_EVERY = 60.0  # seconds: how often a daemon saves newly parsed pins at most
 HISTORY_DEPTH = 20  # commits of an overlay's history kept for pin facts (see back_to)
+K = TypeVar("K")
 
 
 class PinFacts:
@@ -72,16 +74,20 @@ class PinFacts:
         return self._pins.get_or_parse(_key(blob, fmt, app), parse)
 
     def warm(
-        self, files: Iterable[tuple[str, App, ReadView, str]], worker: pinworkers.Worker
-    ) -> None:
-        """Parse the pins of ``files`` (format, app, view, path) not kept yet, here and in
-        ``worker`` at once (a cold start's thousands, reconciler.pinworkers); ``pin`` then
-        finds them kept. What is not parsed here (a file that does not read) ``pin`` parses."""
+        self, files: Mapping[K, tuple[str, App, ReadView, str]], worker: pinworkers.Worker
+    ) -> dict[K, ImagePin | None]:
+        """The pins of ``files`` (format, app, view, path, by the caller's key), those not
+        kept yet parsed here and in ``worker`` at once (a cold start's thousands,
+        reconciler.pinworkers), and kept. A file left out of the answer (one that does not
+        read) is for ``pin``, which words its error."""
         jobs: dict[str, pinworkers.Job] = {}
-        for fmt, app, view, path in files:
+        keys: dict[K, str] = {}
+        for name, (fmt, app, view, path) in files.items():
             blob = view.blob_id(path)
-            key = _key(blob, fmt, app) if blob is not None else None
-            if key is None or key in jobs or key in self._pins:
+            if blob is None:
+                continue
+            key = keys[name] = _key(blob, fmt, app)
+            if key in jobs or key in self._pins:
                 continue
             data = view.read(path)
             if data is not None:
@@ -91,6 +97,8 @@ class PinFacts:
             {key: pin.shared() if pin is not None else None for key, pin in found.items()},
             parsed=True,
         )
+        kept = self._pins.entries()
+        return {name: kept[key] for name, key in keys.items() if key in kept}
 
     def unit_pin(
         self, fmt: str, app: App, view: ReadView, files: partfiles.Layout

@@ -16,12 +16,13 @@ Parsed pins are cached by blob id, so even a full read parses each distinct file
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reconciler import codeowners, partfiles, pinworkers
+from reconciler import codeowners, collector, partfiles, pinworkers
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.gitrepo.port import CommitInfo, ConfigRepo, FileChange, ReadView
 from reconciler.model import KUSTOMIZATION_FILES
@@ -109,17 +110,19 @@ class DesiredReader:
             return last
         view = self.repo.tree(commit)
         changes = self._changes(last, commit) if last is not None else None
-        if changes is None:
-            self.full_reads += 1
-            self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
-            self._known = {}
-            self._worker = pinworkers.start(_files_hint(view.read(POLICY_FILE)))
-        try:
-            return self._read(view, commit, branch, last, changes)
-        finally:
-            if self._worker is not None:
-                self._worker.close()
-                self._worker = None
+        full = changes is None
+        with collector.paused() if full else contextlib.nullcontext():
+            if full:
+                self.full_reads += 1
+                self._reads, self._index, self._folders, self._watched = {}, {}, set(), None
+                self._known = {}
+                self._worker = pinworkers.start(_files_hint(view.read(POLICY_FILE)))
+            try:
+                return self._read(view, commit, branch, last, changes)
+            finally:
+                if self._worker is not None:
+                    self._worker.close()
+                    self._worker = None
 
     def _read(
         self,

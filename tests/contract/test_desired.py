@@ -8,13 +8,17 @@ commit. Run on the in-memory fake and on pygit2, as the other repo contracts are
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from reconciler.desired import Desired, DesiredReader
 from reconciler.gates import PinFact, pinned_since
+from reconciler.gitrepo.port import ConfigRepo, ReadView
 from reconciler.pinfacts import Windows
 from reconciler.policy import Policy
 from reconciler.registryfacts import offered
@@ -181,6 +185,57 @@ def test_the_same_commit_is_read_once(world: World) -> None:
     reader = DesiredReader(world.client())
     first = reader.read(tip, "main")
     assert reader.read(tip, "main") is first
+
+
+class _Noting:
+    """A view that notes, at each file read, whether the cyclic collector runs."""
+
+    def __init__(self, view: ReadView, seen: list[bool]) -> None:
+        self._view = view
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+    def read(self, path: str) -> bytes | None:
+        self._seen.append(gc.isenabled())
+        return self._view.read(path)
+
+
+def test_the_collector_is_paused_for_a_full_read_only(world: World) -> None:
+    # A full read builds what lives on (millions of objects at 10,000 apps): the collector
+    # would walk them again and again, finding nothing (reconciler.collector).
+    first = world.seed(dict(BASE), links=LINKS)
+    repo = world.client()
+    seen: list[bool] = []
+    tree = repo.tree
+    noting = SimpleNamespace(tree=lambda commit: _Noting(tree(commit), seen))
+    reader = DesiredReader(cast(ConfigRepo, _Delegating(repo, noting)))
+    gc.enable()
+
+    reader.read(first, "main")
+    assert seen
+    assert not any(seen)
+    assert gc.isenabled()
+
+    edited = world.seed({**BASE, "promotions.toml": POLICY + b"\n"}, links=LINKS)
+    repo.fetch()
+    seen.clear()
+    reader.read(edited, "main")  # builds on the first: only what changed is read
+    assert reader.full_reads == 1
+    assert seen
+    assert all(seen)
+
+
+class _Delegating:
+    """``repo`` with some of its methods replaced by ``override``'s."""
+
+    def __init__(self, repo: object, override: SimpleNamespace) -> None:
+        self._repo = repo
+        self._override = override
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._override, name, None) or getattr(self._repo, name)
 
 
 def test_a_rewritten_branch_is_read_from_scratch(world: World) -> None:

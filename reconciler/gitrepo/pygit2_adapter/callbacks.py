@@ -127,9 +127,10 @@ class Callbacks(pygit2.RemoteCallbacks):
     def fetch_options(self, options: Any) -> None:
         # libgit2 calls back for every object it receives and every delta it resolves:
         # 190,000 calls into Python for a 10,000-app clone, 40% of its time. Where a thread
-        # reads the progress instead (``watching`` with the remote), it is told not to.
+        # reads the progress instead (``watching`` with the remote), or nothing watches it,
+        # it is told not to.
         self._fetch_options = options
-        if options is not None and self._polled:
+        if options is not None and (self._polled or self._watch is None):
             options.callbacks.transfer_progress = ffi.NULL
 
     @contextlib.contextmanager

@@ -5,7 +5,8 @@ live on. While they pile up, the collector walks every one of them each time the
 grows by a quarter: nine full collections at 10,000 apps, 0.6 s of a 5 s cold start,
 finding nothing. Paused for the read, it walks them twice afterwards, as they age into
 its oldest generation (0.3 s). Reference counting frees everything acyclic at once, as
-ever: the pause only defers collecting cycles, for one read.
+ever: the pause only defers collecting cycles, for one read. `status` and `plan`, which
+build everything, print it and exit, keep it paused throughout.
 """
 
 from __future__ import annotations

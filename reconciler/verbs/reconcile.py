@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from reconciler import overview, presenting
+from reconciler import collector, overview, presenting
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleReport
 from reconciler.daemon import Cadence, CycleStatus, Daemon, install_signal_handlers
@@ -92,6 +92,9 @@ def _observed(args: argparse.Namespace, verb: str) -> tuple[CycleReport, bool] |
         return fail(verb, one_shot(str(exc)))
 
 
+# `plan` and `status` build the whole desired state and plan, print them and exit: the
+# cyclic collector would only walk what they build (0.7 s of `status` at 10,000 apps).
+@collector.paused()
 def plan(args: argparse.Namespace) -> int:
     """Print what a cycle would do; write nothing."""
     observed = _observed(args, "plan")
@@ -150,6 +153,7 @@ def _has_sampled_gates(result: CycleReport) -> bool:
     return policy is not None and any(g.kind in overview.SAMPLED for g in policy.gates.values())
 
 
+@collector.paused()
 def status(args: argparse.Namespace) -> int:
     """Per app and environment: desired, live, drift, gates, request, read from the repo
     (`status --daemon` is reconciler.verbs.status's, which needs none of this module)."""

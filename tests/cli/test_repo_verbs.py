@@ -4,6 +4,7 @@ environment names."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler import cli, wiring
+from reconciler.settings import Settings
+from reconciler.verbs import reconcile
+from reconciler.wiring import Wired
 from tests.cli.shell import reconciler
 from tests.e2e.world import APP, NEW, World
 
@@ -159,3 +164,31 @@ def test_mistyped_names_get_a_did_you_mean(
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == f"reconciler {args[0]}: {expected}\n"
+
+
+@pytest.mark.parametrize("verb", ["plan", "status"])
+def test_plan_and_status_pause_the_collector_and_leave_it_running(
+    untouched: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    verb: str,
+) -> None:
+    # They build the whole state, print it and exit: the cyclic collector would only walk
+    # it (reconciler.collector); a program that calls them goes on with it running.
+    seen: list[bool] = []
+    wire = wiring.build
+
+    def noting(settings: Settings) -> Wired:
+        seen.append(gc.isenabled())
+        return wire(settings)
+
+    monkeypatch.setattr(reconcile, "build", noting)
+    gc.enable()
+    options = ("--repo", str(untouched.remote), "--cache-dir", str(tmp_path / "cli"))
+
+    assert cli.main([verb, *options, "-o", "json"]) == 0
+
+    assert seen == [False]
+    assert gc.isenabled()
+    assert json.loads(capsys.readouterr().out)

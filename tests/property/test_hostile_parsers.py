@@ -146,6 +146,12 @@ def _regex_owns(pattern: str, path: str) -> bool:
     segments = segments[1:] if segments and segments[0] == "" else segments
     if not segments:
         return False  # "/" alone names nothing
+    # "**/**" matches what "**" does: zero or more folders, twice, are zero or more folders.
+    segments = [
+        part
+        for index, part in enumerate(segments)
+        if part != "**" or segments[index - 1 : index] != ["**"]
+    ]
     regex = "" if anchored else "(?:.*/)?"
     for index, part in enumerate(segments):
         last = index == len(segments) - 1

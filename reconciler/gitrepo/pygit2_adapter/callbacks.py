@@ -36,7 +36,7 @@ from reconciler.gitrepo.port import Transfer, TransferStage, TransferWatch
 log = logging.getLogger("reconciler.gitrepo")
 
 ZERO = pygit2.Oid(hex="0" * 40)  # libgit2's id for "no commit": a ref that does not exist
-PROGRESS_EVERY = 0.05  # seconds between two readings of a fetch's progress (a bar: 0.1 s)
+PROGRESS_EVERY = 0.05  # seconds between two readings of a clone's progress (a bar: 0.1 s)
 _KINDS = (
     (CredentialType.USERPASS_PLAINTEXT, "an HTTPS token"),
     (CredentialType.SSH_KEY, "an SSH key"),
@@ -127,7 +127,7 @@ class Callbacks(pygit2.RemoteCallbacks):
     def fetch_options(self, options: Any) -> None:
         # libgit2 calls back for every object it receives and every delta it resolves:
         # 190,000 calls into Python for a 10,000-app clone, 40% of its time. Where a thread
-        # reads the progress instead (``watching`` with the remote), or nothing watches it,
+        # reads the progress instead (``watching`` a clone's remote), or nothing watches it,
         # it is told not to.
         self._fetch_options = options
         if options is not None and (self._polled or self._watch is None):

@@ -76,8 +76,11 @@ class Clone:
                 raise  # the remote's failure, not the clone's
             self.fetch_once(0, "fetching from")
 
-    def fetch_once(self, depth: int, action: str) -> None:
-        """One fetch of every branch, ``depth`` commits deep (0: as deep as the clone is)."""
+    def fetch_once(self, depth: int, action: str, *, big: bool = False) -> None:
+        """One fetch of every branch, ``depth`` commits deep (0: as deep as the clone is).
+        ``big``: a clone or a deepening, tens of thousands of objects, whose progress a
+        thread reads (a cycle's fetch brings a few, and starting a thread for it would cost
+        an idle cycle half its CPU time)."""
         self.complete.clear()  # read again from the refs at the next push
         local = self.remote.local_path
         if local is not None and not local.is_dir():
@@ -89,7 +92,8 @@ class Clone:
         callbacks = self.callbacks()
         try:
             origin = self.repo.remotes["origin"]
-            with self.writing(), callbacks.watching(action, self.remote.display, origin):
+            polled = origin if big else None
+            with self.writing(), callbacks.watching(action, self.remote.display, polled):
                 stats = origin.fetch(callbacks=callbacks, prune=FetchPrune.PRUNE, depth=depth)
         except NETWORK_ERRORS as error:
             raise callbacks.failure(action, self.remote.display, error) from None
@@ -143,12 +147,12 @@ class Clone:
     def first_fetch(self, depth: int) -> None:
         """The fetch that makes a new clone, ``depth`` commits deep (0: all history)."""
         try:
-            self.fetch_once(depth, "cloning")
+            self.fetch_once(depth, "cloning", big=True)
         except TransientError as error:
             if depth == 0 or "shallow" not in str(error):
                 raise
             depth = 0  # a server without shallow support: take the whole history
-            self.fetch_once(depth, "cloning")
+            self.fetch_once(depth, "cloning", big=True)
         self.repo.config[DEPTH_KEY] = str(depth)
 
     def shallow_roots(self) -> frozenset[str]:
@@ -164,7 +168,7 @@ class Clone:
         target = max(depth, walked) * 4
         if target == 0 or target > _DEEPEST_SHALLOW or depth == _UNSHALLOW:
             target = _UNSHALLOW
-        self.fetch_once(target, "deepening the history from")
+        self.fetch_once(target, "deepening the history from", big=True)
         with self.writing():
             self.repo.config[DEPTH_KEY] = str(target)
         self.reopen()  # libgit2 keeps boundary commits parsed without parents in its cache

@@ -40,6 +40,7 @@ from benchmarks import (
     forge_requests,
     idle_cycle,
     memory,
+    open_requests,
     push_promoted,
     status_view,
 )
@@ -58,6 +59,7 @@ class Repeats:
     changed: int
     memory_cycles: int
     open_requests: int
+    wave: int  # prod requests opened at once, for `status` beside them
     push: int
     push_idle: float
     status: int
@@ -70,6 +72,7 @@ FULL = Repeats(
     changed=10,
     memory_cycles=400,
     open_requests=10,
+    wave=1000,
     push=5,
     push_idle=65.0,
     status=3,
@@ -81,6 +84,7 @@ QUICK = Repeats(
     changed=3,
     memory_cycles=20,
     open_requests=2,
+    wave=20,
     push=1,
     push_idle=2.0,
     status=1,
@@ -299,6 +303,16 @@ def define(scale: Scale) -> None:
         judge=at_most(1000),
     )
     row("status_serve", "the daemon building and encoding GET /status", " ms", 1)
+    row("wave_open", "open prod requests after a release wave", "")
+    row("wave_cold", "`status` beside them, nothing kept (a new cache folder)", " ms")
+    row(
+        "wave_status",
+        f"`status` beside them, heads kept (median of {r.status})",
+        " ms",
+        target="<= 1 s",
+        judge=at_most(1000),
+    )
+    row("wave_restart", f"restart (`once`) beside them (median of {r.status})", " ms")
     row(
         "forge_idle",
         "forge requests of an idle cycle (GitHub sim)",
@@ -415,6 +429,18 @@ def _status(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     scale.put("status_serve", f["serve"])
 
 
+def _wave(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
+    bare = fresh(remotes.settled, folder)
+    count = min(scale.repeats.wave, apps)
+    f = isolated(open_requests.measure, bare, folder, apps, count, scale.repeats.status)
+    for key in ("open", "cold", "status", "restart"):
+        scale.put(f"wave_{key}", f[key])
+    scale.details.append(
+        f"release wave at {apps:,} apps: one `once` opened {f['open']:.0f} prod requests "
+        f"in {f['opening'] / 1000:.1f} s"
+    )
+
+
 def _forge(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     bare = fresh(remotes.settled, folder)
     sizes = scale.repeats.promotions
@@ -439,6 +465,7 @@ STEPS: dict[str, tuple[str, Step]] = {
     "push": ("push -> promoted", _push),
     "memory": ("memory", _memory),
     "status": ("status", _status),
+    "wave": ("status beside open requests", _wave),
     "forge": ("forge requests", _forge),
 }
 

@@ -27,7 +27,7 @@ from reconciler.gitrepo.port import ConfigRepo
 from reconciler.live.port import ApplicationReader, LiveReader
 from reconciler.livetimes import RecordedSightings
 from reconciler.phases import Stopwatch
-from reconciler.pinfacts import Windows
+from reconciler.pinfacts import PIN_FILE_EVERY, Windows
 from reconciler.policy import Policy
 from reconciler.registry.port import ImageRegistry
 from reconciler.registryfacts import offered, registry_facts, rollbacks_proven
@@ -73,8 +73,10 @@ class Observer:
         shard: Shard = ALL,
         phases: Stopwatch | None = None,
         pin_file: Path | None = None,
+        head_file: Path | None = None,
     ) -> None:
-        """``pin_file``: where parsed overlay pins are kept for the next process."""
+        """``pin_file``, ``head_file``: where parsed overlay pins and the open requests'
+        heads proven to be the daemon's own edits are kept for the next process."""
         self.repo = repo
         self.phases = phases or Stopwatch()  # lapped here; restarted by the cycle's runner
         self.forge = forge
@@ -86,7 +88,8 @@ class Observer:
         self.registry_for = registry_for
         self.shard = shard
         self.desired = DesiredReader(repo, shard.narrow, pin_file=pin_file)
-        self._heads = provenance.HeadChecker(repo)
+        self._heads = provenance.HeadChecker(repo, head_file)
+        self._heads_kept_at = -PIN_FILE_EVERY  # monotonic time of the last save
         self.sampler = GateSampler(prober, live_reader, clock, wait)
         self.sightings = RecordedSightings(forge)
         self.windows = Windows(self.desired.pins)
@@ -107,10 +110,14 @@ class Observer:
 
     # -- the whole snapshot ------------------------------------------------------------------
     def keep(self, *, one_shot: bool) -> None:
-        """Save the overlay pins parsed so far for the next process, after a cycle's plan
-        (at a cold start, 30,000 of them take 0.2 s): a one-shot process at once, as it
-        ends soon; a daemon now and then."""
-        self.desired.pins.keep(now=time.monotonic(), at_once=one_shot)
+        """Save the overlay pins parsed so far and the heads proven this cycle for the next
+        process, after a cycle's plan (at a cold start, 30,000 pins take 0.2 s): a one-shot
+        process at once, as it ends soon; a daemon now and then."""
+        now = time.monotonic()
+        self.desired.pins.keep(now=now, at_once=one_shot)
+        if one_shot or now - self._heads_kept_at >= PIN_FILE_EVERY:
+            self._heads.keep()
+            self._heads_kept_at = now
 
     def observe(
         self, *, fetch: bool = True, one_shot: bool = False, probe: bool = True

@@ -2,41 +2,25 @@
 `plan`, `once`, a restarted daemon) need not parse every overlay again.
 
 Entries are keyed as in memory (blob id, format, image name, Helm keys): a blob id names
-its bytes, so an entry never goes stale. The file names the release that wrote it; another
-release's file is ignored, since its parser may read overlays differently. It is a cache:
-a file that is missing, damaged or cannot be written costs a parse, never a wrong pin
-(anyone who can write it can write the clone beside it too).
+its bytes, so an entry never goes stale. The file is a reconciler.keptfile: another
+release's, or a damaged one, costs a parse, never a wrong pin.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler import __version__
+from reconciler import keptfile
 from reconciler.overlays.imageref import ImagePin
 
 FILE = "pins.json"
-log = logging.getLogger("reconciler.desired")
 
 
 def load(path: Path) -> dict[str, ImagePin | None]:
     """The pins a process saved at ``path``; empty when there are none of this release."""
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(document, dict) or document.get("release") != __version__:
-        return {}
-    entries = document.get("pins")
-    if not isinstance(entries, dict):
-        return {}
     out: dict[str, ImagePin | None] = {}
-    for key, value in entries.items():
+    for key, value in keptfile.load(path, "pins").items():
         if value is None:
             out[key] = None
         else:
@@ -73,19 +57,6 @@ def _saved(pin: ImagePin) -> list[object]:
 
 
 def save(path: Path, entries: Mapping[str, ImagePin | None]) -> None:
-    """Write ``entries`` to ``path`` whole (another process reads the old file or the new
-    one, never a mix); a failure is logged at DEBUG and otherwise ignored."""
-    pins = {key: None if pin is None else _saved(pin) for key, pin in entries.items()}
-    data = json.dumps({"release": __version__, "pins": pins}, separators=(",", ":")).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".pins-", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        log.debug("could not keep the parsed pins in %s: %s", path, exc.strerror)
+    """Write ``entries`` to ``path`` whole (reconciler.keptfile); a failure costs nothing
+    but the file."""
+    keptfile.save(path, "pins", {k: None if p is None else _saved(p) for k, p in entries.items()})

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from reconciler import partfiles, promotions
+from reconciler import keptfile, partfiles, promotions
 from reconciler.actions import PinEdit
 from reconciler.errors import ReconcilerError
 from reconciler.forge.port import Request
@@ -31,6 +32,7 @@ from reconciler.policy import Policy
 from reconciler.snapshot import Key, OverlayState, RequestState
 
 Edit = Callable[[bytes], bytes]  # the pin edit of one overlay's bytes
+FILE = "heads.json"  # proven heads kept for the next process (HeadChecker)
 
 
 # One promotion edits the same bytes the same way up to three times (building the head,
@@ -190,16 +192,38 @@ def _current(
 
 
 class HeadChecker:
-    """Judges open requests' heads cycle after cycle (observing's side of the check)."""
+    """Judges open requests' heads cycle after cycle (observing's side of the check).
 
-    def __init__(self, repo: ConfigRepo) -> None:
+    Heads found to be the daemon's own edit are kept in ``verdict_file`` for the next
+    process: each check makes the pin edit again (ruamel, 1-2 ms), so a restart, `status`
+    or `plan` beside 1,000 open requests would otherwise spend seconds proving what an
+    earlier process proved. Only what content decides is kept (the head commit names its
+    parent and tree; the key names the edit and the base's files); whether the parent is
+    still on the base branch is asked again each time.
+    """
+
+    def __init__(self, repo: ConfigRepo, verdict_file: Path | None = None) -> None:
         self.repo = repo
         self.chain = BaseChain(repo)
         self._checked: dict[tuple[str, ...], HeadCheck] = {}
+        self._file = verdict_file
+        loaded = keptfile.load(verdict_file, "heads") if verdict_file is not None else {}
+        self._proven = {k: v for k, v in loaded.items() if isinstance(v, bool)}
+        # The heads this cycle found to be the daemon's own edits: the next file's entries
+        # (None until a cycle has read the requests: nothing to replace the file with).
+        self._seen: dict[str, bool] | None = None
 
     def move_to(self, tip: str) -> None:
         """This cycle's base branch tip."""
         self.chain.move_to(tip)
+        self._seen = {}
+
+    def keep(self) -> None:
+        """Save this cycle's proven heads for the next process, when they changed."""
+        if self._file is None or self._seen is None or self._seen == self._proven:
+            return
+        keptfile.save(self._file, "heads", self._seen)
+        self._proven = dict(self._seen)
 
     def state(
         self,
@@ -262,7 +286,10 @@ class HeadChecker:
             *(self.repo.blob_id(tip, path) or "" for path in overlay.files),
             str(self.chain.generation),
         )
+        kept = hashlib.sha256("\0".join(key[:-1]).encode()).hexdigest()
         found = self._checked.get(key)
+        if found is None:
+            found = self._kept(kept, request.head_commit)
         if found is None:
             edit = PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin)
             found = check_head(
@@ -273,7 +300,20 @@ class HeadChecker:
                 digest=marker.digest,
                 edits=unit_edits(edit, lambda folder: self.repo.tree(tip).names(folder)),
             )
+        if key not in self._checked:
             if len(self._checked) >= 10_000:
                 self._checked.clear()  # bounded; a miss costs one check
             self._checked[key] = found
+        if found.problem is None and self._seen is not None:
+            self._seen[kept] = found.current
         return found
+
+    def _kept(self, kept: str, head: str) -> HeadCheck | None:
+        """An earlier process's verdict that ``head`` is the daemon's own edit, if its
+        parent is still on the base branch; None to check it here."""
+        if kept not in self._proven:
+            return None
+        parents = self.repo.commit_info(head).parents
+        if len(parents) != 1 or not self.chain.holds(parents[0]):
+            return None
+        return HeadCheck(None, self._proven[kept])

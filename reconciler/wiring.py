@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from reconciler import heap, pinstore
+from reconciler import heap, pinstore, provenance
 from reconciler.applying import Applier, Identity
 from reconciler.clock import utc_now
 from reconciler.cycle import CycleRunner
 from reconciler.errors import PolicyError
+from reconciler.forge import landing
 from reconciler.forge.local import LocalForge
 from reconciler.forge.port import Forge
 from reconciler.gitrepo.credentials import (
@@ -302,7 +303,12 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
     metrics.count_cache_repairs(lambda: int(getattr(repo, "cache_repairs", 0)))
     who = identity(settings)
     forge = prepared.github or LocalForge(
-        repo, settings.base_branch, name=who.name, email=who.email, clock=clock
+        repo,
+        settings.base_branch,
+        name=who.name,
+        email=who.email,
+        clock=clock,
+        landing_file=settings.cache_dir / landing.FILE,
     )
     client = prepared.factories.http_client()
     closing = ExitStack()
@@ -366,6 +372,7 @@ def connect(prepared: Prepared, stopping: Callable[[], bool] = lambda: False) ->
         shard=settings.shard,
         phases=phases,
         pin_file=settings.cache_dir / pinstore.FILE,
+        head_file=settings.cache_dir / provenance.FILE,
     )
     prepared.in_force.read = lambda: observer.last_good
     applier = Applier(

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import get_args
 
 from reconciler import codeowners
@@ -74,7 +75,10 @@ class LocalForge:
         name: str = "reconciler",
         email: str = "reconciler@localhost",
         clock: Callable[[], datetime] = utc_now,
+        landing_file: Path | None = None,
     ) -> None:
+        """``landing_file`` keeps the open requests' heads' changes for the next process
+        (reconciler.forge.landing)."""
         if not records.is_user(handle):
             raise PolicyError(f"{handle!r} is not a user handle like @alice")
         self._repo = repo
@@ -86,7 +90,7 @@ class LocalForge:
         self._ledger = Ledger(repo, base_branch, self._signature)
         self._owners = merging.Owners(repo)
         self._teams = merging.Teams(repo, base_branch)
-        self._landings = Landings(repo)
+        self._landings = Landings(repo, landing_file)
         self._opener = Opener(repo, self._ledger, self._landings, handle, clock)
         self._statuses = Statuses(repo, self._ledger, clock)
 
@@ -106,6 +110,7 @@ class LocalForge:
                     record = self._landings.landed(book.records[number], tip)
                     if record.state == "open":
                         found.append(record.to_request(tip))
+        self._landings.keep()
         return tuple(sorted(found, key=lambda request: request.number))
 
     def damaged(self) -> tuple[DamagedRequest, ...]:

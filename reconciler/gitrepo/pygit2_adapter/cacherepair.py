@@ -39,7 +39,7 @@ KEEP_DAMAGED = 2  # damaged clones kept for a person to look at; older ones are 
 CHECKED_FILE = "reconciler.checked"
 _HEX = re.compile(rb"^[0-9a-f]{40}$")
 _SYMBOLIC = re.compile(rb"^ref: refs/\S+$")
-_IDX_MAGIC = b"\377tOc"
+IDX_MAGIC = b"\377tOc"
 _ENTRY = re.compile(rb"(\d+) [^\0]*\0(.{20})", re.DOTALL)  # a raw tree entry: mode name NUL id
 
 
@@ -267,7 +267,7 @@ def _first_object(idx: Path) -> pygit2.Oid | None:
             head = file.read(8 + 256 * 4 + 20)
     except OSError:
         return None
-    if len(head) < 8 + 256 * 4 or head[:4] != _IDX_MAGIC:
+    if len(head) < 8 + 256 * 4 or head[:4] != IDX_MAGIC:
         return None
     (count,) = struct.unpack(">I", head[8 + 255 * 4 : 8 + 256 * 4])
     if count == 0 or len(head) < 8 + 256 * 4 + 20:

@@ -17,6 +17,7 @@ from pygit2.enums import FetchPrune
 from reconciler.errors import TransientError
 from reconciler.gitrepo.credentials import Credentials
 from reconciler.gitrepo.port import TransferWatch, UnknownCommit
+from reconciler.gitrepo.pygit2_adapter import housekeeping
 from reconciler.gitrepo.pygit2_adapter.cacherepair import ClonePlace
 from reconciler.gitrepo.pygit2_adapter.callbacks import NETWORK_ERRORS, Callbacks
 from reconciler.gitrepo.remote import RemoteUrl
@@ -75,6 +76,36 @@ class Clone:
             if not self.repair():
                 raise  # the remote's failure, not the clone's
             self.fetch_once(0, "fetching from")
+        self.tidy()
+
+    def tidy(self) -> None:
+        """Pack the clone's objects when git would (housekeeping.py), unless another
+        process is writing in the cache folder now; a failure is logged, never raised (the
+        objects stay where they were)."""
+        place = self.place
+        if place is None or not housekeeping.due(place.path):
+            return
+        with place.folder.alone() as alone:
+            if not alone:
+                return
+            try:
+                done = housekeeping.pack(self.repo, place.path)
+            except (pygit2.GitError, OSError) as error:
+                log.warning("could not pack the objects of %s: %s", place.path, error)
+                return
+        if done is None:
+            return
+        # The packs folded in are gone: libgit2 must not look for objects in them again.
+        self.reopen()
+        log.info(
+            "packed the objects of the cache's clone: %d loose objects and %d packs "
+            "(%.1f MB) into one pack of %.1f MB in %.1f s",
+            done.loose,
+            done.packs,
+            done.bytes_before / 1e6,
+            done.bytes_after / 1e6,
+            done.seconds,
+        )
 
     def fetch_once(self, depth: int, action: str, *, big: bool = False) -> None:
         """One fetch of every branch, ``depth`` commits deep (0: as deep as the clone is).

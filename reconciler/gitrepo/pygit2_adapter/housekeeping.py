@@ -1,0 +1,158 @@
+"""The clone's objects packed now and then, as `git gc --auto` keeps a repository.
+
+libgit2 writes each object the daemon makes (a promotion's commit and trees, the local
+forge's records) as a file of its own and never packs them, and each fetch that brings
+objects adds a pack. At 10,000 apps a promotion's trees take about 300 KB loose (the folder
+of 10,000 overlays is one tree, written whole): 1,000 promotions left 16,000 files and
+328 MB, which filled a quarter of the manifests' 1 GiB cache volume and which every process
+start read (the damage check, 1 s). git's own thresholds say when: about 6,700 loose
+objects (``gc.auto``, estimated from one of the 256 object folders, as git does) or more
+than 50 packs (``gc.autoPackLimit``). Then one new pack, written by libgit2's pack builder,
+holds every loose object and the objects of every pack but the largest (the clone's own),
+and what it holds is removed: the 16,000 files became a 2 MB pack in 4-6 s.
+
+Nothing is lost: an object is removed only once the new pack and its index are in place,
+and only the packs and files read before it was written. Unreachable objects are packed
+too, not judged (a cache: a damaged or swollen clone is cloned again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from reconciler.gitrepo.pygit2_adapter.cacherepair import IDX_MAGIC
+
+log = logging.getLogger("reconciler.gitrepo")
+
+LOOSE_LIMIT = 6700  # git's gc.auto
+PACK_LIMIT = 50  # git's gc.autoPackLimit
+_SAMPLE = "17"  # the object folder git counts to estimate the loose objects
+_PACK_FILES = (".bitmap", ".rev", ".mtimes", ".promisor", ".pack", ".idx")
+_THREADS = 2  # the pack builder's delta search: the daemon's two cores at most
+
+
+@dataclass(frozen=True)
+class Packed:
+    """What one housekeeping did."""
+
+    objects: int  # written to the new pack
+    loose: int  # loose object files removed
+    packs: int  # packs folded into the new one
+    bytes_before: int  # of those files and packs
+    bytes_after: int  # of the new pack and its index
+    seconds: float
+
+
+def due(clone: Path) -> bool:
+    """Whether ``clone`` has about ``LOOSE_LIMIT`` loose objects, or more than
+    ``PACK_LIMIT`` packs (a few directory reads: asked after every fetch)."""
+    try:
+        with os.scandir(clone / "objects" / _SAMPLE) as entries:
+            sampled = sum(1 for e in entries if len(e.name) == 38)
+    except OSError:
+        sampled = 0
+    if sampled > (LOOSE_LIMIT + 255) // 256:
+        return True
+    return len(_packs(clone)) > PACK_LIMIT
+
+
+def pack(repo: pygit2.Repository, clone: Path) -> Packed | None:
+    """Pack ``clone``'s loose objects and every pack but its largest into one new pack and
+    remove them; None when there was nothing to fold. Errors: pygit2.GitError, OSError
+    (then nothing is removed)."""
+    start = time.monotonic()
+    loose = _loose(clone)
+    packs = _packs(clone)
+    folded = sorted(packs, key=lambda p: p.stat().st_size)[:-1] if packs else []
+    if not loose and len(folded) < 2:
+        return None
+    ids: set[bytes] = set(loose)
+    for found in folded:
+        ids.update(_pack_ids(found.with_suffix(".idx")))
+    builder = pygit2.PackBuilder(repo)
+    builder.set_threads(_THREADS)
+    for raw in ids:
+        builder.add(pygit2.Oid(raw=raw))
+    before = set(_packs(clone))
+    builder.write(str(clone / "objects" / "pack"))
+    written = [p for p in _packs(clone) if p not in before]
+    if len(written) != 1 or not written[0].with_suffix(".idx").is_file():
+        raise OSError(f"the pack builder wrote {len(written)} packs in {clone}")
+    size_before = 0
+    for found in folded:  # the index goes last: a pack without one reads as damage
+        for suffix in _PACK_FILES:
+            size_before += _remove(found.with_suffix(suffix))
+    for path in loose.values():
+        size_before += _remove(path)
+    new = written[0]
+    return Packed(
+        objects=builder.written_objects_count,
+        loose=len(loose),
+        packs=len(folded),
+        bytes_before=size_before,
+        bytes_after=new.stat().st_size + new.with_suffix(".idx").stat().st_size,
+        seconds=time.monotonic() - start,
+    )
+
+
+def _packs(clone: Path) -> list[Path]:
+    """The clone's packs that have an index and no ``.keep`` file (git keeps those)."""
+    folder = clone / "objects" / "pack"
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return []
+    return [
+        folder / name
+        for name in sorted(names)
+        if name.endswith(".pack")
+        and name[:-5] + ".idx" in names
+        and name[:-5] + ".keep" not in names
+    ]
+
+
+def _loose(clone: Path) -> dict[bytes, Path]:
+    """Every loose object file, by its raw id (temporary files a killed write left are not
+    objects: git ignores them too)."""
+    found: dict[bytes, Path] = {}
+    objects = clone / "objects"
+    for prefix in range(256):
+        folder = objects / f"{prefix:02x}"
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if len(entry.name) == 38:
+                        try:
+                            raw = bytes.fromhex(folder.name + entry.name)
+                        except ValueError:
+                            continue
+                        found[raw] = folder / entry.name
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _pack_ids(idx: Path) -> list[bytes]:
+    """The object ids a version-2 pack index lists."""
+    data = idx.read_bytes()
+    if data[:4] != IDX_MAGIC or int.from_bytes(data[4:8], "big") != 2:
+        raise OSError(f"{idx} is not a version-2 pack index")
+    count = int.from_bytes(data[8 + 255 * 4 : 8 + 256 * 4], "big")
+    table = 8 + 256 * 4
+    return [data[table + 20 * n : table + 20 * (n + 1)] for n in range(count)]
+
+
+def _remove(path: Path) -> int:
+    """Remove ``path`` if it is there; its size, or 0."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return size

@@ -19,6 +19,7 @@ from benchmarks import (
     idle_cycle,
     memory,
     merge_cycle,
+    open_requests,
     overlay_reads,
     probe_budget,
     probe_fanout,
@@ -57,6 +58,10 @@ def main() -> None:
         # Quick: this tree alone (its baseline is an older commit, extracted and measured).
         ("merge cycle", lambda: merge_cycle.run((apps,), None if quick else merge_cycle.BASELINE)),
         ("status view", lambda: status_view.run(apps, repeat=1 if quick else 3)),
+        (
+            "open requests",
+            lambda: open_requests.run(apps, min(apps, 10 if quick else 1000), 1 if quick else 3),
+        ),
         (
             "push to promoted",
             lambda: push_promoted.run(apps, repeat=1 if quick else 5, idle=2 if quick else 65),

@@ -33,6 +33,7 @@ SECTIONS = [
     "server burst",
     "merge cycle",
     "status view",
+    "open requests",
     "push to promoted",
 ]
 

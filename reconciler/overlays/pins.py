@@ -15,8 +15,8 @@ Format = str  # "kustomize" | "helm", as Environment.format
 def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
     """The pin of ``app`` in an overlay file, or None when the file does not mention it.
 
-    The app's `images` entry is the one named exactly as ``app.image_name``, else the first
-    naming the same repository in the normalised form (``kustomize.same_name``). An app of
+    The app's `images` entry is the one named as the first of ``app.image_names`` that
+    names one: exactly, else in the normalised form (``kustomize.same_name``). An app of
     several images gets one pin holding each part the file mentions (``ImagePin.parts``);
     its digest is the unit's key only when every part is there, pinned by digest.
     """
@@ -30,10 +30,19 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
     if fmt == "helm":
         return helm.read_pin(data, file, app.helm)
     entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
-    wanted = app.image_name
-    exact = [node for image, node in entries if image.name == wanted]
-    alike = exact or [node for image, node in entries if kustomize.same_name(image.name, wanted)]
-    return pincheck.kustomize_entry(file, alike[0]) if alike else None
+    index = _named(app, [image.name for image, _ in entries])
+    return pincheck.kustomize_entry(file, entries[index][1]) if index is not None else None
+
+
+def _named(app: App, names: list[str]) -> int | None:
+    """Which of an overlay's `images` entry ``names`` is the app's, or None."""
+    for wanted in app.image_names:
+        if wanted in names:
+            return names.index(wanted)
+        for index, name in enumerate(names):
+            if kustomize.same_name(name, wanted):
+                return index
+    return None
 
 
 def write_pin(fmt: Format, data: bytes, file: str, app: App, pin: ImagePin) -> bytes:
@@ -50,11 +59,19 @@ def write_pin(fmt: Format, data: bytes, file: str, app: App, pin: ImagePin) -> b
         )
     if fmt == "helm":
         return helm.write_pin(data, file, app.helm, pin)
-    return kustomize.set_images(data, file, [_entry(app, pin)])
+    return kustomize.set_images(data, file, [_entry(app, pin, data, file)])
 
 
-def _entry(app: App, pin: ImagePin) -> kustomize.Image:
+def _entry(app: App, pin: ImagePin, data: bytes = b"", file: str = "") -> kustomize.Image:
+    """The `set image` of ``pin`` for ``app``, under the entry name the file (``data``)
+    already uses for the app, else ``app.image_name``."""
+    name = app.image_name
+    if len(app.image_names) > 1:
+        entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
+        names = [image.name for image, _ in entries]
+        found = _named(app, names)
+        name = names[found] if found is not None else name
     # The text decides whether newName is written, not the normalised name: a pin whose
     # repository is written as the entry's name needs none.
-    new_name = "" if pin.repository == app.image_name else pin.repository
-    return kustomize.Image(app.image_name, new_name, pin.tag, pin.digest)
+    new_name = "" if pin.repository == name else pin.repository
+    return kustomize.Image(name, new_name, pin.tag, pin.digest)

@@ -21,23 +21,21 @@ def candidate(
 ) -> Candidate | None:
     """The digest the source overlay pins (a tag resolved); None when blocked."""
     if src.pin is None:
+        why = ""
+        if source.format == "kustomize" and not app.is_unit:
+            named = " or ".join(f'"{name}"' for name in app.image_names)
+            why = (
+                f": it has no images[] entry named {named} (if it names the image otherwise, "
+                f"set kustomize_image in [apps.{app.name}])"
+            )
+        elif source.format == "kustomize":
+            named = ", ".join(repr(part.image_name) for _, part in app.parts())
+            why = f": it has no images[] entry named {named}"
         draft.block(
             app.name,
             target.name,
             "no-pin",
-            f"the {source.name} overlay ({src.path}) pins no image for {app.name}"
-            + (
-                f': it has no images[] entry named "{app.image_name}" (if it names the image '
-                f"otherwise, set kustomize_image in [apps.{app.name}])"
-                if source.format == "kustomize" and not app.is_unit
-                else ""
-            )
-            + (
-                f": it has no images[] entry named "
-                f"{', '.join(repr(part.image_name) for _, part in app.parts())}"
-                if source.format == "kustomize" and app.is_unit
-                else ""
-            ),
+            f"the {source.name} overlay ({src.path}) pins no image for {app.name}{why}",
         )
         return None
     if app.is_unit and not src.pin.digest:

@@ -178,7 +178,8 @@ class App:
     )
     kustomize_image: str | None = spec(
         None,
-        doc="The `images[].name` to match in kustomization files; defaults to the app name.",
+        doc="The `images[].name` to match in kustomization files; default: the app name, "
+        "else the `image` repository (an entry `kustomize edit set image` wrote).",
         example="order-gateway",
     )
     helm: HelmKeys = spec(
@@ -206,15 +207,24 @@ class App:
 
     @property
     def image_name(self) -> str:
-        """The kustomize `images[].name` this app's overlays use."""
+        """The kustomize `images[].name` a new entry for this app gets."""
         return self.kustomize_image or self.name
+
+    @property
+    def image_names(self) -> tuple[str, ...]:
+        """The kustomize `images[].name`s that select this app's entry, the first found
+        winning: ``kustomize_image`` when set, else the app name, then the `image`
+        repository (what `kustomize edit set image REPO@DIGEST` names the entry)."""
+        if self.kustomize_image or not self.image or self.image == self.name:
+            return (self.image_name,)
+        return (self.name, self.image)
 
     @property
     def read_as(self) -> str:
         """What reading this app's pin depends on besides the file and format, for cache
         keys: its kustomize image name, or for an image unit each part's name and keys."""
         if not self.images:
-            return self.image_name
+            return "|".join(self.image_names)
         made = ";".join(f"{n}={p.image_name}:{p.helm!r}" for n, p in self.parts())
         return made + "".join(f";{n}@{p.overlay}" for n, p in self.images.items() if p.overlay)
 

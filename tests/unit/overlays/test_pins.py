@@ -108,6 +108,68 @@ def test_a_pin_is_written_into_the_entry_read() -> None:
     )
 
 
+# Without kustomize_image, the app's entry is named by the app, else by its `image`: the
+# entry `kustomize edit set image ghcr.io/acme/billing@sha256:...` writes is named by the
+# repository, as the images field matches the containers' image names
+# (https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/images/).
+BILLING = App(name="billing", image="ghcr.io/acme/billing")
+NAMED = App(name="billing", image="ghcr.io/acme/billing", kustomize_image="billing-api")
+WEB = App(name="web", image="nginx")
+DEFAULT_NAME_READS = [
+    ("by the app's name", f"images:\n- name: billing\n  digest: {D}\n", BILLING, "billing"),
+    (
+        "by the repository, as kustomize edit set image writes it",
+        f"images:\n- name: ghcr.io/acme/billing\n  digest: {D}\n",
+        BILLING,
+        "ghcr.io/acme/billing",
+    ),
+    (
+        "both: the app's name first, as before",
+        f"images:\n- name: ghcr.io/acme/billing\n  newTag: v1\n- name: billing\n  digest: {D}\n",
+        BILLING,
+        "billing",
+    ),
+    ("another repository", f"images:\n- name: ghcr.io/acme/other\n  digest: {D}\n", BILLING, None),
+    (
+        "the repository in the normalised form",
+        f"images:\n- name: docker.io/library/nginx\n  digest: {D}\n",
+        WEB,
+        "docker.io/library/nginx",
+    ),
+    (
+        "kustomize_image set: that name only",
+        f"images:\n- name: ghcr.io/acme/billing\n  digest: {D}\n",
+        NAMED,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "app", "name"),
+    [row[1:] for row in DEFAULT_NAME_READS],
+    ids=[row[0] for row in DEFAULT_NAME_READS],
+)
+def test_an_entry_is_the_apps_by_its_name_or_its_image(
+    text: str, app: App, name: str | None
+) -> None:
+    found = read_pin("kustomize", text.encode(), "k.yaml", app)
+    assert (found.repository if found else None) == name
+    if found is not None:
+        assert found.digest == D
+
+
+def test_a_pin_goes_into_the_entry_named_by_the_repository_and_a_new_entry_by_the_app() -> None:
+    pin = ImagePin("ghcr.io/acme/billing", "", NEW)
+    named = f"resources:\n- ../base\nimages:\n- name: ghcr.io/acme/billing\n  digest: {D}\n"
+    written = write_pin("kustomize", named.encode(), "k.yaml", BILLING, pin)
+    assert written == named.replace(D, NEW).encode()  # that line only; no newName needed
+    assert read_pin("kustomize", written, "k.yaml", BILLING) == pin
+    written = write_pin("kustomize", b"resources:\n- ../base\n", "k.yaml", BILLING, pin)
+    assert read_pin("kustomize", written, "k.yaml", BILLING) == pin
+    assert b"- name: billing\n" in written
+
+
 HELM_SINGLE = App(name="gw", image="reg.io/team/gw", helm=HelmKeys(image="image"))
 HELM_DIGEST = App(name="gw", image="reg.io/team/gw", helm=HelmKeys(layout="digest"))
 ANY_DIGEST = "write sha256:<64 lower-case hex digits> or sha512:<128 lower-case hex digits>"

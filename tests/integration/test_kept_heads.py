@@ -23,7 +23,7 @@ from reconciler import provenance
 from reconciler.cycle import CycleReport
 from reconciler.forge import landing
 from reconciler.gitrepo.port import ReadView
-from reconciler.gitrepo.pygit2_adapter import configrepo
+from reconciler.gitrepo.pygit2_adapter import trees
 from reconciler.gitrepo.pygit2_adapter.configrepo import Pygit2ConfigRepo
 from reconciler.settings import Settings
 from reconciler.wiring import build
@@ -63,7 +63,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts of the work kept answers save: heads checked, trees compared."""
     counts = {"checked": 0, "compared": 0}
     check_head = provenance.check_head
-    compare = configrepo.trees.file_changes
+    compare = trees.file_changes
 
     def counting(name: str, real: Callable[..., object]) -> Callable[..., object]:
         def run(*args: object, **kwargs: object) -> object:
@@ -73,7 +73,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return run
 
     monkeypatch.setattr(provenance, "check_head", counting("checked", check_head))
-    monkeypatch.setattr(configrepo.trees, "file_changes", counting("compared", compare))
+    monkeypatch.setattr(trees, "file_changes", counting("compared", compare))
     return counts
 
 

@@ -34,6 +34,18 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
     return pincheck.kustomize_entry(file, entries[index][1]) if index is not None else None
 
 
+def others_only(data: bytes, file: str, app: App) -> tuple[int, int, list[str]] | None:
+    """Where a kustomization's `images` list starts and the names in it, when it has
+    entries and none is ``app``'s (the daemon would find no pin); None otherwise. Errors:
+    PolicyError (a malformed list: the plan says so)."""
+    entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
+    names = [image.name for image, _ in entries]
+    if not entries or _named(app, names) is not None:
+        return None
+    span = entries[0][1].span
+    return span.line, span.column, names
+
+
 def _named(app: App, names: list[str]) -> int | None:
     """Which of an overlay's `images` entry ``names`` is the app's, or None."""
     for wanted in app.image_names:

@@ -11,6 +11,7 @@ from reconciler import codeowners, ownership, partfiles
 from reconciler.errors import PolicyError
 from reconciler.forge.records import TEAMS_PATH, parse_teams
 from reconciler.model import KUSTOMIZATION_FILES
+from reconciler.overlays import pins
 from reconciler.policy import POLICY_FILE, LoadResult, Policy, load_policy
 from reconciler.policy.diagnostics import Diagnostic
 from reconciler.policy.model import App, Environment
@@ -44,6 +45,7 @@ def validate(args: argparse.Namespace) -> int:
     warnings = _warnings(result.policy, tree, target.parent) if tree else []
     if tree and result.policy is not None:
         warnings += _part_folders(result.policy, tree, target.parent)
+        warnings += _unnamed(result.policy, tree, target.parent)
     if args.output == "json":
         found = [d.as_json() for d in result.diagnostics]
         found += [{**w.as_json(), "severity": "warning"} for w in warnings]
@@ -63,6 +65,12 @@ def validate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
+def _kustomization(tree: DiskTree, folder: str) -> str | None:
+    """The kustomization file in ``folder``, as kustomize looks for one; None if none."""
+    names = (f"{folder}/{name}" for name in KUSTOMIZATION_FILES)
+    return next((path for path in names if tree.kind(path) == "file"), None)
+
+
 def _part_folders(policy: Policy, tree: DiskTree, root: Path) -> list[Diagnostic]:
     """A Kustomize overlay that does not take in a folder its unit's parts are pinned in:
     a render would run the part's base image, whatever is pinned there."""
@@ -75,8 +83,7 @@ def _part_folders(policy: Policy, tree: DiskTree, root: Path) -> list[Diagnostic
             if not (app.images and app.has_part_files):
                 continue
             where = fill(env.overlay, app=app.name)
-            names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
-            main = next((path for path in names if tree.kind(path) == "file"), None)
+            main = _kustomization(tree, where)
             if main is None:
                 continue  # the policy's own check says so
             try:
@@ -99,6 +106,44 @@ def _part_folders(policy: Policy, tree: DiskTree, root: Path) -> list[Diagnostic
     return found
 
 
+def _unnamed(policy: Policy, tree: DiskTree, root: Path) -> list[Diagnostic]:
+    """An app's own Kustomize overlay (its path has "{app}") that names images, none of them
+    the app's: the daemon reads no pin there and blocks the app as no-pin."""
+    found = []
+    for env in policy.ordered():
+        if env.format != "kustomize" or "{app}" not in env.overlay:
+            continue
+        for app in policy.apps_in(env.name):
+            if app.images:
+                continue  # a unit's parts: each named by its own kustomize_image
+            where = fill(env.overlay, app=app.name)
+            main = _kustomization(tree, where)
+            data = tree.read(main) if main is not None else None
+            if main is None or data is None:
+                continue  # the policy's own check says so
+            try:
+                others = pins.others_only(data, main, app)
+            except PolicyError:
+                continue  # a malformed list: the plan names its line
+            if others is None:
+                continue
+            line, column, listed = others
+            wanted = " or ".join(f'"{name}"' for name in app.image_names)
+            found.append(
+                Diagnostic(
+                    display_path(root / main),
+                    line,
+                    column,
+                    f"{main} names {', '.join(repr(n) for n in listed)} in images, not "
+                    f"{app.name}'s image ({wanted}): the daemon finds no pin for {app.name} in "
+                    f"{env.name} and blocks it as no-pin; set kustomize_image in "
+                    f"[apps.{app.name}] to the name this file uses",
+                    "no-pin",
+                )
+            )
+    return found
+
+
 def _warnings(policy: Policy | None, tree: DiskTree, root: Path) -> list[Diagnostic]:
     """What CODEOWNERS means for the policy and the forge cannot be asked here: an
     ``auto_merge`` overlay with owners; an owning team ``.reconciler/teams.toml`` lacks."""
@@ -112,8 +157,7 @@ def _warnings(policy: Policy | None, tree: DiskTree, root: Path) -> list[Diagnos
         if env.format == "helm":
             main: str | None = where
         else:
-            names = (f"{where}/{name}" for name in KUSTOMIZATION_FILES)
-            main = next((path for path in names if tree.kind(path) == "file"), None)
+            main = _kustomization(tree, where)
         if main is None:
             return ()
         try:  # an app of several images: each file its parts are pinned in

@@ -210,3 +210,43 @@ def test_an_owning_team_the_local_teams_file_lacks_is_a_warning(tmp_path: Path) 
         "@acme/other owns overlays/prod/kustomization.yaml but .reconciler/teams.toml does not "
         "list its members"
     )
+
+
+def test_an_apps_own_overlay_naming_only_other_images_is_a_warning(tmp_path: Path) -> None:
+    # The daemon would read no pin there and block the app as no-pin; an overlay with no
+    # images yet is fine (the first pin adds the entry), and so is one named by the app's
+    # repository, as `kustomize edit set image REPO@DIGEST` writes it.
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / "promotions.toml").write_text(
+        'version = 1\n\n[apps.billing]\nimage = "ghcr.io/acme/billing"\n\n'
+        '[apps.search]\nimage = "ghcr.io/acme/search"\n\n'
+        '[environments.qa]\noverlay = "deploy/{app}/qa"\n\n'
+        '[environments.live]\nfollows = "qa"\noverlay = "deploy/{app}/live"\n'
+    )
+    digest = "sha256:" + "1" * 64
+    entries = {
+        "billing/qa": f"- name: ghcr.io/acme/billing\n  digest: {digest}\n",
+        "billing/live": "",
+        "search/qa": f"- name: search-api\n  digest: {digest}\n",
+        "search/live": f"- name: ghcr.io/acme/search-worker\n  digest: {digest}\n",
+    }
+    for folder, images in entries.items():
+        (repo / "deploy" / folder).mkdir(parents=True)
+        text = "resources:\n- ../base\n" + (f"images:\n{images}" if images else "")
+        (repo / "deploy" / folder / "kustomization.yaml").write_text(text)
+
+    result = run("validate", cwd=repo)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warned = [line for line in result.stdout.splitlines() if ": warning: " in line]
+    assert warned == [
+        f"deploy/{folder}/kustomization.yaml:4:3: warning: deploy/{folder}/kustomization.yaml "
+        f'names {name!r} in images, not search\'s image ("search" or "ghcr.io/acme/search"): '
+        f"the daemon finds no pin for search in {env} and blocks it as no-pin; set "
+        "kustomize_image in [apps.search] to the name this file uses"
+        for folder, name, env in (
+            ("search/qa", "search-api", "qa"),
+            ("search/live", "ghcr.io/acme/search-worker", "live"),
+        )
+    ]

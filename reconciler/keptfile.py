@@ -2,8 +2,9 @@
 
 The document names the release that wrote it; another release's file is ignored, since its
 parsers and checks may answer differently. It is a cache: a file that is missing, damaged or
-cannot be written costs the work again, never a wrong answer (anyone who can write it can
-write the clone beside it too).
+cannot be written costs the work again. A file someone wrote to can mislead what a process
+observes, as the clone beside it could (whoever can write one can write the other), never
+what it merges: a head is proven again right before each merge (docs/security.md).
 """
 
 from __future__ import annotations

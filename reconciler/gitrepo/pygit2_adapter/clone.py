@@ -85,14 +85,12 @@ class Clone:
         place = self.place
         if place is None or not housekeeping.due(place.path):
             return
-        with place.folder.alone() as alone:
-            if not alone:
-                return
-            try:
-                done = housekeeping.pack(self.repo, place.path)
-            except (pygit2.GitError, OSError) as error:
-                log.warning("could not pack the objects of %s: %s", place.path, error)
-                return
+        try:
+            with place.folder.alone() as alone:
+                done = housekeeping.pack(self.repo, place.path) if alone else None
+        except (pygit2.GitError, OSError) as error:
+            log.warning("could not pack the objects of %s: %s", place.path, error)
+            return
         if done is None:
             return
         # The packs folded in are gone: libgit2 must not look for objects in them again.

@@ -85,7 +85,9 @@ def pack(repo: pygit2.Repository, clone: Path) -> Packed | None:
     if len(written) != 1 or not written[0].with_suffix(".idx").is_file():
         raise OSError(f"the pack builder wrote {len(written)} packs in {clone}")
     size_before = 0
-    for found in folded:  # the index goes last: a pack without one reads as damage
+    # Held alone (Clone.tidy): no other process judges the clone meanwhile. A kill between
+    # a pack's files leaves an index or pack alone, which the next start repairs.
+    for found in folded:
         for suffix in _PACK_FILES:
             size_before += _remove(found.with_suffix(suffix))
     for path in loose.values():

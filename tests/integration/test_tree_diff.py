@@ -71,6 +71,23 @@ EDITS: dict[str, dict[str, tuple[bytes, int] | None]] = {
         "overlays/dev/was-folder": (b"now a file", FileMode.BLOB),
     },
     "outside the folder": {"README.md": (b"changed", FileMode.BLOB)},
+    "edits far apart": {
+        "overlays/dev/app0000/kustomization.yaml": (b"first", FileMode.BLOB),
+        "overlays/dev/app0020/kustomization.yaml": (b"middle", FileMode.BLOB),
+        "overlays/dev/was-folder/a.yaml": (b"last", FileMode.BLOB),
+    },
+    "a file added in a subfolder": {"overlays/dev/app0009/extra.yaml": (b"new", FileMode.BLOB)},
+    "a rename of the same length": {
+        "overlays/dev/app0011/kustomization.yaml": None,
+        "overlays/dev/app0098/kustomization.yaml": (b"n11", FileMode.BLOB),
+    },
+}
+# Edits that keep every name and mode of the big folder: compared by their bytes alone.
+SAME_LAYOUT = {
+    "an edit",
+    "edits far apart",
+    "a file added in a subfolder",
+    "a file turned into a link",
 }
 
 
@@ -95,10 +112,12 @@ def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
 
     monkeypatch.setattr(trees, "_BIG", 16)
     by_libgit2 = trees.file_changes(old, new, prefixes)
+    by_bytes = trees.file_changes(old, new, prefixes, repo)
     monkeypatch.setattr(trees, "_BIG", 10**9)
     by_walk = trees.file_changes(old, new, prefixes)
 
     assert by_libgit2 == by_walk, what
+    assert by_bytes == by_walk, what
     if prefixes is None:
         assert by_walk, f"{what}: the change was not seen at all"
 
@@ -122,3 +141,22 @@ def test_a_big_folders_changed_names_are_those_whose_entries_differ(
 
     monkeypatch.setattr(trees, "_BIG", 16)
     assert list(trees.changed_names(old, new, names)) == [n for n in names if differs(n)], what
+
+
+@pytest.mark.parametrize("what", list(EDITS))
+def test_a_big_folder_is_compared_by_its_bytes_when_only_ids_changed(
+    tmp_path: Path, what: str
+) -> None:
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    old, new = (trees.entry(tree_of(repo, f), "overlays/dev") for f in (BASE, edited(what)))
+    assert isinstance(old, pygit2.Tree)
+    assert isinstance(new, pygit2.Tree)
+    found = trees.changed_entries(old, new)
+    if what not in SAME_LAYOUT and old.id != new.id:
+        assert found is None, what  # names or modes differ: libgit2 compares it
+        return
+    assert found is not None, what
+    expected = sorted(
+        (str(e.name), e.id, new[str(e.name)].id) for e in old if new[str(e.name)].id != e.id
+    )
+    assert sorted(found) == expected, what

@@ -200,8 +200,9 @@ class Pygit2ConfigRepo:
             new_tree = self._clone.commit(new).tree
             old_tree = self._clone.commit(old).tree if old is not None else None
             key = f"{old_tree.id if old_tree else ''}:{new_tree.id}:{prefixes!r}"
+            repo = self._clone.repo
             return self._changes.get_or_parse(
-                key, lambda: trees.file_changes(old_tree, new_tree, prefixes)
+                key, lambda: trees.file_changes(old_tree, new_tree, prefixes, repo)
             )
 
     def commit_info(self, commit: str) -> CommitInfo:

@@ -6,17 +6,35 @@ is in, bottom-up from the parent's tree.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode
 
 from reconciler.errors import PolicyError
 from reconciler.gitrepo import paths
+from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.port import FileChange
 from reconciler.gitrepo.pygit2_adapter.refs import held
 
-_BIG = 512  # entries in a folder past which libgit2 compares it (see _big_diff)
+_BIG = 512  # entries in a folder past which it is compared as a whole (see _big_diff)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A folder's raw tree: its bytes, those bytes as one number, where each entry starts."""
+
+    raw: bytes
+    number: int
+    starts: list[int]
+
+
+# The older side of a comparison is the same folder again and again (the base branch's, for
+# every open request's head; the parent, for each step of a history walk): its layout is
+# kept. Two, at about 2 MB each beside 10,000 overlays.
+_LAYOUTS: BlobCache[_Layout] = BlobCache(max_entries=2)
 
 
 def entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
@@ -30,17 +48,25 @@ def entry(tree: pygit2.Tree | None, path: str) -> pygit2.Object | None:
 
 
 def file_changes(
-    old: pygit2.Tree | None, new: pygit2.Tree, prefixes: Sequence[str] | None
+    old: pygit2.Tree | None,
+    new: pygit2.Tree,
+    prefixes: Sequence[str] | None,
+    repo: pygit2.Repository | None = None,
 ) -> tuple[FileChange, ...]:
-    """Files that differ between two trees under ``prefixes``, sorted by path."""
+    """Files that differ between two trees under ``prefixes``, sorted by path (``repo``,
+    the trees', lets a large folder be compared by its bytes: see ``changed_entries``)."""
     found: list[FileChange] = []
     for prefix in paths.clean_prefixes(prefixes):
-        _diff(prefix, entry(old, prefix), entry(new, prefix), found)
+        _diff(prefix, entry(old, prefix), entry(new, prefix), found, repo)
     return tuple(sorted(found, key=lambda change: change.path))
 
 
 def _diff(
-    path: str, old: pygit2.Object | None, new: pygit2.Object | None, out: list[FileChange]
+    path: str,
+    old: pygit2.Object | None,
+    new: pygit2.Object | None,
+    out: list[FileChange],
+    repo: pygit2.Repository | None = None,
 ) -> None:
     same_id = old is not None and new is not None and old.id == new.id
     if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
@@ -48,13 +74,19 @@ def _diff(
     old_tree = old if isinstance(old, pygit2.Tree) else None
     new_tree = new if isinstance(new, pygit2.Tree) else None
     if old_tree is not None and new_tree is not None and len(new_tree) > _BIG:
-        out.extend(_big_diff(path, old_tree, new_tree))
+        changed = changed_entries(old_tree, new_tree) if repo is not None else None
+        if repo is None or changed is None:
+            out.extend(_big_diff(path, old_tree, new_tree))
+            return
+        for name, old_id, new_id in changed:  # same names, same modes: only ids differ
+            _diff(paths.join(path, name), repo[old_id], repo[new_id], out, repo)
         return
     if old_tree is not None or new_tree is not None:
         old_children = {str(c.name): c for c in old_tree} if old_tree is not None else {}
         new_children = {str(c.name): c for c in new_tree} if new_tree is not None else {}
         for name in sorted(old_children.keys() | new_children.keys()):
-            _diff(paths.join(path, name), old_children.get(name), new_children.get(name), out)
+            child = paths.join(path, name)
+            _diff(child, old_children.get(name), new_children.get(name), out, repo)
     old_file = old if old is not None and old_tree is None else None
     new_file = new if new is not None and new_tree is None else None
     if old_file is not None or new_file is not None:
@@ -86,15 +118,67 @@ def _big_diff(path: str, old: pygit2.Tree, new: pygit2.Tree) -> list[FileChange]
 
 def changed_names(old: pygit2.Tree, new: pygit2.Tree, names: Sequence[str]) -> Sequence[str]:
     """Those of ``names`` whose entries may differ between two versions of a folder: all of
-    them for a small folder, else only what libgit2's comparison finds changed (a folder of
+    them for a small folder, else only what a comparison finds changed (a folder of
     10,000 overlays looked up name by name costs 30 ms a commit; compared, a few)."""
     if len(names) <= _BIG:
         return names
+    entries = changed_entries(old, new)
+    if entries is not None:
+        found = {name for name, _, _ in entries}
+        return [name for name in names if name in found]
     changed: set[str] = set()
     for delta in old.diff_to_tree(new).deltas:
         changed.add(delta.old_file.path.split("/", 1)[0])
         changed.add(delta.new_file.path.split("/", 1)[0])
     return [name for name in names if name in changed]
+
+
+def changed_entries(
+    old: pygit2.Tree, new: pygit2.Tree
+) -> list[tuple[str, pygit2.Oid, pygit2.Oid]] | None:
+    """The entries (name, old id, new id) of two versions of a folder whose ids differ, read
+    from the trees' bytes; None unless both list the same names with the same modes (an
+    entry added, removed, renamed or changed in mode: libgit2 compares those).
+
+    A promotion or a history step changes one entry of a folder of 10,000 overlays: its
+    id's 20 bytes in 350 KB. The two trees' bytes, taken as numbers and XORed, give the
+    first and last byte that differ; only the entries between them are read. 2-3 ms a
+    comparison there, against 14-17 ms for libgit2's, which parses both trees whole."""
+    before = _LAYOUTS.get_or_parse(str(old.id), lambda: _layout(old.read_raw()))
+    raw = new.read_raw()
+    if len(raw) != len(before.raw):
+        return None
+    differ = before.number ^ int.from_bytes(raw, "big")
+    if not differ:
+        return []
+    size = len(raw)
+    first = size - 1 - (differ.bit_length() - 1) // 8
+    last = size - 1 - ((differ & -differ).bit_length() - 1) // 8
+    found = []
+    low = bisect.bisect_right(before.starts, first) - 1
+    high = bisect.bisect_right(before.starts, last) - 1
+    for start in before.starts[low : high + 1]:
+        at = before.raw.index(b"\0", start) + 1
+        header = before.raw[start : at - 1]
+        if raw[start:at] != before.raw[start:at] or not header.isascii():
+            return None  # another name or mode here (or a name not in ASCII): not one layout
+        if header.startswith(b"160000 "):
+            return None  # a submodule's commit is not in this repository to descend into
+        old_id, new_id = before.raw[at : at + 20], raw[at : at + 20]
+        if old_id != new_id:
+            name = header.split(b" ", 1)[1].decode()
+            found.append((name, pygit2.Oid(raw=old_id), pygit2.Oid(raw=new_id)))
+    return found
+
+
+def _layout(raw: bytes) -> _Layout:
+    """Where each entry of a raw tree (``MODE NAME\\0`` and a 20-byte id) starts."""
+    starts = []
+    at = 0
+    while at < len(raw):
+        starts.append(at)
+        at = raw.index(b"\0", at) + 21
+    return _Layout(raw, int.from_bytes(raw, "big"), starts)
 
 
 def write_tree(

@@ -205,7 +205,8 @@ class HeadChecker:
     def __init__(self, repo: ConfigRepo, verdict_file: Path | None = None) -> None:
         self.repo = repo
         self.chain = BaseChain(repo)
-        self._checked: dict[tuple[str, ...], HeadCheck] = {}
+        # Each key's verdict, with the key's digest as the file keeps it.
+        self._checked: dict[tuple[str, ...], tuple[HeadCheck, str]] = {}
         self._file = verdict_file
         loaded = keptfile.load(verdict_file, "heads") if verdict_file is not None else {}
         self._proven = {k: v for k, v in loaded.items() if isinstance(v, bool)}
@@ -286,24 +287,24 @@ class HeadChecker:
             *(self.repo.blob_id(tip, path) or "" for path in overlay.files),
             str(self.chain.generation),
         )
-        kept = hashlib.sha256("\0".join(key[:-1]).encode()).hexdigest()
-        found = self._checked.get(key)
+        found, kept = self._checked.get(key) or (None, "")
         if found is None:
+            # The key without the chain's generation: what the next process may reuse.
+            kept = hashlib.sha256("\0".join(key[:-1]).encode()).hexdigest()
             found = self._kept(kept, request.head_commit)
-        if found is None:
-            edit = PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin)
-            found = check_head(
-                self.repo,
-                self.chain,
-                request.head_commit,
-                base_tip=tip,
-                digest=marker.digest,
-                edits=unit_edits(edit, lambda folder: self.repo.tree(tip).names(folder)),
-            )
-        if key not in self._checked:
+            if found is None:
+                edit = PinEdit(app=spec, format=target.format, path=overlay.path, pin=pin)
+                found = check_head(
+                    self.repo,
+                    self.chain,
+                    request.head_commit,
+                    base_tip=tip,
+                    digest=marker.digest,
+                    edits=unit_edits(edit, lambda folder: self.repo.tree(tip).names(folder)),
+                )
             if len(self._checked) >= 10_000:
                 self._checked.clear()  # bounded; a miss costs one check
-            self._checked[key] = found
+            self._checked[key] = (found, kept)
         if found.problem is None and self._seen is not None:
             self._seen[kept] = found.current
         return found

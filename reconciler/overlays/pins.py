@@ -6,6 +6,7 @@ from __future__ import annotations
 from reconciler import units
 from reconciler.overlays import helm, kustomize, pincheck
 from reconciler.overlays.imageref import ImagePin
+from reconciler.overlays.yamldoc import YMap
 from reconciler.overlays.yamlread import parse
 from reconciler.policy.model import App
 
@@ -29,7 +30,7 @@ def read_pin(fmt: Format, data: bytes, file: str, app: App) -> ImagePin | None:
         return ImagePin("", "", digest if len(parts) == len(found) else "", parts)
     if fmt == "helm":
         return helm.read_pin(data, file, app.helm)
-    entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
+    entries = _images(data, file)
     index = _named(app, [image.name for image, _ in entries])
     return pincheck.kustomize_entry(file, entries[index][1]) if index is not None else None
 
@@ -38,12 +39,17 @@ def others_only(data: bytes, file: str, app: App) -> tuple[int, int, list[str]] 
     """Where a kustomization's `images` list starts and the names in it, when it has
     entries and none is ``app``'s (the daemon would find no pin); None otherwise. Errors:
     PolicyError (a malformed list: the plan says so)."""
-    entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
+    entries = _images(data, file)
     names = [image.name for image, _ in entries]
     if not entries or _named(app, names) is not None:
         return None
     span = entries[0][1].span
     return span.line, span.column, names
+
+
+def _images(data: bytes, file: str) -> list[tuple[kustomize.Image, YMap]]:
+    """A kustomization's `images` entries, read with nothing else of the file kept."""
+    return kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
 
 
 def _named(app: App, names: list[str]) -> int | None:
@@ -79,7 +85,7 @@ def _entry(app: App, pin: ImagePin, data: bytes = b"", file: str = "") -> kustom
     already uses for the app, else ``app.image_name``."""
     name = app.image_name
     if len(app.image_names) > 1:
-        entries = kustomize.read_images(parse(data, file, keep=(kustomize.IMAGES,)), file)
+        entries = _images(data, file)
         names = [image.name for image, _ in entries]
         found = _named(app, names)
         name = names[found] if found is not None else name

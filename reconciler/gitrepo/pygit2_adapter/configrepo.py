@@ -49,10 +49,10 @@ from reconciler.gitrepo.trailers import Trailer
 # filled over hundreds of cycles: RSS grew 3-5 MB per 200 cycles, at 1,000 apps too. A
 # commit's view keeps the folders it looked into instead, each parsed once per view.)
 pygit2.settings.cache_max_size(32 * 1024 * 1024)
-_VIEWS = 8  # recent commits' views: the base tip's, and a few requests' heads and parents
-_CHANGES = 4096  # comparisons of two commits' trees: a few per open request
 pygit2.settings.mwindow_mapped_limit = 128 * 1024 * 1024
 pygit2.settings.mwindow_file_limit = 64
+_VIEWS = 8  # recent commits' views: the base tip's, and a few requests' heads and parents
+_CHANGES = 4096  # comparisons of two commits' trees: a few per open request
 
 
 class Pygit2ConfigRepo:

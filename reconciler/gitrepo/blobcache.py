@@ -53,6 +53,15 @@ class BlobCache(Generic[T]):
                 self._entries.popitem(last=False)
         return value
 
+    def get(self, blob_id: str) -> T | None:
+        """The cached result for ``blob_id``, or None; parses nothing."""
+        with self._lock:
+            if blob_id in self._entries:
+                self._entries.move_to_end(blob_id)
+                self.hits += 1
+                return self._entries[blob_id]
+            return None
+
     def entries(self) -> dict[str, T]:
         """A copy of what is cached, least recently used first (to keep it elsewhere)."""
         with self._lock:

@@ -13,6 +13,7 @@ import pygit2
 import pytest
 from pygit2.enums import FileMode
 
+from reconciler.gitrepo.blobcache import BlobCache
 from reconciler.gitrepo.pygit2_adapter import trees
 
 SIZE = 40  # entries in the big folder: past the lowered threshold
@@ -123,7 +124,7 @@ def test_a_big_folder_compared_by_libgit2_reads_as_the_walk(
 
 
 @pytest.mark.parametrize("what", list(EDITS))
-def test_a_big_folders_changed_names_are_those_whose_entries_differ(
+def test_a_big_folders_changed_children_are_those_whose_entries_differ(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
 ) -> None:
     # File histories look a big folder's wanted names up only where libgit2 sees a change.
@@ -139,18 +140,31 @@ def test_a_big_folders_changed_names_are_those_whose_entries_differ(
             return before is not after
         return (before.id, before.filemode) != (after.id, after.filemode)
 
+    def expected(name: str) -> tuple[str, object, object]:
+        before, after = trees.entry(old, name), trees.entry(new, name)
+        return name, before and before.id, after and after.id
+
     monkeypatch.setattr(trees, "_BIG", 16)
-    assert list(trees.changed_names(old, new, names)) == [n for n in names if differs(n)], what
+    found = trees.changed_children(repo, old, new, names)
+    got = [(name, a and a.id, b and b.id) for name, a, b in found]
+    assert got == [expected(n) for n in names if differs(n)], what
 
 
+@pytest.mark.parametrize("known", ["neither side", "the older side", "the newer side"])
 @pytest.mark.parametrize("what", list(EDITS))
 def test_a_big_folder_is_compared_by_its_bytes_when_only_ids_changed(
-    tmp_path: Path, what: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, known: str
 ) -> None:
+    # A folder's layout, once read, is kept and serves the next comparison from either side.
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
     old, new = (trees.entry(tree_of(repo, f), "overlays/dev") for f in (BASE, edited(what)))
     assert isinstance(old, pygit2.Tree)
     assert isinstance(new, pygit2.Tree)
+    monkeypatch.setattr(trees, "_LAYOUTS", BlobCache(max_entries=2))
+    if known != "neither side":
+        side = old if known == "the older side" else new
+        assert trees.changed_entries(side, side) == []
+        assert str(side.id) in trees._LAYOUTS
     found = trees.changed_entries(old, new)
     if what not in SAME_LAYOUT and old.id != new.id:
         assert found is None, what  # names or modes differ: libgit2 compares it

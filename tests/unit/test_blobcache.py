@@ -49,6 +49,21 @@ def test_each_blob_is_parsed_once_while_cached(
     assert cache.hits == len(reads) - len(parsed)
 
 
+def test_get_answers_from_the_cache_only_and_counts_as_a_use() -> None:
+    cache: BlobCache[str] = BlobCache(2)
+    parser = Counter()
+    cache.get_or_parse("a", parser("a"))
+    cache.get_or_parse("b", parser("b"))
+
+    assert cache.get("c") is None
+    assert cache.get("a") == "parsed a"  # a is now the most recent: b goes next
+    cache.get_or_parse("c", parser("c"))
+
+    assert parser.calls == ["a", "b", "c"]
+    assert {blob for blob in "abc" if blob in cache} == {"a", "c"}
+    assert (cache.hits, cache.misses) == (1, 3)
+
+
 def test_a_failed_parse_is_not_cached() -> None:
     cache: BlobCache[int] = BlobCache()
     attempts: list[int] = []

@@ -4,6 +4,7 @@ one walk; a shallow clone is deepened as far as a walk needs (history.py decides
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import pygit2
@@ -12,7 +13,7 @@ from reconciler.gitrepo import history, paths
 from reconciler.gitrepo.port import CommitInfo, FileHistories
 from reconciler.gitrepo.pygit2_adapter.clone import Clone, find_commit, shallow_roots
 from reconciler.gitrepo.pygit2_adapter.commits import info
-from reconciler.gitrepo.pygit2_adapter.trees import changed_names, entry
+from reconciler.gitrepo.pygit2_adapter.trees import changed_children, entry
 
 
 def file_history(
@@ -40,6 +41,8 @@ def file_history(
 
 class Walkable(Protocol):
     """What a walk of many files reads of a clone (``Clone``, or ``Opened``)."""
+
+    repo: pygit2.Repository
 
     def commit(self, commit: str) -> pygit2.Commit: ...
 
@@ -97,9 +100,8 @@ def file_histories(
         new_tree = clone.commit(commit_id).tree
         old_tree = clone.commit(parent).tree if parent is not None else None
         out: list[str] = []
-        _changed_files(
-            "", old_tree, new_tree, wanted=pending, folders=folders, under=under, out=out
-        )
+        sought = _Sought(pending, folders, under, clone.repo)
+        _changed_files("", old_tree, new_tree, sought, out)
         return out
 
     def info_of(commit_id: str) -> CommitInfo:
@@ -133,43 +135,44 @@ def _entry_id(commit: pygit2.Commit, path: str) -> str | None:
     return None if found is None else f"{found.id}:{getattr(found, 'filemode', 0)}"
 
 
+@dataclass(frozen=True)
+class _Sought:
+    """The paths a step of a walk looks for, the folders that lead to them, and where."""
+
+    wanted: frozenset[str]
+    folders: frozenset[str]
+    under: Mapping[str, tuple[str, ...]]  # the names in a folder that lead to a wanted path
+    repo: pygit2.Repository
+
+
 def _changed_files(
     path: str,
     old: pygit2.Object | None,
     new: pygit2.Object | None,
-    *,
-    wanted: frozenset[str],
-    folders: frozenset[str],
-    under: Mapping[str, tuple[str, ...]],
+    sought: _Sought,
     out: list[str],
 ) -> None:
     """The wanted paths whose entries differ, descending only into folders that lead to one.
 
-    Each folder's children are looked up by name (``under``: the names that lead to a
-    wanted path), never listed: a folder of 10,000 overlays costs one lookup, not 10,000."""
+    Each folder's children are looked up by name (``sought.under``: the names that lead to
+    a wanted path), never listed: a folder of 10,000 overlays costs one lookup, not 10,000."""
     if old is None and new is None:
         return  # in neither tree: nothing changed there
     same_id = old is not None and new is not None and old.id == new.id
     if same_id and getattr(old, "filemode", None) == getattr(new, "filemode", None):
         return
-    if path in wanted:
+    if path in sought.wanted:
         out.append(path)
-    if path and path not in folders:
+    if path and path not in sought.folders:
         return
     old_tree = old if isinstance(old, pygit2.Tree) else None
     new_tree = new if isinstance(new, pygit2.Tree) else None
-    names: Sequence[str] = under.get(path, ())
+    names: Sequence[str] = sought.under.get(path, ())
     if old_tree is not None and new_tree is not None:
-        names = changed_names(old_tree, new_tree, names)
-    for name in names:
+        children = changed_children(sought.repo, old_tree, new_tree, names)
+    else:
+        children = [(name, entry(old_tree, name), entry(new_tree, name)) for name in names]
+    for name, old_child, new_child in children:
         child = f"{path}/{name}" if path else name
-        if child in wanted or child in folders:
-            _changed_files(
-                child,
-                entry(old_tree, name) if old_tree is not None else None,
-                entry(new_tree, name) if new_tree is not None else None,
-                wanted=wanted,
-                folders=folders,
-                under=under,
-                out=out,
-            )
+        if child in sought.wanted or child in sought.folders:
+            _changed_files(child, old_child, new_child, sought, out)

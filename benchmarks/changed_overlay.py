@@ -18,20 +18,30 @@ from pathlib import Path
 
 from benchmarks.common import line, median_ms, served
 from benchmarks.generate import app_name
-from benchmarks.settled import Upstream, settled_remote
+from benchmarks.settled import Upstream, packed, push, settled_remote
 from reconciler.actions import Propose
+from reconciler.gitrepo.port import ReadView
 from reconciler.settings import Settings
 from reconciler.wiring import build
 
+HISTORY = 40  # commits a config repo in use has had, at the least (the generated one: 2)
+
 
 def measure(
-    bare: Path, work: Path, apps: int, repeat: int = 10, *, serve: bool = False
+    bare: Path, work: Path, apps: int, repeat: int = 10, *, serve: bool = False, history: int = 0
 ) -> dict[str, float]:
     """Pushes to the settled remote ``bare`` (pass a copy) of ``apps`` apps, caches in
     ``work``; milliseconds from each push until the plan is ready: ``wall`` (median),
     ``wall_max``, ``cpu``, and the wall's two parts, ``fetch`` and ``after`` (fetched ->
     plan ready). ``serve``: the daemon fetches through `git daemon`, as from a hosted
-    remote, rather than by the remote's path."""
+    remote, rather than by the remote's path. ``history``: that many commits are pushed
+    first (each touching a notes file, no overlay), then the remote is packed again.
+
+    The history matters to the fetch: libgit2 offers the server the commits it has, 20 at
+    a time, and says "done" with the first batch only when it has fewer than 20. With
+    more it waits for the server's answer to the batch first: a second round trip."""
+    if history:
+        _history(bare, work / "history-clone", history)
     with served(bare) if serve else contextlib.nullcontext(str(bare)) as url:
         return _measure(bare, url, work, apps, repeat)
 
@@ -66,6 +76,18 @@ def _measure(bare: Path, url: str, work: Path, apps: int, repeat: int) -> dict[s
         "fetch": median_ms(fetched),
         "after": median_ms(after),
     }
+
+
+def _history(bare: Path, clone: Path, commits: int) -> None:
+    """``commits`` commits on main that touch only ``NOTES.md``, then the remote packed."""
+    for number in range(commits):
+
+        def edit(view: ReadView, number: int = number) -> dict[str, bytes | None]:
+            notes = view.read("NOTES.md") or b""
+            return {"NOTES.md": notes + f"- note {number}\n".encode()}
+
+        push(bare, clone, edit, f"notes: {number}")
+    packed(bare)
 
 
 def run(apps: int, repeat: int = 10) -> list[str]:

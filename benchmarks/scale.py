@@ -245,6 +245,17 @@ def define(scale: Scale) -> None:
     row("changed_local", "changed overlay -> plan ready, the remote by its path", " ms", 1)
     row("changed_local_fetch", "of which the fetch (libgit2 local transport)", " ms", 1)
     row(
+        "changed_history",
+        f"changed overlay -> plan ready, {changed_overlay.HISTORY} commits of history first "
+        "(git daemon)",
+        " ms",
+        1,
+        target="<= 50 ms",
+        judge=at_most(50),
+    )
+    row("changed_history_fetch", "of which the fetch (two negotiation rounds)", " ms", 1)
+    row("changed_history_after", "of which fetched -> plan ready", " ms", 1)
+    row(
         "probes",
         f"probes sent by the settled daemon in {r.push_idle:.0f} s",
         "",
@@ -367,6 +378,19 @@ def _changed(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     f = isolated(changed_overlay.measure, local, folder / "local", apps, scale.repeats.changed)
     scale.put("changed_local", f["wall"])
     scale.put("changed_local_fetch", f["fetch"])
+    aged = fresh(remotes.settled, folder / "history")
+    f = isolated(
+        changed_overlay.measure,
+        aged,
+        folder / "history",
+        apps,
+        scale.repeats.changed,
+        serve=True,
+        history=changed_overlay.HISTORY,
+    )
+    scale.put("changed_history", f["wall"])
+    scale.put("changed_history_fetch", f["fetch"])
+    scale.put("changed_history_after", f["after"])
 
 
 def _push(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:

@@ -64,10 +64,13 @@ class Person:
 @dataclass(frozen=True)
 class Resident:
     """What ``measure`` found: RSS in MB before building and after chosen cycles (0: after
-    building), and the open prod requests after those cycles."""
+    building), its part that is mapped files (pack files, mostly), the pack files in the
+    cache's clone, and the open prod requests after those cycles."""
 
     start: float
     samples: dict[int, float]
+    files: dict[int, float]
+    packs: dict[int, int]
     open_prod: dict[int, int]
 
 
@@ -122,6 +125,8 @@ def _cycles(
     wired = build(Settings(repo=url, cache_dir=work / "cache"))
     reconciler = wired.runner
     samples: dict[int, float] = {0: rss_mb()}
+    files: dict[int, float] = {0: rss_mb("RssFile")}
+    packs: dict[int, int] = {0: _packs(work)}
     open_prod: dict[int, int] = {}
     marks = {1, 2, cycles // 4, cycles // 2, 3 * cycles // 4, cycles}
     for n in range(1, cycles + 1):
@@ -132,11 +137,18 @@ def _cycles(
         reconciler.cycle()
         if n in marks:
             samples[n] = rss_mb()
+            files[n] = rss_mb("RssFile")
+            packs[n] = _packs(work)
             open_prod[n] = sum(
                 1 for r in wired.forge.requests() if r.head_branch.startswith(PROD_HEADS)
             )
     wired.close()
-    return Resident(start, samples, open_prod)
+    return Resident(start, samples, files, packs, open_prod)
+
+
+def _packs(work: Path) -> int:
+    """Pack files in the cache's clone: each fetch adds one, housekeeping folds them."""
+    return sum(1 for _ in (work / "cache").glob("*.git/objects/pack/*.pack"))
 
 
 def run(apps: int, cycles: int = 100, open_requests: int = 0) -> list[str]:

@@ -282,6 +282,10 @@ def define(scale: Scale) -> None:
         target="flat (<= 2 MB)",
         judge=at_most(2),
     )
+    row("rss_growth_own", "of which anonymous memory (VmRSS - RssFile)", " MB", 1)
+    row("rss_growth_files", "of which mapped files (RssFile: the fetched packs)", " MB", 1)
+    row("packs_half", f"pack files in the clone after {half} cycles", "")
+    row("packs_end", f"pack files in the clone after {cycles} cycles", "")
     row("open_prod", f"open prod requests after {cycles} cycles", "")
     row(
         "rss_steady_end",
@@ -416,8 +420,16 @@ def _memory(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     scale.put("rss_half", f.samples[half])
     scale.put("rss_end", f.samples[cycles])
     scale.put("rss_growth", f.samples[cycles] - f.samples[half])
+    scale.put("rss_growth_files", f.files[cycles] - f.files[half])
+    scale.put(
+        "rss_growth_own", f.samples[cycles] - f.files[cycles] - (f.samples[half] - f.files[half])
+    )
+    scale.put("packs_half", f.packs[half])
+    scale.put("packs_end", f.packs[cycles])
     scale.put("open_prod", f.open_prod[cycles])
-    marks = ", ".join(f"{n}: {mb:.0f}" for n, mb in sorted(f.samples.items()))
+    marks = ", ".join(
+        f"{n}: {mb:.0f} ({f.files[n]:.0f} mapped files)" for n, mb in sorted(f.samples.items())
+    )
     opened = ", ".join(f"{n}: {k}" for n, k in sorted(f.open_prod.items()))
     scale.details.append(
         f"RSS at {apps:,} apps after cycle N (MB): {marks}; open prod requests: {opened}"

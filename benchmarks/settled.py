@@ -96,9 +96,10 @@ class Upstream:
         return new
 
 
-def rss_mb() -> float:
-    """This process's resident set size (VmRSS), in MB."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set size (VmRSS), or one of its parts (RssAnon: memory of
+    its own; RssFile: pages of mapped files, such as pack files), in MB."""
     for row in Path("/proc/self/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
+        if row.startswith(f"{field}:"):
             return int(row.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")

@@ -95,6 +95,7 @@ class Clone:
             return
         # The packs folded in are gone: libgit2 must not look for objects in them again.
         self.reopen()
+        housekeeping.give_back()
         log.info(
             "packed the objects of the cache's clone: %d loose objects and %d packs "
             "(%.1f MB) into one pack of %.1f MB in %.1f s",

@@ -18,6 +18,7 @@ too, not judged (a cache: a damaged or swollen clone is cloned again).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
@@ -101,6 +102,17 @@ def pack(repo: pygit2.Repository, clone: Path) -> Packed | None:
         bytes_after=new.stat().st_size + new.with_suffix(".idx").stat().st_size,
         seconds=time.monotonic() - start,
     )
+
+
+def give_back() -> None:
+    """Return freed memory to the system: glibc keeps what the pack builder freed (about
+    25 MB at 10,000 apps) in the process for good otherwise. Nothing where the C library
+    is not glibc."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return
+    trim(0)
 
 
 def _packs(clone: Path) -> list[Path]:

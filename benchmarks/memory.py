@@ -151,18 +151,26 @@ def _packs(work: Path) -> int:
     return sum(1 for _ in (work / "cache").glob("*.git/objects/pack/*.pack"))
 
 
-def run(apps: int, cycles: int = 100, open_requests: int = 0) -> list[str]:
+def run(apps: int, cycles: int = 100, open_requests: int = 0, *, serve: bool = False) -> list[str]:
     """Measure and return the result lines."""
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        found = measure(settled_remote(work, apps), work, apps, cycles, open_requests)
+        remote = settled_remote(work, apps)
+        found = measure(remote, work, apps, cycles, open_requests, serve=serve)
     samples = found.samples
     final = samples[cycles]
     half = samples[cycles // 2]
     growth = final - half
     met = "met" if final <= 150 and growth <= 1 else "MISSED"
     out = [line(f"RSS before build ({apps} apps, harness)", f"{found.start:.0f} MB")]
-    out += [line(f"RSS after {n} cycles", f"{mb:.0f} MB") for n, mb in sorted(samples.items())]
+    out += [
+        line(
+            f"RSS after {n} cycles",
+            f"{mb:.0f} MB",
+            f"{found.files[n]:.0f} MB of it mapped files; {found.packs[n]} packs in the clone",
+        )
+        for n, mb in sorted(samples.items())
+    ]
     out.append(
         line(
             f"RSS after {cycles} cycles vs target",
@@ -183,8 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--open", type=int, default=0, help="prod requests open (awaiting review) from the start"
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="fetch through git daemon, as from a hosted remote"
+    )
     args = parser.parse_args()
-    print("\n".join(run(args.apps, args.cycles, args.open)))
+    print("\n".join(run(args.apps, args.cycles, args.open, serve=args.serve)))
 
 
 if __name__ == "__main__":

@@ -163,17 +163,18 @@ def changed_entries(
     the next step back in a history against its older side) reads no entry one by one."""
     known = _LAYOUTS.get(str(old.id))
     if known is None and (known := _LAYOUTS.get(str(new.id))) is not None:
-        swapped = _same_layout(known, new, old)
+        swapped = _same_layout(known, old)
         return None if swapped is None else [(n, b, a) for n, a, b in swapped]
     if known is None:
         known = _LAYOUTS.get_or_parse(str(old.id), lambda: _layout(old.read_raw()))
-    return _same_layout(known, old, new)
+    return _same_layout(known, new)
 
 
 def _same_layout(
-    known: _Layout, side: pygit2.Tree, other: pygit2.Tree
+    known: _Layout, other: pygit2.Tree
 ) -> list[tuple[str, pygit2.Oid, pygit2.Oid]] | None:
-    """``changed_entries`` of ``side``, whose layout is ``known``, and ``other``."""
+    """``changed_entries`` of the folder whose layout is ``known`` and ``other``, in that
+    order."""
     kept = _LAYOUTS.get(str(other.id))
     raw = kept.raw if kept is not None else other.read_raw()
     if len(raw) != len(known.raw):

@@ -87,7 +87,7 @@ class Clone:
             return
         try:
             with place.folder.alone() as alone:
-                done = housekeeping.pack(self.repo, place.path) if alone else None
+                done = housekeeping.pack_apart(place.path) if alone else None
         except (pygit2.GitError, OSError) as error:
             log.warning("could not pack the objects of %s: %s", place.path, error)
             return
@@ -95,7 +95,6 @@ class Clone:
             return
         # The packs folded in are gone: libgit2 must not look for objects in them again.
         self.reopen()
-        housekeeping.give_back()
         log.info(
             "packed the objects of the cache's clone: %d loose objects and %d packs "
             "(%.1f MB) into one pack of %.1f MB in %.1f s",

@@ -302,6 +302,8 @@ def define(scale: Scale) -> None:
         target="flat (<= 2 MB)",
         judge=at_most(2),
     )
+    row("rss_steady_own", "of which anonymous memory (VmRSS - RssFile)", " MB", 1)
+    row("rss_steady_files", "of which mapped files (RssFile: the fetched packs)", " MB", 1)
     row("open_steady", f"open prod requests after {cycles} cycles, steady", "")
     row(
         "status",
@@ -446,8 +448,16 @@ def _memory(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     )
     scale.put("rss_steady_end", f.samples[cycles])
     scale.put("rss_steady_growth", f.samples[cycles] - f.samples[half])
+    scale.put("rss_steady_files", f.files[cycles] - f.files[half])
+    scale.put(
+        "rss_steady_own",
+        f.samples[cycles] - f.files[cycles] - (f.samples[half] - f.files[half]),
+    )
     scale.put("open_steady", f.open_prod[cycles])
-    marks = ", ".join(f"{n}: {mb:.0f}" for n, mb in sorted(f.samples.items()))
+    marks = ", ".join(
+        f"{n}: {mb:.0f} ({f.files[n]:.0f} mapped files, {f.packs[n]} packs)"
+        for n, mb in sorted(f.samples.items())
+    )
     opened = ", ".join(f"{n}: {k}" for n, k in sorted(f.open_prod.items()))
     scale.details.append(
         f"RSS at {apps:,} apps, steady (the same requests rebuilt), after cycle N (MB): "

@@ -15,7 +15,7 @@ Nothing is lost: an object is removed only once the new pack and its index are i
 and only the packs and files read before it was written. Unreachable objects are packed
 too, not judged (a cache: a damaged or swollen clone is cloned again).
 
-The daemon packs in a process of its own (``pack_apart``; this module is that program):
+The daemon packs in a process of its own (``pack_apart``, which runs ``main`` there):
 the pack builder's memory, about 45 MB at its peak at 10,000 apps, ends with that process.
 Built in the daemon, it left the daemon's own memory 10-30 MB larger after each
 housekeeping, for good (freed, but scattered among long-lived allocations).
@@ -45,6 +45,9 @@ _SAMPLE = "17"  # the object folder git counts to estimate the loose objects
 _PACK_FILES = (".bitmap", ".rev", ".mtimes", ".promisor", ".pack", ".idx")
 _THREADS = 2  # the pack builder's delta search: the daemon's two cores at most
 _TIMEOUT = 900.0  # seconds the packing process may take (the 16,000 files: 4-6 s)
+# Run as `python -c`, not `-m`: the package imports this module first, and runpy warns
+# when it then runs a module already imported.
+_PROGRAM = f"import sys; from {__name__} import main; sys.exit(main(sys.argv))"
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,11 @@ def pack(repo: pygit2.Repository, clone: Path) -> Packed | None:
 
 
 def pack_apart(clone: Path) -> Packed | None:
-    """``pack`` in a process of its own (this module run by the daemon's interpreter), so
-    its memory goes when it ends. Errors: OSError (the process failed or took too long)."""
+    """``pack`` in a process of its own (``main``, run by the daemon's interpreter), so its
+    memory goes when it ends. Errors: OSError (the process failed or took too long)."""
     try:
         done = subprocess.run(  # a fixed program, arguments as a list
-            [sys.executable, "-m", __name__, str(clone)],
+            [sys.executable, "-c", _PROGRAM, str(clone)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -204,7 +207,3 @@ def main(argv: list[str]) -> int:
         return 1
     print(json.dumps(dataclasses.asdict(done) if done is not None else None))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))

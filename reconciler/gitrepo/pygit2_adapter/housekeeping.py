@@ -17,8 +17,8 @@ too, not judged (a cache: a damaged or swollen clone is cloned again).
 
 The daemon packs in a process of its own (``pack_apart``, which runs ``main`` there):
 the pack builder's memory, about 45 MB at its peak at 10,000 apps, ends with that process.
-Built in the daemon, it left the daemon's own memory 10-30 MB larger after each
-housekeeping, for good (freed, but scattered among long-lived allocations).
+Built in the daemon, packing left the daemon's own memory 10-30 MB larger after each
+housekeeping, for good.
 """
 
 from __future__ import annotations

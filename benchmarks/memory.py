@@ -73,6 +73,10 @@ class Resident:
     packs: dict[int, int]
     open_prod: dict[int, int]
 
+    def own(self, cycle: int) -> float:
+        """RSS after ``cycle`` less its mapped files: the process's own memory, in MB."""
+        return self.samples[cycle] - self.files[cycle]
+
 
 def measure(
     bare: Path,

@@ -423,9 +423,7 @@ def _memory(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     scale.put("rss_end", f.samples[cycles])
     scale.put("rss_growth", f.samples[cycles] - f.samples[half])
     scale.put("rss_growth_files", f.files[cycles] - f.files[half])
-    scale.put(
-        "rss_growth_own", f.samples[cycles] - f.files[cycles] - (f.samples[half] - f.files[half])
-    )
+    scale.put("rss_growth_own", f.own(cycles) - f.own(half))
     scale.put("packs_half", f.packs[half])
     scale.put("packs_end", f.packs[cycles])
     scale.put("open_prod", f.open_prod[cycles])
@@ -449,10 +447,7 @@ def _memory(scale: Scale, apps: int, remotes: Remotes, folder: Path) -> None:
     scale.put("rss_steady_end", f.samples[cycles])
     scale.put("rss_steady_growth", f.samples[cycles] - f.samples[half])
     scale.put("rss_steady_files", f.files[cycles] - f.files[half])
-    scale.put(
-        "rss_steady_own",
-        f.samples[cycles] - f.files[cycles] - (f.samples[half] - f.files[half]),
-    )
+    scale.put("rss_steady_own", f.own(cycles) - f.own(half))
     scale.put("open_steady", f.open_prod[cycles])
     marks = ", ".join(
         f"{n}: {mb:.0f} ({f.files[n]:.0f} mapped files, {f.packs[n]} packs)"

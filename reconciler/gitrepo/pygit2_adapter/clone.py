@@ -88,7 +88,7 @@ class Clone:
         try:
             with place.folder.alone() as alone:
                 done = housekeeping.pack_apart(place.path) if alone else None
-        except (pygit2.GitError, OSError) as error:
+        except OSError as error:
             log.warning("could not pack the objects of %s: %s", place.path, error)
             return
         if done is None:

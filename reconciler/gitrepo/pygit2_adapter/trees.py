@@ -31,9 +31,10 @@ class _Layout:
     starts: list[int]
 
 
-# The older side of a comparison is the same folder again and again (the base branch's, for
-# every open request's head; the parent, for each step of a history walk): its layout is
-# kept. Two, at about 2 MB each beside 10,000 overlays.
+# One side of a comparison is the same folder again and again (the base branch's, for every
+# open request's head; the last fetch's, for the next; a history step's parent, for the step
+# before it): layouts are kept, for the side read from bytes too. Two, at about 2 MB each
+# beside 10,000 overlays.
 _LAYOUTS: BlobCache[_Layout] = BlobCache(max_entries=2)
 
 
@@ -100,11 +101,15 @@ def _diff(
 
 
 def _big(old: pygit2.Tree, new: pygit2.Tree) -> bool:
-    """Whether a folder has more than ``_BIG`` entries: known without parsing it when its
-    older side's layout is kept (libgit2 parses a folder of 10,000 overlays to count it,
-    1.7 ms)."""
-    known = _LAYOUTS.get(str(old.id))
+    """Whether a folder has more than ``_BIG`` entries: known without parsing it when a
+    side's layout is kept (libgit2 parses a folder of 10,000 overlays to count it, 1.7 ms)."""
+    known = _kept(old, new)
     return len(known.starts) > _BIG if known is not None else len(new) > _BIG
+
+
+def _kept(old: pygit2.Tree, new: pygit2.Tree) -> _Layout | None:
+    """The kept layout of either side, if any (only a big folder has one)."""
+    return _LAYOUTS.get(str(old.id)) or _LAYOUTS.get(str(new.id))
 
 
 def _big_diff(path: str, old: pygit2.Tree, new: pygit2.Tree) -> list[FileChange]:
@@ -133,7 +138,7 @@ def changed_children(
     compared, a few). Compared by bytes, the entries come by id, and neither folder is
     parsed (libgit2 parses a folder to find a name in it, 1 ms at 10,000 overlays): so a
     folder whose layout is kept is compared so even for one name."""
-    if len(names) > _BIG or str(old.id) in _LAYOUTS or str(new.id) in _LAYOUTS:
+    if len(names) > _BIG or _kept(old, new) is not None:
         entries = changed_entries(old, new)
         if entries is not None:
             found = {name: (repo[old_id], repo[new_id]) for name, old_id, new_id in entries}
